@@ -1,0 +1,1 @@
+//! r1flow: DeepSeek-R1-style training pipelines from declarative YAML manifests.

@@ -1,0 +1,2 @@
+//! The `r1flow` binary: the CLI edge over the library.
+fn main() {}
