@@ -1,1 +1,13 @@
 //! r1flow: DeepSeek-R1-style training pipelines from declarative YAML manifests.
+//!
+//! The phases, in order: `syntax` (parse) → `check` (validate, resolve) → `plan` (DAG and
+//! cache keys) → execute → store → report. See ARCHITECTURE.md for the map.
+
+pub mod check;
+pub mod diag;
+pub mod manifest;
+pub mod plan;
+pub mod records;
+pub mod schema;
+pub mod stages;
+pub mod syntax;

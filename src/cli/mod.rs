@@ -1,0 +1,80 @@
+//! The CLI edge: argument parsing (clap), logging setup, and one function per command.
+//! The only module that names clap; errors become `anyhow` here and nowhere else.
+
+mod plan;
+mod schema;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Run DeepSeek-R1-style training pipelines from declarative YAML manifests.
+#[derive(Debug, Parser)]
+#[command(name = "r1flow", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// Log line format (the level comes from RUST_LOG, default `warn`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check manifests: YAML syntax, schema, references, types, cycles, value ranges and
+    /// the files they name. Reports every error with path:line:col.
+    Validate(validate::ValidateArgs),
+    /// Print the DAG of a manifest in execution order, with each stage's cache key and the
+    /// variants that share it.
+    Plan(plan::PlanArgs),
+    /// Print a JSON Schema (`pipeline` by default), or write all of them to a directory.
+    Schema(schema::SchemaArgs),
+}
+
+/// Parses the command line, runs the command, and turns its outcome into an exit code.
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let outcome = match &cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Schema(args) => schema::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Writes `text` to stdout; a closed pipe (`r1flow plan … | head`) is not an error.
+pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

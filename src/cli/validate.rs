@@ -1,0 +1,45 @@
+//! CLI `validate`: check manifests and print every diagnostic.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use r1flow::check::check_file;
+use r1flow::diag::render_all;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ValidateArgs {
+    /// Manifest files to check.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    for file in &args.files {
+        let checked = check_file(file);
+        if !checked.diagnostics.is_empty() {
+            eprint!("{}", render_all(&checked.diagnostics));
+        }
+        if checked.has_errors() {
+            failed = true;
+            continue;
+        }
+        let stages: usize = checked
+            .pipelines
+            .first()
+            .map(|p| p.stages.len())
+            .unwrap_or(0);
+        let variants = checked.pipelines.len();
+        super::print_stdout(&format!(
+            "ok: {} ({stages} stage{}, {variants} variant{})\n",
+            file.display(),
+            if stages == 1 { "" } else { "s" },
+            if variants == 1 { "" } else { "s" }
+        ))?;
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

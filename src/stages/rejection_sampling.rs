@@ -1,0 +1,126 @@
+//! Stage kind `rejection_sampling`: sample from a model, keep what passes the rules, and
+//! emit an SFT dataset with provenance — how R1 built its 600k reasoning samples.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Input, Need, Output, RewardRefs, RewardRole, StageConfig};
+use crate::check::FieldChecks;
+use crate::manifest::params::stage_config;
+use crate::manifest::{Defaults, RecordShape};
+
+stage_config! {
+    /// `kind: rejection_sampling` — n samples per prompt, filtered by reward thresholds,
+    /// format and deduplication.
+    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct RejectionSamplingStage {
+        /// The model to sample from.
+        pub from: String,
+        /// The prompts (train split).
+        pub prompts: String,
+        /// Samples drawn per prompt. Default 8.
+        #[serde(default = "RejectionSamplingStage::default_num_samples")]
+        pub num_samples: usize,
+        /// Minimum score per reward (name → threshold) a sample must reach to be kept,
+        /// e.g. `{accuracy: 1.0}`.
+        #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+        pub thresholds: IndexMap<String, f64>,
+        /// Keep only samples in the strict R1 format. Default true.
+        #[serde(default = "RejectionSamplingStage::default_true")]
+        pub require_format: bool,
+        /// Drop repeated completions of the same prompt. Default true.
+        #[serde(default = "RejectionSamplingStage::default_true")]
+        pub dedup: bool,
+        /// Keep at most this many samples per prompt. Default 1.
+        #[serde(default = "RejectionSamplingStage::default_max_per_prompt")]
+        pub max_per_prompt: usize,
+        /// Seed of sampling; defaults to the manifest's `seed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seed: Option<u64>,
+    }
+    [generation]
+}
+
+impl RejectionSamplingStage {
+    fn default_num_samples() -> usize {
+        8
+    }
+    fn default_true() -> bool {
+        true
+    }
+    fn default_max_per_prompt() -> usize {
+        1
+    }
+}
+
+/// The sampling settings R1 and open-r1 use for evaluation and data generation.
+pub(super) fn sampling_defaults() -> Defaults {
+    Defaults {
+        temperature: Some(0.6),
+        top_p: Some(0.95),
+        top_k: Some(0),
+        max_prompt_length: Some(512),
+        max_completion_length: Some(256),
+        stop: Some(Vec::new()),
+        ..Defaults::default()
+    }
+}
+
+impl StageConfig for RejectionSamplingStage {
+    const KIND: &'static str = "rejection_sampling";
+    const IMPLEMENTATION: u32 = 1;
+
+    fn inputs(&self) -> Vec<Input<'_>> {
+        vec![
+            Input {
+                field: "from",
+                name: &self.from,
+                need: Need::Model,
+            },
+            Input {
+                field: "prompts",
+                name: &self.prompts,
+                need: Need::Prompts,
+            },
+        ]
+    }
+
+    fn output(&self, _inputs: &[Output]) -> Output {
+        Output::Dataset(RecordShape::Completions)
+    }
+
+    fn rewards(&self) -> Vec<RewardRefs<'_>> {
+        vec![RewardRefs {
+            field: "thresholds",
+            rewards: &self.thresholds,
+            role: RewardRole::Thresholds,
+        }]
+    }
+
+    fn builtin_defaults() -> Defaults {
+        sampling_defaults()
+    }
+
+    fn check(&self, checks: &mut FieldChecks<'_>) {
+        checks.ensure(
+            self.num_samples >= 1,
+            "num_samples",
+            "`num_samples` must be at least 1",
+            "draw one sample or more per prompt",
+        );
+        checks.ensure(
+            self.max_per_prompt >= 1,
+            "max_per_prompt",
+            "`max_per_prompt` must be at least 1",
+            "keep one sample or more per prompt",
+        );
+        checks.ensure(
+            !self.thresholds.is_empty() || self.require_format,
+            "thresholds",
+            "this stage keeps every sample: it has no thresholds and does not require the format",
+            "add e.g. `thresholds: {accuracy: 1.0}` or `require_format: true`",
+        );
+    }
+}

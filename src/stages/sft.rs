@@ -1,0 +1,97 @@
+//! Stage kind `sft`: supervised fine-tuning on (prompt, completion) pairs, the loss on
+//! completion tokens only — R1's cold start and its round-2 SFT.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Input, Need, Output, StageConfig};
+use crate::check::FieldChecks;
+use crate::manifest::params::{stage_config, LrScheduler};
+use crate::manifest::Defaults;
+
+stage_config! {
+    /// `kind: sft` — fine-tune a model on completions.
+    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct SftStage {
+        /// The model to fine-tune.
+        pub from: String,
+        /// The (prompt, completion) data: a dataset stage or a `rejection_sampling` stage.
+        pub data: String,
+        /// Training sequence length in tokens (prompt + completion). Default 1024.
+        #[serde(default = "SftStage::default_max_seq_length")]
+        pub max_seq_length: usize,
+        /// Compute the loss on completion tokens only (TRL `completion_only_loss`).
+        /// Default true.
+        #[serde(default = "SftStage::default_true")]
+        pub completion_only_loss: bool,
+        /// Pack several short examples into one sequence. Default false.
+        #[serde(default)]
+        pub packing: bool,
+        /// Seed of data order; defaults to the manifest's `seed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seed: Option<u64>,
+    }
+    [training]
+}
+
+impl SftStage {
+    fn default_max_seq_length() -> usize {
+        1024
+    }
+    fn default_true() -> bool {
+        true
+    }
+}
+
+impl StageConfig for SftStage {
+    const KIND: &'static str = "sft";
+    const IMPLEMENTATION: u32 = 1;
+
+    fn inputs(&self) -> Vec<Input<'_>> {
+        vec![
+            Input {
+                field: "from",
+                name: &self.from,
+                need: Need::Model,
+            },
+            Input {
+                field: "data",
+                name: &self.data,
+                need: Need::Completions,
+            },
+        ]
+    }
+
+    fn output(&self, _inputs: &[Output]) -> Output {
+        Output::Model
+    }
+
+    /// TRL `SFTConfig` defaults.
+    fn builtin_defaults() -> Defaults {
+        Defaults {
+            learning_rate: Some(2e-5),
+            lr_scheduler_type: Some(LrScheduler::Linear),
+            warmup_ratio: Some(0.0),
+            weight_decay: Some(0.0),
+            adam_beta1: Some(0.9),
+            adam_beta2: Some(0.999),
+            max_grad_norm: Some(1.0),
+            per_device_train_batch_size: Some(8),
+            gradient_accumulation_steps: Some(1),
+            num_train_epochs: Some(3.0),
+            logging_steps: Some(10),
+            save_steps: Some(500),
+            ..Defaults::default()
+        }
+    }
+
+    fn check(&self, checks: &mut FieldChecks<'_>) {
+        checks.ensure(
+            self.max_seq_length >= 2,
+            "max_seq_length",
+            "`max_seq_length` must be at least 2",
+            "a training sequence needs two tokens or more",
+        );
+    }
+}

@@ -1,0 +1,284 @@
+//! Parse: where each node of a YAML document was written. serde_yaml gives values without
+//! positions, so a second, position-keeping pass over yaml-rust2's events records the span
+//! of every key and value by path. Aliases are not expanded here (a path through an alias
+//! falls back to the alias's own span), so an alias bomb costs nothing in this pass.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use super::path::YamlPath;
+use crate::diag::Span;
+
+/// Spans of one node: its key (for mapping entries) and its value.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeSpans {
+    pub key: Option<Span>,
+    pub value: Span,
+}
+
+/// A mapping key written twice.
+#[derive(Debug, Clone)]
+pub struct DuplicateKey {
+    pub path: YamlPath,
+    pub first: Span,
+    pub second: Span,
+}
+
+/// Path → span table of a document, with redirections for values that were copied from
+/// elsewhere in the document (defaults and ablation overrides).
+#[derive(Debug, Default, Clone)]
+pub struct SpanIndex {
+    nodes: HashMap<YamlPath, NodeSpans>,
+    duplicates: Vec<DuplicateKey>,
+    redirects: Vec<(YamlPath, YamlPath)>,
+}
+
+impl SpanIndex {
+    /// Indexes `source`. A document yaml-rust2 cannot read yields the nodes seen before the
+    /// failure; serde_yaml reports the syntax error itself.
+    pub fn build(source: &str) -> Self {
+        let mut builder = Builder::default();
+        let mut parser = Parser::new_from_str(source);
+        let _ = parser.load(&mut builder, false);
+        Self {
+            nodes: builder.nodes,
+            duplicates: builder.duplicates,
+            redirects: Vec::new(),
+        }
+    }
+
+    /// Keys written twice in one mapping.
+    pub fn duplicates(&self) -> &[DuplicateKey] {
+        &self.duplicates
+    }
+
+    /// From now on, spans asked for under `target` are looked up under `source`: the value
+    /// at `target` was copied from `source`.
+    pub fn redirect(&mut self, target: YamlPath, source: YamlPath) {
+        self.redirects.push((target, source));
+    }
+
+    fn resolve(&self, path: &YamlPath) -> YamlPath {
+        for (target, source) in self.redirects.iter().rev() {
+            if let Some(rebased) = path.rebase(target, source) {
+                return rebased;
+            }
+        }
+        path.clone()
+    }
+
+    /// The spans of the node at `path`, or of its nearest written ancestor.
+    pub fn node(&self, path: &YamlPath) -> Option<NodeSpans> {
+        let mut current = Some(self.resolve(path));
+        while let Some(p) = current {
+            if let Some(spans) = self.nodes.get(&p) {
+                return Some(*spans);
+            }
+            current = p.parent();
+        }
+        None
+    }
+
+    /// Whether the node at exactly `path` was written in the document.
+    pub fn contains(&self, path: &YamlPath) -> bool {
+        self.nodes.contains_key(&self.resolve(path))
+    }
+
+    /// The span of the value at `path` (or of its nearest ancestor).
+    pub fn value(&self, path: &YamlPath) -> Span {
+        self.node(path)
+            .map(|n| n.value)
+            .unwrap_or_else(Span::file_start)
+    }
+
+    /// The span of the key that introduces `path`, falling back to its value's span.
+    pub fn key(&self, path: &YamlPath) -> Span {
+        self.node(path)
+            .map(|n| n.key.unwrap_or(n.value))
+            .unwrap_or_else(Span::file_start)
+    }
+}
+
+enum Frame {
+    Mapping {
+        path: YamlPath,
+        pending_key: Option<(String, Span)>,
+        seen: HashMap<String, Span>,
+    },
+    Sequence {
+        path: YamlPath,
+        next: usize,
+    },
+    /// A complex (non-scalar) mapping key: skipped with its whole subtree.
+    Skipped {
+        depth: usize,
+    },
+}
+
+#[derive(Default)]
+struct Builder {
+    nodes: HashMap<YamlPath, NodeSpans>,
+    duplicates: Vec<DuplicateKey>,
+    stack: Vec<Frame>,
+}
+
+fn span_at(mark: Marker, len: usize) -> Span {
+    // yaml-rust2 counts lines from 1 and columns from 0.
+    Span::new(mark.line(), mark.col() + 1, len)
+}
+
+enum NodeKind {
+    Scalar(String, TScalarStyle),
+    Collection { mapping: bool },
+    Alias,
+}
+
+impl Builder {
+    fn node(&mut self, kind: NodeKind, mark: Marker) {
+        if let Some(Frame::Skipped { depth }) = self.stack.last_mut() {
+            if let NodeKind::Collection { .. } = kind {
+                *depth += 1;
+            }
+            return;
+        }
+        let scalar_len = |value: &str, style: TScalarStyle| match style {
+            TScalarStyle::Plain => value.chars().count(),
+            TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => value.chars().count() + 2,
+            _ => 1,
+        };
+        // A mapping expecting a key takes this node as its key.
+        if let Some(Frame::Mapping {
+            pending_key,
+            seen,
+            path,
+            ..
+        }) = self.stack.last_mut()
+        {
+            if pending_key.is_none() {
+                match kind {
+                    NodeKind::Scalar(value, style) => {
+                        let span = span_at(mark, scalar_len(&value, style));
+                        if let Some(first) = seen.get(&value) {
+                            self.duplicates.push(DuplicateKey {
+                                path: path.key(value.clone()),
+                                first: *first,
+                                second: span,
+                            });
+                        } else {
+                            seen.insert(value.clone(), span);
+                        }
+                        *pending_key = Some((value, span));
+                    }
+                    NodeKind::Collection { .. } => {
+                        *pending_key = Some((String::from("?"), span_at(mark, 1)));
+                        self.stack.push(Frame::Skipped { depth: 1 });
+                    }
+                    NodeKind::Alias => {
+                        *pending_key = Some((String::from("*"), span_at(mark, 1)));
+                    }
+                }
+                return;
+            }
+        }
+        let (path, key_span) = match self.stack.last_mut() {
+            None => (YamlPath::root(), None),
+            Some(Frame::Mapping {
+                path, pending_key, ..
+            }) => match pending_key.take() {
+                Some((key, span)) => (path.key(key), Some(span)),
+                None => return,
+            },
+            Some(Frame::Sequence { path, next }) => {
+                let p = path.index(*next);
+                *next += 1;
+                (p, None)
+            }
+            Some(Frame::Skipped { .. }) => return,
+        };
+        let value_span = match &kind {
+            NodeKind::Scalar(value, style) => span_at(mark, scalar_len(value, *style)),
+            NodeKind::Collection { .. } | NodeKind::Alias => span_at(mark, 1),
+        };
+        self.nodes.insert(
+            path.clone(),
+            NodeSpans {
+                key: key_span,
+                value: value_span,
+            },
+        );
+        if let NodeKind::Collection { mapping } = kind {
+            self.stack.push(if mapping {
+                Frame::Mapping {
+                    path,
+                    pending_key: None,
+                    seen: HashMap::new(),
+                }
+            } else {
+                Frame::Sequence { path, next: 0 }
+            });
+        }
+    }
+
+    fn end(&mut self) {
+        if let Some(Frame::Skipped { depth }) = self.stack.last_mut() {
+            *depth -= 1;
+            if *depth > 0 {
+                return;
+            }
+        }
+        self.stack.pop();
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, event: Event, mark: Marker) {
+        match event {
+            Event::Scalar(value, style, _, _) => self.node(NodeKind::Scalar(value, style), mark),
+            Event::SequenceStart(..) => self.node(NodeKind::Collection { mapping: false }, mark),
+            Event::MappingStart(..) => self.node(NodeKind::Collection { mapping: true }, mark),
+            Event::Alias(_) => self.node(NodeKind::Alias, mark),
+            Event::SequenceEnd | Event::MappingEnd => self.end(),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_key_and_value_positions() {
+        let index = SpanIndex::build("name: demo\nstages:\n  rl:\n    beta: 0.04\n");
+        let beta = YamlPath::from_dotted("stages.rl.beta");
+        assert_eq!(index.key(&beta), Span::new(4, 5, 4));
+        assert_eq!(index.value(&beta), Span::new(4, 11, 4));
+        // A path that was not written falls back to its nearest ancestor.
+        let missing = YamlPath::from_dotted("stages.rl.epsilon");
+        assert_eq!(index.value(&missing), Span::new(4, 5, 1));
+    }
+
+    #[test]
+    fn finds_duplicate_keys() {
+        let index = SpanIndex::build("a: 1\nb: 2\na: 3\n");
+        let dups = index.duplicates();
+        assert_eq!(dups.len(), 1);
+        assert_eq!(dups[0].first, Span::new(1, 1, 1));
+        assert_eq!(dups[0].second, Span::new(3, 1, 1));
+    }
+
+    #[test]
+    fn redirects_copied_values() {
+        let mut index = SpanIndex::build("defaults:\n  beta: 0.1\nstages:\n  rl: {}\n");
+        index.redirect(
+            YamlPath::from_dotted("stages.rl.beta"),
+            YamlPath::from_dotted("defaults.beta"),
+        );
+        assert_eq!(
+            index.value(&YamlPath::from_dotted("stages.rl.beta")),
+            Span::new(2, 9, 3)
+        );
+    }
+}
