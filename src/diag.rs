@@ -43,7 +43,7 @@ impl SourceFile {
 
 /// A place in a source file: 1-based line and column (in characters) and a length in
 /// characters (at least 1 when rendered).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Span {
     pub line: usize,
     pub col: usize,
@@ -157,27 +157,36 @@ impl Diagnostic {
             Severity::Warning => "warning",
         };
         let _ = writeln!(out, "{level}: {}", self.message);
+        // One gutter width for every snippet of the diagnostic keeps the bars aligned.
+        let gutter = self
+            .location
+            .iter()
+            .chain(self.related.iter().map(|(_, l)| l))
+            .map(|l| l.span.line.to_string().len())
+            .max()
+            .unwrap_or(1);
         if let Some(location) = &self.location {
-            render_snippet(&mut out, location, None);
+            render_snippet(&mut out, location, None, gutter);
         }
         for (note, location) in &self.related {
-            render_snippet(&mut out, location, Some(note));
+            render_snippet(&mut out, location, Some(note), gutter);
         }
+        let pad = " ".repeat(gutter);
         for help in &self.help {
-            let _ = writeln!(out, "   = help: {help}");
+            let _ = writeln!(out, "{pad} = help: {help}");
         }
         out
     }
 }
 
-fn render_snippet(out: &mut String, location: &Location, note: Option<&str>) {
+fn render_snippet(out: &mut String, location: &Location, note: Option<&str>, width: usize) {
     let span = location.span;
-    let _ = writeln!(out, "  --> {location}");
+    let gutter = " ".repeat(width);
+    let _ = writeln!(out, "{gutter}--> {location}");
     let Some(line) = location.file.line(span.line) else {
         return;
     };
-    let number = span.line.to_string();
-    let gutter = " ".repeat(number.len());
+    let number = format!("{:>width$}", span.line);
     let _ = writeln!(out, "{gutter} |");
     let _ = writeln!(out, "{number} | {line}");
     let line_chars = line.chars().count();

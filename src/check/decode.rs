@@ -103,7 +103,21 @@ pub(crate) fn serde_error(
             .at(Some(doc.value_location(&path)))
             .with_help(suggest::help_for(variant, &expected_refs, "value"));
     }
-    Diagnostic::error(format!("`{path}`: {message}")).at(Some(doc.value_location(&path)))
+    let mut diagnostic =
+        Diagnostic::error(format!("`{path}`: {message}")).at(Some(doc.value_location(&path)));
+    if let Some(expected) = message.rsplit("expected ").next() {
+        let help = match expected {
+            "u64" | "usize" | "u32" => Some("write a whole number, 0 or more"),
+            "f64" | "f32" => Some("write a number, e.g. 0.5 or 1.0e-4"),
+            "a boolean" => Some("write `true` or `false`"),
+            "a string" => Some("write text; quote it if it looks like a number or boolean"),
+            _ => None,
+        };
+        if let Some(help) = help {
+            diagnostic = diagnostic.with_help(help);
+        }
+    }
+    diagnostic
 }
 
 fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {

@@ -191,6 +191,10 @@ const RULES: &[(&str, Range, &str)] = &[
 pub(crate) fn check_shared(config: &Value, checks: &mut FieldChecks<'_>) {
     let number = |field: &str| config.get(field).and_then(Value::as_f64);
     for (field, range, hint) in RULES {
+        // `epsilon_high` left out copies `epsilon`: report the range once, at `epsilon`.
+        if *field == "epsilon_high" && number("epsilon_high") == number("epsilon") {
+            continue;
+        }
         if let Some(x) = number(field) {
             if !range.contains(x) {
                 checks.error(

@@ -47,9 +47,9 @@ pub fn check_file(path: &Path) -> Checked {
     let document = syntax::read_source(path).and_then(syntax::parse);
     match document {
         Ok(doc) => check_document(&doc),
-        Err(diagnostic) => Checked {
+        Err(diagnostics) => Checked {
             pipelines: Vec::new(),
-            diagnostics: vec![diagnostic],
+            diagnostics,
         },
     }
 }
@@ -59,10 +59,35 @@ pub fn check_document(doc: &Document) -> Checked {
     let mut diagnostics = Vec::new();
     let mut pipelines = Vec::new();
     if check_root(doc, &mut diagnostics) {
-        for (variant, variant_doc) in ablation::expand(doc, &mut diagnostics) {
-            if let Some(pipeline) = check_variant(variant_doc, variant, &mut diagnostics) {
+        let variants = ablation::expand(doc, &mut diagnostics);
+        let count = variants.len();
+        // rendered diagnostic → (diagnostic, the variants that report it)
+        let mut found: IndexMap<String, (Diagnostic, Vec<String>)> = IndexMap::new();
+        for (variant, variant_doc) in variants {
+            let name = variant.name.clone();
+            let mut own = Vec::new();
+            if let Some(pipeline) = check_variant(variant_doc, variant, &mut own) {
                 pipelines.push(pipeline);
             }
+            for diagnostic in own {
+                found
+                    .entry(diagnostic.render())
+                    .or_insert_with(|| (diagnostic, Vec::new()))
+                    .1
+                    .push(name.clone());
+            }
+        }
+        for (_, (diagnostic, in_variants)) in found {
+            diagnostics.push(if in_variants.len() < count {
+                let names: Vec<String> = in_variants.iter().map(|v| format!("`{v}`")).collect();
+                diagnostic.with_help(format!(
+                    "this arises in ablation variant{} {} only",
+                    if names.len() == 1 { "" } else { "s" },
+                    names.join(", ")
+                ))
+            } else {
+                diagnostic
+            });
         }
     }
     sort_dedup(&mut diagnostics);

@@ -380,10 +380,13 @@ fn check_cycles(
         }
         let names: Vec<&str> = cycle.iter().map(|n| graph[*n]).collect();
         let (first_stage, first_field) = fields.first().copied().unwrap_or((graph[start], "from"));
-        let mut diagnostic = Diagnostic::error(format!("dependency cycle: {}", names.join(" -> ")))
-            .at(Some(doc.value_location(
-                &stage_path(first_stage).key(first_field.split('.').next().unwrap_or(first_field)),
-            )));
+        let mut diagnostic = Diagnostic::error(format!(
+            "dependency cycle (each stage reads the next): {}",
+            names.join(" -> ")
+        ))
+        .at(Some(doc.value_location(
+            &stage_path(first_stage).key(first_field.split('.').next().unwrap_or(first_field)),
+        )));
         for (stage, field) in fields.iter().skip(1) {
             let field_key = field.split('.').next().unwrap_or(field);
             diagnostic = diagnostic.with_related(

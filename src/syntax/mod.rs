@@ -37,7 +37,11 @@ impl Document {
 }
 
 /// Reads a manifest from disk, refusing files that are too large or not UTF-8.
-pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
+pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Vec<Diagnostic>> {
+    read_source_file(path).map_err(|d| vec![d])
+}
+
+fn read_source_file(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
     let shown = path.display();
     let metadata = std::fs::metadata(path).map_err(|e| {
         Diagnostic::error(format!("cannot read `{shown}`: {e}"))
@@ -72,16 +76,86 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
 
 /// Parses the text of `file` as one YAML document. Syntax errors, alias bombs and
 /// excessive nesting are reported as diagnostics (serde_yaml bounds both).
-pub fn parse(file: Arc<SourceFile>) -> Result<Document, Diagnostic> {
+pub fn parse(file: Arc<SourceFile>) -> Result<Document, Vec<Diagnostic>> {
+    if let Some(span) = too_deep_flow_nesting(file.text()) {
+        return Err(vec![Diagnostic::error(format!(
+            "invalid YAML: brackets nest deeper than {MAX_FLOW_DEPTH} levels"
+        ))
+        .at(Some(Location::new(&file, span)))
+        .with_help(
+            "a manifest nests a few levels deep; is this the right file?",
+        )]);
+    }
+    // serde_yaml goes first: it bounds nesting and alias expansion, so the span index is
+    // only built for documents of sane shape.
     let mut root: serde_yaml::Value = match serde_yaml::from_str(file.text()) {
         Ok(value) => value,
-        Err(error) => return Err(syntax_error(&file, &error)),
+        Err(error) => {
+            // serde_yaml stops at the first duplicate key and locates it at its mapping;
+            // the span index has every duplicate with both places.
+            if error.to_string().contains("duplicate entry") {
+                let spans = SpanIndex::build(file.text());
+                if !spans.duplicates().is_empty() {
+                    return Err(spans
+                        .duplicates()
+                        .iter()
+                        .map(|d| duplicate_key(&file, d))
+                        .collect());
+                }
+            }
+            return Err(vec![syntax_error(&file, &error)]);
+        }
     };
-    if let Err(error) = root.apply_merge() {
-        return Err(syntax_error(&file, &error));
-    }
     let spans = SpanIndex::build(file.text());
+    if let Err(error) = root.apply_merge() {
+        return Err(vec![syntax_error(&file, &error)]);
+    }
     Ok(Document { file, root, spans })
+}
+
+/// Deepest `[`/`{` nesting accepted. libyaml's parser slows down badly on pathological
+/// nesting (100k brackets take seconds), so it is refused before parsing.
+const MAX_FLOW_DEPTH: usize = 128;
+
+/// Where flow brackets first nest deeper than `MAX_FLOW_DEPTH`, ignoring quoted text and
+/// comments.
+fn too_deep_flow_nesting(text: &str) -> Option<Span> {
+    let mut depth = 0usize;
+    for (line_index, line) in text.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut previous = ' ';
+        for (col, c) in line.chars().enumerate() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None => match c {
+                    '"' | '\'' => quote = Some(c),
+                    '#' if previous.is_whitespace() => break,
+                    '[' | '{' => {
+                        depth += 1;
+                        if depth > MAX_FLOW_DEPTH {
+                            return Some(Span::new(line_index + 1, col + 1, 1));
+                        }
+                    }
+                    ']' | '}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                },
+            }
+            previous = c;
+        }
+    }
+    None
+}
+
+/// A key written twice in one mapping.
+pub fn duplicate_key(file: &Arc<SourceFile>, duplicate: &DuplicateKey) -> Diagnostic {
+    Diagnostic::error(format!("`{}` is defined twice", duplicate.path))
+        .at(Some(Location::new(file, duplicate.second)))
+        .with_related(
+            "first defined here",
+            Some(Location::new(file, duplicate.first)),
+        )
+        .with_help("names must be unique: rename or remove one of them")
 }
 
 fn syntax_error(file: &Arc<SourceFile>, error: &serde_yaml::Error) -> Diagnostic {

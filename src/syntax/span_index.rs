@@ -39,7 +39,10 @@ impl SpanIndex {
     /// Indexes `source`. A document yaml-rust2 cannot read yields the nodes seen before the
     /// failure; serde_yaml reports the syntax error itself.
     pub fn build(source: &str) -> Self {
-        let mut builder = Builder::default();
+        let mut builder = Builder {
+            first_content: first_content_line(source),
+            ..Builder::default()
+        };
         let mut parser = Parser::new_from_str(source);
         let _ = parser.load(&mut builder, false);
         Self {
@@ -117,8 +120,21 @@ enum Frame {
     },
 }
 
+/// The first line that is neither blank nor a comment (where the document "is").
+fn first_content_line(source: &str) -> Span {
+    source
+        .lines()
+        .position(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with('#') && t != "---"
+        })
+        .map(|i| Span::new(i + 1, 1, 1))
+        .unwrap_or_else(Span::file_start)
+}
+
 #[derive(Default)]
 struct Builder {
+    first_content: Span,
     nodes: HashMap<YamlPath, NodeSpans>,
     duplicates: Vec<DuplicateKey>,
     stack: Vec<Frame>,
@@ -199,7 +215,14 @@ impl Builder {
         };
         let value_span = match &kind {
             NodeKind::Scalar(value, style) => span_at(mark, scalar_len(value, *style)),
-            NodeKind::Collection { .. } | NodeKind::Alias => span_at(mark, 1),
+            // yaml-rust2 marks a block collection where it detects it (after the first
+            // key), so a collection is located by the key that introduces it.
+            NodeKind::Collection { .. } => match key_span {
+                Some(span) => span,
+                None if path.is_root() => self.first_content,
+                None => span_at(mark, 1),
+            },
+            NodeKind::Alias => span_at(mark, 1),
         };
         self.nodes.insert(
             path.clone(),
@@ -257,7 +280,7 @@ mod tests {
         assert_eq!(index.value(&beta), Span::new(4, 11, 4));
         // A path that was not written falls back to its nearest ancestor.
         let missing = YamlPath::from_dotted("stages.rl.epsilon");
-        assert_eq!(index.value(&missing), Span::new(4, 5, 1));
+        assert_eq!(index.value(&missing), Span::new(3, 3, 2));
     }
 
     #[test]

@@ -1,0 +1,255 @@
+//! Cache keys: a stage's key ignores everything that cannot change its output (names,
+//! comments, key order, formatting, other stages, checkpoint cadence) and changes with
+//! everything that can (its parameters, upstream keys, seed, backend, rewards, files).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use r1flow::check::{check_document, check_file};
+use r1flow::diag::{render_all, SourceFile};
+use r1flow::plan::plan;
+use r1flow::syntax::parse;
+
+const BASE: &str = r#"
+name: keys
+seed: 1
+models:
+  tiny: {preset: tiny}
+datasets:
+  arith: {kind: arithmetic, num_samples: 100}
+stages:
+  tasks: {kind: dataset, source: arith}
+  base:
+    kind: pretrain
+    from: tiny
+    data: tasks
+    max_steps: 10
+  rl:
+    kind: grpo
+    from: base
+    prompts: tasks
+    rewards: {accuracy: 1.0, format: 0.5}
+    learning_rate: 1.0e-5
+  other:
+    kind: sft
+    from: base
+    data: tasks
+"#;
+
+/// stage name → key, for a manifest without ablations.
+fn keys(yaml: &str) -> BTreeMap<String, String> {
+    let doc =
+        parse(SourceFile::new("keys.yaml", yaml)).unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    let checked = check_document(&doc);
+    assert!(
+        !checked.has_errors(),
+        "{}",
+        render_all(&checked.diagnostics)
+    );
+    plan(checked.pipelines)
+        .stages
+        .into_iter()
+        .map(|s| (s.name, s.key))
+        .collect()
+}
+
+fn key_of(yaml: &str, stage: &str) -> String {
+    keys(yaml)
+        .remove(stage)
+        .unwrap_or_else(|| panic!("no stage {stage}"))
+}
+
+#[test]
+fn unrelated_edits_keep_the_key() {
+    let original = key_of(BASE, "rl");
+    let edits = [
+        ("manifest name", BASE.replace("name: keys", "name: renamed")),
+        ("comments", BASE.replace("  rl:\n", "  # the RL stage\n  rl:   # trailing comment\n")),
+        ("another stage's parameters", BASE.replace("    data: tasks\n\"#", "    data: tasks\n    learning_rate: 0.5\n\"#").replace("  other:\n    kind: sft\n    from: base\n    data: tasks\n", "  other:\n    kind: sft\n    from: base\n    data: tasks\n    max_steps: 77\n")),
+        ("another stage removed", BASE.replace("  other:\n    kind: sft\n    from: base\n    data: tasks\n", "")),
+        ("key order", BASE.replace("    from: base\n    prompts: tasks\n    rewards: {accuracy: 1.0, format: 0.5}\n    learning_rate: 1.0e-5\n", "    learning_rate: 1.0e-5\n    rewards: {format: 0.5, accuracy: 1.0}\n    prompts: tasks\n    from: base\n")),
+        ("flow style", BASE.replace("  rl:\n    kind: grpo\n    from: base\n    prompts: tasks\n    rewards: {accuracy: 1.0, format: 0.5}\n    learning_rate: 1.0e-5\n", "  rl: {kind: grpo, from: base, prompts: tasks, rewards: {accuracy: 1.0, format: 0.5}, learning_rate: 0.00001}\n")),
+        ("number spelling", BASE.replace("learning_rate: 1.0e-5", "learning_rate: 0.00001")),
+        ("checkpoint cadence", BASE.replace("    learning_rate: 1.0e-5\n", "    learning_rate: 1.0e-5\n    save_steps: 3\n")),
+        ("an explicit value equal to the default", BASE.replace("    learning_rate: 1.0e-5\n", "    learning_rate: 1.0e-5\n    num_generations: 8\n")),
+        ("the value set through `defaults:` instead", BASE.replace("seed: 1\n", "seed: 1\ndefaults: {beta: 0.0}\n")),
+    ];
+    for (what, edited) in edits {
+        assert_eq!(
+            key_of(&edited, "rl"),
+            original,
+            "changing {what} changed the key of `rl`"
+        );
+    }
+}
+
+#[test]
+fn renaming_stages_keeps_their_keys() {
+    let original = keys(BASE);
+    let renamed = keys(
+        &BASE
+            .replace("base", "foundation")
+            .replace("  rl:", "  policy:")
+            .replace("from: rl", "from: policy"),
+    );
+    assert_eq!(renamed["foundation"], original["base"]);
+    assert_eq!(renamed["policy"], original["rl"]);
+}
+
+#[test]
+fn edits_that_change_the_output_change_the_key() {
+    let original = keys(BASE);
+    let edits = [
+        (
+            "its own parameter",
+            BASE.replace("learning_rate: 1.0e-5", "learning_rate: 2.0e-5"),
+            vec!["rl"],
+        ),
+        (
+            "a reward weight",
+            BASE.replace("format: 0.5", "format: 0.25"),
+            vec!["rl"],
+        ),
+        (
+            "an added reward",
+            BASE.replace("format: 0.5}", "format: 0.5, tag_count: 0.1}"),
+            vec!["rl"],
+        ),
+        (
+            "an upstream parameter",
+            BASE.replace("max_steps: 10", "max_steps: 11"),
+            vec!["base", "rl", "other"],
+        ),
+        (
+            "the dataset declaration",
+            BASE.replace("num_samples: 100", "num_samples: 101"),
+            vec!["tasks", "base", "rl", "other"],
+        ),
+        (
+            "the seed",
+            BASE.replace("seed: 1", "seed: 2"),
+            vec!["tasks", "base", "rl", "other"],
+        ),
+        (
+            "the backend",
+            BASE.replace("seed: 1", "seed: 1\nbackend: wgpu"),
+            vec!["tasks", "base", "rl", "other"],
+        ),
+        (
+            "the dtype",
+            BASE.replace("seed: 1", "seed: 1\ndtype: bf16"),
+            vec!["tasks", "base", "rl", "other"],
+        ),
+        (
+            "the model architecture",
+            BASE.replace("{preset: tiny}", "{preset: tiny, num_hidden_layers: 3}"),
+            vec!["base", "rl", "other"],
+        ),
+        (
+            "a default the stage uses",
+            BASE.replace("seed: 1\n", "seed: 1\ndefaults: {temperature: 0.7}\n"),
+            vec!["rl"],
+        ),
+    ];
+    for (what, edited, changed) in edits {
+        let new = keys(&edited);
+        for (stage, key) in &original {
+            let should_change = changed.contains(&stage.as_str());
+            assert_eq!(
+                new[stage] != *key,
+                should_change,
+                "changing {what}: key of `{stage}` {}",
+                if should_change {
+                    "should change"
+                } else {
+                    "should not change"
+                }
+            );
+        }
+    }
+}
+
+#[test]
+fn a_reward_definition_is_part_of_the_key_not_just_its_name() {
+    let declared = BASE.replace(
+        "seed: 1\n",
+        "seed: 1\nrewards:\n  accuracy: {kind: accuracy, format_score: 0.1}\n",
+    );
+    assert_eq!(
+        key_of(&declared, "rl"),
+        key_of(BASE, "rl"),
+        "declaring the built-in defaults is no change"
+    );
+    let changed = declared.replace("format_score: 0.1", "format_score: 0.0");
+    assert_ne!(key_of(&changed, "rl"), key_of(BASE, "rl"));
+}
+
+fn write_project(dir: &Path, jsonl: &str) {
+    std::fs::write(dir.join("data.jsonl"), jsonl).expect("write jsonl");
+    std::fs::write(
+        dir.join("m.yaml"),
+        "name: files\ndatasets:\n  mine: {kind: jsonl, path: data.jsonl, format: prompts}\nstages:\n  data: {kind: dataset, source: mine}\n",
+    )
+    .expect("write manifest");
+}
+
+fn file_key(dir: &Path) -> String {
+    let checked = check_file(&dir.join("m.yaml"));
+    assert!(
+        !checked.has_errors(),
+        "{}",
+        render_all(&checked.diagnostics)
+    );
+    plan(checked.pipelines).stages[0].key.clone()
+}
+
+#[test]
+fn input_files_are_keyed_by_content_not_path() {
+    let one = tempfile::tempdir().expect("tempdir");
+    let two = tempfile::tempdir().expect("tempdir");
+    write_project(one.path(), "{\"prompt\": \"1+1\", \"answer\": \"2\"}\n");
+    write_project(two.path(), "{\"prompt\": \"1+1\", \"answer\": \"2\"}\n");
+    assert_eq!(
+        file_key(one.path()),
+        file_key(two.path()),
+        "same content elsewhere: same key"
+    );
+    write_project(two.path(), "{\"prompt\": \"1+1\", \"answer\": \"3\"}\n");
+    assert_ne!(
+        file_key(one.path()),
+        file_key(two.path()),
+        "edited file: new key"
+    );
+}
+
+#[test]
+fn ablation_arms_share_every_equal_upstream_stage() {
+    let manifest = format!(
+        "{BASE}ablations:\n  lr:\n    low: {{stages.rl.learning_rate: 1.0e-5}}\n    high: {{stages.rl.learning_rate: 1.0e-4}}\n  seed:\n    a: {{}}\n    b: {{stages.rl.seed: 9}}\n"
+    );
+    let doc = parse(SourceFile::new("ablate.yaml", manifest))
+        .unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    let checked = check_document(&doc);
+    assert!(
+        !checked.has_errors(),
+        "{}",
+        render_all(&checked.diagnostics)
+    );
+    let plan = plan(checked.pipelines);
+    let variants: Vec<&str> = plan.variants.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(variants, ["low+a", "low+b", "high+a", "high+b"]);
+    let count = |name: &str| plan.stages.iter().filter(|s| s.name == name).count();
+    assert_eq!(
+        (count("tasks"), count("base"), count("other"), count("rl")),
+        (1, 1, 1, 4)
+    );
+    let shared = plan.stages.iter().find(|s| s.name == "base").expect("base");
+    assert_eq!(shared.variants.len(), 4);
+    // The `low+a` arm sets what the manifest already says: its `rl` is the base manifest's.
+    let low_a = plan
+        .stages
+        .iter()
+        .find(|s| s.name == "rl" && s.variants == ["low+a"])
+        .expect("rl of low+a");
+    assert_eq!(low_a.key, key_of(BASE, "rl"));
+}

@@ -1,0 +1,7 @@
+//! Integration tests: one binary (so the crate links once), one module per area.
+
+mod keys;
+mod pipelines;
+mod schema;
+mod support;
+mod validate;

@@ -1,0 +1,114 @@
+//! The manifests shipped in `pipelines/` validate, point editors at the schema, and plan.
+
+use crate::support::{repo_root, Test};
+
+fn manifests() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(repo_root().join("pipelines"))
+        .expect("pipelines/ exists")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn shipped_pipelines_validate() {
+    let names = manifests();
+    for required in [
+        "quickstart.yaml",
+        "r1-zero.yaml",
+        "r1.yaml",
+        "distill.yaml",
+        "ablation-readability.yaml",
+    ] {
+        assert!(
+            names.iter().any(|n| n == required),
+            "pipelines/{required} is missing"
+        );
+    }
+    for name in &names {
+        let outcome = Test::in_dir(&repo_root().join("pipelines"))
+            .args(["validate", name.as_str()])
+            .run();
+        assert!(outcome.success, "{name}:\n{}", outcome.stderr);
+        assert!(
+            outcome.stderr.is_empty(),
+            "{name} has warnings:\n{}",
+            outcome.stderr
+        );
+    }
+}
+
+#[test]
+fn shipped_pipelines_name_the_schema_on_their_first_line() {
+    for name in manifests() {
+        let text =
+            std::fs::read_to_string(repo_root().join("pipelines").join(&name)).expect("read");
+        assert_eq!(
+            text.lines().next(),
+            Some("# yaml-language-server: $schema=../schemas/pipeline.schema.json"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn plan_shows_shared_stages_of_the_readability_ablation() {
+    let outcome = Test::in_dir(&repo_root())
+        .args(["plan", "pipelines/ablation-readability.yaml", "--json"])
+        .run();
+    assert!(outcome.success, "{}", outcome.stderr);
+    let plan: serde_json::Value =
+        serde_json::from_str(&outcome.stdout).expect("plan --json is JSON");
+    let stages = plan["stages"].as_array().expect("stages");
+    let variants_of = |name: &str| -> Vec<usize> {
+        stages
+            .iter()
+            .filter(|s| s["name"] == name)
+            .map(|s| s["variants"].as_array().map_or(0, Vec::len))
+            .collect()
+    };
+    assert_eq!(
+        variants_of("cold_start"),
+        [4],
+        "cold start is shared by all four variants"
+    );
+    assert_eq!(variants_of("reasoning_rl"), [1, 1, 1, 1]);
+    for stage in stages {
+        let key = stage["key"].as_str().expect("key");
+        assert_eq!(key.len(), 64);
+        assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}
+
+#[test]
+fn plan_renders_graphviz_and_selects_variants() {
+    let dot = Test::in_dir(&repo_root())
+        .args(["plan", "pipelines/distill.yaml", "--dot"])
+        .run();
+    assert!(dot.success, "{}", dot.stderr);
+    assert!(
+        dot.stdout.starts_with("digraph \"distill\" {"),
+        "{}",
+        dot.stdout
+    );
+    assert!(dot.stdout.contains("[label=\"data\"]"), "{}", dot.stdout);
+
+    let one = Test::in_dir(&repo_root())
+        .args(["plan", "pipelines/distill.yaml", "--variant", "mini"])
+        .run();
+    assert!(one.success, "{}", one.stderr);
+    assert!(!one.stdout.contains("variants: 2"), "{}", one.stdout);
+
+    let unknown = Test::in_dir(&repo_root())
+        .args(["plan", "pipelines/distill.yaml", "--variant", "huge"])
+        .run();
+    assert!(!unknown.success);
+    assert!(
+        unknown.stderr.contains("the variants are: tiny, mini"),
+        "{}",
+        unknown.stderr
+    );
+}

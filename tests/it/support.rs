@@ -1,0 +1,75 @@
+//! A small builder that writes files into a temporary directory and runs the real
+//! `r1flow` binary there, in the spirit of just's and ripgrep's test harnesses.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub(crate) struct Test {
+    dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    args: Vec<String>,
+}
+
+pub(crate) struct Outcome {
+    pub(crate) success: bool,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl Test {
+    /// A test in a fresh temporary directory.
+    pub(crate) fn new() -> Self {
+        let temp = tempfile::tempdir().expect("create a temporary directory");
+        Self {
+            dir: temp.path().to_path_buf(),
+            _temp: Some(temp),
+            args: Vec::new(),
+        }
+    }
+
+    /// A test run from an existing directory (for committed fixtures).
+    pub(crate) fn in_dir(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            _temp: None,
+            args: Vec::new(),
+        }
+    }
+
+    pub(crate) fn write(self, name: &str, contents: impl AsRef<[u8]>) -> Self {
+        let path = self.dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent directory");
+        }
+        std::fs::write(&path, contents).expect("write test file");
+        self
+    }
+
+    pub(crate) fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub(crate) fn run(&self) -> Outcome {
+        let output = Command::new(env!("CARGO_BIN_EXE_r1flow"))
+            .args(&self.args)
+            .current_dir(&self.dir)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run r1flow");
+        Outcome {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// The repository root (where Cargo.toml is).
+pub(crate) fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}

@@ -1,0 +1,142 @@
+//! `r1flow validate` on broken manifests: the exact error text of each error class is a
+//! snapshot (tests/data/invalid/*.yaml → tests/it/snapshots/).
+
+use crate::support::{repo_root, Test};
+
+#[test]
+fn invalid_manifests_report_every_error_with_location() {
+    insta::glob!("../data/invalid", "*.yaml", |path| {
+        let dir = path.parent().expect("fixture directory");
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("file name");
+        let outcome = Test::in_dir(dir).args(["validate", name]).run();
+        assert!(!outcome.success, "{name} should fail validation");
+        assert!(!outcome.stderr.contains("panicked"), "{name} panicked");
+        insta::assert_snapshot!(outcome.stderr);
+    });
+}
+
+#[test]
+fn binary_junk_is_refused_as_not_utf8() {
+    let outcome = Test::new()
+        .write(
+            "junk.yaml",
+            [0x7fu8, b'E', b'L', b'F', 0xff, 0xfe, 0x00, 0x01],
+        )
+        .args(["validate", "junk.yaml"])
+        .run();
+    assert!(!outcome.success);
+    insta::assert_snapshot!(outcome.stderr, @r"
+    error: `junk.yaml` is not UTF-8 text (invalid byte at offset 4)
+      = help: manifests are YAML text files encoded as UTF-8
+
+    1 error
+    ");
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let deep = format!(
+        "name: deep\nstages: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let outcome = Test::new()
+        .write("deep.yaml", deep)
+        .args(["validate", "deep.yaml"])
+        .run();
+    assert!(!outcome.success);
+    assert!(!outcome.stderr.contains("panicked"));
+    assert!(
+        outcome.stderr.contains("nest deeper than 128 levels"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("deep.yaml:2:"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn nesting_just_past_serde_yaml_limit_is_reported() {
+    // Block mappings nest without brackets: serde_yaml's own recursion limit catches them.
+    let mut yaml = String::from("name: deep\nstages:\n");
+    for depth in 0..200 {
+        yaml.push_str(&format!("{}k{depth}:\n", " ".repeat(2 * depth + 2)));
+    }
+    let outcome = Test::new()
+        .write("block.yaml", yaml)
+        .args(["validate", "block.yaml"])
+        .run();
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("recursion limit exceeded"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn huge_files_are_refused_before_parsing() {
+    let huge = format!("name: huge\n# {}\n", "x".repeat(5 * 1024 * 1024));
+    let outcome = Test::new()
+        .write("huge.yaml", huge)
+        .args(["validate", "huge.yaml"])
+        .run();
+    assert!(!outcome.success);
+    insta::assert_snapshot!(outcome.stderr, @r"
+    error: `huge.yaml` is 5242894 bytes; manifests are limited to 4194304 bytes
+      = help: is this the right file? large data belongs in JSONL files that a dataset names
+
+    1 error
+    ");
+}
+
+#[test]
+fn missing_manifest_names_the_path() {
+    let outcome = Test::new().args(["validate", "nowhere.yaml"]).run();
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("cannot read `nowhere.yaml`"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn every_error_of_a_file_is_reported_at_once() {
+    let dir = repo_root().join("tests/data/invalid");
+    let outcome = Test::in_dir(&dir).args(["validate", "ranges.yaml"]).run();
+    assert!(
+        outcome.stderr.trim_end().ends_with("11 errors"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn several_files_are_checked_and_the_exit_status_reflects_any_failure() {
+    let dir = repo_root();
+    let outcome = Test::in_dir(&dir)
+        .args([
+            "validate",
+            "pipelines/quickstart.yaml",
+            "tests/data/invalid/cycle.yaml",
+        ])
+        .run();
+    assert!(!outcome.success);
+    assert!(
+        outcome.stdout.contains("ok: pipelines/quickstart.yaml"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome.stderr.contains("dependency cycle"),
+        "{}",
+        outcome.stderr
+    );
+}
