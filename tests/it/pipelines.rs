@@ -112,3 +112,20 @@ fn plan_renders_graphviz_and_selects_variants() {
         unknown.stderr
     );
 }
+
+#[test]
+fn the_readme_walkthrough_manifest_validates() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let start = readme.find("```yaml\n").expect("a yaml block in README.md") + "```yaml\n".len();
+    let end = start + readme[start..].find("```").expect("the block ends");
+    let outcome = Test::new()
+        .write("walkthrough.yaml", &readme[start..end])
+        .args(["plan", "walkthrough.yaml"])
+        .run();
+    assert!(outcome.success, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains("variants: 2 (low, high)"),
+        "{}",
+        outcome.stdout
+    );
+}
