@@ -2,6 +2,7 @@
 
 mod keys;
 mod pipelines;
+mod robustness;
 mod schema;
 mod support;
 mod validate;
