@@ -5,9 +5,11 @@
 
 pub mod check;
 pub mod diag;
+pub mod exec;
 pub mod manifest;
 pub mod plan;
 pub mod records;
 pub mod schema;
 pub mod stages;
+pub mod store;
 pub mod syntax;

@@ -1,8 +1,14 @@
 //! The CLI edge: argument parsing (clap), logging setup, and one function per command.
 //! The only module that names clap; errors become `anyhow` here and nowhere else.
 
+mod gc;
+mod metrics;
+mod pipelines;
 mod plan;
+mod run;
+mod runs;
 mod schema;
+mod store_dir;
 mod validate;
 
 use std::process::ExitCode;
@@ -32,9 +38,17 @@ enum Command {
     /// Check manifests: YAML syntax, schema, references, types, cycles, value ranges and
     /// the files they name. Reports every error with path:line:col.
     Validate(validate::ValidateArgs),
-    /// Print the DAG of a manifest in execution order, with each stage's cache key and the
-    /// variants that share it.
+    /// Print the DAG of a manifest in execution order, with each stage's cache key, the
+    /// variants that share it, and what the store holds (cached / resume / run, and why).
     Plan(plan::PlanArgs),
+    /// Execute a manifest: reuse cached stages, resume interrupted ones, run the rest.
+    Run(run::RunArgs),
+    /// List the runs in the store, or show one (`runs show ID|last [--json]`).
+    Runs(runs::RunsArgs),
+    /// Print a stage's metric series of a run (CSV or JSON).
+    Metrics(metrics::MetricsArgs),
+    /// Delete what no kept run reaches (`--keep-last N`, `--dry-run`).
+    Gc(gc::GcArgs),
     /// Print a JSON Schema (`pipeline` by default), or write all of them to a directory.
     Schema(schema::SchemaArgs),
 }
@@ -46,6 +60,10 @@ pub(crate) fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Runs(args) => runs::run(args),
+        Command::Metrics(args) => metrics::run(args),
+        Command::Gc(args) => gc::run(args),
         Command::Schema(args) => schema::run(args),
     };
     match outcome {

@@ -1,54 +1,54 @@
-//! CLI `plan`: print the DAG of a manifest with cache keys (text, JSON or DOT).
+//! CLI `plan`: print the DAG of a manifest with cache keys (text, JSON or DOT), and what
+//! the store already holds: cached, resumable, or to run and why.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::bail;
-use r1flow::check::check_file;
-use r1flow::diag::render_all;
-use r1flow::plan::{plan, render_dot, render_json, render_text};
+use r1flow::exec::stage_states;
+use r1flow::plan::{render_dot, render_json, render_text};
+use r1flow::store::{LockMode, Store};
+
+use super::pipelines::{load_plan, PipelineArgs};
+use super::store_dir::StoreArgs;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct PlanArgs {
-    /// The manifest.
-    file: PathBuf,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Print JSON for machines.
     #[arg(long, conflicts_with = "dot")]
     json: bool,
     /// Print a Graphviz digraph (`r1flow plan FILE --dot | dot -Tsvg > plan.svg`).
     #[arg(long)]
     dot: bool,
-    /// Only this variant (arm names joined with `+`, as `plan` lists them).
-    #[arg(long)]
-    variant: Option<String>,
 }
 
 pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    let checked = check_file(&args.file);
-    if !checked.diagnostics.is_empty() {
-        eprint!("{}", render_all(&checked.diagnostics));
-    }
-    if checked.has_errors() {
+    let Some(plan) = load_plan(&args.pipeline)? else {
         return Ok(ExitCode::FAILURE);
-    }
-    let mut pipelines = checked.pipelines;
-    if let Some(wanted) = &args.variant {
-        let names: Vec<String> = pipelines.iter().map(|p| p.variant.name.clone()).collect();
-        pipelines.retain(|p| &p.variant.name == wanted);
-        if pipelines.is_empty() {
-            bail!(
-                "no variant `{wanted}`; the variants are: {}",
-                names.join(", ")
-            );
+    };
+    let store_dir: PathBuf = args.store.resolve(Some(&args.pipeline.file));
+    let states = if Store::exists(&store_dir) {
+        match Store::open(&store_dir, LockMode::Fail) {
+            Ok(store) => Some(stage_states(&plan, &store)?),
+            Err(error) => {
+                eprintln!("warning: cannot read the store, so no cache status is shown: {error}");
+                None
+            }
         }
-    }
-    let plan = plan(pipelines);
+    } else {
+        None
+    };
     if args.json {
-        super::print_stdout(&(serde_json::to_string_pretty(&render_json(&plan))? + "\n"))?;
+        super::print_stdout(
+            &(serde_json::to_string_pretty(&render_json(&plan, states.as_ref()))? + "\n"),
+        )?;
     } else if args.dot {
         super::print_stdout(&render_dot(&plan))?;
     } else {
-        super::print_stdout(&render_text(&plan))?;
+        super::print_stdout(&render_text(&plan, states.as_ref()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

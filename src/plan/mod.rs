@@ -6,6 +6,7 @@ mod canonical;
 mod fingerprint;
 mod key;
 mod render;
+mod why;
 
 use std::collections::BTreeMap;
 
@@ -16,7 +17,8 @@ use serde::Serialize;
 pub use canonical::{canonicalize, hash as canonical_hash, to_canonical_string};
 pub use fingerprint::Fingerprints;
 pub use key::{StageKey, KEY_FORMAT};
-pub use render::{render_dot, render_json, render_text};
+pub use render::{render_dot, render_json, render_text, StageState};
+pub use why::explain_miss;
 
 use crate::check::{CheckedStage, Pipeline, Target, Variant};
 

@@ -1,5 +1,6 @@
 //! Report (of a plan): the DAG as a text table, as JSON for machines, and as Graphviz DOT.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde_json::json;
@@ -28,8 +29,18 @@ fn variants_cell(plan: &Plan, variants: &[String]) -> String {
     }
 }
 
-/// The plan as an aligned table in execution order.
-pub fn render_text(plan: &Plan) -> String {
+/// What the store says of a stage instance: `cached`, `run`, `resume@N`, and for a stage
+/// that would run again, why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StageState {
+    pub label: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub why: Vec<String>,
+}
+
+/// The plan as an aligned table in execution order; with `states`, a status column and
+/// the reasons for each re-run under the table.
+pub fn render_text(plan: &Plan, states: Option<&BTreeMap<String, StageState>>) -> String {
     let mut out = String::new();
     let variant_names: Vec<&str> = plan.variants.iter().map(|v| v.name.as_str()).collect();
     let _ = writeln!(out, "pipeline: {}", plan.name);
@@ -57,8 +68,8 @@ pub fn render_text(plan: &Plan) -> String {
         }
     );
     out.push('\n');
-    let headers = ["#", "stage", "kind", "key", "variants", "inputs"];
-    let rows: Vec<[String; 6]> = plan
+    let headers = ["#", "stage", "kind", "key", "status", "variants", "inputs"];
+    let rows: Vec<[String; 7]> = plan
         .stages
         .iter()
         .enumerate()
@@ -77,6 +88,9 @@ pub fn render_text(plan: &Plan) -> String {
                 },
                 s.kind.to_string(),
                 short(&s.key).to_string(),
+                states
+                    .and_then(|m| m.get(&s.key))
+                    .map_or_else(|| "-".to_string(), |st| st.label.clone()),
                 variants_cell(plan, &s.variants),
                 inputs.join(" "),
             ]
@@ -103,15 +117,59 @@ pub fn render_text(plan: &Plan) -> String {
     for row in &rows {
         let _ = writeln!(out, "{}", line(row));
     }
+    if let Some(states) = states {
+        let mut first = true;
+        for stage in &plan.stages {
+            let Some(state) = states.get(&stage.key) else {
+                continue;
+            };
+            if state.why.is_empty() {
+                continue;
+            }
+            if first {
+                out.push_str("\nwhy they run again:\n");
+                first = false;
+            }
+            let _ = writeln!(
+                out,
+                "  {} ({}):",
+                stage.name,
+                variants_cell(plan, &stage.variants)
+            );
+            for reason in &state.why {
+                let _ = writeln!(out, "    {reason}");
+            }
+        }
+    }
     out
 }
 
-/// The plan as JSON: `{"name", "variants": [...], "stages": [...]}`.
-pub fn render_json(plan: &Plan) -> serde_json::Value {
+/// The plan as JSON: `{"name", "variants": [...], "stages": [...]}`, each stage with its
+/// `status` when `states` is given.
+pub fn render_json(
+    plan: &Plan,
+    states: Option<&BTreeMap<String, StageState>>,
+) -> serde_json::Value {
+    let stages: Vec<serde_json::Value> = plan
+        .stages
+        .iter()
+        .map(|s| {
+            let mut value = serde_json::to_value(s).unwrap_or_default();
+            if let (Some(state), Some(map)) =
+                (states.and_then(|m| m.get(&s.key)), value.as_object_mut())
+            {
+                map.insert(
+                    "status".into(),
+                    serde_json::to_value(state).unwrap_or_default(),
+                );
+            }
+            value
+        })
+        .collect();
     json!({
         "name": plan.name,
         "variants": plan.variants,
-        "stages": plan.stages,
+        "stages": stages,
     })
 }
 

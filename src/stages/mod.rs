@@ -30,6 +30,7 @@ pub use rlhf::RlhfStage;
 pub use sft::SftStage;
 
 use crate::check::FieldChecks;
+use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::{Defaults, RecordShape};
 
 /// What a stage leaves in the store for the stages after it.
@@ -155,6 +156,16 @@ pub trait StageConfig: Serialize + DeserializeOwned + JsonSchema + Clone {
 
     /// Checks that concern this kind alone (shared fields are checked elsewhere).
     fn check(&self, checks: &mut FieldChecks<'_>);
+
+    /// Whether this version of r1flow can run the kind.
+    fn runnable(&self) -> bool {
+        false
+    }
+
+    /// Runs the stage.
+    fn run(&self, _context: &mut StageContext<'_>) -> Result<StageOutput, StageError> {
+        Err(StageError::NotImplemented { kind: Self::KIND })
+    }
 }
 
 macro_rules! stage_kinds {
@@ -192,6 +203,14 @@ macro_rules! stage_kinds {
 
             pub fn check(&self, checks: &mut FieldChecks<'_>) {
                 match self { $(Self::$variant(c) => c.check(checks),)* }
+            }
+
+            pub fn runnable(&self) -> bool {
+                match self { $(Self::$variant(c) => c.runnable(),)* }
+            }
+
+            pub fn run(&self, context: &mut StageContext<'_>) -> Result<StageOutput, StageError> {
+                match self { $(Self::$variant(c) => c.run(context),)* }
             }
 
             /// The config as JSON (all fields resolved once checked).

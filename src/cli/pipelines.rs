@@ -1,0 +1,59 @@
+//! CLI: reading a manifest into a plan, with the options `plan` and `run` share
+//! (`--variant`, `--backend`), printing diagnostics on the way.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use r1flow::check::check_file;
+use r1flow::diag::render_all;
+use r1flow::manifest::Backend;
+use r1flow::plan::{plan, Plan};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PipelineArgs {
+    /// The manifest.
+    pub(crate) file: PathBuf,
+    /// Only this variant (arm names joined with `+`, as `plan` lists them).
+    #[arg(long)]
+    pub(crate) variant: Option<String>,
+    /// Run on this backend instead of the manifest's (`cpu`, `wgpu`, `cuda`).
+    #[arg(long, value_parser = parse_backend)]
+    pub(crate) backend: Option<Backend>,
+}
+
+fn parse_backend(text: &str) -> Result<Backend, String> {
+    match text {
+        "cpu" => Ok(Backend::Cpu),
+        "wgpu" => Ok(Backend::Wgpu),
+        "cuda" => Ok(Backend::Cuda),
+        other => Err(format!("unknown backend `{other}`; use cpu, wgpu or cuda")),
+    }
+}
+
+/// Checks the manifest and plans it; `None` (after printing the errors) when it is invalid.
+pub(crate) fn load_plan(args: &PipelineArgs) -> anyhow::Result<Option<Plan>> {
+    let checked = check_file(&args.file);
+    if !checked.diagnostics.is_empty() {
+        eprint!("{}", render_all(&checked.diagnostics));
+    }
+    if checked.has_errors() {
+        return Ok(None);
+    }
+    let mut pipelines = checked.pipelines;
+    if let Some(wanted) = &args.variant {
+        let names: Vec<String> = pipelines.iter().map(|p| p.variant.name.clone()).collect();
+        pipelines.retain(|p| &p.variant.name == wanted);
+        if pipelines.is_empty() {
+            bail!(
+                "no variant `{wanted}`; the variants are: {}",
+                names.join(", ")
+            );
+        }
+    }
+    if let Some(backend) = args.backend {
+        for pipeline in &mut pipelines {
+            pipeline.backend = backend;
+        }
+    }
+    Ok(Some(plan(pipelines)))
+}

@@ -1,0 +1,196 @@
+//! Execute: what a running stage sees — its spec, its inputs' artifacts, checkpoint save
+//! and restore, metric logging, progress, and cancellation (Ctrl-C).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use super::spec::{InputSpec, StageSpec};
+use crate::store::{ArtifactRecord, CheckpointRecord, MetricPoint, Store, StoreError};
+
+/// Set by the first Ctrl-C: stages checkpoint at their next step and stop.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel {
+    requested: Arc<AtomicBool>,
+    presses: Arc<AtomicUsize>,
+}
+
+impl Cancel {
+    pub fn request(&self) {
+        self.presses.fetch_add(1, Ordering::SeqCst);
+        self.requested.store(true, Ordering::SeqCst);
+    }
+
+    /// How many times cancellation was asked for (a second Ctrl-C stops at once).
+    pub fn presses(&self) -> usize {
+        self.presses.load(Ordering::SeqCst)
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+}
+
+/// Where progress goes (a progress bar in a terminal, log lines otherwise).
+pub trait Progress {
+    /// `step` of `total` done; `message` carries the stage's key metric.
+    fn update(&mut self, step: u64, total: u64, message: &str);
+}
+
+/// Why a stage did not finish.
+#[derive(Debug)]
+pub enum StageError {
+    /// Stopped on request after writing a checkpoint at `step`.
+    Cancelled {
+        step: u64,
+    },
+    /// The stage kind has no implementation in this version.
+    NotImplemented {
+        kind: &'static str,
+    },
+    /// The stage failed; the message says why.
+    Failed(String),
+    Store(StoreError),
+}
+
+impl std::fmt::Display for StageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cancelled { step } => write!(f, "interrupted (checkpoint at step {step})"),
+            Self::NotImplemented { kind } => write!(
+                f,
+                "`{kind}` stages cannot run in this version of r1flow yet"
+            ),
+            Self::Failed(message) => f.write_str(message),
+            Self::Store(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for StageError {}
+
+impl From<StoreError> for StageError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+/// A stage's results: named output files (stored as blobs) and final metrics.
+#[derive(Debug, Default)]
+pub struct StageOutput {
+    pub files: Vec<(String, Vec<u8>)>,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// The running stage's view of the world.
+pub struct StageContext<'a> {
+    store: &'a Store,
+    spec: &'a StageSpec,
+    cancel: &'a Cancel,
+    progress: &'a mut dyn Progress,
+    resume: Option<CheckpointRecord>,
+}
+
+impl<'a> StageContext<'a> {
+    pub(crate) fn new(
+        store: &'a Store,
+        spec: &'a StageSpec,
+        cancel: &'a Cancel,
+        progress: &'a mut dyn Progress,
+        resume: Option<CheckpointRecord>,
+    ) -> Self {
+        Self {
+            store,
+            spec,
+            cancel,
+            progress,
+            resume,
+        }
+    }
+
+    pub fn spec(&self) -> &StageSpec {
+        self.spec
+    }
+
+    /// The artifact named by input `field`.
+    pub fn input(&self, field: &str) -> Result<ArtifactRecord, StageError> {
+        match self.spec.inputs.get(field) {
+            Some(InputSpec::Artifact { key, stage }) => {
+                self.store.artifact(key)?.ok_or_else(|| {
+                    StageError::Failed(format!(
+                        "input `{field}` (stage `{stage}`) is not in the store"
+                    ))
+                })
+            }
+            _ => Err(StageError::Failed(format!(
+                "input `{field}` is not a stage output"
+            ))),
+        }
+    }
+
+    /// The bytes of output `name` of the artifact named by input `field`.
+    pub fn read_input(&self, field: &str, name: &str) -> Result<Vec<u8>, StageError> {
+        let artifact = self.input(field)?;
+        let blob = artifact
+            .outputs
+            .get(name)
+            .ok_or_else(|| StageError::Failed(format!("input `{field}` has no output `{name}`")))?;
+        Ok(self.store.blobs().read(blob)?)
+    }
+
+    /// The checkpoint this run resumes from, if any.
+    pub fn resume_point(&self) -> Option<&CheckpointRecord> {
+        self.resume.as_ref()
+    }
+
+    /// A file of the checkpoint this run resumes from.
+    pub fn read_checkpoint(&self, name: &str) -> Result<Vec<u8>, StageError> {
+        let checkpoint = self
+            .resume
+            .as_ref()
+            .ok_or_else(|| StageError::Failed("no checkpoint to resume from".into()))?;
+        let blob = checkpoint
+            .files
+            .get(name)
+            .ok_or_else(|| StageError::Failed(format!("the checkpoint has no `{name}`")))?;
+        Ok(self.store.blobs().read(blob)?)
+    }
+
+    /// Stores a resumable state after `step` steps (blobs first, then the record).
+    pub fn save_checkpoint(
+        &mut self,
+        step: u64,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), StageError> {
+        let mut stored = BTreeMap::new();
+        for (name, bytes) in files {
+            stored.insert(name, self.store.blobs().put(&bytes)?);
+        }
+        let record = CheckpointRecord {
+            key: self.spec.key.clone(),
+            step,
+            files: stored,
+            written: chrono::Utc::now(),
+        };
+        self.store.save_checkpoint(&record)?;
+        crate::store::failpoint("after-checkpoint");
+        Ok(())
+    }
+
+    /// Records the metrics of `step`.
+    pub fn log_metrics(&self, step: u64, values: BTreeMap<String, f64>) -> Result<(), StageError> {
+        self.store
+            .log_metrics(&self.spec.key, &MetricPoint { step, values })?;
+        Ok(())
+    }
+
+    pub fn progress(&mut self, step: u64, total: u64, message: &str) {
+        self.progress.update(step, total, message);
+    }
+
+    /// Whether the user asked to stop (check between steps; checkpoint, then return
+    /// `StageError::Cancelled`).
+    pub fn cancelled(&self) -> bool {
+        self.cancel.is_requested()
+    }
+}

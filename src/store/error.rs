@@ -1,0 +1,109 @@
+//! Store: errors of the artifact store, as values with the path or key they concern.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// What went wrong in the store.
+#[derive(Debug)]
+pub enum StoreErrorKind {
+    /// Another live process holds the store.
+    Locked {
+        pid: u32,
+        command: String,
+        since: String,
+    },
+    /// The store was written by an incompatible version of r1flow.
+    Format { found: u32, expected: u32 },
+    /// A blob's bytes do not hash to its name.
+    CorruptBlob { hash: String },
+    /// A blob the index refers to is missing.
+    MissingBlob { hash: String },
+    /// The index (sled) failed.
+    Index(String),
+    /// A filesystem operation failed (disk full, permissions …).
+    Io(std::io::Error),
+    /// A record in the index could not be decoded.
+    Record(String),
+    /// A run id that is not in the store.
+    UnknownRun(String),
+}
+
+/// An error of the artifact store, with the path it concerns.
+#[derive(Debug)]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    path: Option<PathBuf>,
+}
+
+impl StoreError {
+    pub fn new(kind: StoreErrorKind) -> Self {
+        Self { kind, path: None }
+    }
+
+    pub fn io(error: std::io::Error, path: impl Into<PathBuf>) -> Self {
+        Self {
+            kind: StoreErrorKind::Io(error),
+            path: Some(path.into()),
+        }
+    }
+
+    pub fn kind(&self) -> &StoreErrorKind {
+        &self.kind
+    }
+
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
+    }
+
+    /// Whether the error means stored data is damaged (and should be recomputed).
+    pub fn is_corruption(&self) -> bool {
+        matches!(
+            self.kind,
+            StoreErrorKind::CorruptBlob { .. } | StoreErrorKind::MissingBlob { .. }
+        )
+    }
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(error: sled::Error) -> Self {
+        Self::new(StoreErrorKind::Index(error.to_string()))
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            StoreErrorKind::Locked { pid, command, since } => write!(
+                f,
+                "the store is in use by process {pid} (`{command}`, since {since}); wait for it to finish, or pass --wait"
+            )?,
+            StoreErrorKind::Format { found, expected } => write!(
+                f,
+                "the store has format version {found}, this r1flow reads version {expected}; use a new --store directory"
+            )?,
+            StoreErrorKind::CorruptBlob { hash } => {
+                write!(f, "blob {hash} is corrupt (its bytes no longer match its hash)")?
+            }
+            StoreErrorKind::MissingBlob { hash } => write!(f, "blob {hash} is missing")?,
+            StoreErrorKind::Index(message) => write!(f, "store index error: {message}")?,
+            StoreErrorKind::Io(error) => write!(f, "{error}")?,
+            StoreErrorKind::Record(message) => write!(f, "unreadable store record: {message}")?,
+            StoreErrorKind::UnknownRun(id) => {
+                write!(f, "no run `{id}` in this store (see `r1flow runs`)")?
+            }
+        }
+        if let Some(path) = &self.path {
+            write!(f, " ({})", path.display())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            StoreErrorKind::Io(error) => Some(error),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! Store: the artifact store under `runs/` — a sled index (artifacts by stage key, runs,
+//! checkpoints, metric series, stage history) and content-addressed blobs. Blobs are
+//! written and fsynced before the index records that name them, so a crash never leaves a
+//! record pointing at a partial blob. The only module that names sled.
+
+mod blobs;
+mod error;
+mod gc;
+mod lock;
+mod records;
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use blobs::{BlobRef, Blobs};
+pub use error::{StoreError, StoreErrorKind};
+pub use gc::GcReport;
+pub use lock::{LockMode, StoreLock};
+pub use records::{
+    ArtifactRecord, CheckpointRecord, HistoryRecord, MetricPoint, RunRecord, RunStatus, StageRun,
+    StageStatus,
+};
+
+/// Bump when the index layout changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Test hook: when `R1FLOW_FAILPOINT` names this point, the process aborts here, as a
+/// `kill -9` would stop it. Crash tests use it to stop a run at exact places.
+pub(crate) fn failpoint(name: &str) {
+    static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let point = POINT.get_or_init(|| std::env::var("R1FLOW_FAILPOINT").ok());
+    if point.as_deref() == Some(name) {
+        std::process::abort();
+    }
+}
+
+/// An open store, held exclusively by this process.
+pub struct Store {
+    dir: PathBuf,
+    blobs: Blobs,
+    db: sled::Db,
+    artifacts: sled::Tree,
+    runs: sled::Tree,
+    checkpoints: sled::Tree,
+    metrics: sled::Tree,
+    history: sled::Tree,
+    lock: StoreLock,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::new(StoreErrorKind::Record(e.to_string())))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::new(StoreErrorKind::Record(e.to_string())))
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, taking its lock.
+    pub fn open(dir: &Path, mode: LockMode) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(e, dir))?;
+        let lock = StoreLock::acquire(dir, mode)?;
+        let blobs = Blobs::open(dir)?;
+        let db = sled::Config::new().path(dir.join("index")).open()?;
+        let meta = db.open_tree("meta")?;
+        match meta.get("format")? {
+            Some(bytes) => {
+                let found: u32 = decode(&bytes)?;
+                if found != FORMAT_VERSION {
+                    return Err(StoreError::new(StoreErrorKind::Format {
+                        found,
+                        expected: FORMAT_VERSION,
+                    }));
+                }
+            }
+            None => {
+                meta.insert("format", encode(&FORMAT_VERSION)?)?;
+                db.flush()?;
+            }
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            blobs,
+            artifacts: db.open_tree("artifacts")?,
+            runs: db.open_tree("runs")?,
+            checkpoints: db.open_tree("checkpoints")?,
+            metrics: db.open_tree("metrics")?,
+            history: db.open_tree("history")?,
+            db,
+            lock,
+        })
+    }
+
+    /// Whether `dir` holds a store (without creating or locking it).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("index").is_dir()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The pid of a dead process whose lock this store took over, if any.
+    pub fn took_over_from(&self) -> Option<u32> {
+        self.lock.took_over_from
+    }
+
+    pub fn blobs(&self) -> &Blobs {
+        &self.blobs
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    // --- artifacts -------------------------------------------------------------------
+
+    pub fn artifact(&self, key: &str) -> Result<Option<ArtifactRecord>, StoreError> {
+        self.artifacts.get(key)?.map(|b| decode(&b)).transpose()
+    }
+
+    /// Records a finished stage. Its blobs must already be stored.
+    pub fn commit_artifact(&self, record: &ArtifactRecord) -> Result<(), StoreError> {
+        failpoint("before-index-commit");
+        self.artifacts
+            .insert(record.key.as_bytes(), encode(record)?)?;
+        self.checkpoints.remove(record.key.as_bytes())?;
+        self.flush()
+    }
+
+    /// Forgets an artifact (its blobs stay until gc).
+    pub fn remove_artifact(&self, key: &str) -> Result<(), StoreError> {
+        self.artifacts.remove(key)?;
+        self.flush()
+    }
+
+    /// Checks every blob of `record`; the first problem found.
+    pub fn verify_artifact(&self, record: &ArtifactRecord) -> Result<(), StoreError> {
+        record
+            .outputs
+            .values()
+            .try_for_each(|blob| self.blobs.verify(blob))
+    }
+
+    pub fn artifacts(&self) -> Result<Vec<ArtifactRecord>, StoreError> {
+        self.artifacts
+            .iter()
+            .values()
+            .map(|v| decode(&v?))
+            .collect()
+    }
+
+    // --- runs ------------------------------------------------------------------------
+
+    pub fn save_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.runs.insert(run.id.as_bytes(), encode(run)?)?;
+        self.flush()
+    }
+
+    /// All runs, oldest first.
+    pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let mut runs: Vec<RunRecord> = self
+            .runs
+            .iter()
+            .values()
+            .map(|v| decode(&v?))
+            .collect::<Result<_, _>>()?;
+        runs.sort_by(|a, b| a.started.cmp(&b.started).then_with(|| a.id.cmp(&b.id)));
+        Ok(runs)
+    }
+
+    /// The run `id`; `last` means the newest.
+    pub fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
+        if id == "last" {
+            return self
+                .runs()?
+                .pop()
+                .ok_or_else(|| StoreError::new(StoreErrorKind::UnknownRun(id.to_string())));
+        }
+        match self.runs.get(id)? {
+            Some(bytes) => decode(&bytes),
+            None => Err(StoreError::new(StoreErrorKind::UnknownRun(id.to_string()))),
+        }
+    }
+
+    pub fn remove_run(&self, id: &str) -> Result<(), StoreError> {
+        self.runs.remove(id)?;
+        self.flush()
+    }
+
+    // --- checkpoints -----------------------------------------------------------------
+
+    /// Records a checkpoint of the stage `key`. Its blobs must already be stored.
+    pub fn save_checkpoint(&self, checkpoint: &CheckpointRecord) -> Result<(), StoreError> {
+        self.checkpoints
+            .insert(checkpoint.key.as_bytes(), encode(checkpoint)?)?;
+        self.flush()
+    }
+
+    pub fn checkpoint(&self, key: &str) -> Result<Option<CheckpointRecord>, StoreError> {
+        self.checkpoints.get(key)?.map(|b| decode(&b)).transpose()
+    }
+
+    pub fn remove_checkpoint(&self, key: &str) -> Result<(), StoreError> {
+        self.checkpoints.remove(key)?;
+        self.flush()
+    }
+
+    pub fn checkpoints(&self) -> Result<Vec<CheckpointRecord>, StoreError> {
+        self.checkpoints
+            .iter()
+            .values()
+            .map(|v| decode(&v?))
+            .collect()
+    }
+
+    // --- metric series ---------------------------------------------------------------
+
+    fn metric_key(key: &str, step: u64) -> Vec<u8> {
+        format!("{key}/{step:020}").into_bytes()
+    }
+
+    /// Records the metrics of one step of the stage `key` (replacing a previous value of
+    /// that step, as a resumed stage re-logs the steps after its checkpoint).
+    pub fn log_metrics(&self, key: &str, point: &MetricPoint) -> Result<(), StoreError> {
+        self.metrics
+            .insert(Self::metric_key(key, point.step), encode(point)?)?;
+        Ok(())
+    }
+
+    /// Drops the points of stage `key` after `step` (a resume restarts there).
+    pub fn truncate_metrics(&self, key: &str, after_step: u64) -> Result<(), StoreError> {
+        let start = Self::metric_key(key, after_step.saturating_add(1));
+        let end = format!("{key}0").into_bytes(); // '0' sorts right after '/'
+        for entry in self.metrics.range(start..end) {
+            let (k, _) = entry?;
+            self.metrics.remove(k)?;
+        }
+        Ok(())
+    }
+
+    /// The metric series of the stage `key`, by step.
+    pub fn metrics(&self, key: &str) -> Result<Vec<MetricPoint>, StoreError> {
+        self.metrics
+            .scan_prefix(format!("{key}/").as_bytes())
+            .values()
+            .map(|v| decode(&v?))
+            .collect()
+    }
+
+    fn remove_metrics(&self, key: &str) -> Result<(), StoreError> {
+        for entry in self.metrics.scan_prefix(format!("{key}/").as_bytes()) {
+            let (k, _) = entry?;
+            self.metrics.remove(k)?;
+        }
+        Ok(())
+    }
+
+    // --- stage history ---------------------------------------------------------------
+
+    fn history_key(pipeline: &str, variant: &str, stage: &str) -> Vec<u8> {
+        format!("{pipeline}\u{0}{variant}\u{0}{stage}").into_bytes()
+    }
+
+    pub fn record_history(
+        &self,
+        pipeline: &str,
+        variant: &str,
+        stage: &str,
+        record: &HistoryRecord,
+    ) -> Result<(), StoreError> {
+        self.history
+            .insert(Self::history_key(pipeline, variant, stage), encode(record)?)?;
+        Ok(())
+    }
+
+    pub fn history(
+        &self,
+        pipeline: &str,
+        variant: &str,
+        stage: &str,
+    ) -> Result<Option<HistoryRecord>, StoreError> {
+        self.history
+            .get(Self::history_key(pipeline, variant, stage))?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests;

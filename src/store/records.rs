@@ -1,0 +1,126 @@
+//! Store: the records kept in the index — artifacts by stage key, runs, checkpoints, metric
+//! points, and each stage name's last key (to explain cache misses).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::blobs::BlobRef;
+
+/// A finished stage's outputs, stored under its cache key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactRecord {
+    pub key: String,
+    pub kind: String,
+    /// The stage name that produced it (informational: names are not in keys).
+    pub stage: String,
+    /// Output name → blob (`train.jsonl`, `model.safetensors`, …).
+    pub outputs: BTreeMap<String, BlobRef>,
+    /// Final metrics of the stage.
+    pub metrics: BTreeMap<String, f64>,
+    pub created: DateTime<Utc>,
+    pub duration_s: f64,
+    /// The run that produced it.
+    pub run: String,
+}
+
+impl ArtifactRecord {
+    pub fn total_bytes(&self) -> u64 {
+        self.outputs.values().map(|b| b.bytes).sum()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageStatus {
+    Pending,
+    /// Reused from the store.
+    Cached,
+    Ran,
+    /// Ran, continuing from a checkpoint.
+    Resumed,
+    Failed,
+    Interrupted,
+    /// Not selected (`--only`, `--until`) or blocked by a failed input.
+    Skipped,
+}
+
+/// One stage instance within a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRun {
+    pub name: String,
+    pub kind: String,
+    pub variants: Vec<String>,
+    pub key: String,
+    pub status: StageStatus,
+    pub duration_s: f64,
+    pub outputs: BTreeMap<String, BlobRef>,
+    pub metrics: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from_step: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One invocation of `r1flow run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub manifest: PathBuf,
+    pub pipeline: String,
+    pub started: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<DateTime<Utc>>,
+    pub status: RunStatus,
+    pub pid: u32,
+    pub stages: Vec<StageRun>,
+}
+
+impl RunRecord {
+    pub fn duration_s(&self) -> Option<f64> {
+        self.finished
+            .map(|f| (f - self.started).num_milliseconds() as f64 / 1000.0)
+    }
+
+    pub fn count(&self, status: StageStatus) -> usize {
+        self.stages.iter().filter(|s| s.status == status).count()
+    }
+}
+
+/// The latest resumable state of an unfinished stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRecord {
+    pub key: String,
+    /// Steps completed when the checkpoint was written.
+    pub step: u64,
+    /// State name → blob (weights, optimizer, RNG, cursor …).
+    pub files: BTreeMap<String, BlobRef>,
+    pub written: DateTime<Utc>,
+}
+
+/// Metric values of one logged step of a stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    pub step: u64,
+    pub values: BTreeMap<String, f64>,
+}
+
+/// What a stage name last ran as, to say why it would run again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    pub key: String,
+    /// The canonical JSON its key hashed.
+    pub material: serde_json::Value,
+    pub at: DateTime<Utc>,
+}

@@ -1,0 +1,166 @@
+//! Store: unit tests of blobs, locking, records and gc.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+
+use super::*;
+
+fn artifact(store: &Store, key: &str, content: &[u8]) -> ArtifactRecord {
+    let blob = store.blobs().put(content).expect("put");
+    ArtifactRecord {
+        key: key.to_string(),
+        kind: "dataset".into(),
+        stage: "data".into(),
+        outputs: BTreeMap::from([("train.jsonl".to_string(), blob)]),
+        metrics: BTreeMap::new(),
+        created: Utc::now(),
+        duration_s: 0.0,
+        run: "r1".into(),
+    }
+}
+
+fn run_record(id: &str, keys: &[&str], minutes: i64) -> RunRecord {
+    RunRecord {
+        id: id.into(),
+        manifest: "m.yaml".into(),
+        pipeline: "p".into(),
+        started: Utc::now() + chrono::Duration::minutes(minutes),
+        finished: None,
+        status: RunStatus::Succeeded,
+        pid: 1,
+        stages: keys
+            .iter()
+            .map(|k| StageRun {
+                name: "s".into(),
+                kind: "dataset".into(),
+                variants: vec![],
+                key: k.to_string(),
+                status: StageStatus::Ran,
+                duration_s: 0.0,
+                outputs: BTreeMap::new(),
+                metrics: BTreeMap::new(),
+                resumed_from_step: None,
+                error: None,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn blobs_are_content_addressed_and_verified_on_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), LockMode::Fail).expect("open");
+    let blob = store.blobs().put(b"hello").expect("put");
+    assert_eq!(blob.hash, blake3::hash(b"hello").to_hex().to_string());
+    assert_eq!(store.blobs().put(b"hello").expect("put again"), blob);
+    assert_eq!(store.blobs().read(&blob).expect("read"), b"hello");
+    std::fs::write(store.blobs().path(&blob.hash), b"hellO").expect("corrupt it");
+    let error = store
+        .blobs()
+        .read(&blob)
+        .expect_err("corruption is detected");
+    assert!(error.is_corruption(), "{error}");
+    // Writing the same content again repairs the blob.
+    store.blobs().put(b"hello").expect("repair");
+    assert_eq!(store.blobs().read(&blob).expect("read"), b"hello");
+}
+
+#[test]
+fn a_second_opener_is_refused_with_the_holder_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _first = Store::open(dir.path(), LockMode::Fail).expect("open");
+    let error = Store::open(dir.path(), LockMode::Fail).expect_err("locked");
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("process {}", std::process::id())),
+        "{message}"
+    );
+}
+
+#[test]
+fn records_survive_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = {
+        let store = Store::open(dir.path(), LockMode::Fail).expect("open");
+        let record = artifact(&store, "k1", b"data");
+        store.commit_artifact(&record).expect("commit");
+        store
+            .log_metrics(
+                "k1",
+                &MetricPoint {
+                    step: 1,
+                    values: BTreeMap::from([("loss".into(), 2.0)]),
+                },
+            )
+            .expect("log");
+        store
+            .log_metrics(
+                "k1",
+                &MetricPoint {
+                    step: 2,
+                    values: BTreeMap::from([("loss".into(), 1.5)]),
+                },
+            )
+            .expect("log");
+        record
+    };
+    let store = Store::open(dir.path(), LockMode::Fail).expect("reopen");
+    assert_eq!(
+        store.took_over_from(),
+        None,
+        "a clean close leaves no stale holder"
+    );
+    assert_eq!(store.artifact("k1").expect("read"), Some(record));
+    assert_eq!(store.metrics("k1").expect("metrics").len(), 2);
+    store.truncate_metrics("k1", 1).expect("truncate");
+    assert_eq!(
+        store
+            .metrics("k1")
+            .expect("metrics")
+            .iter()
+            .map(|p| p.step)
+            .collect::<Vec<_>>(),
+        vec![1]
+    );
+}
+
+#[test]
+fn gc_keeps_what_kept_runs_reach() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), LockMode::Fail).expect("open");
+    let old = artifact(&store, "old", b"old bytes");
+    let new = artifact(&store, "new", b"new bytes!");
+    store.commit_artifact(&old).expect("commit");
+    store.commit_artifact(&new).expect("commit");
+    store.blobs().put(b"orphan").expect("orphan");
+    store
+        .save_run(&run_record("a", &["old"], 0))
+        .expect("run a");
+    store
+        .save_run(&run_record("b", &["new"], 1))
+        .expect("run b");
+
+    let dry = store.gc(Some(1), true).expect("dry run");
+    assert_eq!(
+        (
+            dry.runs_removed.len(),
+            dry.artifacts_removed,
+            dry.blobs_removed
+        ),
+        (1, 1, 2)
+    );
+    assert_eq!(dry.bytes_freed, 9 + 6);
+    assert!(
+        store.artifact("old").expect("read").is_some(),
+        "a dry run removes nothing"
+    );
+
+    let report = store.gc(Some(1), false).expect("gc");
+    assert_eq!(report.bytes_freed, 15);
+    assert!(store.artifact("old").expect("read").is_none());
+    assert_eq!(store.runs().expect("runs").len(), 1);
+    store
+        .verify_artifact(&new)
+        .expect("what the kept run reaches is intact");
+}
