@@ -8,6 +8,7 @@ pub mod diag;
 pub mod manifest;
 pub mod plan;
 pub mod records;
+pub mod rewards;
 pub mod schema;
 pub mod stages;
 pub mod syntax;
