@@ -12,3 +12,4 @@ pub mod rewards;
 pub mod schema;
 pub mod stages;
 pub mod syntax;
+pub mod tasks;

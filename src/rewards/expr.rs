@@ -20,7 +20,7 @@ use super::rational::{ArithmeticError, Rational};
 const MAX_DEPTH: usize = 64;
 
 /// Number literals longer than this many digits are refused before any arithmetic.
-const MAX_LITERAL_DIGITS: usize = 36;
+const MAX_LITERAL_DIGITS: usize = 38;
 
 /// Why a string is not a valid expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
