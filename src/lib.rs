@@ -6,6 +6,7 @@
 pub mod check;
 pub mod diag;
 pub mod manifest;
+pub mod metrics;
 pub mod plan;
 pub mod records;
 pub mod rewards;
