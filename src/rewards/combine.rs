@@ -6,9 +6,13 @@
 //! Skipped outcomes are left out: a sample's total is the weighted sum of the rewards that
 //! scored it, and `None` when none did; means and stds are over scored samples only.
 
+use std::path::Path;
+
 use indexmap::IndexMap;
 
-use super::error::RewardError;
+use crate::manifest::RewardDecl;
+
+use super::error::{RewardError, RewardErrorKind};
 use super::sample::{RewardOutcome, Sample};
 use super::Reward;
 
@@ -31,6 +35,34 @@ impl RewardSet {
     /// `rewards` as `(reward, weight)`, in the order they are reported.
     pub fn new(rewards: Vec<(Reward, f64)>) -> Self {
         Self { rewards }
+    }
+
+    /// The rewards a stage names with weights (`rewards: {accuracy: 1.0, …}`), each
+    /// built from its declaration in `declared` or, for an undeclared built-in name
+    /// (`accuracy`, `format`, `tag_count`, `language`, `length`), with default settings.
+    /// Files are found relative to `base_dir`, the manifest's directory.
+    pub fn build(
+        weights: &IndexMap<String, f64>,
+        declared: &IndexMap<String, RewardDecl>,
+        base_dir: &Path,
+    ) -> Result<Self, RewardError> {
+        let mut rewards = Vec::with_capacity(weights.len());
+        for (name, &weight) in weights {
+            let decl = match declared.get(name) {
+                Some(decl) => decl.clone(),
+                None => RewardDecl::builtin(name).ok_or_else(|| {
+                    RewardError::new(
+                        name,
+                        RewardErrorKind::Config(format!(
+                            "no reward is declared under this name, and the built-in ones are {}",
+                            RewardDecl::BUILTIN_NAMES.join(", ")
+                        )),
+                    )
+                })?,
+            };
+            rewards.push((Reward::from_decl(name, &decl, base_dir)?, weight));
+        }
+        Ok(Self { rewards })
     }
 
     pub fn rewards(&self) -> &[(Reward, f64)] {
@@ -158,6 +190,21 @@ mod tests {
         assert_eq!(metrics["reward/format"], 0.75);
         assert_eq!(batch.frac_reward_zero_std(2), Some(0.0));
         assert_eq!(batch.frac_reward_zero_std(3), None);
+    }
+
+    #[test]
+    fn builds_declared_and_builtin_rewards_by_name() {
+        let weights = IndexMap::from([("tag_count".to_string(), 0.5), ("strict".to_string(), 1.0)]);
+        let declared = IndexMap::from([(
+            "strict".to_string(),
+            RewardDecl::builtin("format").expect("built-in"),
+        )]);
+        let set = RewardSet::build(&weights, &declared, Path::new(".")).expect("builds");
+        let names: Vec<&str> = set.rewards().iter().map(|(r, _)| r.name()).collect();
+        assert_eq!(names, ["tag_count", "strict"]);
+        let unknown = IndexMap::from([("acuracy".to_string(), 1.0)]);
+        let error = RewardSet::build(&unknown, &declared, Path::new(".")).expect_err("unknown");
+        assert_eq!(error.reward(), "acuracy");
     }
 
     #[test]
