@@ -22,6 +22,8 @@ pub mod sample;
 
 #[cfg(test)]
 mod adversarial_tests;
+#[cfg(test)]
+mod example_tests;
 
 use std::path::Path;
 

@@ -1,13 +1,13 @@
-//! The `command` reward example end to end: `examples/verifier/pipeline.yaml` checks, its
-//! `verifier` reward is built from the checked pipeline, and it scores generated
-//! arithmetic items — their worked solutions as right, altered answers as wrong.
+//! Check (tests): the `command` reward example end to end — `examples/verifier/pipeline.yaml`
+//! checks, its `verifier` reward is built from the checked pipeline, and it scores
+//! generated arithmetic items: their worked solutions as right, altered answers as wrong.
 
 use std::path::Path;
 
-use r1flow::check::check_file;
-use r1flow::records::Answer;
-use r1flow::rewards::{RewardOutcome, RewardSet, Sample};
-use r1flow::tasks::generate;
+use crate::check::check_file;
+use crate::records::Answer;
+use crate::rewards::{RewardOutcome, RewardSet, Sample};
+use crate::tasks::generate;
 
 #[test]
 fn the_example_verifier_scores_generated_items() {
