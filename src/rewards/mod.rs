@@ -1,0 +1,127 @@
+//! Execute: the reward functions of the `grpo`, `rejection_sampling` and `eval` stages —
+//! each built from a `rewards:` declaration ([`RewardDecl`]) and scoring a batch of
+//! samples `(prompt, completion, answer)` — and their weighted combination.
+//!
+//! One file per reward kind: [`accuracy`], [`format`], [`language`], [`length`],
+//! [`command`]; `model` rewards need a trained reward model and are wired by the RLHF
+//! stage. The parsing they share lives in [`expr`], [`number`], [`rational`] and
+//! [`answer`]; [`combine`] sums weighted rewards and computes their metrics.
+
+pub mod accuracy;
+pub mod answer;
+pub mod combine;
+pub mod command;
+pub mod error;
+pub mod expr;
+pub mod format;
+pub mod language;
+pub mod length;
+pub mod number;
+pub mod rational;
+pub mod sample;
+
+#[cfg(test)]
+mod adversarial_tests;
+#[cfg(test)]
+mod example_tests;
+
+use std::path::Path;
+
+use crate::manifest::{FormatMode, RewardDecl};
+
+pub use accuracy::{AccuracyVerifier, Verdict};
+pub use combine::{RewardSet, ScoredBatch};
+pub use command::CommandVerifier;
+pub use error::{RewardError, RewardErrorKind};
+pub use language::LanguageConsistency;
+pub use length::OverlongPenalty;
+pub use sample::{RewardOutcome, Sample};
+
+/// A reward function ready to score, under its manifest name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reward {
+    name: String,
+    kind: RewardKind,
+}
+
+/// The scoring rule of a [`Reward`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum RewardKind {
+    Accuracy(AccuracyVerifier),
+    Format(FormatMode),
+    Language(LanguageConsistency),
+    Length(OverlongPenalty),
+    Command(CommandVerifier),
+    /// Scored by the reward model of the named `reward_model` stage.
+    Model(String),
+}
+
+impl Reward {
+    /// Builds the reward `name` from its declaration; files it names (word lists,
+    /// verifier programs) are found relative to `base_dir`, the manifest's directory.
+    pub fn from_decl(name: &str, decl: &RewardDecl, base_dir: &Path) -> Result<Self, RewardError> {
+        let error = |kind| RewardError::new(name, kind);
+        let kind = match decl {
+            RewardDecl::Accuracy(d) => RewardKind::Accuracy(AccuracyVerifier::new(d)),
+            RewardDecl::Format(d) => RewardKind::Format(d.mode),
+            RewardDecl::Language(d) => {
+                RewardKind::Language(LanguageConsistency::new(d, base_dir).map_err(error)?)
+            }
+            RewardDecl::Length(d) => RewardKind::Length(OverlongPenalty::new(d)),
+            RewardDecl::Command(d) => {
+                RewardKind::Command(CommandVerifier::new(d, base_dir).map_err(error)?)
+            }
+            RewardDecl::Model(d) => RewardKind::Model(d.model.clone()),
+        };
+        Ok(Self {
+            name: name.to_string(),
+            kind,
+        })
+    }
+
+    /// A built-in reward by its bare name (`accuracy`, `format`, `tag_count`,
+    /// `language`, `length`) with default settings; `None` for other names.
+    pub fn builtin(name: &str) -> Option<Self> {
+        let decl = RewardDecl::builtin(name)?;
+        // Built-ins read no files, so building them cannot fail.
+        Self::from_decl(name, &decl, Path::new(".")).ok()
+    }
+
+    /// The reward's name in the manifest (and in its `reward/NAME` metric).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn kind(&self) -> &RewardKind {
+        &self.kind
+    }
+
+    /// Scores every sample; the result has one outcome per sample, in order. Rule-based
+    /// rewards never fail; a `command` reward fails on a misbehaving verifier and a `model`
+    /// reward fails until the RLHF stage supplies the model.
+    pub fn score_batch(&self, samples: &[Sample<'_>]) -> Result<Vec<RewardOutcome>, RewardError> {
+        let each = |f: &dyn Fn(&Sample<'_>) -> RewardOutcome| samples.iter().map(f).collect();
+        Ok(match &self.kind {
+            RewardKind::Accuracy(v) => each(&|s| v.score(&v.verdict(s.completion, s.answer))),
+            RewardKind::Format(mode) => {
+                each(&|s| RewardOutcome::Score(format::format_score(*mode, s.completion)))
+            }
+            RewardKind::Language(l) => each(&|s| RewardOutcome::Score(l.score(s.completion))),
+            RewardKind::Length(p) => each(&|s| RewardOutcome::Score(p.score(s.length()))),
+            RewardKind::Command(c) => c
+                .score_batch(samples)
+                .map_err(|kind| RewardError::new(&self.name, kind))?
+                .into_iter()
+                .map(RewardOutcome::Score)
+                .collect(),
+            RewardKind::Model(model) => {
+                return Err(RewardError::new(
+                    &self.name,
+                    RewardErrorKind::NeedsRewardModel {
+                        model: model.clone(),
+                    },
+                ))
+            }
+        })
+    }
+}

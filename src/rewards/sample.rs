@@ -1,0 +1,64 @@
+//! Execute (rewards): what a reward scores — one sample `(prompt, completion, answer)` —
+//! and what it returns for it.
+
+use crate::records::Answer;
+
+/// One completion to score. `completion` is the whole response, including any pre-filled
+/// start the template put at the end of the prompt (R1-Zero's "Let me solve this step by
+/// step.\n<think>"), so that the format checks see the `<think>` the model continued from.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample<'a> {
+    pub prompt: &'a str,
+    pub completion: &'a str,
+    /// The reference answer, when the record has one.
+    pub answer: Option<&'a Answer>,
+    /// The completion's length in tokens as generated; rewards that need a length fall
+    /// back to counting characters when the caller does not know it.
+    pub completion_tokens: Option<usize>,
+}
+
+impl<'a> Sample<'a> {
+    /// A sample without a token count.
+    pub fn new(prompt: &'a str, completion: &'a str, answer: Option<&'a Answer>) -> Self {
+        Self {
+            prompt,
+            completion,
+            answer,
+            completion_tokens: None,
+        }
+    }
+
+    /// The same sample with its token count.
+    pub fn with_tokens(self, tokens: usize) -> Self {
+        Self {
+            completion_tokens: Some(tokens),
+            ..self
+        }
+    }
+
+    /// Tokens if known, else characters.
+    pub fn length(&self) -> usize {
+        self.completion_tokens
+            .unwrap_or_else(|| self.completion.chars().count())
+    }
+}
+
+/// A reward's verdict on one sample.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RewardOutcome {
+    /// The score (finite).
+    Score(f64),
+    /// The reward does not apply to this sample (e.g. its reference answer cannot be
+    /// parsed); it is left out of sums and means rather than scored 0 or 1.
+    Skipped(String),
+}
+
+impl RewardOutcome {
+    /// The score, or `None` when skipped.
+    pub fn score(&self) -> Option<f64> {
+        match self {
+            Self::Score(score) => Some(*score),
+            Self::Skipped(_) => None,
+        }
+    }
+}
