@@ -212,3 +212,147 @@ mod tests {
         assert_eq!(lines, vec![3, 4]);
     }
 }
+
+/// One record of a dataset artifact (`train.jsonl`, `test.jsonl`): what the stages after a
+/// `dataset` stage read. The prompt is already rendered with the stage's template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetRecord {
+    /// Stable id: the first 16 hex digits of blake3 over the question.
+    pub id: String,
+    /// The generator (`countdown`, `arithmetic`), or absent for a JSONL file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// The question as written.
+    pub question: String,
+    /// The text the model sees (template applied), ending with `response_prefix`.
+    pub prompt: String,
+    /// The start of the response written into the prompt ("" when none); rewards score
+    /// `response_prefix` + the generated text.
+    #[serde(default)]
+    pub response_prefix: String,
+    /// The reference answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    /// The completion to imitate, following `prompt` (SFT data, generated solutions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion: Option<String>,
+    /// Preference pairs: the better and the worse completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
+}
+
+impl DatasetRecord {
+    /// The id of a question.
+    pub fn id_of(question: &str) -> String {
+        blake3::hash(question.as_bytes()).to_hex()[..16].to_string()
+    }
+}
+
+impl Answer {
+    /// The answer as text (numbers as written in the file).
+    pub fn as_text(&self) -> String {
+        match self {
+            Self::Text(text) => text.clone(),
+            Self::Number(number) => number.to_string(),
+        }
+    }
+}
+
+/// A user record of any format, before rendering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub prompt: String,
+    pub answer: Option<String>,
+    pub system: Option<String>,
+    pub completion: Option<String>,
+    pub chosen: Option<String>,
+    pub rejected: Option<String>,
+}
+
+/// Reads every record of a JSONL file (after `fields` renaming); the first malformed line
+/// is an error naming `file:line`.
+pub fn read_file(
+    path: &Path,
+    format: JsonlFormat,
+    fields: &IndexMap<String, String>,
+) -> Result<Vec<UserRecord>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let mut records = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = |message: String| format!("{}:{}: {message}", path.display(), index + 1);
+        let mut value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| at(format!("invalid JSON: {e}")))?;
+        if let Some(object) = value.as_object_mut() {
+            for (record_field, file_field) in fields {
+                if let Some(v) = object.remove(file_field) {
+                    object.insert(record_field.clone(), v);
+                }
+            }
+        }
+        let record = match format {
+            JsonlFormat::Prompts => {
+                let r: PromptRecord =
+                    serde_json::from_value(value).map_err(|e| at(e.to_string()))?;
+                UserRecord {
+                    prompt: r.prompt,
+                    answer: r.answer.map(|a| a.as_text()),
+                    system: r.system,
+                    completion: None,
+                    chosen: None,
+                    rejected: None,
+                }
+            }
+            JsonlFormat::Sft => {
+                let r: SftRecord = serde_json::from_value(value).map_err(|e| at(e.to_string()))?;
+                UserRecord {
+                    prompt: r.prompt,
+                    answer: r.answer.map(|a| a.as_text()),
+                    system: r.system,
+                    completion: Some(r.completion),
+                    chosen: None,
+                    rejected: None,
+                }
+            }
+            JsonlFormat::Preferences => {
+                let r: PreferenceRecord =
+                    serde_json::from_value(value).map_err(|e| at(e.to_string()))?;
+                UserRecord {
+                    prompt: r.prompt,
+                    answer: None,
+                    system: r.system,
+                    completion: None,
+                    chosen: Some(r.chosen),
+                    rejected: Some(r.rejected),
+                }
+            }
+        };
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// Records as JSONL bytes, one per line.
+pub fn to_jsonl<T: Serialize>(records: &[T]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut bytes = Vec::new();
+    for record in records {
+        serde_json::to_writer(&mut bytes, record)?;
+        bytes.push(b'\n');
+    }
+    Ok(bytes)
+}
+
+/// Parses JSONL bytes into records.
+pub fn from_jsonl<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, line)| serde_json::from_str(line).map_err(|e| format!("record {}: {e}", i + 1)))
+        .collect()
+}

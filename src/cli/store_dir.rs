@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct StoreArgs {
     /// The artifact store directory (default: `runs/` at the project root).
-    #[arg(long, value_name = "DIR", env = "R1FLOW_STORE")]
+    #[arg(long, value_name = "DIR", env = "R1FLOW_STORE", global = true)]
     pub(crate) store: Option<PathBuf>,
 }
 

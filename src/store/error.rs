@@ -86,7 +86,12 @@ impl fmt::Display for StoreError {
             }
             StoreErrorKind::MissingBlob { hash } => write!(f, "blob {hash} is missing")?,
             StoreErrorKind::Index(message) => write!(f, "store index error: {message}")?,
-            StoreErrorKind::Io(error) => write!(f, "{error}")?,
+            StoreErrorKind::Io(error) => {
+                return match &self.path {
+                    Some(path) => write!(f, "store file {}: {error}", path.display()),
+                    None => write!(f, "store: {error}"),
+                };
+            }
             StoreErrorKind::Record(message) => write!(f, "unreadable store record: {message}")?,
             StoreErrorKind::UnknownRun(id) => {
                 write!(f, "no run `{id}` in this store (see `r1flow runs`)")?
@@ -99,11 +104,5 @@ impl fmt::Display for StoreError {
     }
 }
 
-impl std::error::Error for StoreError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            StoreErrorKind::Io(error) => Some(error),
-            _ => None,
-        }
-    }
-}
+// The io error is part of the message; no `source`, so `{:#}` does not repeat it.
+impl std::error::Error for StoreError {}

@@ -3,6 +3,7 @@
 mod keys;
 mod pipelines;
 mod robustness;
+mod run;
 mod schema;
 mod support;
 mod validate;

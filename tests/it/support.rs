@@ -6,8 +6,9 @@ use std::process::Command;
 
 pub(crate) struct Test {
     dir: PathBuf,
-    _temp: Option<tempfile::TempDir>,
+    _temp: Option<std::rc::Rc<tempfile::TempDir>>,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 pub(crate) struct Outcome {
@@ -22,8 +23,9 @@ impl Test {
         let temp = tempfile::tempdir().expect("create a temporary directory");
         Self {
             dir: temp.path().to_path_buf(),
-            _temp: Some(temp),
+            _temp: Some(std::rc::Rc::new(temp)),
             args: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -33,6 +35,7 @@ impl Test {
             dir: dir.to_path_buf(),
             _temp: None,
             args: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -54,10 +57,36 @@ impl Test {
         self
     }
 
+    /// The same directory with other arguments (to run several commands in one project).
+    pub(crate) fn clone_args<I, S>(&self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            dir: self.dir.clone(),
+            _temp: self._temp.clone(),
+            args: args.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
+        }
+    }
+
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// A path inside the test directory.
+    pub(crate) fn path(&self, relative: &str) -> PathBuf {
+        self.dir.join(relative)
+    }
+
     pub(crate) fn run(&self) -> Outcome {
         let output = Command::new(env!("CARGO_BIN_EXE_r1flow"))
             .args(&self.args)
             .current_dir(&self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env_remove("R1FLOW_STORE")
             .env_remove("RUST_LOG")
             .output()
             .expect("run r1flow");

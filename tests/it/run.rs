@@ -1,0 +1,375 @@
+//! `r1flow run` through the real binary: caching, corruption, locking, crashes, selection,
+//! and the run records (`runs`, `runs show --json`).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::Test;
+
+const MANIFEST: &str = r#"
+name: store-test
+seed: 3
+datasets:
+  arith: {kind: arithmetic, num_samples: 300, max_digits: 3}
+  mine: {kind: jsonl, path: data.jsonl, format: prompts}
+stages:
+  tasks: {kind: dataset, source: arith, test_size: 20}
+  user: {kind: dataset, source: mine, test_size: 1, template: plain}
+"#;
+
+const DATA: &str = "{\"prompt\": \"2+2\", \"answer\": 4}\n{\"prompt\": \"3+3\", \"answer\": \"6\"}\n{\"prompt\": \"capital of France?\", \"answer\": \"Paris\"}\n";
+
+fn project() -> Test {
+    Test::new()
+        .write("m.yaml", MANIFEST)
+        .write("data.jsonl", DATA)
+}
+
+fn run_json(test: &Test) -> serde_json::Value {
+    let shown = test
+        .clone_args(["runs", "show", "last", "--json", "--store", "store"])
+        .run();
+    assert!(shown.success, "{}", shown.stderr);
+    serde_json::from_str(&shown.stdout).expect("runs show --json is JSON")
+}
+
+fn statuses(run: &serde_json::Value) -> Vec<(String, String)> {
+    run["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or("").to_string(),
+                s["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn output_hashes(run: &serde_json::Value) -> Vec<String> {
+    let mut hashes: Vec<String> = run["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .flat_map(|s| s["outputs"].as_array().cloned().unwrap_or_default())
+        .map(|o| {
+            format!(
+                "{}={}",
+                o["name"].as_str().unwrap_or(""),
+                o["hash"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    hashes.sort();
+    hashes
+}
+
+#[test]
+fn a_second_run_reuses_everything() {
+    let test = project();
+    let first = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
+    assert!(first.success, "{}", first.stderr);
+    let run = run_json(&test);
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(
+        statuses(&run),
+        [
+            ("tasks".into(), "ran".into()),
+            ("user".into(), "ran".into())
+        ]
+    );
+    let stage = &run["stages"][0];
+    assert_eq!(stage["key"].as_str().map(str::len), Some(64));
+    assert_eq!(stage["metrics"]["records_test"], 20.0);
+    let outputs: Vec<&str> = stage["outputs"]
+        .as_array()
+        .expect("outputs")
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    assert_eq!(outputs, ["test.jsonl", "train.jsonl"]);
+
+    let second = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
+    assert!(second.success, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("0 ran, 2 cached"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        !second.stderr.contains("running"),
+        "a no-op re-run does no stage work:\n{}",
+        second.stderr
+    );
+    assert_eq!(output_hashes(&run_json(&test)), output_hashes(&run));
+
+    let listing = test.clone_args(["runs", "--store", "store"]).run();
+    assert!(listing.success, "{}", listing.stderr);
+    assert_eq!(
+        listing.stdout.lines().count(),
+        3,
+        "a header and two runs:\n{}",
+        listing.stdout
+    );
+}
+
+#[test]
+fn a_corrupt_blob_is_detected_and_recomputed() {
+    let test = project();
+    assert!(
+        test.clone_args(["run", "m.yaml", "--store", "store"])
+            .run()
+            .success
+    );
+    let run = run_json(&test);
+    let hash = run["stages"][0]["outputs"][0]["hash"]
+        .as_str()
+        .expect("hash")
+        .to_string();
+    let blob = test.path(&format!("store/blobs/{}/{hash}", &hash[..2]));
+    let mut bytes = std::fs::read(&blob).expect("blob");
+    bytes[0] ^= 0xff;
+    std::fs::write(&blob, bytes).expect("flip bytes");
+
+    let again = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
+    assert!(again.success, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("stored artifact is damaged"),
+        "{}",
+        again.stderr
+    );
+    assert!(again.stderr.contains("1 ran, 1 cached"), "{}", again.stderr);
+    assert_eq!(
+        output_hashes(&run_json(&test)),
+        output_hashes(&run),
+        "recomputed bit for bit"
+    );
+}
+
+#[test]
+fn crashes_at_every_write_point_leave_a_store_that_resumes() {
+    let reference = project();
+    assert!(
+        reference
+            .clone_args(["run", "m.yaml", "--store", "store"])
+            .run()
+            .success
+    );
+    let expected = output_hashes(&run_json(&reference));
+    for point in ["blob-write", "before-index-commit"] {
+        let test = project();
+        let crashed = test
+            .clone_args(["run", "m.yaml", "--store", "store"])
+            .env("R1FLOW_FAILPOINT", point)
+            .run();
+        assert!(!crashed.success, "{point}: the process should have died");
+        let resumed = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
+        assert!(resumed.success, "{point}: {}", resumed.stderr);
+        assert_eq!(
+            output_hashes(&run_json(&test)),
+            expected,
+            "{point}: artifacts differ from an uninterrupted run"
+        );
+        let runs = test.clone_args(["runs", "--store", "store"]).run();
+        assert!(
+            runs.stdout.contains("interrupted"),
+            "{point}: the crashed run is marked interrupted:\n{}",
+            runs.stdout
+        );
+    }
+}
+
+#[test]
+fn a_second_writer_is_refused_and_a_dead_holder_is_taken_over() {
+    let test = project();
+    assert!(
+        test.clone_args(["run", "m.yaml", "--store", "store"])
+            .run()
+            .success
+    );
+    // Hold the store from this process, as a running r1flow would.
+    let store = r1flow::store::Store::open(&test.path("store"), r1flow::store::LockMode::Fail)
+        .expect("open");
+    let refused = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
+    assert!(!refused.success);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("in use by process {}", std::process::id())),
+        "{}",
+        refused.stderr
+    );
+
+    // `--wait` waits for the holder to finish.
+    let mut waiting = Command::new(env!("CARGO_BIN_EXE_r1flow"))
+        .args(["run", "m.yaml", "--store", "store", "--wait"])
+        .current_dir(test.path(""))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert!(
+        waiting.try_wait().expect("poll").is_none(),
+        "--wait returned while the store was held"
+    );
+    drop(store);
+    assert!(waiting.wait().expect("wait").success());
+
+    // A lock file left by a dead process (no OS lock held) is taken over.
+    std::fs::write(
+        test.path("store/LOCK"),
+        "999999\nr1flow run m.yaml\n2026-01-01 00:00:00 UTC\n",
+    )
+    .expect("stale lock");
+    let taken = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
+    assert!(taken.success, "{}", taken.stderr);
+    assert!(
+        taken
+            .stderr
+            .contains("took over the store lock left by process 999999"),
+        "{}",
+        taken.stderr
+    );
+}
+
+#[test]
+fn an_unusable_store_path_is_a_clear_error() {
+    let test = project().write("not-a-dir", "x");
+    let outcome = test
+        .clone_args(["run", "m.yaml", "--store", "not-a-dir/store"])
+        .run();
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("not-a-dir/store"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!outcome.stderr.contains("panicked"), "{}", outcome.stderr);
+}
+
+#[test]
+fn selection_options_pick_stages() {
+    let test = project();
+    let only = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--only", "user"])
+        .run();
+    assert!(only.success, "{}", only.stderr);
+    assert_eq!(
+        statuses(&run_json(&test)),
+        [
+            ("tasks".into(), "skipped".into()),
+            ("user".into(), "ran".into())
+        ]
+    );
+
+    let forced = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--force", "user"])
+        .run();
+    assert!(forced.success, "{}", forced.stderr);
+    assert_eq!(
+        statuses(&run_json(&test)),
+        [
+            ("tasks".into(), "ran".into()),
+            ("user".into(), "ran".into())
+        ]
+    );
+
+    let unknown = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--until", "taks"])
+        .run();
+    assert!(!unknown.success);
+    assert!(
+        unknown.stderr.contains("did you mean `tasks`?"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[test]
+fn stages_that_cannot_run_yet_stop_the_run_before_any_compute() {
+    let test = Test::new().write(
+        "m.yaml",
+        "name: p\nmodels:\n  tiny: {preset: tiny}\ndatasets:\n  arith: {kind: arithmetic, num_samples: 100}\nstages:\n  tasks: {kind: dataset, source: arith}\n  base: {kind: pretrain, from: tiny, data: tasks}\n",
+    );
+    let outcome = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("`base` (pretrain)"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        !Path::new(&test.path("store/blobs"))
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false),
+        "nothing was computed"
+    );
+    let until = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--until", "tasks"])
+        .run();
+    assert!(until.success, "{}", until.stderr);
+}
+
+#[test]
+fn plan_says_why_a_stage_runs_again() {
+    let test = project();
+    assert!(
+        test.clone_args(["run", "m.yaml", "--store", "store"])
+            .run()
+            .success
+    );
+    let edited = project().write("m.yaml", MANIFEST.replace("test_size: 20", "test_size: 25"));
+    std::fs::write(
+        test.path("m.yaml"),
+        std::fs::read(edited.path("m.yaml")).expect("read"),
+    )
+    .expect("write");
+    let plan = test
+        .clone_args(["plan", "m.yaml", "--store", "store"])
+        .run();
+    assert!(plan.success, "{}", plan.stderr);
+    assert!(
+        plan.stdout.contains("params.test_size: 20.0 → 25.0"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .lines()
+            .any(|l| l.contains("user") && l.contains("cached")),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
+fn metrics_and_gc_report_from_the_store() {
+    let test = project();
+    assert!(
+        test.clone_args(["run", "m.yaml", "--store", "store"])
+            .run()
+            .success
+    );
+    assert!(
+        test.clone_args(["run", "m.yaml", "--store", "store", "--force", "tasks"])
+            .run()
+            .success
+    );
+    let dry = test
+        .clone_args(["gc", "--keep-last", "1", "--dry-run", "--store", "store"])
+        .run();
+    assert!(dry.success, "{}", dry.stderr);
+    assert!(
+        dry.stdout
+            .starts_with("would remove 1 run(s), 0 artifact(s)"),
+        "{}",
+        dry.stdout
+    );
+    let csv = test
+        .clone_args(["metrics", "last", "tasks", "--store", "store"])
+        .run();
+    assert!(csv.success, "{}", csv.stderr);
+    assert!(csv.stdout.starts_with("step"), "{}", csv.stdout);
+}
