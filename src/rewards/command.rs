@@ -302,12 +302,17 @@ mod tests {
         let items = batch(&answers);
         let started = Instant::now();
         let error = verifier(Some("hang"), 3.0).score_batch(&samples(&items));
-        assert_eq!(
-            error,
-            Err(RewardErrorKind::Timeout {
-                seconds: 3.0,
-                first_unscored: 1
-            })
+        // The verifier prints one score before hanging; on a loaded machine it may not
+        // have got that far when the timeout strikes.
+        assert!(
+            matches!(
+                error,
+                Err(RewardErrorKind::Timeout {
+                    seconds: 3.0,
+                    first_unscored: 0 | 1
+                })
+            ),
+            "{error:?}"
         );
         assert!(started.elapsed() < Duration::from_secs(10));
     }
