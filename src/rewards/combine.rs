@@ -112,7 +112,7 @@ impl ScoredBatch {
     /// (GRPO learns nothing from them). `None` when `group_size` is 0 or does not divide
     /// the batch.
     pub fn frac_reward_zero_std(&self, group_size: usize) -> Option<f64> {
-        if group_size == 0 || self.total.len() % group_size != 0 {
+        if group_size == 0 || !self.total.len().is_multiple_of(group_size) {
             return None;
         }
         let groups: Vec<&[Option<f64>]> = self.total.chunks(group_size).collect();
