@@ -1,13 +1,15 @@
 //! Benchmark (not a test): how many completions per second the rule rewards score.
 //! Generates Countdown items, builds 100k completions of every kind the rewards see
 //! (right, wrong, hedged, malformed, long and mixed-language), and times each built-in
-//! reward and the weighted combination over them.
+//! reward, the weighted combination, and the example external verifier over them.
 //!
 //! Run: `cargo run --release --bin bench_rewards [COMPLETIONS]`.
 
 use std::time::Instant;
 
-use r1flow::manifest::CountdownTask;
+use std::path::Path;
+
+use r1flow::manifest::{CommandReward, CountdownTask, RewardDecl};
 use r1flow::records::Answer;
 use r1flow::rewards::{Reward, RewardSet, Sample};
 use r1flow::tasks::{countdown, SeededRng};
@@ -77,5 +79,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         samples.len() as f64 / seconds,
         batch.metrics()["reward"]
     );
+
+    // The external verifier example: one process per batch, so this is mostly Python's
+    // JSON parsing; skipped where python3 is missing.
+    let verifier = RewardDecl::Command(CommandReward {
+        command: vec!["python3".into(), "verify.py".into()],
+        timeout_s: 600.0,
+    });
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/verifier");
+    let reward = Reward::from_decl("verifier", &verifier, &dir)?;
+    let started = Instant::now();
+    match reward.score_batch(&samples) {
+        Ok(_) => println!(
+            "  verifier: {:>12.0} completions/s   (examples/verifier/verify.py, one run)",
+            samples.len() as f64 / started.elapsed().as_secs_f64()
+        ),
+        Err(e) => println!("  verifier: skipped ({e})"),
+    }
     Ok(())
 }

@@ -212,6 +212,20 @@ mod tests {
         let fr = LanguageConsistency::new(&decl, Path::new(".")).expect("words given");
         assert_eq!(fr.score("<think>Le chat the cat</think>"), 0.5);
 
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("fr.txt"), "le\n  Chat \n\nest\n").expect("write");
+        let from_file = LanguageReward {
+            language: "fr".into(),
+            detection: LanguageDetection::WordList,
+            words: vec!["noir".into()],
+            word_list: Some("fr.txt".into()),
+        };
+        let fr = LanguageConsistency::new(&from_file, dir.path()).expect("file read");
+        assert_eq!(
+            fr.score("<think>Le chat est noir, the end</think>"),
+            4.0 / 6.0
+        );
+
         let unknown = LanguageReward {
             language: "fr".into(),
             ..LanguageReward::default()

@@ -3,7 +3,8 @@
 //! numeric comparison and for normalising answers before a majority vote.
 //!
 //! The rules, so that a grader is predictable:
-//! - ASCII digits only; other scripts' digits (`١٢`) are not numbers.
+//! - ASCII digits and signs only; other scripts' digits (`١٢`) and the Unicode minus
+//!   (`−3`) are not numbers.
 //! - Commas only as thousands separators in groups of three (`1,000`, `12,345.5`);
 //!   `1,5` is not a number (it could be a decimal comma or a list).
 //! - An exponent `e`/`E` with at most three digits, applied exactly (`5e-1` = 1/2).
