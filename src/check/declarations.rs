@@ -394,3 +394,45 @@ pub fn find_program(base_dir: &Path, program: &str) -> Option<PathBuf> {
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
 }
+
+/// The fields a custom prompt template may use for records of `dataset`.
+fn template_fields(dataset: &DatasetDecl) -> &'static [&'static str] {
+    match dataset {
+        DatasetDecl::Countdown(_) => &["question", "task", "numbers", "target"],
+        DatasetDecl::Arithmetic(_) => &["question", "task"],
+        DatasetDecl::Jsonl(_) => &["question", "system"],
+    }
+}
+
+/// Checks custom prompt templates of `dataset` stages against their source's fields, so
+/// a misspelt `{field}` fails here, not after the data is generated.
+pub(crate) fn check_templates(
+    doc: &Document,
+    stages: &IndexMap<String, crate::check::CheckedStage>,
+    datasets: &IndexMap<String, DatasetDecl>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for (name, stage) in stages {
+        let crate::stages::StageDecl::Dataset(config) = &stage.decl else {
+            continue;
+        };
+        let crate::stages::PromptTemplate::Custom { user } = &config.template else {
+            continue;
+        };
+        let Some(source) = datasets.get(&config.source) else {
+            continue;
+        };
+        if let Err(error) = crate::tasks::template::check_custom(user, template_fields(source)) {
+            let path = YamlPath::root()
+                .key("stages")
+                .key(name.as_str())
+                .key("template")
+                .key("user");
+            diagnostics.push(
+                Diagnostic::error(format!("stage `{name}`: {error}"))
+                    .at(Some(doc.value_location(&path)))
+                    .with_help("a template writes `{question}` and other record fields in braces; `{{` and `}}` write braces"),
+            );
+        }
+    }
+}

@@ -248,6 +248,7 @@ fn check_variant(
     declarations::check_models(&doc, &base_dir, &models, diagnostics);
     declarations::check_datasets(&doc, &base_dir, &datasets, diagnostics);
     declarations::check_rewards(&doc, &base_dir, &rewards, &reward_model_stages, diagnostics);
+    declarations::check_templates(&doc, &checked, &datasets, diagnostics);
 
     if diagnostics.iter().filter(|d| d.is_error()).count() > errors_before {
         return None;

@@ -283,7 +283,10 @@ pub fn execute(
             }
         }
         reporter.stage_finished(&run.stages[i]);
-        store.save_run(&run)?;
+        // A cached stage changes nothing worth a flush; the record is saved at the end.
+        if run.stages[i].status != StageStatus::Cached {
+            store.save_run(&run)?;
+        }
     }
     if run.status == RunStatus::Running {
         run.status = RunStatus::Succeeded;
