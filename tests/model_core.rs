@@ -259,3 +259,97 @@ fn broken_checkpoints_are_errors_not_panics() {
     assert!(load_hf_dir::<B>(dir.path(), &device).is_err());
     assert!(from_bytes::<B>(b"garbage", &device).is_err());
 }
+
+#[test]
+fn sharded_bf16_checkpoints_load() {
+    let device = Default::default();
+    let cfg = config(false, true);
+    let model = Transformer::<B>::init(&cfg, 8, &device).expect("init");
+    let batch = TokenBatch::left_padded(&[vec![3u32, 4, 5]], 0);
+    let want = host(model.forward(&batch, &device).expect("forward"));
+    let dir = tempfile::tempdir().expect("tmp");
+    save_hf_dir(&model, &cfg, &TextTokenizer::builtin(), dir.path()).expect("export");
+
+    // Re-split model.safetensors into two bf16 shards with an index, as HF does.
+    let single = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&single).expect("read");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("parse");
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    let mut weight_map = serde_json::Map::new();
+    for (shard, part) in names.chunks(names.len() / 2 + 1).enumerate() {
+        let file = format!("model-0000{}-of-00002.safetensors", shard + 1);
+        let data: Vec<(String, Vec<usize>, Vec<u8>)> = part
+            .iter()
+            .map(|n| {
+                let v = st.tensor(n).expect("tensor");
+                let bf: Vec<u8> = v
+                    .data()
+                    .chunks_exact(4)
+                    .flat_map(|c| {
+                        half::bf16::from_f32(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                            .to_le_bytes()
+                    })
+                    .collect();
+                weight_map.insert(n.clone(), file.clone().into());
+                (n.clone(), v.shape().to_vec(), bf)
+            })
+            .collect();
+        let views = data.iter().map(|(n, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::BF16, s.clone(), b)
+                    .expect("view"),
+            )
+        });
+        let out = safetensors::serialize(views, None).expect("serialize");
+        std::fs::write(dir.path().join(&file), out).expect("write");
+    }
+    std::fs::remove_file(&single).expect("rm");
+    let index = serde_json::json!({ "metadata": {}, "weight_map": weight_map });
+    std::fs::write(
+        dir.path().join("model.safetensors.index.json"),
+        index.to_string(),
+    )
+    .expect("write");
+
+    let loaded = load_hf_dir::<B>(dir.path(), &device).expect("sharded load");
+    let got = host(loaded.model.forward(&batch, &device).expect("forward"));
+    assert!(max_diff(&got, &want) < 2e-2, "{}", max_diff(&got, &want));
+}
+
+#[test]
+fn cli_exports_a_preset_and_generates_from_it() {
+    use r1flow::model::cli::{run_export, run_generate, ExportArgs, GenerateArgs};
+    let dir = tempfile::tempdir().expect("tmp");
+    run_export(&ExportArgs {
+        model: "preset:tiny".into(),
+        out: dir.path().to_path_buf(),
+        tokenizer: None,
+        seed: 1,
+    })
+    .expect("export");
+    let mut args = GenerateArgs {
+        model: dir.path().display().to_string(),
+        prompt: vec!["<think>".into(), "2+2=".into()],
+        max_new_tokens: 3,
+        temperature: 0.0,
+        top_p: 1.0,
+        top_k: 0,
+        seed: 0,
+        num_samples: 2,
+        stop: Vec::new(),
+        tokenizer: None,
+        backend: "cpu".into(),
+        json: true,
+    };
+    run_generate(&args).expect("generate");
+    if !cfg!(feature = "cuda") {
+        args.backend = "cuda".into();
+        let err = run_generate(&args)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("--features cuda"), "{err}");
+    }
+}

@@ -87,6 +87,58 @@ impl ModelPreset {
     }
 }
 
+/// Changes to a preset's architecture; every field is optional and named as in
+/// [`ModelConfig`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelOverrides {
+    /// Width of the residual stream (embedding dimension).
+    pub hidden_size: Option<usize>,
+    /// Number of decoder layers.
+    pub num_hidden_layers: Option<usize>,
+    /// Number of query heads.
+    pub num_attention_heads: Option<usize>,
+    /// Number of key/value heads (grouped-query attention).
+    pub num_key_value_heads: Option<usize>,
+    /// Inner width of the SwiGLU MLP.
+    pub intermediate_size: Option<usize>,
+    /// Base of the rotary position embedding frequencies.
+    pub rope_theta: Option<f64>,
+    /// Share the token embedding matrix with the LM head.
+    pub tie_word_embeddings: Option<bool>,
+    /// Number of token ids.
+    pub vocab_size: Option<usize>,
+    /// Epsilon of RMSNorm.
+    pub rms_norm_eps: Option<f64>,
+    /// Longest sequence the model is meant for.
+    pub max_position_embeddings: Option<usize>,
+    /// Biases on the query, key and value projections.
+    pub attention_bias: Option<bool>,
+}
+
+impl ModelConfig {
+    /// This configuration with `overrides` applied, validated.
+    pub fn with_overrides(&self, o: &ModelOverrides) -> Result<ModelConfig, ModelError> {
+        let c = ModelConfig {
+            hidden_size: o.hidden_size.unwrap_or(self.hidden_size),
+            num_hidden_layers: o.num_hidden_layers.unwrap_or(self.num_hidden_layers),
+            num_attention_heads: o.num_attention_heads.unwrap_or(self.num_attention_heads),
+            num_key_value_heads: o.num_key_value_heads.unwrap_or(self.num_key_value_heads),
+            intermediate_size: o.intermediate_size.unwrap_or(self.intermediate_size),
+            rope_theta: o.rope_theta.unwrap_or(self.rope_theta),
+            tie_word_embeddings: o.tie_word_embeddings.unwrap_or(self.tie_word_embeddings),
+            vocab_size: o.vocab_size.unwrap_or(self.vocab_size),
+            rms_norm_eps: o.rms_norm_eps.unwrap_or(self.rms_norm_eps),
+            max_position_embeddings: o
+                .max_position_embeddings
+                .unwrap_or(self.max_position_embeddings),
+            attention_bias: o.attention_bias.unwrap_or(self.attention_bias),
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
 impl std::str::FromStr for ModelPreset {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -179,6 +231,23 @@ mod tests {
             .config()
             .validate()
             .expect("small is valid");
+    }
+
+    #[test]
+    fn overrides_change_only_what_they_name() {
+        let base = ModelPreset::Tiny.config();
+        let o = ModelOverrides {
+            num_hidden_layers: Some(2),
+            ..Default::default()
+        };
+        let c = base.with_overrides(&o).expect("valid");
+        assert_eq!(c.num_hidden_layers, 2);
+        assert_eq!(c.hidden_size, base.hidden_size);
+        let bad = ModelOverrides {
+            num_attention_heads: Some(3),
+            ..Default::default()
+        };
+        assert!(base.with_overrides(&bad).is_err());
     }
 
     #[test]

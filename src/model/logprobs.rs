@@ -16,17 +16,35 @@ use super::{ModelError, TokenBatch, Transformer};
 pub struct TokenLogprobs<B: Backend> {
     /// `log p(ids[t+1] | ids[..=t])`
     pub logprobs: Tensor<B, 2>,
-    /// Entropy of the predicted distribution at `t` (nats).
-    pub entropy: Tensor<B, 2>,
+    /// Entropy of the predicted distribution at `t` (nats), when asked for.
+    pub entropy: Option<Tensor<B, 2>>,
     /// 1.0 where both the token `t + 1` and its context are real (not padding).
     pub target_mask: Tensor<B, 2>,
 }
 
-/// Log-probs of every next token of `batch` (see [`TokenLogprobs`]).
+/// Log-probs of every next token of `batch` (see [`TokenLogprobs`]); no entropy.
 pub fn token_logprobs<B: Backend>(
     model: &Transformer<B>,
     batch: &TokenBatch,
     device: &B::Device,
+) -> Result<TokenLogprobs<B>, ModelError> {
+    logprobs_inner(model, batch, device, false)
+}
+
+/// Like [`token_logprobs`], also returning per-position entropies (for RL metrics).
+pub fn token_logprobs_with_entropy<B: Backend>(
+    model: &Transformer<B>,
+    batch: &TokenBatch,
+    device: &B::Device,
+) -> Result<TokenLogprobs<B>, ModelError> {
+    logprobs_inner(model, batch, device, true)
+}
+
+fn logprobs_inner<B: Backend>(
+    model: &Transformer<B>,
+    batch: &TokenBatch,
+    device: &B::Device,
+    with_entropy: bool,
 ) -> Result<TokenLogprobs<B>, ModelError> {
     if batch.seq < 2 {
         return Err(ModelError::generation(
@@ -35,7 +53,6 @@ pub fn token_logprobs<B: Backend>(
     }
     let (b, s) = (batch.batch, batch.seq);
     let logits = model.forward(batch, device)?; // [batch, seq, vocab]
-    let vocab = logits.dims()[2];
     let logp = log_softmax(logits.narrow(1, 0, s - 1), 2); // [batch, seq-1, vocab]
     let mut targets = Vec::with_capacity(b * (s - 1));
     let mut mask = Vec::with_capacity(b * (s - 1));
@@ -49,11 +66,12 @@ pub fn token_logprobs<B: Backend>(
     let targets: Tensor<B, 3, Int> =
         Tensor::from_data(TensorData::new(targets, [b, s - 1, 1]), device);
     let logprobs = logp.clone().gather(2, targets).reshape([b, s - 1]);
-    let entropy = (logp.clone().exp() * logp)
-        .sum_dim(2)
-        .reshape([b, s - 1])
-        .neg();
-    debug_assert!(vocab > 0);
+    let entropy = with_entropy.then(|| {
+        (logp.clone().exp() * logp)
+            .sum_dim(2)
+            .reshape([b, s - 1])
+            .neg()
+    });
     Ok(TokenLogprobs {
         logprobs,
         entropy,

@@ -92,6 +92,24 @@ pub(crate) fn sample_row(logits: &[f32], params: &SamplingParams, rng: &mut Seed
         return argmax();
     }
     let inv_t = 1.0 / params.temperature;
+    if params.top_k == 0 && params.top_p >= 1.0 {
+        // Plain temperature sampling needs no sort: one pass over the vocabulary.
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let weight = |v: f32| (((v - max) * inv_t) as f64).exp();
+        let total: f64 = logits.iter().map(|&v| weight(v)).sum();
+        if total.is_nan() || total <= 0.0 || !total.is_finite() {
+            return argmax();
+        }
+        let mut u = rng.next_f64() * total;
+        for (i, &v) in logits.iter().enumerate() {
+            let w = weight(v);
+            if u < w {
+                return i as u32;
+            }
+            u -= w;
+        }
+        return argmax();
+    }
     // Candidates sorted by logit, highest first (ties by id, for determinism).
     let mut order: Vec<u32> = (0..logits.len() as u32).collect();
     let k = if params.top_k == 0 {
