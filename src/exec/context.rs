@@ -138,6 +138,17 @@ impl<'a> StageContext<'a> {
         Ok(self.store.blobs().read(blob)?)
     }
 
+    /// The records of JSONL output `name` of the artifact named by input `field`.
+    pub fn read_records<T: serde::de::DeserializeOwned>(
+        &self,
+        field: &str,
+        name: &str,
+    ) -> Result<Vec<T>, StageError> {
+        let bytes = self.read_input(field, name)?;
+        crate::records::from_jsonl(&bytes)
+            .map_err(|e| StageError::Failed(format!("input `{field}` ({name}): {e}")))
+    }
+
     /// The checkpoint this run resumes from, if any.
     pub fn resume_point(&self) -> Option<&CheckpointRecord> {
         self.resume.as_ref()

@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Input, Need, Output, RewardRefs, RewardRole, StageConfig};
 use crate::check::FieldChecks;
+use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::params::stage_config;
 use crate::manifest::Defaults;
+use crate::model::SamplingParams;
+use crate::train::{self, EvalJob, EvalTask};
 
 /// Which split of the prompts to evaluate on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -123,5 +126,46 @@ impl StageConfig for EvalStage {
                 "remove `limit` to evaluate every prompt",
             );
         }
+    }
+
+    fn runnable(&self) -> bool {
+        true
+    }
+
+    fn run(&self, context: &mut StageContext<'_>) -> Result<StageOutput, StageError> {
+        let missing = |field: &str| {
+            StageError::Failed(format!("internal: `{field}` was not resolved by check"))
+        };
+        let ks = if self.k.is_empty() {
+            vec![self.num_samples]
+        } else {
+            self.k.clone()
+        };
+        let job = EvalJob {
+            split_file: match self.split {
+                EvalSplit::Train => "train.jsonl",
+                EvalSplit::Test => "test.jsonl",
+            },
+            num_samples: self.num_samples,
+            ks,
+            rewards: self.rewards.clone(),
+            limit: self.limit,
+            sampling: SamplingParams {
+                max_new_tokens: self
+                    .max_completion_length
+                    .ok_or_else(|| missing("max_completion_length"))?,
+                temperature: self.temperature.ok_or_else(|| missing("temperature"))? as f32,
+                top_p: self.top_p.ok_or_else(|| missing("top_p"))? as f32,
+                top_k: self.top_k.unwrap_or(0),
+                seed: self.seed.unwrap_or_default(),
+                stop: self.stop.clone().unwrap_or_default(),
+            },
+            max_prompt_length: self
+                .max_prompt_length
+                .ok_or_else(|| missing("max_prompt_length"))?,
+            seed: self.seed.unwrap_or_default(),
+        };
+        let numerics = train::stage_numerics(context);
+        train::run_on_backend(numerics, EvalTask { context, job })
     }
 }

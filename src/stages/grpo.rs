@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Input, Need, Output, RewardRefs, RewardRole, StageConfig};
 use crate::check::FieldChecks;
+use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::params::{stage_config, LossType, LrScheduler, ScaleRewards};
 use crate::manifest::Defaults;
+use crate::train::{self, training_hyper, GrpoJob, GrpoTask};
 
 stage_config! {
     /// `kind: grpo` — sample `num_generations` completions per prompt, score them with the
@@ -119,4 +121,95 @@ impl StageConfig for GrpoStage {
             "add e.g. `rewards: {accuracy: 1.0, format: 1.0}`",
         );
     }
+
+    fn runnable(&self) -> bool {
+        true
+    }
+
+    fn run(&self, context: &mut StageContext<'_>) -> Result<StageOutput, StageError> {
+        let job = grpo_job(
+            self.resolved_policy(),
+            training_hyper!(self),
+            self.rewards.clone(),
+            self.seed,
+        )?;
+        let numerics = train::stage_numerics(context);
+        train::run_on_backend(numerics, GrpoTask { context, job })
+    }
+}
+
+/// The policy-optimisation fields of a checked `grpo` or `rlhf` stage.
+pub(super) struct PolicyFields {
+    pub num_generations: Option<usize>,
+    pub beta: Option<f64>,
+    pub epsilon: Option<f64>,
+    pub epsilon_high: Option<f64>,
+    pub num_iterations: Option<usize>,
+    pub scale_rewards: Option<ScaleRewards>,
+    pub loss_type: Option<LossType>,
+    pub mask_truncated_completions: Option<bool>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub top_k: Option<usize>,
+    pub max_prompt_length: Option<usize>,
+    pub max_completion_length: Option<usize>,
+    pub stop: Option<Vec<String>>,
+}
+
+impl GrpoStage {
+    fn resolved_policy(&self) -> PolicyFields {
+        PolicyFields {
+            num_generations: self.num_generations,
+            beta: self.beta,
+            epsilon: self.epsilon,
+            epsilon_high: self.epsilon_high,
+            num_iterations: self.num_iterations,
+            scale_rewards: self.scale_rewards,
+            loss_type: self.loss_type,
+            mask_truncated_completions: self.mask_truncated_completions,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+            max_prompt_length: self.max_prompt_length,
+            max_completion_length: self.max_completion_length,
+            stop: self.stop.clone(),
+        }
+    }
+}
+
+/// A GRPO job from resolved fields (check filled every default).
+pub(super) fn grpo_job(
+    p: PolicyFields,
+    hyper: Result<train::TrainingHyper, StageError>,
+    rewards: IndexMap<String, f64>,
+    seed: Option<u64>,
+) -> Result<GrpoJob, StageError> {
+    let missing =
+        |field: &str| StageError::Failed(format!("internal: `{field}` was not resolved by check"));
+    let epsilon = p.epsilon.ok_or_else(|| missing("epsilon"))?;
+    Ok(GrpoJob {
+        hyper: hyper?,
+        rewards,
+        num_generations: p
+            .num_generations
+            .ok_or_else(|| missing("num_generations"))?,
+        beta: p.beta.ok_or_else(|| missing("beta"))?,
+        epsilon,
+        epsilon_high: p.epsilon_high.unwrap_or(epsilon),
+        num_iterations: p.num_iterations.ok_or_else(|| missing("num_iterations"))?,
+        scale_rewards: p.scale_rewards.ok_or_else(|| missing("scale_rewards"))?,
+        loss_type: p.loss_type.ok_or_else(|| missing("loss_type"))?,
+        mask_truncated_completions: p.mask_truncated_completions.unwrap_or(false),
+        temperature: p.temperature.ok_or_else(|| missing("temperature"))?,
+        top_p: p.top_p.ok_or_else(|| missing("top_p"))?,
+        top_k: p.top_k.unwrap_or(0),
+        max_prompt_length: p
+            .max_prompt_length
+            .ok_or_else(|| missing("max_prompt_length"))?,
+        max_completion_length: p
+            .max_completion_length
+            .ok_or_else(|| missing("max_completion_length"))?,
+        stop: p.stop.unwrap_or_default(),
+        seed: seed.unwrap_or_default(),
+    })
 }

@@ -6,8 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Input, Need, Output, StageConfig};
 use crate::check::FieldChecks;
+use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::params::{stage_config, LrScheduler};
 use crate::manifest::Defaults;
+use crate::records::DatasetRecord;
+use crate::train::{self, training_hyper, SequenceMode, SupervisedJob, SupervisedTask};
 
 stage_config! {
     /// `kind: pretrain` — next-token training of a model declared under `models:`.
@@ -83,5 +86,29 @@ impl StageConfig for PretrainStage {
             "`max_seq_length` must be at least 2",
             "next-token training needs two tokens or more",
         );
+    }
+
+    fn runnable(&self) -> bool {
+        true
+    }
+
+    /// Next-token training on the train split's full texts (prompt and completion),
+    /// packed into `max_seq_length` windows.
+    fn run(&self, context: &mut StageContext<'_>) -> Result<StageOutput, StageError> {
+        let records: Vec<DatasetRecord> = context.read_records("data", "train.jsonl")?;
+        let examples = records
+            .into_iter()
+            .map(|r| (r.prompt, r.completion.unwrap_or_default()))
+            .collect();
+        let job = SupervisedJob {
+            init_field: "from",
+            examples,
+            mode: SequenceMode::Packed,
+            max_seq_length: self.max_seq_length,
+            hyper: training_hyper!(self)?,
+            seed: self.seed.unwrap_or_default(),
+        };
+        let numerics = train::stage_numerics(context);
+        train::run_on_backend(numerics, SupervisedTask { context, job })
     }
 }

@@ -6,8 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Input, Need, Output, StageConfig};
 use crate::check::FieldChecks;
+use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::params::{stage_config, LrScheduler};
 use crate::manifest::Defaults;
+use crate::records::DatasetRecord;
+use crate::train::{self, training_hyper, SequenceMode, SupervisedJob, SupervisedTask};
 
 stage_config! {
     /// `kind: sft` — fine-tune a model on completions.
@@ -93,5 +96,36 @@ impl StageConfig for SftStage {
             "`max_seq_length` must be at least 2",
             "a training sequence needs two tokens or more",
         );
+    }
+
+    fn runnable(&self) -> bool {
+        true
+    }
+
+    /// Fine-tunes on the train split's (prompt, completion) pairs, the loss on completion
+    /// tokens only unless `completion_only_loss` is off.
+    fn run(&self, context: &mut StageContext<'_>) -> Result<StageOutput, StageError> {
+        let records: Vec<DatasetRecord> = context.read_records("data", "train.jsonl")?;
+        let examples = records
+            .into_iter()
+            .filter_map(|r| Some((r.prompt, r.completion?)))
+            .collect();
+        let mode = if self.packing {
+            SequenceMode::Packed
+        } else {
+            SequenceMode::Pairs {
+                completion_only: self.completion_only_loss,
+            }
+        };
+        let job = SupervisedJob {
+            init_field: "from",
+            examples,
+            mode,
+            max_seq_length: self.max_seq_length,
+            hyper: training_hyper!(self)?,
+            seed: self.seed.unwrap_or_default(),
+        };
+        let numerics = train::stage_numerics(context);
+        train::run_on_backend(numerics, SupervisedTask { context, job })
     }
 }

@@ -1,0 +1,186 @@
+//! Model layer benchmark (not a test): training-step and KV-cache generation throughput
+//! of the `tiny` and `small` presets on the CPU backends compiled in.
+//!
+//! `cargo run --release --features ndarray --bin bench_model -- [--backend flex|ndarray]
+//! [--preset tiny|small] [--json]`; scripts/bench_torch.py runs it next to PyTorch.
+
+use std::time::Instant;
+
+use r1flow::model::burn_prelude::*;
+use r1flow::model::{
+    generate, token_logprobs, ModelPreset, SamplingParams, TextTokenizer, TokenBatch, Transformer,
+};
+
+/// Sequence shapes shared with scripts/bench_torch.py.
+const TRAIN_BATCH: usize = 8;
+const TRAIN_SEQ: usize = 128;
+const PROMPT_LEN: usize = 16;
+const NEW_TOKENS: usize = 64;
+
+struct Args {
+    backends: Vec<String>,
+    presets: Vec<String>,
+    json: bool,
+    steps: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        backends: Vec::new(),
+        presets: Vec::new(),
+        json: false,
+        steps: 5,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--backend" => args.backends.extend(it.next()),
+            "--preset" => args.presets.extend(it.next()),
+            "--steps" => args.steps = it.next().and_then(|s| s.parse().ok()).unwrap_or(5),
+            "--json" => args.json = true,
+            other => eprintln!("ignoring unknown argument {other}"),
+        }
+    }
+    if args.backends.is_empty() {
+        if cfg!(feature = "flex") {
+            args.backends.push("flex".into());
+        }
+        if cfg!(feature = "ndarray") {
+            args.backends.push("ndarray".into());
+        }
+    }
+    if args.presets.is_empty() {
+        args.presets = vec!["tiny".into(), "small".into()];
+    }
+    args
+}
+
+fn report(json: bool, backend: &str, preset: &str, what: &str, tokens_per_s: f64) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"backend": backend, "preset": preset, "what": what, "tokens_per_s": tokens_per_s})
+        );
+    } else {
+        println!("{backend:8} {preset:6} {what:12} {tokens_per_s:10.0} tok/s");
+    }
+}
+
+fn bench<B: AutodiffBackend>(name: &str, preset: &str, args: &Args) {
+    let device = B::Device::default();
+    let config = match preset.parse::<ModelPreset>() {
+        Ok(p) => p.config(),
+        Err(e) => {
+            eprintln!("{e}");
+            return;
+        }
+    };
+    let vocab = config.vocab_size as u32;
+    let mut model = match Transformer::<B>::init(&config, 0, &device) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return;
+        }
+    };
+    // Training: next-token loss, backward, AdamW.
+    let rows: Vec<Vec<u32>> = (0..TRAIN_BATCH)
+        .map(|r| {
+            (0..TRAIN_SEQ)
+                .map(|t| ((r * 31 + t * 7) as u32) % (vocab - 8) + 7)
+                .collect()
+        })
+        .collect();
+    let batch = TokenBatch::right_padded(&rows, 0);
+    let mut optim = AdamWConfig::new().init();
+    let mut step = |model: Transformer<B>| {
+        let lp = match token_logprobs(&model, &batch, &device) {
+            Ok(lp) => lp,
+            Err(e) => panic!("{e}"),
+        };
+        let loss = lp.logprobs.mean().neg();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        optim.step(1e-3, model, grads)
+    };
+    model = step(model); // warm-up
+    let t = Instant::now();
+    for _ in 0..args.steps {
+        model = step(model);
+    }
+    let _ = B::sync(&device);
+    let secs = t.elapsed().as_secs_f64();
+    report(
+        args.json,
+        name,
+        preset,
+        "train",
+        (args.steps * TRAIN_BATCH * TRAIN_SEQ) as f64 / secs,
+    );
+
+    // Generation with the KV cache on the inner backend.
+    let inner = model.valid();
+    let mut tok = TextTokenizer::builtin();
+    tok.set_special_ids(vec![u32::MAX], None, None); // never stop early
+    for gen_batch in [8usize, 32] {
+        let prompts: Vec<Vec<u32>> = (0..gen_batch)
+            .map(|r| {
+                (0..PROMPT_LEN)
+                    .map(|t| ((r * 13 + t * 5) as u32) % (vocab - 8) + 7)
+                    .collect()
+            })
+            .collect();
+        let params = SamplingParams {
+            max_new_tokens: NEW_TOKENS,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            seed: 1,
+            stop: Vec::new(),
+        };
+        let _ = generate(
+            &inner,
+            &tok,
+            &prompts[..1],
+            &SamplingParams {
+                max_new_tokens: 4,
+                ..params.clone()
+            },
+            &device,
+        );
+        let t = Instant::now();
+        let out = match generate(&inner, &tok, &prompts, &params, &device) {
+            Ok(o) => o,
+            Err(e) => panic!("{e}"),
+        };
+        let secs = t.elapsed().as_secs_f64();
+        let tokens: usize = out.iter().map(|c| c.token_ids.len()).sum();
+        report(
+            args.json,
+            name,
+            preset,
+            &format!("generate_b{gen_batch}"),
+            tokens as f64 / secs,
+        );
+    }
+}
+
+fn main() {
+    let args = parse_args();
+    for backend in &args.backends {
+        for preset in &args.presets {
+            match backend.as_str() {
+                #[cfg(feature = "flex")]
+                "flex" => bench::<burn::backend::Autodiff<r1flow::model::backend::FlexBackend>>(
+                    backend, preset, &args,
+                ),
+                #[cfg(feature = "ndarray")]
+                "ndarray" => {
+                    bench::<burn::backend::Autodiff<r1flow::model::backend::NdArrayBackend>>(
+                        backend, preset, &args,
+                    )
+                }
+                other => eprintln!("backend {other} is not compiled in"),
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Model layer (used by execute): grouped-query self-attention with rotary positions,
+//! Qwen2's q/k/v biases and a KV cache for generation.
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+use super::rope::RopeTables;
+
+/// Cached keys and values of one layer, `[batch, kv_heads, keys, head_dim]` each.
+#[derive(Debug, Clone)]
+pub struct LayerKv<B: Backend> {
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+}
+
+/// Self-attention with `num_heads` query heads sharing `num_kv_heads` key/value heads.
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    /// `[hidden, heads * head_dim]`, with bias in Qwen2.
+    pub q_proj: Linear<B>,
+    /// `[hidden, kv_heads * head_dim]`, with bias in Qwen2.
+    pub k_proj: Linear<B>,
+    /// `[hidden, kv_heads * head_dim]`, with bias in Qwen2.
+    pub v_proj: Linear<B>,
+    /// `[heads * head_dim, hidden]`, no bias.
+    pub o_proj: Linear<B>,
+    /// Query heads.
+    pub num_heads: usize,
+    /// Key/value heads.
+    pub num_kv_heads: usize,
+    /// Width of a head.
+    pub head_dim: usize,
+}
+
+impl<B: Backend> Attention<B> {
+    /// `x`: `[batch, seq, hidden]`; `mask`: additive, `[batch, 1, 1, seq, keys]` where
+    /// keys = cached + seq. Appends this step's keys/values to `cache` when given.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &RopeTables<B>,
+        mask: &Tensor<B, 5>,
+        cache: Option<&mut Option<LayerKv<B>>>,
+    ) -> Tensor<B, 3> {
+        let [b, s, _] = x.dims();
+        let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        // [batch, heads, seq, head_dim]
+        let q = self
+            .q_proj
+            .forward(x.clone())
+            .reshape([b, s, h, d])
+            .swap_dims(1, 2);
+        // [batch, kv_heads, seq, head_dim]
+        let k = self
+            .k_proj
+            .forward(x.clone())
+            .reshape([b, s, kvh, d])
+            .swap_dims(1, 2);
+        let v = self
+            .v_proj
+            .forward(x)
+            .reshape([b, s, kvh, d])
+            .swap_dims(1, 2);
+        let q = rope.apply(q);
+        let k = rope.apply(k);
+
+        let (k, v) = match cache {
+            Some(slot) => {
+                let (k, v) = match slot.take() {
+                    Some(prev) => (
+                        Tensor::cat(vec![prev.k, k], 2),
+                        Tensor::cat(vec![prev.v, v], 2),
+                    ),
+                    None => (k, v),
+                };
+                *slot = Some(LayerKv {
+                    k: k.clone(),
+                    v: v.clone(),
+                });
+                (k, v)
+            }
+            None => (k, v),
+        };
+        let keys = k.dims()[2];
+        let group = h / kvh;
+
+        // Grouped query heads share one key head: fold the group into the query axis
+        // instead of repeating keys/values. [batch, kv_heads, group * seq, head_dim]
+        let q = q.reshape([b, kvh, group * s, d]);
+        let scale = (d as f64).powf(-0.5);
+        // [batch, kv_heads, group * seq, keys]
+        let scores = q.matmul(k.swap_dims(2, 3)) * scale;
+        let scores = scores.reshape([b, kvh, group, s, keys]) + mask.clone();
+        let probs = softmax(scores, 4).reshape([b, kvh, group * s, keys]);
+        // [batch, kv_heads, group * seq, head_dim] → [batch, seq, heads * head_dim]
+        let out = probs
+            .matmul(v)
+            .reshape([b, h, s, d])
+            .swap_dims(1, 2)
+            .reshape([b, s, h * d]);
+        self.o_proj.forward(out)
+    }
+}

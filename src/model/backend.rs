@@ -1,0 +1,144 @@
+//! Model layer (used by execute): the backend a run uses, chosen at run time among the
+//! ones compiled in (cargo features `flex`/`ndarray` for the CPU, `wgpu`, `cuda`).
+
+use burn::tensor::backend::AutodiffBackend;
+
+use super::{ModelError, ModelErrorKind};
+
+#[cfg(not(any(feature = "flex", feature = "ndarray")))]
+compile_error!("r1flow needs a CPU backend: enable the `flex` (default) or `ndarray` feature");
+
+/// burn's pure-Rust SIMD CPU backend (the default; faster than ndarray here).
+#[cfg(feature = "flex")]
+pub type FlexBackend = burn::backend::Flex;
+/// burn's ndarray CPU backend.
+#[cfg(feature = "ndarray")]
+pub type NdArrayBackend = burn::backend::NdArray;
+
+/// The CPU backend a `cpu` run uses: flex when compiled in, else ndarray.
+#[cfg(feature = "flex")]
+pub type CpuBackend = FlexBackend;
+/// The CPU backend a `cpu` run uses: flex when compiled in, else ndarray.
+#[cfg(all(not(feature = "flex"), feature = "ndarray"))]
+pub type CpuBackend = NdArrayBackend;
+
+/// Where tensors live. Parsed from `cpu`, `wgpu` or `cuda`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// The CPU (always available).
+    Cpu,
+    /// Any GPU through WebGPU/Vulkan/Metal (cargo feature `wgpu`).
+    Wgpu,
+    /// NVIDIA GPUs through CUDA (cargo feature `cuda`).
+    Cuda,
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "wgpu" => Ok(Self::Wgpu),
+            "cuda" => Ok(Self::Cuda),
+            other => Err(ModelError::new(
+                ModelErrorKind::Backend,
+                format!("unknown backend `{other}` (expected cpu, wgpu or cuda)"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "cpu",
+            Self::Wgpu => "wgpu",
+            Self::Cuda => "cuda",
+        })
+    }
+}
+
+/// Work that runs on whichever backend is chosen: training code is written once as
+/// `run::<B>` and [`BackendKind::run`] picks `B`.
+pub trait BackendTask {
+    /// What the task returns.
+    type Output;
+    /// Runs on backend `B` (autodiff; `B::InnerBackend` for forward-only work).
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
+}
+
+impl BackendKind {
+    /// Whether this backend was compiled in.
+    pub fn is_compiled(self) -> bool {
+        match self {
+            Self::Cpu => true,
+            Self::Wgpu => cfg!(feature = "wgpu"),
+            Self::Cuda => cfg!(feature = "cuda"),
+        }
+    }
+
+    /// Checks the backend is compiled in; the error names the cargo feature to enable.
+    pub fn ensure_compiled(self) -> Result<(), ModelError> {
+        if self.is_compiled() {
+            Ok(())
+        } else {
+            Err(ModelError::new(
+                ModelErrorKind::Backend,
+                format!(
+                    "backend `{self}` is not compiled into this binary; rebuild with \
+                     `cargo build --release --features {self}`"
+                ),
+            ))
+        }
+    }
+
+    /// Runs `task` on this backend's default device.
+    pub fn run<T: BackendTask>(self, task: T) -> Result<T::Output, ModelError> {
+        self.ensure_compiled()?;
+        match self {
+            Self::Cpu => Ok(task.run::<burn::backend::Autodiff<CpuBackend>>(Default::default())),
+            #[cfg(feature = "wgpu")]
+            Self::Wgpu => {
+                Ok(task.run::<burn::backend::Autodiff<burn::backend::Wgpu>>(Default::default()))
+            }
+            #[cfg(feature = "cuda")]
+            Self::Cuda => {
+                Ok(task.run::<burn::backend::Autodiff<burn::backend::Cuda>>(Default::default()))
+            }
+            #[allow(unreachable_patterns)]
+            _ => Err(ModelError::new(
+                ModelErrorKind::Backend,
+                "backend not compiled in",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_names_missing_features() {
+        assert_eq!("cpu".parse::<BackendKind>().ok(), Some(BackendKind::Cpu));
+        assert!("tpu".parse::<BackendKind>().is_err());
+        if !cfg!(feature = "cuda") {
+            let err = BackendKind::Cuda
+                .ensure_compiled()
+                .err()
+                .map(|e| e.to_string());
+            assert!(err.unwrap_or_default().contains("--features cuda"));
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Model layer (used by execute): padded token batches on the host, and the tensors a
+//! forward pass needs from them (ids, rotary positions, additive attention mask).
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use super::ModelError;
+
+/// A rectangular batch of token ids with a validity mask (false = padding).
+///
+/// Rows may be padded on either side; positions count valid tokens only, so a
+/// left-padded prompt sees the same rotary positions as it would alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenBatch {
+    /// Row-major ids, `[batch, seq]`; padding slots hold `pad_id`.
+    pub ids: Vec<u32>,
+    /// Row-major validity, `[batch, seq]`.
+    pub valid: Vec<bool>,
+    /// Number of rows.
+    pub batch: usize,
+    /// Number of columns.
+    pub seq: usize,
+}
+
+impl TokenBatch {
+    /// Pads every row on the left to the longest row (prompts for generation).
+    pub fn left_padded(rows: &[Vec<u32>], pad_id: u32) -> Self {
+        Self::padded(rows, pad_id, true)
+    }
+
+    /// Pads every row on the right to the longest row (training sequences).
+    pub fn right_padded(rows: &[Vec<u32>], pad_id: u32) -> Self {
+        Self::padded(rows, pad_id, false)
+    }
+
+    fn padded(rows: &[Vec<u32>], pad_id: u32, left: bool) -> Self {
+        let seq = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(rows.len() * seq);
+        let mut valid = Vec::with_capacity(rows.len() * seq);
+        for row in rows {
+            let pad = seq - row.len();
+            if left {
+                ids.extend(std::iter::repeat_n(pad_id, pad));
+                valid.extend(std::iter::repeat_n(false, pad));
+            }
+            ids.extend_from_slice(row);
+            valid.extend(std::iter::repeat_n(true, row.len()));
+            if !left {
+                ids.extend(std::iter::repeat_n(pad_id, pad));
+                valid.extend(std::iter::repeat_n(false, pad));
+            }
+        }
+        Self {
+            ids,
+            valid,
+            batch: rows.len(),
+            seq,
+        }
+    }
+
+    /// Rotary position of every slot: the number of valid tokens before it in its row
+    /// (padding slots get 0; their outputs are never used).
+    pub fn positions(&self) -> Vec<usize> {
+        let mut out = Vec::with_capacity(self.ids.len());
+        for r in 0..self.batch {
+            let mut n = 0;
+            for c in 0..self.seq {
+                let v = self.valid[r * self.seq + c];
+                out.push(if v { n } else { 0 });
+                n += usize::from(v);
+            }
+        }
+        out
+    }
+
+    pub(crate) fn check(&self, vocab_size: usize) -> Result<(), ModelError> {
+        if self.ids.len() != self.batch * self.seq || self.valid.len() != self.ids.len() {
+            return Err(ModelError::generation("token batch has inconsistent sizes"));
+        }
+        if let Some(bad) = self.ids.iter().find(|&&t| t as usize >= vocab_size) {
+            return Err(ModelError::generation(format!(
+                "token id {bad} is outside the model's vocabulary of {vocab_size}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Everything one forward step needs, already on the device.
+#[derive(Debug, Clone)]
+pub struct StepInput<B: Backend> {
+    /// `[batch, seq]`
+    pub ids: Tensor<B, 2, Int>,
+    /// Rotary positions of the new tokens, `[batch, seq]` flattened.
+    pub positions: Vec<usize>,
+    /// Additive mask (0 or a large negative), `[batch, 1, 1, seq, keys]`.
+    pub mask: Tensor<B, 5>,
+}
+
+/// Masked scores get this instead of -inf so that rows with no visible key stay finite.
+const MASKED: f32 = -1.0e9;
+
+impl<B: Backend> StepInput<B> {
+    /// Builds the input for `seq` new tokens per row whose keys are the last `seq` of
+    /// `key_valid` (`[batch, keys]`, cached keys first). A query sees a key when the
+    /// key is valid and not after it (causal).
+    pub fn new(
+        ids: &[u32],
+        positions: Vec<usize>,
+        key_valid: &[bool],
+        batch: usize,
+        seq: usize,
+        device: &B::Device,
+    ) -> Self {
+        let keys = key_valid.len() / batch.max(1);
+        let offset = keys - seq;
+        let mut mask = Vec::with_capacity(batch * seq * keys);
+        for r in 0..batch {
+            for q in 0..seq {
+                for k in 0..keys {
+                    let visible = key_valid[r * keys + k] && k <= offset + q;
+                    mask.push(if visible { 0.0f32 } else { MASKED });
+                }
+            }
+        }
+        let ids: Vec<i32> = ids.iter().map(|&t| t as i32).collect();
+        Self {
+            ids: Tensor::from_data(TensorData::new(ids, [batch, seq]), device),
+            positions,
+            mask: Tensor::from_data(TensorData::new(mask, [batch, 1, 1, seq, keys]), device),
+        }
+    }
+
+    /// The input for a whole batch with no cache.
+    pub fn from_batch(batch: &TokenBatch, device: &B::Device) -> Self {
+        Self::new(
+            &batch.ids,
+            batch.positions(),
+            &batch.valid,
+            batch.batch,
+            batch.seq,
+            device,
+        )
+    }
+}

@@ -1,0 +1,264 @@
+//! Model layer (used by execute): the architecture of a decoder, as a manifest declares it.
+//!
+//! Field names follow HuggingFace's `config.json` for Qwen2/Llama so that a value can be
+//! copied from a checkpoint into a manifest and back without renaming.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::ModelError;
+
+/// Architecture of a Qwen2/Llama-style decoder (RMSNorm, rotary positions,
+/// grouped-query attention, SwiGLU MLP). Names match HuggingFace `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Width of the residual stream (embedding dimension).
+    pub hidden_size: usize,
+    /// Number of decoder layers.
+    pub num_hidden_layers: usize,
+    /// Number of query heads; `hidden_size` must be divisible by it.
+    pub num_attention_heads: usize,
+    /// Number of key/value heads (grouped-query attention); must divide
+    /// `num_attention_heads`. Equal to it for plain multi-head attention.
+    pub num_key_value_heads: usize,
+    /// Inner width of the SwiGLU MLP.
+    pub intermediate_size: usize,
+    /// Base of the rotary position embedding frequencies.
+    pub rope_theta: f64,
+    /// Share the token embedding matrix with the output (LM head) projection.
+    pub tie_word_embeddings: bool,
+    /// Number of token ids the model can read and predict; at least the tokenizer's size.
+    pub vocab_size: usize,
+    /// Epsilon added to the mean square in RMSNorm.
+    pub rms_norm_eps: f64,
+    /// Longest sequence (prompt + completion) the rotary tables are built for.
+    pub max_position_embeddings: usize,
+    /// Biases on the query, key and value projections (Qwen2 has them, Llama does not).
+    pub attention_bias: bool,
+}
+
+/// Built-in model sizes for models trained from scratch on a CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelPreset {
+    /// About 1M parameters: 4 layers of width 128 (seconds per step on a CPU).
+    Tiny,
+    /// About 10M parameters: 8 layers of width 320.
+    Small,
+}
+
+impl ModelPreset {
+    /// The preset's configuration; the vocabulary fits the built-in tokenizer.
+    pub fn config(self) -> ModelConfig {
+        match self {
+            ModelPreset::Tiny => ModelConfig {
+                hidden_size: 128,
+                num_hidden_layers: 4,
+                num_attention_heads: 4,
+                num_key_value_heads: 2,
+                intermediate_size: 512,
+                rope_theta: 10_000.0,
+                tie_word_embeddings: true,
+                vocab_size: 384,
+                rms_norm_eps: 1e-6,
+                max_position_embeddings: 1024,
+                attention_bias: true,
+            },
+            ModelPreset::Small => ModelConfig {
+                hidden_size: 320,
+                num_hidden_layers: 8,
+                num_attention_heads: 8,
+                num_key_value_heads: 2,
+                intermediate_size: 1024,
+                rope_theta: 10_000.0,
+                tie_word_embeddings: true,
+                vocab_size: 384,
+                rms_norm_eps: 1e-6,
+                max_position_embeddings: 2048,
+                attention_bias: true,
+            },
+        }
+    }
+
+    /// All presets with their manifest names.
+    pub fn all() -> [(&'static str, ModelPreset); 2] {
+        [("tiny", ModelPreset::Tiny), ("small", ModelPreset::Small)]
+    }
+}
+
+/// Changes to a preset's architecture; every field is optional and named as in
+/// [`ModelConfig`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelOverrides {
+    /// Width of the residual stream (embedding dimension).
+    pub hidden_size: Option<usize>,
+    /// Number of decoder layers.
+    pub num_hidden_layers: Option<usize>,
+    /// Number of query heads.
+    pub num_attention_heads: Option<usize>,
+    /// Number of key/value heads (grouped-query attention).
+    pub num_key_value_heads: Option<usize>,
+    /// Inner width of the SwiGLU MLP.
+    pub intermediate_size: Option<usize>,
+    /// Base of the rotary position embedding frequencies.
+    pub rope_theta: Option<f64>,
+    /// Share the token embedding matrix with the LM head.
+    pub tie_word_embeddings: Option<bool>,
+    /// Number of token ids.
+    pub vocab_size: Option<usize>,
+    /// Epsilon of RMSNorm.
+    pub rms_norm_eps: Option<f64>,
+    /// Longest sequence the model is meant for.
+    pub max_position_embeddings: Option<usize>,
+    /// Biases on the query, key and value projections.
+    pub attention_bias: Option<bool>,
+}
+
+impl ModelConfig {
+    /// This configuration with `overrides` applied, validated.
+    pub fn with_overrides(&self, o: &ModelOverrides) -> Result<ModelConfig, ModelError> {
+        let c = ModelConfig {
+            hidden_size: o.hidden_size.unwrap_or(self.hidden_size),
+            num_hidden_layers: o.num_hidden_layers.unwrap_or(self.num_hidden_layers),
+            num_attention_heads: o.num_attention_heads.unwrap_or(self.num_attention_heads),
+            num_key_value_heads: o.num_key_value_heads.unwrap_or(self.num_key_value_heads),
+            intermediate_size: o.intermediate_size.unwrap_or(self.intermediate_size),
+            rope_theta: o.rope_theta.unwrap_or(self.rope_theta),
+            tie_word_embeddings: o.tie_word_embeddings.unwrap_or(self.tie_word_embeddings),
+            vocab_size: o.vocab_size.unwrap_or(self.vocab_size),
+            rms_norm_eps: o.rms_norm_eps.unwrap_or(self.rms_norm_eps),
+            max_position_embeddings: o
+                .max_position_embeddings
+                .unwrap_or(self.max_position_embeddings),
+            attention_bias: o.attention_bias.unwrap_or(self.attention_bias),
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+impl std::str::FromStr for ModelPreset {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::all()
+            .into_iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, p)| p)
+            .ok_or_else(|| {
+                ModelError::config(format!("unknown model preset `{s}` (known: tiny, small)"))
+            })
+    }
+}
+
+impl ModelConfig {
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads.max(1)
+    }
+
+    /// Number of trainable parameters this configuration implies.
+    pub fn num_params(&self) -> usize {
+        let h = self.hidden_size;
+        let kv = self.num_key_value_heads * self.head_dim();
+        let attn = h * h * 2 + h * kv * 2 + if self.attention_bias { h + 2 * kv } else { 0 };
+        let mlp = 3 * h * self.intermediate_size;
+        let layer = attn + mlp + 2 * h;
+        let embed = self.vocab_size * h;
+        let head = if self.tie_word_embeddings { 0 } else { embed };
+        embed + head + self.num_hidden_layers * layer + h
+    }
+
+    /// Checks the shape constraints the model code relies on.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let fail = |m: String| Err(ModelError::config(m));
+        if self.hidden_size == 0 || self.num_hidden_layers == 0 || self.vocab_size == 0 {
+            return fail("hidden_size, num_hidden_layers and vocab_size must be positive".into());
+        }
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
+            return fail(format!(
+                "hidden_size {} is not divisible by num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if !self.head_dim().is_multiple_of(2) {
+            return fail(format!(
+                "head dimension {} must be even for rotary embeddings",
+                self.head_dim()
+            ));
+        }
+        if self.num_key_value_heads == 0
+            || !self
+                .num_attention_heads
+                .is_multiple_of(self.num_key_value_heads)
+        {
+            return fail(format!(
+                "num_attention_heads {} is not divisible by num_key_value_heads {}",
+                self.num_attention_heads, self.num_key_value_heads
+            ));
+        }
+        if self.intermediate_size == 0 || self.max_position_embeddings == 0 {
+            return fail("intermediate_size and max_position_embeddings must be positive".into());
+        }
+        if !positive(self.rope_theta) || !positive(self.rms_norm_eps) {
+            return fail("rope_theta and rms_norm_eps must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// True for finite numbers above zero (false for NaN).
+fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_have_the_advertised_sizes() {
+        let tiny = ModelPreset::Tiny.config().num_params();
+        let small = ModelPreset::Small.config().num_params();
+        assert!((700_000..1_400_000).contains(&tiny), "tiny has {tiny}");
+        assert!(
+            (7_000_000..13_000_000).contains(&small),
+            "small has {small}"
+        );
+        ModelPreset::Tiny
+            .config()
+            .validate()
+            .expect("tiny is valid");
+        ModelPreset::Small
+            .config()
+            .validate()
+            .expect("small is valid");
+    }
+
+    #[test]
+    fn overrides_change_only_what_they_name() {
+        let base = ModelPreset::Tiny.config();
+        let o = ModelOverrides {
+            num_hidden_layers: Some(2),
+            ..Default::default()
+        };
+        let c = base.with_overrides(&o).expect("valid");
+        assert_eq!(c.num_hidden_layers, 2);
+        assert_eq!(c.hidden_size, base.hidden_size);
+        let bad = ModelOverrides {
+            num_attention_heads: Some(3),
+            ..Default::default()
+        };
+        assert!(base.with_overrides(&bad).is_err());
+    }
+
+    #[test]
+    fn bad_head_split_is_rejected() {
+        let mut c = ModelPreset::Tiny.config();
+        c.num_key_value_heads = 3;
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! Model layer (used by execute): the one error type of the model code.
+
+use std::fmt;
+
+/// What went wrong in the model layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelErrorKind {
+    /// An architecture that is inconsistent or unsupported.
+    Config,
+    /// Reading or writing a file.
+    Io,
+    /// A checkpoint with missing, misshapen or unreadable tensors.
+    Checkpoint,
+    /// tokenizer.json could not be read, or text could not be encoded.
+    Tokenizer,
+    /// A backend that is not compiled in, or failed.
+    Backend,
+    /// Invalid sampling parameters or inputs.
+    Generation,
+}
+
+/// An error from the model layer, with its kind and a message meant for the user.
+#[derive(Debug, Clone)]
+pub struct ModelError {
+    kind: ModelErrorKind,
+    message: String,
+}
+
+impl ModelError {
+    pub(crate) fn new(kind: ModelErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::new(ModelErrorKind::Config, message)
+    }
+    pub(crate) fn checkpoint(message: impl Into<String>) -> Self {
+        Self::new(ModelErrorKind::Checkpoint, message)
+    }
+    pub(crate) fn io(path: &std::path::Path, err: std::io::Error) -> Self {
+        Self::new(ModelErrorKind::Io, format!("{}: {err}", path.display()))
+    }
+    pub(crate) fn tokenizer(message: impl Into<String>) -> Self {
+        Self::new(ModelErrorKind::Tokenizer, message)
+    }
+    pub(crate) fn generation(message: impl Into<String>) -> Self {
+        Self::new(ModelErrorKind::Generation, message)
+    }
+
+    /// The category of the failure.
+    pub fn kind(&self) -> ModelErrorKind {
+        self.kind
+    }
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ModelError {}

@@ -1,0 +1,120 @@
+//! Execute (training): the GRPO objective on one batch — group-normalised advantages, the
+//! clipped surrogate with `epsilon`/`epsilon_high`, the k3 KL estimator against the
+//! reference, and TRL's loss aggregations (`grpo`, `dr_grpo`, `dapo`, `bnpo`).
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Tensor};
+
+use crate::manifest::{LossType, ScaleRewards};
+
+/// Advantages of `rewards` (one per completion, `group` consecutive completions per
+/// prompt): minus the group mean, divided by the group's (or batch's) standard deviation
+/// plus 1e-4 unless `scale` is `none`. A completion without a reward gets 0.
+pub fn group_advantages(rewards: &[Option<f64>], group: usize, scale: ScaleRewards) -> Vec<f64> {
+    let std_of = |values: &[f64]| {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        // Sample standard deviation, as torch.std (and TRL) compute it.
+        let dof = (values.len().max(2) - 1) as f64;
+        (
+            mean,
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / dof).sqrt(),
+        )
+    };
+    let known: Vec<f64> = rewards.iter().flatten().copied().collect();
+    let (_, batch_std) = std_of(&known);
+    let mut advantages = Vec::with_capacity(rewards.len());
+    for chunk in rewards.chunks(group.max(1)) {
+        let values: Vec<f64> = chunk.iter().flatten().copied().collect();
+        let (mean, group_std) = std_of(&values);
+        for reward in chunk {
+            advantages.push(match reward {
+                None => 0.0,
+                Some(r) => {
+                    let centred = r - mean;
+                    match scale {
+                        ScaleRewards::Group => centred / (group_std + 1e-4),
+                        ScaleRewards::Batch => centred / (batch_std + 1e-4),
+                        ScaleRewards::None => centred,
+                    }
+                }
+            });
+        }
+    }
+    advantages
+}
+
+/// Settings of the objective.
+#[derive(Debug, Clone, Copy)]
+pub struct LossSettings {
+    pub epsilon_low: f64,
+    pub epsilon_high: f64,
+    pub beta: f64,
+    pub loss_type: LossType,
+    pub max_completion_length: usize,
+}
+
+/// The loss and what the step logs about it.
+pub struct PolicyLoss<B: Backend> {
+    pub loss: Tensor<B, 1>,
+    /// Mean k3 KL over completion tokens (0 without a reference).
+    pub kl: f64,
+    /// Share of completion tokens whose ratio was clipped.
+    pub clip_ratio: f64,
+}
+
+/// The GRPO loss. `logp`, `old_logp`, `ref_logp` and `mask` are `[rows, tokens]` (mask 1
+/// on completion tokens), `advantages` has one value per row.
+pub fn policy_loss<B: Backend>(
+    logp: Tensor<B, 2>,
+    old_logp: Tensor<B, 2>,
+    ref_logp: Option<Tensor<B, 2>>,
+    advantages: &[f64],
+    mask: Tensor<B, 2>,
+    settings: LossSettings,
+) -> PolicyLoss<B> {
+    let [rows, tokens] = logp.dims();
+    let device = logp.device();
+    let adv_values: Vec<f32> = advantages.iter().map(|&a| a as f32).collect();
+    let adv = Tensor::<B, 1>::from_floats(adv_values.as_slice(), &device)
+        .reshape([rows, 1])
+        .expand([rows, tokens]);
+    let ratio = (logp.clone() - old_logp).exp();
+    let clipped = ratio
+        .clone()
+        .clamp(1.0 - settings.epsilon_low, 1.0 + settings.epsilon_high);
+    let surrogate = (ratio.clone() * adv.clone()).min_pair(clipped * adv.clone());
+    let mut per_token = surrogate.neg();
+    let mut kl_mean = 0.0;
+    let mask_sum: f64 = mask.clone().sum().into_scalar().elem();
+    if let Some(reference) = ref_logp {
+        let delta = reference - logp;
+        let kl = delta.clone().exp() - delta - 1.0;
+        let kl_total: f64 = (kl.clone() * mask.clone()).sum().into_scalar().elem();
+        kl_mean = kl_total / mask_sum.max(1.0);
+        if settings.beta > 0.0 {
+            per_token = per_token + kl.mul_scalar(settings.beta);
+        }
+    }
+    let low = ratio.clone().lower_elem(1.0 - settings.epsilon_low).float()
+        * adv.clone().lower_elem(0.0).float();
+    let high =
+        ratio.greater_elem(1.0 + settings.epsilon_high).float() * adv.greater_elem(0.0).float();
+    let clipped_total: f64 = ((low + high) * mask.clone()).sum().into_scalar().elem();
+    let masked = per_token * mask.clone();
+    let loss = match settings.loss_type {
+        LossType::Grpo => {
+            let per_row = masked.sum_dim(1) / mask.sum_dim(1).clamp_min(1.0);
+            per_row.mean()
+        }
+        LossType::Dapo | LossType::Bnpo => masked.sum() / mask.sum().clamp_min(1.0),
+        LossType::DrGrpo => masked
+            .sum()
+            .div_scalar((rows * settings.max_completion_length.max(1)) as f64),
+    };
+    PolicyLoss {
+        loss,
+        kl: kl_mean,
+        clip_ratio: clipped_total / mask_sum.max(1.0),
+    }
+}

@@ -1,0 +1,53 @@
+//! Execute (training): the training loops behind the stage kinds — supervised
+//! (`pretrain`, `sft`, `distill`), GRPO (`grpo`), and evaluation (`eval`) — written once,
+//! generic over the burn backend, with checkpoints and resume. With `model`, the only
+//! code that names burn.
+
+mod clip;
+mod eval;
+mod grpo;
+mod grpo_loss;
+mod hyper;
+mod models;
+mod schedule;
+mod state;
+mod supervised;
+
+pub use clip::clip_global_norm;
+pub use eval::{EvalJob, EvalTask, StoredSample, METRICS_FILE, SAMPLES_FILE};
+pub use grpo::{GrpoJob, GrpoTask, Rollout, ROLLOUTS_FILE};
+pub use grpo_loss::{group_advantages, policy_loss, LossSettings, PolicyLoss};
+pub(crate) use hyper::training_hyper;
+pub use hyper::TrainingHyper;
+pub use models::{load_input, model_files, preset_config, StageModel, MODEL_FILE, TOKENIZER_FILE};
+pub use schedule::learning_rate;
+pub use state::LoopState;
+pub use supervised::{SequenceMode, SupervisedJob, SupervisedTask};
+
+use crate::exec::{StageContext, StageError, StageOutput};
+use crate::manifest::{Backend, Dtype};
+use crate::model::{BackendKind, BackendTask};
+
+/// The backend and dtype of the running stage, read before a task borrows the context.
+pub fn stage_numerics(context: &StageContext<'_>) -> (Backend, Dtype) {
+    (context.spec().backend, context.spec().dtype)
+}
+
+/// Runs `task` on `backend` (f32 only for now).
+pub fn run_on_backend<T: BackendTask<Output = Result<StageOutput, StageError>>>(
+    (backend, dtype): (Backend, Dtype),
+    task: T,
+) -> Result<StageOutput, StageError> {
+    if dtype != Dtype::F32 {
+        return Err(StageError::Failed(format!(
+            "training in {dtype:?} is not supported yet; use `dtype: f32`"
+        )));
+    }
+    let kind = match backend {
+        Backend::Cpu => BackendKind::Cpu,
+        Backend::Wgpu => BackendKind::Wgpu,
+        Backend::Cuda => BackendKind::Cuda,
+    };
+    kind.run(task)
+        .map_err(|e| StageError::Failed(e.to_string()))?
+}

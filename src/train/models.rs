@@ -1,0 +1,116 @@
+//! Execute (training): where a stage's model comes from — a preset with fresh weights, a
+//! local HuggingFace checkpoint, or an upstream stage's artifact — and how a trained model
+//! is stored (`model.safetensors` with its config, and `tokenizer.json`).
+
+use burn::tensor::backend::Backend;
+
+use crate::exec::{InputSpec, StageContext, StageError};
+use crate::manifest::{ModelDecl, Preset};
+use crate::model::{self, ModelConfig, ModelOverrides, ModelPreset, TextTokenizer, Transformer};
+
+/// Output names of a model artifact.
+pub const MODEL_FILE: &str = "model.safetensors";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// A model, its architecture and its tokenizer.
+pub struct StageModel<B: Backend> {
+    pub config: ModelConfig,
+    pub model: Transformer<B>,
+    pub tokenizer: TextTokenizer,
+}
+
+pub(crate) fn failed(error: impl std::fmt::Display) -> StageError {
+    StageError::Failed(error.to_string())
+}
+
+/// The architecture of a preset declaration with its overrides.
+pub fn preset_config(decl: &ModelDecl, preset: Preset) -> Result<ModelConfig, StageError> {
+    let base = match preset {
+        Preset::Tiny => ModelPreset::Tiny,
+        Preset::Small => ModelPreset::Small,
+    }
+    .config();
+    let overrides = ModelOverrides {
+        hidden_size: decl.hidden_size,
+        num_hidden_layers: decl.num_hidden_layers,
+        num_attention_heads: decl.num_attention_heads,
+        num_key_value_heads: decl.num_key_value_heads,
+        intermediate_size: decl.intermediate_size,
+        rope_theta: decl.rope_theta,
+        tie_word_embeddings: decl.tie_word_embeddings,
+        max_position_embeddings: decl.max_position_embeddings,
+        ..ModelOverrides::default()
+    };
+    base.with_overrides(&overrides).map_err(failed)
+}
+
+/// Loads the model named by input `field`: fresh weights (seeded) for a preset, a
+/// checkpoint directory, or an upstream artifact.
+pub fn load_input<B: Backend>(
+    context: &StageContext<'_>,
+    field: &str,
+    seed: u64,
+    device: &B::Device,
+) -> Result<StageModel<B>, StageError> {
+    let spec = context.spec();
+    match spec.inputs.get(field) {
+        Some(InputSpec::Model { decl, .. }) => {
+            let tokenizer_override = match &decl.tokenizer {
+                Some(path) => {
+                    Some(TextTokenizer::from_file(&spec.base_dir.join(path)).map_err(failed)?)
+                }
+                None => None,
+            };
+            if let Some(path) = &decl.path {
+                let loaded =
+                    model::load_hf_dir::<B>(&spec.base_dir.join(path), device).map_err(failed)?;
+                return Ok(StageModel {
+                    config: loaded.config,
+                    model: loaded.model,
+                    tokenizer: tokenizer_override.unwrap_or(loaded.tokenizer),
+                });
+            }
+            let preset = decl
+                .preset
+                .ok_or_else(|| failed("the model has neither `preset` nor `path`"))?;
+            let tokenizer = tokenizer_override.unwrap_or_else(TextTokenizer::builtin);
+            let mut config = preset_config(decl, preset)?;
+            config.vocab_size = config.vocab_size.max(tokenizer.vocab_size());
+            let model = Transformer::init(&config, seed, device).map_err(failed)?;
+            Ok(StageModel {
+                config,
+                model,
+                tokenizer,
+            })
+        }
+        Some(InputSpec::Artifact { .. }) => {
+            let bytes = context.read_input(field, MODEL_FILE)?;
+            let (config, model) = model::from_bytes::<B>(&bytes, device).map_err(failed)?;
+            let json = context.read_input(field, TOKENIZER_FILE)?;
+            let tokenizer =
+                TextTokenizer::from_json(&String::from_utf8_lossy(&json)).map_err(failed)?;
+            Ok(StageModel {
+                config,
+                model,
+                tokenizer,
+            })
+        }
+        _ => Err(failed(format!("input `{field}` is not a model"))),
+    }
+}
+
+/// The artifact files of a trained model.
+pub fn model_files<B: Backend>(
+    model: &StageModel<B>,
+) -> Result<Vec<(String, Vec<u8>)>, StageError> {
+    Ok(vec![
+        (
+            MODEL_FILE.to_string(),
+            model::to_bytes(&model.model, &model.config).map_err(failed)?,
+        ),
+        (
+            TOKENIZER_FILE.to_string(),
+            model.tokenizer.to_json().map_err(failed)?.into_bytes(),
+        ),
+    ])
+}

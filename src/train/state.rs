@@ -1,0 +1,60 @@
+//! Execute (training): the resumable state of a training stage — weights, optimizer
+//! moments, step, and the stage's own progress — written as checkpoint files and read back
+//! so that a resumed run ends bit-identical to an uninterrupted one on the CPU.
+
+use burn::module::AutodiffModule;
+use burn::optim::Optimizer;
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+use super::models::failed;
+use crate::exec::{StageContext, StageError};
+
+pub(super) const STATE_FILE: &str = "state.json";
+pub(super) const OPTIMIZER_FILE: &str = "optimizer.bin";
+
+/// Progress of a training loop; `extra` holds what a stage kind adds (rollout logs …).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Optimizer steps completed.
+    pub step: u64,
+    #[serde(default)]
+    pub extra: serde_json::Value,
+}
+
+/// Serialises an optimizer's state.
+pub(super) fn optimizer_bytes<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
+    optimizer: &O,
+) -> Result<Vec<u8>, StageError> {
+    BinBytesRecorder::<FullPrecisionSettings>::default()
+        .record(optimizer.to_record(), ())
+        .map_err(|e| failed(format!("saving optimizer state: {e}")))
+}
+
+/// Restores an optimizer's state.
+pub(super) fn load_optimizer<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
+    optimizer: O,
+    bytes: Vec<u8>,
+    device: &B::Device,
+) -> Result<O, StageError> {
+    let record = BinBytesRecorder::<FullPrecisionSettings>::default()
+        .load(bytes, device)
+        .map_err(|e| failed(format!("loading optimizer state: {e}")))?;
+    Ok(optimizer.load_record(record))
+}
+
+/// The loop state of the checkpoint the context resumes from, if any.
+pub(super) fn resumed_state(context: &StageContext<'_>) -> Result<Option<LoopState>, StageError> {
+    if context.resume_point().is_none() {
+        return Ok(None);
+    }
+    let bytes = context.read_checkpoint(STATE_FILE)?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| failed(format!("checkpoint state: {e}")))
+}
+
+pub(super) fn state_bytes(state: &LoopState) -> Result<Vec<u8>, StageError> {
+    serde_json::to_vec(state).map_err(|e| failed(format!("checkpoint state: {e}")))
+}

@@ -1,0 +1,245 @@
+//! Execute (training): the supervised trainer behind `pretrain`, `sft` and `distill`
+//! (SFT mode) — next-token cross-entropy on chosen tokens, AdamW with the schedule and
+//! global clipping, gradient accumulation, seeded data order, checkpoints every
+//! `save_steps` and on Ctrl-C, and resume from the last checkpoint.
+
+use std::collections::BTreeMap;
+
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Tensor, TensorData};
+
+use super::clip::clip_global_norm;
+use super::hyper::TrainingHyper;
+use super::models::{failed, load_input, model_files, StageModel, MODEL_FILE};
+use super::schedule::learning_rate;
+use super::state::{
+    load_optimizer, optimizer_bytes, resumed_state, state_bytes, LoopState, OPTIMIZER_FILE,
+    STATE_FILE,
+};
+use crate::exec::{StageContext, StageError, StageOutput};
+use crate::model::{self, BackendTask, TextTokenizer, TokenBatch, Transformer};
+use crate::tasks::SeededRng;
+
+/// How examples become training sequences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceMode {
+    /// Concatenate every text (prompt + completion + EOS) and cut the stream into windows
+    /// of `max_seq_length`; every token is a target (pretraining).
+    Packed,
+    /// One sequence per example (prompt + completion + EOS), cut at `max_seq_length`;
+    /// targets are the completion and EOS, or every token when `completion_only` is off.
+    Pairs { completion_only: bool },
+}
+
+/// A supervised training job.
+pub struct SupervisedJob {
+    /// The input field holding the starting model.
+    pub init_field: &'static str,
+    /// (prompt, completion) texts.
+    pub examples: Vec<(String, String)>,
+    pub mode: SequenceMode,
+    pub max_seq_length: usize,
+    pub hyper: TrainingHyper,
+    pub seed: u64,
+}
+
+/// A training sequence: ids and, per position, whether that token is a target.
+struct Sequence {
+    ids: Vec<u32>,
+    target: Vec<bool>,
+}
+
+fn sequences(job: &SupervisedJob, tokenizer: &TextTokenizer) -> Result<Vec<Sequence>, StageError> {
+    let eos = tokenizer
+        .eos_ids()
+        .first()
+        .copied()
+        .unwrap_or_else(|| tokenizer.pad_id());
+    let encode = |text: &str| tokenizer.encode(text, false).map_err(failed);
+    let len = job.max_seq_length.max(2);
+    match job.mode {
+        SequenceMode::Packed => {
+            let mut stream = Vec::new();
+            for (prompt, completion) in &job.examples {
+                stream.extend(encode(&format!("{prompt}{completion}"))?);
+                stream.push(eos);
+            }
+            Ok(stream
+                .chunks_exact(len)
+                .map(|c| Sequence {
+                    ids: c.to_vec(),
+                    target: vec![true; len],
+                })
+                .collect())
+        }
+        SequenceMode::Pairs { completion_only } => job
+            .examples
+            .iter()
+            .map(|(prompt, completion)| {
+                let prompt_ids = encode(prompt)?;
+                let mut ids = prompt_ids.clone();
+                ids.extend(encode(completion)?);
+                ids.push(eos);
+                let mut target: Vec<bool> = (0..ids.len())
+                    .map(|i| !completion_only || i >= prompt_ids.len())
+                    .collect();
+                ids.truncate(len);
+                target.truncate(len);
+                Ok(Sequence { ids, target })
+            })
+            .collect(),
+    }
+}
+
+/// The batch of micro-batch number `index` (epochs reshuffle by seed).
+fn micro_batch(order_seed: u64, count: usize, batch: usize, index: u64) -> Vec<usize> {
+    let per_epoch = count.div_ceil(batch).max(1) as u64;
+    let epoch = index / per_epoch;
+    let within = (index % per_epoch) as usize;
+    let mut order: Vec<usize> = (0..count).collect();
+    SeededRng::for_purpose(order_seed, &format!("epoch-{epoch}")).shuffle(&mut order);
+    order.into_iter().skip(within * batch).take(batch).collect()
+}
+
+/// Mean negative log-likelihood of the target tokens of `rows`.
+fn batch_loss<B: AutodiffBackend>(
+    model: &Transformer<B>,
+    rows: &[&Sequence],
+    pad: u32,
+    device: &B::Device,
+) -> Result<Tensor<B, 1>, StageError> {
+    let ids: Vec<Vec<u32>> = rows.iter().map(|s| s.ids.clone()).collect();
+    let batch = TokenBatch::right_padded(&ids, pad);
+    let out = model::token_logprobs(model, &batch, device).map_err(failed)?;
+    // Column t scores token t + 1.
+    let mut weights = Vec::with_capacity(batch.batch * (batch.seq - 1));
+    for row in rows {
+        for t in 1..batch.seq {
+            weights.push(if row.target.get(t).copied().unwrap_or(false) {
+                1.0f32
+            } else {
+                0.0
+            });
+        }
+    }
+    let mask = Tensor::<B, 2>::from_data(
+        TensorData::new(weights, [batch.batch, batch.seq - 1]),
+        device,
+    ) * out.target_mask;
+    let count = mask.clone().sum().clamp_min(1.0);
+    Ok((out.logprobs * mask).sum().neg() / count)
+}
+
+/// Runs a supervised job on backend `B`.
+pub struct SupervisedTask<'c, 'a> {
+    pub context: &'c mut StageContext<'a>,
+    pub job: SupervisedJob,
+}
+
+impl BackendTask for SupervisedTask<'_, '_> {
+    type Output = Result<StageOutput, StageError>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let Self { context, job } = self;
+        let mut loaded: StageModel<B> = load_input(context, job.init_field, job.seed, &device)?;
+        let data = sequences(&job, &loaded.tokenizer)?;
+        if data.is_empty() {
+            return Err(failed("no training sequences: the data is empty or shorter than one `max_seq_length` window"));
+        }
+        let hyper = &job.hyper;
+        let total = hyper.total_steps(data.len());
+        let pad = loaded.tokenizer.pad_id();
+        let mut optimizer = AdamWConfig::new()
+            .with_beta_1(hyper.adam_beta1 as f32)
+            .with_beta_2(hyper.adam_beta2 as f32)
+            .with_weight_decay(hyper.weight_decay as f32)
+            .init::<B, Transformer<B>>();
+        let mut model = loaded.model;
+        let mut state = LoopState::default();
+        if let Some(resumed) = resumed_state(context)? {
+            let (_, weights) =
+                model::from_bytes::<B>(&context.read_checkpoint(MODEL_FILE)?, &device)
+                    .map_err(failed)?;
+            model = weights;
+            optimizer =
+                load_optimizer(optimizer, context.read_checkpoint(OPTIMIZER_FILE)?, &device)?;
+            state = resumed;
+        }
+        let mut window: Vec<f64> = Vec::new();
+        let mut last_loss = f64::NAN;
+        while state.step < total {
+            let step = state.step;
+            let mut accumulator = GradientsAccumulator::<Transformer<B>>::new();
+            let mut step_loss = 0.0;
+            for micro in 0..hyper.accumulation as u64 {
+                let picks = micro_batch(
+                    job.seed,
+                    data.len(),
+                    hyper.batch_size,
+                    step * hyper.accumulation as u64 + micro,
+                );
+                let rows: Vec<&Sequence> = picks.iter().map(|&i| &data[i]).collect();
+                let loss =
+                    batch_loss(&model, &rows, pad, &device)?.div_scalar(hyper.accumulation as f64);
+                step_loss += f64::from(loss.clone().into_scalar().elem::<f32>());
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                accumulator.accumulate(&model, grads);
+            }
+            let mut grads = accumulator.grads();
+            let grad_norm = clip_global_norm(&model, &mut grads, hyper.max_grad_norm);
+            let lr = learning_rate(
+                hyper.learning_rate,
+                hyper.scheduler,
+                hyper.warmup_ratio,
+                step,
+                total,
+            );
+            model = optimizer.step(lr, model, grads);
+            state.step += 1;
+            window.push(step_loss);
+            last_loss = step_loss;
+            if state.step % hyper.logging_steps == 0 || state.step == total {
+                let mean = window.iter().sum::<f64>() / window.len().max(1) as f64;
+                window.clear();
+                context.log_metrics(
+                    state.step,
+                    BTreeMap::from([
+                        ("loss".to_string(), mean),
+                        ("learning_rate".to_string(), lr),
+                        ("grad_norm".to_string(), grad_norm),
+                    ]),
+                )?;
+            }
+            context.progress(state.step, total, &format!("loss {step_loss:.4}"));
+            let cancelled = context.cancelled();
+            if state.step < total && (cancelled || state.step % hyper.save_steps == 0) {
+                let checkpoint = vec![
+                    (
+                        MODEL_FILE.to_string(),
+                        model::to_bytes(&model, &loaded.config).map_err(failed)?,
+                    ),
+                    (
+                        OPTIMIZER_FILE.to_string(),
+                        optimizer_bytes::<B, Transformer<B>, _>(&optimizer)?,
+                    ),
+                    (STATE_FILE.to_string(), state_bytes(&state)?),
+                ];
+                context.save_checkpoint(state.step, checkpoint)?;
+                if cancelled {
+                    return Err(StageError::Cancelled { step: state.step });
+                }
+            }
+        }
+        loaded.model = model;
+        let metrics = BTreeMap::from([
+            ("final_loss".to_string(), last_loss),
+            ("steps".to_string(), total as f64),
+            ("sequences".to_string(), data.len() as f64),
+        ]);
+        Ok(StageOutput {
+            files: model_files(&loaded)?,
+            metrics,
+        })
+    }
+}
