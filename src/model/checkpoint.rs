@@ -283,8 +283,40 @@ fn serialize_f32(
                 .map_err(|e| ModelError::checkpoint(format!("tensor `{name}`: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    safetensors::serialize(views, Some(metadata))
-        .map_err(|e| ModelError::checkpoint(format!("writing safetensors: {e}")))
+    let bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| ModelError::checkpoint(format!("writing safetensors: {e}")))?;
+    Ok(canonical_header(bytes))
+}
+
+/// The same file with its JSON header's keys in sorted order. safetensors writes the
+/// metadata from a `HashMap`, whose order changes from process to process; equal weights
+/// must give equal bytes, since the store addresses artifacts by content.
+fn canonical_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let Some(len) = bytes
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_le_bytes)
+    else {
+        return bytes;
+    };
+    let Some(end) = usize::try_from(len)
+        .ok()
+        .and_then(|l| l.checked_add(8))
+        .filter(|e| *e <= bytes.len())
+    else {
+        return bytes;
+    };
+    let Ok(header) = serde_json::from_slice::<serde_json::Value>(&bytes[8..end]) else {
+        return bytes;
+    };
+    let mut text = crate::plan::to_canonical_string(&header).into_bytes();
+    if text.len() > end - 8 {
+        return bytes;
+    }
+    // safetensors pads the header with spaces to its declared length.
+    text.resize(end - 8, b' ');
+    bytes[8..end].copy_from_slice(&text);
+    bytes
 }
 
 /// The weights and architecture as one safetensors blob (HF tensor names, f32; the

@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 use super::clip::clip_global_norm;
 use super::grpo_loss::{group_advantages, policy_loss, LossSettings};
 use super::hyper::TrainingHyper;
-use super::models::{failed, load_input, model_files, MODEL_FILE};
+use super::models::{failed, load_input, model_files};
 use super::schedule::learning_rate;
 use super::state::{
-    load_optimizer, optimizer_bytes, resumed_state, state_bytes, LoopState, OPTIMIZER_FILE,
-    STATE_FILE,
+    load_module, load_optimizer, module_bytes, optimizer_bytes, resumed_state, state_bytes,
+    LoopState, OPTIMIZER_FILE, STATE_FILE, WEIGHTS_FILE,
 };
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::{LossType, ScaleRewards};
@@ -129,9 +129,7 @@ impl BackendTask for GrpoTask<'_, '_> {
         let mut state = LoopState::default();
         let mut rollouts: Vec<Rollout> = Vec::new();
         if let Some(resumed) = resumed_state(context)? {
-            model = model::from_bytes::<B>(&context.read_checkpoint(MODEL_FILE)?, &device)
-                .map_err(failed)?
-                .1;
+            model = load_module(model, context.read_checkpoint(WEIGHTS_FILE)?, &device)?;
             optimizer =
                 load_optimizer(optimizer, context.read_checkpoint(OPTIMIZER_FILE)?, &device)?;
             rollouts = crate::records::from_jsonl(&context.read_checkpoint(ROLLOUTS_FILE)?)
@@ -357,10 +355,7 @@ impl BackendTask for GrpoTask<'_, '_> {
             let cancelled = context.cancelled();
             if state.step < total && (cancelled || state.step % hyper.save_steps == 0) {
                 let checkpoint = vec![
-                    (
-                        MODEL_FILE.to_string(),
-                        model::to_bytes(&model, &policy.config).map_err(failed)?,
-                    ),
+                    (WEIGHTS_FILE.to_string(), module_bytes::<B, _>(&model)?),
                     (
                         OPTIMIZER_FILE.to_string(),
                         optimizer_bytes::<B, Transformer<B>, _>(&optimizer)?,

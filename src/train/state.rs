@@ -58,3 +58,28 @@ pub(super) fn resumed_state(context: &StageContext<'_>) -> Result<Option<LoopSta
 pub(super) fn state_bytes(state: &LoopState) -> Result<Vec<u8>, StageError> {
     serde_json::to_vec(state).map_err(|e| failed(format!("checkpoint state: {e}")))
 }
+
+/// Checkpoint file of the weights, as a burn record: it keeps each parameter's id, which
+/// the optimizer's state is keyed by.
+pub(super) const WEIGHTS_FILE: &str = "weights.bin";
+
+/// Serialises a module's record (values and parameter ids).
+pub(super) fn module_bytes<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+) -> Result<Vec<u8>, StageError> {
+    BinBytesRecorder::<FullPrecisionSettings>::default()
+        .record(module.clone().into_record(), ())
+        .map_err(|e| failed(format!("saving weights: {e}")))
+}
+
+/// Loads a record written by [`module_bytes`] into `module` (same architecture).
+pub(super) fn load_module<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: M,
+    bytes: Vec<u8>,
+    device: &B::Device,
+) -> Result<M, StageError> {
+    let record = BinBytesRecorder::<FullPrecisionSettings>::default()
+        .load(bytes, device)
+        .map_err(|e| failed(format!("loading weights: {e}")))?;
+    Ok(module.load_record(record))
+}

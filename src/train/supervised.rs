@@ -11,11 +11,11 @@ use burn::tensor::{ElementConversion, Tensor, TensorData};
 
 use super::clip::clip_global_norm;
 use super::hyper::TrainingHyper;
-use super::models::{failed, load_input, model_files, StageModel, MODEL_FILE};
+use super::models::{failed, load_input, model_files, StageModel};
 use super::schedule::learning_rate;
 use super::state::{
-    load_optimizer, optimizer_bytes, resumed_state, state_bytes, LoopState, OPTIMIZER_FILE,
-    STATE_FILE,
+    load_module, load_optimizer, module_bytes, optimizer_bytes, resumed_state, state_bytes,
+    LoopState, OPTIMIZER_FILE, STATE_FILE, WEIGHTS_FILE,
 };
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::model::{self, BackendTask, TextTokenizer, TokenBatch, Transformer};
@@ -158,10 +158,7 @@ impl BackendTask for SupervisedTask<'_, '_> {
         let mut model = loaded.model;
         let mut state = LoopState::default();
         if let Some(resumed) = resumed_state(context)? {
-            let (_, weights) =
-                model::from_bytes::<B>(&context.read_checkpoint(MODEL_FILE)?, &device)
-                    .map_err(failed)?;
-            model = weights;
+            model = load_module(model, context.read_checkpoint(WEIGHTS_FILE)?, &device)?;
             optimizer =
                 load_optimizer(optimizer, context.read_checkpoint(OPTIMIZER_FILE)?, &device)?;
             state = resumed;
@@ -215,10 +212,7 @@ impl BackendTask for SupervisedTask<'_, '_> {
             let cancelled = context.cancelled();
             if state.step < total && (cancelled || state.step % hyper.save_steps == 0) {
                 let checkpoint = vec![
-                    (
-                        MODEL_FILE.to_string(),
-                        model::to_bytes(&model, &loaded.config).map_err(failed)?,
-                    ),
+                    (WEIGHTS_FILE.to_string(), module_bytes::<B, _>(&model)?),
                     (
                         OPTIMIZER_FILE.to_string(),
                         optimizer_bytes::<B, Transformer<B>, _>(&optimizer)?,

@@ -6,4 +6,5 @@ mod robustness;
 mod run;
 mod schema;
 mod support;
+mod train;
 mod validate;

@@ -288,14 +288,14 @@ fn selection_options_pick_stages() {
 
 #[test]
 fn stages_that_cannot_run_yet_stop_the_run_before_any_compute() {
-    let test = Test::new().write(
+    let test = Test::new().write("prefs.jsonl", "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n").write(
         "m.yaml",
-        "name: p\nmodels:\n  tiny: {preset: tiny}\ndatasets:\n  arith: {kind: arithmetic, num_samples: 100}\nstages:\n  tasks: {kind: dataset, source: arith}\n  base: {kind: pretrain, from: tiny, data: tasks}\n",
+        "name: p\nmodels:\n  tiny: {preset: tiny}\ndatasets:\n  arith: {kind: arithmetic, num_samples: 100}\n  prefs: {kind: jsonl, path: prefs.jsonl, format: preferences}\nstages:\n  tasks: {kind: dataset, source: arith}\n  base: {kind: reward_model, from: tiny, data: prefs}\n",
     );
     let outcome = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
     assert!(!outcome.success);
     assert!(
-        outcome.stderr.contains("`base` (pretrain)"),
+        outcome.stderr.contains("`base` (reward_model)"),
         "{}",
         outcome.stderr
     );
