@@ -5,6 +5,7 @@ mod gc;
 mod metrics;
 mod pipelines;
 mod plan;
+mod rescore;
 mod run;
 mod runs;
 mod schema;
@@ -49,6 +50,8 @@ enum Command {
     Metrics(metrics::MetricsArgs),
     /// Delete what no kept run reaches (`--keep-last N`, `--dry-run`).
     Gc(gc::GcArgs),
+    /// Apply rewards to a stage's stored completions without generating again.
+    Rescore(rescore::RescoreArgs),
     /// Print a JSON Schema (`pipeline` by default), or write all of them to a directory.
     Schema(schema::SchemaArgs),
 }
@@ -64,6 +67,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Runs(args) => runs::run(args),
         Command::Metrics(args) => metrics::run(args),
         Command::Gc(args) => gc::run(args),
+        Command::Rescore(args) => rescore::run(args),
         Command::Schema(args) => schema::run(args),
     };
     match outcome {

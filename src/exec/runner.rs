@@ -230,6 +230,9 @@ pub fn execute(
     };
     store.save_run(&run)?;
 
+    for spec in &specs {
+        store.save_spec(&spec.key, spec)?;
+    }
     let total = selected.len();
     let mut position = 0;
     let mut unavailable: BTreeSet<String> = BTreeSet::new();

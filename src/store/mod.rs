@@ -46,6 +46,7 @@ pub struct Store {
     checkpoints: sled::Tree,
     metrics: sled::Tree,
     history: sled::Tree,
+    specs: sled::Tree,
     lock: StoreLock,
 }
 
@@ -97,6 +98,7 @@ impl Store {
             checkpoints: db.open_tree("checkpoints")?,
             metrics: db.open_tree("metrics")?,
             history: db.open_tree("history")?,
+            specs: db.open_tree("specs")?,
             db,
             lock,
         })
@@ -266,6 +268,19 @@ impl Store {
             self.metrics.remove(k)?;
         }
         Ok(())
+    }
+
+    // --- stage specs -----------------------------------------------------------------
+
+    /// Records what the stage `key` is (its resolved config and inputs), so that it can be
+    /// run, or its outputs re-read, from the store alone.
+    pub fn save_spec<T: Serialize>(&self, key: &str, spec: &T) -> Result<(), StoreError> {
+        self.specs.insert(key.as_bytes(), encode(spec)?)?;
+        Ok(())
+    }
+
+    pub fn spec<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        self.specs.get(key)?.map(|b| decode(&b)).transpose()
     }
 
     // --- stage history ---------------------------------------------------------------

@@ -237,3 +237,51 @@ impl BackendTask for SupervisedTask<'_, '_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(mode: SequenceMode, max_seq_length: usize) -> SupervisedJob {
+        SupervisedJob {
+            init_field: "from",
+            examples: vec![("Q: 1+1\nA:".to_string(), " 2".to_string()), ("Q: 2+2\nA:".to_string(), " 4".to_string())],
+            mode,
+            max_seq_length,
+            hyper: TrainingHyper::new(Some(1e-3), Some(crate::manifest::LrScheduler::Constant), Some(0.0), Some(0.0), Some(0.9), Some(0.99), Some(1.0), Some(2), Some(1), Some(1), Some(1.0), Some(1), Some(1))
+                .expect("hyper"),
+            seed: 0,
+        }
+    }
+
+    #[test]
+    fn sft_targets_only_the_completion_and_eos() {
+        let tokenizer = TextTokenizer::builtin();
+        let prompt_len = tokenizer.encode("Q: 1+1\nA:", false).expect("encode").len();
+        let completion_len = tokenizer.encode(" 2", false).expect("encode").len();
+        let seqs = sequences(&job(SequenceMode::Pairs { completion_only: true }, 64), &tokenizer).expect("sequences");
+        let first = &seqs[0];
+        assert_eq!(first.ids.len(), prompt_len + completion_len + 1, "prompt, completion, EOS");
+        assert!(first.target[..prompt_len].iter().all(|t| !t), "no loss on prompt tokens");
+        assert!(first.target[prompt_len..].iter().all(|t| *t), "loss on the completion and EOS");
+        let everything = sequences(&job(SequenceMode::Pairs { completion_only: false }, 64), &tokenizer).expect("sequences");
+        assert!(everything[0].target.iter().all(|t| *t));
+    }
+
+    #[test]
+    fn packing_cuts_the_stream_into_full_windows() {
+        let tokenizer = TextTokenizer::builtin();
+        let seqs = sequences(&job(SequenceMode::Packed, 4), &tokenizer).expect("sequences");
+        assert!(!seqs.is_empty());
+        assert!(seqs.iter().all(|s| s.ids.len() == 4 && s.target.iter().all(|t| *t)));
+    }
+
+    #[test]
+    fn micro_batches_cover_each_epoch_once_in_a_seeded_order() {
+        let mut seen: Vec<usize> = (0..5).flat_map(|i| micro_batch(7, 10, 2, i)).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        assert_eq!(micro_batch(7, 10, 2, 3), micro_batch(7, 10, 2, 3));
+        assert_ne!(micro_batch(7, 10, 2, 0), micro_batch(7, 10, 2, 5), "epochs reshuffle");
+    }
+}
