@@ -100,8 +100,8 @@ def main():
     print(f"{'backend':8} {'preset':6} {'what':12} {'r1flow':>10} {'pytorch':>10} {'ratio':>6}")
     for r in rust:
         t = torch_figs[(r["preset"], r["what"])]
-        print(f"{r['backend']:8} {r['preset']:6} {r['what']:12} {r['tokens_per_s']:10.0} "
-              f"{t:10.0} {r['tokens_per_s'] / t:6.2f}")
+        print(f"{r['backend']:8} {r['preset']:6} {r['what']:12} {r['tokens_per_s']:10.0f} "
+              f"{t:10.0f} {r['tokens_per_s'] / t:6.2f}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ struct Args {
     presets: Vec<String>,
     json: bool,
     steps: usize,
+    /// `train`, `generate` or both (empty).
+    only: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -30,6 +32,7 @@ fn parse_args() -> Args {
         presets: Vec::new(),
         json: false,
         steps: 5,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -38,6 +41,7 @@ fn parse_args() -> Args {
             "--preset" => args.presets.extend(it.next()),
             "--steps" => args.steps = it.next().and_then(|s| s.parse().ok()).unwrap_or(5),
             "--json" => args.json = true,
+            "--only" => args.only = it.next(),
             other => eprintln!("ignoring unknown argument {other}"),
         }
     }
@@ -102,20 +106,20 @@ fn bench<B: AutodiffBackend>(name: &str, preset: &str, args: &Args) {
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         optim.step(1e-3, model, grads)
     };
-    model = step(model); // warm-up
-    let t = Instant::now();
-    for _ in 0..args.steps {
-        model = step(model);
+    if args.only.as_deref() != Some("generate") {
+        model = step(model); // warm-up
+        let t = Instant::now();
+        for _ in 0..args.steps {
+            model = step(model);
+        }
+        let _ = B::sync(&device);
+        let secs = t.elapsed().as_secs_f64();
+        let tokens = args.steps * TRAIN_BATCH * TRAIN_SEQ;
+        report(args.json, name, preset, "train", tokens as f64 / secs);
     }
-    let _ = B::sync(&device);
-    let secs = t.elapsed().as_secs_f64();
-    report(
-        args.json,
-        name,
-        preset,
-        "train",
-        (args.steps * TRAIN_BATCH * TRAIN_SEQ) as f64 / secs,
-    );
+    if args.only.as_deref() == Some("train") {
+        return;
+    }
 
     // Generation with the KV cache on the inner backend.
     let inner = model.valid();

@@ -36,8 +36,8 @@ pub struct Attention<B: Backend> {
 }
 
 impl<B: Backend> Attention<B> {
-    /// `x`: `[batch, seq, hidden]`; `mask`: additive, `[batch, 1, 1, seq, keys]` where
-    /// keys = cached + seq. Appends this step's keys/values to `cache` when given.
+    /// `x`: `[batch, seq, hidden]`; `mask`: additive, `[batch, kv_heads, heads / kv_heads,
+    /// seq, keys]` where keys = cached + seq. Appends this step's keys/values to `cache` when given.
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
@@ -47,25 +47,18 @@ impl<B: Backend> Attention<B> {
     ) -> Tensor<B, 3> {
         let [b, s, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        // [batch, heads, seq, head_dim]
-        let q = self
-            .q_proj
-            .forward(x.clone())
-            .reshape([b, s, h, d])
-            .swap_dims(1, 2);
+        // Rotate while still [batch, seq, heads, head_dim] (contiguous), then
+        // [batch, heads, seq, head_dim].
+        let q = self.q_proj.forward(x.clone()).reshape([b, s, h, d]);
+        let q = rope.apply_q(q).swap_dims(1, 2);
         // [batch, kv_heads, seq, head_dim]
-        let k = self
-            .k_proj
-            .forward(x.clone())
-            .reshape([b, s, kvh, d])
-            .swap_dims(1, 2);
+        let k = self.k_proj.forward(x.clone()).reshape([b, s, kvh, d]);
+        let k = rope.apply_k(k).swap_dims(1, 2);
         let v = self
             .v_proj
             .forward(x)
             .reshape([b, s, kvh, d])
             .swap_dims(1, 2);
-        let q = rope.apply(q);
-        let k = rope.apply(k);
 
         let (k, v) = match cache {
             Some(slot) => {

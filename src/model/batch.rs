@@ -86,15 +86,18 @@ impl TokenBatch {
     }
 }
 
-/// Everything one forward step needs, already on the device.
+/// Everything one forward step needs: ids on the device, positions and visibility on
+/// the host (the model lays them out for its head counts).
 #[derive(Debug, Clone)]
 pub struct StepInput<B: Backend> {
     /// `[batch, seq]`
     pub ids: Tensor<B, 2, Int>,
     /// Rotary positions of the new tokens, `[batch, seq]` flattened.
     pub positions: Vec<usize>,
-    /// Additive mask (0 or a large negative), `[batch, 1, 1, seq, keys]`.
-    pub mask: Tensor<B, 5>,
+    /// Whether query `q` of row `r` sees key `k`, `[batch, seq, keys]` flattened.
+    pub visible: Vec<bool>,
+    /// Keys per row (cached + new).
+    pub keys: usize,
 }
 
 /// Masked scores get this instead of -inf so that rows with no visible key stay finite.
@@ -114,12 +117,11 @@ impl<B: Backend> StepInput<B> {
     ) -> Self {
         let keys = key_valid.len() / batch.max(1);
         let offset = keys - seq;
-        let mut mask = Vec::with_capacity(batch * seq * keys);
+        let mut visible = Vec::with_capacity(batch * seq * keys);
         for r in 0..batch {
             for q in 0..seq {
                 for k in 0..keys {
-                    let visible = key_valid[r * keys + k] && k <= offset + q;
-                    mask.push(if visible { 0.0f32 } else { MASKED });
+                    visible.push(key_valid[r * keys + k] && k <= offset + q);
                 }
             }
         }
@@ -127,7 +129,8 @@ impl<B: Backend> StepInput<B> {
         Self {
             ids: Tensor::from_data(TensorData::new(ids, [batch, seq]), device),
             positions,
-            mask: Tensor::from_data(TensorData::new(mask, [batch, 1, 1, seq, keys]), device),
+            visible,
+            keys,
         }
     }
 
@@ -141,5 +144,22 @@ impl<B: Backend> StepInput<B> {
             batch.seq,
             device,
         )
+    }
+
+    /// The additive attention mask (0 or a large negative), materialised at the full
+    /// score shape `[batch, kv_heads, group, seq, keys]` so that adding it is a
+    /// same-shape element-wise op (broadcast adds take a slow strided path on CPU).
+    pub fn mask(&self, kv_heads: usize, group: usize) -> Tensor<B, 5> {
+        let [batch, seq] = self.ids.dims();
+        let per_row = (seq * self.keys).max(1);
+        let mut mask = Vec::with_capacity(batch * kv_heads * group * per_row);
+        for row in self.visible.chunks_exact(per_row) {
+            let row: Vec<f32> = row.iter().map(|&v| if v { 0.0 } else { MASKED }).collect();
+            for _ in 0..kv_heads * group {
+                mask.extend_from_slice(&row);
+            }
+        }
+        let dims = [batch, kv_heads, group, seq, self.keys];
+        Tensor::from_data(TensorData::new(mask, dims), &self.ids.device())
     }
 }
