@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod logprobs;
 pub mod mlp;
+mod projection;
 pub(crate) mod rng;
 pub mod rope;
 pub mod sampling;

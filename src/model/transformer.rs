@@ -10,6 +10,7 @@ use super::attention::{Attention, LayerKv};
 use super::batch::{StepInput, TokenBatch};
 use super::block::DecoderLayer;
 use super::mlp::Mlp;
+use super::projection::project;
 use super::rng::SeededRng;
 use super::rope::{RopeShape, RopeTables};
 use super::{ModelConfig, ModelError};
@@ -369,7 +370,7 @@ impl<B: Backend> Transformer<B> {
     /// Projects hidden states to vocabulary logits: `[batch, seq, hidden]` → `[batch, seq, vocab]`.
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
+            Some(head) => project(head, hidden),
             None => {
                 let [b, s, h] = hidden.dims();
                 let w = self.embed_tokens.weight.val().transpose(); // [hidden, vocab]
