@@ -86,6 +86,70 @@ impl TokenBatch {
     }
 }
 
+/// Prompts followed by their completions, laid out for one log-prob pass: prompts
+/// left-padded to a common length `prompt_len`, completions right-padded after them to
+/// `completion_len`. Column `prompt_len + j` holds completion token `j` of every row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptCompletionBatch {
+    /// `[batch, prompt_len + completion_len]`
+    pub tokens: TokenBatch,
+    /// Columns of the (left-padded) prompt part.
+    pub prompt_len: usize,
+    /// Columns of the (right-padded) completion part.
+    pub completion_len: usize,
+    /// 1.0 where row `r` has a completion token `j`, `[batch, completion_len]` flattened.
+    pub completion_mask: Vec<f32>,
+}
+
+impl PromptCompletionBatch {
+    /// Lays out `prompts[i]` + `completions[i]` (same number of each; prompts non-empty).
+    pub fn new(
+        prompts: &[Vec<u32>],
+        completions: &[Vec<u32>],
+        pad_id: u32,
+    ) -> Result<Self, ModelError> {
+        if prompts.len() != completions.len() {
+            return Err(ModelError::generation(format!(
+                "{} prompts but {} completions",
+                prompts.len(),
+                completions.len()
+            )));
+        }
+        if prompts.iter().any(Vec::is_empty) {
+            return Err(ModelError::generation(
+                "every prompt needs at least one token",
+            ));
+        }
+        let prompt = TokenBatch::left_padded(prompts, pad_id);
+        let completion = TokenBatch::right_padded(completions, pad_id);
+        let (p, c, b) = (prompt.seq, completion.seq, prompts.len());
+        let mut ids = Vec::with_capacity(b * (p + c));
+        let mut valid = Vec::with_capacity(b * (p + c));
+        for r in 0..b {
+            ids.extend_from_slice(&prompt.ids[r * p..(r + 1) * p]);
+            ids.extend_from_slice(&completion.ids[r * c..(r + 1) * c]);
+            valid.extend_from_slice(&prompt.valid[r * p..(r + 1) * p]);
+            valid.extend_from_slice(&completion.valid[r * c..(r + 1) * c]);
+        }
+        let completion_mask = completion
+            .valid
+            .iter()
+            .map(|&v| if v { 1.0 } else { 0.0 })
+            .collect();
+        Ok(Self {
+            tokens: TokenBatch {
+                ids,
+                valid,
+                batch: b,
+                seq: p + c,
+            },
+            prompt_len: p,
+            completion_len: c,
+            completion_mask,
+        })
+    }
+}
+
 /// Everything one forward step needs: ids on the device, positions and visibility on
 /// the host (the model lays them out for its head counts).
 #[derive(Debug, Clone)]
@@ -161,5 +225,20 @@ impl<B: Backend> StepInput<B> {
         }
         let dims = [batch, kv_heads, group, seq, self.keys];
         Tensor::from_data(TensorData::new(mask, dims), &self.ids.device())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_completion_layout() {
+        let b = PromptCompletionBatch::new(&[vec![1, 2, 3], vec![4]], &[vec![5], vec![6, 7]], 0)
+            .expect("valid");
+        assert_eq!(b.tokens.ids, vec![1, 2, 3, 5, 0, 0, 0, 4, 6, 7]);
+        assert_eq!((b.prompt_len, b.completion_len), (3, 2));
+        assert_eq!(b.completion_mask, vec![1.0, 0.0, 1.0, 1.0]);
+        assert_eq!(b.tokens.positions(), vec![0, 1, 2, 3, 0, 0, 0, 0, 1, 2]);
     }
 }
