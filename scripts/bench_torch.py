@@ -8,6 +8,7 @@ Rust benchmark too and prints r1flow/PyTorch ratios side by side.
 """
 import argparse
 import json
+import os
 import subprocess
 import time
 
@@ -87,7 +88,12 @@ def main():
     ap.add_argument("--preset", action="append")
     ap.add_argument("--backend", action="append", help="r1flow CPU backend(s) to run")
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--threads", type=int, help="threads for both (torch and rayon)")
     a = ap.parse_args()
+    env = dict(os.environ)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+        env["RAYON_NUM_THREADS"] = str(a.threads)
     presets = a.preset or ["tiny", "small"]
 
     cmd = [a.rust, "--json", "--steps", str(a.steps), "--repeats", str(REPEATS)]
@@ -96,7 +102,7 @@ def main():
     for b in a.backend or []:
         cmd += ["--backend", b]
     rust = [json.loads(line) for line in subprocess.run(
-        cmd, check=True, capture_output=True, text=True).stdout.splitlines() if line.startswith("{")]
+        cmd, check=True, capture_output=True, text=True, env=env).stdout.splitlines() if line.startswith("{")]
 
     torch_figs = {}
     for p in presets:
