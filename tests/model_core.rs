@@ -353,3 +353,36 @@ fn cli_exports_a_preset_and_generates_from_it() {
         assert!(err.contains("--features cuda"), "{err}");
     }
 }
+
+#[test]
+fn completion_logprobs_do_not_depend_on_batch_padding() {
+    use r1flow::model::{completion_logprobs, PromptCompletionBatch};
+    let device = Default::default();
+    let model = Transformer::<B>::init(&config(true, true), 9, &device).expect("init");
+    let prompts = vec![vec![1u32, 40, 41, 42], vec![1u32, 43]];
+    let completions = vec![vec![50u32, 51], vec![52u32, 53, 54, 2]];
+    let both = PromptCompletionBatch::new(&prompts, &completions, 0).expect("layout");
+    let lp = completion_logprobs(&model, &both, &device, true).expect("logprobs");
+    assert_eq!(lp.logprobs.dims(), [2, 4]);
+    assert!(lp.entropy.is_some());
+    let joint: Vec<f32> = lp
+        .logprobs
+        .into_data()
+        .convert::<f32>()
+        .into_vec()
+        .expect("f32");
+    for r in 0..2 {
+        let one =
+            PromptCompletionBatch::new(&prompts[r..=r], &completions[r..=r], 0).expect("layout");
+        let alone: Vec<f32> = completion_logprobs(&model, &one, &device, false)
+            .expect("logprobs")
+            .logprobs
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .expect("f32");
+        for (j, v) in alone.iter().enumerate() {
+            assert!((joint[r * 4 + j] - v).abs() < 1e-5, "row {r} token {j}");
+        }
+    }
+}

@@ -7,6 +7,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use super::projection::project;
 use super::rope::RopeTables;
 
 /// Cached keys and values of one layer, `[batch, kv_heads, keys, head_dim]` each.
@@ -36,8 +37,8 @@ pub struct Attention<B: Backend> {
 }
 
 impl<B: Backend> Attention<B> {
-    /// `x`: `[batch, seq, hidden]`; `mask`: additive, `[batch, 1, 1, seq, keys]` where
-    /// keys = cached + seq. Appends this step's keys/values to `cache` when given.
+    /// `x`: `[batch, seq, hidden]`; `mask`: additive, `[batch, kv_heads, heads / kv_heads,
+    /// seq, keys]` where keys = cached + seq. Appends this step's keys/values to `cache` when given.
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
@@ -47,25 +48,16 @@ impl<B: Backend> Attention<B> {
     ) -> Tensor<B, 3> {
         let [b, s, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        // [batch, heads, seq, head_dim]
-        let q = self
-            .q_proj
-            .forward(x.clone())
-            .reshape([b, s, h, d])
-            .swap_dims(1, 2);
+        // Rotate while still [batch, seq, heads, head_dim] (contiguous), then
+        // [batch, heads, seq, head_dim].
+        let q = project(&self.q_proj, x.clone()).reshape([b, s, h, d]);
+        let q = rope.apply_q(q).swap_dims(1, 2);
         // [batch, kv_heads, seq, head_dim]
-        let k = self
-            .k_proj
-            .forward(x.clone())
+        let k = project(&self.k_proj, x.clone()).reshape([b, s, kvh, d]);
+        let k = rope.apply_k(k).swap_dims(1, 2);
+        let v = project(&self.v_proj, x)
             .reshape([b, s, kvh, d])
             .swap_dims(1, 2);
-        let v = self
-            .v_proj
-            .forward(x)
-            .reshape([b, s, kvh, d])
-            .swap_dims(1, 2);
-        let q = rope.apply(q);
-        let k = rope.apply(k);
 
         let (k, v) = match cache {
             Some(slot) => {
@@ -101,6 +93,6 @@ impl<B: Backend> Attention<B> {
             .reshape([b, h, s, d])
             .swap_dims(1, 2)
             .reshape([b, s, h * d]);
-        self.o_proj.forward(out)
+        project(&self.o_proj, out)
     }
 }

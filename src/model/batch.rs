@@ -86,15 +86,82 @@ impl TokenBatch {
     }
 }
 
-/// Everything one forward step needs, already on the device.
+/// Prompts followed by their completions, laid out for one log-prob pass: prompts
+/// left-padded to a common length `prompt_len`, completions right-padded after them to
+/// `completion_len`. Column `prompt_len + j` holds completion token `j` of every row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptCompletionBatch {
+    /// `[batch, prompt_len + completion_len]`
+    pub tokens: TokenBatch,
+    /// Columns of the (left-padded) prompt part.
+    pub prompt_len: usize,
+    /// Columns of the (right-padded) completion part.
+    pub completion_len: usize,
+    /// 1.0 where row `r` has a completion token `j`, `[batch, completion_len]` flattened.
+    pub completion_mask: Vec<f32>,
+}
+
+impl PromptCompletionBatch {
+    /// Lays out `prompts[i]` + `completions[i]` (same number of each; prompts non-empty).
+    pub fn new(
+        prompts: &[Vec<u32>],
+        completions: &[Vec<u32>],
+        pad_id: u32,
+    ) -> Result<Self, ModelError> {
+        if prompts.len() != completions.len() {
+            return Err(ModelError::generation(format!(
+                "{} prompts but {} completions",
+                prompts.len(),
+                completions.len()
+            )));
+        }
+        if prompts.iter().any(Vec::is_empty) {
+            return Err(ModelError::generation(
+                "every prompt needs at least one token",
+            ));
+        }
+        let prompt = TokenBatch::left_padded(prompts, pad_id);
+        let completion = TokenBatch::right_padded(completions, pad_id);
+        let (p, c, b) = (prompt.seq, completion.seq, prompts.len());
+        let mut ids = Vec::with_capacity(b * (p + c));
+        let mut valid = Vec::with_capacity(b * (p + c));
+        for r in 0..b {
+            ids.extend_from_slice(&prompt.ids[r * p..(r + 1) * p]);
+            ids.extend_from_slice(&completion.ids[r * c..(r + 1) * c]);
+            valid.extend_from_slice(&prompt.valid[r * p..(r + 1) * p]);
+            valid.extend_from_slice(&completion.valid[r * c..(r + 1) * c]);
+        }
+        let completion_mask = completion
+            .valid
+            .iter()
+            .map(|&v| if v { 1.0 } else { 0.0 })
+            .collect();
+        Ok(Self {
+            tokens: TokenBatch {
+                ids,
+                valid,
+                batch: b,
+                seq: p + c,
+            },
+            prompt_len: p,
+            completion_len: c,
+            completion_mask,
+        })
+    }
+}
+
+/// Everything one forward step needs: ids on the device, positions and visibility on
+/// the host (the model lays them out for its head counts).
 #[derive(Debug, Clone)]
 pub struct StepInput<B: Backend> {
     /// `[batch, seq]`
     pub ids: Tensor<B, 2, Int>,
     /// Rotary positions of the new tokens, `[batch, seq]` flattened.
     pub positions: Vec<usize>,
-    /// Additive mask (0 or a large negative), `[batch, 1, 1, seq, keys]`.
-    pub mask: Tensor<B, 5>,
+    /// Whether query `q` of row `r` sees key `k`, `[batch, seq, keys]` flattened.
+    pub visible: Vec<bool>,
+    /// Keys per row (cached + new).
+    pub keys: usize,
 }
 
 /// Masked scores get this instead of -inf so that rows with no visible key stay finite.
@@ -114,12 +181,11 @@ impl<B: Backend> StepInput<B> {
     ) -> Self {
         let keys = key_valid.len() / batch.max(1);
         let offset = keys - seq;
-        let mut mask = Vec::with_capacity(batch * seq * keys);
+        let mut visible = Vec::with_capacity(batch * seq * keys);
         for r in 0..batch {
             for q in 0..seq {
                 for k in 0..keys {
-                    let visible = key_valid[r * keys + k] && k <= offset + q;
-                    mask.push(if visible { 0.0f32 } else { MASKED });
+                    visible.push(key_valid[r * keys + k] && k <= offset + q);
                 }
             }
         }
@@ -127,7 +193,8 @@ impl<B: Backend> StepInput<B> {
         Self {
             ids: Tensor::from_data(TensorData::new(ids, [batch, seq]), device),
             positions,
-            mask: Tensor::from_data(TensorData::new(mask, [batch, 1, 1, seq, keys]), device),
+            visible,
+            keys,
         }
     }
 
@@ -141,5 +208,37 @@ impl<B: Backend> StepInput<B> {
             batch.seq,
             device,
         )
+    }
+
+    /// The additive attention mask (0 or a large negative), materialised at the full
+    /// score shape `[batch, kv_heads, group, seq, keys]` so that adding it is a
+    /// same-shape element-wise op (broadcast adds take a slow strided path on CPU).
+    pub fn mask(&self, kv_heads: usize, group: usize) -> Tensor<B, 5> {
+        let [batch, seq] = self.ids.dims();
+        let per_row = (seq * self.keys).max(1);
+        let mut mask = Vec::with_capacity(batch * kv_heads * group * per_row);
+        for row in self.visible.chunks_exact(per_row) {
+            let row: Vec<f32> = row.iter().map(|&v| if v { 0.0 } else { MASKED }).collect();
+            for _ in 0..kv_heads * group {
+                mask.extend_from_slice(&row);
+            }
+        }
+        let dims = [batch, kv_heads, group, seq, self.keys];
+        Tensor::from_data(TensorData::new(mask, dims), &self.ids.device())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_completion_layout() {
+        let b = PromptCompletionBatch::new(&[vec![1, 2, 3], vec![4]], &[vec![5], vec![6, 7]], 0)
+            .expect("valid");
+        assert_eq!(b.tokens.ids, vec![1, 2, 3, 5, 0, 0, 0, 4, 6, 7]);
+        assert_eq!((b.prompt_len, b.completion_len), (3, 2));
+        assert_eq!(b.completion_mask, vec![1.0, 0.0, 1.0, 1.0]);
+        assert_eq!(b.tokens.positions(), vec![0, 1, 2, 3, 0, 0, 0, 0, 1, 2]);
     }
 }

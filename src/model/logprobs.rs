@@ -8,6 +8,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use super::batch::PromptCompletionBatch;
 use super::{ModelError, TokenBatch, Transformer};
 
 /// Log-probs and entropies of next tokens, `[batch, seq - 1]` each: column `t` is about
@@ -76,5 +77,31 @@ fn logprobs_inner<B: Backend>(
         logprobs,
         entropy,
         target_mask: Tensor::from_data(TensorData::new(mask, [b, s - 1]), device),
+    })
+}
+
+/// Log-probs of the completion tokens only, `[batch, completion_len]`, aligned with the
+/// completion ids (column `j` is completion token `j`), with their mask (and entropies
+/// when asked). What GRPO's ratios and KL terms are computed from.
+pub fn completion_logprobs<B: Backend>(
+    model: &Transformer<B>,
+    batch: &PromptCompletionBatch,
+    device: &B::Device,
+    with_entropy: bool,
+) -> Result<TokenLogprobs<B>, ModelError> {
+    if batch.completion_len == 0 {
+        return Err(ModelError::generation("completions are all empty"));
+    }
+    let all = logprobs_inner(model, &batch.tokens, device, with_entropy)?;
+    // Column t of `all` scores token t + 1, so completion token j is column prompt_len - 1 + j.
+    let (start, len) = (batch.prompt_len - 1, batch.completion_len);
+    let rows = batch.tokens.batch;
+    Ok(TokenLogprobs {
+        logprobs: all.logprobs.narrow(1, start, len),
+        entropy: all.entropy.map(|e| e.narrow(1, start, len)),
+        target_mask: Tensor::from_data(
+            TensorData::new(batch.completion_mask.clone(), [rows, len]),
+            device,
+        ),
     })
 }

@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod logprobs;
 pub mod mlp;
+mod projection;
 pub(crate) mod rng;
 pub mod rope;
 pub mod sampling;
@@ -24,13 +25,15 @@ pub mod tokenizer;
 pub mod transformer;
 
 pub use backend::{BackendKind, BackendTask, CpuBackend};
-pub use batch::TokenBatch;
+pub use batch::{PromptCompletionBatch, TokenBatch};
 pub use checkpoint::{
     from_bytes, load_hf_dir, save_hf_dir, to_bytes, LoadedModel, GENERATION_CONFIG_FILE,
 };
 pub use config::{ModelConfig, ModelOverrides, ModelPreset};
 pub use error::{ModelError, ModelErrorKind};
-pub use logprobs::{token_logprobs, token_logprobs_with_entropy, TokenLogprobs};
+pub use logprobs::{
+    completion_logprobs, token_logprobs, token_logprobs_with_entropy, TokenLogprobs,
+};
 pub use sampling::{generate, Completion, FinishReason, SamplingParams};
 pub use tokenizer::TextTokenizer;
 pub use transformer::{KvCache, Transformer};

@@ -4,30 +4,45 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
-/// cos and sin for the positions of one step, `[batch, 1, seq, head_dim]` each.
+/// cos and sin for the positions of one step, laid out like the projections they
+/// rotate, `[batch, seq, heads, head_dim]`, for the query and the key head counts.
+///
+/// The tables are tiled across heads on the host so the products are same-shape,
+/// contiguous element-wise ops: CPU backends run broadcasts over a middle axis through
+/// a slow strided path.
 #[derive(Debug, Clone)]
 pub struct RopeTables<B: Backend> {
-    cos: Tensor<B, 4>,
-    sin: Tensor<B, 4>,
+    q: (Tensor<B, 4>, Tensor<B, 4>),
+    k: (Tensor<B, 4>, Tensor<B, 4>),
+}
+
+/// Geometry of the rotation for one step.
+#[derive(Debug, Clone, Copy)]
+pub struct RopeShape {
+    /// Rows in the batch.
+    pub batch: usize,
+    /// New tokens per row.
+    pub seq: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads.
+    pub kv_heads: usize,
+    /// Width of a head (even).
+    pub head_dim: usize,
 }
 
 impl<B: Backend> RopeTables<B> {
     /// Tables for `positions` (`[batch, seq]` flattened), as HF computes them:
     /// `inv_freq[i] = theta^(-2i/d)`, angle = position × inv_freq, halves repeated.
-    pub fn new(
-        positions: &[usize],
-        batch: usize,
-        seq: usize,
-        head_dim: usize,
-        theta: f64,
-        device: &B::Device,
-    ) -> Self {
-        let half = head_dim / 2;
+    pub fn new(positions: &[usize], shape: RopeShape, theta: f64, device: &B::Device) -> Self {
+        let d = shape.head_dim;
+        let half = d / 2;
         let inv_freq: Vec<f32> = (0..half)
-            .map(|i| (1.0 / theta.powf((2 * i) as f64 / head_dim as f64)) as f32)
+            .map(|i| (1.0 / theta.powf((2 * i) as f64 / d as f64)) as f32)
             .collect();
-        let mut cos = Vec::with_capacity(positions.len() * head_dim);
-        let mut sin = Vec::with_capacity(positions.len() * head_dim);
+        // One row of cos/sin per position: [batch * seq, head_dim].
+        let mut cos = Vec::with_capacity(positions.len() * d);
+        let mut sin = Vec::with_capacity(positions.len() * d);
         for &p in positions {
             for _ in 0..2 {
                 for f in &inv_freq {
@@ -37,21 +52,42 @@ impl<B: Backend> RopeTables<B> {
                 }
             }
         }
-        let shape = [batch, 1, seq, head_dim];
-        Self {
-            cos: Tensor::from_data(TensorData::new(cos, shape), device),
-            sin: Tensor::from_data(TensorData::new(sin, shape), device),
-        }
+        let tile = |rows: &[f32], heads: usize| -> Tensor<B, 4> {
+            let mut out = Vec::with_capacity(rows.len() * heads);
+            for row in rows.chunks_exact(d) {
+                for _ in 0..heads {
+                    out.extend_from_slice(row);
+                }
+            }
+            let dims = [shape.batch, shape.seq, heads, d];
+            Tensor::from_data(TensorData::new(out, dims), device)
+        };
+        let q = (tile(&cos, shape.heads), tile(&sin, shape.heads));
+        let k = if shape.kv_heads == shape.heads {
+            q.clone()
+        } else {
+            (tile(&cos, shape.kv_heads), tile(&sin, shape.kv_heads))
+        };
+        Self { q, k }
     }
 
-    /// Rotates `x` (`[batch, heads, seq, head_dim]`): `x·cos + rotate_half(x)·sin`,
-    /// where `rotate_half([a, b]) = [-b, a]`.
-    pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [_, _, _, d] = x.dims();
-        let half = d / 2;
-        let first = x.clone().narrow(3, 0, half);
-        let second = x.clone().narrow(3, half, half);
-        let rotated = Tensor::cat(vec![second.neg(), first], 3);
-        x * self.cos.clone() + rotated * self.sin.clone()
+    /// Rotates queries, `[batch, seq, heads, head_dim]`.
+    pub fn apply_q(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        rotate(x, &self.q)
     }
+
+    /// Rotates keys, `[batch, seq, kv_heads, head_dim]`.
+    pub fn apply_k(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        rotate(x, &self.k)
+    }
+}
+
+/// `x·cos + rotate_half(x)·sin`, where `rotate_half([a, b]) = [-b, a]`.
+fn rotate<B: Backend>(x: Tensor<B, 4>, (cos, sin): &(Tensor<B, 4>, Tensor<B, 4>)) -> Tensor<B, 4> {
+    let d = x.dims()[3];
+    let half = d / 2;
+    let first = x.clone().narrow(3, 0, half);
+    let second = x.clone().narrow(3, half, half);
+    let rotated = Tensor::cat(vec![second.neg(), first], 3);
+    x * cos.clone() + rotated * sin.clone()
 }

@@ -10,8 +10,9 @@ use super::attention::{Attention, LayerKv};
 use super::batch::{StepInput, TokenBatch};
 use super::block::DecoderLayer;
 use super::mlp::Mlp;
+use super::projection::project;
 use super::rng::SeededRng;
-use super::rope::RopeTables;
+use super::rope::{RopeShape, RopeTables};
 use super::{ModelConfig, ModelError};
 
 /// A Qwen2/Llama-style causal language model.
@@ -344,18 +345,24 @@ impl<B: Backend> Transformer<B> {
     ) -> Tensor<B, 3> {
         let [batch, seq] = input.ids.dims();
         let device = input.ids.device();
-        let rope = RopeTables::new(
-            &input.positions,
+        let (heads, kv_heads) = self
+            .layers
+            .first()
+            .map(|l| (l.self_attn.num_heads, l.self_attn.num_kv_heads))
+            .unwrap_or((1, 1));
+        let shape = RopeShape {
             batch,
             seq,
-            self.head_dim,
-            self.rope_theta,
-            &device,
-        );
+            heads,
+            kv_heads,
+            head_dim: self.head_dim,
+        };
+        let rope = RopeTables::new(&input.positions, shape, self.rope_theta, &device);
+        let mask = input.mask(kv_heads, heads / kv_heads);
         let mut x = self.embed_tokens.forward(input.ids.clone());
         for (l, layer) in self.layers.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[l]);
-            x = layer.forward(x, &rope, &input.mask, slot);
+            x = layer.forward(x, &rope, &mask, slot);
         }
         self.norm.forward(x)
     }
@@ -363,7 +370,7 @@ impl<B: Backend> Transformer<B> {
     /// Projects hidden states to vocabulary logits: `[batch, seq, hidden]` → `[batch, seq, vocab]`.
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
+            Some(head) => project(head, hidden),
             None => {
                 let [b, s, h] = hidden.dims();
                 let w = self.embed_tokens.weight.val().transpose(); // [hidden, vocab]
