@@ -52,6 +52,10 @@ enum Command {
     Gc(gc::GcArgs),
     /// Apply rewards to a stage's stored completions without generating again.
     Rescore(rescore::RescoreArgs),
+    /// Sample completions from a model (HF directory, r1flow model file, or preset).
+    Generate(r1flow::model::cli::GenerateArgs),
+    /// Write a model as a HuggingFace directory that `transformers` loads.
+    Export(r1flow::model::cli::ExportArgs),
     /// Print a JSON Schema (`pipeline` by default), or write all of them to a directory.
     Schema(schema::SchemaArgs),
 }
@@ -68,6 +72,10 @@ pub(crate) fn main() -> ExitCode {
         Command::Metrics(args) => metrics::run(args),
         Command::Gc(args) => gc::run(args),
         Command::Rescore(args) => rescore::run(args),
+        Command::Generate(args) => {
+            r1flow::model::cli::run_generate(args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Export(args) => r1flow::model::cli::run_export(args).map(|()| ExitCode::SUCCESS),
         Command::Schema(args) => schema::run(args),
     };
     match outcome {

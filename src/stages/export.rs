@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Input, Need, Output, StageConfig};
 use crate::check::FieldChecks;
+use crate::exec::{StageContext, StageError, StageOutput};
+use crate::train::{self, ExportTask};
 
 /// `kind: export` — a model in HuggingFace layout, kept in the store and optionally copied
 /// to a directory.
@@ -38,4 +40,14 @@ impl StageConfig for ExportStage {
     }
 
     fn check(&self, _checks: &mut FieldChecks<'_>) {}
+
+    fn runnable(&self) -> bool {
+        true
+    }
+
+    fn run(&self, context: &mut StageContext<'_>) -> Result<StageOutput, StageError> {
+        let copy_to = self.path.as_ref().map(|p| context.spec().base_dir.join(p));
+        let numerics = train::stage_numerics(context);
+        train::run_on_backend(numerics, ExportTask { context, copy_to })
+    }
 }

@@ -205,7 +205,9 @@ mod tests {
 #[cfg(test)]
 mod policy_step_tests {
     use super::*;
-    use crate::model::{token_logprobs, CpuBackend, ModelConfig, ModelPreset, TokenBatch, Transformer};
+    use crate::model::{
+        token_logprobs, CpuBackend, ModelConfig, ModelPreset, TokenBatch, Transformer,
+    };
     use burn::backend::Autodiff;
     use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
     use burn::tensor::TensorData;
@@ -213,29 +215,71 @@ mod policy_step_tests {
     type A = Autodiff<CpuBackend>;
 
     /// Sum of the completion log-probs of each row.
-    fn completion_logp(model: &Transformer<A>, batch: &TokenBatch, mask: &Tensor<A, 2>) -> Vec<f32> {
+    fn completion_logp(
+        model: &Transformer<A>,
+        batch: &TokenBatch,
+        mask: &Tensor<A, 2>,
+    ) -> Vec<f32> {
         let out = token_logprobs(model, batch, &Default::default()).expect("logprobs");
-        (out.logprobs * mask.clone()).sum_dim(1).into_data().to_vec::<f32>().expect("values")
+        (out.logprobs * mask.clone())
+            .sum_dim(1)
+            .into_data()
+            .to_vec::<f32>()
+            .expect("values")
     }
 
     #[test]
     fn one_step_raises_the_positively_advantaged_completion() {
-        let config = ModelConfig { hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64, ..ModelPreset::Tiny.config() };
+        let config = ModelConfig {
+            hidden_size: 32,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            intermediate_size: 64,
+            ..ModelPreset::Tiny.config()
+        };
         let device = Default::default();
         let mut model = Transformer::<A>::init(&config, 3, &device).expect("model");
         // Same prompt (ids 10, 11), two completions.
         let rows = vec![vec![10, 11, 20, 21, 22], vec![10, 11, 30, 31, 32]];
         let batch = TokenBatch::right_padded(&rows, 0);
-        let mask = Tensor::<A, 2>::from_data(TensorData::new(vec![0.0f32, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0], [2, 4]), &device);
+        let mask = Tensor::<A, 2>::from_data(
+            TensorData::new(vec![0.0f32, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0], [2, 4]),
+            &device,
+        );
         let before = completion_logp(&model, &batch, &mask);
         let out = token_logprobs(&model, &batch, &device).expect("logprobs");
-        let settings = LossSettings { epsilon_low: 0.2, epsilon_high: 0.2, beta: 0.0, loss_type: LossType::Grpo, max_completion_length: 3 };
-        let loss = policy_loss(out.logprobs.clone(), out.logprobs.detach(), None, &[1.0, -1.0], mask.clone(), settings).loss;
+        let settings = LossSettings {
+            epsilon_low: 0.2,
+            epsilon_high: 0.2,
+            beta: 0.0,
+            loss_type: LossType::Grpo,
+            max_completion_length: 3,
+        };
+        let loss = policy_loss(
+            out.logprobs.clone(),
+            out.logprobs.detach(),
+            None,
+            &[1.0, -1.0],
+            mask.clone(),
+            settings,
+        )
+        .loss;
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let mut optimizer = AdamWConfig::new().init::<A, Transformer<A>>();
         model = optimizer.step(1e-2, model, grads);
         let after = completion_logp(&model, &batch, &mask);
-        assert!(after[0] > before[0], "advantage +1: {} -> {}", before[0], after[0]);
-        assert!(after[1] < before[1], "advantage -1: {} -> {}", before[1], after[1]);
+        assert!(
+            after[0] > before[0],
+            "advantage +1: {} -> {}",
+            before[0],
+            after[0]
+        );
+        assert!(
+            after[1] < before[1],
+            "advantage -1: {} -> {}",
+            before[1],
+            after[1]
+        );
     }
 }

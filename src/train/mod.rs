@@ -19,7 +19,9 @@ pub use grpo::{GrpoJob, GrpoTask, Rollout, ROLLOUTS_FILE};
 pub use grpo_loss::{group_advantages, policy_loss, LossSettings, PolicyLoss};
 pub(crate) use hyper::training_hyper;
 pub use hyper::TrainingHyper;
-pub use models::{load_input, model_files, preset_config, StageModel, MODEL_FILE, TOKENIZER_FILE};
+pub use models::{
+    load_input, model_files, preset_config, ExportTask, StageModel, MODEL_FILE, TOKENIZER_FILE,
+};
 pub use schedule::learning_rate;
 pub use state::LoopState;
 pub use supervised::{SequenceMode, SupervisedJob, SupervisedTask};

@@ -114,3 +114,49 @@ pub fn model_files<B: Backend>(
         ),
     ])
 }
+
+/// Writes the model named by input `from` as a HuggingFace directory: the files become the
+/// stage's outputs, and are also copied to `copy_to` when given.
+pub struct ExportTask<'c, 'a> {
+    pub context: &'c mut crate::exec::StageContext<'a>,
+    pub copy_to: Option<std::path::PathBuf>,
+}
+
+impl model::BackendTask for ExportTask<'_, '_> {
+    type Output = Result<crate::exec::StageOutput, StageError>;
+
+    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let loaded = load_input::<B::InnerBackend>(self.context, "from", 0, &device)?;
+        let temp = std::env::temp_dir().join(format!(
+            "r1flow-export-{}-{}",
+            std::process::id(),
+            &self.context.spec().key[..12]
+        ));
+        model::save_hf_dir(&loaded.model, &loaded.config, &loaded.tokenizer, &temp)
+            .map_err(failed)?;
+        let mut files = Vec::new();
+        let mut entries: Vec<_> = std::fs::read_dir(&temp)
+            .map_err(failed)?
+            .filter_map(Result::ok)
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            files.push((name, std::fs::read(entry.path()).map_err(failed)?));
+        }
+        if let Some(target) = &self.copy_to {
+            std::fs::create_dir_all(target)
+                .map_err(|e| failed(format!("{}: {e}", target.display())))?;
+            for (name, bytes) in &files {
+                std::fs::write(target.join(name), bytes)
+                    .map_err(|e| failed(format!("{}: {e}", target.join(name).display())))?;
+            }
+        }
+        let _ = std::fs::remove_dir_all(&temp);
+        let metrics = std::collections::BTreeMap::from([(
+            "parameters".to_string(),
+            loaded.config.num_params() as f64,
+        )]);
+        Ok(crate::exec::StageOutput { files, metrics })
+    }
+}

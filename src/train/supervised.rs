@@ -245,11 +245,28 @@ mod tests {
     fn job(mode: SequenceMode, max_seq_length: usize) -> SupervisedJob {
         SupervisedJob {
             init_field: "from",
-            examples: vec![("Q: 1+1\nA:".to_string(), " 2".to_string()), ("Q: 2+2\nA:".to_string(), " 4".to_string())],
+            examples: vec![
+                ("Q: 1+1\nA:".to_string(), " 2".to_string()),
+                ("Q: 2+2\nA:".to_string(), " 4".to_string()),
+            ],
             mode,
             max_seq_length,
-            hyper: TrainingHyper::new(Some(1e-3), Some(crate::manifest::LrScheduler::Constant), Some(0.0), Some(0.0), Some(0.9), Some(0.99), Some(1.0), Some(2), Some(1), Some(1), Some(1.0), Some(1), Some(1))
-                .expect("hyper"),
+            hyper: TrainingHyper::new(
+                Some(1e-3),
+                Some(crate::manifest::LrScheduler::Constant),
+                Some(0.0),
+                Some(0.0),
+                Some(0.9),
+                Some(0.99),
+                Some(1.0),
+                Some(2),
+                Some(1),
+                Some(1),
+                Some(1.0),
+                Some(1),
+                Some(1),
+            )
+            .expect("hyper"),
             seed: 0,
         }
     }
@@ -259,12 +276,40 @@ mod tests {
         let tokenizer = TextTokenizer::builtin();
         let prompt_len = tokenizer.encode("Q: 1+1\nA:", false).expect("encode").len();
         let completion_len = tokenizer.encode(" 2", false).expect("encode").len();
-        let seqs = sequences(&job(SequenceMode::Pairs { completion_only: true }, 64), &tokenizer).expect("sequences");
+        let seqs = sequences(
+            &job(
+                SequenceMode::Pairs {
+                    completion_only: true,
+                },
+                64,
+            ),
+            &tokenizer,
+        )
+        .expect("sequences");
         let first = &seqs[0];
-        assert_eq!(first.ids.len(), prompt_len + completion_len + 1, "prompt, completion, EOS");
-        assert!(first.target[..prompt_len].iter().all(|t| !t), "no loss on prompt tokens");
-        assert!(first.target[prompt_len..].iter().all(|t| *t), "loss on the completion and EOS");
-        let everything = sequences(&job(SequenceMode::Pairs { completion_only: false }, 64), &tokenizer).expect("sequences");
+        assert_eq!(
+            first.ids.len(),
+            prompt_len + completion_len + 1,
+            "prompt, completion, EOS"
+        );
+        assert!(
+            first.target[..prompt_len].iter().all(|t| !t),
+            "no loss on prompt tokens"
+        );
+        assert!(
+            first.target[prompt_len..].iter().all(|t| *t),
+            "loss on the completion and EOS"
+        );
+        let everything = sequences(
+            &job(
+                SequenceMode::Pairs {
+                    completion_only: false,
+                },
+                64,
+            ),
+            &tokenizer,
+        )
+        .expect("sequences");
         assert!(everything[0].target.iter().all(|t| *t));
     }
 
@@ -273,7 +318,9 @@ mod tests {
         let tokenizer = TextTokenizer::builtin();
         let seqs = sequences(&job(SequenceMode::Packed, 4), &tokenizer).expect("sequences");
         assert!(!seqs.is_empty());
-        assert!(seqs.iter().all(|s| s.ids.len() == 4 && s.target.iter().all(|t| *t)));
+        assert!(seqs
+            .iter()
+            .all(|s| s.ids.len() == 4 && s.target.iter().all(|t| *t)));
     }
 
     #[test]
@@ -282,6 +329,10 @@ mod tests {
         seen.sort_unstable();
         assert_eq!(seen, (0..10).collect::<Vec<_>>());
         assert_eq!(micro_batch(7, 10, 2, 3), micro_batch(7, 10, 2, 3));
-        assert_ne!(micro_batch(7, 10, 2, 0), micro_batch(7, 10, 2, 5), "epochs reshuffle");
+        assert_ne!(
+            micro_batch(7, 10, 2, 0),
+            micro_batch(7, 10, 2, 5),
+            "epochs reshuffle"
+        );
     }
 }

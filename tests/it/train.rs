@@ -189,3 +189,44 @@ fn beta_zero_trains_without_a_reference() {
         metrics.stdout
     );
 }
+
+#[test]
+fn export_writes_a_huggingface_directory_that_generate_reads() {
+    let test = Test::new().write(
+        "m.yaml",
+        "name: export\nmodels:\n  micro: {preset: tiny, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}\ndatasets:\n  arith: {kind: arithmetic, num_samples: 100, operations: [add], max_digits: 1}\nstages:\n  base: {kind: pretrain, from: micro, data: arith, max_seq_length: 32, max_steps: 2, per_device_train_batch_size: 2}\n  hf: {kind: export, from: base, path: exported}\n",
+    );
+    let run = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
+    assert!(run.success, "{}", run.stderr);
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "generation_config.json",
+    ] {
+        assert!(
+            test.path("exported").join(file).is_file(),
+            "exported/{file}"
+        );
+    }
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(test.path("exported/config.json")).expect("config"),
+    )
+    .expect("json");
+    assert_eq!(config["architectures"][0], "Qwen2ForCausalLM");
+    let generated = test
+        .clone_args([
+            "generate",
+            "--model",
+            "exported",
+            "--prompt",
+            "Q: 1+1",
+            "--max-new-tokens",
+            "4",
+            "--temperature",
+            "0",
+            "--json",
+        ])
+        .run();
+    assert!(generated.success, "{}", generated.stderr);
+}
