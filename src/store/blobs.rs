@@ -67,6 +67,7 @@ impl Blobs {
             .join(format!("{hash}.{}.partial", std::process::id()));
         let result = (|| {
             let mut file = File::create(&temp)?;
+            crate::store::disk_full()?;
             file.write_all(bytes)?;
             crate::store::failpoint("blob-write");
             file.sync_all()?;

@@ -26,14 +26,31 @@ pub use records::{
 /// Bump when the index layout changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
 
+fn failpoint_armed(name: &str) -> bool {
+    static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    POINT
+        .get_or_init(|| std::env::var("R1FLOW_FAILPOINT").ok())
+        .as_deref()
+        == Some(name)
+}
+
 /// Test hook: when `R1FLOW_FAILPOINT` names this point, the process aborts here, as a
 /// `kill -9` would stop it. Crash tests use it to stop a run at exact places.
 pub(crate) fn failpoint(name: &str) {
-    static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let point = POINT.get_or_init(|| std::env::var("R1FLOW_FAILPOINT").ok());
-    if point.as_deref() == Some(name) {
+    if failpoint_armed(name) {
         std::process::abort();
     }
+}
+
+/// Test hook: with `R1FLOW_FAILPOINT=disk-full`, blob writes fail as on a full disk.
+pub(crate) fn disk_full() -> std::io::Result<()> {
+    if failpoint_armed("disk-full") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            "No space left on device (os error 28)",
+        ));
+    }
+    Ok(())
 }
 
 /// An open store, held exclusively by this process.

@@ -1,5 +1,6 @@
 //! Integration tests: one binary (so the crate links once), one module per area.
 
+mod examples;
 mod keys;
 mod pipelines;
 mod robustness;

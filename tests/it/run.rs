@@ -373,3 +373,35 @@ fn metrics_and_gc_report_from_the_store() {
     assert!(csv.success, "{}", csv.stderr);
     assert!(csv.stdout.starts_with("step"), "{}", csv.stdout);
 }
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_leaves_the_store_consistent() {
+    let test = project();
+    let full = test
+        .clone_args(["run", "m.yaml", "--store", "store"])
+        .env("R1FLOW_FAILPOINT", "disk-full")
+        .run();
+    assert!(!full.success);
+    assert!(
+        full.stderr.contains("No space left on device"),
+        "{}",
+        full.stderr
+    );
+    assert!(
+        full.stderr.contains("store/blobs/"),
+        "the error names the file: {}",
+        full.stderr
+    );
+    assert!(!full.stderr.contains("panicked"), "{}", full.stderr);
+    // Nothing half-written was adopted: the next run computes everything and succeeds.
+    let retry = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
+    assert!(retry.success, "{}", retry.stderr);
+    assert!(retry.stderr.contains("2 ran, 0 cached"), "{}", retry.stderr);
+    assert!(
+        std::fs::read_dir(test.path("store/tmp"))
+            .expect("tmp")
+            .next()
+            .is_none(),
+        "no temporary file is left"
+    );
+}
