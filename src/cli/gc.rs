@@ -2,9 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
-use r1flow::store::{LockMode, Store};
-
 use super::store_dir::StoreArgs;
 
 #[derive(Debug, clap::Args)]
@@ -36,11 +33,7 @@ fn human(bytes: u64) -> String {
 }
 
 pub(crate) fn run(args: &GcArgs) -> anyhow::Result<ExitCode> {
-    let dir = args.store.resolve(None);
-    if !Store::exists(&dir) {
-        bail!("no store at {} (nothing to collect)", dir.display());
-    }
-    let store = Store::open(&dir, LockMode::Fail)?;
+    let store = args.store.open_existing()?;
     let report = store.gc(args.keep_last, args.dry_run)?;
     let verb = if report.dry_run {
         "would remove"

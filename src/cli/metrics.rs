@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use r1flow::store::{LockMode, Store};
 
 use super::store_dir::StoreArgs;
 
@@ -31,14 +30,7 @@ pub(crate) struct MetricsArgs {
 }
 
 pub(crate) fn run(args: &MetricsArgs) -> anyhow::Result<ExitCode> {
-    let dir = args.store.resolve(None);
-    if !Store::exists(&dir) {
-        bail!(
-            "no store at {} (run a pipeline first, or pass --store)",
-            dir.display()
-        );
-    }
-    let store = Store::open(&dir, LockMode::Fail)?;
+    let store = args.store.open_existing()?;
     let run = store.run(&args.run)?;
     let matches: Vec<_> = run
         .stages

@@ -11,7 +11,6 @@ use r1flow::check::check_file;
 use r1flow::exec::{InputSpec, StageSpec};
 use r1flow::records::{from_jsonl, Answer, DatasetRecord};
 use r1flow::rewards::{RewardSet, Sample};
-use r1flow::store::{LockMode, Store};
 use r1flow::train::{Rollout, StoredSample, ROLLOUTS_FILE, SAMPLES_FILE};
 
 use super::runs::table;
@@ -37,14 +36,7 @@ pub(crate) struct RescoreArgs {
 }
 
 pub(crate) fn run(args: &RescoreArgs) -> anyhow::Result<ExitCode> {
-    let dir = args.store.resolve(None);
-    if !Store::exists(&dir) {
-        bail!(
-            "no store at {} (run a pipeline first, or pass --store)",
-            dir.display()
-        );
-    }
-    let store = Store::open(&dir, LockMode::Fail)?;
+    let store = args.store.open_existing()?;
     let run = store.run(&args.run)?;
     let matches: Vec<_> = run
         .stages

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use r1flow::store::{LockMode, RunRecord, Store};
+use r1flow::store::RunRecord;
 use serde_json::json;
 
 use super::store_dir::StoreArgs;
@@ -83,14 +83,7 @@ fn run_json(run: &RunRecord) -> serde_json::Value {
 }
 
 pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
-    let dir = args.store.resolve(None);
-    if !Store::exists(&dir) {
-        anyhow::bail!(
-            "no store at {} (run a pipeline first, or pass --store)",
-            dir.display()
-        );
-    }
-    let store = Store::open(&dir, LockMode::Fail)?;
+    let store = args.store.open_existing()?;
     match &args.command {
         None => {
             let rows: Vec<Vec<String>> = store

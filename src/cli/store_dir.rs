@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::bail;
+use r1flow::store::{LockMode, Store};
+
 /// The `--store` option shared by the commands that read or write the store.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct StoreArgs {
@@ -33,5 +36,20 @@ impl StoreArgs {
             .find(|dir| dir.join(".git").exists())
             .unwrap_or(&start)
             .join("runs")
+    }
+}
+
+impl StoreArgs {
+    /// Opens the store the read commands (`runs`, `metrics`, `gc`, `rescore`) work on; it
+    /// must exist already.
+    pub(crate) fn open_existing(&self) -> anyhow::Result<Store> {
+        let dir = self.resolve(None);
+        if !Store::exists(&dir) {
+            bail!(
+                "no store at {} (run a pipeline first, or pass --store)",
+                dir.display()
+            );
+        }
+        Ok(Store::open(&dir, LockMode::Fail)?)
     }
 }

@@ -167,3 +167,26 @@ stage_config! {
     pub struct Defaults {}
     [training, generation, policy]
 }
+
+impl Defaults {
+    /// transformers' `TrainingArguments` defaults (linear decay, AdamW β 0.9/0.999, clip
+    /// 1.0, batch 8) with the given peak learning rate and epochs — the base of TRL's
+    /// `SFTConfig` and `RewardConfig`.
+    pub fn trl_training(learning_rate: f64, num_train_epochs: f64) -> Self {
+        Self {
+            learning_rate: Some(learning_rate),
+            lr_scheduler_type: Some(LrScheduler::Linear),
+            warmup_ratio: Some(0.0),
+            weight_decay: Some(0.0),
+            adam_beta1: Some(0.9),
+            adam_beta2: Some(0.999),
+            max_grad_norm: Some(1.0),
+            per_device_train_batch_size: Some(8),
+            gradient_accumulation_steps: Some(1),
+            num_train_epochs: Some(num_train_epochs),
+            logging_steps: Some(10),
+            save_steps: Some(500),
+            ..Self::default()
+        }
+    }
+}

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Input, Need, Output, StageConfig};
 use crate::check::FieldChecks;
-use crate::manifest::params::{stage_config, LrScheduler};
+use crate::manifest::params::stage_config;
 use crate::manifest::Defaults;
 
 /// How the student learns from the teacher.
@@ -104,21 +104,7 @@ impl StageConfig for DistillStage {
 
     /// As `sft` (R1 distilled with plain SFT).
     fn builtin_defaults() -> Defaults {
-        Defaults {
-            learning_rate: Some(2e-5),
-            lr_scheduler_type: Some(LrScheduler::Linear),
-            warmup_ratio: Some(0.0),
-            weight_decay: Some(0.0),
-            adam_beta1: Some(0.9),
-            adam_beta2: Some(0.999),
-            max_grad_norm: Some(1.0),
-            per_device_train_batch_size: Some(8),
-            gradient_accumulation_steps: Some(1),
-            num_train_epochs: Some(3.0),
-            logging_steps: Some(10),
-            save_steps: Some(500),
-            ..Defaults::default()
-        }
+        Defaults::trl_training(2e-5, 3.0)
     }
 
     fn check(&self, checks: &mut FieldChecks<'_>) {
