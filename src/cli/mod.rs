@@ -10,6 +10,7 @@ mod run;
 mod runs;
 mod schema;
 mod store_dir;
+mod stored_model;
 mod validate;
 
 use std::process::ExitCode;
@@ -52,9 +53,11 @@ enum Command {
     Gc(gc::GcArgs),
     /// Apply rewards to a stage's stored completions without generating again.
     Rescore(rescore::RescoreArgs),
-    /// Sample completions from a model (HF directory, r1flow model file, or preset).
+    /// Sample completions from a model (HF directory, r1flow model file, `RUN/STAGE` of
+    /// the store such as `last/zero`, or a preset).
     Generate(r1flow::model::cli::GenerateArgs),
-    /// Write a model as a HuggingFace directory that `transformers` loads.
+    /// Write a model (HF directory, r1flow model file or `RUN/STAGE`) as a HuggingFace
+    /// directory that `transformers` loads.
     Export(r1flow::model::cli::ExportArgs),
     /// Print a JSON Schema (`pipeline` by default), or write all of them to a directory.
     Schema(schema::SchemaArgs),
@@ -73,9 +76,27 @@ pub(crate) fn main() -> ExitCode {
         Command::Gc(args) => gc::run(args),
         Command::Rescore(args) => rescore::run(args),
         Command::Generate(args) => {
-            r1flow::model::cli::run_generate(args).map(|()| ExitCode::SUCCESS)
+            let mut args = args.clone();
+            stored_model::resolve(&args.model).and_then(|stored| {
+                if let Some(stored) = &stored {
+                    args.model = stored.weights.display().to_string();
+                    args.tokenizer
+                        .get_or_insert_with(|| stored.tokenizer.clone());
+                }
+                r1flow::model::cli::run_generate(&args).map(|()| ExitCode::SUCCESS)
+            })
         }
-        Command::Export(args) => r1flow::model::cli::run_export(args).map(|()| ExitCode::SUCCESS),
+        Command::Export(args) => {
+            let mut args = args.clone();
+            stored_model::resolve(&args.model).and_then(|stored| {
+                if let Some(stored) = &stored {
+                    args.model = stored.weights.display().to_string();
+                    args.tokenizer
+                        .get_or_insert_with(|| stored.tokenizer.clone());
+                }
+                r1flow::model::cli::run_export(&args).map(|()| ExitCode::SUCCESS)
+            })
+        }
         Command::Schema(args) => schema::run(args),
     };
     match outcome {

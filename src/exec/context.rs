@@ -184,12 +184,14 @@ impl<'a> StageContext<'a> {
             written: chrono::Utc::now(),
         };
         self.store.save_checkpoint(&record)?;
+        tracing::info!(stage = %self.spec.name, step, "checkpoint written");
         crate::store::failpoint("after-checkpoint");
         Ok(())
     }
 
     /// Records the metrics of `step`.
     pub fn log_metrics(&self, step: u64, values: BTreeMap<String, f64>) -> Result<(), StageError> {
+        tracing::debug!(stage = %self.spec.name, step, ?values, "metrics");
         self.store
             .log_metrics(&self.spec.key, &MetricPoint { step, values })?;
         Ok(())

@@ -346,6 +346,7 @@ fn run_one(
         if !force {
             match store.verify_artifact(&artifact) {
                 Ok(()) => {
+                    tracing::info!(stage = %spec.name, key = %spec.key, "cached: reusing the stored artifact");
                     return Ok(StageRun {
                         status: StageStatus::Cached,
                         outputs: artifact.outputs,
@@ -374,6 +375,7 @@ fn run_one(
         store.truncate_metrics(&spec.key, checkpoint.step)?;
     }
     let resume_step = resume.as_ref().map(|c| c.step);
+    tracing::info!(stage = %spec.name, kind = spec.config.kind(), key = %spec.key, resume_step, "running");
     reporter.stage_started(position, total, spec, resume_step);
     let started = Instant::now();
     let result = {
@@ -382,6 +384,7 @@ fn run_one(
         spec.config.run(&mut context)
     };
     let duration_s = started.elapsed().as_secs_f64();
+    tracing::info!(stage = %spec.name, duration_s, ok = result.is_ok(), "finished");
     match result {
         Ok(output) => {
             let mut outputs = BTreeMap::new();

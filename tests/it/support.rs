@@ -85,9 +85,9 @@ impl Test {
         let output = Command::new(env!("CARGO_BIN_EXE_r1flow"))
             .args(&self.args)
             .current_dir(&self.dir)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env_remove("R1FLOW_STORE")
             .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .expect("run r1flow");
         Outcome {

@@ -115,6 +115,61 @@ fn the_same_seed_gives_the_same_bits() {
             series[0]["values"]
         );
     }
+    let rescored = test
+        .clone_args([
+            "rescore",
+            "last",
+            "eval",
+            "--reward",
+            "tag_count",
+            "--reward",
+            "short",
+            "--store",
+            "store",
+        ])
+        .run();
+    assert!(rescored.success, "{}", rescored.stderr);
+    assert!(
+        rescored.stdout.contains("10 completions"),
+        "5 prompts × 2 samples: {}",
+        rescored.stdout
+    );
+    assert!(
+        rescored.stdout.lines().any(|l| l.starts_with("tag_count")),
+        "{}",
+        rescored.stdout
+    );
+    let logged = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--log-format", "json"])
+        .env("RUST_LOG", "info")
+        .run();
+    assert!(
+        logged
+            .stderr
+            .lines()
+            .any(|l| l.starts_with('{') && l.contains("reusing the stored artifact")),
+        "{}",
+        logged.stderr
+    );
+    let stored = test
+        .clone_args([
+            "generate",
+            "--model",
+            "last/zero",
+            "--prompt",
+            "Q: Calculate 1 + 2.\nA: <think>",
+            "--max-new-tokens",
+            "4",
+            "--temperature",
+            "0",
+        ])
+        .env("R1FLOW_STORE", "store")
+        .run();
+    assert!(
+        stored.success,
+        "generate from a stored stage: {}",
+        stored.stderr
+    );
     let kl_last = series[3]["values"]["kl"].as_f64().unwrap_or(0.0);
     assert!(
         kl_last > 0.0,

@@ -1,0 +1,75 @@
+//! CLI: a model held in the store, named `RUN/STAGE` (`last/zero`), for `generate` and
+//! `export`: its weights and tokenizer are copied to a temporary directory, which the
+//! model layer then reads like any model file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use r1flow::store::{LockMode, Store};
+use r1flow::train::{MODEL_FILE, TOKENIZER_FILE};
+
+use super::store_dir::StoreArgs;
+
+/// Files of a stored model, removed when dropped.
+pub(crate) struct StoredModel {
+    dir: PathBuf,
+    pub(crate) weights: PathBuf,
+    pub(crate) tokenizer: PathBuf,
+}
+
+impl Drop for StoredModel {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// When `spec` is `RUN/STAGE` (and no such path exists), the model that stage stored.
+pub(crate) fn resolve(spec: &str) -> anyhow::Result<Option<StoredModel>> {
+    let Some((run_id, stage_name)) = spec.split_once('/') else {
+        return Ok(None);
+    };
+    if Path::new(spec).exists() || spec.starts_with("preset:") || stage_name.contains('/') {
+        return Ok(None);
+    }
+    let dir = StoreArgs {
+        store: std::env::var_os("R1FLOW_STORE").map(PathBuf::from),
+    }
+    .resolve(None);
+    if !Store::exists(&dir) {
+        bail!(
+            "`{spec}` is neither a path nor a stored model: no store at {} (set R1FLOW_STORE)",
+            dir.display()
+        );
+    }
+    let store = Store::open(&dir, LockMode::Fail)?;
+    let run = store.run(run_id)?;
+    let Some(stage) = run.stages.iter().find(|s| s.name == stage_name) else {
+        bail!("run {} has no stage `{stage_name}`", run.id);
+    };
+    let artifact = store
+        .artifact(&stage.key)?
+        .with_context(|| format!("stage `{stage_name}` of run {} stored no outputs", run.id))?;
+    let (Some(weights), Some(tokenizer)) = (
+        artifact.outputs.get(MODEL_FILE),
+        artifact.outputs.get(TOKENIZER_FILE),
+    ) else {
+        bail!(
+            "stage `{stage_name}` ({}) did not produce a model",
+            stage.kind
+        );
+    };
+    let out = std::env::temp_dir().join(format!(
+        "r1flow-model-{}-{}",
+        std::process::id(),
+        &stage.key[..12]
+    ));
+    std::fs::create_dir_all(&out)?;
+    let model = StoredModel {
+        weights: out.join(MODEL_FILE),
+        tokenizer: out.join(TOKENIZER_FILE),
+        dir: out,
+    };
+    std::fs::write(&model.weights, store.blobs().read(weights)?)?;
+    std::fs::write(&model.tokenizer, store.blobs().read(tokenizer)?)?;
+    Ok(Some(model))
+}
