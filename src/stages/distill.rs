@@ -6,8 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Input, Need, Output, StageConfig};
 use crate::check::FieldChecks;
+use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::params::stage_config;
 use crate::manifest::Defaults;
+use crate::records::DatasetRecord;
+use crate::train::{self, training_hyper, SequenceMode, SupervisedJob, SupervisedTask};
 
 /// How the student learns from the teacher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -120,5 +123,34 @@ impl StageConfig for DistillStage {
             "`max_seq_length` must be at least 2",
             "a training sequence needs two tokens or more",
         );
+    }
+
+    /// SFT mode runs; the logit-level mode does not yet.
+    fn runnable(&self) -> bool {
+        self.mode == DistillMode::Sft
+    }
+
+    /// SFT of the student on the teacher's completions, as R1 distilled.
+    fn run(&self, context: &mut StageContext<'_>) -> Result<StageOutput, StageError> {
+        if self.mode != DistillMode::Sft {
+            return Err(StageError::NotImplemented { kind: Self::KIND });
+        }
+        let records: Vec<DatasetRecord> = context.read_records("data", "train.jsonl")?;
+        let examples = records
+            .into_iter()
+            .filter_map(|r| Some((r.prompt, r.completion?)))
+            .collect();
+        let job = SupervisedJob {
+            init_field: "student",
+            examples,
+            mode: SequenceMode::Pairs {
+                completion_only: true,
+            },
+            max_seq_length: self.max_seq_length,
+            hyper: training_hyper!(self)?,
+            seed: self.seed.unwrap_or_default(),
+        };
+        let numerics = train::stage_numerics(context);
+        train::run_on_backend(numerics, SupervisedTask { context, job })
     }
 }

@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Input, Need, Output, RewardRefs, RewardRole, StageConfig};
 use crate::check::FieldChecks;
+use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::params::stage_config;
 use crate::manifest::{Defaults, RecordShape};
+use crate::model::SamplingParams;
+use crate::train::{self, RejectionJob, RejectionTask};
 
 stage_config! {
     /// `kind: rejection_sampling` — n samples per prompt, filtered by reward thresholds,
@@ -122,5 +125,39 @@ impl StageConfig for RejectionSamplingStage {
             "this stage keeps every sample: it has no thresholds and does not require the format",
             "add e.g. `thresholds: {accuracy: 1.0}` or `require_format: true`",
         );
+    }
+
+    fn runnable(&self) -> bool {
+        true
+    }
+
+    fn run(&self, context: &mut StageContext<'_>) -> Result<StageOutput, StageError> {
+        let missing = |field: &str| {
+            StageError::Failed(format!("internal: `{field}` was not resolved by check"))
+        };
+        let seed = self.seed.unwrap_or_default();
+        let job = RejectionJob {
+            num_samples: self.num_samples,
+            thresholds: self.thresholds.clone(),
+            require_format: self.require_format,
+            dedup: self.dedup,
+            max_per_prompt: self.max_per_prompt,
+            sampling: SamplingParams {
+                max_new_tokens: self
+                    .max_completion_length
+                    .ok_or_else(|| missing("max_completion_length"))?,
+                temperature: self.temperature.ok_or_else(|| missing("temperature"))? as f32,
+                top_p: self.top_p.ok_or_else(|| missing("top_p"))? as f32,
+                top_k: self.top_k.unwrap_or(0),
+                seed,
+                stop: self.stop.clone().unwrap_or_default(),
+            },
+            max_prompt_length: self
+                .max_prompt_length
+                .ok_or_else(|| missing("max_prompt_length"))?,
+            seed,
+        };
+        let numerics = train::stage_numerics(context);
+        train::run_on_backend(numerics, RejectionTask { context, job })
     }
 }

@@ -9,6 +9,8 @@ mod grpo;
 mod grpo_loss;
 mod hyper;
 mod models;
+mod rejection;
+mod sampling;
 mod schedule;
 mod state;
 mod supervised;
@@ -22,6 +24,8 @@ pub use hyper::TrainingHyper;
 pub use models::{
     load_input, model_files, preset_config, ExportTask, StageModel, MODEL_FILE, TOKENIZER_FILE,
 };
+pub use rejection::{RejectionJob, RejectionTask};
+pub use sampling::{sample_records, PromptSample};
 pub use schedule::learning_rate;
 pub use state::LoopState;
 pub use supervised::{SequenceMode, SupervisedJob, SupervisedTask};

@@ -285,3 +285,37 @@ fn export_writes_a_huggingface_directory_that_generate_reads() {
         .run();
     assert!(generated.success, "{}", generated.stderr);
 }
+
+#[test]
+fn rejection_sampling_feeds_distillation_into_a_student() {
+    let manifest = MANIFEST.replace(
+        "  eval: {kind: eval, from: zero, prompts: tasks, num_samples: 2, k: [1, 2], limit: 5}\n",
+        "  samples: {kind: rejection_sampling, from: zero, prompts: tasks, num_samples: 2, thresholds: {short: -0.5}, require_format: false, max_per_prompt: 1}\n  student: {kind: distill, student: micro, data: samples, max_seq_length: 48, max_steps: 2, per_device_train_batch_size: 4}\n",
+    );
+    let test = Test::new().write("m.yaml", manifest);
+    let outcome = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
+    assert!(outcome.success, "{}", outcome.stderr);
+    let run = run_json(&test);
+    let samples = run["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .find(|s| s["name"] == "samples")
+        .expect("samples stage");
+    let rate = samples["metrics"]["acceptance_rate"]
+        .as_f64()
+        .expect("acceptance rate");
+    assert!((0.0..=1.0).contains(&rate), "{rate}");
+    assert!(
+        samples["metrics"]["kept"].as_f64().unwrap_or(0.0) >= 1.0,
+        "{}",
+        samples["metrics"]
+    );
+    let kept = samples["metrics"]["kept"].as_f64().unwrap_or(0.0);
+    assert!(kept <= 190.0, "at most one sample per prompt: {kept}");
+    assert!(run["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .any(|s| s["name"] == "student" && s["status"] == "ran"));
+}

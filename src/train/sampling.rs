@@ -1,0 +1,78 @@
+//! Execute (generation): `n` completions for each prompt of a dataset, in chunks on the
+//! inner backend, seeded per chunk — what `eval` and `rejection_sampling` judge.
+
+use burn::tensor::backend::Backend;
+
+use super::models::failed;
+use crate::exec::{StageContext, StageError};
+use crate::model::{self, Completion, SamplingParams, TextTokenizer, Transformer};
+use crate::records::DatasetRecord;
+
+/// Rows generated at once.
+const GENERATION_ROWS: usize = 64;
+
+/// One completion of one prompt.
+pub struct PromptSample {
+    /// Index of the record.
+    pub prompt: usize,
+    /// Index of the sample among the record's `n`.
+    pub sample: usize,
+    pub completion: Completion,
+    /// What rewards score: the record's pre-filled response start and the generated text.
+    pub response: String,
+}
+
+/// Samples `n` completions for every record (prompts cut from the left to
+/// `max_prompt_length` tokens). Stops with `Cancelled` between chunks on Ctrl-C.
+#[allow(clippy::too_many_arguments)]
+pub fn sample_records<B: Backend>(
+    context: &mut StageContext<'_>,
+    model: &Transformer<B>,
+    tokenizer: &TextTokenizer,
+    records: &[DatasetRecord],
+    n: usize,
+    max_prompt_length: usize,
+    sampling: &SamplingParams,
+    device: &B::Device,
+) -> Result<Vec<PromptSample>, StageError> {
+    let mut rows: Vec<(usize, usize, Vec<u32>)> = Vec::new();
+    for (p, record) in records.iter().enumerate() {
+        let mut ids = tokenizer.encode(&record.prompt, false).map_err(failed)?;
+        if ids.len() > max_prompt_length {
+            ids.drain(..ids.len() - max_prompt_length);
+        }
+        for s in 0..n {
+            rows.push((p, s, ids.clone()));
+        }
+    }
+    let chunks: Vec<&[(usize, usize, Vec<u32>)]> = rows.chunks(GENERATION_ROWS).collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for (c, chunk) in chunks.iter().enumerate() {
+        if context.cancelled() {
+            // Sampling is cheap to redo; nothing partial is kept.
+            return Err(StageError::Cancelled { step: 0 });
+        }
+        let prompts: Vec<Vec<u32>> = chunk.iter().map(|(_, _, ids)| ids.clone()).collect();
+        let params = SamplingParams {
+            seed: sampling.seed ^ (c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            ..sampling.clone()
+        };
+        let completions =
+            model::generate(model, tokenizer, &prompts, &params, device).map_err(failed)?;
+        for ((p, s, _), completion) in chunk.iter().zip(completions) {
+            let response = format!("{}{}", records[*p].response_prefix, completion.text);
+            out.push(PromptSample {
+                prompt: *p,
+                sample: *s,
+                completion,
+                response,
+            });
+        }
+        context.progress(
+            (c + 1) as u64,
+            chunks.len() as u64,
+            &format!("{} of {} samples", out.len(), rows.len()),
+        );
+    }
+    Ok(out)
+}
