@@ -168,6 +168,9 @@ impl BackendTask for GrpoTask<'_, '_> {
                 seed: job.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 stop: job.stop.clone(),
             };
+            // Wall time of each phase, logged as `time/*` (measurements, not part of any
+            // artifact, so they do not affect determinism).
+            let clock = std::time::Instant::now();
             let inner = model.valid();
             let completions =
                 model::generate(&inner, &tokenizer, &rows, &sampling, &device).map_err(failed)?;
@@ -191,7 +194,11 @@ impl BackendTask for GrpoTask<'_, '_> {
                         .with_tokens(completions[r].token_ids.len())
                 })
                 .collect();
+            let generation_s = clock.elapsed().as_secs_f64();
+            let clock = std::time::Instant::now();
             let scored = reward_set.score(&samples).map_err(failed)?;
+            let reward_s = clock.elapsed().as_secs_f64();
+            let clock = std::time::Instant::now();
             let advantages = group_advantages(&scored.total, group, job.scale_rewards);
 
             // Sequences, and the completion-token mask (column t scores token t + 1).
@@ -292,6 +299,7 @@ impl BackendTask for GrpoTask<'_, '_> {
                 model = optimizer.step(lr, model, grads);
             }
             state.step += 1;
+            let update_s = clock.elapsed().as_secs_f64();
 
             // Metrics (TRL's names) and the rollout log.
             let iterations = job.num_iterations.max(1) as f64;
@@ -311,6 +319,9 @@ impl BackendTask for GrpoTask<'_, '_> {
             metrics.insert("loss".into(), loss_sum / iterations);
             metrics.insert("grad_norm".into(), grad_norm);
             metrics.insert("learning_rate".into(), lr);
+            metrics.insert("time/generation_s".into(), generation_s);
+            metrics.insert("time/reward_s".into(), reward_s);
+            metrics.insert("time/update_s".into(), update_s);
             metrics.insert(
                 "completion_length".into(),
                 lengths.iter().sum::<usize>() as f64 / lengths.len().max(1) as f64,
