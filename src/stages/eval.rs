@@ -10,8 +10,7 @@ use crate::check::FieldChecks;
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::params::stage_config;
 use crate::manifest::Defaults;
-use crate::model::SamplingParams;
-use crate::train::{self, EvalJob, EvalTask};
+use crate::train::{self, sampling_params, EvalJob, EvalTask};
 
 /// Which split of the prompts to evaluate on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -150,16 +149,7 @@ impl StageConfig for EvalStage {
             ks,
             rewards: self.rewards.clone(),
             limit: self.limit,
-            sampling: SamplingParams {
-                max_new_tokens: self
-                    .max_completion_length
-                    .ok_or_else(|| missing("max_completion_length"))?,
-                temperature: self.temperature.ok_or_else(|| missing("temperature"))? as f32,
-                top_p: self.top_p.ok_or_else(|| missing("top_p"))? as f32,
-                top_k: self.top_k.unwrap_or(0),
-                seed: self.seed.unwrap_or_default(),
-                stop: self.stop.clone().unwrap_or_default(),
-            },
+            sampling: sampling_params!(self, self.seed.unwrap_or_default())?,
             max_prompt_length: self
                 .max_prompt_length
                 .ok_or_else(|| missing("max_prompt_length"))?,

@@ -10,8 +10,7 @@ use crate::check::FieldChecks;
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::params::stage_config;
 use crate::manifest::{Defaults, RecordShape};
-use crate::model::SamplingParams;
-use crate::train::{self, RejectionJob, RejectionTask};
+use crate::train::{self, sampling_params, RejectionJob, RejectionTask};
 
 stage_config! {
     /// `kind: rejection_sampling` — n samples per prompt, filtered by reward thresholds,
@@ -142,16 +141,7 @@ impl StageConfig for RejectionSamplingStage {
             require_format: self.require_format,
             dedup: self.dedup,
             max_per_prompt: self.max_per_prompt,
-            sampling: SamplingParams {
-                max_new_tokens: self
-                    .max_completion_length
-                    .ok_or_else(|| missing("max_completion_length"))?,
-                temperature: self.temperature.ok_or_else(|| missing("temperature"))? as f32,
-                top_p: self.top_p.ok_or_else(|| missing("top_p"))? as f32,
-                top_k: self.top_k.unwrap_or(0),
-                seed,
-                stop: self.stop.clone().unwrap_or_default(),
-            },
+            sampling: sampling_params!(self, seed)?,
             max_prompt_length: self
                 .max_prompt_length
                 .ok_or_else(|| missing("max_prompt_length"))?,

@@ -93,3 +93,37 @@ impl TrainingHyper {
         ((examples as f64 * self.epochs) / per_step).ceil().max(1.0) as u64
     }
 }
+
+/// Builds `SamplingParams` from a stage config that has the `generation` parameter group.
+macro_rules! sampling_params {
+    ($config:expr, $seed:expr) => {
+        $crate::train::sampling_params_from(
+            $config.max_completion_length,
+            $config.temperature,
+            $config.top_p,
+            $config.top_k,
+            $config.stop.clone(),
+            $seed,
+        )
+    };
+}
+pub(crate) use sampling_params;
+
+/// Sampling settings from resolved generation fields.
+pub fn sampling_params_from(
+    max_completion_length: Option<usize>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    top_k: Option<usize>,
+    stop: Option<Vec<String>>,
+    seed: u64,
+) -> Result<crate::model::SamplingParams, StageError> {
+    Ok(crate::model::SamplingParams {
+        max_new_tokens: resolved(max_completion_length, "max_completion_length")?,
+        temperature: resolved(temperature, "temperature")? as f32,
+        top_p: resolved(top_p, "top_p")? as f32,
+        top_k: top_k.unwrap_or(0),
+        seed,
+        stop: stop.unwrap_or_default(),
+    })
+}

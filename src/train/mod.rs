@@ -19,8 +19,8 @@ pub use clip::clip_global_norm;
 pub use eval::{EvalJob, EvalTask, StoredSample, METRICS_FILE, SAMPLES_FILE};
 pub use grpo::{GrpoJob, GrpoTask, Rollout, ROLLOUTS_FILE};
 pub use grpo_loss::{group_advantages, policy_loss, LossSettings, PolicyLoss};
-pub(crate) use hyper::training_hyper;
-pub use hyper::TrainingHyper;
+pub(crate) use hyper::{sampling_params, training_hyper};
+pub use hyper::{sampling_params_from, TrainingHyper};
 pub use models::{
     load_input, model_files, preset_config, ExportTask, StageModel, MODEL_FILE, TOKENIZER_FILE,
 };
