@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::Test;
+use crate::support::{last_run_json, output_hashes, Test};
 
 const MANIFEST: &str = r#"
 name: store-test
@@ -25,14 +25,6 @@ fn project() -> Test {
         .write("data.jsonl", DATA)
 }
 
-fn run_json(test: &Test) -> serde_json::Value {
-    let shown = test
-        .clone_args(["runs", "show", "last", "--json", "--store", "store"])
-        .run();
-    assert!(shown.success, "{}", shown.stderr);
-    serde_json::from_str(&shown.stdout).expect("runs show --json is JSON")
-}
-
 fn statuses(run: &serde_json::Value) -> Vec<(String, String)> {
     run["stages"]
         .as_array()
@@ -47,30 +39,12 @@ fn statuses(run: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn output_hashes(run: &serde_json::Value) -> Vec<String> {
-    let mut hashes: Vec<String> = run["stages"]
-        .as_array()
-        .expect("stages")
-        .iter()
-        .flat_map(|s| s["outputs"].as_array().cloned().unwrap_or_default())
-        .map(|o| {
-            format!(
-                "{}={}",
-                o["name"].as_str().unwrap_or(""),
-                o["hash"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
-    hashes.sort();
-    hashes
-}
-
 #[test]
 fn a_second_run_reuses_everything() {
     let test = project();
     let first = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
     assert!(first.success, "{}", first.stderr);
-    let run = run_json(&test);
+    let run = last_run_json(&test);
     assert_eq!(run["status"], "succeeded");
     assert_eq!(
         statuses(&run),
@@ -102,7 +76,7 @@ fn a_second_run_reuses_everything() {
         "a no-op re-run does no stage work:\n{}",
         second.stderr
     );
-    assert_eq!(output_hashes(&run_json(&test)), output_hashes(&run));
+    assert_eq!(output_hashes(&last_run_json(&test)), output_hashes(&run));
 
     let listing = test.clone_args(["runs", "--store", "store"]).run();
     assert!(listing.success, "{}", listing.stderr);
@@ -122,7 +96,7 @@ fn a_corrupt_blob_is_detected_and_recomputed() {
             .run()
             .success
     );
-    let run = run_json(&test);
+    let run = last_run_json(&test);
     let hash = run["stages"][0]["outputs"][0]["hash"]
         .as_str()
         .expect("hash")
@@ -141,7 +115,7 @@ fn a_corrupt_blob_is_detected_and_recomputed() {
     );
     assert!(again.stderr.contains("1 ran, 1 cached"), "{}", again.stderr);
     assert_eq!(
-        output_hashes(&run_json(&test)),
+        output_hashes(&last_run_json(&test)),
         output_hashes(&run),
         "recomputed bit for bit"
     );
@@ -156,7 +130,7 @@ fn crashes_at_every_write_point_leave_a_store_that_resumes() {
             .run()
             .success
     );
-    let expected = output_hashes(&run_json(&reference));
+    let expected = output_hashes(&last_run_json(&reference));
     for point in ["blob-write", "before-index-commit"] {
         let test = project();
         let crashed = test
@@ -167,7 +141,7 @@ fn crashes_at_every_write_point_leave_a_store_that_resumes() {
         let resumed = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
         assert!(resumed.success, "{point}: {}", resumed.stderr);
         assert_eq!(
-            output_hashes(&run_json(&test)),
+            output_hashes(&last_run_json(&test)),
             expected,
             "{point}: artifacts differ from an uninterrupted run"
         );
@@ -256,7 +230,7 @@ fn selection_options_pick_stages() {
         .run();
     assert!(only.success, "{}", only.stderr);
     assert_eq!(
-        statuses(&run_json(&test)),
+        statuses(&last_run_json(&test)),
         [
             ("tasks".into(), "skipped".into()),
             ("user".into(), "ran".into())
@@ -268,7 +242,7 @@ fn selection_options_pick_stages() {
         .run();
     assert!(forced.success, "{}", forced.stderr);
     assert_eq!(
-        statuses(&run_json(&test)),
+        statuses(&last_run_json(&test)),
         [
             ("tasks".into(), "ran".into()),
             ("user".into(), "ran".into())

@@ -102,3 +102,38 @@ impl Test {
 pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// `runs show last --json` of the store `store` in the test directory.
+pub(crate) fn last_run_json(test: &Test) -> serde_json::Value {
+    let shown = test
+        .clone_args(["runs", "show", "last", "--json", "--store", "store"])
+        .run();
+    assert!(shown.success, "{}", shown.stderr);
+    serde_json::from_str(&shown.stdout).expect("runs show --json is JSON")
+}
+
+/// Every output of a run as `stage/output=hash`, sorted: equal lists mean equal bits.
+pub(crate) fn output_hashes(run: &serde_json::Value) -> Vec<String> {
+    let mut hashes: Vec<String> = run["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .flat_map(|s| {
+            let stage = s["name"].as_str().unwrap_or("").to_string();
+            s["outputs"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |o| {
+                    format!(
+                        "{stage}/{}={}",
+                        o["name"].as_str().unwrap_or(""),
+                        o["hash"].as_str().unwrap_or("")
+                    )
+                })
+        })
+        .collect();
+    hashes.sort();
+    hashes
+}

@@ -1,7 +1,7 @@
 //! Training stages through the real binary on a micro model: determinism, resume after a
 //! crash inside a training stage (bit-identical on the CPU), and what GRPO logs.
 
-use crate::support::Test;
+use crate::support::{last_run_json, output_hashes, Test};
 
 const MANIFEST: &str = r#"
 name: train-test
@@ -33,45 +33,12 @@ stages:
   eval: {kind: eval, from: zero, prompts: tasks, num_samples: 2, k: [1, 2], limit: 5}
 "#;
 
-fn run_json(test: &Test) -> serde_json::Value {
-    let shown = test
-        .clone_args(["runs", "show", "last", "--json", "--store", "store"])
-        .run();
-    assert!(shown.success, "{}", shown.stderr);
-    serde_json::from_str(&shown.stdout).expect("runs show --json is JSON")
-}
-
-fn hashes(run: &serde_json::Value) -> Vec<String> {
-    let mut all: Vec<String> = run["stages"]
-        .as_array()
-        .expect("stages")
-        .iter()
-        .flat_map(|s| {
-            let name = s["name"].as_str().unwrap_or("").to_string();
-            s["outputs"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(move |o| {
-                    format!(
-                        "{name}/{}={}",
-                        o["name"].as_str().unwrap_or(""),
-                        o["hash"].as_str().unwrap_or("")
-                    )
-                })
-        })
-        .collect();
-    all.sort();
-    all
-}
-
 fn full_run() -> (Test, Vec<String>) {
     let test = Test::new().write("m.yaml", MANIFEST);
     let outcome = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
     assert!(outcome.success, "{}", outcome.stderr);
-    let run = run_json(&test);
-    (test, hashes(&run))
+    let run = last_run_json(&test);
+    (test, output_hashes(&run))
 }
 
 #[test]
@@ -215,12 +182,8 @@ fn a_run_killed_inside_a_training_stage_resumes_bit_identical() {
         "{}",
         resumed.stderr
     );
-    assert_eq!(hashes(&run_json(&test)), {
-        let mut e = expected.clone();
-        // The resumed run's record lists every stage; compare all outputs.
-        e.sort();
-        e
-    });
+    // The resumed run's record lists every stage: all outputs are compared.
+    assert_eq!(output_hashes(&last_run_json(&test)), expected);
 }
 
 #[test]
@@ -295,7 +258,7 @@ fn rejection_sampling_feeds_distillation_into_a_student() {
     let test = Test::new().write("m.yaml", manifest);
     let outcome = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
     assert!(outcome.success, "{}", outcome.stderr);
-    let run = run_json(&test);
+    let run = last_run_json(&test);
     let samples = run["stages"]
         .as_array()
         .expect("stages")
