@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 use crate::diag::Diagnostic;
-use crate::manifest::{DatasetDecl, LanguageDetection, ModelDecl, RewardDecl};
+use crate::manifest::{DatasetDecl, LanguageDetection, ModelDecl, RewardDecl, SolutionNoise};
 use crate::records;
 use crate::syntax::{Document, YamlPath};
 
@@ -129,6 +129,29 @@ pub(crate) fn check_models(
     }
 }
 
+/// Each share of a task's `noise:` is a probability.
+fn check_noise(at: &mut At<'_>, noise: &SolutionNoise) {
+    let mut inner = At {
+        doc: at.doc,
+        path: at.path.key("noise"),
+        what: at.what.clone(),
+        diagnostics: at.diagnostics,
+    };
+    for (field, share) in [
+        ("wrong", noise.wrong),
+        ("shortcut", noise.shortcut),
+        ("unformatted", noise.unformatted),
+        ("mixed_language", noise.mixed_language),
+    ] {
+        inner.ensure(
+            (0.0..=1.0).contains(&share),
+            field,
+            format!("`noise.{field}` must be a share in [0, 1], not {share}"),
+            "e.g. 0.3 flaws about 3 solutions in 10",
+        );
+    }
+}
+
 pub(crate) fn check_datasets(
     doc: &Document,
     base_dir: &Path,
@@ -193,6 +216,7 @@ pub(crate) fn check_datasets(
                     "`max_target` must be at least 1",
                     "targets are positive whole numbers",
                 );
+                check_noise(&mut at, &task.noise);
             }
             DatasetDecl::Arithmetic(task) => {
                 at.ensure(
@@ -237,6 +261,7 @@ pub(crate) fn check_datasets(
                     ),
                     "lower `max_digits` or `num_terms` (max_digits × num_terms ≤ 36)",
                 );
+                check_noise(&mut at, &task.noise);
             }
             DatasetDecl::Jsonl(source) => {
                 let file = base_dir.join(&source.path);

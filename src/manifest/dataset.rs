@@ -89,6 +89,10 @@ pub struct CountdownTask {
     /// Largest target accepted. Default 1000.
     #[serde(default = "CountdownTask::default_max_target")]
     pub max_target: u64,
+    /// Flaws written into the worked solutions (the pretraining/SFT corpus), as a web
+    /// corpus has them. The reference answers stay exact. Default: none.
+    #[serde(default, skip_serializing_if = "SolutionNoise::is_clean")]
+    pub noise: SolutionNoise,
 }
 
 impl CountdownTask {
@@ -109,6 +113,42 @@ impl CountdownTask {
     }
     fn default_max_target() -> u64 {
         1000
+    }
+}
+
+/// Shares of a generated task's worked solutions that are flawed, each drawn
+/// independently per item: so that a model pretrained on them is right only sometimes,
+/// works its answer out step by step only sometimes, follows the `<think>/<answer>` format
+/// only sometimes, or mixes languages in its reasoning — what R1-Zero's RL and the
+/// language-consistency reward then fix.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SolutionNoise {
+    /// Share of solutions that slip (a wrong step, or for Countdown an equation that
+    /// misses the target) and so end with a wrong answer. In [0, 1]. Default 0.
+    #[serde(default)]
+    pub wrong: f64,
+    /// Share of solutions that skip the worked steps and state the result at once; a
+    /// small model imitating them has to guess. In [0, 1]. Default 0.
+    #[serde(default)]
+    pub shortcut: f64,
+    /// Share of solutions written without the format: the answer outside `<answer>` tags,
+    /// or the `<think>` never closed. In [0, 1]. Default 0.
+    #[serde(default)]
+    pub unformatted: f64,
+    /// Share of solutions whose reasoning switches between English and Chinese from
+    /// sentence to sentence. In [0, 1]. Default 0.
+    #[serde(default)]
+    pub mixed_language: f64,
+}
+
+impl SolutionNoise {
+    /// No flaws at all (the default; such a setting is left out of cache keys).
+    pub fn is_clean(&self) -> bool {
+        self.wrong == 0.0
+            && self.shortcut == 0.0
+            && self.unformatted == 0.0
+            && self.mixed_language == 0.0
     }
 }
 
@@ -141,6 +181,10 @@ pub struct ArithmeticTask {
     /// Operands per expression. Default 2.
     #[serde(default = "ArithmeticTask::default_num_terms")]
     pub num_terms: usize,
+    /// Flaws written into the worked solutions (the pretraining/SFT corpus), as a web
+    /// corpus has them. The reference answers stay exact. Default: none.
+    #[serde(default, skip_serializing_if = "SolutionNoise::is_clean")]
+    pub noise: SolutionNoise,
 }
 
 impl ArithmeticTask {

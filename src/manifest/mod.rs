@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dataset::{
     ArithmeticTask, CountdownTask, DatasetDecl, JsonlFormat, JsonlSource, Operation, RecordShape,
+    SolutionNoise,
 };
 pub use model::{ModelDecl, Preset};
 pub use params::{Defaults, LossType, LrScheduler, ScaleRewards};

@@ -7,7 +7,9 @@ use crate::manifest::{ArithmeticTask, Operation};
 
 use super::error::TaskError;
 use super::example::Example;
+use super::noise;
 use super::rng::SeededRng;
+use super::solution::{Sentence, WorkedSolution};
 
 /// The task's name in records and reports.
 pub const TASK: &str = "arithmetic";
@@ -72,8 +74,9 @@ pub fn check(task: &ArithmeticTask) -> Result<(), TaskError> {
 pub fn generate(task: &ArithmeticTask, seed: u64) -> Result<Vec<Example>, TaskError> {
     check(task)?;
     let mut rng = SeededRng::for_purpose(seed, TASK);
+    let mut noise_rng = SeededRng::for_purpose(seed, noise::PURPOSE);
     (0..task.num_samples)
-        .map(|_| generate_one(task, &mut rng))
+        .map(|_| generate_one(task, &mut rng, &mut noise_rng))
         .collect()
 }
 
@@ -94,7 +97,11 @@ fn overflow() -> TaskError {
     }
 }
 
-fn generate_one(task: &ArithmeticTask, rng: &mut SeededRng) -> Result<Example, TaskError> {
+fn generate_one(
+    task: &ArithmeticTask,
+    rng: &mut SeededRng,
+    noise_rng: &mut SeededRng,
+) -> Result<Example, TaskError> {
     let operand = |rng: &mut SeededRng| -> i128 {
         // 10^(d−1) ..= 10^d − 1, with 1 ..= 9 for one digit; d ≤ 38 per `check`.
         let digits = rng.in_range(u64::from(task.min_digits), u64::from(task.max_digits)) as u32;
@@ -114,16 +121,53 @@ fn generate_one(task: &ArithmeticTask, rng: &mut SeededRng) -> Result<Example, T
     for (op, x) in ops.iter().zip(&operands[1..]) {
         expression.push_str(&format!(" {} {x}", symbol(*op)));
     }
+    let clean = work(&expression, &operands, &ops, None)?;
+    let answer = clean.answer.clone();
+    let wrong = |rng: &mut SeededRng| {
+        // A slip a learner makes: a digit or a carry off in one step, carried forward.
+        let step = rng.index(ops.len());
+        let delta = SLIPS[rng.index(SLIPS.len())];
+        work(&expression, &operands, &ops, Some((step, delta)))
+            .ok()
+            .filter(|w| w.answer != answer)
+    };
+    let solution = noise::write(&task.noise, &clean, wrong, noise_rng);
+    Ok(Example {
+        task: TASK.to_string(),
+        question: question(&expression),
+        answer,
+        solution,
+        countdown: None,
+    })
+}
 
-    // Multiplications first, left to right, then additions and subtractions.
-    let mut steps = Vec::new();
+/// The amounts by which a slipped step is off: a unit digit or a carry.
+const SLIPS: [i128; 6] = [-10, -2, -1, 1, 2, 10];
+
+/// Works `expression` out step by step: multiplications first, left to right, then
+/// additions and subtractions. With `slip = (i, d)`, step `i`'s result is off by `d` and
+/// the later steps use the wrong value, as a learner's would.
+fn work(
+    expression: &str,
+    operands: &[i128],
+    ops: &[Operation],
+    slip: Option<(usize, i128)>,
+) -> Result<WorkedSolution, TaskError> {
+    let mut sentences = Vec::new();
+    let slipped = |result: i128, step: usize| -> Result<i128, TaskError> {
+        match slip {
+            Some((at, delta)) if at == step => result.checked_add(delta).ok_or_else(overflow),
+            _ => Ok(result),
+        }
+    };
     let mut sums: Vec<(Operation, i128)> = vec![(Operation::Add, operands[0])];
     for (op, &x) in ops.iter().zip(&operands[1..]) {
         match op {
             Operation::Mul => {
+                let step = sentences.len();
                 let last = sums.last_mut().expect("sums starts non-empty");
-                let product = last.1.checked_mul(x).ok_or_else(overflow)?;
-                steps.push(format!("{} * {x} = {product}.", last.1));
+                let product = slipped(last.1.checked_mul(x).ok_or_else(overflow)?, step)?;
+                sentences.push(step_sentence(last.1, Operation::Mul, x, product));
                 last.1 = product;
             }
             Operation::Add | Operation::Sub => sums.push((*op, x)),
@@ -136,21 +180,33 @@ fn generate_one(task: &ArithmeticTask, rng: &mut SeededRng) -> Result<Example, T
             _ => total.checked_add(x),
         }
         .ok_or_else(overflow)?;
-        steps.push(format!("{total} {} {x} = {next}.", symbol(op)));
+        let next = slipped(next, sentences.len())?;
+        sentences.push(step_sentence(total, op, x, next));
         total = next;
     }
     let answer = total.to_string();
-    let solution = format!(
-        "<think> {} So {expression} = {answer}. </think> <answer> {answer} </answer>",
-        steps.join(" ")
-    );
-    Ok(Example {
-        task: TASK.to_string(),
-        question: question(&expression),
+    let steps = 0..sentences.len();
+    sentences.push(Sentence {
+        en: format!("So {expression} = {answer}."),
+        zh: format!("所以 {expression} = {answer}。"),
+    });
+    Ok(WorkedSolution {
+        sentences,
+        steps,
         answer,
-        solution,
-        countdown: None,
     })
+}
+
+fn step_sentence(a: i128, op: Operation, b: i128, result: i128) -> Sentence {
+    let verb = match op {
+        Operation::Add => "加",
+        Operation::Sub => "减",
+        Operation::Mul => "乘",
+    };
+    Sentence {
+        en: format!("{a} {} {b} = {result}.", symbol(op)),
+        zh: format!("{a} {verb} {b} 得 {result}。"),
+    }
 }
 
 #[cfg(test)]
@@ -197,6 +253,49 @@ mod tests {
             .find(|i| i.question.contains('+') && i.question.contains('*'))
             .expect("some item mixes + and *");
         assert!(with_both.solution.contains(" * "));
+    }
+
+    #[test]
+    fn noise_flaws_solutions_but_never_questions_or_answers() {
+        let clean_task = task(serde_json::json!({"num_samples": 200, "num_terms": 3}));
+        let clean = generate(&clean_task, 4).expect("generates");
+        let mut noisy_task = clean_task.clone();
+        noisy_task.noise.wrong = 1.0;
+        let wrong = generate(&noisy_task, 4).expect("generates");
+        for (c, w) in clean.iter().zip(&wrong) {
+            assert_eq!((&c.question, &c.answer), (&w.question, &w.answer));
+            // The slip is carried to the end: the stated result is the tagged answer, and
+            // it is not the reference.
+            let tagged = w
+                .solution
+                .rsplit("<answer> ")
+                .next()
+                .and_then(|a| a.strip_suffix(" </answer>"))
+                .expect("tagged answer");
+            assert_ne!(tagged, w.answer, "{w:?}");
+            assert!(
+                w.solution.contains(&format!("= {tagged}. </think>")),
+                "{w:?}"
+            );
+        }
+        noisy_task.noise = crate::manifest::SolutionNoise {
+            shortcut: 1.0,
+            ..Default::default()
+        };
+        let short = generate(&noisy_task, 4).expect("generates");
+        for (c, s) in clean.iter().zip(&short) {
+            let expression = c
+                .question
+                .trim_start_matches("Calculate ")
+                .trim_end_matches('.');
+            assert_eq!(
+                s.solution,
+                format!(
+                    "<think> So {expression} = {}. </think> <answer> {} </answer>",
+                    c.answer, c.answer
+                )
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,9 @@ use crate::manifest::CountdownTask;
 
 use super::error::TaskError;
 use super::example::{format_list, CountdownItem, Example};
+use super::noise;
 use super::rng::SeededRng;
+use super::solution::{Sentence, WorkedSolution};
 
 /// The task's name in records and reports.
 pub const TASK: &str = "countdown";
@@ -82,8 +84,9 @@ pub fn check(task: &CountdownTask) -> Result<(), TaskError> {
 pub fn generate(task: &CountdownTask, seed: u64) -> Result<Vec<Example>, TaskError> {
     check(task)?;
     let mut rng = SeededRng::for_purpose(seed, TASK);
+    let mut noise_rng = SeededRng::for_purpose(seed, noise::PURPOSE);
     (0..task.num_samples)
-        .map(|_| generate_one(task, &mut rng))
+        .map(|_| generate_one(task, &mut rng, &mut noise_rng))
         .collect()
 }
 
@@ -105,7 +108,11 @@ impl Node {
     }
 }
 
-fn generate_one(task: &CountdownTask, rng: &mut SeededRng) -> Result<Example, TaskError> {
+fn generate_one(
+    task: &CountdownTask,
+    rng: &mut SeededRng,
+    noise_rng: &mut SeededRng,
+) -> Result<Example, TaskError> {
     for _ in 0..MAX_ATTEMPTS {
         let count = rng.in_range(task.min_numbers as u64, task.max_numbers as u64);
         let numbers: Vec<u64> = (0..count)
@@ -120,15 +127,16 @@ fn generate_one(task: &CountdownTask, rng: &mut SeededRng) -> Result<Example, Ta
         if target == 0 || target > task.max_target {
             continue;
         }
-        let given: Vec<String> = numbers.iter().map(u64::to_string).collect();
-        let solution = format!(
-            "<think> We need {target} from {}, each used once. {} So {} = {target}. </think> \
-             <answer> {} </answer>",
-            given.join(", "),
-            steps.join(" "),
-            equation.text,
-            equation.text
-        );
+        let clean = worked(&numbers, target, &equation, steps);
+        let wrong = |rng: &mut SeededRng| {
+            // A failed attempt: another combination of the numbers, which misses the
+            // target, written up as if it were the answer.
+            (0..WRONG_ATTEMPTS).find_map(|_| {
+                let (miss, steps) = random_equation(&numbers, rng)?;
+                (miss.value != equation.value).then(|| worked(&numbers, target, &miss, steps))
+            })
+        };
+        let solution = noise::write(&task.noise, &clean, wrong, noise_rng);
         return Ok(Example {
             task: TASK.to_string(),
             question: question(&numbers, target),
@@ -147,10 +155,36 @@ fn generate_one(task: &CountdownTask, rng: &mut SeededRng) -> Result<Example, Ta
     })
 }
 
+/// Tries at a combination that misses the target, for a wrong solution.
+const WRONG_ATTEMPTS: usize = 20;
+
+/// The worked solution that writes `equation` up: the goal, the steps, and the value the
+/// equation really has (the target, unless it is a failed attempt).
+fn worked(numbers: &[u64], target: u64, equation: &Node, steps: Vec<Sentence>) -> WorkedSolution {
+    let given: Vec<String> = numbers.iter().map(u64::to_string).collect();
+    let given = given.join(", ");
+    let mut sentences = vec![Sentence {
+        en: format!("We need {target} from {given}, each used once."),
+        zh: format!("我们需要用 {given} 得到 {target}，每个数只用一次。"),
+    }];
+    let worked_steps = 1..1 + steps.len();
+    sentences.extend(steps);
+    let value = equation.value;
+    sentences.push(Sentence {
+        en: format!("So {} = {value}.", equation.text),
+        zh: format!("所以 {} = {value}。", equation.text),
+    });
+    WorkedSolution {
+        sentences,
+        steps: worked_steps,
+        answer: equation.text.clone(),
+    }
+}
+
 /// Combines `numbers` pairwise at random until one equation remains, keeping every
 /// intermediate value a non-negative integer (so the worked steps read naturally);
 /// returns it with its steps, or `None` when a draw divides by zero.
-fn random_equation(numbers: &[u64], rng: &mut SeededRng) -> Option<(Node, Vec<String>)> {
+fn random_equation(numbers: &[u64], rng: &mut SeededRng) -> Option<(Node, Vec<Sentence>)> {
     let mut pool: Vec<Node> = numbers
         .iter()
         .map(|&n| Node {
@@ -192,7 +226,16 @@ fn random_equation(numbers: &[u64], rng: &mut SeededRng) -> Option<(Node, Vec<St
             (None, '-') => left.value.checked_sub(right.value)?,
             (None, _) => left.value.checked_mul(right.value)?,
         };
-        steps.push(format!("{} {op} {} = {value}.", left.value, right.value));
+        let verb = match op {
+            '+' => "加",
+            '-' => "减",
+            '*' => "乘",
+            _ => "除以",
+        };
+        steps.push(Sentence {
+            en: format!("{} {op} {} = {value}.", left.value, right.value),
+            zh: format!("{} {verb} {} 得 {value}。", left.value, right.value),
+        });
         pool.push(Node {
             value,
             text: format!("{} {op} {}", left.operand(), right.operand()),
@@ -248,6 +291,32 @@ mod tests {
                 .solution
                 .ends_with(&format!("<answer> {} </answer>", item.answer)));
         }
+    }
+
+    #[test]
+    fn wrong_solutions_answer_with_an_equation_that_misses() {
+        let mut noisy = task(300);
+        noisy.noise.wrong = 1.0;
+        let clean = generate(&task(300), 2).expect("generates");
+        let wrong = generate(&noisy, 2).expect("generates");
+        let mut missed = 0;
+        for (c, w) in clean.iter().zip(&wrong) {
+            assert_eq!((&c.question, &c.answer), (&w.question, &w.answer));
+            let tagged = w
+                .solution
+                .rsplit("<answer> ")
+                .next()
+                .and_then(|a| a.strip_suffix(" </answer>"))
+                .expect("tagged answer");
+            let value = evaluate(tagged).expect("parses").value;
+            let target = w.countdown.as_ref().expect("metadata").target;
+            if value != Rational::integer(i128::from(target)) {
+                missed += 1;
+                assert!(!w.solution.contains(&format!("= {target}. </think>")));
+            }
+        }
+        // Only numbers whose every combination reaches the target keep a right solution.
+        assert!(missed >= 290, "{missed} of 300 missed");
     }
 
     #[test]

@@ -6,7 +6,9 @@ pub mod arithmetic;
 pub mod countdown;
 pub mod error;
 pub mod example;
+pub mod noise;
 pub mod rng;
+pub mod solution;
 pub mod split;
 pub mod template;
 

@@ -69,6 +69,13 @@ impl SeededRng {
         self.below(len as u64) as usize
     }
 
+    /// `true` with probability `p` (clamped to [0, 1]). The comparison is on integers: `p`
+    /// scaled by 2^32 is exact in `f64`, so the outcome is the same on every platform.
+    pub fn chance(&mut self, p: f64) -> bool {
+        let threshold = (p.clamp(0.0, 1.0) * 4_294_967_296.0) as u64;
+        self.below(1 << 32) < threshold
+    }
+
     /// Shuffles `items` in place (Fisher–Yates).
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {

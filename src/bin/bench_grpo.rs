@@ -1,0 +1,197 @@
+//! GRPO step benchmark (not a test): seconds per step of the real `grpo` stage, split into
+//! generation, rewards and update (log-probs, loss, backward, clipping, AdamW), at the
+//! quickstart's sizes — 4 prompts × 8 completions of up to 48 tokens, `tiny` model.
+//!
+//! The stage runs through the library exactly as `r1flow run` runs it, on a temporary
+//! store, from a freshly initialised model (which rarely stops before the length limit,
+//! so every step generates close to the full length: the figures are an upper bound for
+//! the quickstart). The split comes from the `time/*` metrics the stage logs per step.
+//!
+//! `cargo run --release --bin bench_grpo -- [--steps N] [--beta B] [--json]`;
+//! `scripts/bench_grpo_torch.py` runs it next to the same step written in PyTorch.
+
+use std::error::Error;
+use std::path::Path;
+
+use r1flow::check::check_document;
+use r1flow::diag::{render_all, SourceFile};
+use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions, StageSpec};
+use r1flow::plan::plan;
+use r1flow::store::{LockMode, StageRun, Store};
+use r1flow::syntax::parse;
+
+struct Args {
+    steps: usize,
+    beta: f64,
+    json: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        steps: 8,
+        beta: 0.0,
+        json: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match a.as_str() {
+            "--steps" => {
+                args.steps = value("--steps")?
+                    .parse()
+                    .map_err(|e| format!("--steps: {e}"))?;
+            }
+            "--beta" => {
+                args.beta = value("--beta")?
+                    .parse()
+                    .map_err(|e| format!("--beta: {e}"))?;
+            }
+            "--json" => args.json = true,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if args.steps < 2 {
+        return Err("--steps must be at least 2 (the first step is a warm-up)".into());
+    }
+    Ok(args)
+}
+
+/// The quickstart's data and GRPO settings, from a fresh `tiny` model.
+fn manifest(args: &Args) -> String {
+    format!(
+        r#"
+name: bench-grpo
+seed: 7
+defaults: {{max_completion_length: 48, max_prompt_length: 64}}
+models: {{tiny: {{preset: tiny}}}}
+datasets:
+  arithmetic: {{kind: arithmetic, num_samples: 400, operations: [add], max_digits: 2}}
+stages:
+  tasks:
+    kind: dataset
+    source: arithmetic
+    template: {{user: "Q: {{question}}\nA: <think>"}}
+    test_size: 20
+  zero:
+    kind: grpo
+    from: tiny
+    prompts: tasks
+    rewards: {{accuracy: 1.0, format: 0.5}}
+    learning_rate: 5.0e-5
+    num_generations: 8
+    per_device_train_batch_size: 32
+    max_steps: {steps}
+    beta: {beta}
+"#,
+        steps = args.steps,
+        beta = args.beta,
+    )
+}
+
+struct Quiet;
+
+impl Progress for Quiet {
+    fn update(&mut self, _step: u64, _total: u64, _message: &str) {}
+}
+
+impl Reporter for Quiet {
+    fn stage_started(&mut self, _: usize, _: usize, _: &StageSpec, _: Option<u64>) {}
+    fn progress(&mut self) -> &mut dyn Progress {
+        self
+    }
+    fn stage_finished(&mut self, _: &StageRun) {}
+    fn warn(&mut self, message: &str) {
+        eprintln!("warning: {message}");
+    }
+}
+
+/// Mean of each `time/*` series and of the completion length, first step left out.
+struct Figures {
+    generation_s: f64,
+    reward_s: f64,
+    update_s: f64,
+    completion_length: f64,
+    steps: usize,
+}
+
+fn run(dir: &Path, args: &Args) -> Result<Figures, Box<dyn Error>> {
+    let path = dir.join("bench.yaml");
+    let doc = parse(SourceFile::new(&path, manifest(args))).map_err(|d| render_all(&d))?;
+    let checked = check_document(&doc);
+    if checked.has_errors() {
+        return Err(render_all(&checked.diagnostics).into());
+    }
+    let store = Store::open(&dir.join("runs"), LockMode::Fail)?;
+    let record = execute(
+        &plan(checked.pipelines),
+        &store,
+        &path,
+        &RunOptions::default(),
+        &Cancel::default(),
+        &mut Quiet,
+    )?;
+    let stage = record
+        .stages
+        .iter()
+        .find(|s| s.name == "zero")
+        .ok_or("the run has no `zero` stage")?;
+    let points = store.metrics(&stage.key)?;
+    let measured = &points[1.min(points.len())..];
+    let mean = |name: &str| -> Result<f64, String> {
+        let values: Vec<f64> = measured
+            .iter()
+            .filter_map(|p| p.values.get(name).copied())
+            .collect();
+        if values.is_empty() {
+            return Err(format!("the stage logged no `{name}`"));
+        }
+        Ok(values.iter().sum::<f64>() / values.len() as f64)
+    };
+    Ok(Figures {
+        generation_s: mean("time/generation_s")?,
+        reward_s: mean("time/reward_s")?,
+        update_s: mean("time/update_s")?,
+        completion_length: mean("completion_length")?,
+        steps: measured.len(),
+    })
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args = parse_args()?;
+    let dir = std::env::temp_dir().join(format!("r1flow-bench-grpo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = run(&dir, &args);
+    let _ = std::fs::remove_dir_all(&dir);
+    let f = result?;
+    let total = f.generation_s + f.reward_s + f.update_s;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "prompts": 4, "num_generations": 8, "max_completion_length": 48,
+                "beta": args.beta, "steps": f.steps,
+                "completion_length": f.completion_length,
+                "generation_s": f.generation_s, "reward_s": f.reward_s,
+                "update_s": f.update_s, "step_s": total,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "GRPO step, tiny model, 4 prompts x 8 completions (mean length {:.1} of 48 tokens), \
+         beta {}, mean of {} steps after a warm-up:",
+        f.completion_length, args.beta, f.steps
+    );
+    for (phase, s) in [
+        ("generation", f.generation_s),
+        ("rewards", f.reward_s),
+        ("update", f.update_s),
+        ("step", total),
+    ] {
+        println!(
+            "  {phase:<11} {s:>9.4} s  {:>5.1}%",
+            100.0 * s / total.max(f64::MIN_POSITIVE)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! Execute (the `dataset` stage): writing flaws into generated worked solutions — a wrong
+//! answer, skipped steps, a broken format, reasoning in mixed languages — each with the share the
+//! dataset's `noise:` gives, drawn from a stream of its own so that the items themselves
+//! (questions and reference answers) are the same with and without noise.
+
+use crate::manifest::SolutionNoise;
+
+use super::rng::SeededRng;
+use super::solution::{Layout, WorkedSolution};
+
+/// The purpose name of the noise stream (see [`SeededRng::for_purpose`]).
+pub const PURPOSE: &str = "solution-noise";
+
+/// The text of one item's worked solution under `noise`. `wrong` makes the flawed
+/// solution a task can write instead (it may return `None` when it cannot make one, and
+/// the solution then stays right). The draws are made for every item whatever the
+/// shares, so each share moves only its own flaw.
+pub fn write(
+    noise: &SolutionNoise,
+    clean: &WorkedSolution,
+    wrong: impl FnOnce(&mut SeededRng) -> Option<WorkedSolution>,
+    rng: &mut SeededRng,
+) -> String {
+    let is_wrong = rng.chance(noise.wrong);
+    let is_shortcut = rng.chance(noise.shortcut);
+    let is_unformatted = rng.chance(noise.unformatted);
+    let is_mixed = rng.chance(noise.mixed_language);
+    let layout_draw = rng.below(2);
+    let language_seed = rng.next_u64();
+
+    let flawed = if is_wrong { wrong(rng) } else { None };
+    let solution = flawed.as_ref().unwrap_or(clean);
+    let short;
+    let solution = if is_shortcut {
+        short = solution.without_steps();
+        &short
+    } else {
+        solution
+    };
+    let layout = match (is_unformatted, layout_draw) {
+        (false, _) => Layout::Tagged,
+        (true, 0) => Layout::UntaggedAnswer,
+        (true, _) => Layout::UnclosedThink,
+    };
+    let chinese = if is_mixed {
+        mixed_languages(solution.sentences.len(), language_seed)
+    } else {
+        Vec::new()
+    };
+    solution.render_with(layout, &chinese)
+}
+
+/// Which sentences are in Chinese: each with even odds, and at least one of each language
+/// when there are two sentences or more (one sentence alone is in Chinese).
+fn mixed_languages(sentences: usize, seed: u64) -> Vec<bool> {
+    let mut rng = SeededRng::new(seed);
+    let mut chinese: Vec<bool> = (0..sentences).map(|_| rng.chance(0.5)).collect();
+    if sentences == 1 {
+        chinese[0] = true;
+    } else if sentences > 1 {
+        if chinese.iter().all(|&c| !c) {
+            chinese[rng.index(sentences)] = true;
+        }
+        if chinese.iter().all(|&c| c) {
+            chinese[rng.index(sentences)] = false;
+        }
+    }
+    chinese
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::solution::Sentence;
+
+    fn clean() -> WorkedSolution {
+        WorkedSolution {
+            sentences: vec![
+                Sentence {
+                    en: "12 + 30 = 42.".into(),
+                    zh: "12 加 30 得 42。".into(),
+                },
+                Sentence {
+                    en: "So 12 + 30 = 42.".into(),
+                    zh: "所以 12 + 30 = 42。".into(),
+                },
+            ],
+            steps: 0..1,
+            answer: "42".into(),
+        }
+    }
+
+    fn wrong(_: &mut SeededRng) -> Option<WorkedSolution> {
+        let mut w = clean();
+        w.answer = "52".into();
+        Some(w)
+    }
+
+    fn noise(wrong: f64, unformatted: f64, mixed_language: f64) -> SolutionNoise {
+        SolutionNoise {
+            wrong,
+            shortcut: 0.0,
+            unformatted,
+            mixed_language,
+        }
+    }
+
+    fn shares(noise: &SolutionNoise) -> (f64, f64, f64) {
+        let mut rng = SeededRng::for_purpose(3, PURPOSE);
+        let n = 4000;
+        let (mut w, mut u, mut m) = (0, 0, 0);
+        for _ in 0..n {
+            let text = write(noise, &clean(), wrong, &mut rng);
+            w += usize::from(text.contains("52"));
+            u += usize::from(!text.contains("<answer>"));
+            m += usize::from(text.contains('得') || text.contains("所以"));
+        }
+        let f = |c: usize| c as f64 / n as f64;
+        (f(w), f(u), f(m))
+    }
+
+    #[test]
+    fn no_noise_is_the_clean_solution() {
+        let mut rng = SeededRng::new(1);
+        for _ in 0..20 {
+            assert_eq!(
+                write(&SolutionNoise::default(), &clean(), wrong, &mut rng),
+                clean().render()
+            );
+        }
+    }
+
+    #[test]
+    fn each_flaw_comes_with_its_share() {
+        let (w, u, m) = shares(&noise(0.3, 0.5, 0.2));
+        assert!((w - 0.3).abs() < 0.03, "wrong share {w}");
+        assert!((u - 0.5).abs() < 0.03, "unformatted share {u}");
+        assert!((m - 0.2).abs() < 0.03, "mixed share {m}");
+        let (w, u, m) = shares(&noise(1.0, 0.0, 1.0));
+        assert_eq!((w, u, m), (1.0, 0.0, 1.0));
+    }
+
+    #[test]
+    fn shortcuts_state_the_result_without_the_steps() {
+        let shortcut = SolutionNoise {
+            shortcut: 1.0,
+            ..SolutionNoise::default()
+        };
+        let mut rng = SeededRng::new(4);
+        assert_eq!(
+            write(&shortcut, &clean(), wrong, &mut rng),
+            "<think> So 12 + 30 = 42. </think> <answer> 42 </answer>"
+        );
+    }
+
+    #[test]
+    fn mixed_reasoning_has_both_languages() {
+        for seed in 0..50 {
+            let chinese = mixed_languages(3, seed);
+            assert!(chinese.contains(&true) && chinese.contains(&false));
+        }
+        assert_eq!(mixed_languages(1, 9), vec![true]);
+        assert!(mixed_languages(0, 9).is_empty());
+    }
+}
