@@ -62,7 +62,7 @@ pub fn render_text(plan: &Plan, states: Option<&BTreeMap<String, StageState>>) -
         out,
         "stages:   {distinct} to run or reuse{}",
         if unshared > distinct {
-            format!(" ({} shared across variants)", unshared - distinct)
+            format!(" ({unshared} if the variants shared nothing)")
         } else {
             String::new()
         }

@@ -71,10 +71,11 @@ fn plan_shows_shared_stages_of_the_readability_ablation() {
             .collect()
     };
     assert_eq!(
-        variants_of("cold_start"),
+        variants_of("base"),
         [4],
-        "cold start is shared by all four variants"
+        "the base model is shared by all four variants"
     );
+    assert_eq!(variants_of("eval_base"), [4]);
     assert_eq!(variants_of("reasoning_rl"), [1, 1, 1, 1]);
     for stage in stages {
         let key = stage["key"].as_str().expect("key");
@@ -97,7 +98,7 @@ fn plan_renders_graphviz_and_selects_variants() {
     assert!(dot.stdout.contains("[label=\"data\"]"), "{}", dot.stdout);
 
     let one = Test::in_dir(&repo_root())
-        .args(["plan", "pipelines/distill.yaml", "--variant", "mini"])
+        .args(["plan", "pipelines/distill.yaml", "--variant", "micro"])
         .run();
     assert!(one.success, "{}", one.stderr);
     assert!(!one.stdout.contains("variants: 2"), "{}", one.stdout);
@@ -107,7 +108,7 @@ fn plan_renders_graphviz_and_selects_variants() {
         .run();
     assert!(!unknown.success);
     assert!(
-        unknown.stderr.contains("the variants are: tiny, mini"),
+        unknown.stderr.contains("the variants are: mini, micro"),
         "{}",
         unknown.stderr
     );
