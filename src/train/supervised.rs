@@ -93,7 +93,7 @@ fn sequences(job: &SupervisedJob, tokenizer: &TextTokenizer) -> Result<Vec<Seque
 }
 
 /// The batch of micro-batch number `index` (epochs reshuffle by seed).
-fn micro_batch(order_seed: u64, count: usize, batch: usize, index: u64) -> Vec<usize> {
+pub(super) fn micro_batch(order_seed: u64, count: usize, batch: usize, index: u64) -> Vec<usize> {
     let per_epoch = count.div_ceil(batch).max(1) as u64;
     let epoch = index / per_epoch;
     let within = (index % per_epoch) as usize;
