@@ -6,6 +6,7 @@
 
 mod bradley_terry;
 mod clip;
+mod distill_kl;
 mod eval;
 mod grpo;
 mod grpo_loss;
@@ -21,6 +22,7 @@ mod supervised;
 
 pub use bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
 pub use clip::clip_global_norm;
+pub use distill_kl::token_kl;
 pub use eval::{EvalJob, EvalTask, StoredSample, METRICS_FILE, SAMPLES_FILE};
 pub use grpo::{GrpoJob, GrpoTask, PolicyRewards, Rollout, REWARD_MODEL_TERM, ROLLOUTS_FILE};
 pub use grpo_loss::{group_advantages, policy_loss, LossSettings, PolicyLoss};
@@ -38,7 +40,7 @@ pub use reward_scoring::RewardModels;
 pub use sampling::{sample_records, PromptSample};
 pub use schedule::learning_rate;
 pub use state::LoopState;
-pub use supervised::{SequenceMode, SupervisedJob, SupervisedTask};
+pub use supervised::{Objective, SequenceMode, SupervisedJob, SupervisedTask};
 
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::{Backend, Dtype};
