@@ -127,9 +127,10 @@ impl RoutedRewards {
 
 impl RoutedScores {
     /// The metrics of [`ScoredBatch::metrics`]; for `ByKind`, `reward` and `reward_std`
-    /// over every sample, then per kind `reward/KIND`, `reward_std/KIND`, the share of
-    /// the batch `prompts/KIND`, and each of its rewards as `reward/KIND/NAME` (with
-    /// `/std` and `/skipped`) over that kind's samples only.
+    /// over every sample, then per kind the share of the batch `prompts/KIND` and, when
+    /// the batch has prompts of that kind, `reward/KIND`, `reward_std/KIND` and each of
+    /// its rewards as `reward/KIND/NAME` (with `/std` and `/skipped`) over that kind's
+    /// samples only.
     pub fn metrics(&self) -> IndexMap<String, f64> {
         if self.parts.is_empty() {
             return self.batch.metrics();
@@ -142,6 +143,10 @@ impl RoutedScores {
         for (kind, part) in &self.parts {
             let kind = kind.name();
             metrics.insert(format!("prompts/{kind}"), part.total.len() as f64 / samples);
+            if part.total.is_empty() {
+                // No prompt of this kind in the batch: nothing to report but its share.
+                continue;
+            }
             for (name, value) in part.metrics() {
                 let renamed = match name.as_str() {
                     "reward" => format!("reward/{kind}"),
@@ -248,6 +253,15 @@ mod tests {
             same.metrics(),
             same.batch.metrics(),
             "GRPO's metrics are unchanged"
+        );
+        let reasoning_only = routed
+            .score(&samples[..1], Some(&mut scorer))
+            .expect("scores")
+            .metrics();
+        assert_eq!(reasoning_only["prompts/general"], 0.0);
+        assert!(
+            !reasoning_only.contains_key("reward/general"),
+            "no mean over no general prompt: {reasoning_only:?}"
         );
         let without_model = routed.score(&samples, None).expect_err("needs the model");
         assert_eq!(without_model.reward(), "helpfulness");

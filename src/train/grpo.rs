@@ -418,7 +418,12 @@ impl BackendTask for GrpoTask<'_, '_> {
             );
             let reward_mean = metrics.get("reward").copied().unwrap_or(f64::NAN);
             if state.step % hyper.logging_steps == 0 || state.step == total {
-                context.log_metrics(state.step, metrics.clone())?;
+                // A mean over no samples (a reward that skipped every sample, a prompt
+                // kind absent from the step) is NaN: it is left out of the point, which
+                // the store keeps as JSON (where NaN has no spelling).
+                let mut point = metrics.clone();
+                point.retain(|_, value| value.is_finite());
+                context.log_metrics(state.step, point)?;
             }
             for (r, completion) in completions.iter().enumerate() {
                 rollouts.push(Rollout {

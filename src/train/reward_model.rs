@@ -254,13 +254,18 @@ impl BackendTask for RewardModelTask<'_, '_> {
                 ]);
                 window.clear();
                 if state.step == total {
-                    let stats =
-                        held_out_stats(&model.valid(), &held_out, hyper.batch_size, pad, &device)?;
-                    final_metrics = BTreeMap::from([
-                        ("eval_accuracy".to_string(), stats.accuracy),
-                        ("eval_margin".to_string(), stats.margin),
-                        ("eval_pairs".to_string(), stats.pairs as f64),
-                    ]);
+                    final_metrics.insert("eval_pairs".to_string(), held_out.len() as f64);
+                    if !held_out.is_empty() {
+                        let stats = held_out_stats(
+                            &model.valid(),
+                            &held_out,
+                            hyper.batch_size,
+                            pad,
+                            &device,
+                        )?;
+                        final_metrics.insert("eval_accuracy".to_string(), stats.accuracy);
+                        final_metrics.insert("eval_margin".to_string(), stats.margin);
+                    }
                     metrics.extend(final_metrics.clone());
                 }
                 context.log_metrics(state.step, metrics)?;

@@ -317,3 +317,47 @@ fn an_ablation_axis_over_the_student_shares_the_teacher() {
         );
     }
 }
+
+#[test]
+fn rlhf_on_general_prompts_only_scores_with_the_reward_model_once() {
+    // As in pipelines/r1.yaml: every prompt is general, and `general_rewards` names a
+    // `model` reward of the stage's own reward model, whose weight then applies instead
+    // of the implicit weight-1 term.
+    let manifest = MANIFEST
+        .replace(
+            "  prompts: {kind: dataset, source: mixed, template: plain, test_size: 2}",
+            "  prompts: {kind: dataset, source: chat, template: plain, test_size: 1}",
+        )
+        .replace(
+            "general_rewards: {tag_count: 0.5}",
+            "general_rewards: {helpful: 2.0, tag_count: 0.5}",
+        )
+        .replace(
+            "  mixed: {kind: jsonl, path: mixed.jsonl, format: prompts}",
+            "  mixed: {kind: jsonl, path: mixed.jsonl, format: prompts}\n  chat: {kind: jsonl, path: chat.jsonl, format: prompts}",
+        );
+    let general: String = MIXED
+        .lines()
+        .filter(|l| !l.contains("answer"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let test = project(&manifest).write("chat.jsonl", general);
+    let outcome = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--until", "tuned"])
+        .run();
+    assert!(outcome.success, "{}", outcome.stderr);
+    // Steps without reasoning prompts log no mean over them (NaN has no JSON spelling).
+    for point in metric_series(&test, "tuned") {
+        let values = &point["values"];
+        assert_eq!(values["prompts/general"].as_f64(), Some(1.0), "{values}");
+        assert!(values.get("reward/reasoning").is_none(), "{values}");
+        assert!(
+            values["reward/general/helpful"].as_f64().is_some(),
+            "{values}"
+        );
+        assert!(
+            values.get("reward/general/reward_model").is_none(),
+            "the reward model scores once, with the weight `general_rewards` gives it: {values}"
+        );
+    }
+}
