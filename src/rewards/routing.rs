@@ -265,5 +265,6 @@ mod tests {
         );
         let without_model = routed.score(&samples, None).expect_err("needs the model");
         assert_eq!(without_model.reward(), "helpfulness");
+        insta::assert_snapshot!(without_model.to_string());
     }
 }

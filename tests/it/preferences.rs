@@ -259,7 +259,10 @@ fn rejection_sampling_emits_preference_pairs_for_a_reward_model() {
     let judged = stage(&run, "judged");
     let pairs = judged["metrics"]["pairs"].as_f64().unwrap_or(0.0);
     assert!(pairs >= 1.0, "{}", judged["metrics"]);
-    assert!(pairs <= 50.0, "at most one pair per train prompt: {pairs}");
+    assert!(
+        pairs <= 30.0,
+        "at most one pair per train prompt (30): {pairs}"
+    );
     let rm = stage(&run, "rm");
     assert_eq!(rm["status"], "ran");
     assert_eq!(
