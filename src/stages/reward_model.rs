@@ -20,9 +20,12 @@ stage_config! {
     #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct RewardModelStage {
-        /// The backbone: any model.
+        /// The backbone: any model (a stage's, a checkpoint, or a preset with fresh
+        /// weights).
         pub from: String,
-        /// Preference pairs (prompt, chosen, rejected).
+        /// Preference pairs (prompt, chosen, rejected): a JSONL `preferences` dataset or a
+        /// `rejection_sampling` stage with `emit: preferences`. Trained on the train
+        /// split; the test split is held out for `eval_accuracy`.
         pub data: String,
         /// Training sequence length in tokens (prompt + completion + EOS); longer texts
         /// lose tokens from their start, so the completion's end is always scored.
