@@ -248,7 +248,7 @@ fn help_for_need(need: Need) -> String {
         Need::Source => "name an entry of `datasets:`".into(),
         Need::Prompts => "name a dataset stage or an entry of `datasets:`".into(),
         Need::Completions => "name a dataset of completions: a `rejection_sampling` stage, generated tasks, or a JSONL file with `format: sft`".into(),
-        Need::Preferences => "name a dataset of preference pairs: a JSONL file with `format: preferences`".into(),
+        Need::Preferences => "name a dataset of preference pairs: a JSONL file with `format: preferences`, or a `rejection_sampling` stage with `emit: preferences`".into(),
     }
 }
 

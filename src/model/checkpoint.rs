@@ -19,7 +19,7 @@ pub const GENERATION_CONFIG_FILE: &str = "generation_config.json";
 const WEIGHTS_FILE: &str = "model.safetensors";
 const WEIGHTS_INDEX_FILE: &str = "model.safetensors.index.json";
 /// safetensors metadata key holding the r1flow `ModelConfig` of artifact bytes.
-const CONFIG_METADATA_KEY: &str = "r1flow_model_config";
+pub(super) const CONFIG_METADATA_KEY: &str = "r1flow_model_config";
 
 /// A model with everything needed to use it.
 #[derive(Debug)]
@@ -143,7 +143,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ModelErro
 }
 
 /// Decodes a safetensors tensor into f32 values (f32, f16 and bf16 files).
-fn to_f32(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>, ModelError> {
+pub(super) fn to_f32(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>, ModelError> {
     let data = view.data();
     Ok(match view.dtype() {
         Dtype::F32 => data
@@ -167,7 +167,7 @@ fn to_f32(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>, ModelError> {
 }
 
 /// Builds a model from parsed safetensors files, checking names and shapes.
-fn build_from_files<B: Backend>(
+pub(super) fn build_from_files<B: Backend>(
     config: &ModelConfig,
     files: &[SafeTensors<'_>],
     device: &B::Device,
@@ -261,7 +261,7 @@ pub fn load_hf_dir<B: Backend>(
 }
 
 /// Serialises named f32 tensors to safetensors bytes.
-fn serialize_f32(
+pub(super) fn serialize_f32(
     tensors: Vec<(TensorSpec, Vec<f32>)>,
     metadata: HashMap<String, String>,
 ) -> Result<Vec<u8>, ModelError> {

@@ -4,6 +4,7 @@
 //! Code map: `config` (architecture, presets) · `rope`, `attention`, `mlp`, `block`,
 //! `transformer` (one model part per file) · `batch` (padded token batches and masks) ·
 //! `sampling` (batched KV-cache generation) · `logprobs` (per-token log-probs) ·
+//! `scalar_head` (the reward model: backbone + scalar head) ·
 //! `tokenizer` (tokenizer.json, the built-in byte tokenizer) · `checkpoint` (HF layout in
 //! and out, artifact bytes) · `backend` (run-time backend choice) · `cli` (generate/export).
 
@@ -21,6 +22,7 @@ mod projection;
 pub(crate) mod rng;
 pub mod rope;
 pub mod sampling;
+pub mod scalar_head;
 pub mod tokenizer;
 pub mod transformer;
 
@@ -35,6 +37,7 @@ pub use logprobs::{
     completion_logprobs, token_logprobs, token_logprobs_with_entropy, TokenLogprobs,
 };
 pub use sampling::{generate, Completion, FinishReason, SamplingParams};
+pub use scalar_head::{reward_model_from_bytes, reward_model_to_bytes, RewardModel};
 pub use tokenizer::TextTokenizer;
 pub use transformer::{KvCache, Transformer};
 

@@ -14,7 +14,7 @@ use crate::manifest::RewardDecl;
 
 use super::error::{RewardError, RewardErrorKind};
 use super::sample::{RewardOutcome, Sample};
-use super::Reward;
+use super::{ModelScorer, Reward, RewardKind};
 
 /// The rewards of a stage with their weights.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,12 +69,39 @@ impl RewardSet {
         &self.rewards
     }
 
-    /// Scores `samples` with every reward and combines them.
+    /// The `reward_model` stages this set's `model` rewards read.
+    pub fn reward_model_stages(&self) -> Vec<&str> {
+        self.rewards
+            .iter()
+            .filter_map(|(reward, _)| match reward.kind() {
+                RewardKind::Model(stage) => Some(stage.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Adds `reward` with `weight` after the others.
+    pub fn push(&mut self, reward: Reward, weight: f64) {
+        self.rewards.push((reward, weight));
+    }
+
+    /// Scores `samples` with every reward and combines them (`model` rewards fail: see
+    /// [`RewardSet::score_with`]).
     pub fn score(&self, samples: &[Sample<'_>]) -> Result<ScoredBatch, RewardError> {
+        self.score_with(samples, None)
+    }
+
+    /// Scores `samples` with every reward, `model` rewards with the reward models of
+    /// `models`, and combines them.
+    pub fn score_with(
+        &self,
+        samples: &[Sample<'_>],
+        mut models: Option<&mut (dyn ModelScorer + '_)>,
+    ) -> Result<ScoredBatch, RewardError> {
         let mut per_reward = IndexMap::new();
         let mut total: Vec<Option<f64>> = vec![None; samples.len()];
         for (reward, weight) in &self.rewards {
-            let outcomes = reward.score_batch(samples)?;
+            let outcomes = reward.score_batch_with(samples, models.as_deref_mut())?;
             for (sum, outcome) in total.iter_mut().zip(&outcomes) {
                 if let Some(score) = outcome.score() {
                     *sum = Some(sum.unwrap_or(0.0) + weight * score);

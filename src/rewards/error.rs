@@ -35,8 +35,11 @@ pub enum RewardErrorKind {
     NotANumber { sample: usize, line: String },
     /// Reading from or writing to the verifier failed.
     Io(String),
-    /// `kind: model` rewards are scored by a trained reward model.
+    /// `kind: model` rewards are scored by a trained reward model, which only a running
+    /// stage loads.
     NeedsRewardModel { model: String },
+    /// The reward model failed to score a batch.
+    Model(String),
 }
 
 impl RewardError {
@@ -116,9 +119,11 @@ impl fmt::Display for RewardError {
             RewardErrorKind::Io(message) => write!(f, "verifier I/O failed: {message}"),
             RewardErrorKind::NeedsRewardModel { model } => write!(
                 f,
-                "needs a reward model artifact (from stage `{model}`, wired by the RLHF stage); \
-                 it cannot score here yet"
+                "is scored by the reward model of stage `{model}`, which is not loaded here \
+                 (`model` rewards score inside the `grpo`, `rlhf`, `rejection_sampling` and \
+                 `eval` stages that name them)"
             ),
+            RewardErrorKind::Model(message) => write!(f, "reward model failed: {message}"),
         }
     }
 }

@@ -3,9 +3,11 @@
 //! samples `(prompt, completion, answer)` — and their weighted combination.
 //!
 //! One file per reward kind: [`accuracy`], [`format`], [`language`], [`length`],
-//! [`command`]; `model` rewards need a trained reward model and are wired by the RLHF
-//! stage. The parsing they share lives in [`expr`], [`number`], [`rational`] and
-//! [`answer`]; [`combine`] sums weighted rewards and computes their metrics.
+//! [`command`]; `model` rewards are scored by a trained reward model that the running
+//! stage loads and lends through [`ModelScorer`]. The parsing they share lives in
+//! [`expr`], [`number`], [`rational`] and [`answer`]; [`combine`] sums weighted rewards
+//! and computes their metrics; [`routing`] gives reasoning and general prompts their own
+//! rewards (RLHF).
 
 pub mod accuracy;
 pub mod answer;
@@ -18,6 +20,7 @@ pub mod language;
 pub mod length;
 pub mod number;
 pub mod rational;
+pub mod routing;
 pub mod sample;
 
 #[cfg(test)]
@@ -35,7 +38,16 @@ pub use command::CommandVerifier;
 pub use error::{RewardError, RewardErrorKind};
 pub use language::LanguageConsistency;
 pub use length::OverlongPenalty;
+pub use routing::{PromptKind, RoutedRewards};
 pub use sample::{RewardOutcome, Sample};
+
+/// Scores samples with the trained reward model of a `reward_model` stage: what a running
+/// stage lends its rewards so that `kind: model` rewards can score (the rewards module
+/// itself never loads a model).
+pub trait ModelScorer {
+    /// One score per sample from the reward model of stage `stage`.
+    fn score(&mut self, stage: &str, samples: &[Sample<'_>]) -> Result<Vec<f64>, String>;
+}
 
 /// A reward function ready to score, under its manifest name.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,8 +110,18 @@ impl Reward {
 
     /// Scores every sample; the result has one outcome per sample, in order. Rule-based
     /// rewards never fail; a `command` reward fails on a misbehaving verifier and a `model`
-    /// reward fails until the RLHF stage supplies the model.
+    /// reward fails, as it needs a [`ModelScorer`] (see [`Reward::score_batch_with`]).
     pub fn score_batch(&self, samples: &[Sample<'_>]) -> Result<Vec<RewardOutcome>, RewardError> {
+        self.score_batch_with(samples, None)
+    }
+
+    /// Like [`Reward::score_batch`], with the reward models of `models` for `model`
+    /// rewards.
+    pub fn score_batch_with(
+        &self,
+        samples: &[Sample<'_>],
+        models: Option<&mut (dyn ModelScorer + '_)>,
+    ) -> Result<Vec<RewardOutcome>, RewardError> {
         let each = |f: &dyn Fn(&Sample<'_>) -> RewardOutcome| samples.iter().map(f).collect();
         Ok(match &self.kind {
             RewardKind::Accuracy(v) => each(&|s| v.score(&v.verdict(s.completion, s.answer))),
@@ -115,12 +137,27 @@ impl Reward {
                 .map(RewardOutcome::Score)
                 .collect(),
             RewardKind::Model(model) => {
-                return Err(RewardError::new(
-                    &self.name,
-                    RewardErrorKind::NeedsRewardModel {
-                        model: model.clone(),
-                    },
-                ))
+                let Some(models) = models else {
+                    return Err(RewardError::new(
+                        &self.name,
+                        RewardErrorKind::NeedsRewardModel {
+                            model: model.clone(),
+                        },
+                    ));
+                };
+                let scores = models.score(model, samples).map_err(|message| {
+                    RewardError::new(&self.name, RewardErrorKind::Model(message))
+                })?;
+                if scores.len() != samples.len() {
+                    return Err(RewardError::new(
+                        &self.name,
+                        RewardErrorKind::WrongCount {
+                            expected: samples.len(),
+                            got: scores.len(),
+                        },
+                    ));
+                }
+                scores.into_iter().map(RewardOutcome::Score).collect()
             }
         })
     }

@@ -15,6 +15,10 @@ pub struct Sample<'a> {
     /// The completion's length in tokens as generated; rewards that need a length fall
     /// back to counting characters when the caller does not know it.
     pub completion_tokens: Option<usize>,
+    /// The pre-filled start of `completion` that also ends `prompt` ("" when none): a
+    /// reward model reads `prompt` followed by the completion without it, the text as
+    /// the policy saw and wrote it.
+    pub response_prefix: &'a str,
 }
 
 impl<'a> Sample<'a> {
@@ -25,7 +29,25 @@ impl<'a> Sample<'a> {
             completion,
             answer,
             completion_tokens: None,
+            response_prefix: "",
         }
+    }
+
+    /// The same sample, whose completion starts with `prefix` written at the end of the
+    /// prompt.
+    pub fn with_response_prefix(self, prefix: &'a str) -> Self {
+        Self {
+            response_prefix: prefix,
+            ..self
+        }
+    }
+
+    /// What the model generated after the prompt: the completion without the pre-filled
+    /// start.
+    pub fn generated(&self) -> &'a str {
+        self.completion
+            .strip_prefix(self.response_prefix)
+            .unwrap_or(self.completion)
     }
 
     /// The same sample with its token count.

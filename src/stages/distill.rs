@@ -10,7 +10,7 @@ use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::params::stage_config;
 use crate::manifest::Defaults;
 use crate::records::DatasetRecord;
-use crate::train::{self, training_hyper, SequenceMode, SupervisedJob, SupervisedTask};
+use crate::train::{self, training_hyper, Objective, SequenceMode, SupervisedJob, SupervisedTask};
 
 /// How the student learns from the teacher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -18,7 +18,9 @@ use crate::train::{self, training_hyper, SequenceMode, SupervisedJob, Supervised
 pub enum DistillMode {
     /// Cross-entropy on the teacher's sampled completions (what R1 did).
     Sft,
-    /// KL divergence to the teacher's token distribution on the same sequences.
+    /// Token-level KL divergence to the teacher's next-token distributions on the
+    /// teacher's samples, at the completion tokens only (direction: `kl`). Teacher and
+    /// student may differ in size but must share the tokenizer and vocabulary.
     Logits,
 }
 
@@ -33,8 +35,10 @@ pub enum KlDirection {
 }
 
 stage_config! {
-    /// `kind: distill` — one student learns from a teacher's data. Several students are
-    /// several stages, or one stage with an ablation axis over `student`.
+    /// `kind: distill` — one student learns from a teacher's samples: by SFT on them, or by
+    /// matching the teacher's token distributions on them. Several students are several
+    /// stages, or one stage with an ablation axis over `student` (variants share every
+    /// teacher stage, which runs once).
     #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct DistillStage {
@@ -125,16 +129,20 @@ impl StageConfig for DistillStage {
         );
     }
 
-    /// SFT mode runs; the logit-level mode does not yet.
     fn runnable(&self) -> bool {
-        self.mode == DistillMode::Sft
+        true
     }
 
-    /// SFT of the student on the teacher's completions, as R1 distilled.
+    /// SFT of the student on the teacher's completions, as R1 distilled; or KL to the
+    /// teacher's distributions on the same tokens.
     fn run(&self, context: &mut StageContext<'_>) -> Result<StageOutput, StageError> {
-        if self.mode != DistillMode::Sft {
-            return Err(StageError::NotImplemented { kind: Self::KIND });
-        }
+        let objective = match self.mode {
+            DistillMode::Sft => Objective::CrossEntropy,
+            DistillMode::Logits => Objective::TeacherLogits {
+                teacher_field: "teacher",
+                kl: self.kl,
+            },
+        };
         let records: Vec<DatasetRecord> = context.read_records("data", "train.jsonl")?;
         let examples = records
             .into_iter()
@@ -146,6 +154,7 @@ impl StageConfig for DistillStage {
             mode: SequenceMode::Pairs {
                 completion_only: true,
             },
+            objective,
             max_seq_length: self.max_seq_length,
             hyper: training_hyper!(self)?,
             seed: self.seed.unwrap_or_default(),

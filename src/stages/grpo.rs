@@ -10,7 +10,7 @@ use crate::check::FieldChecks;
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::params::{stage_config, LossType, LrScheduler, ScaleRewards};
 use crate::manifest::Defaults;
-use crate::train::{self, training_hyper, GrpoJob, GrpoTask};
+use crate::train::{self, training_hyper, GrpoJob, GrpoTask, PolicyRewards};
 
 stage_config! {
     /// `kind: grpo` — sample `num_generations` completions per prompt, score them with the
@@ -128,9 +128,9 @@ impl StageConfig for GrpoStage {
 
     fn run(&self, context: &mut StageContext<'_>) -> Result<StageOutput, StageError> {
         let job = grpo_job(
-            self.resolved_policy(),
-            training_hyper!(self),
-            self.rewards.clone(),
+            policy_fields!(self),
+            training_hyper!(self)?,
+            PolicyRewards::Same(self.rewards.clone()),
             self.seed,
         )?;
         let numerics = train::stage_numerics(context);
@@ -156,39 +156,41 @@ pub(super) struct PolicyFields {
     pub stop: Option<Vec<String>>,
 }
 
-impl GrpoStage {
-    fn resolved_policy(&self) -> PolicyFields {
-        PolicyFields {
-            num_generations: self.num_generations,
-            beta: self.beta,
-            epsilon: self.epsilon,
-            epsilon_high: self.epsilon_high,
-            num_iterations: self.num_iterations,
-            scale_rewards: self.scale_rewards,
-            loss_type: self.loss_type,
-            mask_truncated_completions: self.mask_truncated_completions,
-            temperature: self.temperature,
-            top_p: self.top_p,
-            top_k: self.top_k,
-            max_prompt_length: self.max_prompt_length,
-            max_completion_length: self.max_completion_length,
-            stop: self.stop.clone(),
+/// The policy fields of a stage config that has the `generation` and `policy` groups.
+macro_rules! policy_fields {
+    ($config:expr) => {
+        $crate::stages::grpo::PolicyFields {
+            num_generations: $config.num_generations,
+            beta: $config.beta,
+            epsilon: $config.epsilon,
+            epsilon_high: $config.epsilon_high,
+            num_iterations: $config.num_iterations,
+            scale_rewards: $config.scale_rewards,
+            loss_type: $config.loss_type,
+            mask_truncated_completions: $config.mask_truncated_completions,
+            temperature: $config.temperature,
+            top_p: $config.top_p,
+            top_k: $config.top_k,
+            max_prompt_length: $config.max_prompt_length,
+            max_completion_length: $config.max_completion_length,
+            stop: $config.stop.clone(),
         }
-    }
+    };
 }
+pub(super) use policy_fields;
 
 /// A GRPO job from resolved fields (check filled every default).
 pub(super) fn grpo_job(
     p: PolicyFields,
-    hyper: Result<train::TrainingHyper, StageError>,
-    rewards: IndexMap<String, f64>,
+    hyper: train::TrainingHyper,
+    rewards: PolicyRewards,
     seed: Option<u64>,
 ) -> Result<GrpoJob, StageError> {
     let missing =
         |field: &str| StageError::Failed(format!("internal: `{field}` was not resolved by check"));
     let epsilon = p.epsilon.ok_or_else(|| missing("epsilon"))?;
     Ok(GrpoJob {
-        hyper: hyper?,
+        hyper,
         rewards,
         num_generations: p
             .num_generations

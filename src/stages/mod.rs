@@ -24,7 +24,7 @@ pub use eval::{EvalSplit, EvalStage};
 pub use export::ExportStage;
 pub use grpo::GrpoStage;
 pub use pretrain::PretrainStage;
-pub use rejection_sampling::RejectionSamplingStage;
+pub use rejection_sampling::{RejectionEmit, RejectionSamplingStage};
 pub use reward_model::RewardModelStage;
 pub use rlhf::RlhfStage;
 pub use sft::SftStage;
@@ -84,8 +84,8 @@ impl Need {
             Self::RewardModel => "a reward model (a `reward_model` stage)",
             Self::Source => "an entry of `datasets:`",
             Self::Prompts => "a dataset with prompts",
-            Self::Completions => "a dataset with completions (SFT pairs, generated tasks or a rejection_sampling stage)",
-            Self::Preferences => "a dataset of preference pairs (a JSONL `preferences` file)",
+            Self::Completions => "a dataset with completions (SFT pairs, generated tasks or a rejection_sampling stage emitting completions)",
+            Self::Preferences => "a dataset of preference pairs (a JSONL `preferences` file or a `rejection_sampling` stage with `emit: preferences`)",
         }
     }
 

@@ -10,7 +10,7 @@ use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::params::{stage_config, LrScheduler};
 use crate::manifest::Defaults;
 use crate::records::DatasetRecord;
-use crate::train::{self, training_hyper, SequenceMode, SupervisedJob, SupervisedTask};
+use crate::train::{self, training_hyper, Objective, SequenceMode, SupervisedJob, SupervisedTask};
 
 stage_config! {
     /// `kind: pretrain` — next-token training of a model declared under `models:`.
@@ -104,6 +104,7 @@ impl StageConfig for PretrainStage {
             init_field: "from",
             examples,
             mode: SequenceMode::Packed,
+            objective: Objective::CrossEntropy,
             max_seq_length: self.max_seq_length,
             hyper: training_hyper!(self)?,
             seed: self.seed.unwrap_or_default(),

@@ -1,5 +1,7 @@
 //! Stage kind `rejection_sampling`: sample from a model, keep what passes the rules, and
-//! emit an SFT dataset with provenance — how R1 built its 600k reasoning samples.
+//! emit an SFT dataset with provenance — how R1 built its 600k reasoning samples — or,
+//! with `emit: preferences`, pair samples that pass with samples that fail, as preference
+//! data for a `reward_model` stage.
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -12,9 +14,29 @@ use crate::manifest::params::stage_config;
 use crate::manifest::{Defaults, RecordShape};
 use crate::train::{self, sampling_params, RejectionJob, RejectionTask};
 
+/// What a rejection-sampling stage writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionEmit {
+    /// The samples that pass, as (prompt, completion) pairs for SFT.
+    #[default]
+    Completions,
+    /// Preference pairs for a `reward_model` stage: per prompt, a sample that passes
+    /// (chosen) with one that fails (rejected), at most `max_per_prompt` pairs. The
+    /// prompts' test split is sampled too, for held-out pairs.
+    Preferences,
+}
+
+impl RejectionEmit {
+    fn is_completions(&self) -> bool {
+        *self == Self::Completions
+    }
+}
+
 stage_config! {
     /// `kind: rejection_sampling` — n samples per prompt, filtered by reward thresholds,
-    /// format and deduplication.
+    /// format and deduplication; emits the kept samples, or preference pairs of kept and
+    /// rejected samples (`emit: preferences`).
     #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct RejectionSamplingStage {
@@ -35,9 +57,14 @@ stage_config! {
         /// Drop repeated completions of the same prompt. Default true.
         #[serde(default = "RejectionSamplingStage::default_true")]
         pub dedup: bool,
-        /// Keep at most this many samples per prompt. Default 1.
+        /// Keep at most this many samples (or pairs) per prompt. Default 1.
         #[serde(default = "RejectionSamplingStage::default_max_per_prompt")]
         pub max_per_prompt: usize,
+        /// `completions` (default): an SFT dataset of the samples that pass.
+        /// `preferences`: preference pairs, chosen = passes the thresholds and format
+        /// (e.g. correct and readable), rejected = does not.
+        #[serde(default, skip_serializing_if = "RejectionEmit::is_completions")]
+        pub emit: RejectionEmit,
         /// Seed of sampling; defaults to the manifest's `seed`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub seed: Option<u64>,
@@ -90,7 +117,10 @@ impl StageConfig for RejectionSamplingStage {
     }
 
     fn output(&self, _inputs: &[Output]) -> Output {
-        Output::Dataset(RecordShape::Completions)
+        Output::Dataset(match self.emit {
+            RejectionEmit::Completions => RecordShape::Completions,
+            RejectionEmit::Preferences => RecordShape::Preferences,
+        })
     }
 
     fn rewards(&self) -> Vec<RewardRefs<'_>> {
@@ -145,6 +175,7 @@ impl StageConfig for RejectionSamplingStage {
             max_prompt_length: self
                 .max_prompt_length
                 .ok_or_else(|| missing("max_prompt_length"))?,
+            preferences: self.emit == RejectionEmit::Preferences,
             seed,
         };
         let numerics = train::stage_numerics(context);

@@ -6,22 +6,37 @@ use serde::{Deserialize, Serialize};
 
 use super::{Input, Need, Output, StageConfig};
 use crate::check::FieldChecks;
+use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::params::stage_config;
 use crate::manifest::Defaults;
+use crate::records::DatasetRecord;
+use crate::train::{self, training_hyper, PreferencePair, RewardModelJob, RewardModelTask};
 
 stage_config! {
-    /// `kind: reward_model` — a backbone with a scalar head, trained so that
-    /// score(chosen) > score(rejected); reports pair accuracy on the test split.
+    /// `kind: reward_model` — a backbone with a scalar head on the last token's final
+    /// hidden state, trained with the Bradley–Terry loss −log σ(score(chosen) −
+    /// score(rejected)) (TRL's `RewardTrainer`); reports pair accuracy and mean margin on
+    /// the data's test split (`eval_accuracy`, `eval_margin`, also in `metrics.json`).
     #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct RewardModelStage {
-        /// The backbone: any model.
+        /// The backbone: any model (a stage's, a checkpoint, or a preset with fresh
+        /// weights).
         pub from: String,
-        /// Preference pairs (prompt, chosen, rejected).
+        /// Preference pairs (prompt, chosen, rejected): a JSONL `preferences` dataset or a
+        /// `rejection_sampling` stage with `emit: preferences`. Trained on the train
+        /// split; the test split is held out for `eval_accuracy`.
         pub data: String,
-        /// Training sequence length in tokens (prompt + completion). Default 1024.
+        /// Training sequence length in tokens (prompt + completion + EOS); longer texts
+        /// lose tokens from their start, so the completion's end is always scored.
+        /// Default 1024 (TRL's `max_length`).
         #[serde(default = "RewardModelStage::default_max_seq_length")]
         pub max_seq_length: usize,
+        /// Adds `coefficient · mean((score(chosen) + score(rejected))²)` to the loss to keep
+        /// scores centred on zero (TRL's `center_rewards_coefficient`; 0.01 is the
+        /// suggested value). Default off.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub center_rewards_coefficient: Option<f64>,
         /// Seed of the head's initialisation and data order; defaults to the manifest's `seed`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub seed: Option<u64>,
@@ -37,7 +52,7 @@ impl RewardModelStage {
 
 impl StageConfig for RewardModelStage {
     const KIND: &'static str = "reward_model";
-    const IMPLEMENTATION: u32 = 1;
+    const IMPLEMENTATION: u32 = 2;
 
     fn inputs(&self) -> Vec<Input<'_>> {
         vec![
@@ -70,5 +85,46 @@ impl StageConfig for RewardModelStage {
             "`max_seq_length` must be at least 2",
             "a scored sequence needs two tokens or more",
         );
+        if let Some(coefficient) = self.center_rewards_coefficient {
+            checks.ensure(
+                coefficient.is_finite() && coefficient >= 0.0,
+                "center_rewards_coefficient",
+                format!(
+                    "`center_rewards_coefficient` must be a finite number ≥ 0, not {coefficient}"
+                ),
+                "0.01 is the usual value; leave it out to train without the centring term",
+            );
+        }
+    }
+
+    fn runnable(&self) -> bool {
+        true
+    }
+
+    /// Trains on the train split's pairs, scores the test split's.
+    fn run(&self, context: &mut StageContext<'_>) -> Result<StageOutput, StageError> {
+        let pairs = |file: &str| -> Result<Vec<PreferencePair>, StageError> {
+            let records: Vec<DatasetRecord> = context.read_records("data", file)?;
+            Ok(records
+                .into_iter()
+                .filter_map(|r| {
+                    Some(PreferencePair {
+                        prompt: r.prompt,
+                        chosen: r.chosen?,
+                        rejected: r.rejected?,
+                    })
+                })
+                .collect())
+        };
+        let job = RewardModelJob {
+            pairs: pairs("train.jsonl")?,
+            held_out: pairs("test.jsonl")?,
+            max_seq_length: self.max_seq_length,
+            center_rewards_coefficient: self.center_rewards_coefficient.unwrap_or(0.0),
+            hyper: training_hyper!(self)?,
+            seed: self.seed.unwrap_or_default(),
+        };
+        let numerics = train::stage_numerics(context);
+        train::run_on_backend(numerics, RewardModelTask { context, job })
     }
 }

@@ -5,13 +5,19 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::grpo::{grpo_job, policy_fields};
 use super::{Input, Need, Output, RewardRefs, RewardRole, StageConfig};
 use crate::check::FieldChecks;
+use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::params::stage_config;
 use crate::manifest::Defaults;
+use crate::train::{self, training_hyper, GrpoTask, PolicyRewards};
 
 stage_config! {
-    /// `kind: rlhf` — policy optimisation whose reward depends on the prompt's type.
+    /// `kind: rlhf` — GRPO whose reward depends on the prompt's type: a prompt with a
+    /// reference answer (reasoning) is scored by `rewards`; one without (general) by the
+    /// reward model plus `general_rewards`. Logs `reward/reasoning`, `reward/general` and
+    /// each kind's rewards as `reward/KIND/NAME`.
     #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct RlhfStage {
@@ -22,10 +28,12 @@ stage_config! {
         pub prompts: String,
         /// Rewards (name → weight) for reasoning prompts: the rule rewards.
         pub rewards: IndexMap<String, f64>,
-        /// The `reward_model` stage that scores general prompts.
+        /// The `reward_model` stage that scores general prompts (weight 1; logged as
+        /// `reward/general/reward_model`).
         pub reward_model: String,
         /// Extra rewards (name → weight) added to the reward model's score on general
-        /// prompts, e.g. `format` or `language`.
+        /// prompts, e.g. `format` or `language`. A `model` reward of the same
+        /// `reward_model` stage listed here replaces the weight-1 term with its weight.
         #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
         pub general_rewards: IndexMap<String, f64>,
         /// The frozen reference model for the KL term; defaults to `from`.
@@ -40,7 +48,7 @@ stage_config! {
 
 impl StageConfig for RlhfStage {
     const KIND: &'static str = "rlhf";
-    const IMPLEMENTATION: u32 = 1;
+    const IMPLEMENTATION: u32 = 2;
 
     fn inputs(&self) -> Vec<Input<'_>> {
         let mut inputs = vec![
@@ -100,5 +108,25 @@ impl StageConfig for RlhfStage {
             "an rlhf stage needs rule rewards for its reasoning prompts",
             "add e.g. `rewards: {accuracy: 1.0, format: 1.0}`",
         );
+    }
+
+    fn runnable(&self) -> bool {
+        true
+    }
+
+    fn run(&self, context: &mut StageContext<'_>) -> Result<StageOutput, StageError> {
+        let rewards = PolicyRewards::ByKind {
+            reasoning: self.rewards.clone(),
+            general: self.general_rewards.clone(),
+            reward_model_field: "reward_model",
+        };
+        let job = grpo_job(
+            policy_fields!(self),
+            training_hyper!(self)?,
+            rewards,
+            self.seed,
+        )?;
+        let numerics = train::stage_numerics(context);
+        train::run_on_backend(numerics, GrpoTask { context, job })
     }
 }

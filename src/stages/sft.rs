@@ -10,7 +10,7 @@ use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::params::stage_config;
 use crate::manifest::Defaults;
 use crate::records::DatasetRecord;
-use crate::train::{self, training_hyper, SequenceMode, SupervisedJob, SupervisedTask};
+use crate::train::{self, training_hyper, Objective, SequenceMode, SupervisedJob, SupervisedTask};
 
 stage_config! {
     /// `kind: sft` — fine-tune a model on completions.
@@ -107,6 +107,7 @@ impl StageConfig for SftStage {
             init_field: "from",
             examples,
             mode,
+            objective: Objective::CrossEntropy,
             max_seq_length: self.max_seq_length,
             hyper: training_hyper!(self)?,
             seed: self.seed.unwrap_or_default(),

@@ -10,13 +10,14 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use super::models::{failed, load_input};
+use super::reward_scoring::RewardModels;
 use super::sampling::sample_records;
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::{AccuracyReward, RewardDecl};
 use crate::metrics::{summarize, EvalSample};
 use crate::model::{BackendTask, SamplingParams};
 use crate::records::{Answer, DatasetRecord};
-use crate::rewards::{AccuracyVerifier, LanguageConsistency, RewardSet, Sample};
+use crate::rewards::{AccuracyVerifier, LanguageConsistency, ModelScorer, RewardSet, Sample};
 
 pub const SAMPLES_FILE: &str = "samples.jsonl";
 pub const METRICS_FILE: &str = "metrics.json";
@@ -108,9 +109,17 @@ impl BackendTask for EvalTask<'_, '_> {
                     answers[g.prompt].as_ref(),
                 )
                 .with_tokens(g.completion.token_ids.len())
+                .with_response_prefix(&records[g.prompt].response_prefix)
             })
             .collect();
-        let scored = reward_set.score(&samples).map_err(failed)?;
+        let mut reward_models = RewardModels::<B::InnerBackend>::load(
+            context,
+            &reward_set.reward_model_stages(),
+            &device,
+        )?;
+        let scored = reward_set
+            .score_with(&samples, Some(&mut reward_models as &mut dyn ModelScorer))
+            .map_err(failed)?;
         let mut per_prompt: Vec<Vec<EvalSample>> = vec![Vec::new(); records.len()];
         let mut stored = Vec::with_capacity(generated.len());
         for (i, g) in generated.iter().enumerate() {

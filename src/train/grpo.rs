@@ -1,8 +1,10 @@
-//! Execute (training): the GRPO loop — sample `num_generations` completions per prompt
-//! with the KV cache on the inner (non-autodiff) backend, score them with the stage's
-//! rewards, turn group-relative advantages into the clipped-surrogate loss (KL to a frozen
-//! reference when `beta` > 0), step AdamW; log TRL's per-step metrics and keep every
-//! rollout. Checkpoints and resume as the supervised trainer.
+//! Execute (training): the GRPO loop behind `grpo` and `rlhf` — sample `num_generations`
+//! completions per prompt with the KV cache on the inner (non-autodiff) backend, score
+//! them with the stage's rewards (for `rlhf`, by prompt type: rule rewards for reasoning
+//! prompts, a reward model for general ones), turn group-relative advantages into the
+//! clipped-surrogate loss (KL to a frozen reference when `beta` > 0), step AdamW; log
+//! TRL's per-step metrics and keep every rollout. Checkpoints and resume as the
+//! supervised trainer.
 
 use std::collections::BTreeMap;
 
@@ -16,16 +18,18 @@ use super::clip::clip_global_norm;
 use super::grpo_loss::{group_advantages, policy_loss, LossSettings};
 use super::hyper::TrainingHyper;
 use super::models::{failed, load_input, model_files};
+use super::reward_scoring::RewardModels;
 use super::schedule::learning_rate;
 use super::state::{
     load_module, load_optimizer, module_bytes, optimizer_bytes, resumed_state, state_bytes,
     LoopState, OPTIMIZER_FILE, STATE_FILE, WEIGHTS_FILE,
 };
-use crate::exec::{StageContext, StageError, StageOutput};
+use crate::exec::{InputSpec, StageContext, StageError, StageOutput};
 use crate::manifest::{LossType, ScaleRewards};
+use crate::manifest::{ModelReward, RewardDecl};
 use crate::model::{self, BackendTask, FinishReason, SamplingParams, TokenBatch, Transformer};
 use crate::records::{Answer, DatasetRecord};
-use crate::rewards::{RewardSet, Sample};
+use crate::rewards::{ModelScorer, Reward, RewardSet, RoutedRewards, Sample};
 use crate::tasks::SeededRng;
 
 /// Output name of the rollout log.
@@ -35,7 +39,7 @@ pub const ROLLOUTS_FILE: &str = "rollouts.jsonl";
 #[derive(Debug, Clone)]
 pub struct GrpoJob {
     pub hyper: TrainingHyper,
-    pub rewards: indexmap::IndexMap<String, f64>,
+    pub rewards: PolicyRewards,
     pub num_generations: usize,
     pub beta: f64,
     pub epsilon: f64,
@@ -51,6 +55,68 @@ pub struct GrpoJob {
     pub max_completion_length: usize,
     pub stop: Vec<String>,
     pub seed: u64,
+}
+
+/// Which rewards score a policy's completions (names → weights).
+#[derive(Debug, Clone)]
+pub enum PolicyRewards {
+    /// The same rewards for every prompt (`grpo`).
+    Same(indexmap::IndexMap<String, f64>),
+    /// `rlhf`: `reasoning` for prompts with a reference answer; for the others the score
+    /// of the reward model named by input `reward_model_field` (weight 1, unless
+    /// `general` names a `model` reward of that stage, whose weight then applies) plus
+    /// `general`.
+    ByKind {
+        reasoning: indexmap::IndexMap<String, f64>,
+        general: indexmap::IndexMap<String, f64>,
+        reward_model_field: &'static str,
+    },
+}
+
+/// Name of the implicit reward-model term of `rlhf`'s general prompts (logged as
+/// `reward/general/reward_model`).
+pub const REWARD_MODEL_TERM: &str = "reward_model";
+
+impl PolicyRewards {
+    /// The reward functions, built from the stage's declarations.
+    fn build(&self, context: &StageContext<'_>) -> Result<RoutedRewards, StageError> {
+        let spec = context.spec();
+        let build = |weights: &indexmap::IndexMap<String, f64>| {
+            RewardSet::build(weights, &spec.rewards, &spec.base_dir).map_err(failed)
+        };
+        match self {
+            Self::Same(weights) => Ok(RoutedRewards::Same(build(weights)?)),
+            Self::ByKind {
+                reasoning,
+                general,
+                reward_model_field,
+            } => {
+                let stage = match spec.inputs.get(*reward_model_field) {
+                    Some(InputSpec::Artifact { stage, .. }) => stage.clone(),
+                    _ => {
+                        return Err(failed(format!(
+                            "internal: input `{reward_model_field}` is not a reward model stage"
+                        )))
+                    }
+                };
+                let extra = build(general)?;
+                let mut general = RewardSet::new(Vec::new());
+                if !extra.reward_model_stages().contains(&stage.as_str()) {
+                    let decl = RewardDecl::Model(ModelReward { model: stage });
+                    let term = Reward::from_decl(REWARD_MODEL_TERM, &decl, &spec.base_dir)
+                        .map_err(failed)?;
+                    general.push(term, 1.0);
+                }
+                for (reward, weight) in extra.rewards() {
+                    general.push(reward.clone(), *weight);
+                }
+                Ok(RoutedRewards::ByKind {
+                    reasoning: build(reasoning)?,
+                    general,
+                })
+            }
+        }
+    }
 }
 
 /// One scored completion, as stored in `rollouts.jsonl`.
@@ -107,8 +173,12 @@ impl BackendTask for GrpoTask<'_, '_> {
         if records.is_empty() {
             return Err(failed("the prompts' train split is empty"));
         }
-        let reward_set =
-            RewardSet::build(&job.rewards, &spec.rewards, &spec.base_dir).map_err(failed)?;
+        let reward_set = job.rewards.build(context)?;
+        let mut reward_models = RewardModels::<B::InnerBackend>::load(
+            context,
+            &reward_set.reward_model_stages(),
+            &device,
+        )?;
         let hyper = &job.hyper;
         let group = job.num_generations.max(2);
         let completions_per_step = hyper.batch_size * hyper.accumulation;
@@ -192,11 +262,15 @@ impl BackendTask for GrpoTask<'_, '_> {
                     let record = &records[picks[r / group]];
                     Sample::new(&record.prompt, text, answers[r / group].as_ref())
                         .with_tokens(completions[r].token_ids.len())
+                        .with_response_prefix(&record.response_prefix)
                 })
                 .collect();
             let generation_s = clock.elapsed().as_secs_f64();
             let clock = std::time::Instant::now();
-            let scored = reward_set.score(&samples).map_err(failed)?;
+            let routed = reward_set
+                .score(&samples, Some(&mut reward_models as &mut dyn ModelScorer))
+                .map_err(failed)?;
+            let scored = &routed.batch;
             let reward_s = clock.elapsed().as_secs_f64();
             let clock = std::time::Instant::now();
             let advantages = group_advantages(&scored.total, group, job.scale_rewards);
@@ -305,7 +379,7 @@ impl BackendTask for GrpoTask<'_, '_> {
             let iterations = job.num_iterations.max(1) as f64;
             let tokens: usize = weights.iter().filter(|w| **w > 0.0).count();
             let lengths: Vec<usize> = completions.iter().map(|c| c.token_ids.len()).collect();
-            let mut metrics: BTreeMap<String, f64> = scored.metrics().into_iter().collect();
+            let mut metrics: BTreeMap<String, f64> = routed.metrics().into_iter().collect();
             metrics.insert(
                 "frac_reward_zero_std".into(),
                 scored.frac_reward_zero_std(group).unwrap_or(f64::NAN),
@@ -344,7 +418,12 @@ impl BackendTask for GrpoTask<'_, '_> {
             );
             let reward_mean = metrics.get("reward").copied().unwrap_or(f64::NAN);
             if state.step % hyper.logging_steps == 0 || state.step == total {
-                context.log_metrics(state.step, metrics.clone())?;
+                // A mean over no samples (a reward that skipped every sample, a prompt
+                // kind absent from the step) is NaN: it is left out of the point, which
+                // the store keeps as JSON (where NaN has no spelling).
+                let mut point = metrics.clone();
+                point.retain(|_, value| value.is_finite());
+                context.log_metrics(state.step, point)?;
             }
             for (r, completion) in completions.iter().enumerate() {
                 rollouts.push(Rollout {

@@ -1,23 +1,30 @@
 //! Execute (training): the training loops behind the stage kinds — supervised
-//! (`pretrain`, `sft`, `distill`), GRPO (`grpo`), and evaluation (`eval`) — written once,
+//! (`pretrain`, `sft`, `distill`), GRPO (`grpo`, `rlhf`), the reward model
+//! (`reward_model`), and evaluation (`eval`) — written once,
 //! generic over the burn backend, with checkpoints and resume. With `model`, the only
 //! code that names burn.
 
+mod bradley_terry;
 mod clip;
+mod distill_kl;
 mod eval;
 mod grpo;
 mod grpo_loss;
 mod hyper;
 mod models;
 mod rejection;
+mod reward_model;
+mod reward_scoring;
 mod sampling;
 mod schedule;
 mod state;
 mod supervised;
 
+pub use bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
 pub use clip::clip_global_norm;
+pub use distill_kl::token_kl;
 pub use eval::{EvalJob, EvalTask, StoredSample, METRICS_FILE, SAMPLES_FILE};
-pub use grpo::{GrpoJob, GrpoTask, Rollout, ROLLOUTS_FILE};
+pub use grpo::{GrpoJob, GrpoTask, PolicyRewards, Rollout, REWARD_MODEL_TERM, ROLLOUTS_FILE};
 pub use grpo_loss::{group_advantages, policy_loss, LossSettings, PolicyLoss};
 pub(crate) use hyper::{sampling_params, training_hyper};
 pub use hyper::{sampling_params_from, TrainingHyper};
@@ -25,10 +32,15 @@ pub use models::{
     load_input, model_files, preset_config, ExportTask, StageModel, MODEL_FILE, TOKENIZER_FILE,
 };
 pub use rejection::{RejectionJob, RejectionTask};
+pub use reward_model::{
+    load_reward_model, scored_sequence, PreferencePair, RewardModelJob, RewardModelTask,
+    StoredRewardModel, REWARD_METRICS_FILE, REWARD_MODEL_FILE,
+};
+pub use reward_scoring::RewardModels;
 pub use sampling::{sample_records, PromptSample};
 pub use schedule::learning_rate;
 pub use state::LoopState;
-pub use supervised::{SequenceMode, SupervisedJob, SupervisedTask};
+pub use supervised::{Objective, SequenceMode, SupervisedJob, SupervisedTask};
 
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::{Backend, Dtype};

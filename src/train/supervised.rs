@@ -1,5 +1,6 @@
-//! Execute (training): the supervised trainer behind `pretrain`, `sft` and `distill`
-//! (SFT mode) — next-token cross-entropy on chosen tokens, AdamW with the schedule and
+//! Execute (training): the supervised trainer behind `pretrain`, `sft` and `distill` —
+//! next-token cross-entropy on chosen tokens, or (distill's `logits` mode) token-level KL
+//! to a frozen teacher's distributions on them — AdamW with the schedule and
 //! global clipping, gradient accumulation, seeded data order, checkpoints every
 //! `save_steps` and on Ctrl-C, and resume from the last checkpoint.
 
@@ -10,6 +11,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 
 use super::clip::clip_global_norm;
+use super::distill_kl::token_kl;
 use super::hyper::TrainingHyper;
 use super::models::{failed, load_input, model_files, StageModel};
 use super::schedule::learning_rate;
@@ -19,6 +21,7 @@ use super::state::{
 };
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::model::{self, BackendTask, TextTokenizer, TokenBatch, Transformer};
+use crate::stages::KlDirection;
 use crate::tasks::SeededRng;
 
 /// How examples become training sequences.
@@ -32,6 +35,19 @@ pub enum SequenceMode {
     Pairs { completion_only: bool },
 }
 
+/// What the student is trained to match on the target tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    /// The data's tokens (next-token cross-entropy).
+    CrossEntropy,
+    /// The next-token distributions of the teacher model named by input `teacher_field`
+    /// (token-level KL in direction `kl`).
+    TeacherLogits {
+        teacher_field: &'static str,
+        kl: KlDirection,
+    },
+}
+
 /// A supervised training job.
 pub struct SupervisedJob {
     /// The input field holding the starting model.
@@ -39,6 +55,7 @@ pub struct SupervisedJob {
     /// (prompt, completion) texts.
     pub examples: Vec<(String, String)>,
     pub mode: SequenceMode,
+    pub objective: Objective,
     pub max_seq_length: usize,
     pub hyper: TrainingHyper,
     pub seed: u64,
@@ -93,7 +110,7 @@ fn sequences(job: &SupervisedJob, tokenizer: &TextTokenizer) -> Result<Vec<Seque
 }
 
 /// The batch of micro-batch number `index` (epochs reshuffle by seed).
-fn micro_batch(order_seed: u64, count: usize, batch: usize, index: u64) -> Vec<usize> {
+pub(super) fn micro_batch(order_seed: u64, count: usize, batch: usize, index: u64) -> Vec<usize> {
     let per_epoch = count.div_ceil(batch).max(1) as u64;
     let epoch = index / per_epoch;
     let within = (index % per_epoch) as usize;
@@ -102,15 +119,54 @@ fn micro_batch(order_seed: u64, count: usize, batch: usize, index: u64) -> Vec<u
     order.into_iter().skip(within * batch).take(batch).collect()
 }
 
-/// Mean negative log-likelihood of the target tokens of `rows`.
+/// A frozen teacher and the KL direction to it.
+struct Teacher<B: AutodiffBackend> {
+    model: Transformer<B::InnerBackend>,
+    kl: KlDirection,
+}
+
+/// The loss of `rows`: the mean negative log-likelihood of their target tokens, or with a
+/// teacher the mean KL to its distributions at the positions predicting them.
 fn batch_loss<B: AutodiffBackend>(
     model: &Transformer<B>,
+    teacher: Option<&Teacher<B>>,
     rows: &[&Sequence],
     pad: u32,
     device: &B::Device,
 ) -> Result<Tensor<B, 1>, StageError> {
     let ids: Vec<Vec<u32>> = rows.iter().map(|s| s.ids.clone()).collect();
     let batch = TokenBatch::right_padded(&ids, pad);
+    if let Some(teacher) = teacher {
+        if batch.seq < 2 {
+            return Err(failed("a training sequence needs two tokens or more"));
+        }
+        let positions = batch.seq - 1;
+        // Column t predicts token t + 1: it counts when that token is a real target.
+        let mut weights = Vec::with_capacity(batch.batch * positions);
+        for row in rows {
+            for t in 1..batch.seq {
+                let target = t < row.ids.len() && row.target.get(t).copied().unwrap_or(false);
+                weights.push(if target { 1.0f32 } else { 0.0 });
+            }
+        }
+        let mask =
+            Tensor::<B, 2>::from_data(TensorData::new(weights, [batch.batch, positions]), device);
+        let student = model
+            .forward(&batch, device)
+            .map_err(failed)?
+            .narrow(1, 0, positions);
+        let frozen = teacher
+            .model
+            .forward(&batch, device)
+            .map_err(failed)?
+            .narrow(1, 0, positions);
+        return Ok(token_kl(
+            student,
+            Tensor::from_inner(frozen),
+            mask,
+            teacher.kl,
+        ));
+    }
     let out = model::token_logprobs(model, &batch, device).map_err(failed)?;
     // Column t scores token t + 1.
     let mut weights = Vec::with_capacity(batch.batch * (batch.seq - 1));
@@ -143,6 +199,18 @@ impl BackendTask for SupervisedTask<'_, '_> {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let Self { context, job } = self;
         let mut loaded: StageModel<B> = load_input(context, job.init_field, job.seed, &device)?;
+        let teacher = match job.objective {
+            Objective::CrossEntropy => None,
+            Objective::TeacherLogits { teacher_field, kl } => {
+                let teacher =
+                    load_input::<B::InnerBackend>(context, teacher_field, job.seed, &device)?;
+                check_same_vocabulary(&teacher, &loaded)?;
+                Some(Teacher::<B> {
+                    model: teacher.model,
+                    kl,
+                })
+            }
+        };
         let data = sequences(&job, &loaded.tokenizer)?;
         if data.is_empty() {
             return Err(failed("no training sequences: the data is empty or shorter than one `max_seq_length` window"));
@@ -177,8 +245,8 @@ impl BackendTask for SupervisedTask<'_, '_> {
                     step * hyper.accumulation as u64 + micro,
                 );
                 let rows: Vec<&Sequence> = picks.iter().map(|&i| &data[i]).collect();
-                let loss =
-                    batch_loss(&model, &rows, pad, &device)?.div_scalar(hyper.accumulation as f64);
+                let loss = batch_loss(&model, teacher.as_ref(), &rows, pad, &device)?
+                    .div_scalar(hyper.accumulation as f64);
                 step_loss += f64::from(loss.clone().into_scalar().elem::<f32>());
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 accumulator.accumulate(&model, grads);
@@ -238,6 +306,33 @@ impl BackendTask for SupervisedTask<'_, '_> {
     }
 }
 
+/// Logit distillation compares distributions token by token: teacher and student must
+/// share the vocabulary and the tokenizer.
+fn check_same_vocabulary<T: burn::tensor::backend::Backend, S: burn::tensor::backend::Backend>(
+    teacher: &StageModel<T>,
+    student: &StageModel<S>,
+) -> Result<(), StageError> {
+    let (t, s) = (teacher.config.vocab_size, student.config.vocab_size);
+    if t != s {
+        return Err(failed(format!(
+            "`mode: logits` needs the teacher and the student to share a vocabulary, but the \
+             teacher's has {t} tokens and the student's {s}: start the student from a model \
+             with the teacher's tokenizer and vocabulary size, or distil with `mode: sft`, \
+             which learns from text"
+        )));
+    }
+    if teacher.tokenizer.to_json().map_err(failed)?
+        != student.tokenizer.to_json().map_err(failed)?
+    {
+        return Err(failed(
+            "`mode: logits` needs the teacher and the student to share a tokenizer, but theirs \
+             differ: give the student the teacher's tokenizer (`tokenizer:` under `models:`), \
+             or distil with `mode: sft`, which learns from text",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +345,7 @@ mod tests {
                 ("Q: 2+2\nA:".to_string(), " 4".to_string()),
             ],
             mode,
+            objective: Objective::CrossEntropy,
             max_seq_length,
             hyper: TrainingHyper::new(
                 Some(1e-3),
@@ -321,6 +417,29 @@ mod tests {
         assert!(seqs
             .iter()
             .all(|s| s.ids.len() == 4 && s.target.iter().all(|t| *t)));
+    }
+
+    #[test]
+    fn logit_distillation_needs_one_vocabulary() {
+        let device = Default::default();
+        let mut config = crate::model::ModelPreset::Tiny.config();
+        config.hidden_size = 16;
+        config.num_hidden_layers = 1;
+        config.num_attention_heads = 2;
+        config.num_key_value_heads = 1;
+        config.intermediate_size = 32;
+        let model = |config: &crate::model::ModelConfig| StageModel::<crate::model::CpuBackend> {
+            config: config.clone(),
+            model: Transformer::init(config, 0, &device).expect("init"),
+            tokenizer: TextTokenizer::builtin(),
+        };
+        let student = model(&config);
+        let mut wider = config.clone();
+        wider.vocab_size += 16;
+        let teacher = model(&wider);
+        assert!(check_same_vocabulary(&student, &student).is_ok());
+        let error = check_same_vocabulary(&teacher, &student).expect_err("vocabularies differ");
+        insta::assert_snapshot!(error.to_string());
     }
 
     #[test]

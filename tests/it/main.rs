@@ -3,6 +3,7 @@
 mod examples;
 mod keys;
 mod pipelines;
+mod preferences;
 mod robustness;
 mod run;
 mod schema;

@@ -1,7 +1,6 @@
 //! `r1flow run` through the real binary: caching, corruption, locking, crashes, selection,
 //! and the run records (`runs`, `runs show --json`).
 
-use std::path::Path;
 use std::process::Command;
 
 use crate::support::{last_run_json, output_hashes, Test};
@@ -258,32 +257,6 @@ fn selection_options_pick_stages() {
         "{}",
         unknown.stderr
     );
-}
-
-#[test]
-fn stages_that_cannot_run_yet_stop_the_run_before_any_compute() {
-    let test = Test::new().write("prefs.jsonl", "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n").write(
-        "m.yaml",
-        "name: p\nmodels:\n  tiny: {preset: tiny}\ndatasets:\n  arith: {kind: arithmetic, num_samples: 100}\n  prefs: {kind: jsonl, path: prefs.jsonl, format: preferences}\nstages:\n  tasks: {kind: dataset, source: arith}\n  base: {kind: reward_model, from: tiny, data: prefs}\n",
-    );
-    let outcome = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains("`base` (reward_model)"),
-        "{}",
-        outcome.stderr
-    );
-    assert!(
-        !Path::new(&test.path("store/blobs"))
-            .read_dir()
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false),
-        "nothing was computed"
-    );
-    let until = test
-        .clone_args(["run", "m.yaml", "--store", "store", "--until", "tasks"])
-        .run();
-    assert!(until.success, "{}", until.stderr);
 }
 
 #[test]

@@ -1,0 +1,377 @@
+//! Execute (training): the reward-model trainer behind `reward_model` — a backbone from
+//! any model artifact plus a scalar head, trained on preference pairs with the
+//! Bradley–Terry loss (AdamW, schedule, global clipping, accumulation, seeded pair order,
+//! checkpoints and bit-identical resume as the supervised trainer), scored on the held-out
+//! pairs (pair accuracy, mean margin) before and after training. Also reads a stored
+//! reward model back and scores text with it.
+
+use std::collections::BTreeMap;
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor};
+
+use super::bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
+use super::clip::clip_global_norm;
+use super::hyper::TrainingHyper;
+use super::models::{failed, load_input, TOKENIZER_FILE};
+use super::schedule::learning_rate;
+use super::state::{
+    load_module, load_optimizer, module_bytes, optimizer_bytes, resumed_state, state_bytes,
+    LoopState, OPTIMIZER_FILE, STATE_FILE, WEIGHTS_FILE,
+};
+use super::supervised::micro_batch;
+use crate::exec::{StageContext, StageError, StageOutput};
+use crate::model::{self, BackendTask, RewardModel, TextTokenizer, TokenBatch};
+
+/// Output names of a reward-model artifact: the model (backbone + head) and the tokenizer
+/// it reads text with; `metrics.json` holds the held-out pair statistics.
+pub const REWARD_MODEL_FILE: &str = "reward_model.safetensors";
+pub const REWARD_METRICS_FILE: &str = "metrics.json";
+
+/// One preference pair: the prompt and its better and worse completion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreferencePair {
+    pub prompt: String,
+    pub chosen: String,
+    pub rejected: String,
+}
+
+/// A reward-model training job.
+pub struct RewardModelJob {
+    /// Training pairs (the data's train split).
+    pub pairs: Vec<PreferencePair>,
+    /// Held-out pairs (the data's test split), scored after training.
+    pub held_out: Vec<PreferencePair>,
+    pub max_seq_length: usize,
+    /// TRL's `center_rewards_coefficient`; 0 turns the term off.
+    pub center_rewards_coefficient: f64,
+    pub hyper: TrainingHyper,
+    pub seed: u64,
+}
+
+/// The token ids a reward model scores for `prompt` followed by `completion`: both
+/// encoded, then EOS; a sequence over `max_length` loses tokens from its start, so the
+/// completion's end, where the score is read, is always kept.
+pub fn scored_sequence(
+    tokenizer: &TextTokenizer,
+    prompt: &str,
+    completion: &str,
+    max_length: usize,
+) -> Result<Vec<u32>, StageError> {
+    let mut ids = tokenizer.encode(prompt, false).map_err(failed)?;
+    ids.extend(tokenizer.encode(completion, false).map_err(failed)?);
+    ids.push(
+        tokenizer
+            .eos_ids()
+            .first()
+            .copied()
+            .unwrap_or_else(|| tokenizer.pad_id()),
+    );
+    let max_length = max_length.max(1);
+    if ids.len() > max_length {
+        ids.drain(..ids.len() - max_length);
+    }
+    Ok(ids)
+}
+
+/// Encoded (chosen, rejected) sequences of `pairs`.
+type EncodedPair = (Vec<u32>, Vec<u32>);
+
+fn encode_pairs(
+    pairs: &[PreferencePair],
+    tokenizer: &TextTokenizer,
+    max_length: usize,
+) -> Result<Vec<EncodedPair>, StageError> {
+    pairs
+        .iter()
+        .map(|p| {
+            Ok((
+                scored_sequence(tokenizer, &p.prompt, &p.chosen, max_length)?,
+                scored_sequence(tokenizer, &p.prompt, &p.rejected, max_length)?,
+            ))
+        })
+        .collect()
+}
+
+/// Scores of chosen and rejected sequences of `pairs`, in one batch: `([k], [k])`.
+fn pair_scores<B: Backend>(
+    model: &RewardModel<B>,
+    pairs: &[&EncodedPair],
+    pad: u32,
+    device: &B::Device,
+) -> Result<(Tensor<B, 1>, Tensor<B, 1>), StageError> {
+    let rows: Vec<Vec<u32>> = pairs
+        .iter()
+        .map(|(c, _)| c.clone())
+        .chain(pairs.iter().map(|(_, r)| r.clone()))
+        .collect();
+    let batch = TokenBatch::right_padded(&rows, pad);
+    let scores = model.scores(&batch, device).map_err(failed)?;
+    let k = pairs.len();
+    Ok((scores.clone().narrow(0, 0, k), scores.narrow(0, k, k)))
+}
+
+fn host(t: Tensor<impl Backend, 1>) -> Result<Vec<f64>, StageError> {
+    let values: Vec<f32> = t
+        .into_data()
+        .convert::<f32>()
+        .into_vec()
+        .map_err(|e| failed(format!("reading scores back: {e:?}")))?;
+    Ok(values.into_iter().map(f64::from).collect())
+}
+
+/// Pair statistics of `model` on `pairs`, forward only, `batch` pairs at a time.
+fn held_out_stats<B: Backend>(
+    model: &RewardModel<B>,
+    pairs: &[EncodedPair],
+    batch: usize,
+    pad: u32,
+    device: &B::Device,
+) -> Result<PairStats, StageError> {
+    let mut chosen = Vec::with_capacity(pairs.len());
+    let mut rejected = Vec::with_capacity(pairs.len());
+    for chunk in pairs.chunks(batch.max(1)) {
+        let refs: Vec<&EncodedPair> = chunk.iter().collect();
+        let (c, r) = pair_scores(model, &refs, pad, device)?;
+        chosen.extend(host(c)?);
+        rejected.extend(host(r)?);
+    }
+    Ok(pair_stats(&chosen, &rejected))
+}
+
+/// Runs a reward-model job on backend `B`.
+pub struct RewardModelTask<'c, 'a> {
+    pub context: &'c mut StageContext<'a>,
+    pub job: RewardModelJob,
+}
+
+impl BackendTask for RewardModelTask<'_, '_> {
+    type Output = Result<StageOutput, StageError>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let Self { context, job } = self;
+        let loaded = load_input::<B>(context, "from", job.seed, &device)?;
+        let tokenizer = loaded.tokenizer;
+        let config = loaded.config;
+        let train = encode_pairs(&job.pairs, &tokenizer, job.max_seq_length)?;
+        if train.is_empty() {
+            return Err(failed(
+                "no preference pairs: the data's train split is empty",
+            ));
+        }
+        let held_out = encode_pairs(&job.held_out, &tokenizer, job.max_seq_length)?;
+        if held_out.is_empty() {
+            tracing::warn!(
+                stage = %context.spec().name,
+                "the preference data has no test split: pair accuracy cannot be reported"
+            );
+        }
+        let hyper = &job.hyper;
+        let total = hyper.total_steps(train.len());
+        let pad = tokenizer.pad_id();
+        let mut model = RewardModel::new(loaded.model, config.hidden_size, job.seed, &device);
+        let mut optimizer = AdamWConfig::new()
+            .with_beta_1(hyper.adam_beta1 as f32)
+            .with_beta_2(hyper.adam_beta2 as f32)
+            .with_weight_decay(hyper.weight_decay as f32)
+            .init::<B, RewardModel<B>>();
+        let mut state = LoopState::default();
+        if let Some(resumed) = resumed_state(context)? {
+            model = load_module(model, context.read_checkpoint(WEIGHTS_FILE)?, &device)?;
+            optimizer =
+                load_optimizer(optimizer, context.read_checkpoint(OPTIMIZER_FILE)?, &device)?;
+            state = resumed;
+        }
+        if state.step == 0 && !held_out.is_empty() {
+            // The untrained head's held-out statistics: the baseline the final ones are
+            // read against (logged at step 0).
+            let stats = held_out_stats(&model.valid(), &held_out, hyper.batch_size, pad, &device)?;
+            context.log_metrics(
+                0,
+                BTreeMap::from([
+                    ("eval_accuracy".to_string(), stats.accuracy),
+                    ("eval_margin".to_string(), stats.margin),
+                ]),
+            )?;
+        }
+        let mut window: Vec<(f64, PairStats)> = Vec::new();
+        let mut last_loss = f64::NAN;
+        let mut final_metrics = BTreeMap::new();
+        while state.step < total {
+            let step = state.step;
+            let mut accumulator = GradientsAccumulator::<RewardModel<B>>::new();
+            let mut step_loss = 0.0;
+            let (mut chosen_scores, mut rejected_scores) = (Vec::new(), Vec::new());
+            for micro in 0..hyper.accumulation as u64 {
+                let picks = micro_batch(
+                    job.seed,
+                    train.len(),
+                    hyper.batch_size,
+                    step * hyper.accumulation as u64 + micro,
+                );
+                let pairs: Vec<&EncodedPair> = picks.iter().map(|&i| &train[i]).collect();
+                let (chosen, rejected) = pair_scores(&model, &pairs, pad, &device)?;
+                chosen_scores.extend(host(chosen.clone().detach())?);
+                rejected_scores.extend(host(rejected.clone().detach())?);
+                let loss = bradley_terry_loss(chosen, rejected, job.center_rewards_coefficient)
+                    .div_scalar(hyper.accumulation as f64);
+                step_loss += f64::from(loss.clone().into_scalar().elem::<f32>());
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                accumulator.accumulate(&model, grads);
+            }
+            let mut grads = accumulator.grads();
+            let grad_norm = clip_global_norm(&model, &mut grads, hyper.max_grad_norm);
+            let lr = learning_rate(
+                hyper.learning_rate,
+                hyper.scheduler,
+                hyper.warmup_ratio,
+                step,
+                total,
+            );
+            model = optimizer.step(lr, model, grads);
+            state.step += 1;
+            last_loss = step_loss;
+            window.push((step_loss, pair_stats(&chosen_scores, &rejected_scores)));
+            if state.step % hyper.logging_steps == 0 || state.step == total {
+                let n = window.len().max(1) as f64;
+                let mut metrics = BTreeMap::from([
+                    (
+                        "loss".to_string(),
+                        window.iter().map(|(l, _)| l).sum::<f64>() / n,
+                    ),
+                    (
+                        "accuracy".to_string(),
+                        window.iter().map(|(_, s)| s.accuracy).sum::<f64>() / n,
+                    ),
+                    (
+                        "margin".to_string(),
+                        window.iter().map(|(_, s)| s.margin).sum::<f64>() / n,
+                    ),
+                    ("learning_rate".to_string(), lr),
+                    ("grad_norm".to_string(), grad_norm),
+                ]);
+                window.clear();
+                if state.step == total {
+                    final_metrics.insert("eval_pairs".to_string(), held_out.len() as f64);
+                    if !held_out.is_empty() {
+                        let stats = held_out_stats(
+                            &model.valid(),
+                            &held_out,
+                            hyper.batch_size,
+                            pad,
+                            &device,
+                        )?;
+                        final_metrics.insert("eval_accuracy".to_string(), stats.accuracy);
+                        final_metrics.insert("eval_margin".to_string(), stats.margin);
+                    }
+                    metrics.extend(final_metrics.clone());
+                }
+                context.log_metrics(state.step, metrics)?;
+            }
+            context.progress(state.step, total, &format!("loss {step_loss:.4}"));
+            let cancelled = context.cancelled();
+            if state.step < total && (cancelled || state.step % hyper.save_steps == 0) {
+                let checkpoint = vec![
+                    (WEIGHTS_FILE.to_string(), module_bytes::<B, _>(&model)?),
+                    (
+                        OPTIMIZER_FILE.to_string(),
+                        optimizer_bytes::<B, RewardModel<B>, _>(&optimizer)?,
+                    ),
+                    (STATE_FILE.to_string(), state_bytes(&state)?),
+                ];
+                context.save_checkpoint(state.step, checkpoint)?;
+                if cancelled {
+                    return Err(StageError::Cancelled { step: state.step });
+                }
+            }
+        }
+        final_metrics.insert("final_loss".to_string(), last_loss);
+        final_metrics.insert("steps".to_string(), total as f64);
+        final_metrics.insert("train_pairs".to_string(), train.len() as f64);
+        let metrics_json = serde_json::to_vec_pretty(&final_metrics).map_err(failed)?;
+        let files = vec![
+            (
+                REWARD_MODEL_FILE.to_string(),
+                model::reward_model_to_bytes(&model, &config, job.max_seq_length)
+                    .map_err(failed)?,
+            ),
+            (
+                TOKENIZER_FILE.to_string(),
+                tokenizer.to_json().map_err(failed)?.into_bytes(),
+            ),
+            (REWARD_METRICS_FILE.to_string(), metrics_json),
+        ];
+        Ok(StageOutput {
+            files,
+            metrics: final_metrics,
+        })
+    }
+}
+
+/// A stored reward model, ready to score text.
+pub struct StoredRewardModel<B: Backend> {
+    pub model: RewardModel<B>,
+    pub tokenizer: TextTokenizer,
+    /// The sequence length it was trained at (longer texts lose their start).
+    pub max_length: usize,
+}
+
+/// Reads the reward model of the artifact named by input `field`.
+pub fn load_reward_model<B: Backend>(
+    context: &StageContext<'_>,
+    field: &str,
+    device: &B::Device,
+) -> Result<StoredRewardModel<B>, StageError> {
+    let bytes = context.read_input(field, REWARD_MODEL_FILE)?;
+    let (_, model, max_length) =
+        model::reward_model_from_bytes::<B>(&bytes, device).map_err(failed)?;
+    let json = context.read_input(field, TOKENIZER_FILE)?;
+    let tokenizer = TextTokenizer::from_json(&String::from_utf8_lossy(&json)).map_err(failed)?;
+    Ok(StoredRewardModel {
+        model,
+        tokenizer,
+        max_length,
+    })
+}
+
+impl<B: Backend> StoredRewardModel<B> {
+    /// The score of each `(prompt, completion)`, `batch` texts at a time.
+    pub fn score_texts(
+        &self,
+        texts: &[(&str, &str)],
+        batch: usize,
+        device: &B::Device,
+    ) -> Result<Vec<f64>, StageError> {
+        let mut scores = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(batch.max(1)) {
+            let rows = chunk
+                .iter()
+                .map(|(p, c)| scored_sequence(&self.tokenizer, p, c, self.max_length))
+                .collect::<Result<Vec<_>, _>>()?;
+            let tokens = TokenBatch::right_padded(&rows, self.tokenizer.pad_id());
+            scores.extend(host(self.model.scores(&tokens, device).map_err(failed)?)?);
+        }
+        Ok(scores)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_keep_their_end() {
+        let tokenizer = TextTokenizer::builtin();
+        let full = scored_sequence(&tokenizer, "a long prompt", " the answer", 1000).expect("ids");
+        let cut = scored_sequence(&tokenizer, "a long prompt", " the answer", 5).expect("ids");
+        assert_eq!(cut.len(), 5);
+        assert_eq!(&full[full.len() - 5..], cut.as_slice());
+        assert_eq!(
+            full.last().copied(),
+            tokenizer.eos_ids().first().copied(),
+            "ends with EOS"
+        );
+    }
+}
