@@ -66,6 +66,7 @@ pub struct StageRun {
     pub status: StageStatus,
     pub duration_s: f64,
     pub outputs: BTreeMap<String, BlobRef>,
+    #[serde(deserialize_with = "metric_values")]
     pub metrics: BTreeMap<String, f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_from_step: Option<u64>,
@@ -113,7 +114,23 @@ pub struct CheckpointRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricPoint {
     pub step: u64,
+    /// A value that is not a number (a mean over nothing) is stored as JSON `null` and
+    /// read back as NaN.
+    #[serde(deserialize_with = "metric_values")]
     pub values: BTreeMap<String, f64>,
+}
+
+/// Reads a metric map in which JSON writes NaN and infinities as `null`: they come back as
+/// NaN instead of making the whole record unreadable.
+fn metric_values<'de, D>(deserializer: D) -> Result<BTreeMap<String, f64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let values: BTreeMap<String, Option<f64>> = Deserialize::deserialize(deserializer)?;
+    Ok(values
+        .into_iter()
+        .map(|(name, value)| (name, value.unwrap_or(f64::NAN)))
+        .collect())
 }
 
 /// What a stage name last ran as, to say why it would run again.

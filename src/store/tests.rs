@@ -126,6 +126,32 @@ fn records_survive_reopening() {
 }
 
 #[test]
+fn a_metric_that_is_not_a_number_reads_back_as_nan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), LockMode::Fail).expect("open");
+    let point = MetricPoint {
+        step: 3,
+        values: BTreeMap::from([("loss".into(), 0.5), ("reward/general".into(), f64::NAN)]),
+    };
+    store.log_metrics("k", &point).expect("log");
+    let read = store
+        .metrics("k")
+        .expect("a NaN does not make the series unreadable");
+    assert_eq!(read[0].values["loss"], 0.5);
+    assert!(read[0].values["reward/general"].is_nan());
+
+    let mut run = run_record("r1", &["k"], 0);
+    run.stages[0]
+        .metrics
+        .insert("eval_accuracy".into(), f64::NAN);
+    store.save_run(&run).expect("save");
+    let read = store
+        .run("r1")
+        .expect("a NaN does not make the run unreadable");
+    assert!(read.stages[0].metrics["eval_accuracy"].is_nan());
+}
+
+#[test]
 fn gc_keeps_what_kept_runs_reach() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), LockMode::Fail).expect("open");
