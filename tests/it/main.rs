@@ -3,6 +3,7 @@
 mod examples;
 mod keys;
 mod pipelines;
+mod report;
 mod robustness;
 mod run;
 mod schema;
