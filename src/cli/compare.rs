@@ -152,7 +152,7 @@ pub(crate) fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     if let Some(wanted) = &args.stage {
         let names: std::collections::BTreeSet<String> = all
             .iter()
-            .flat_map(|v| v.evals.iter().map(|(n, _)| n.clone()))
+            .flat_map(|v| v.evals.iter().map(|e| e.stage.clone()))
             .collect();
         if !names.contains(wanted) {
             bail!(
@@ -166,7 +166,7 @@ pub(crate) fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
             );
         }
         for variant in &mut all {
-            variant.evals.retain(|(name, _)| name == wanted);
+            variant.evals.retain(|e| &e.stage == wanted);
         }
     }
 

@@ -22,12 +22,20 @@ pub struct VariantResult {
     pub label: String,
     /// Every resolved parameter (see `report::params`).
     pub params: Params,
-    /// Eval stage name → its final metrics, for the eval stages that are in the store.
-    pub evals: Vec<(String, IndexMap<String, f64>)>,
+    /// The final metrics of its eval stages that are in the store.
+    pub evals: Vec<EvalResult>,
     /// Stages of the variant that are not in the store, as `name (key 0123456789ab)`.
     pub missing: Vec<String>,
     /// The metric series of its training stages.
     pub curves: Vec<StageSeries>,
+}
+
+/// One eval stage instance's final metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalResult {
+    pub stage: String,
+    pub key: String,
+    pub metrics: IndexMap<String, f64>,
 }
 
 /// One row of the table: a variant, or a group of variants that differ only in seeds.
@@ -56,6 +64,9 @@ pub struct Comparison {
     pub rows: Vec<Row>,
     /// Whether rows were grouped over seeds.
     pub seeds_grouped: bool,
+    /// Eval stages left out because every row shares one instance of them (equal
+    /// metrics everywhere), while other eval stages differ.
+    pub shared_evals: Vec<String>,
 }
 
 /// Mean and sample standard deviation (n − 1; `None` below two values). The mean of no
@@ -107,18 +118,42 @@ pub fn compare(variants: Vec<VariantResult>, group_seeds: bool) -> Comparison {
         all
     };
 
-    // Metric names: prefixed with the eval stage's name when there are several.
-    let eval_names: BTreeSet<&str> = variants
+    // Eval stages: those whose instance differs between the variants (an eval stage all
+    // variants share, like the base model's, has equal metrics in every row), unless
+    // every one is shared. Metric names are prefixed with the stage when several remain.
+    let mut keys_by_stage: IndexMap<&str, BTreeSet<&str>> = IndexMap::new();
+    for variant in &variants {
+        for eval in &variant.evals {
+            keys_by_stage
+                .entry(eval.stage.as_str())
+                .or_default()
+                .insert(eval.key.as_str());
+        }
+    }
+    let differing_evals: Vec<&str> = keys_by_stage
         .iter()
-        .flat_map(|v| v.evals.iter().map(|(name, _)| name.as_str()))
+        .filter(|(_, keys)| keys.len() > 1)
+        .map(|(stage, _)| *stage)
         .collect();
-    let prefixed = eval_names.len() > 1;
+    let (shown, shared_evals): (Vec<&str>, Vec<String>) = if differing_evals.is_empty() {
+        (keys_by_stage.keys().copied().collect(), Vec::new())
+    } else {
+        (
+            differing_evals.clone(),
+            keys_by_stage
+                .keys()
+                .filter(|s| !differing_evals.contains(s))
+                .map(|s| s.to_string())
+                .collect(),
+        )
+    };
+    let prefixed = shown.len() > 1;
     let metrics_of = |v: &VariantResult| -> IndexMap<String, f64> {
         let mut out = IndexMap::new();
-        for (stage, metrics) in &v.evals {
-            for (name, value) in metrics {
+        for eval in v.evals.iter().filter(|e| shown.contains(&e.stage.as_str())) {
+            for (name, value) in &eval.metrics {
                 let name = if prefixed {
-                    format!("{stage}/{name}")
+                    format!("{}/{name}", eval.stage)
                 } else {
                     name.clone()
                 };
@@ -202,6 +237,7 @@ pub fn compare(variants: Vec<VariantResult>, group_seeds: bool) -> Comparison {
         metric_columns: columns,
         rows,
         seeds_grouped,
+        shared_evals,
     }
 }
 
@@ -342,7 +378,7 @@ impl Comparison {
             let cells: Vec<String> = row.into_iter().map(|c| escape(&cell_text(c))).collect();
             let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
-        if !self.missing().is_empty() {
+        if !self.missing().is_empty() || !self.shared_evals.is_empty() {
             out.push('\n');
             self.append_notes(&mut out);
         }
@@ -446,6 +482,11 @@ impl Comparison {
             );
         }
         page.table(&self.headers(), &self.cells());
+        for stage in &self.shared_evals {
+            page.paragraph(&format!(
+                "Not shown: eval stage {stage}, the same instance (equal metrics) in every row."
+            ));
+        }
         for missing in self.missing() {
             page.note(&format!("Not in the store: {missing}"));
         }
@@ -465,6 +506,12 @@ impl Comparison {
     }
 
     fn append_notes(&self, out: &mut String) {
+        for stage in &self.shared_evals {
+            let _ = writeln!(
+                out,
+                "not shown: eval stage `{stage}`, the same instance in every row (--stage {stage} shows it)"
+            );
+        }
         for missing in self.missing() {
             let _ = writeln!(out, "not in the store: {missing}");
         }
@@ -629,10 +676,11 @@ mod tests {
         VariantResult {
             label: label.into(),
             params: flat,
-            evals: vec![(
-                "eval".into(),
-                metrics.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
-            )],
+            evals: vec![EvalResult {
+                stage: "eval".into(),
+                key: format!("key of {label}"),
+                metrics: metrics.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
+            }],
             missing: Vec::new(),
             curves: Vec::new(),
         }
@@ -748,13 +796,33 @@ mod tests {
     }
 
     #[test]
-    fn several_eval_stages_prefix_metric_names() {
-        let mut v = variant("a", json!({"x": 1}), &[("pass@1", 0.1)]);
-        v.evals.push((
-            "eval_base".into(),
-            IndexMap::from([("pass@1".to_string(), 0.05)]),
+    fn several_eval_stages_prefix_metric_names_and_shared_ones_are_left_out() {
+        let base = |v: &mut VariantResult, key: &str, pass: f64| {
+            v.evals.push(EvalResult {
+                stage: "eval_base".into(),
+                key: key.into(),
+                metrics: IndexMap::from([("pass@1".to_string(), pass)]),
+            })
+        };
+        let mut a = variant("a", json!({"x": 1}), &[("pass@1", 0.1)]);
+        let mut b = variant("b", json!({"x": 2}), &[("pass@1", 0.2)]);
+        base(&mut a, "shared", 0.05);
+        base(&mut b, "shared", 0.05);
+        let table = compare(vec![a.clone(), b.clone()], true);
+        assert_eq!(table.metric_columns, ["pass@1"]);
+        assert_eq!(table.rows[1].metrics["pass@1"], 0.2, "eval, not eval_base");
+        assert_eq!(table.shared_evals, ["eval_base"]);
+        assert!(table.to_text().contains(
+            "not shown: eval stage `eval_base`, the same instance in every row (--stage eval_base shows it)"
         ));
-        let table = compare(vec![v], true);
+
+        b.evals[1].key = "own".into();
+        let table = compare(vec![a.clone(), b], true);
+        assert_eq!(table.metric_columns, ["eval/pass@1", "eval_base/pass@1"]);
+        assert!(table.shared_evals.is_empty());
+
+        // One row: every eval stage is "shared"; all are shown.
+        let table = compare(vec![a], true);
         assert_eq!(table.metric_columns, ["eval/pass@1", "eval_base/pass@1"]);
         assert!(table.param_columns.is_empty(), "one row: nothing differs");
     }

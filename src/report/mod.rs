@@ -13,7 +13,7 @@ pub mod stored;
 pub mod svg;
 pub mod variants;
 
-pub use compare::{compare, mean_std, Comparison, Row, VariantResult};
+pub use compare::{compare, mean_std, Comparison, EvalResult, Row, VariantResult};
 pub use curves::NamedPlot;
 pub use html::HtmlReport;
 pub use png::svg_to_png;

@@ -79,6 +79,9 @@ pub fn run_report(store: &Store, run: &RunRecord) -> Result<RunReport, StoreErro
                 Cell::Text(status_name(&s.status)),
                 Cell::Number(format!("{:.1} s", s.duration_s)),
                 Cell::Text(s.error.clone().unwrap_or_else(|| {
+                    if s.kind == "eval" && finished(s) {
+                        return "see Evaluation".to_string();
+                    }
                     s.metrics
                         .iter()
                         .map(|(k, v)| format!("{k}={}", number(*v)))

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
 
-use super::compare::VariantResult;
+use super::compare::{EvalResult, VariantResult};
 use super::params;
 use super::stored::{eval_metrics, stage_series, StageRef};
 use crate::exec::StageSpec;
@@ -55,10 +55,11 @@ pub fn of_plan(store: &Store, plan: &Plan) -> Result<Vec<VariantResult>, StoreEr
                 key: stage.key.clone(),
             };
             if stage.kind == "eval" {
-                result.evals.push((
-                    stage_name,
-                    eval_metrics(store, &record.outputs, &record.metrics)?,
-                ));
+                result.evals.push(EvalResult {
+                    stage: stage_name,
+                    key: stage.key.clone(),
+                    metrics: eval_metrics(store, &record.outputs, &record.metrics)?,
+                });
             } else if is_training(stage.kind) {
                 result
                     .curves
@@ -136,10 +137,11 @@ pub fn of_run(
                 key: stage.key.clone(),
             };
             if stage.kind == "eval" {
-                result.evals.push((
-                    stage.name.clone(),
-                    eval_metrics(store, &stage.outputs, &stage.metrics)?,
-                ));
+                result.evals.push(EvalResult {
+                    stage: stage.name.clone(),
+                    key: stage.key.clone(),
+                    metrics: eval_metrics(store, &stage.outputs, &stage.metrics)?,
+                });
             } else if is_training(&stage.kind) {
                 let rewards: Option<&IndexMap<_, _>> = specs.get(&stage.key).map(|s| &s.rewards);
                 result.curves.push(stage_series(store, reference, rewards)?);
