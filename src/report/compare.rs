@@ -256,23 +256,42 @@ pub fn missing_stages(variants: &[VariantResult]) -> Vec<String> {
         .collect()
 }
 
-/// The name of a group of variants: the `+`-separated arm names all of them share
-/// (`with_language` for `with_language+s1` and `with_language+s2`).
+/// The name of a group of variants: the arm names (`+`-separated, after an optional
+/// `source:` prefix) all of them share, in place (`with_language` for `with_language+s1`
+/// and `with_language+s2`; `m.yaml:low` for `m.yaml:low+s1` and `m.yaml:low+s2`).
 fn common_label(labels: &[&str]) -> String {
-    let split: Vec<Vec<&str>> = labels.iter().map(|l| l.split('+').collect()).collect();
+    // Each part with the separator before it.
+    fn parts(label: &str) -> Vec<(char, &str)> {
+        let mut out = Vec::new();
+        let mut separator = ' ';
+        let mut start = 0;
+        for (i, c) in label.char_indices() {
+            if c == '+' || c == ':' {
+                out.push((separator, &label[start..i]));
+                separator = c;
+                start = i + 1;
+            }
+        }
+        out.push((separator, &label[start..]));
+        out
+    }
+    let split: Vec<Vec<(char, &str)>> = labels.iter().map(|l| parts(l)).collect();
     let Some(first) = split.first() else {
         return String::new();
     };
-    let common: Vec<&str> = first
-        .iter()
-        .enumerate()
-        .filter(|(i, part)| split.iter().all(|s| s.get(*i) == Some(*part)))
-        .map(|(_, part)| *part)
-        .collect();
-    if common.is_empty() {
+    let mut label = String::new();
+    for (i, part) in first.iter().enumerate() {
+        if split.iter().all(|s| s.get(i) == Some(part)) {
+            if !label.is_empty() {
+                label.push(part.0);
+            }
+            label.push_str(part.1);
+        }
+    }
+    if label.is_empty() {
         "all seeds".to_string()
     } else {
-        common.join("+")
+        label
     }
 }
 
@@ -882,5 +901,10 @@ mod tests {
         );
         assert_eq!(common_label(&["s1", "s2"]), "all seeds");
         assert_eq!(common_label(&["a+s1+x", "a+s2+x"]), "a+x");
+        assert_eq!(
+            common_label(&["m.yaml:low+s1", "m.yaml:low+s2"]),
+            "m.yaml:low"
+        );
+        assert_eq!(common_label(&["m.yaml:low+s1", "run1:low+s2"]), "low");
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::check::Pipeline;
+use crate::check::{Pipeline, Target};
 use crate::exec::{InputSpec, StageSpec};
 
 /// `dotted.path → value` of one variant. Objects are walked; arrays and scalars are leaves.
@@ -32,7 +32,9 @@ fn json_of<T: serde::Serialize>(value: &T) -> Value {
 }
 
 /// The parameters of one variant of a checked manifest: every stage's resolved config
-/// (defaults filled), the declarations of models, datasets and rewards, backend and dtype.
+/// (defaults filled), the declarations of the models, datasets and rewards its stages use
+/// (as a run's stored specs have them, so manifests and runs compare alike), backend and
+/// dtype.
 pub fn of_pipeline(pipeline: &Pipeline) -> Params {
     let mut params = Params::new();
     for (name, stage) in &pipeline.stages {
@@ -41,15 +43,28 @@ pub fn of_pipeline(pipeline: &Pipeline) -> Params {
             &stage.decl.to_json(),
             &mut params,
         );
-    }
-    for (name, model) in &pipeline.models {
-        flatten_into(&format!("models.{name}"), &json_of(model), &mut params);
-    }
-    for (name, dataset) in &pipeline.datasets {
-        flatten_into(&format!("datasets.{name}"), &json_of(dataset), &mut params);
-    }
-    for (name, reward) in &pipeline.rewards {
-        flatten_into(&format!("rewards.{name}"), &json_of(reward), &mut params);
+        for binding in &stage.bindings {
+            match &binding.target {
+                Target::Model(model) => {
+                    if let Some(decl) = pipeline.models.get(model) {
+                        flatten_into(&format!("models.{model}"), &json_of(decl), &mut params);
+                    }
+                }
+                Target::Source(dataset) => {
+                    if let Some(decl) = pipeline.datasets.get(dataset) {
+                        flatten_into(&format!("datasets.{dataset}"), &json_of(decl), &mut params);
+                    }
+                }
+                Target::Stage(_) => {}
+            }
+        }
+        for refs in stage.decl.rewards() {
+            for reward in refs.rewards.keys() {
+                if let Some(decl) = pipeline.rewards.get(reward) {
+                    flatten_into(&format!("rewards.{reward}"), &json_of(decl), &mut params);
+                }
+            }
+        }
     }
     params.insert("backend".into(), json_of(&pipeline.backend));
     params.insert("dtype".into(), json_of(&pipeline.dtype));

@@ -43,6 +43,14 @@ ablations:
     s2: {stages.zero.seed: 2}
 "#;
 
+/// The id of the store's last run.
+fn from_run_id(test: &Test) -> String {
+    crate::support::last_run_json(test)["run"]
+        .as_str()
+        .expect("run id")
+        .to_string()
+}
+
 /// Checks that an HTML page fetches nothing: no URL, no external file, no script.
 fn assert_self_contained(html: &str) {
     for forbidden in [
@@ -213,6 +221,31 @@ fn an_ablation_is_reported_and_compared() {
         &["compare", "last", "--format", "json", "--store", "store"],
     );
     assert_eq!(from_run, grouped, "a run and its manifest compare alike");
+
+    // --- a manifest and a run together: rows prefixed, parameters aligned ------------
+    let mixed = json(
+        &test,
+        &[
+            "compare",
+            "m.yaml",
+            "last",
+            "--per-seed",
+            "--format",
+            "json",
+            "--store",
+            "store",
+        ],
+    );
+    let mixed = mixed["rows"].as_array().expect("rows");
+    assert_eq!(mixed.len(), 8);
+    assert_eq!(mixed[0]["variant"], "m.yaml:plain+s1");
+    let run_id = from_run_id(&test);
+    assert_eq!(mixed[4]["variant"], format!("{run_id}:plain+s1"));
+    assert_eq!(
+        mixed[0]["params"], mixed[4]["params"],
+        "the same variant from both sources"
+    );
+    assert_eq!(mixed[0]["metrics"], mixed[4]["metrics"]);
 
     // --- text, markdown, csv ---------------------------------------------------------
     let text = test
