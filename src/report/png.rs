@@ -3,7 +3,7 @@
 //! (`src/report/fonts/`, Bitstream Vera licence), so no system font is needed.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use resvg::tiny_skia::{Pixmap, Transform};
 use resvg::usvg;
@@ -41,14 +41,19 @@ impl std::error::Error for PngError {}
 
 /// Rasterises an SVG document (see `LinePlot::to_svg_document`) at `SCALE` to PNG bytes.
 pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, PngError> {
-    let mut options = usvg::Options {
+    // The font database is built once per process (a report has dozens of plots).
+    static FONTS: OnceLock<Arc<usvg::fontdb::Database>> = OnceLock::new();
+    let fonts = FONTS.get_or_init(|| {
+        let mut fonts = usvg::fontdb::Database::new();
+        fonts.load_font_data(FONT.to_vec());
+        fonts.set_sans_serif_family("DejaVu Sans");
+        Arc::new(fonts)
+    });
+    let options = usvg::Options {
         font_family: "DejaVu Sans".to_string(),
+        fontdb: Arc::clone(fonts),
         ..usvg::Options::default()
     };
-    let mut fonts = usvg::fontdb::Database::new();
-    fonts.load_font_data(FONT.to_vec());
-    fonts.set_sans_serif_family("DejaVu Sans");
-    options.fontdb = Arc::new(fonts);
     let tree = usvg::Tree::from_str(svg, &options).map_err(|e| PngError::Svg(e.to_string()))?;
     let size = tree.size();
     let (width, height) = (size.width() * SCALE, size.height() * SCALE);

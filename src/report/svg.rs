@@ -11,7 +11,8 @@ const PALETTE: &[&str] = &[
     "#9c755f", "#bab0ac",
 ];
 
-/// The font stack of every text element. PNG rendering has DejaVu Sans embedded.
+/// The font stack of every text element. PNG rendering has DejaVu Sans embedded, in its
+/// regular face only: the plots use no bold or italic, so browsers and PNGs agree.
 pub const FONT_FAMILY: &str = "DejaVu Sans, Verdana, Arial, sans-serif";
 
 pub(crate) const WIDTH: f64 = 640.0;
@@ -128,7 +129,7 @@ impl LinePlot {
         );
         let _ = write!(
             svg,
-            r##"<text x="{LEFT}" y="24" font-size="16" font-weight="bold" fill="#222222">{}</text>"##,
+            r##"<text x="{LEFT}" y="24" font-size="16" fill="#111111">{}</text>"##,
             escape(&self.title)
         );
 
