@@ -114,7 +114,7 @@ pub fn run_report(store: &Store, run: &RunRecord) -> Result<RunReport, StoreErro
             evals.push((display_name(stage, run), metrics));
         } else {
             unfinished.push(format!(
-                "{} ({})",
+                "{}: {} in this run",
                 display_name(stage, run),
                 status_name(&stage.status)
             ));
@@ -149,9 +149,7 @@ pub fn run_report(store: &Store, run: &RunRecord) -> Result<RunReport, StoreErro
         page.table(&headers, &rows);
     }
     for stage in unfinished {
-        page.note(&format!(
-            "Eval stage {stage} did not finish in this run: no metrics."
-        ));
+        page.note(&format!("Eval stage {stage}, so it has no metrics."));
     }
 
     page.heading(2, "Training curves");

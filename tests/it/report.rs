@@ -52,7 +52,7 @@ fn from_run_id(test: &Test) -> String {
 }
 
 /// Checks that an HTML page fetches nothing: no URL, no external file, no script.
-fn assert_self_contained(html: &str) {
+fn assert_self_contained_text(html: &str) {
     for forbidden in [
         "http://", "https://", "src=", "<link", "<script", "url(", "@import", "<img",
     ] {
@@ -60,6 +60,11 @@ fn assert_self_contained(html: &str) {
     }
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("<style>"), "inline CSS");
+}
+
+/// A self-contained page with its plots inline.
+fn assert_self_contained(html: &str) {
+    assert_self_contained_text(html);
     assert!(html.contains("<svg "), "plots are inline SVG");
 }
 
@@ -443,6 +448,20 @@ fn errors_say_what_is_missing_and_what_to_do() {
         skipped.ends_with("the run did not finish them: run its manifest again to complete it\n"),
         "{skipped}"
     );
+
+    // A run that stopped early is still reported, saying what is missing.
+    let partial = test
+        .clone_args(["report", "last", "--out", "partial", "--store", "store"])
+        .run();
+    assert!(partial.success, "{}", partial.stderr);
+    let html = std::fs::read_to_string(test.path("partial/report.html")).expect("report.html");
+    assert_self_contained_text(&html);
+    assert!(
+        html.contains("Eval stage eval [plain+s1]: skipped in this run, so it has no metrics."),
+        "{html}"
+    );
+    assert!(html.contains("No stage of this run logged a metric series."));
+    assert_eq!(files(&test.path("partial/plots")), Vec::<String>::new());
 
     let no_file = test
         .clone_args(["compare", "missing.yaml", "--store", "store"])
