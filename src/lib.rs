@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod records;
+pub mod report;
 pub mod rewards;
 pub mod schema;
 pub mod stages;

@@ -1,10 +1,12 @@
 //! The CLI edge: argument parsing (clap), logging setup, and one function per command.
 //! The only module that names clap; errors become `anyhow` here and nowhere else.
 
+mod compare;
 mod gc;
 mod metrics;
 mod pipelines;
 mod plan;
+mod report;
 mod rescore;
 mod run;
 mod runs;
@@ -49,6 +51,12 @@ enum Command {
     Runs(runs::RunsArgs),
     /// Print a stage's metric series of a run (CSV or JSON).
     Metrics(metrics::MetricsArgs),
+    /// Write a run's self-contained HTML report and its plots (SVG and PNG): training
+    /// curves of every stage, final metrics of every eval stage.
+    Report(report::ReportArgs),
+    /// Compare runs and manifest variants: the parameters that differ, final eval metrics
+    /// (seeds as mean ± std), curves; text, Markdown, CSV or JSON.
+    Compare(compare::CompareArgs),
     /// Delete what no kept run reaches (`--keep-last N`, `--dry-run`).
     Gc(gc::GcArgs),
     /// Apply rewards to a stage's stored completions without generating again.
@@ -73,6 +81,8 @@ pub(crate) fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Metrics(args) => metrics::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Gc(args) => gc::run(args),
         Command::Rescore(args) => rescore::run(args),
         Command::Generate(args) => {

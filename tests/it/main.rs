@@ -4,6 +4,7 @@ mod examples;
 mod keys;
 mod pipelines;
 mod preferences;
+mod report;
 mod robustness;
 mod run;
 mod schema;

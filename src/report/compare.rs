@@ -1,0 +1,910 @@
+//! Report (`compare`): a table across variants or runs — the parameters that differ
+//! between rows (and only those, like `dvc exp show --only-changed`), then each row's final
+//! eval metrics. Rows that differ only in seeds are grouped into one row with mean ± std
+//! (sample std, n − 1) across the seeds. Renders as text, Markdown, CSV or JSON, and draws
+//! the training curves of the stages that differ, one line per row.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use indexmap::IndexMap;
+use serde_json::{json, Map, Value};
+
+use super::curves::{slug, variant_plot, NamedPlot, VariantCurves};
+use super::html::{Cell, HtmlReport};
+use super::params::{self, Params};
+use super::stored::{format_metric, order_metrics, StageSeries};
+
+/// One variant of a manifest, or one variant of a stored run, before seeds are grouped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantResult {
+    /// The variant's name (prefixed with its run id when several runs are compared).
+    pub label: String,
+    /// Every resolved parameter (see `report::params`).
+    pub params: Params,
+    /// The final metrics of its eval stages that are in the store.
+    pub evals: Vec<EvalResult>,
+    /// Stages of the variant that are not in the store, as `name (key 0123456789ab)`.
+    pub missing: Vec<String>,
+    /// The metric series of its training stages.
+    pub curves: Vec<StageSeries>,
+}
+
+/// One eval stage instance's final metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalResult {
+    pub stage: String,
+    pub key: String,
+    pub metrics: IndexMap<String, f64>,
+}
+
+/// One row of the table: a variant, or a group of variants that differ only in seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub variant: String,
+    /// The differing parameters (seeds left out when the row groups seeds).
+    pub params: Params,
+    /// Final metrics: a variant's own, or the mean over the group's members.
+    pub metrics: IndexMap<String, f64>,
+    /// Sample std over the members, for metrics at least two members have.
+    pub std: IndexMap<String, f64>,
+    /// Indices of the variants this row stands for (one unless seeds are grouped).
+    pub members: Vec<usize>,
+    /// Members' stages that are not in the store, as `variant: name (key …)`.
+    pub missing: Vec<String>,
+}
+
+/// The comparison table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub variants: Vec<VariantResult>,
+    /// Dotted paths of the parameters shown (those that differ between rows).
+    pub param_columns: Vec<String>,
+    pub metric_columns: Vec<String>,
+    pub rows: Vec<Row>,
+    /// Whether rows were grouped over seeds.
+    pub seeds_grouped: bool,
+    /// Eval stages left out because every row shares one instance of them (equal
+    /// metrics everywhere), while other eval stages differ.
+    pub shared_evals: Vec<String>,
+}
+
+/// Mean and sample standard deviation (n − 1; `None` below two values). The mean of no
+/// values is NaN.
+pub fn mean_std(values: &[f64]) -> (f64, Option<f64>) {
+    let n = values.len();
+    if n == 0 {
+        return (f64::NAN, None);
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    if n < 2 {
+        return (mean, None);
+    }
+    let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1) as f64;
+    (mean, Some(var.sqrt()))
+}
+
+/// Builds the table. With `group_seeds`, variants whose differing parameters are all
+/// seeds (`…seed`) apart from a common rest are grouped into one row.
+pub fn compare(variants: Vec<VariantResult>, group_seeds: bool) -> Comparison {
+    let all: Vec<&Params> = variants.iter().map(|v| &v.params).collect();
+    let differing = params::differing(&all);
+    let (seed_paths, other_paths): (Vec<String>, Vec<String>) =
+        differing.into_iter().partition(|p| params::is_seed(p));
+
+    // Groups: equal values of every differing parameter but the seeds.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    if group_seeds && !seed_paths.is_empty() {
+        let mut by_rest: IndexMap<String, Vec<usize>> = IndexMap::new();
+        for (i, variant) in variants.iter().enumerate() {
+            let rest: Vec<Option<&Value>> =
+                other_paths.iter().map(|p| variant.params.get(p)).collect();
+            by_rest
+                .entry(serde_json::to_string(&rest).unwrap_or_default())
+                .or_default()
+                .push(i);
+        }
+        groups = by_rest.into_values().collect();
+    }
+    let seeds_grouped = groups.iter().any(|g| g.len() > 1);
+    if !seeds_grouped {
+        groups = (0..variants.len()).map(|i| vec![i]).collect();
+    }
+    let param_columns: Vec<String> = if seeds_grouped {
+        other_paths
+    } else {
+        let mut all: Vec<String> = seed_paths.into_iter().chain(other_paths).collect();
+        all.sort();
+        all
+    };
+
+    // Eval stages: those whose instance differs between the variants (an eval stage all
+    // variants share, like the base model's, has equal metrics in every row), unless
+    // every one is shared. Metric names are prefixed with the stage when several remain.
+    let mut keys_by_stage: IndexMap<&str, BTreeSet<&str>> = IndexMap::new();
+    for variant in &variants {
+        for eval in &variant.evals {
+            keys_by_stage
+                .entry(eval.stage.as_str())
+                .or_default()
+                .insert(eval.key.as_str());
+        }
+    }
+    let differing_evals: Vec<&str> = keys_by_stage
+        .iter()
+        .filter(|(_, keys)| keys.len() > 1)
+        .map(|(stage, _)| *stage)
+        .collect();
+    let (shown, shared_evals): (Vec<&str>, Vec<String>) = if differing_evals.is_empty() {
+        (keys_by_stage.keys().copied().collect(), Vec::new())
+    } else {
+        (
+            differing_evals.clone(),
+            keys_by_stage
+                .keys()
+                .filter(|s| !differing_evals.contains(s))
+                .map(|s| s.to_string())
+                .collect(),
+        )
+    };
+    let prefixed = shown.len() > 1;
+    let metrics_of = |v: &VariantResult| -> IndexMap<String, f64> {
+        let mut out = IndexMap::new();
+        for eval in v.evals.iter().filter(|e| shown.contains(&e.stage.as_str())) {
+            for (name, value) in &eval.metrics {
+                let name = if prefixed {
+                    format!("{}/{name}", eval.stage)
+                } else {
+                    name.clone()
+                };
+                out.insert(name, *value);
+            }
+        }
+        out
+    };
+    let own: Vec<IndexMap<String, f64>> = variants.iter().map(metrics_of).collect();
+
+    let mut columns: Vec<String> = Vec::new();
+    for metrics in &own {
+        for name in metrics.keys() {
+            if !columns.contains(name) {
+                columns.push(name.clone());
+            }
+        }
+    }
+    if !prefixed {
+        columns = order_metrics(columns.into_iter().map(|c| (c, 0.0)))
+            .into_keys()
+            .collect();
+    }
+
+    let rows = groups
+        .into_iter()
+        .map(|members| {
+            let first = &variants[members[0]];
+            let mut metrics = IndexMap::new();
+            let mut std = IndexMap::new();
+            for column in &columns {
+                let values: Vec<f64> = members
+                    .iter()
+                    .filter_map(|&i| own[i].get(column).copied())
+                    .collect();
+                if values.is_empty() {
+                    continue;
+                }
+                let (mean, sd) = mean_std(&values);
+                metrics.insert(column.clone(), mean);
+                if members.len() > 1 {
+                    if let Some(sd) = sd {
+                        std.insert(column.clone(), sd);
+                    }
+                }
+            }
+            let labels: Vec<&str> = members
+                .iter()
+                .map(|&i| variants[i].label.as_str())
+                .collect();
+            let missing = members
+                .iter()
+                .flat_map(|&i| {
+                    let variant = &variants[i];
+                    variant
+                        .missing
+                        .iter()
+                        .map(move |m| format!("{}: {m}", variant.label))
+                })
+                .collect();
+            Row {
+                variant: if members.len() > 1 {
+                    common_label(&labels)
+                } else {
+                    first.label.clone()
+                },
+                params: param_columns
+                    .iter()
+                    .filter_map(|p| first.params.get(p).map(|v| (p.clone(), v.clone())))
+                    .collect(),
+                metrics,
+                std,
+                members,
+                missing,
+            }
+        })
+        .collect();
+    Comparison {
+        variants,
+        param_columns,
+        metric_columns: columns,
+        rows,
+        seeds_grouped,
+        shared_evals,
+    }
+}
+
+/// The stages of `variants` that are not in the store, once each: `stage (key …) for
+/// variant, variant` (a stage shared by several variants is one line).
+pub fn missing_stages(variants: &[VariantResult]) -> Vec<String> {
+    let mut by_stage: IndexMap<&str, Vec<&str>> = IndexMap::new();
+    for variant in variants {
+        for missing in &variant.missing {
+            by_stage.entry(missing).or_default().push(&variant.label);
+        }
+    }
+    by_stage
+        .into_iter()
+        .map(|(stage, labels)| format!("{stage} for {}", labels.join(", ")))
+        .collect()
+}
+
+/// The name of a group of variants: the arm names (`+`-separated, after an optional
+/// `source:` prefix) all of them share, in place (`with_language` for `with_language+s1`
+/// and `with_language+s2`; `m.yaml:low` for `m.yaml:low+s1` and `m.yaml:low+s2`).
+fn common_label(labels: &[&str]) -> String {
+    // Each part with the separator before it.
+    fn parts(label: &str) -> Vec<(char, &str)> {
+        let mut out = Vec::new();
+        let mut separator = ' ';
+        let mut start = 0;
+        for (i, c) in label.char_indices() {
+            if c == '+' || c == ':' {
+                out.push((separator, &label[start..i]));
+                separator = c;
+                start = i + 1;
+            }
+        }
+        out.push((separator, &label[start..]));
+        out
+    }
+    let split: Vec<Vec<(char, &str)>> = labels.iter().map(|l| parts(l)).collect();
+    let Some(first) = split.first() else {
+        return String::new();
+    };
+    let mut label = String::new();
+    for (i, part) in first.iter().enumerate() {
+        if split.iter().all(|s| s.get(i) == Some(part)) {
+            if !label.is_empty() {
+                label.push(part.0);
+            }
+            label.push_str(part.1);
+        }
+    }
+    if label.is_empty() {
+        "all seeds".to_string()
+    } else {
+        label
+    }
+}
+
+impl Comparison {
+    /// Header names: `variant`, `seeds` (when grouped), parameters, metrics.
+    pub fn headers(&self) -> Vec<String> {
+        let mut headers = vec!["variant".to_string()];
+        if self.seeds_grouped {
+            headers.push("seeds".into());
+        }
+        headers.extend(self.param_columns.iter().cloned());
+        headers.extend(self.metric_columns.iter().cloned());
+        headers
+    }
+
+    /// The table's cells: parameters as text, metrics as `mean` or `mean ± std`, `—`
+    /// where a row has no value.
+    pub fn cells(&self) -> Vec<Vec<Cell>> {
+        self.rows
+            .iter()
+            .map(|row| {
+                let mut cells = vec![Cell::Text(row.variant.clone())];
+                if self.seeds_grouped {
+                    cells.push(Cell::Number(row.members.len().to_string()));
+                }
+                for path in &self.param_columns {
+                    cells.push(Cell::Text(params::display(row.params.get(path))));
+                }
+                for column in &self.metric_columns {
+                    let text = match (row.metrics.get(column), row.std.get(column)) {
+                        (Some(mean), Some(sd)) => format!(
+                            "{} ± {}",
+                            format_metric(column, *mean),
+                            format_metric(column, *sd)
+                        ),
+                        (Some(mean), None) => format_metric(column, *mean),
+                        (None, _) => "—".to_string(),
+                    };
+                    cells.push(Cell::Number(text));
+                }
+                cells
+            })
+            .collect()
+    }
+
+    /// What is not in the store, one line per missing stage (see `missing_stages`).
+    pub fn missing(&self) -> Vec<String> {
+        missing_stages(&self.variants)
+    }
+
+    /// Aligned columns, then a line per stage that is not in the store.
+    pub fn to_text(&self) -> String {
+        let headers = self.headers();
+        let rows: Vec<Vec<String>> = self
+            .cells()
+            .into_iter()
+            .map(|row| row.into_iter().map(cell_text).collect())
+            .collect();
+        let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let numeric = |i: usize| i >= headers.len() - self.metric_columns.len();
+        let mut out = String::new();
+        for row in std::iter::once(&headers).chain(&rows) {
+            let mut line = String::new();
+            for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+                if numeric(i) && !std::ptr::eq(row, &headers) {
+                    let _ = write!(line, "{cell:>w$}  ");
+                } else {
+                    let _ = write!(line, "{cell:<w$}  ");
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        self.append_notes(&mut out);
+        out
+    }
+
+    /// A GitHub-flavoured Markdown table.
+    pub fn to_markdown(&self) -> String {
+        let headers = self.headers();
+        let escape = |t: &str| t.replace('|', "\\|");
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "| {} |",
+            headers
+                .iter()
+                .map(|h| escape(h))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        let metric_start = headers.len() - self.metric_columns.len();
+        let rule: Vec<&str> = (0..headers.len())
+            .map(|i| if i >= metric_start { "---:" } else { "---" })
+            .collect();
+        let _ = writeln!(out, "|{}|", rule.join("|"));
+        for row in self.cells() {
+            let cells: Vec<String> = row.into_iter().map(|c| escape(&cell_text(c))).collect();
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
+        if !self.missing().is_empty() || !self.shared_evals.is_empty() {
+            out.push('\n');
+            self.append_notes(&mut out);
+        }
+        out
+    }
+
+    /// CSV (RFC 4180 quoting): a column per parameter and metric, plus `METRIC_std`
+    /// columns when seeds are grouped; empty where a row has no value.
+    pub fn to_csv(&self) -> String {
+        let mut headers = vec!["variant".to_string()];
+        if self.seeds_grouped {
+            headers.push("seeds".into());
+        }
+        headers.extend(self.param_columns.iter().cloned());
+        for column in &self.metric_columns {
+            headers.push(column.clone());
+            if self.seeds_grouped {
+                headers.push(format!("{column}_std"));
+            }
+        }
+        let mut out = csv_line(&headers);
+        for row in &self.rows {
+            let mut cells = vec![row.variant.clone()];
+            if self.seeds_grouped {
+                cells.push(row.members.len().to_string());
+            }
+            for path in &self.param_columns {
+                cells.push(match row.params.get(path) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => String::new(),
+                });
+            }
+            for column in &self.metric_columns {
+                cells.push(
+                    row.metrics
+                        .get(column)
+                        .map(f64::to_string)
+                        .unwrap_or_default(),
+                );
+                if self.seeds_grouped {
+                    cells.push(row.std.get(column).map(f64::to_string).unwrap_or_default());
+                }
+            }
+            out.push_str(&csv_line(&cells));
+        }
+        out
+    }
+
+    /// `{"rows": [{"variant", "params", "metrics"}]}`; a row that groups seeds adds
+    /// `"std"` (per metric), `"seeds"` (how many) and `"members"` (the variants); a row
+    /// with stages not in the store adds `"missing"`.
+    pub fn to_json(&self) -> Value {
+        let rows: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|row| {
+                let mut object = Map::new();
+                object.insert("variant".into(), json!(row.variant));
+                object.insert(
+                    "params".into(),
+                    Value::Object(row.params.clone().into_iter().collect()),
+                );
+                object.insert("metrics".into(), json_numbers(&row.metrics));
+                if self.seeds_grouped {
+                    object.insert("std".into(), json_numbers(&row.std));
+                    object.insert("seeds".into(), json!(row.members.len()));
+                    object.insert(
+                        "members".into(),
+                        json!(row
+                            .members
+                            .iter()
+                            .map(|&i| self.variants[i].label.clone())
+                            .collect::<Vec<_>>()),
+                    );
+                }
+                if !row.missing.is_empty() {
+                    object.insert("missing".into(), json!(row.missing));
+                }
+                Value::Object(object)
+            })
+            .collect();
+        json!({ "rows": rows })
+    }
+
+    /// The self-contained HTML page: the table, what is missing, and the curves; also
+    /// returns the plots, for the caller to write as files.
+    pub fn to_html(&self, title: &str, sources: &[String]) -> (String, Vec<NamedPlot>) {
+        let (plots, notes) = self.curves();
+        let mut page = HtmlReport::new(title);
+        page.meta(&format!("compared: {}", sources.join(", ")));
+        page.heading(2, "Final metrics");
+        if self.param_columns.is_empty() {
+            page.paragraph("No parameter differs between the rows.");
+        } else {
+            page.paragraph("Only the parameters that differ between the rows are shown.");
+        }
+        if self.seeds_grouped {
+            page.paragraph(
+                "Rows that differ only in seeds are grouped: mean ± sample std (n − 1) across the seeds.",
+            );
+        }
+        page.table(&self.headers(), &self.cells());
+        for stage in &self.shared_evals {
+            page.paragraph(&format!(
+                "Not shown: eval stage {stage}, the same instance (equal metrics) in every row."
+            ));
+        }
+        for missing in self.missing() {
+            page.note(&format!("Not in the store: {missing}"));
+        }
+        page.heading(2, "Training curves");
+        if plots.is_empty() && notes.is_empty() {
+            page.note(
+                "No training stage differs between the rows, so there is no curve to compare.",
+            );
+        }
+        for note in &notes {
+            page.note(note);
+        }
+        for plot in &plots {
+            page.plot(&plot.plot);
+        }
+        (page.finish(), plots)
+    }
+
+    fn append_notes(&self, out: &mut String) {
+        for stage in &self.shared_evals {
+            let _ = writeln!(
+                out,
+                "not shown: eval stage `{stage}`, the same instance in every row (--stage {stage} shows it)"
+            );
+        }
+        for missing in self.missing() {
+            let _ = writeln!(out, "not in the store: {missing}");
+        }
+    }
+
+    /// Training curves, one line per row, for every training stage whose instances
+    /// differ between rows (a stage all rows share would draw identical lines): reward,
+    /// accuracy and language-consistency rewards, completion length; loss for supervised
+    /// stages. Also returns a note for each of those that a stage does not log.
+    pub fn curves(&self) -> (Vec<NamedPlot>, Vec<String>) {
+        let mut stage_names: Vec<&str> = Vec::new();
+        for variant in &self.variants {
+            for series in &variant.curves {
+                if !stage_names.contains(&series.stage.name.as_str()) {
+                    stage_names.push(&series.stage.name);
+                }
+            }
+        }
+        let mut plots = Vec::new();
+        let mut notes = Vec::new();
+        for stage in stage_names {
+            let lines: Vec<VariantCurves<'_>> = self
+                .rows
+                .iter()
+                .map(|row| VariantCurves {
+                    label: row.variant.clone(),
+                    members: row
+                        .members
+                        .iter()
+                        .filter_map(|&i| {
+                            self.variants[i]
+                                .curves
+                                .iter()
+                                .find(|s| s.stage.name == stage && !s.points.is_empty())
+                        })
+                        .collect(),
+                })
+                .collect();
+            let keys: BTreeSet<&str> = lines
+                .iter()
+                .flat_map(|l| l.members.iter().map(|s| s.stage.key.as_str()))
+                .collect();
+            if keys.len() < 2 {
+                continue;
+            }
+            let all: Vec<&StageSeries> = lines.iter().flat_map(|l| l.members.clone()).collect();
+            let logs = |metric: &str| {
+                all.iter()
+                    .any(|s| s.points.iter().any(|p| p.values.contains_key(metric)))
+            };
+            let mut wanted: Vec<(&str, String, &str, Curve)> = Vec::new();
+            if logs("reward") {
+                wanted.push((
+                    "reward",
+                    format!("{stage}: total reward"),
+                    "reward",
+                    Curve::Metric("reward"),
+                ));
+                wanted.push((
+                    "accuracy",
+                    format!("{stage}: accuracy reward"),
+                    "reward",
+                    Curve::RewardOfKind("accuracy"),
+                ));
+                wanted.push((
+                    "language-consistency",
+                    format!("{stage}: language-consistency reward"),
+                    "reward",
+                    Curve::RewardOfKind("language"),
+                ));
+            }
+            if logs("completion_length") {
+                wanted.push((
+                    "completion-length",
+                    format!("{stage}: mean completion length"),
+                    "tokens",
+                    Curve::Metric("completion_length"),
+                ));
+            }
+            if logs("loss") && !logs("reward") {
+                wanted.push((
+                    "loss",
+                    format!("{stage}: loss"),
+                    "loss",
+                    Curve::Metric("loss"),
+                ));
+            }
+            for (what, title, y_label, curve) in wanted {
+                let plot = variant_plot(title.clone(), y_label, &lines, |s| curve.metric_of(s));
+                if plot.is_empty() {
+                    notes.push(format!("{title}: not logged by this stage"));
+                } else {
+                    plots.push(NamedPlot {
+                        slug: slug(&format!("{stage}-{what}")),
+                        plot,
+                    });
+                }
+            }
+        }
+        (plots, notes)
+    }
+}
+
+/// What a comparison curve plots.
+enum Curve {
+    /// A metric by name.
+    Metric(&'static str),
+    /// The first reward of this kind that the stage logged (`reward/NAME`), whatever
+    /// the manifest named it.
+    RewardOfKind(&'static str),
+}
+
+impl Curve {
+    fn metric_of(&self, series: &StageSeries) -> Option<String> {
+        match self {
+            Self::Metric(name) => Some(name.to_string()),
+            Self::RewardOfKind(kind) => series
+                .rewards_of_kind(kind)
+                .into_iter()
+                .map(|name| format!("reward/{name}"))
+                .find(|metric| series.points.iter().any(|p| p.values.contains_key(metric))),
+        }
+    }
+}
+
+fn cell_text(cell: Cell) -> String {
+    match cell {
+        Cell::Text(t) | Cell::Number(t) => t,
+    }
+}
+
+fn json_numbers(metrics: &IndexMap<String, f64>) -> Value {
+    Value::Object(metrics.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+}
+
+fn csv_line(cells: &[String]) -> String {
+    let quoted: Vec<String> = cells
+        .iter()
+        .map(|c| {
+            if c.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", c.replace('"', "\"\""))
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    quoted.join(",") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn variant(label: &str, params: Value, metrics: &[(&str, f64)]) -> VariantResult {
+        let mut flat = Params::new();
+        if let Value::Object(map) = params {
+            for (k, v) in &map {
+                params::flatten_into(k, v, &mut flat);
+            }
+        }
+        VariantResult {
+            label: label.into(),
+            params: flat,
+            evals: vec![EvalResult {
+                stage: "eval".into(),
+                key: format!("key of {label}"),
+                metrics: metrics.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
+            }],
+            missing: Vec::new(),
+            curves: Vec::new(),
+        }
+    }
+
+    fn readability() -> Vec<VariantResult> {
+        let arm = |lang: f64, seed: u64, pass: f64, len: f64| {
+            let name = if lang > 0.0 {
+                "with_language"
+            } else {
+                "accuracy_only"
+            };
+            variant(
+                &format!("{name}+s{seed}"),
+                json!({"stages": {"rl": {"learning_rate": 2e-5, "seed": seed, "rewards": {"language": lang}}}}),
+                &[
+                    ("pass@1", pass),
+                    ("completion_len_mean", len),
+                    ("format_rate", 1.0),
+                ],
+            )
+        };
+        vec![
+            arm(0.0, 1, 0.30, 40.0),
+            arm(0.0, 2, 0.40, 44.0),
+            arm(0.5, 1, 0.25, 38.0),
+            arm(0.5, 2, 0.27, 36.0),
+        ]
+    }
+
+    #[test]
+    fn mean_and_sample_std() {
+        let (mean, sd) = mean_std(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        assert_eq!(mean, 5.0);
+        assert!((sd.unwrap_or(0.0) - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
+        assert_eq!(mean_std(&[3.0]), (3.0, None));
+        assert!(mean_std(&[]).0.is_nan());
+    }
+
+    #[test]
+    fn seeds_are_grouped_into_mean_and_std() {
+        let table = compare(readability(), true);
+        assert!(table.seeds_grouped);
+        assert_eq!(table.param_columns, ["stages.rl.rewards.language"]);
+        assert_eq!(
+            table.metric_columns,
+            ["pass@1", "format_rate", "completion_len_mean"]
+        );
+        let names: Vec<&str> = table.rows.iter().map(|r| r.variant.as_str()).collect();
+        assert_eq!(names, ["accuracy_only", "with_language"]);
+        let first = &table.rows[0];
+        assert!((first.metrics["pass@1"] - 0.35).abs() < 1e-12);
+        assert!((first.std["pass@1"] - (0.005f64).sqrt()).abs() < 1e-12);
+        assert_eq!(first.std["format_rate"], 0.0);
+        assert_eq!(first.members, [0, 1]);
+
+        let text = table.to_text();
+        assert!(
+            text.starts_with("variant        seeds  stages.rl.rewards.language  pass@1"),
+            "{text}"
+        );
+        assert!(text.contains("0.3500 ± 0.0707"), "{text}");
+    }
+
+    #[test]
+    fn without_grouping_seeds_are_parameters() {
+        let table = compare(readability(), false);
+        assert!(!table.seeds_grouped);
+        assert_eq!(
+            table.param_columns,
+            ["stages.rl.rewards.language", "stages.rl.seed"]
+        );
+        assert_eq!(table.rows.len(), 4);
+        assert!(table.rows.iter().all(|r| r.std.is_empty()));
+    }
+
+    #[test]
+    fn variants_that_differ_in_more_than_seeds_are_not_grouped() {
+        let table = compare(
+            vec![
+                variant("a", json!({"seed": 1, "lr": 1}), &[("pass@1", 0.1)]),
+                variant("b", json!({"seed": 2, "lr": 2}), &[("pass@1", 0.2)]),
+            ],
+            true,
+        );
+        assert!(!table.seeds_grouped);
+        assert_eq!(table.param_columns, ["lr", "seed"]);
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let table = compare(readability()[..2].to_vec(), false);
+        let value = table.to_json();
+        assert_eq!(
+            value,
+            json!({"rows": [
+                {"variant": "accuracy_only+s1", "params": {"stages.rl.seed": 1},
+                 "metrics": {"pass@1": 0.30, "format_rate": 1.0, "completion_len_mean": 40.0}},
+                {"variant": "accuracy_only+s2", "params": {"stages.rl.seed": 2},
+                 "metrics": {"pass@1": 0.40, "format_rate": 1.0, "completion_len_mean": 44.0}}
+            ]})
+        );
+        let grouped = compare(readability(), true).to_json();
+        let row = &grouped["rows"][1];
+        assert_eq!(row["variant"], "with_language");
+        assert_eq!(row["seeds"], 2);
+        assert_eq!(
+            row["members"],
+            json!(["with_language+s1", "with_language+s2"])
+        );
+        assert_eq!(row["params"], json!({"stages.rl.rewards.language": 0.5}));
+        assert!(row["std"]["pass@1"].as_f64().is_some());
+    }
+
+    #[test]
+    fn several_eval_stages_prefix_metric_names_and_shared_ones_are_left_out() {
+        let base = |v: &mut VariantResult, key: &str, pass: f64| {
+            v.evals.push(EvalResult {
+                stage: "eval_base".into(),
+                key: key.into(),
+                metrics: IndexMap::from([("pass@1".to_string(), pass)]),
+            })
+        };
+        let mut a = variant("a", json!({"x": 1}), &[("pass@1", 0.1)]);
+        let mut b = variant("b", json!({"x": 2}), &[("pass@1", 0.2)]);
+        base(&mut a, "shared", 0.05);
+        base(&mut b, "shared", 0.05);
+        let table = compare(vec![a.clone(), b.clone()], true);
+        assert_eq!(table.metric_columns, ["pass@1"]);
+        assert_eq!(table.rows[1].metrics["pass@1"], 0.2, "eval, not eval_base");
+        assert_eq!(table.shared_evals, ["eval_base"]);
+        assert!(table.to_text().contains(
+            "not shown: eval stage `eval_base`, the same instance in every row (--stage eval_base shows it)"
+        ));
+
+        b.evals[1].key = "own".into();
+        let table = compare(vec![a.clone(), b], true);
+        assert_eq!(table.metric_columns, ["eval/pass@1", "eval_base/pass@1"]);
+        assert!(table.shared_evals.is_empty());
+
+        // One row: every eval stage is "shared"; all are shown.
+        let table = compare(vec![a], true);
+        assert_eq!(table.metric_columns, ["eval/pass@1", "eval_base/pass@1"]);
+        assert!(table.param_columns.is_empty(), "one row: nothing differs");
+    }
+
+    #[test]
+    fn markdown_and_csv_render_every_row_and_missing_stages() {
+        let mut variants = readability();
+        variants[3].evals.clear();
+        variants[3].missing.push("eval (key 0123456789ab)".into());
+        let table = compare(variants, false);
+        let markdown = table.to_markdown();
+        assert!(
+            markdown
+                .starts_with("| variant | stages.rl.rewards.language | stages.rl.seed | pass@1 |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("|---|---|---|---:|---:|---:|"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| with_language+s2 | 0.5 | 2 | — | — | — |"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("not in the store: eval (key 0123456789ab) for with_language+s2"));
+        let csv = table.to_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "variant,stages.rl.rewards.language,stages.rl.seed,pass@1,format_rate,completion_len_mean");
+        assert_eq!(lines[4], "with_language+s2,0.5,2,,,");
+        assert_eq!(
+            table.to_json()["rows"][3]["missing"],
+            json!(["with_language+s2: eval (key 0123456789ab)"])
+        );
+    }
+
+    #[test]
+    fn a_missing_stage_shared_by_variants_is_listed_once() {
+        let mut variants = readability();
+        for v in &mut variants {
+            v.missing.push("base (key aaaaaaaaaaaa)".into());
+        }
+        variants[0].missing.push("rl (key bbbbbbbbbbbb)".into());
+        assert_eq!(
+            missing_stages(&variants),
+            [
+                "base (key aaaaaaaaaaaa) for accuracy_only+s1, accuracy_only+s2, with_language+s1, with_language+s2",
+                "rl (key bbbbbbbbbbbb) for accuracy_only+s1"
+            ]
+        );
+    }
+
+    #[test]
+    fn group_names_keep_the_shared_arms() {
+        assert_eq!(
+            common_label(&["with_language+s1", "with_language+s2"]),
+            "with_language"
+        );
+        assert_eq!(common_label(&["s1", "s2"]), "all seeds");
+        assert_eq!(common_label(&["a+s1+x", "a+s2+x"]), "a+x");
+        assert_eq!(
+            common_label(&["m.yaml:low+s1", "m.yaml:low+s2"]),
+            "m.yaml:low"
+        );
+        assert_eq!(common_label(&["m.yaml:low+s1", "run1:low+s2"]), "low");
+    }
+}
