@@ -364,9 +364,9 @@ impl Axis {
         if self.step < 1e-3 || self.max.abs().max(self.min.abs()) >= 1e6 {
             return format!("{value:.1e}");
         }
-        // 2.5 × 10^k needs one decimal more than 10^k.
+        // 2.5 × 10^k needs one decimal more than 10^k when k ≤ 0 (0.25, 2.5; not 250).
         let mantissa = self.step / 10f64.powf(magnitude);
-        let extra = usize::from((mantissa - 2.5).abs() < 1e-9);
+        let extra = usize::from((mantissa - 2.5).abs() < 1e-9 && magnitude <= 0.0);
         let decimals = (-magnitude).max(0.0) as usize + extra;
         let text = format!("{value:.decimals$}");
         // No "-0" or "-0.00".
@@ -447,6 +447,9 @@ mod tests {
         assert_eq!(labels, ["1", "2", "3", "4"]);
         let long = Axis::fit(&[0.0, 3000.0], 7, true);
         assert_eq!(long.step, 500.0);
+        let quarters = Axis::fit(&[0.0, 1500.0], 6, true);
+        assert_eq!(quarters.step, 250.0);
+        assert_eq!(quarters.label(750.0), "750");
     }
 
     #[test]
