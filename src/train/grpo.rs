@@ -9,21 +9,20 @@
 use std::collections::BTreeMap;
 
 use burn::module::AutodiffModule;
-use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::clip::clip_global_norm;
 use super::grpo_loss::{group_advantages, policy_loss, LossSettings};
 use super::hyper::TrainingHyper;
 use super::models::{failed, load_input, model_files};
 use super::reward_scoring::RewardModels;
-use super::schedule::learning_rate;
 use super::state::{
     load_module, load_optimizer, module_bytes, optimizer_bytes, resumed_state, state_bytes,
     LoopState, OPTIMIZER_FILE, STATE_FILE, WEIGHTS_FILE,
 };
+use super::update::apply_gradients;
 use crate::exec::{InputSpec, StageContext, StageError, StageOutput};
 use crate::manifest::{LossType, ScaleRewards};
 use crate::manifest::{ModelReward, RewardDecl};
@@ -329,13 +328,7 @@ impl BackendTask for GrpoTask<'_, '_> {
             let mut entropy_sum = 0.0;
             let mut loss_sum = 0.0;
             let mut grad_norm = 0.0;
-            let lr = learning_rate(
-                hyper.learning_rate,
-                hyper.scheduler,
-                hyper.warmup_ratio,
-                step,
-                total,
-            );
+            let lr = hyper.learning_rate_at(step, total);
             for _ in 0..job.num_iterations.max(1) {
                 let mut accumulator = GradientsAccumulator::<Transformer<B>>::new();
                 for (c, range) in chunks.iter().enumerate() {
@@ -368,9 +361,8 @@ impl BackendTask for GrpoTask<'_, '_> {
                     accumulator
                         .accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
                 }
-                let mut grads = accumulator.grads();
-                grad_norm = clip_global_norm(&model, &mut grads, hyper.max_grad_norm);
-                model = optimizer.step(lr, model, grads);
+                (model, grad_norm) =
+                    apply_gradients(model, &mut optimizer, accumulator.grads(), hyper, lr);
             }
             state.step += 1;
             let update_s = clock.elapsed().as_secs_f64();

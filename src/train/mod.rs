@@ -19,6 +19,7 @@ mod sampling;
 mod schedule;
 mod state;
 mod supervised;
+mod update;
 
 pub use bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
 pub use clip::clip_global_norm;
@@ -41,6 +42,7 @@ pub use sampling::{sample_records, PromptSample};
 pub use schedule::learning_rate;
 pub use state::LoopState;
 pub use supervised::{Objective, SequenceMode, SupervisedJob, SupervisedTask};
+pub use update::apply_gradients;
 
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::{Backend, Dtype};

@@ -8,20 +8,19 @@
 use std::collections::BTreeMap;
 
 use burn::module::AutodiffModule;
-use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 
 use super::bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
-use super::clip::clip_global_norm;
 use super::hyper::TrainingHyper;
 use super::models::{failed, load_input, TOKENIZER_FILE};
-use super::schedule::learning_rate;
 use super::state::{
     load_module, load_optimizer, module_bytes, optimizer_bytes, resumed_state, state_bytes,
     LoopState, OPTIMIZER_FILE, STATE_FILE, WEIGHTS_FILE,
 };
 use super::supervised::micro_batch;
+use super::update::apply_gradients;
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::model::{self, BackendTask, RewardModel, TextTokenizer, TokenBatch};
 
@@ -221,16 +220,10 @@ impl BackendTask for RewardModelTask<'_, '_> {
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 accumulator.accumulate(&model, grads);
             }
-            let mut grads = accumulator.grads();
-            let grad_norm = clip_global_norm(&model, &mut grads, hyper.max_grad_norm);
-            let lr = learning_rate(
-                hyper.learning_rate,
-                hyper.scheduler,
-                hyper.warmup_ratio,
-                step,
-                total,
-            );
-            model = optimizer.step(lr, model, grads);
+            let lr = hyper.learning_rate_at(step, total);
+            let grad_norm;
+            (model, grad_norm) =
+                apply_gradients(model, &mut optimizer, accumulator.grads(), hyper, lr);
             state.step += 1;
             last_loss = step_loss;
             window.push((step_loss, pair_stats(&chosen_scores, &rejected_scores)));

@@ -6,19 +6,18 @@
 
 use std::collections::BTreeMap;
 
-use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 
-use super::clip::clip_global_norm;
 use super::distill_kl::token_kl;
 use super::hyper::TrainingHyper;
 use super::models::{failed, load_input, model_files, StageModel};
-use super::schedule::learning_rate;
 use super::state::{
     load_module, load_optimizer, module_bytes, optimizer_bytes, resumed_state, state_bytes,
     LoopState, OPTIMIZER_FILE, STATE_FILE, WEIGHTS_FILE,
 };
+use super::update::apply_gradients;
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::model::{self, BackendTask, TextTokenizer, TokenBatch, Transformer};
 use crate::stages::KlDirection;
@@ -251,16 +250,10 @@ impl BackendTask for SupervisedTask<'_, '_> {
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 accumulator.accumulate(&model, grads);
             }
-            let mut grads = accumulator.grads();
-            let grad_norm = clip_global_norm(&model, &mut grads, hyper.max_grad_norm);
-            let lr = learning_rate(
-                hyper.learning_rate,
-                hyper.scheduler,
-                hyper.warmup_ratio,
-                step,
-                total,
-            );
-            model = optimizer.step(lr, model, grads);
+            let lr = hyper.learning_rate_at(step, total);
+            let grad_norm;
+            (model, grad_norm) =
+                apply_gradients(model, &mut optimizer, accumulator.grads(), hyper, lr);
             state.step += 1;
             window.push(step_loss);
             last_loss = step_loss;
