@@ -4,8 +4,9 @@ to src/bin/bench_grpo.rs: 4 prompts x 8 completions sampled with a KV cache, rew
 then log-probs of the completions, the clipped surrogate loss (num_iterations 1, so the
 old policy is the current one detached, as in TRL), backward, global-norm clipping and
 AdamW. The same Qwen2 `tiny` architecture, prompt length and completion lengths as the
-Rust run measured (every completion is generated to the mean length r1flow reported, so
-both sides do the same work). Prints seconds per phase and r1flow's speed relative to
+Rust run measured: a batch is generated, and trained on, at the length of its longest
+completion (r1flow's mean of that per step), as both r1flow and TRL pad a batch to its
+longest completion, so both sides do the same work. Prints seconds per phase and r1flow's speed relative to
 PyTorch (PyTorch seconds / r1flow seconds: above 1 means r1flow is faster).
 
     cargo build --release --bin bench_grpo
@@ -22,8 +23,8 @@ from transformers import Qwen2Config, Qwen2ForCausalLM
 from bench_torch import PRESETS, VOCAB
 
 PROMPTS, GROUP = 4, 8
-# "Q: Calculate 23 + 45.\nA: <think>" in r1flow's byte tokenizer (one token a byte).
-PROMPT_LEN = 32
+# "Q: Calculate 3 + 5 + 7.\nA: <think>" in r1flow's byte tokenizer (one token a byte).
+PROMPT_LEN = 34
 
 
 def step_once(model, opt, new_tokens, gen):
@@ -73,7 +74,7 @@ def main():
     a = ap.parse_args()
     rust = json.loads(subprocess.run([a.rust, "--json", "--steps", str(a.steps)], check=True,
                                      capture_output=True, text=True).stdout.splitlines()[-1])
-    new_tokens = max(1, round(rust["completion_length"]))
+    new_tokens = max(1, round(rust["completion_length_max"]))
 
     cfg = Qwen2Config(vocab_size=VOCAB, rope_theta=10000.0, rms_norm_eps=1e-6,
                       tie_word_embeddings=True, attn_implementation="eager", **PRESETS["tiny"])
@@ -91,8 +92,9 @@ def main():
     names = ["generation", "rewards", "update"]
     keys = ["generation_s", "reward_s", "update_s"]
     for name, key, t in zip(names, keys, torch_s):
-        print(f"{name:11} {rust[key]:9.4f} {t:9.4f} {t / rust[key]:6.2f}")
-    print(f"{'step':11} {rust['step_s']:9.4f} {sum(torch_s):9.4f} {sum(torch_s) / rust['step_s']:6.2f}")
+        speed = f"{t / rust[key]:6.2f}" if rust[key] > 0 else "     -"
+        print(f"{name:11} {rust[key]:9.5f} {t:9.5f} {speed}")
+    print(f"{'step':11} {rust['step_s']:9.5f} {sum(torch_s):9.5f} {sum(torch_s) / rust['step_s']:6.2f}")
 
 
 if __name__ == "__main__":
