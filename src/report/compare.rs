@@ -110,7 +110,7 @@ pub fn compare(variants: Vec<VariantResult>, group_seeds: bool) -> Comparison {
     if !seeds_grouped {
         groups = (0..variants.len()).map(|i| vec![i]).collect();
     }
-    let param_columns: Vec<String> = if seeds_grouped {
+    let mut param_columns: Vec<String> = if seeds_grouped {
         other_paths
     } else {
         let mut all: Vec<String> = seed_paths.into_iter().chain(other_paths).collect();
@@ -147,6 +147,20 @@ pub fn compare(variants: Vec<VariantResult>, group_seeds: bool) -> Comparison {
                 .collect(),
         )
     };
+    // Every shown eval stage is one instance that all variants share (`--stage eval_base`):
+    // one row says its numbers once, instead of repeating them per variant with ± 0.
+    let one_instance = variants.len() > 1
+        && !shown.is_empty()
+        && shown
+            .iter()
+            .all(|s| keys_by_stage.get(s).is_some_and(|k| k.len() == 1))
+        && variants
+            .iter()
+            .all(|v| shown.iter().all(|s| v.evals.iter().any(|e| e.stage == *s)));
+    if one_instance {
+        groups = vec![(0..variants.len()).collect()];
+        param_columns.clear();
+    }
     let prefixed = shown.len() > 1;
     let metrics_of = |v: &VariantResult| -> IndexMap<String, f64> {
         let mut out = IndexMap::new();
@@ -194,7 +208,7 @@ pub fn compare(variants: Vec<VariantResult>, group_seeds: bool) -> Comparison {
                 }
                 let (mean, sd) = mean_std(&values);
                 metrics.insert(column.clone(), mean);
-                if members.len() > 1 {
+                if members.len() > 1 && !one_instance {
                     if let Some(sd) = sd {
                         std.insert(column.clone(), sd);
                     }
@@ -215,7 +229,9 @@ pub fn compare(variants: Vec<VariantResult>, group_seeds: bool) -> Comparison {
                 })
                 .collect();
             Row {
-                variant: if members.len() > 1 {
+                variant: if one_instance {
+                    format!("all {} variants (one shared instance)", members.len())
+                } else if members.len() > 1 {
                     common_label(&labels)
                 } else {
                     first.label.clone()
@@ -236,7 +252,7 @@ pub fn compare(variants: Vec<VariantResult>, group_seeds: bool) -> Comparison {
         param_columns,
         metric_columns: columns,
         rows,
-        seeds_grouped,
+        seeds_grouped: seeds_grouped && !one_instance,
         shared_evals,
     }
 }
@@ -844,6 +860,28 @@ mod tests {
         let table = compare(vec![a], true);
         assert_eq!(table.metric_columns, ["eval/pass@1", "eval_base/pass@1"]);
         assert!(table.param_columns.is_empty(), "one row: nothing differs");
+    }
+
+    #[test]
+    fn a_stage_all_variants_share_is_one_row() {
+        // As `--stage eval_base` leaves it: every variant holds the same instance.
+        let mut variants = readability();
+        for v in &mut variants {
+            v.evals = vec![EvalResult {
+                stage: "eval_base".into(),
+                key: "the base model's".into(),
+                metrics: IndexMap::from([("pass@1".to_string(), 0.05)]),
+            }];
+        }
+        let table = compare(variants, true);
+        assert_eq!(table.rows.len(), 1);
+        assert_eq!(
+            table.rows[0].variant,
+            "all 4 variants (one shared instance)"
+        );
+        assert!(table.param_columns.is_empty() && table.rows[0].std.is_empty());
+        assert_eq!(table.rows[0].metrics["pass@1"], 0.05);
+        assert_eq!(table.rows[0].members, [0, 1, 2, 3]);
     }
 
     #[test]
