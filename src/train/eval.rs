@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use super::models::{failed, load_input};
 use super::reward_scoring::RewardModels;
-use super::sampling::sample_records;
+use super::sampling::{answers_of, reward_samples, sample_records};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::{AccuracyReward, RewardDecl};
 use crate::metrics::{summarize, EvalSample};
 use crate::model::{BackendTask, SamplingParams};
-use crate::records::{Answer, DatasetRecord};
-use crate::rewards::{AccuracyVerifier, LanguageConsistency, ModelScorer, RewardSet, Sample};
+use crate::records::DatasetRecord;
+use crate::rewards::{AccuracyVerifier, LanguageConsistency, ModelScorer, RewardSet};
 
 pub const SAMPLES_FILE: &str = "samples.jsonl";
 pub const METRICS_FILE: &str = "metrics.json";
@@ -86,10 +86,7 @@ impl BackendTask for EvalTask<'_, '_> {
             .map_err(|e| failed(format!("language reward: {e:?}")))?;
         let reward_set =
             RewardSet::build(&job.rewards, &spec.rewards, &spec.base_dir).map_err(failed)?;
-        let answers: Vec<Option<Answer>> = records
-            .iter()
-            .map(|r| r.answer.clone().map(Answer::Text))
-            .collect();
+        let answers = answers_of(&records);
         let generated = sample_records(
             context,
             &loaded.model,
@@ -100,18 +97,7 @@ impl BackendTask for EvalTask<'_, '_> {
             &job.sampling,
             &device,
         )?;
-        let samples: Vec<Sample<'_>> = generated
-            .iter()
-            .map(|g| {
-                Sample::new(
-                    &records[g.prompt].prompt,
-                    &g.response,
-                    answers[g.prompt].as_ref(),
-                )
-                .with_tokens(g.completion.token_ids.len())
-                .with_response_prefix(&records[g.prompt].response_prefix)
-            })
-            .collect();
+        let samples = reward_samples(&records, &answers, &generated);
         let mut reward_models = RewardModels::<B::InnerBackend>::load(
             context,
             &reward_set.reward_model_stages(),

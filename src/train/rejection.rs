@@ -15,12 +15,12 @@ use indexmap::IndexMap;
 
 use super::models::{failed, load_input};
 use super::reward_scoring::RewardModels;
-use super::sampling::{sample_records, PromptSample};
+use super::sampling::{answers_of, reward_samples, sample_records, PromptSample};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::model::{BackendTask, SamplingParams};
-use crate::records::{to_jsonl, Answer, DatasetRecord};
+use crate::records::{to_jsonl, DatasetRecord};
 use crate::rewards::format::is_strict_r1;
-use crate::rewards::{ModelScorer, RewardSet, Sample};
+use crate::rewards::{ModelScorer, RewardSet};
 
 /// The resolved settings of a rejection-sampling stage.
 #[derive(Debug, Clone)]
@@ -78,22 +78,8 @@ impl BackendTask for RejectionTask<'_, '_> {
                 sampling,
                 &device,
             )?;
-            let answers: Vec<Option<Answer>> = records
-                .iter()
-                .map(|r| r.answer.clone().map(Answer::Text))
-                .collect();
-            let samples: Vec<Sample<'_>> = generated
-                .iter()
-                .map(|g| {
-                    Sample::new(
-                        &records[g.prompt].prompt,
-                        &g.response,
-                        answers[g.prompt].as_ref(),
-                    )
-                    .with_tokens(g.completion.token_ids.len())
-                    .with_response_prefix(&records[g.prompt].response_prefix)
-                })
-                .collect();
+            let answers = answers_of(records);
+            let samples = reward_samples(records, &answers, &generated);
             let scored = reward_set
                 .score_with(&samples, Some(&mut reward_models as &mut dyn ModelScorer))
                 .map_err(failed)?;

@@ -6,7 +6,8 @@ use burn::tensor::backend::Backend;
 use super::models::failed;
 use crate::exec::{StageContext, StageError};
 use crate::model::{self, Completion, SamplingParams, TextTokenizer, Transformer};
-use crate::records::DatasetRecord;
+use crate::records::{Answer, DatasetRecord};
+use crate::rewards::Sample;
 
 /// Rows generated at once.
 const GENERATION_ROWS: usize = 64;
@@ -75,4 +76,34 @@ pub fn sample_records<B: Backend>(
         );
     }
     Ok(out)
+}
+
+/// The reference answers of `records`, in order, as the rewards read them.
+pub(super) fn answers_of(records: &[DatasetRecord]) -> Vec<Option<Answer>> {
+    records
+        .iter()
+        .map(|r| r.answer.clone().map(Answer::Text))
+        .collect()
+}
+
+/// `generated` as the rewards score it: each sample's whole response (pre-filled start
+/// included) with its prompt, its prompt's reference answer (`answers`, from
+/// [`answers_of`]) and its completion's token count.
+pub(super) fn reward_samples<'s>(
+    records: &'s [DatasetRecord],
+    answers: &'s [Option<Answer>],
+    generated: &'s [PromptSample],
+) -> Vec<Sample<'s>> {
+    generated
+        .iter()
+        .map(|g| {
+            Sample::new(
+                &records[g.prompt].prompt,
+                &g.response,
+                answers[g.prompt].as_ref(),
+            )
+            .with_tokens(g.completion.token_ids.len())
+            .with_response_prefix(&records[g.prompt].response_prefix)
+        })
+        .collect()
 }
