@@ -19,8 +19,8 @@ use super::hyper::TrainingHyper;
 use super::models::{failed, load_input, model_files};
 use super::reward_scoring::RewardModels;
 use super::state::{
-    load_module, load_optimizer, module_bytes, optimizer_bytes, resumed_state, state_bytes,
-    LoopState, OPTIMIZER_FILE, STATE_FILE, WEIGHTS_FILE,
+    checkpoint_if_due, load_module, load_optimizer, resumed_state, LoopState, OPTIMIZER_FILE,
+    WEIGHTS_FILE,
 };
 use super::update::apply_gradients;
 use crate::exec::{InputSpec, StageContext, StageError, StageOutput};
@@ -434,25 +434,19 @@ impl BackendTask for GrpoTask<'_, '_> {
                 });
             }
             context.progress(state.step, total, &format!("reward {reward_mean:.3}"));
-            let cancelled = context.cancelled();
-            if state.step < total && (cancelled || state.step % hyper.save_steps == 0) {
-                let checkpoint = vec![
-                    (WEIGHTS_FILE.to_string(), module_bytes::<B, _>(&model)?),
-                    (
-                        OPTIMIZER_FILE.to_string(),
-                        optimizer_bytes::<B, Transformer<B>, _>(&optimizer)?,
-                    ),
-                    (
+            checkpoint_if_due(
+                context,
+                &model,
+                &optimizer,
+                &state,
+                (total, hyper.save_steps),
+                || {
+                    Ok(vec![(
                         ROLLOUTS_FILE.to_string(),
                         crate::records::to_jsonl(&rollouts).map_err(failed)?,
-                    ),
-                    (STATE_FILE.to_string(), state_bytes(&state)?),
-                ];
-                context.save_checkpoint(state.step, checkpoint)?;
-                if cancelled {
-                    return Err(StageError::Cancelled { step: state.step });
-                }
-            }
+                    )])
+                },
+            )?;
         }
         policy.model = model;
         let mut files = model_files(&policy)?;

@@ -16,8 +16,8 @@ use super::bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
 use super::hyper::TrainingHyper;
 use super::models::{failed, load_input, TOKENIZER_FILE};
 use super::state::{
-    load_module, load_optimizer, module_bytes, optimizer_bytes, resumed_state, state_bytes,
-    LoopState, OPTIMIZER_FILE, STATE_FILE, WEIGHTS_FILE,
+    checkpoint_if_due, load_module, load_optimizer, resumed_state, LoopState, OPTIMIZER_FILE,
+    WEIGHTS_FILE,
 };
 use super::supervised::micro_batch;
 use super::update::apply_gradients;
@@ -264,21 +264,14 @@ impl BackendTask for RewardModelTask<'_, '_> {
                 context.log_metrics(state.step, metrics)?;
             }
             context.progress(state.step, total, &format!("loss {step_loss:.4}"));
-            let cancelled = context.cancelled();
-            if state.step < total && (cancelled || state.step % hyper.save_steps == 0) {
-                let checkpoint = vec![
-                    (WEIGHTS_FILE.to_string(), module_bytes::<B, _>(&model)?),
-                    (
-                        OPTIMIZER_FILE.to_string(),
-                        optimizer_bytes::<B, RewardModel<B>, _>(&optimizer)?,
-                    ),
-                    (STATE_FILE.to_string(), state_bytes(&state)?),
-                ];
-                context.save_checkpoint(state.step, checkpoint)?;
-                if cancelled {
-                    return Err(StageError::Cancelled { step: state.step });
-                }
-            }
+            checkpoint_if_due(
+                context,
+                &model,
+                &optimizer,
+                &state,
+                (total, hyper.save_steps),
+                || Ok(Vec::new()),
+            )?;
         }
         final_metrics.insert("final_loss".to_string(), last_loss);
         final_metrics.insert("steps".to_string(), total as f64);

@@ -55,6 +55,43 @@ pub(super) fn resumed_state(context: &StageContext<'_>) -> Result<Option<LoopSta
         .map_err(|e| failed(format!("checkpoint state: {e}")))
 }
 
+/// At a checkpoint point — every `save_steps` steps, or when the run was cancelled, but
+/// not after the last step, whose outputs are written instead — saves the weights, the
+/// optimizer state, the stage's `extra` files and the loop state; a cancelled run then
+/// stops with `Cancelled`. Every training loop calls it once per step.
+pub(super) fn checkpoint_if_due<B, M, O>(
+    context: &mut StageContext<'_>,
+    model: &M,
+    optimizer: &O,
+    state: &LoopState,
+    (total, save_steps): (u64, u64),
+    extra: impl FnOnce() -> Result<Vec<(String, Vec<u8>)>, StageError>,
+) -> Result<(), StageError>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: Optimizer<M, B>,
+{
+    let cancelled = context.cancelled();
+    if state.step >= total || !(cancelled || state.step.is_multiple_of(save_steps)) {
+        return Ok(());
+    }
+    let mut files = vec![
+        (WEIGHTS_FILE.to_string(), module_bytes::<B, _>(model)?),
+        (
+            OPTIMIZER_FILE.to_string(),
+            optimizer_bytes::<B, M, _>(optimizer)?,
+        ),
+    ];
+    files.extend(extra()?);
+    files.push((STATE_FILE.to_string(), state_bytes(state)?));
+    context.save_checkpoint(state.step, files)?;
+    if cancelled {
+        return Err(StageError::Cancelled { step: state.step });
+    }
+    Ok(())
+}
+
 pub(super) fn state_bytes(state: &LoopState) -> Result<Vec<u8>, StageError> {
     serde_json::to_vec(state).map_err(|e| failed(format!("checkpoint state: {e}")))
 }

@@ -14,8 +14,8 @@ use super::distill_kl::token_kl;
 use super::hyper::TrainingHyper;
 use super::models::{failed, load_input, model_files, StageModel};
 use super::state::{
-    load_module, load_optimizer, module_bytes, optimizer_bytes, resumed_state, state_bytes,
-    LoopState, OPTIMIZER_FILE, STATE_FILE, WEIGHTS_FILE,
+    checkpoint_if_due, load_module, load_optimizer, resumed_state, LoopState, OPTIMIZER_FILE,
+    WEIGHTS_FILE,
 };
 use super::update::apply_gradients;
 use crate::exec::{StageContext, StageError, StageOutput};
@@ -270,21 +270,14 @@ impl BackendTask for SupervisedTask<'_, '_> {
                 )?;
             }
             context.progress(state.step, total, &format!("loss {step_loss:.4}"));
-            let cancelled = context.cancelled();
-            if state.step < total && (cancelled || state.step % hyper.save_steps == 0) {
-                let checkpoint = vec![
-                    (WEIGHTS_FILE.to_string(), module_bytes::<B, _>(&model)?),
-                    (
-                        OPTIMIZER_FILE.to_string(),
-                        optimizer_bytes::<B, Transformer<B>, _>(&optimizer)?,
-                    ),
-                    (STATE_FILE.to_string(), state_bytes(&state)?),
-                ];
-                context.save_checkpoint(state.step, checkpoint)?;
-                if cancelled {
-                    return Err(StageError::Cancelled { step: state.step });
-                }
-            }
+            checkpoint_if_due(
+                context,
+                &model,
+                &optimizer,
+                &state,
+                (total, hyper.save_steps),
+                || Ok(Vec::new()),
+            )?;
         }
         loaded.model = model;
         let metrics = BTreeMap::from([
