@@ -6,8 +6,10 @@
 use std::time::{Duration, Instant};
 
 use r1flow::check::check_file;
-use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions, StageSpec};
+use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions};
 use r1flow::plan::plan;
+use r1flow::plan::StageSpec;
+use r1flow::runners::Runners;
 use r1flow::store::{LockMode, StageRun, StageStatus, Store};
 
 struct Silent;
@@ -62,8 +64,16 @@ fn main() {
         assert!(!checked.has_errors());
         let plan = plan(checked.pipelines);
         let store = Store::open(&store_dir, LockMode::Fail).expect("store");
-        let record =
-            execute(&plan, &store, &path, &options, &cancel, &mut Quiet(Silent)).expect("run");
+        let record = execute(
+            &plan,
+            &store,
+            &path,
+            &options,
+            &Runners,
+            &cancel,
+            &mut Quiet(Silent),
+        )
+        .expect("run");
         assert!(
             record.stages.iter().all(|s| s.status == expect),
             "{:?}",

@@ -7,9 +7,11 @@ use std::path::Path;
 
 use r1flow::check::check_document;
 use r1flow::diag::{render_all, SourceFile};
-use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions, StageSpec};
+use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions};
 use r1flow::plan::plan;
+use r1flow::plan::StageSpec;
 use r1flow::records::{from_jsonl, DatasetRecord};
+use r1flow::runners::Runners;
 use r1flow::store::{LockMode, StageRun, Store};
 use r1flow::syntax::parse;
 
@@ -67,6 +69,7 @@ pub fn run(dir: &Path) -> Result<String, Box<dyn std::error::Error>> {
         &store,
         &manifest,
         &RunOptions::default(),
+        &Runners,
         &Cancel::default(),
         &mut Lines(Printer),
     )?;

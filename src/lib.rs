@@ -1,21 +1,18 @@
 //! r1flow: DeepSeek-R1-style training pipelines from declarative YAML manifests.
 //!
 //! The phases, in order: `syntax` (parse) → `check` (validate, resolve) → `plan` (DAG and
-//! cache keys) → execute → store → report. See ARCHITECTURE.md for the map.
+//! cache keys) — the front end, in the `r1flow-core` crate, re-exported here — then
+//! execution (`exec`, which runs each stage through the runner its kind registered in
+//! `runners`), the store (`store`), and the reports (`report`). The models and training
+//! loops (`model`, `train`) are the only code that names burn. See ARCHITECTURE.md.
 
-pub mod check;
-pub mod diag;
+pub use r1flow_core::{
+    check, diag, manifest, metrics, plan, records, rewards, schema, stages, syntax, tasks,
+};
+
 pub mod exec;
-pub mod manifest;
-pub mod metrics;
 pub mod model;
-pub mod plan;
-pub mod records;
 pub mod report;
-pub mod rewards;
-pub mod schema;
-pub mod stages;
+pub mod runners;
 pub mod store;
-pub mod syntax;
-pub mod tasks;
 pub mod train;

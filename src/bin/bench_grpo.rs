@@ -14,8 +14,10 @@ use std::path::Path;
 
 use r1flow::check::check_document;
 use r1flow::diag::{render_all, SourceFile};
-use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions, StageSpec};
+use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions};
 use r1flow::plan::plan;
+use r1flow::plan::StageSpec;
+use r1flow::runners::Runners;
 use r1flow::store::{LockMode, StageRun, Store};
 use r1flow::syntax::parse;
 
@@ -144,6 +146,7 @@ fn run(dir: &Path, args: &Args) -> Result<Figures, Box<dyn Error>> {
         &store,
         &path,
         &RunOptions::default(),
+        &Runners,
         &Cancel::default(),
         &mut Quiet,
     )?;

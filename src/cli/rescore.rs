@@ -8,10 +8,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use indexmap::IndexMap;
 use r1flow::check::check_file;
-use r1flow::exec::{InputSpec, StageSpec};
+use r1flow::metrics::{StoredSample, SAMPLES_FILE};
+use r1flow::plan::{InputSpec, StageSpec};
 use r1flow::records::{from_jsonl, Answer, DatasetRecord};
 use r1flow::rewards::{RewardSet, Sample};
-use r1flow::train::{Rollout, StoredSample, ROLLOUTS_FILE, SAMPLES_FILE};
+use r1flow::train::{Rollout, ROLLOUTS_FILE};
 
 use super::runs::table;
 use super::store_dir::StoreArgs;

@@ -6,7 +6,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions, StageSpec};
+use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions};
+use r1flow::plan::StageSpec;
+use r1flow::runners::Runners;
 use r1flow::store::{LockMode, RunStatus, StageRun, StageStatus, Store};
 
 use super::pipelines::{load_plan, PipelineArgs};
@@ -162,6 +164,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         &store,
         &args.pipeline.file,
         &options,
+        &Runners,
         &cancel,
         &mut reporter,
     )?;

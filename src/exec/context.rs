@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::spec::{InputSpec, StageSpec};
+use crate::plan::{InputSpec, StageSpec};
 use crate::store::{ArtifactRecord, CheckpointRecord, MetricPoint, Store, StoreError};
 
 /// Set by the first Ctrl-C: stages checkpoint at their next step and stop.
@@ -44,10 +44,6 @@ pub enum StageError {
     Cancelled {
         step: u64,
     },
-    /// The stage kind has no implementation in this version.
-    NotImplemented {
-        kind: &'static str,
-    },
     /// The stage failed; the message says why.
     Failed(String),
     Store(StoreError),
@@ -57,10 +53,6 @@ impl std::fmt::Display for StageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Cancelled { step } => write!(f, "interrupted (checkpoint at step {step})"),
-            Self::NotImplemented { kind } => write!(
-                f,
-                "`{kind}` stages cannot run in this version of r1flow yet"
-            ),
             Self::Failed(message) => f.write_str(message),
             Self::Store(error) => write!(f, "{error}"),
         }

@@ -9,10 +9,9 @@ use std::time::Instant;
 
 use chrono::Utc;
 
-use super::context::{Cancel, Progress, StageContext, StageError};
-use super::spec::StageSpec;
+use super::context::{Cancel, Progress, StageContext, StageError, StageOutput};
 use crate::check::suggest;
-use crate::plan::Plan;
+use crate::plan::{InputSpec, Plan, StageSpec};
 use crate::store::{
     ArtifactRecord, HistoryRecord, RunRecord, RunStatus, StageRun, StageStatus, Store, StoreError,
 };
@@ -42,8 +41,6 @@ pub enum ExecError {
         stage: String,
         input: String,
     },
-    /// Stages that would run but have no implementation yet.
-    NotImplemented(Vec<(String, &'static str)>),
     Store(StoreError),
 }
 
@@ -55,14 +52,6 @@ impl std::fmt::Display for ExecError {
                 f,
                 "--only {stage}: its input `{input}` is not in the store; run without --only (or with --until {stage}) first"
             ),
-            Self::NotImplemented(stages) => {
-                let list: Vec<String> = stages.iter().map(|(n, k)| format!("`{n}` ({k})")).collect();
-                write!(
-                    f,
-                    "these stages would run but their kinds are not implemented in this version: {}; nothing was run. Use --until to run the stages before them",
-                    list.join(", ")
-                )
-            }
             Self::Store(error) => write!(f, "{error}"),
         }
     }
@@ -74,6 +63,12 @@ impl From<StoreError> for ExecError {
     fn from(error: StoreError) -> Self {
         Self::Store(error)
     }
+}
+
+/// Runs one stage instance: the implementation of each stage kind, registered by kind
+/// (`crate::runners::Runners`). The executor decides what runs; the runner does the work.
+pub trait StageRunner {
+    fn run(&self, context: &mut StageContext<'_>) -> Result<StageOutput, StageError>;
 }
 
 /// Hears about a run as it goes (the CLI prints; tests collect).
@@ -147,6 +142,7 @@ pub fn execute(
     store: &Store,
     manifest: &Path,
     options: &RunOptions,
+    runner: &dyn StageRunner,
     cancel: &Cancel,
     reporter: &mut dyn Reporter,
 ) -> Result<RunRecord, ExecError> {
@@ -163,19 +159,14 @@ pub fn execute(
         .filter_map(|s| Some(StageSpec::from_plan(s, pipeline_of(&s.variants)?)))
         .collect();
 
-    // Pre-flight: nothing runs unless every stage that would run can.
-    let mut missing = Vec::new();
+    // Pre-flight: with --only, every input must be in the store or selected too.
     for (i, spec) in specs.iter().enumerate() {
         if !selected.contains(&i) {
             continue;
         }
-        let cached = store.artifact(&spec.key)?.is_some() && !options.force.contains(&spec.name);
-        if !cached && !spec.config.runnable() {
-            missing.push((spec.name.clone(), spec.config.kind()));
-        }
         if !options.only.is_empty() {
             for (field, input) in &spec.inputs {
-                if let super::spec::InputSpec::Artifact { key, .. } = input {
+                if let InputSpec::Artifact { key, .. } = input {
                     let upstream_selected = specs
                         .iter()
                         .position(|s| &s.key == key)
@@ -189,9 +180,6 @@ pub fn execute(
                 }
             }
         }
-    }
-    if !missing.is_empty() {
-        return Err(ExecError::NotImplemented(missing));
     }
 
     // A run still marked running was stopped by a crash or kill (we hold the lock now).
@@ -258,6 +246,7 @@ pub fn execute(
         let outcome = run_one(
             store,
             spec,
+            runner,
             options.force.contains(&spec.name),
             cancel,
             reporter,
@@ -323,6 +312,7 @@ fn record_history(
 fn run_one(
     store: &Store,
     spec: &StageSpec,
+    runner: &dyn StageRunner,
     force: bool,
     cancel: &Cancel,
     reporter: &mut dyn Reporter,
@@ -381,7 +371,7 @@ fn run_one(
     let result = {
         let progress = reporter.progress();
         let mut context = StageContext::new(store, spec, cancel, progress, resume);
-        spec.config.run(&mut context)
+        runner.run(&mut context)
     };
     let duration_s = started.elapsed().as_secs_f64();
     tracing::info!(stage = %spec.name, duration_s, ok = result.is_ok(), "finished");

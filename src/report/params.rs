@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::check::{Pipeline, Target};
-use crate::exec::{InputSpec, StageSpec};
+use crate::plan::{InputSpec, StageSpec};
 
 /// `dotted.path → value` of one variant. Objects are walked; arrays and scalars are leaves.
 pub type Params = BTreeMap<String, Value>;

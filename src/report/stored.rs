@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
 
-use crate::exec::StageSpec;
 use crate::manifest::RewardDecl;
+use crate::metrics::METRICS_FILE;
+use crate::plan::StageSpec;
 use crate::store::{BlobRef, MetricPoint, Store, StoreError, StoreErrorKind};
-use crate::train::METRICS_FILE;
 
 /// A stage instance as the reports see it.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,8 +10,8 @@ use indexmap::IndexMap;
 use super::compare::{EvalResult, VariantResult};
 use super::params;
 use super::stored::{eval_metrics, stage_series, StageRef};
-use crate::exec::StageSpec;
 use crate::plan::Plan;
+use crate::plan::StageSpec;
 use crate::store::{RunRecord, StageStatus, Store, StoreError};
 
 /// Kinds whose instances have a metric series worth plotting.

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use burn::tensor::backend::AutodiffBackend;
 use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
 
 use super::models::{failed, load_input};
 use super::reward_scoring::RewardModels;
@@ -15,12 +14,10 @@ use super::sampling::{answers_of, reward_samples, sample_records};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::{AccuracyReward, RewardDecl};
 use crate::metrics::{summarize, EvalSample};
+use crate::metrics::{StoredSample, METRICS_FILE, SAMPLES_FILE};
 use crate::model::{BackendTask, SamplingParams};
 use crate::records::DatasetRecord;
 use crate::rewards::{AccuracyVerifier, LanguageConsistency, ModelScorer, RewardSet};
-
-pub const SAMPLES_FILE: &str = "samples.jsonl";
-pub const METRICS_FILE: &str = "metrics.json";
 
 /// The resolved settings of an evaluation.
 #[derive(Debug, Clone)]
@@ -33,20 +30,6 @@ pub struct EvalJob {
     pub sampling: SamplingParams,
     pub max_prompt_length: usize,
     pub seed: u64,
-}
-
-/// One evaluated sample, as stored in `samples.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredSample {
-    pub prompt_id: String,
-    pub sample: usize,
-    pub completion: String,
-    pub tokens: usize,
-    pub correct: Option<bool>,
-    pub answer: Option<String>,
-    pub format_ok: bool,
-    pub language: Option<f64>,
-    pub rewards: IndexMap<String, Option<f64>>,
 }
 
 pub struct EvalTask<'c, 'a> {

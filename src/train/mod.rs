@@ -10,11 +10,15 @@ mod distill_kl;
 mod eval;
 mod grpo;
 mod grpo_loss;
-mod hyper;
+mod loss_mask;
 mod models;
+mod policy_rewards;
+mod policy_update;
+mod reference_sync;
 mod rejection;
 mod reward_model;
 mod reward_scoring;
+mod rollout;
 mod sampling;
 mod schedule;
 mod state;
@@ -24,29 +28,42 @@ mod update;
 pub use bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
 pub use clip::clip_global_norm;
 pub use distill_kl::token_kl;
-pub use eval::{EvalJob, EvalTask, StoredSample, METRICS_FILE, SAMPLES_FILE};
-pub use grpo::{GrpoJob, GrpoTask, PolicyRewards, Rollout, REWARD_MODEL_TERM, ROLLOUTS_FILE};
+pub use eval::{EvalJob, EvalTask};
+pub use grpo::{GrpoJob, GrpoTask};
 pub use grpo_loss::{group_advantages, policy_loss, LossSettings, PolicyLoss};
-pub(crate) use hyper::{sampling_params, training_hyper};
-pub use hyper::{sampling_params_from, TrainingHyper};
 pub use models::{
     load_input, model_files, preset_config, ExportTask, StageModel, MODEL_FILE, TOKENIZER_FILE,
 };
+pub use policy_rewards::{PolicyRewards, REWARD_MODEL_TERM};
 pub use rejection::{RejectionJob, RejectionTask};
 pub use reward_model::{
     load_reward_model, scored_sequence, PreferencePair, RewardModelJob, RewardModelTask,
     StoredRewardModel, REWARD_METRICS_FILE, REWARD_MODEL_FILE,
 };
 pub use reward_scoring::RewardModels;
+pub use rollout::{Rollout, ROLLOUTS_FILE};
 pub use sampling::{sample_records, PromptSample};
 pub use schedule::learning_rate;
 pub use state::LoopState;
 pub use supervised::{Objective, SequenceMode, SupervisedJob, SupervisedTask};
-pub use update::apply_gradients;
+pub use update::{apply_gradients, learning_rate_at};
 
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::{Backend, Dtype};
-use crate::model::{BackendKind, BackendTask};
+use crate::model::{BackendKind, BackendTask, SamplingParams};
+use crate::stages::GenerationSettings;
+
+/// The sampler's settings for a stage's resolved `generation` group, seeded.
+pub fn sampling_params(generation: &GenerationSettings, seed: u64) -> SamplingParams {
+    SamplingParams {
+        max_new_tokens: generation.max_completion_length,
+        temperature: generation.temperature as f32,
+        top_p: generation.top_p as f32,
+        top_k: generation.top_k,
+        seed,
+        stop: generation.stop.clone(),
+    }
+}
 
 /// The backend and dtype of the running stage, read before a task borrows the context.
 pub fn stage_numerics(context: &StageContext<'_>) -> (Backend, Dtype) {

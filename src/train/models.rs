@@ -4,9 +4,10 @@
 
 use burn::tensor::backend::Backend;
 
-use crate::exec::{InputSpec, StageContext, StageError};
+use crate::exec::{StageContext, StageError};
 use crate::manifest::{ModelDecl, Preset};
 use crate::model::{self, ModelConfig, ModelOverrides, ModelPreset, TextTokenizer, Transformer};
+use crate::plan::InputSpec;
 
 /// Output names of a model artifact.
 pub const MODEL_FILE: &str = "model.safetensors";

@@ -13,16 +13,16 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 
 use super::bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
-use super::hyper::TrainingHyper;
 use super::models::{failed, load_input, TOKENIZER_FILE};
 use super::state::{
     checkpoint_if_due, load_module, load_optimizer, resumed_state, LoopState, OPTIMIZER_FILE,
     WEIGHTS_FILE,
 };
 use super::supervised::micro_batch;
-use super::update::apply_gradients;
+use super::update::{apply_gradients, learning_rate_at};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::model::{self, BackendTask, RewardModel, TextTokenizer, TokenBatch};
+use crate::stages::TrainingSettings;
 
 /// Output names of a reward-model artifact: the model (backbone + head) and the tokenizer
 /// it reads text with; `metrics.json` holds the held-out pair statistics.
@@ -46,7 +46,7 @@ pub struct RewardModelJob {
     pub max_seq_length: usize,
     /// TRL's `center_rewards_coefficient`; 0 turns the term off.
     pub center_rewards_coefficient: f64,
-    pub hyper: TrainingHyper,
+    pub hyper: TrainingSettings,
     pub seed: u64,
 }
 
@@ -168,7 +168,7 @@ impl BackendTask for RewardModelTask<'_, '_> {
             );
         }
         let hyper = &job.hyper;
-        let total = hyper.total_steps(train.len());
+        let total = hyper.total_steps(train.len(), hyper.sequences_per_step());
         let pad = tokenizer.pad_id();
         let mut model = RewardModel::new(loaded.model, config.hidden_size, job.seed, &device);
         let mut optimizer = AdamWConfig::new()
@@ -220,7 +220,7 @@ impl BackendTask for RewardModelTask<'_, '_> {
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 accumulator.accumulate(&model, grads);
             }
-            let lr = hyper.learning_rate_at(step, total);
+            let lr = learning_rate_at(hyper, step, total);
             let grad_norm;
             (model, grad_norm) =
                 apply_gradients(model, &mut optimizer, accumulator.grads(), hyper, lr);

@@ -6,7 +6,8 @@
 use burn::tensor::backend::Backend;
 
 use super::reward_model::{load_reward_model, StoredRewardModel};
-use crate::exec::{InputSpec, StageContext, StageError};
+use crate::exec::{StageContext, StageError};
+use crate::plan::InputSpec;
 use crate::rewards::{ModelScorer, Sample};
 
 /// Texts scored per forward pass.

@@ -2,10 +2,10 @@
 //! moments, step, and the stage's own progress — written as checkpoint files and read back
 //! so that a resumed run ends bit-identical to an uninterrupted one on the CPU.
 
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
 use burn::optim::Optimizer;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 
 use super::models::failed;
@@ -101,16 +101,14 @@ pub(super) fn state_bytes(state: &LoopState) -> Result<Vec<u8>, StageError> {
 pub(super) const WEIGHTS_FILE: &str = "weights.bin";
 
 /// Serialises a module's record (values and parameter ids).
-pub(super) fn module_bytes<B: AutodiffBackend, M: AutodiffModule<B>>(
-    module: &M,
-) -> Result<Vec<u8>, StageError> {
+pub(super) fn module_bytes<B: Backend, M: Module<B>>(module: &M) -> Result<Vec<u8>, StageError> {
     BinBytesRecorder::<FullPrecisionSettings>::default()
         .record(module.clone().into_record(), ())
         .map_err(|e| failed(format!("saving weights: {e}")))
 }
 
 /// Loads a record written by [`module_bytes`] into `module` (same architecture).
-pub(super) fn load_module<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub(super) fn load_module<B: Backend, M: Module<B>>(
     module: M,
     bytes: Vec<u8>,
     device: &B::Device,

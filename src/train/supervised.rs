@@ -11,16 +11,17 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 
 use super::distill_kl::token_kl;
-use super::hyper::TrainingHyper;
+use super::loss_mask::next_token_weights;
 use super::models::{failed, load_input, model_files, StageModel};
 use super::state::{
     checkpoint_if_due, load_module, load_optimizer, resumed_state, LoopState, OPTIMIZER_FILE,
     WEIGHTS_FILE,
 };
-use super::update::apply_gradients;
+use super::update::{apply_gradients, learning_rate_at};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::model::{self, BackendTask, TextTokenizer, TokenBatch, Transformer};
 use crate::stages::KlDirection;
+use crate::stages::TrainingSettings;
 use crate::tasks::SeededRng;
 
 /// How examples become training sequences.
@@ -56,7 +57,7 @@ pub struct SupervisedJob {
     pub mode: SequenceMode,
     pub objective: Objective,
     pub max_seq_length: usize,
-    pub hyper: TrainingHyper,
+    pub hyper: TrainingSettings,
     pub seed: u64,
 }
 
@@ -140,14 +141,10 @@ fn batch_loss<B: AutodiffBackend>(
             return Err(failed("a training sequence needs two tokens or more"));
         }
         let positions = batch.seq - 1;
-        // Column t predicts token t + 1: it counts when that token is a real target.
-        let mut weights = Vec::with_capacity(batch.batch * positions);
-        for row in rows {
-            for t in 1..batch.seq {
-                let target = t < row.ids.len() && row.target.get(t).copied().unwrap_or(false);
-                weights.push(if target { 1.0f32 } else { 0.0 });
-            }
-        }
+        // A target token that is real (not padding) counts.
+        let weights = next_token_weights(batch.batch, batch.seq, |r, token| {
+            token < rows[r].ids.len() && rows[r].target.get(token).copied().unwrap_or(false)
+        });
         let mask =
             Tensor::<B, 2>::from_data(TensorData::new(weights, [batch.batch, positions]), device);
         let student = model
@@ -167,17 +164,10 @@ fn batch_loss<B: AutodiffBackend>(
         ));
     }
     let out = model::token_logprobs(model, &batch, device).map_err(failed)?;
-    // Column t scores token t + 1.
-    let mut weights = Vec::with_capacity(batch.batch * (batch.seq - 1));
-    for row in rows {
-        for t in 1..batch.seq {
-            weights.push(if row.target.get(t).copied().unwrap_or(false) {
-                1.0f32
-            } else {
-                0.0
-            });
-        }
-    }
+    // Padding is masked by the model's own target mask.
+    let weights = next_token_weights(batch.batch, batch.seq, |r, token| {
+        rows[r].target.get(token).copied().unwrap_or(false)
+    });
     let mask = Tensor::<B, 2>::from_data(
         TensorData::new(weights, [batch.batch, batch.seq - 1]),
         device,
@@ -215,7 +205,7 @@ impl BackendTask for SupervisedTask<'_, '_> {
             return Err(failed("no training sequences: the data is empty or shorter than one `max_seq_length` window"));
         }
         let hyper = &job.hyper;
-        let total = hyper.total_steps(data.len());
+        let total = hyper.total_steps(data.len(), hyper.sequences_per_step());
         let pad = loaded.tokenizer.pad_id();
         let mut optimizer = AdamWConfig::new()
             .with_beta_1(hyper.adam_beta1 as f32)
@@ -250,7 +240,7 @@ impl BackendTask for SupervisedTask<'_, '_> {
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 accumulator.accumulate(&model, grads);
             }
-            let lr = hyper.learning_rate_at(step, total);
+            let lr = learning_rate_at(hyper, step, total);
             let grad_norm;
             (model, grad_norm) =
                 apply_gradients(model, &mut optimizer, accumulator.grads(), hyper, lr);
@@ -333,22 +323,20 @@ mod tests {
             mode,
             objective: Objective::CrossEntropy,
             max_seq_length,
-            hyper: TrainingHyper::new(
-                Some(1e-3),
-                Some(crate::manifest::LrScheduler::Constant),
-                Some(0.0),
-                Some(0.0),
-                Some(0.9),
-                Some(0.99),
-                Some(1.0),
-                Some(2),
-                Some(1),
-                Some(1),
-                Some(1.0),
-                Some(1),
-                Some(1),
-            )
-            .expect("hyper"),
+            hyper: TrainingSettings {
+                learning_rate: 1e-3,
+                scheduler: crate::manifest::LrScheduler::Constant,
+                warmup_ratio: 0.0,
+                weight_decay: 0.0,
+                adam_beta1: 0.9,
+                adam_beta2: 0.99,
+                max_grad_norm: 1.0,
+                batch_size: 2,
+                accumulation: 1,
+                length: crate::stages::TrainingLength::MaxSteps(1),
+                logging_steps: 1,
+                save_steps: 1,
+            },
             seed: 0,
         }
     }

@@ -8,20 +8,18 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 
 use super::clip::clip_global_norm;
-use super::hyper::TrainingHyper;
 use super::schedule::learning_rate;
+use crate::stages::TrainingSettings;
 
-impl TrainingHyper {
-    /// The learning rate of step `step` (0-based) of `total`, after warm-up and schedule.
-    pub fn learning_rate_at(&self, step: u64, total: u64) -> f64 {
-        learning_rate(
-            self.learning_rate,
-            self.scheduler,
-            self.warmup_ratio,
-            step,
-            total,
-        )
-    }
+/// The learning rate of step `step` (0-based) of `total`, after warm-up and schedule.
+pub fn learning_rate_at(training: &TrainingSettings, step: u64, total: u64) -> f64 {
+    learning_rate(
+        training.learning_rate,
+        training.scheduler,
+        training.warmup_ratio,
+        step,
+        total,
+    )
 }
 
 /// Clips `grads` to `hyper.max_grad_norm` (global norm) and takes an optimizer step at
@@ -30,7 +28,7 @@ pub fn apply_gradients<B, M, O>(
     model: M,
     optimizer: &mut O,
     mut grads: GradientsParams,
-    hyper: &TrainingHyper,
+    hyper: &TrainingSettings,
     lr: f64,
 ) -> (M, f64)
 where

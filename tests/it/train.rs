@@ -186,6 +186,51 @@ fn a_run_killed_inside_a_training_stage_resumes_bit_identical() {
     assert_eq!(output_hashes(&last_run_json(&test)), expected);
 }
 
+/// Runs `manifest` to the end in a fresh directory; the output hashes.
+fn hashes_of(manifest: &str) -> Vec<String> {
+    let test = Test::new().write("m.yaml", manifest);
+    let outcome = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
+    assert!(outcome.success, "{}", outcome.stderr);
+    output_hashes(&last_run_json(&test))
+}
+
+/// Runs `manifest`, killed after every checkpoint until it finishes; the output hashes.
+fn hashes_killed_and_resumed(manifest: &str) -> Vec<String> {
+    let test = Test::new().write("m.yaml", manifest);
+    for _ in 0..10 {
+        let outcome = test
+            .clone_args(["run", "m.yaml", "--store", "store"])
+            .env("R1FLOW_FAILPOINT", "after-checkpoint")
+            .run();
+        if outcome.success {
+            return output_hashes(&last_run_json(&test));
+        }
+    }
+    panic!("the run did not finish after 10 resumptions");
+}
+
+#[test]
+fn a_synced_reference_model_is_checkpointed_and_moves_the_result() {
+    let synced = MANIFEST.replace(
+        "    beta: 0.05\n",
+        "    beta: 0.05\n    sync_ref_model: 1\n    ref_model_mixup_alpha: 0.5\n",
+    );
+    assert_ne!(synced, MANIFEST);
+    let uninterrupted = hashes_of(&synced);
+    assert_eq!(hashes_killed_and_resumed(&synced), uninterrupted);
+    let zero = |hashes: &[String]| {
+        hashes
+            .iter()
+            .find(|h| h.starts_with("zero/model.safetensors="))
+            .cloned()
+    };
+    assert_ne!(
+        zero(&uninterrupted),
+        zero(&hashes_of(MANIFEST)),
+        "syncing the reference changes the KL term, so the trained policy"
+    );
+}
+
 #[test]
 fn beta_zero_trains_without_a_reference() {
     let test = Test::new().write("m.yaml", MANIFEST.replace("beta: 0.05", "beta: 0.0"));

@@ -1,0 +1,463 @@
+//! Check: the values of `models:`, `datasets:` and `rewards:` entries, and the files they
+//! name (checkpoints, JSONL files, word lists, verifier programs) — so that a missing file
+//! fails `validate`, not a run an hour in.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use crate::diag::Diagnostic;
+use crate::manifest::{DatasetDecl, LanguageDetection, ModelDecl, RewardDecl, SolutionNoise};
+use crate::records;
+use crate::syntax::{Document, YamlPath};
+
+struct At<'a> {
+    doc: &'a Document,
+    path: YamlPath,
+    what: String,
+    diagnostics: &'a mut Vec<Diagnostic>,
+}
+
+impl At<'_> {
+    fn ensure(
+        &mut self,
+        ok: bool,
+        field: &str,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        if !ok {
+            let path = if field.is_empty() {
+                self.path.clone()
+            } else {
+                self.path.key(field)
+            };
+            let location = if field.is_empty() {
+                self.doc.key_location(&path)
+            } else {
+                self.doc.value_location(&path)
+            };
+            self.diagnostics.push(
+                Diagnostic::error(format!("{}: {}", self.what, message.into()))
+                    .at(Some(location))
+                    .with_help(help),
+            );
+        }
+    }
+}
+
+pub(crate) fn check_models(
+    doc: &Document,
+    base_dir: &Path,
+    models: &IndexMap<String, ModelDecl>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for (name, model) in models {
+        let mut at = At {
+            doc,
+            path: YamlPath::root().key("models").key(name.as_str()),
+            what: format!("model `{name}`"),
+            diagnostics,
+        };
+        at.ensure(
+            model.preset.is_some() != model.path.is_some(),
+            "",
+            "give exactly one of `preset` (fresh weights) or `path` (a checkpoint directory)",
+            "e.g. `preset: tiny`, or `path: checkpoints/qwen2.5-0.5b`",
+        );
+        for (field, value) in [
+            ("hidden_size", model.hidden_size),
+            ("num_hidden_layers", model.num_hidden_layers),
+            ("num_attention_heads", model.num_attention_heads),
+            ("num_key_value_heads", model.num_key_value_heads),
+            ("intermediate_size", model.intermediate_size),
+            ("max_position_embeddings", model.max_position_embeddings),
+        ] {
+            at.ensure(
+                value != Some(0),
+                field,
+                format!("`{field}` must be at least 1"),
+                "sizes are positive",
+            );
+        }
+        if let (Some(hidden), Some(heads)) = (model.hidden_size, model.num_attention_heads) {
+            at.ensure(
+                heads == 0 || hidden % heads == 0,
+                "num_attention_heads",
+                format!("`hidden_size` {hidden} is not divisible by `num_attention_heads` {heads}"),
+                "each head gets hidden_size / num_attention_heads dimensions",
+            );
+        }
+        if let (Some(heads), Some(kv)) = (model.num_attention_heads, model.num_key_value_heads) {
+            at.ensure(kv == 0 || heads % kv == 0, "num_key_value_heads", format!("`num_attention_heads` {heads} is not divisible by `num_key_value_heads` {kv}"), "grouped-query attention shares each key/value head among a whole number of query heads");
+        }
+        if let Some(theta) = model.rope_theta {
+            at.ensure(
+                theta.is_finite() && theta > 0.0,
+                "rope_theta",
+                format!("`rope_theta` must be greater than 0, not {theta}"),
+                "Qwen2 uses 1000000, Llama 500000",
+            );
+        }
+        if let Some(path) = &model.path {
+            let dir = base_dir.join(path);
+            if !dir.is_dir() {
+                at.ensure(
+                    false,
+                    "path",
+                    format!("checkpoint directory `{}` does not exist", dir.display()),
+                    "paths are relative to the manifest's directory",
+                );
+            } else {
+                at.ensure(
+                    dir.join("config.json").is_file(),
+                    "path",
+                    format!("`{}` has no config.json", dir.display()),
+                    "a HuggingFace checkpoint directory holds config.json, *.safetensors and tokenizer.json",
+                );
+            }
+        }
+        if let Some(tokenizer) = &model.tokenizer {
+            let file = base_dir.join(tokenizer);
+            at.ensure(
+                file.is_file(),
+                "tokenizer",
+                format!("tokenizer file `{}` does not exist", file.display()),
+                "name a tokenizer.json, relative to the manifest's directory",
+            );
+        }
+    }
+}
+
+/// Each share of a task's `noise:` is a probability.
+fn check_noise(at: &mut At<'_>, noise: &SolutionNoise) {
+    let mut inner = At {
+        doc: at.doc,
+        path: at.path.key("noise"),
+        what: at.what.clone(),
+        diagnostics: at.diagnostics,
+    };
+    for (field, share) in [
+        ("wrong", noise.wrong),
+        ("shortcut", noise.shortcut),
+        ("unformatted", noise.unformatted),
+        ("mixed_language", noise.mixed_language),
+    ] {
+        inner.ensure(
+            (0.0..=1.0).contains(&share),
+            field,
+            format!("`noise.{field}` must be a share in [0, 1], not {share}"),
+            "e.g. 0.3 flaws about 3 solutions in 10",
+        );
+    }
+}
+
+pub(crate) fn check_datasets(
+    doc: &Document,
+    base_dir: &Path,
+    datasets: &IndexMap<String, DatasetDecl>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for (name, dataset) in datasets {
+        let path = YamlPath::root().key("datasets").key(name.as_str());
+        let mut at = At {
+            doc,
+            path: path.clone(),
+            what: format!("dataset `{name}`"),
+            diagnostics,
+        };
+        match dataset {
+            DatasetDecl::Countdown(task) => {
+                at.ensure(
+                    task.num_samples >= 1,
+                    "num_samples",
+                    "`num_samples` must be at least 1",
+                    "items generated in all",
+                );
+                at.ensure(
+                    task.min_numbers >= 2,
+                    "min_numbers",
+                    format!("`min_numbers` must be at least 2, not {}", task.min_numbers),
+                    "an equation combines two numbers or more",
+                );
+                at.ensure(
+                    task.max_numbers <= 6,
+                    "max_numbers",
+                    format!("`max_numbers` must be at most 6, not {}", task.max_numbers),
+                    "the search for a reachable target grows factorially with the count",
+                );
+                at.ensure(
+                    task.min_numbers <= task.max_numbers,
+                    "max_numbers",
+                    format!(
+                        "`max_numbers` ({}) is below `min_numbers` ({})",
+                        task.max_numbers, task.min_numbers
+                    ),
+                    "swap them or make them equal",
+                );
+                at.ensure(
+                    task.min_value >= 1,
+                    "min_value",
+                    "`min_value` must be at least 1",
+                    "TinyZero draws numbers in 1..=100",
+                );
+                at.ensure(
+                    task.min_value <= task.max_value,
+                    "max_value",
+                    format!(
+                        "`max_value` ({}) is below `min_value` ({})",
+                        task.max_value, task.min_value
+                    ),
+                    "swap them or make them equal",
+                );
+                at.ensure(
+                    task.max_target >= 1,
+                    "max_target",
+                    "`max_target` must be at least 1",
+                    "targets are positive whole numbers",
+                );
+                check_noise(&mut at, &task.noise);
+            }
+            DatasetDecl::Arithmetic(task) => {
+                at.ensure(
+                    task.num_samples >= 1,
+                    "num_samples",
+                    "`num_samples` must be at least 1",
+                    "items generated in all",
+                );
+                at.ensure(
+                    !task.operations.is_empty(),
+                    "operations",
+                    "`operations` is empty",
+                    "list at least one of `add`, `sub`, `mul`",
+                );
+                at.ensure(
+                    task.min_digits >= 1,
+                    "min_digits",
+                    "`min_digits` must be at least 1",
+                    "operands have one digit or more",
+                );
+                at.ensure(
+                    task.min_digits <= task.max_digits,
+                    "max_digits",
+                    format!(
+                        "`max_digits` ({}) is below `min_digits` ({})",
+                        task.max_digits, task.min_digits
+                    ),
+                    "swap them or make them equal",
+                );
+                at.ensure(
+                    (2..=8).contains(&task.num_terms),
+                    "num_terms",
+                    format!("`num_terms` must be in 2..=8, not {}", task.num_terms),
+                    "operands per expression",
+                );
+                at.ensure(
+                    task.max_digits as usize * task.num_terms <= 36,
+                    "max_digits",
+                    format!(
+                        "{} terms of up to {} digits can exceed 36-digit results",
+                        task.num_terms, task.max_digits
+                    ),
+                    "lower `max_digits` or `num_terms` (max_digits × num_terms ≤ 36)",
+                );
+                check_noise(&mut at, &task.noise);
+            }
+            DatasetDecl::Jsonl(source) => {
+                let file = base_dir.join(&source.path);
+                if !file.is_file() {
+                    at.ensure(
+                        false,
+                        "path",
+                        format!("JSONL file `{}` does not exist", file.display()),
+                        "paths are relative to the manifest's directory",
+                    );
+                    continue;
+                }
+                for (record_field, _) in &source.fields {
+                    let known = records::fields_of(source.format);
+                    at.ensure(
+                        known.contains(&record_field.as_str()),
+                        "fields",
+                        format!(
+                            "`{record_field}` is not a field of `{:?}` records",
+                            source.format
+                        )
+                        .to_lowercase(),
+                        format!("mappable fields: {}", known.join(", ")),
+                    );
+                }
+                diagnostics.extend(records::validate_file(&file, source.format, &source.fields));
+            }
+        }
+    }
+}
+
+pub(crate) fn check_rewards(
+    doc: &Document,
+    base_dir: &Path,
+    rewards: &IndexMap<String, RewardDecl>,
+    reward_model_stages: &[&str],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for (name, reward) in rewards {
+        let mut at = At {
+            doc,
+            path: YamlPath::root().key("rewards").key(name.as_str()),
+            what: format!("reward `{name}`"),
+            diagnostics,
+        };
+        match reward {
+            RewardDecl::Accuracy(acc) => {
+                at.ensure(
+                    acc.correct_score.is_finite(),
+                    "correct_score",
+                    "`correct_score` must be a finite number",
+                    "TinyZero uses 1.0",
+                );
+                at.ensure(
+                    acc.format_score.is_finite(),
+                    "format_score",
+                    "`format_score` must be a finite number",
+                    "TinyZero uses 0.1",
+                );
+            }
+            RewardDecl::Format(_) => {}
+            RewardDecl::Language(lang) => match lang.detection {
+                LanguageDetection::Script => at.ensure(
+                    matches!(lang.language.as_str(), "en" | "zh"),
+                    "language",
+                    format!(
+                        "script detection knows `en` and `zh`, not `{}`",
+                        lang.language
+                    ),
+                    "for another language, use `detection: word_list` with `words` or `word_list`",
+                ),
+                LanguageDetection::WordList => {
+                    at.ensure(
+                        !lang.words.is_empty() || lang.word_list.is_some(),
+                        "detection",
+                        "word-list detection needs `words` or `word_list`",
+                        "list the target language's words inline or in a file, one per line",
+                    );
+                    if let Some(list) = &lang.word_list {
+                        let file = base_dir.join(list);
+                        at.ensure(
+                            file.is_file(),
+                            "word_list",
+                            format!("word list `{}` does not exist", file.display()),
+                            "paths are relative to the manifest's directory",
+                        );
+                    }
+                }
+            },
+            RewardDecl::Length(len) => {
+                at.ensure(
+                    len.max_length >= 1,
+                    "max_length",
+                    "`max_length` must be at least 1",
+                    "tokens",
+                );
+                at.ensure(
+                    len.buffer <= len.max_length,
+                    "buffer",
+                    format!(
+                        "`buffer` ({}) exceeds `max_length` ({})",
+                        len.buffer, len.max_length
+                    ),
+                    "the penalty ramps over the last `buffer` tokens before `max_length`",
+                );
+                at.ensure(
+                    len.penalty.is_finite() && len.penalty >= 0.0,
+                    "penalty",
+                    "`penalty` must be a finite number ≥ 0",
+                    "the reward falls to −penalty",
+                );
+            }
+            RewardDecl::Command(cmd) => {
+                at.ensure(
+                    cmd.timeout_s.is_finite() && cmd.timeout_s > 0.0,
+                    "timeout_s",
+                    format!("`timeout_s` must be greater than 0, not {}", cmd.timeout_s),
+                    "seconds allowed per call",
+                );
+                match cmd.command.first() {
+                    None => at.ensure(
+                        false,
+                        "command",
+                        "`command` is empty",
+                        "give the program and its arguments, e.g. `[python3, verify.py]`",
+                    ),
+                    Some(program) => {
+                        let found = find_program(base_dir, program);
+                        at.ensure(found.is_some(), "command", format!("program `{program}` not found"), "give a path relative to the manifest's directory, or a program on PATH");
+                    }
+                }
+            }
+            RewardDecl::Model(model) => at.ensure(
+                reward_model_stages.contains(&model.model.as_str()),
+                "model",
+                format!("`{}` is not a `reward_model` stage", model.model),
+                crate::check::suggest::help_for(
+                    &model.model,
+                    reward_model_stages,
+                    "reward_model stage",
+                ),
+            ),
+        }
+    }
+}
+
+/// Where `program` would be run from: a path (relative to the manifest) or a name on PATH.
+pub fn find_program(base_dir: &Path, program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        let path = base_dir.join(program);
+        return path.is_file().then_some(path);
+    }
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The fields a custom prompt template may use for records of `dataset`.
+fn template_fields(dataset: &DatasetDecl) -> &'static [&'static str] {
+    match dataset {
+        DatasetDecl::Countdown(_) => &["question", "task", "numbers", "target"],
+        DatasetDecl::Arithmetic(_) => &["question", "task"],
+        DatasetDecl::Jsonl(_) => &["question", "system"],
+    }
+}
+
+/// Checks custom prompt templates of `dataset` stages against their source's fields, so
+/// a misspelt `{field}` fails here, not after the data is generated.
+pub(crate) fn check_templates(
+    doc: &Document,
+    stages: &IndexMap<String, crate::check::CheckedStage>,
+    datasets: &IndexMap<String, DatasetDecl>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for (name, stage) in stages {
+        let crate::stages::StageDecl::Dataset(config) = &stage.decl else {
+            continue;
+        };
+        let crate::manifest::PromptTemplate::Custom { user } = &config.template else {
+            continue;
+        };
+        let Some(source) = datasets.get(&config.source) else {
+            continue;
+        };
+        if let Err(error) = crate::tasks::template::check_custom(user, template_fields(source)) {
+            let path = YamlPath::root()
+                .key("stages")
+                .key(name.as_str())
+                .key("template")
+                .key("user");
+            diagnostics.push(
+                Diagnostic::error(format!("stage `{name}`: {error}"))
+                    .at(Some(doc.value_location(&path)))
+                    .with_help("a template writes `{question}` and other record fields in braces; `{{` and `}}` write braces"),
+            );
+        }
+    }
+}

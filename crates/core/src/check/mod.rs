@@ -1,0 +1,300 @@
+//! Check: from a parsed YAML document to checked `Pipeline`s (one per ablation variant).
+//! Like a good compiler front end it never stops at the first problem: it returns what it
+//! could check plus every diagnostic, each with `path:line:col`, a caret and a hint.
+//! The only IO here is reading the files the manifest names (to check they exist and that
+//! JSONL records are well-formed).
+
+mod ablation;
+mod declarations;
+mod decode;
+mod fields;
+mod pipeline;
+mod references;
+mod sections;
+pub mod suggest;
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde_yaml::Value;
+
+pub use ablation::MAX_VARIANTS;
+pub use declarations::find_program;
+pub use pipeline::{Binding, CheckedStage, Pipeline, Target, Variant};
+
+use crate::diag::{sort_dedup, Diagnostic};
+use crate::manifest::{Backend, Dtype, RewardDecl};
+use crate::schema::Manifest;
+use crate::stages::{FieldChecks, Output, ResolvedStage, StageDecl};
+use crate::syntax::{self, Document, YamlPath};
+
+/// The result of checking a manifest: a pipeline per variant when there are no errors,
+/// and every diagnostic found.
+#[derive(Debug)]
+pub struct Checked {
+    pub pipelines: Vec<Pipeline>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Reads, parses and checks the manifest at `path`.
+pub fn check_file(path: &Path) -> Checked {
+    let document = syntax::read_source(path).and_then(syntax::parse);
+    match document {
+        Ok(doc) => check_document(&doc),
+        Err(diagnostics) => Checked {
+            pipelines: Vec::new(),
+            diagnostics,
+        },
+    }
+}
+
+/// Checks a parsed manifest and every variant of its ablations.
+pub fn check_document(doc: &Document) -> Checked {
+    let mut diagnostics = Vec::new();
+    let mut pipelines = Vec::new();
+    if check_root(doc, &mut diagnostics) {
+        let variants = ablation::expand(doc, &mut diagnostics);
+        let count = variants.len();
+        // rendered diagnostic → (diagnostic, the variants that report it)
+        let mut found: IndexMap<String, (Diagnostic, Vec<String>)> = IndexMap::new();
+        for (variant, variant_doc) in variants {
+            let name = variant.name.clone();
+            let mut own = Vec::new();
+            if let Some(pipeline) = check_variant(variant_doc, variant, &mut own) {
+                pipelines.push(pipeline);
+            }
+            for diagnostic in own {
+                found
+                    .entry(diagnostic.render())
+                    .or_insert_with(|| (diagnostic, Vec::new()))
+                    .1
+                    .push(name.clone());
+            }
+        }
+        for (_, (diagnostic, in_variants)) in found {
+            diagnostics.push(if in_variants.len() < count {
+                let names: Vec<String> = in_variants.iter().map(|v| format!("`{v}`")).collect();
+                diagnostic.with_help(format!(
+                    "this arises in ablation variant{} {} only",
+                    if names.len() == 1 { "" } else { "s" },
+                    names.join(", ")
+                ))
+            } else {
+                diagnostic
+            });
+        }
+    }
+    sort_dedup(&mut diagnostics);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        pipelines.clear();
+    }
+    Checked {
+        pipelines,
+        diagnostics,
+    }
+}
+
+/// The document must be a mapping with known top-level keys and no duplicate keys.
+fn check_root(doc: &Document, diagnostics: &mut Vec<Diagnostic>) -> bool {
+    for dup in doc.spans.duplicates() {
+        diagnostics.push(
+            Diagnostic::error(format!("`{}` is defined twice", dup.path))
+                .at(Some(crate::diag::Location::new(&doc.file, dup.second)))
+                .with_related(
+                    "first defined here",
+                    Some(crate::diag::Location::new(&doc.file, dup.first)),
+                )
+                .with_help("names must be unique: rename or remove one of them"),
+        );
+    }
+    let root = YamlPath::root();
+    match &doc.root {
+        Value::Null => {
+            diagnostics.push(
+                Diagnostic::error("the manifest is empty")
+                    .at(Some(doc.value_location(&root)))
+                    .with_help("a manifest needs at least `name:` and `stages:`; see pipelines/quickstart.yaml"),
+            );
+            false
+        }
+        Value::Mapping(map) => {
+            let keys: Vec<String> = Manifest::KEYS.iter().map(|k| k.to_string()).collect();
+            decode::unknown_keys(doc, &root, map, &keys, "the manifest", diagnostics);
+            true
+        }
+        other => {
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "a manifest must be a mapping of keys (`name:`, `stages:` …), not {}",
+                    decode::describe(other)
+                ))
+                .at(Some(doc.value_location(&root))),
+            );
+            false
+        }
+    }
+}
+
+fn scalar<T: serde::de::DeserializeOwned + Default>(
+    doc: &Document,
+    key: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> T {
+    match doc.root.get(key) {
+        None => T::default(),
+        Some(value) => decode::decode(
+            doc,
+            &YamlPath::root().key(key),
+            value.clone(),
+            "the manifest",
+            diagnostics,
+        )
+        .unwrap_or_default(),
+    }
+}
+
+fn check_variant(
+    mut doc: Document,
+    variant: Variant,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Pipeline> {
+    let errors_before = diagnostics.iter().filter(|d| d.is_error()).count();
+    let root = YamlPath::root();
+    let name: String = match doc.root.get("name") {
+        None => {
+            diagnostics.push(
+                Diagnostic::error("the manifest has no `name`")
+                    .at(Some(doc.value_location(&root)))
+                    .with_help("add e.g. `name: r1-zero-countdown` at the top"),
+            );
+            String::new()
+        }
+        Some(_) => scalar(&doc, "name", diagnostics),
+    };
+    let description: Option<String> = scalar(&doc, "description", diagnostics);
+    let seed: u64 = scalar(&doc, "seed", diagnostics);
+    let backend: Backend = scalar(&doc, "backend", diagnostics);
+    let dtype: Dtype = scalar(&doc, "dtype", diagnostics);
+    let defaults = sections::defaults(&doc, diagnostics);
+    let models = sections::named_entries(&doc, "models", diagnostics, |p, n, v, d| {
+        sections::model(&doc, p, n, v, d)
+    });
+    let datasets = sections::named_entries(&doc, "datasets", diagnostics, |p, n, v, d| {
+        sections::dataset(&doc, p, n, v, d)
+    });
+    let rewards = sections::named_entries(&doc, "rewards", diagnostics, |p, n, v, d| {
+        sections::reward(&doc, p, n, v, d)
+    });
+
+    let stage_values: Vec<(String, Value)> = match doc.root.get("stages") {
+        None => {
+            diagnostics.push(
+                Diagnostic::error("the manifest has no `stages`")
+                    .at(Some(doc.value_location(&root)))
+                    .with_help("add a `stages:` mapping; each stage has a `kind` (dataset, pretrain, sft, grpo, …)"),
+            );
+            Vec::new()
+        }
+        Some(value) => decode::mapping(&doc, &root.key("stages"), value, "`stages`", diagnostics)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.clone())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let fill = sections::StageDefaults {
+        manifest: &defaults,
+        seed,
+    };
+    let mut stages: IndexMap<String, StageDecl> = IndexMap::new();
+    let mut resolved: IndexMap<String, ResolvedStage> = IndexMap::new();
+    for (stage_name, value) in &stage_values {
+        let path = root.key("stages").key(stage_name.as_str());
+        if let Some(decl) = sections::stage(&mut doc, &path, stage_name, value, &fill, diagnostics)
+        {
+            let mut checks = FieldChecks::new(&doc, path.clone(), diagnostics);
+            fields::check_shared(&decl.to_json(), &mut checks);
+            decl.check(&mut checks);
+            match decl.resolve() {
+                Ok(settings) => {
+                    resolved.insert(stage_name.clone(), settings);
+                }
+                Err(unset) => diagnostics.push(
+                    Diagnostic::error(format!(
+                        "stage `{stage_name}`: `{}` has no value",
+                        unset.field
+                    ))
+                    .at(Some(doc.key_location(&path)))
+                    .with_help(format!(
+                        "set `{}:` on the stage or under `defaults:`",
+                        unset.field
+                    )),
+                ),
+            }
+            stages.insert(stage_name.clone(), decl);
+        }
+    }
+
+    let base_dir = doc
+        .file
+        .path()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let scope = references::Scope {
+        models: &models,
+        datasets: &datasets,
+        rewards: &rewards,
+        stages: &stages,
+        resolved: &resolved,
+        seed,
+    };
+    references::check_unique_names(&doc, &scope, diagnostics);
+    let checked = references::resolve(&doc, &scope, diagnostics);
+    let reward_model_stages: Vec<&str> = checked
+        .values()
+        .filter(|s| s.output == Output::RewardModel)
+        .map(|s| s.name.as_str())
+        .collect();
+    declarations::check_models(&doc, &base_dir, &models, diagnostics);
+    declarations::check_datasets(&doc, &base_dir, &datasets, diagnostics);
+    declarations::check_rewards(&doc, &base_dir, &rewards, &reward_model_stages, diagnostics);
+    declarations::check_templates(&doc, &checked, &datasets, diagnostics);
+
+    if diagnostics.iter().filter(|d| d.is_error()).count() > errors_before {
+        return None;
+    }
+    let mut all_rewards = rewards.clone();
+    for stage in checked.values() {
+        for refs in stage.decl.rewards() {
+            for reward in refs.rewards.keys() {
+                if !all_rewards.contains_key(reward) {
+                    if let Some(builtin) = RewardDecl::builtin(reward) {
+                        all_rewards.insert(reward.clone(), builtin);
+                    }
+                }
+            }
+        }
+    }
+    Some(Pipeline {
+        name,
+        description,
+        file: doc.file.clone(),
+        base_dir,
+        variant,
+        seed,
+        backend,
+        dtype,
+        models,
+        datasets,
+        rewards: all_rewards,
+        stages: checked,
+    })
+}

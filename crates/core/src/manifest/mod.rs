@@ -1,0 +1,62 @@
+//! Parse: the manifest as a user writes it — serde + schemars types close to the YAML,
+//! from which the JSON Schema in `schemas/` is generated. `check` turns it into a
+//! `Pipeline` with names resolved and defaults filled.
+
+mod dataset;
+mod model;
+pub mod params;
+mod reward;
+mod template;
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use dataset::{
+    ArithmeticTask, CountdownTask, DatasetDecl, JsonlFormat, JsonlSource, Operation, RecordShape,
+    SolutionNoise, TestSize,
+};
+pub use model::{ModelDecl, Preset};
+pub use params::{Defaults, LossType, LrScheduler, ScaleRewards};
+pub use reward::{
+    AccuracyMode, AccuracyReward, CommandReward, FormatMode, FormatReward, LanguageDetection,
+    LanguageReward, LengthReward, ModelReward, RewardDecl,
+};
+pub use template::{PromptTemplate, TemplateName};
+
+/// Where stages run. Only backends compiled into this binary can be chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// The CPU (default; runs anywhere).
+    #[default]
+    Cpu,
+    /// Vulkan/Metal/DX12 GPUs through wgpu (cargo feature `wgpu`).
+    Wgpu,
+    /// NVIDIA GPUs through CUDA (cargo feature `cuda`).
+    Cuda,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Wgpu => "wgpu",
+            Self::Cuda => "cuda",
+        }
+    }
+}
+
+/// Floating-point type of weights and activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Dtype {
+    #[default]
+    F32,
+    Bf16,
+    F16,
+}
+
+/// Ablation axes: axis name → arm name → overrides (`dotted.path: value`). The variants
+/// are every combination of one arm per axis; stages equal across variants run once.
+pub type Ablations = IndexMap<String, IndexMap<String, IndexMap<String, serde_json::Value>>>;

@@ -1,0 +1,12 @@
+//! Report: the evaluation metrics of the `eval` stage — unbiased pass@k, majority-vote
+//! cons@k, and the summary of an evaluation's samples under the metric names reports use.
+
+pub mod cons_at_k;
+pub mod pass_at_k;
+mod stored;
+pub mod summary;
+
+pub use cons_at_k::{cons_at_k, Vote};
+pub use pass_at_k::pass_at_k;
+pub use stored::{StoredSample, METRICS_FILE, SAMPLES_FILE};
+pub use summary::{summarize, EvalSample};

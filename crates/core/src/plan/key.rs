@@ -1,0 +1,204 @@
+//! Plan: the cache key of a stage instance. A stage's key is blake3 over the canonical
+//! JSON of `StageKey`, which holds everything that changes the stage's output bits and
+//! nothing else — so ablation arms share every stage that is equal, and a changed input
+//! file or upstream stage invalidates everything downstream of it.
+//!
+//! | field            | why it is in the key                                           |
+//! |------------------|----------------------------------------------------------------|
+//! | `key_format`     | a change to this struct's meaning invalidates every key        |
+//! | `kind`           | two kinds never share an output                                |
+//! | `implementation` | bumped when a kind's code changes its output for the same config|
+//! | `params`         | the resolved config (defaults filled, seed included), minus the |
+//! |                  | reference fields and fields that do not change the output      |
+//! | `inputs`         | per reference field: the upstream stage's key, or the content  |
+//! |                  | fingerprint of the model/dataset declaration it names          |
+//! | `rewards`        | per reward used: its weight and full definition (not just name)|
+//! | `backend`,`dtype`| numerics differ across backends and precisions                 |
+//!
+//! Not in the key: stage names, manifest name, formatting, comments, key order, other
+//! stages' parameters, `save_steps` (checkpoint cadence), export's copy-to `path`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::canonical;
+use super::fingerprint::Fingerprints;
+use crate::check::{Pipeline, Target};
+use crate::manifest::{DatasetDecl, Dtype, ModelDecl, RewardDecl};
+use crate::stages::StageDecl;
+
+/// Bump when the meaning of `StageKey` changes.
+pub const KEY_FORMAT: u32 = 1;
+
+/// Config fields that never change a stage's output.
+const NOT_IN_KEY: &[&str] = &["save_steps", "path"];
+
+/// Everything that determines a stage's output. Serialized canonically and hashed.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageKey {
+    pub key_format: u32,
+    pub kind: &'static str,
+    pub implementation: u32,
+    pub params: Value,
+    pub inputs: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rewards: BTreeMap<String, Value>,
+    pub backend: &'static str,
+    pub dtype: Dtype,
+}
+
+impl StageKey {
+    /// The canonical JSON that is hashed (also what `plan` diffs to explain a miss).
+    pub fn material(&self) -> Value {
+        canonical::canonicalize(&serde_json::to_value(self).unwrap_or(Value::Null))
+    }
+
+    /// 64 hex digits of blake3 over the canonical JSON.
+    pub fn hash(&self) -> String {
+        canonical::hash(&self.material())
+    }
+}
+
+/// Builds the key of `stage` in `pipeline`, given the keys of the stages it reads.
+pub(crate) fn stage_key(
+    pipeline: &Pipeline,
+    stage: &crate::check::CheckedStage,
+    upstream_keys: &BTreeMap<String, String>,
+    files: &mut Fingerprints,
+) -> StageKey {
+    let mut params = stage.decl.to_json();
+    if let Value::Object(map) = &mut params {
+        for input in stage.decl.inputs() {
+            map.remove(input.field);
+        }
+        for field in NOT_IN_KEY {
+            // `path` is only excluded where it is export's copy-to directory.
+            if *field != "path" || matches!(stage.decl, StageDecl::Export(_)) {
+                map.remove(*field);
+            }
+        }
+        for refs in stage.decl.rewards() {
+            map.remove(refs.field);
+        }
+        // The mixup weight only acts when the reference model is synced (and used).
+        let synced = map
+            .get("sync_ref_model")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            > 0
+            && map.get("beta").and_then(Value::as_f64).unwrap_or(0.0) > 0.0;
+        if !synced {
+            map.remove("ref_model_mixup_alpha");
+        }
+    }
+    let mut inputs = BTreeMap::new();
+    for binding in &stage.bindings {
+        let value = match &binding.target {
+            Target::Stage(name) => upstream_keys.get(name).cloned().unwrap_or_default(),
+            Target::Model(name) => pipeline
+                .models
+                .get(name)
+                .map(|m| model_fingerprint(m, &pipeline.base_dir, files))
+                .unwrap_or_default(),
+            Target::Source(name) => pipeline
+                .datasets
+                .get(name)
+                .map(|d| dataset_fingerprint(d, &pipeline.base_dir, files))
+                .unwrap_or_default(),
+        };
+        inputs.insert(binding.field.clone(), value);
+    }
+    let mut rewards = BTreeMap::new();
+    for refs in stage.decl.rewards() {
+        for (name, weight) in refs.rewards {
+            let definition = pipeline
+                .rewards
+                .get(name)
+                .map(|r| reward_fingerprint(r, &pipeline.base_dir, files))
+                .unwrap_or(Value::Null);
+            rewards.insert(
+                format!("{}.{name}", refs.field),
+                json!({ "value": weight, "definition": definition }),
+            );
+        }
+    }
+    StageKey {
+        key_format: KEY_FORMAT,
+        kind: stage.decl.kind(),
+        implementation: stage.decl.implementation(),
+        params,
+        inputs,
+        rewards,
+        backend: pipeline.backend.as_str(),
+        dtype: pipeline.dtype,
+    }
+}
+
+/// A model declaration with its files replaced by their content hashes.
+fn model_fingerprint(model: &ModelDecl, base_dir: &Path, files: &mut Fingerprints) -> String {
+    let mut value = serde_json::to_value(model).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        if let Some(path) = &model.path {
+            map.insert("path".into(), Value::String(files.of(&base_dir.join(path))));
+        }
+        if let Some(tokenizer) = &model.tokenizer {
+            map.insert(
+                "tokenizer".into(),
+                Value::String(files.of(&base_dir.join(tokenizer))),
+            );
+        }
+    }
+    format!("model:{}", canonical::hash(&value))
+}
+
+/// A dataset declaration with its file replaced by its content hash.
+fn dataset_fingerprint(dataset: &DatasetDecl, base_dir: &Path, files: &mut Fingerprints) -> String {
+    let mut value = serde_json::to_value(dataset).unwrap_or(Value::Null);
+    if let (DatasetDecl::Jsonl(source), Value::Object(map)) = (dataset, &mut value) {
+        map.insert(
+            "path".into(),
+            Value::String(files.of(&base_dir.join(&source.path))),
+        );
+    }
+    format!("dataset:{}", canonical::hash(&value))
+}
+
+/// A reward definition with the files it reads replaced by their content hashes (a
+/// verifier script's arguments that name files, a word list).
+fn reward_fingerprint(reward: &RewardDecl, base_dir: &Path, files: &mut Fingerprints) -> Value {
+    let mut value = serde_json::to_value(reward).unwrap_or(Value::Null);
+    match (reward, &mut value) {
+        (RewardDecl::Command(cmd), Value::Object(map)) => {
+            let args: Vec<Value> = cmd
+                .command
+                .iter()
+                .map(|arg| {
+                    let path = base_dir.join(arg);
+                    if arg.contains('/') || path.is_file() {
+                        Value::String(format!("{arg}#{}", files.of(&path)))
+                    } else {
+                        Value::String(arg.clone())
+                    }
+                })
+                .collect();
+            map.insert("command".into(), Value::Array(args));
+        }
+        (RewardDecl::Language(lang), Value::Object(map)) => {
+            if let Some(list) = &lang.word_list {
+                map.insert(
+                    "word_list".into(),
+                    Value::String(files.of(&base_dir.join(list))),
+                );
+            }
+        }
+        (RewardDecl::Model(_), Value::Object(map)) => {
+            // The reward model's stage key is among the inputs; its name is not output.
+            map.remove("model");
+        }
+        _ => {}
+    }
+    value
+}

@@ -1,0 +1,114 @@
+//! Stage kind `dataset`: materialises an entry of `datasets:` (a task generator or a JSONL
+//! file) into prompts with a fixed train/test split and a prompt template.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{FieldChecks, Input, Need, Output, StageConfig, Unset};
+use crate::manifest::{PromptTemplate, RecordShape, TemplateName, TestSize};
+
+/// `kind: dataset` — the prompts (and answers, solutions or preference pairs) of one
+/// declared dataset, shuffled by seed and split into train and test sets that never overlap.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetStage {
+    /// The entry of `datasets:` to read.
+    pub source: String,
+    /// Prompt template. Default `r1_zero`.
+    #[serde(default = "DatasetStage::default_template")]
+    pub template: PromptTemplate,
+    /// Held-out records: an integer count, or a fraction in (0, 1). Default 0.1.
+    #[serde(default = "DatasetStage::default_test_size")]
+    pub test_size: TestSize,
+    /// Keep at most this many records (before splitting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Shuffle before splitting. Default true.
+    #[serde(default = "DatasetStage::default_shuffle")]
+    pub shuffle: bool,
+    /// Seed of generation and shuffling; defaults to the manifest's `seed`. Set it to keep
+    /// the data fixed across a seed ablation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+impl DatasetStage {
+    fn default_template() -> PromptTemplate {
+        PromptTemplate::Named(TemplateName::R1Zero)
+    }
+    fn default_test_size() -> TestSize {
+        TestSize::Number(0.1)
+    }
+    fn default_shuffle() -> bool {
+        true
+    }
+}
+
+impl StageConfig for DatasetStage {
+    const KIND: &'static str = "dataset";
+    const IMPLEMENTATION: u32 = 1;
+    type Resolved = Dataset;
+
+    fn inputs(&self) -> Vec<Input<'_>> {
+        vec![Input {
+            field: "source",
+            name: &self.source,
+            need: Need::Source,
+        }]
+    }
+
+    fn output(&self, inputs: &[Output]) -> Output {
+        match inputs.first() {
+            Some(Output::Dataset(shape)) => Output::Dataset(*shape),
+            _ => Output::Dataset(RecordShape::Prompts),
+        }
+    }
+
+    fn check(&self, checks: &mut FieldChecks<'_>) {
+        let TestSize::Number(size) = self.test_size;
+        let valid = (size > 0.0 && size < 1.0) || (size >= 1.0 && size.fract() == 0.0);
+        checks.ensure(
+            valid,
+            "test_size",
+            format!("`test_size` must be a fraction in (0, 1) or a whole count ≥ 1, not {size}"),
+            "write e.g. `test_size: 0.1` (10%) or `test_size: 200` (records)",
+        );
+        if let PromptTemplate::Custom { user } = &self.template {
+            checks.ensure(
+                user.contains("{question}"),
+                "template.user",
+                "a custom template must contain `{question}`",
+                "write where the question goes, e.g. `user: \"Q: {question}\\nA:\"`",
+            );
+        }
+        if let Some(limit) = self.limit {
+            checks.ensure(
+                limit > 0,
+                "limit",
+                "`limit` must be at least 1",
+                "remove `limit` to keep every record",
+            );
+        }
+    }
+
+    fn resolve(&self) -> Result<Dataset, Unset> {
+        Ok(Dataset {
+            template: self.template.clone(),
+            test_size: self.test_size,
+            limit: self.limit,
+            shuffle: self.shuffle,
+            seed: super::required(self.seed, "seed")?,
+        })
+    }
+}
+
+/// A checked `dataset` stage; its source is input `source`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    pub template: PromptTemplate,
+    pub test_size: TestSize,
+    /// At most this many records (before splitting); `None` keeps every record.
+    pub limit: Option<usize>,
+    pub shuffle: bool,
+    pub seed: u64,
+}

@@ -1,0 +1,160 @@
+//! Stage kind `distill`: train a student on a teacher's reasoning — plain SFT on the
+//! teacher's samples as R1 did, or token-level KL to the teacher's distribution.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::settings::training_settings;
+use super::{FieldChecks, Input, Need, Output, StageConfig, TrainingSettings, Unset};
+use crate::manifest::params::stage_config;
+use crate::manifest::Defaults;
+
+/// How the student learns from the teacher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DistillMode {
+    /// Cross-entropy on the teacher's sampled completions (what R1 did).
+    Sft,
+    /// Token-level KL divergence to the teacher's next-token distributions on the
+    /// teacher's samples, at the completion tokens only (direction: `kl`). Teacher and
+    /// student may differ in size but must share the tokenizer and vocabulary.
+    Logits,
+}
+
+/// Direction of the KL divergence in `logits` mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KlDirection {
+    /// KL(teacher ‖ student): mass-covering.
+    Forward,
+    /// KL(student ‖ teacher): mode-seeking.
+    Reverse,
+}
+
+stage_config! {
+    /// `kind: distill` — one student learns from a teacher's samples: by SFT on them, or by
+    /// matching the teacher's token distributions on them. Several students are several
+    /// stages, or one stage with an ablation axis over `student` (variants share every
+    /// teacher stage, which runs once).
+    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct DistillStage {
+        /// The student's starting point: an entry of `models:` (any size, same tokenizer)
+        /// or a model-producing stage.
+        pub student: String,
+        /// The teacher's samples: usually a `rejection_sampling` stage on the teacher.
+        pub data: String,
+        /// The teacher model; required in `logits` mode.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub teacher: Option<String>,
+        /// `sft` (default) or `logits`.
+        #[serde(default = "DistillStage::default_mode")]
+        pub mode: DistillMode,
+        /// KL direction in `logits` mode. Default `forward`.
+        #[serde(default = "DistillStage::default_kl")]
+        pub kl: KlDirection,
+        /// Training sequence length in tokens. Default 1024.
+        #[serde(default = "DistillStage::default_max_seq_length")]
+        pub max_seq_length: usize,
+        /// Seed of data order; defaults to the manifest's `seed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seed: Option<u64>,
+    }
+    [training]
+}
+
+impl DistillStage {
+    fn default_mode() -> DistillMode {
+        DistillMode::Sft
+    }
+    fn default_kl() -> KlDirection {
+        KlDirection::Forward
+    }
+    fn default_max_seq_length() -> usize {
+        1024
+    }
+}
+
+impl StageConfig for DistillStage {
+    const KIND: &'static str = "distill";
+    const IMPLEMENTATION: u32 = 1;
+    type Resolved = Distill;
+
+    fn inputs(&self) -> Vec<Input<'_>> {
+        let mut inputs = vec![
+            Input {
+                field: "student",
+                name: &self.student,
+                need: Need::ModelInit,
+            },
+            Input {
+                field: "data",
+                name: &self.data,
+                need: Need::Completions,
+            },
+        ];
+        if let Some(teacher) = &self.teacher {
+            inputs.push(Input {
+                field: "teacher",
+                name: teacher,
+                need: Need::Model,
+            });
+        }
+        inputs
+    }
+
+    fn output(&self, _inputs: &[Output]) -> Output {
+        Output::Model
+    }
+
+    /// As `sft` (R1 distilled with plain SFT).
+    fn builtin_defaults() -> Defaults {
+        Defaults::trl_training(2e-5, 3.0)
+    }
+
+    fn check(&self, checks: &mut FieldChecks<'_>) {
+        checks.ensure(
+            self.mode != DistillMode::Logits || self.teacher.is_some(),
+            "mode",
+            "`mode: logits` needs the teacher model",
+            "add `teacher: STAGE` naming the teacher, or use `mode: sft`",
+        );
+        checks.ensure(
+            self.max_seq_length >= 2,
+            "max_seq_length",
+            "`max_seq_length` must be at least 2",
+            "a training sequence needs two tokens or more",
+        );
+    }
+
+    fn resolve(&self) -> Result<Distill, Unset> {
+        Ok(Distill {
+            objective: match self.mode {
+                DistillMode::Sft => DistillObjective::Sft,
+                DistillMode::Logits => DistillObjective::Logits { kl: self.kl },
+            },
+            max_seq_length: self.max_seq_length,
+            training: training_settings!(self),
+            seed: super::required(self.seed, "seed")?,
+        })
+    }
+}
+
+/// What a distilled student learns from the teacher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DistillObjective {
+    /// SFT on the teacher's completions, as R1 distilled.
+    Sft,
+    /// Token-level KL to the teacher's distributions (input `teacher`) on those tokens.
+    Logits { kl: KlDirection },
+}
+
+/// A checked `distill` stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Distill {
+    pub objective: DistillObjective,
+    pub max_seq_length: usize,
+    pub training: TrainingSettings,
+    pub seed: u64,
+}

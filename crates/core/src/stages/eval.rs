@@ -1,0 +1,162 @@
+//! Stage kind `eval`: sample n completions per held-out prompt and compute pass@1, pass@k,
+//! cons@k, format rate, language consistency, lengths and each reward; samples are kept.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::settings::generation_settings;
+use super::{
+    FieldChecks, GenerationSettings, Input, Need, Output, RewardRefs, RewardRole, StageConfig,
+    Unset,
+};
+use crate::manifest::params::stage_config;
+use crate::manifest::Defaults;
+
+/// Which split of the prompts to evaluate on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalSplit {
+    Train,
+    Test,
+}
+
+stage_config! {
+    /// `kind: eval` — metrics of a model on prompts.
+    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct EvalStage {
+        /// The model to evaluate.
+        pub from: String,
+        /// The prompts.
+        pub prompts: String,
+        /// `test` (default, held out) or `train`.
+        #[serde(default = "EvalStage::default_split")]
+        pub split: EvalSplit,
+        /// Samples per prompt (n): pass@1 is the mean correctness over them. Default 8.
+        #[serde(default = "EvalStage::default_num_samples")]
+        pub num_samples: usize,
+        /// The k of pass@k and cons@k (each ≤ `num_samples`). Default: `num_samples`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub k: Vec<usize>,
+        /// Rewards reported as `reward/NAME` (name → weight of the reported total).
+        /// Default `{accuracy: 1.0, format: 1.0}`.
+        #[serde(default = "EvalStage::default_rewards")]
+        pub rewards: IndexMap<String, f64>,
+        /// Evaluate at most this many prompts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub limit: Option<usize>,
+        /// Seed of sampling; defaults to the manifest's `seed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seed: Option<u64>,
+    }
+    [generation]
+}
+
+impl EvalStage {
+    fn default_split() -> EvalSplit {
+        EvalSplit::Test
+    }
+    fn default_num_samples() -> usize {
+        8
+    }
+    fn default_rewards() -> IndexMap<String, f64> {
+        IndexMap::from([("accuracy".to_string(), 1.0), ("format".to_string(), 1.0)])
+    }
+}
+
+impl StageConfig for EvalStage {
+    const KIND: &'static str = "eval";
+    const IMPLEMENTATION: u32 = 1;
+    type Resolved = Eval;
+
+    fn inputs(&self) -> Vec<Input<'_>> {
+        vec![
+            Input {
+                field: "from",
+                name: &self.from,
+                need: Need::Model,
+            },
+            Input {
+                field: "prompts",
+                name: &self.prompts,
+                need: Need::Prompts,
+            },
+        ]
+    }
+
+    fn output(&self, _inputs: &[Output]) -> Output {
+        Output::Metrics
+    }
+
+    fn rewards(&self) -> Vec<RewardRefs<'_>> {
+        vec![RewardRefs {
+            field: "rewards",
+            rewards: &self.rewards,
+            role: RewardRole::Weights,
+        }]
+    }
+
+    fn builtin_defaults() -> Defaults {
+        super::rejection_sampling::sampling_defaults()
+    }
+
+    fn check(&self, checks: &mut FieldChecks<'_>) {
+        checks.ensure(
+            self.num_samples >= 1,
+            "num_samples",
+            "`num_samples` must be at least 1",
+            "pass@1 averages over one sample or more per prompt",
+        );
+        for (i, k) in self.k.iter().enumerate() {
+            checks.ensure(
+                *k >= 1 && *k <= self.num_samples,
+                &format!("k[{i}]"),
+                format!(
+                    "k = {k} is outside 1..={} (`num_samples`)",
+                    self.num_samples
+                ),
+                "pass@k and cons@k need k samples per prompt: raise `num_samples` or lower k",
+            );
+        }
+        if let Some(limit) = self.limit {
+            checks.ensure(
+                limit > 0,
+                "limit",
+                "`limit` must be at least 1",
+                "remove `limit` to evaluate every prompt",
+            );
+        }
+    }
+
+    fn resolve(&self) -> Result<Eval, Unset> {
+        Ok(Eval {
+            split: self.split,
+            num_samples: self.num_samples,
+            ks: if self.k.is_empty() {
+                vec![self.num_samples]
+            } else {
+                self.k.clone()
+            },
+            rewards: self.rewards.clone(),
+            limit: self.limit,
+            generation: generation_settings!(self),
+            seed: super::required(self.seed, "seed")?,
+        })
+    }
+}
+
+/// A checked `eval` stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Eval {
+    pub split: EvalSplit,
+    /// Samples per prompt (n).
+    pub num_samples: usize,
+    /// The k of pass@k and cons@k, each in 1..=n.
+    pub ks: Vec<usize>,
+    pub rewards: IndexMap<String, f64>,
+    /// At most this many prompts; `None` evaluates every prompt.
+    pub limit: Option<usize>,
+    pub generation: GenerationSettings,
+    pub seed: u64,
+}

@@ -1,0 +1,55 @@
+//! Stage kind `export`: write a model as a HuggingFace directory (config.json,
+//! model.safetensors, tokenizer.json, generation_config.json) that `transformers` loads.
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{FieldChecks, Input, Need, Output, StageConfig, Unset};
+
+/// `kind: export` — a model in HuggingFace layout, kept in the store and optionally copied
+/// to a directory.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportStage {
+    /// The model to export.
+    pub from: String,
+    /// Also copy the directory here (relative to the manifest). Not part of the cache key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+}
+
+impl StageConfig for ExportStage {
+    const KIND: &'static str = "export";
+    const IMPLEMENTATION: u32 = 1;
+    type Resolved = Export;
+
+    fn inputs(&self) -> Vec<Input<'_>> {
+        vec![Input {
+            field: "from",
+            name: &self.from,
+            need: Need::Model,
+        }]
+    }
+
+    fn output(&self, _inputs: &[Output]) -> Output {
+        Output::Export
+    }
+
+    fn check(&self, _checks: &mut FieldChecks<'_>) {}
+
+    fn resolve(&self) -> Result<Export, Unset> {
+        Ok(Export {
+            copy_to: self.path.clone(),
+        })
+    }
+}
+
+/// A checked `export` stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Export {
+    /// Also copy the exported directory here (relative to the manifest); the stored
+    /// artifact is written either way.
+    pub copy_to: Option<PathBuf>,
+}

@@ -1,0 +1,278 @@
+//! Parse → check: the stage kinds. Each kind is one file holding its config type (what a
+//! manifest writes under `kind: …`), its inputs and output, its built-in defaults, its
+//! checks, and its resolved settings (what `check` hands to execution, every default
+//! applied). How a kind runs lives above the executor (`r1flow::runners`), registered by
+//! kind. Adding a kind means one file here, one variant, and one runner.
+
+mod dataset;
+mod distill;
+mod eval;
+mod export;
+mod field_checks;
+mod grpo;
+mod pretrain;
+mod rejection_sampling;
+mod reward_model;
+mod rlhf;
+mod settings;
+mod sft;
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use dataset::{Dataset, DatasetStage};
+pub use distill::{Distill, DistillMode, DistillObjective, DistillStage, KlDirection};
+pub use eval::{Eval, EvalSplit, EvalStage};
+pub use export::{Export, ExportStage};
+pub use field_checks::FieldChecks;
+pub use grpo::{Grpo, GrpoStage};
+pub use pretrain::{Pretrain, PretrainStage};
+pub use rejection_sampling::{RejectionEmit, RejectionSampling, RejectionSamplingStage};
+pub use reward_model::{RewardModel, RewardModelStage};
+pub use rlhf::{Rlhf, RlhfStage};
+pub use settings::{
+    required, GenerationSettings, PolicySettings, TrainingLength, TrainingSettings, Unset,
+};
+pub use sft::{Sft, SftStage};
+
+use crate::manifest::{Defaults, RecordShape};
+
+/// What a stage leaves in the store for the stages after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    Model,
+    RewardModel,
+    Dataset(RecordShape),
+    Metrics,
+    Export,
+}
+
+impl Output {
+    pub fn describe(self) -> String {
+        match self {
+            Self::Model => "a model".to_string(),
+            Self::RewardModel => "a reward model".to_string(),
+            Self::Dataset(shape) => format!("a dataset of {}", shape.describe()),
+            Self::Metrics => "evaluation metrics".to_string(),
+            Self::Export => "an exported checkpoint directory".to_string(),
+        }
+    }
+}
+
+/// What an input field accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// A model with weights: a model-producing stage or a checkpoint under `models:`.
+    Model,
+    /// Where a model starts: any entry of `models:` (a preset starts from fresh weights)
+    /// or a model-producing stage.
+    ModelInit,
+    /// A `reward_model` stage.
+    RewardModel,
+    /// An entry of `datasets:` (only the `dataset` stage reads those directly).
+    Source,
+    /// A dataset with prompts.
+    Prompts,
+    /// A dataset with completions to imitate.
+    Completions,
+    /// A dataset of preference pairs.
+    Preferences,
+}
+
+impl Need {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Model => "a model (a model-producing stage or a checkpoint `path` under `models:`)",
+            Self::ModelInit => "a model (an entry of `models:` or a model-producing stage)",
+            Self::RewardModel => "a reward model (a `reward_model` stage)",
+            Self::Source => "an entry of `datasets:`",
+            Self::Prompts => "a dataset with prompts",
+            Self::Completions => "a dataset with completions (SFT pairs, generated tasks or a rejection_sampling stage emitting completions)",
+            Self::Preferences => "a dataset of preference pairs (a JSONL `preferences` file or a `rejection_sampling` stage with `emit: preferences`)",
+        }
+    }
+
+    /// Whether a stage output satisfies this need.
+    pub fn accepts(self, output: Output) -> bool {
+        match (self, output) {
+            (Self::Model | Self::ModelInit, Output::Model) => true,
+            (Self::RewardModel, Output::RewardModel) => true,
+            (Self::Prompts, Output::Dataset(s)) => s.has_prompts(),
+            (Self::Completions, Output::Dataset(s)) => s.has_completions(),
+            (Self::Preferences, Output::Dataset(s)) => s.has_preferences(),
+            _ => false,
+        }
+    }
+}
+
+/// One reference from a stage to another stage or declaration.
+#[derive(Debug, Clone)]
+pub struct Input<'a> {
+    /// The config field that holds the reference.
+    pub field: &'static str,
+    pub name: &'a str,
+    pub need: Need,
+}
+
+/// A map of reward names to weights (or thresholds) held by a stage.
+#[derive(Debug, Clone)]
+pub struct RewardRefs<'a> {
+    pub field: &'static str,
+    pub rewards: &'a IndexMap<String, f64>,
+    pub role: RewardRole,
+}
+
+/// What the numbers of a reward map mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RewardRole {
+    /// Weights of a weighted sum: non-negative and not all zero.
+    Weights,
+    /// Weights that may be left empty (an optional extra term).
+    OptionalWeights,
+    /// Minimum scores a sample must reach: any number.
+    Thresholds,
+}
+
+/// The behaviour every stage kind's config provides.
+pub trait StageConfig: Serialize + DeserializeOwned + JsonSchema + Clone {
+    /// The `kind:` a manifest writes.
+    const KIND: &'static str;
+    /// Bumped whenever the kind's implementation changes its output for the same config;
+    /// part of the cache key.
+    const IMPLEMENTATION: u32;
+    /// What execution reads: plain values, every default applied.
+    type Resolved;
+
+    /// The references this stage makes, in field order.
+    fn inputs(&self) -> Vec<Input<'_>>;
+
+    /// What this stage produces, given what its inputs produce (in `inputs()` order).
+    fn output(&self, inputs: &[Output]) -> Output;
+
+    /// Reward references (name → weight or threshold).
+    fn rewards(&self) -> Vec<RewardRefs<'_>> {
+        Vec::new()
+    }
+
+    /// Values of the shared parameters when neither the stage nor `defaults:` sets them.
+    fn builtin_defaults() -> Defaults {
+        Defaults::default()
+    }
+
+    /// Checks that concern this kind alone (shared fields are checked elsewhere).
+    fn check(&self, checks: &mut FieldChecks<'_>);
+
+    /// The settings a run reads: this config (defaults filled by check) with every
+    /// remaining default applied. `Unset` names a field that still has no value.
+    fn resolve(&self) -> Result<Self::Resolved, Unset>;
+}
+
+macro_rules! stage_kinds {
+    ($($variant:ident($config:ty)),* $(,)?) => {
+        /// A stage as `check` resolved it, by kind: what execution reads.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        pub enum ResolvedStage {
+            $($variant(<$config as StageConfig>::Resolved),)*
+        }
+
+        impl ResolvedStage {
+            pub fn kind(&self) -> &'static str {
+                match self { $(Self::$variant(_) => <$config as StageConfig>::KIND,)* }
+            }
+        }
+
+        /// A stage as written in the manifest, by kind.
+        #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        pub enum StageDecl {
+            $($variant($config),)*
+        }
+
+        impl StageDecl {
+            /// Every kind name, in the order of the design table.
+            pub const KINDS: &'static [&'static str] = &[$(<$config as StageConfig>::KIND),*];
+
+            pub fn kind(&self) -> &'static str {
+                match self { $(Self::$variant(_) => <$config as StageConfig>::KIND,)* }
+            }
+
+            pub fn implementation(&self) -> u32 {
+                match self { $(Self::$variant(_) => <$config as StageConfig>::IMPLEMENTATION,)* }
+            }
+
+            pub fn inputs(&self) -> Vec<Input<'_>> {
+                match self { $(Self::$variant(c) => c.inputs(),)* }
+            }
+
+            pub fn output(&self, inputs: &[Output]) -> Output {
+                match self { $(Self::$variant(c) => c.output(inputs),)* }
+            }
+
+            pub fn rewards(&self) -> Vec<RewardRefs<'_>> {
+                match self { $(Self::$variant(c) => c.rewards(),)* }
+            }
+
+            pub fn check(&self, checks: &mut FieldChecks<'_>) {
+                match self { $(Self::$variant(c) => c.check(checks),)* }
+            }
+
+            /// The settings a run of this stage reads.
+            pub fn resolve(&self) -> Result<ResolvedStage, Unset> {
+                Ok(match self { $(Self::$variant(c) => ResolvedStage::$variant(c.resolve()?),)* })
+            }
+
+            /// The config as JSON (all fields resolved once checked).
+            pub fn to_json(&self) -> serde_json::Value {
+                let value = match self { $(Self::$variant(c) => serde_json::to_value(c),)* };
+                value.unwrap_or(serde_json::Value::Null)
+            }
+
+            /// The built-in defaults of `kind`, or `None` for an unknown kind.
+            pub fn builtin_defaults(kind: &str) -> Option<Defaults> {
+                match kind {
+                    $(k if k == <$config as StageConfig>::KIND => Some(<$config as StageConfig>::builtin_defaults()),)*
+                    _ => None,
+                }
+            }
+
+            /// The JSON Schema of `kind`'s config, or `None` for an unknown kind.
+            pub fn schema_of(kind: &str) -> Option<schemars::Schema> {
+                match kind {
+                    $(k if k == <$config as StageConfig>::KIND => Some(schemars::schema_for!($config)),)*
+                    _ => None,
+                }
+            }
+
+            /// Deserializes the config of `kind` (the mapping without its `kind` key),
+            /// reporting the path of the first error.
+            pub fn from_value(
+                kind: &str,
+                value: serde_yaml::Value,
+            ) -> Option<Result<Self, serde_path_to_error::Error<serde_yaml::Error>>> {
+                match kind {
+                    $(k if k == <$config as StageConfig>::KIND => {
+                        Some(serde_path_to_error::deserialize(value).map(Self::$variant))
+                    })*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+stage_kinds! {
+    Dataset(DatasetStage),
+    Pretrain(PretrainStage),
+    Sft(SftStage),
+    Grpo(GrpoStage),
+    RejectionSampling(RejectionSamplingStage),
+    RewardModel(RewardModelStage),
+    Rlhf(RlhfStage),
+    Distill(DistillStage),
+    Eval(EvalStage),
+    Export(ExportStage),
+}

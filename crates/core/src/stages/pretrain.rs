@@ -1,0 +1,105 @@
+//! Stage kind `pretrain`: a base model from scratch (or continued from a checkpoint) on the
+//! text of a dataset — next-token prediction over prompts and solutions alike.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::settings::training_settings;
+use super::{FieldChecks, Input, Need, Output, StageConfig, TrainingSettings, Unset};
+use crate::manifest::params::{stage_config, LrScheduler};
+use crate::manifest::Defaults;
+
+stage_config! {
+    /// `kind: pretrain` — next-token training of a model declared under `models:`.
+    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct PretrainStage {
+        /// The model to train: an entry of `models:` (a preset starts from fresh weights).
+        pub from: String,
+        /// The corpus: a dataset stage (its prompts and completions are the text).
+        pub data: String,
+        /// Training sequence length in tokens. Default 256.
+        #[serde(default = "PretrainStage::default_max_seq_length")]
+        pub max_seq_length: usize,
+        /// Seed of initialisation and data order; defaults to the manifest's `seed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seed: Option<u64>,
+    }
+    [training]
+}
+
+impl PretrainStage {
+    fn default_max_seq_length() -> usize {
+        256
+    }
+}
+
+impl StageConfig for PretrainStage {
+    const KIND: &'static str = "pretrain";
+    const IMPLEMENTATION: u32 = 1;
+    type Resolved = Pretrain;
+
+    fn inputs(&self) -> Vec<Input<'_>> {
+        vec![
+            Input {
+                field: "from",
+                name: &self.from,
+                need: Need::ModelInit,
+            },
+            Input {
+                field: "data",
+                name: &self.data,
+                need: Need::Completions,
+            },
+        ]
+    }
+
+    fn output(&self, _inputs: &[Output]) -> Output {
+        Output::Model
+    }
+
+    /// Small models from scratch tolerate high rates; these suit the built-in presets.
+    fn builtin_defaults() -> Defaults {
+        Defaults {
+            learning_rate: Some(1e-3),
+            lr_scheduler_type: Some(LrScheduler::Cosine),
+            warmup_ratio: Some(0.05),
+            weight_decay: Some(0.1),
+            adam_beta1: Some(0.9),
+            adam_beta2: Some(0.95),
+            max_grad_norm: Some(1.0),
+            per_device_train_batch_size: Some(16),
+            gradient_accumulation_steps: Some(1),
+            num_train_epochs: Some(1.0),
+            logging_steps: Some(10),
+            save_steps: Some(100),
+            ..Defaults::default()
+        }
+    }
+
+    fn check(&self, checks: &mut FieldChecks<'_>) {
+        checks.ensure(
+            self.max_seq_length >= 2,
+            "max_seq_length",
+            "`max_seq_length` must be at least 2",
+            "next-token training needs two tokens or more",
+        );
+    }
+
+    fn resolve(&self) -> Result<Pretrain, Unset> {
+        Ok(Pretrain {
+            max_seq_length: self.max_seq_length,
+            training: training_settings!(self),
+            seed: super::required(self.seed, "seed")?,
+        })
+    }
+}
+
+/// A checked `pretrain` stage: next-token training on the data's full texts (prompt and
+/// completion), packed into `max_seq_length` windows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pretrain {
+    pub max_seq_length: usize,
+    pub training: TrainingSettings,
+    pub seed: u64,
+}

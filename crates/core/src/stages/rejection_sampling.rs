@@ -1,0 +1,186 @@
+//! Stage kind `rejection_sampling`: sample from a model, keep what passes the rules, and
+//! emit an SFT dataset with provenance — how R1 built its 600k reasoning samples — or,
+//! with `emit: preferences`, pair samples that pass with samples that fail, as preference
+//! data for a `reward_model` stage.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::settings::generation_settings;
+use super::{
+    FieldChecks, GenerationSettings, Input, Need, Output, RewardRefs, RewardRole, StageConfig,
+    Unset,
+};
+use crate::manifest::params::stage_config;
+use crate::manifest::{Defaults, RecordShape};
+
+/// What a rejection-sampling stage writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionEmit {
+    /// The samples that pass, as (prompt, completion) pairs for SFT.
+    #[default]
+    Completions,
+    /// Preference pairs for a `reward_model` stage: per prompt, a sample that passes
+    /// (chosen) with one that fails (rejected), at most `max_per_prompt` pairs. The
+    /// prompts' test split is sampled too, for held-out pairs.
+    Preferences,
+}
+
+impl RejectionEmit {
+    fn is_completions(&self) -> bool {
+        *self == Self::Completions
+    }
+}
+
+stage_config! {
+    /// `kind: rejection_sampling` — n samples per prompt, filtered by reward thresholds,
+    /// format and deduplication; emits the kept samples, or preference pairs of kept and
+    /// rejected samples (`emit: preferences`).
+    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct RejectionSamplingStage {
+        /// The model to sample from.
+        pub from: String,
+        /// The prompts (train split).
+        pub prompts: String,
+        /// Samples drawn per prompt. Default 8.
+        #[serde(default = "RejectionSamplingStage::default_num_samples")]
+        pub num_samples: usize,
+        /// Minimum score per reward (name → threshold) a sample must reach to be kept,
+        /// e.g. `{accuracy: 1.0}`.
+        #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+        pub thresholds: IndexMap<String, f64>,
+        /// Keep only samples in the strict R1 format. Default true.
+        #[serde(default = "RejectionSamplingStage::default_true")]
+        pub require_format: bool,
+        /// Drop repeated completions of the same prompt. Default true.
+        #[serde(default = "RejectionSamplingStage::default_true")]
+        pub dedup: bool,
+        /// Keep at most this many samples (or pairs) per prompt. Default 1.
+        #[serde(default = "RejectionSamplingStage::default_max_per_prompt")]
+        pub max_per_prompt: usize,
+        /// `completions` (default): an SFT dataset of the samples that pass.
+        /// `preferences`: preference pairs, chosen = passes the thresholds and format
+        /// (e.g. correct and readable), rejected = does not.
+        #[serde(default, skip_serializing_if = "RejectionEmit::is_completions")]
+        pub emit: RejectionEmit,
+        /// Seed of sampling; defaults to the manifest's `seed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seed: Option<u64>,
+    }
+    [generation]
+}
+
+impl RejectionSamplingStage {
+    fn default_num_samples() -> usize {
+        8
+    }
+    fn default_true() -> bool {
+        true
+    }
+    fn default_max_per_prompt() -> usize {
+        1
+    }
+}
+
+/// The sampling settings R1 and open-r1 use for evaluation and data generation.
+pub(super) fn sampling_defaults() -> Defaults {
+    Defaults {
+        temperature: Some(0.6),
+        top_p: Some(0.95),
+        top_k: Some(0),
+        max_prompt_length: Some(512),
+        max_completion_length: Some(256),
+        stop: Some(Vec::new()),
+        ..Defaults::default()
+    }
+}
+
+impl StageConfig for RejectionSamplingStage {
+    const KIND: &'static str = "rejection_sampling";
+    const IMPLEMENTATION: u32 = 1;
+    type Resolved = RejectionSampling;
+
+    fn inputs(&self) -> Vec<Input<'_>> {
+        vec![
+            Input {
+                field: "from",
+                name: &self.from,
+                need: Need::Model,
+            },
+            Input {
+                field: "prompts",
+                name: &self.prompts,
+                need: Need::Prompts,
+            },
+        ]
+    }
+
+    fn output(&self, _inputs: &[Output]) -> Output {
+        Output::Dataset(match self.emit {
+            RejectionEmit::Completions => RecordShape::Completions,
+            RejectionEmit::Preferences => RecordShape::Preferences,
+        })
+    }
+
+    fn rewards(&self) -> Vec<RewardRefs<'_>> {
+        vec![RewardRefs {
+            field: "thresholds",
+            rewards: &self.thresholds,
+            role: RewardRole::Thresholds,
+        }]
+    }
+
+    fn builtin_defaults() -> Defaults {
+        sampling_defaults()
+    }
+
+    fn check(&self, checks: &mut FieldChecks<'_>) {
+        checks.ensure(
+            self.num_samples >= 1,
+            "num_samples",
+            "`num_samples` must be at least 1",
+            "draw one sample or more per prompt",
+        );
+        checks.ensure(
+            self.max_per_prompt >= 1,
+            "max_per_prompt",
+            "`max_per_prompt` must be at least 1",
+            "keep one sample or more per prompt",
+        );
+        checks.ensure(
+            !self.thresholds.is_empty() || self.require_format,
+            "thresholds",
+            "this stage keeps every sample: it has no thresholds and does not require the format",
+            "add e.g. `thresholds: {accuracy: 1.0}` or `require_format: true`",
+        );
+    }
+
+    fn resolve(&self) -> Result<RejectionSampling, Unset> {
+        Ok(RejectionSampling {
+            num_samples: self.num_samples,
+            thresholds: self.thresholds.clone(),
+            require_format: self.require_format,
+            dedup: self.dedup,
+            max_per_prompt: self.max_per_prompt,
+            emit: self.emit,
+            generation: generation_settings!(self),
+            seed: super::required(self.seed, "seed")?,
+        })
+    }
+}
+
+/// A checked `rejection_sampling` stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectionSampling {
+    pub num_samples: usize,
+    pub thresholds: IndexMap<String, f64>,
+    pub require_format: bool,
+    pub dedup: bool,
+    pub max_per_prompt: usize,
+    pub emit: RejectionEmit,
+    pub generation: GenerationSettings,
+    pub seed: u64,
+}

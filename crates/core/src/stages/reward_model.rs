@@ -1,0 +1,116 @@
+//! Stage kind `reward_model`: a scalar-head model trained on preference pairs with the
+//! Bradley–Terry loss, for the `model` reward of RLHF.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::settings::training_settings;
+use super::{FieldChecks, Input, Need, Output, StageConfig, TrainingSettings, Unset};
+use crate::manifest::params::stage_config;
+use crate::manifest::Defaults;
+
+stage_config! {
+    /// `kind: reward_model` — a backbone with a scalar head on the last token's final
+    /// hidden state, trained with the Bradley–Terry loss −log σ(score(chosen) −
+    /// score(rejected)) (TRL's `RewardTrainer`); reports pair accuracy and mean margin on
+    /// the data's test split (`eval_accuracy`, `eval_margin`, also in `metrics.json`).
+    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct RewardModelStage {
+        /// The backbone: any model (a stage's, a checkpoint, or a preset with fresh
+        /// weights).
+        pub from: String,
+        /// Preference pairs (prompt, chosen, rejected): a JSONL `preferences` dataset or a
+        /// `rejection_sampling` stage with `emit: preferences`. Trained on the train
+        /// split; the test split is held out for `eval_accuracy`.
+        pub data: String,
+        /// Training sequence length in tokens (prompt + completion + EOS); longer texts
+        /// lose tokens from their start, so the completion's end is always scored.
+        /// Default 1024 (TRL's `max_length`).
+        #[serde(default = "RewardModelStage::default_max_seq_length")]
+        pub max_seq_length: usize,
+        /// Adds `coefficient · mean((score(chosen) + score(rejected))²)` to the loss to keep
+        /// scores centred on zero (TRL's `center_rewards_coefficient`; 0.01 is the
+        /// suggested value). Default off.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub center_rewards_coefficient: Option<f64>,
+        /// Seed of the head's initialisation and data order; defaults to the manifest's `seed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seed: Option<u64>,
+    }
+    [training]
+}
+
+impl RewardModelStage {
+    fn default_max_seq_length() -> usize {
+        1024
+    }
+}
+
+impl StageConfig for RewardModelStage {
+    const KIND: &'static str = "reward_model";
+    const IMPLEMENTATION: u32 = 2;
+    type Resolved = RewardModel;
+
+    fn inputs(&self) -> Vec<Input<'_>> {
+        vec![
+            Input {
+                field: "from",
+                name: &self.from,
+                need: Need::ModelInit,
+            },
+            Input {
+                field: "data",
+                name: &self.data,
+                need: Need::Preferences,
+            },
+        ]
+    }
+
+    fn output(&self, _inputs: &[Output]) -> Output {
+        Output::RewardModel
+    }
+
+    /// TRL `RewardConfig` (transformers `TrainingArguments`) defaults.
+    fn builtin_defaults() -> Defaults {
+        Defaults::trl_training(5e-5, 1.0)
+    }
+
+    fn check(&self, checks: &mut FieldChecks<'_>) {
+        checks.ensure(
+            self.max_seq_length >= 2,
+            "max_seq_length",
+            "`max_seq_length` must be at least 2",
+            "a scored sequence needs two tokens or more",
+        );
+        if let Some(coefficient) = self.center_rewards_coefficient {
+            checks.ensure(
+                coefficient.is_finite() && coefficient >= 0.0,
+                "center_rewards_coefficient",
+                format!(
+                    "`center_rewards_coefficient` must be a finite number ≥ 0, not {coefficient}"
+                ),
+                "0.01 is the usual value; leave it out to train without the centring term",
+            );
+        }
+    }
+
+    fn resolve(&self) -> Result<RewardModel, Unset> {
+        Ok(RewardModel {
+            max_seq_length: self.max_seq_length,
+            center_rewards_coefficient: self.center_rewards_coefficient.unwrap_or(0.0),
+            training: training_settings!(self),
+            seed: super::required(self.seed, "seed")?,
+        })
+    }
+}
+
+/// A checked `reward_model` stage: trains on the data's train pairs, scores its test pairs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RewardModel {
+    pub max_seq_length: usize,
+    /// 0 trains without the centring term.
+    pub center_rewards_coefficient: f64,
+    pub training: TrainingSettings,
+    pub seed: u64,
+}

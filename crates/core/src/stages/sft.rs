@@ -1,0 +1,105 @@
+//! Stage kind `sft`: supervised fine-tuning on (prompt, completion) pairs, the loss on
+//! completion tokens only — R1's cold start and its round-2 SFT.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::settings::training_settings;
+use super::{FieldChecks, Input, Need, Output, StageConfig, TrainingSettings, Unset};
+use crate::manifest::params::stage_config;
+use crate::manifest::Defaults;
+
+stage_config! {
+    /// `kind: sft` — fine-tune a model on completions.
+    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct SftStage {
+        /// The model to fine-tune.
+        pub from: String,
+        /// The (prompt, completion) data: a dataset stage or a `rejection_sampling` stage.
+        pub data: String,
+        /// Training sequence length in tokens (prompt + completion). Default 1024.
+        #[serde(default = "SftStage::default_max_seq_length")]
+        pub max_seq_length: usize,
+        /// Compute the loss on completion tokens only (TRL `completion_only_loss`).
+        /// Default true.
+        #[serde(default = "SftStage::default_true")]
+        pub completion_only_loss: bool,
+        /// Pack several short examples into one sequence. Default false.
+        #[serde(default)]
+        pub packing: bool,
+        /// Seed of data order; defaults to the manifest's `seed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seed: Option<u64>,
+    }
+    [training]
+}
+
+impl SftStage {
+    fn default_max_seq_length() -> usize {
+        1024
+    }
+    fn default_true() -> bool {
+        true
+    }
+}
+
+impl StageConfig for SftStage {
+    const KIND: &'static str = "sft";
+    const IMPLEMENTATION: u32 = 1;
+    type Resolved = Sft;
+
+    fn inputs(&self) -> Vec<Input<'_>> {
+        vec![
+            Input {
+                field: "from",
+                name: &self.from,
+                need: Need::Model,
+            },
+            Input {
+                field: "data",
+                name: &self.data,
+                need: Need::Completions,
+            },
+        ]
+    }
+
+    fn output(&self, _inputs: &[Output]) -> Output {
+        Output::Model
+    }
+
+    /// TRL `SFTConfig` defaults.
+    fn builtin_defaults() -> Defaults {
+        Defaults::trl_training(2e-5, 3.0)
+    }
+
+    fn check(&self, checks: &mut FieldChecks<'_>) {
+        checks.ensure(
+            self.max_seq_length >= 2,
+            "max_seq_length",
+            "`max_seq_length` must be at least 2",
+            "a training sequence needs two tokens or more",
+        );
+    }
+
+    fn resolve(&self) -> Result<Sft, Unset> {
+        Ok(Sft {
+            max_seq_length: self.max_seq_length,
+            completion_only_loss: self.completion_only_loss,
+            packing: self.packing,
+            training: training_settings!(self),
+            seed: super::required(self.seed, "seed")?,
+        })
+    }
+}
+
+/// A checked `sft` stage: fine-tuning on the data's (prompt, completion) pairs, the loss
+/// on completion tokens only unless `completion_only_loss` is off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sft {
+    pub max_seq_length: usize,
+    pub completion_only_loss: bool,
+    pub packing: bool,
+    pub training: TrainingSettings,
+    pub seed: u64,
+}

@@ -1,0 +1,113 @@
+//! Execute (stage kind `dataset`): materialises an entry of `datasets:` (a task generator
+//! or a JSONL file) into prompts rendered with the stage's template and split into train
+//! and test sets that never overlap.
+
+use std::collections::BTreeMap;
+
+use crate::exec::{StageContext, StageError, StageOutput};
+use crate::manifest::DatasetDecl;
+use crate::plan::InputSpec;
+use crate::records::{self, DatasetRecord};
+use crate::stages::Dataset;
+use crate::tasks;
+
+/// Generates or reads the records, renders their prompts, and splits them; outputs
+/// `train.jsonl` and `test.jsonl` of `DatasetRecord`s.
+pub(super) fn run(
+    settings: &Dataset,
+    context: &mut StageContext<'_>,
+) -> Result<StageOutput, StageError> {
+    let spec = context.spec();
+    let seed = settings.seed;
+    let Some(InputSpec::Source { decl, .. }) = spec.inputs.get("source") else {
+        return Err(StageError::Failed("the dataset stage has no source".into()));
+    };
+    let failed = |e: &dyn std::fmt::Display| StageError::Failed(e.to_string());
+    let rendered: Vec<DatasetRecord> = match decl {
+        DatasetDecl::Jsonl(source) => {
+            let path = spec.base_dir.join(&source.path);
+            records::read_file(&path, source.format, &source.fields)
+                .map_err(StageError::Failed)?
+                .into_iter()
+                .map(|r| {
+                    let mut fields = vec![("question", r.prompt.clone())];
+                    if let Some(system) = r.system.clone().or_else(|| source.system_prompt.clone())
+                    {
+                        fields.push(("system", system));
+                    }
+                    let prompt =
+                        tasks::render(&settings.template, &fields).map_err(|e| failed(&e))?;
+                    Ok(DatasetRecord {
+                        id: DatasetRecord::id_of(&r.prompt),
+                        task: None,
+                        completion: r
+                            .completion
+                            .as_deref()
+                            .map(|c| prompt.sft_target(c).to_string()),
+                        question: r.prompt,
+                        prompt: prompt.text,
+                        response_prefix: prompt.response_prefix,
+                        answer: r.answer,
+                        chosen: r.chosen,
+                        rejected: r.rejected,
+                    })
+                })
+                .collect::<Result<_, StageError>>()?
+        }
+        generated => tasks::generate(generated, seed)
+            .ok_or_else(|| StageError::Failed("not a generated dataset".into()))?
+            .map_err(|e| failed(&e))?
+            .into_iter()
+            .map(|example| {
+                let prompt = tasks::render(&settings.template, &example.template_fields())
+                    .map_err(|e| failed(&e))?;
+                Ok(DatasetRecord {
+                    id: DatasetRecord::id_of(&example.question),
+                    task: Some(example.task.clone()),
+                    completion: Some(prompt.sft_target(&example.solution).to_string()),
+                    question: example.question,
+                    prompt: prompt.text,
+                    response_prefix: prompt.response_prefix,
+                    answer: Some(example.answer),
+                    chosen: None,
+                    rejected: None,
+                })
+            })
+            .collect::<Result<_, StageError>>()?,
+    };
+    let split = tasks::split(
+        rendered,
+        |r| r.question.as_str(),
+        settings.test_size,
+        settings.shuffle,
+        seed,
+        settings.limit,
+    )
+    .map_err(|e| failed(&e))?;
+    let metrics = BTreeMap::from([
+        ("records_train".to_string(), split.train.len() as f64),
+        ("records_test".to_string(), split.test.len() as f64),
+        (
+            "duplicates_dropped".to_string(),
+            split.duplicates_dropped as f64,
+        ),
+    ]);
+    context.progress(
+        1,
+        1,
+        &format!("{} train / {} test", split.train.len(), split.test.len()),
+    );
+    Ok(StageOutput {
+        files: vec![
+            (
+                "train.jsonl".to_string(),
+                records::to_jsonl(&split.train).map_err(|e| failed(&e))?,
+            ),
+            (
+                "test.jsonl".to_string(),
+                records::to_jsonl(&split.test).map_err(|e| failed(&e))?,
+            ),
+        ],
+        metrics,
+    })
+}

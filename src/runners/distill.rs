@@ -1,0 +1,38 @@
+//! Execute (stage kind `distill`): the student trains on the teacher's samples — SFT on
+//! their completions as R1 distilled, or KL to the teacher's distributions on them.
+
+use crate::exec::{StageContext, StageError, StageOutput};
+use crate::records::DatasetRecord;
+use crate::stages::{Distill, DistillObjective};
+use crate::train::{self, Objective, SequenceMode, SupervisedJob, SupervisedTask};
+
+pub(super) fn run(
+    settings: Distill,
+    context: &mut StageContext<'_>,
+) -> Result<StageOutput, StageError> {
+    let objective = match settings.objective {
+        DistillObjective::Sft => Objective::CrossEntropy,
+        DistillObjective::Logits { kl } => Objective::TeacherLogits {
+            teacher_field: "teacher",
+            kl,
+        },
+    };
+    let records: Vec<DatasetRecord> = context.read_records("data", "train.jsonl")?;
+    let examples = records
+        .into_iter()
+        .filter_map(|r| Some((r.prompt, r.completion?)))
+        .collect();
+    let job = SupervisedJob {
+        init_field: "student",
+        examples,
+        mode: SequenceMode::Pairs {
+            completion_only: true,
+        },
+        objective,
+        max_seq_length: settings.max_seq_length,
+        hyper: settings.training,
+        seed: settings.seed,
+    };
+    let numerics = train::stage_numerics(context);
+    train::run_on_backend(numerics, SupervisedTask { context, job })
+}

@@ -1,0 +1,29 @@
+//! Execute (stage kind `pretrain`): next-token training on the data's full texts (prompt
+//! and completion), packed into `max_seq_length` windows.
+
+use crate::exec::{StageContext, StageError, StageOutput};
+use crate::records::DatasetRecord;
+use crate::stages::Pretrain;
+use crate::train::{self, Objective, SequenceMode, SupervisedJob, SupervisedTask};
+
+pub(super) fn run(
+    settings: Pretrain,
+    context: &mut StageContext<'_>,
+) -> Result<StageOutput, StageError> {
+    let records: Vec<DatasetRecord> = context.read_records("data", "train.jsonl")?;
+    let examples = records
+        .into_iter()
+        .map(|r| (r.prompt, r.completion.unwrap_or_default()))
+        .collect();
+    let job = SupervisedJob {
+        init_field: "from",
+        examples,
+        mode: SequenceMode::Packed,
+        objective: Objective::CrossEntropy,
+        max_seq_length: settings.max_seq_length,
+        hyper: settings.training,
+        seed: settings.seed,
+    };
+    let numerics = train::stage_numerics(context);
+    train::run_on_backend(numerics, SupervisedTask { context, job })
+}

@@ -1,0 +1,26 @@
+//! Execute (stage kind `rlhf`): the GRPO loop with rewards by prompt type — rule rewards
+//! for reasoning prompts, the reward model (input `reward_model`) plus `general_rewards`
+//! for general ones.
+
+use crate::exec::{StageContext, StageError, StageOutput};
+use crate::stages::Rlhf;
+use crate::train::{self, GrpoJob, GrpoTask, PolicyRewards};
+
+pub(super) fn run(
+    settings: Rlhf,
+    context: &mut StageContext<'_>,
+) -> Result<StageOutput, StageError> {
+    let job = GrpoJob {
+        training: settings.training,
+        generation: settings.generation,
+        policy: settings.policy,
+        rewards: PolicyRewards::ByKind {
+            reasoning: settings.rewards,
+            general: settings.general_rewards,
+            reward_model_field: "reward_model",
+        },
+        seed: settings.seed,
+    };
+    let numerics = train::stage_numerics(context);
+    train::run_on_backend(numerics, GrpoTask { context, job })
+}

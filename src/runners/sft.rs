@@ -1,0 +1,36 @@
+//! Execute (stage kind `sft`): fine-tuning on the data's (prompt, completion) pairs, the
+//! loss on completion tokens only unless `completion_only_loss` is off.
+
+use crate::exec::{StageContext, StageError, StageOutput};
+use crate::records::DatasetRecord;
+use crate::stages::Sft;
+use crate::train::{self, Objective, SequenceMode, SupervisedJob, SupervisedTask};
+
+pub(super) fn run(
+    settings: Sft,
+    context: &mut StageContext<'_>,
+) -> Result<StageOutput, StageError> {
+    let records: Vec<DatasetRecord> = context.read_records("data", "train.jsonl")?;
+    let examples = records
+        .into_iter()
+        .filter_map(|r| Some((r.prompt, r.completion?)))
+        .collect();
+    let mode = if settings.packing {
+        SequenceMode::Packed
+    } else {
+        SequenceMode::Pairs {
+            completion_only: settings.completion_only_loss,
+        }
+    };
+    let job = SupervisedJob {
+        init_field: "from",
+        examples,
+        mode,
+        objective: Objective::CrossEntropy,
+        max_seq_length: settings.max_seq_length,
+        hyper: settings.training,
+        seed: settings.seed,
+    };
+    let numerics = train::stage_numerics(context);
+    train::run_on_backend(numerics, SupervisedTask { context, job })
+}

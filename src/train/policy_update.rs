@@ -1,0 +1,182 @@
+//! Execute (training): the policy update of one GRPO step — old-policy and reference
+//! log-probs without gradients, then `num_iterations` passes of the clipped-surrogate loss
+//! over the step's micro-batches, accumulated and applied as one AdamW step each.
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Tensor, TensorData};
+
+use super::grpo_loss::{policy_loss, LossSettings};
+use super::loss_mask::next_token_weights;
+use super::models::failed;
+use super::rollout::StepRollouts;
+use super::update::apply_gradients;
+use crate::exec::StageError;
+use crate::model::{self, TokenBatch, Transformer};
+use crate::stages::{PolicySettings, TrainingSettings};
+
+/// What an update reports, averaged over its iterations where it is a mean.
+pub(super) struct UpdateStats {
+    pub loss: f64,
+    pub kl: f64,
+    pub clip_ratio: f64,
+    /// Mean entropy per trained completion token.
+    pub entropy: f64,
+    /// Gradient norm of the last iteration, before clipping.
+    pub grad_norm: f64,
+}
+
+/// Everything the update reads besides the models.
+pub(super) struct UpdateSettings<'a> {
+    pub training: &'a TrainingSettings,
+    pub policy: &'a PolicySettings,
+    pub max_completion_length: usize,
+    pub pad: u32,
+    pub learning_rate: f64,
+}
+
+/// Trains `model` on `rollouts`; returns it updated with the step's statistics.
+pub(super) fn update_policy<B, O>(
+    mut model: Transformer<B>,
+    optimizer: &mut O,
+    reference: Option<&Transformer<B::InnerBackend>>,
+    rollouts: &StepRollouts,
+    settings: &UpdateSettings<'_>,
+    device: &B::Device,
+) -> Result<(Transformer<B>, UpdateStats), StageError>
+where
+    B: AutodiffBackend,
+    O: Optimizer<Transformer<B>, B>,
+{
+    let policy = settings.policy;
+    // Sequences, and the completion-token mask (column t scores token t + 1).
+    let sequences: Vec<Vec<u32>> = rollouts
+        .rows
+        .iter()
+        .zip(&rollouts.completions)
+        .map(|(p, c)| p.iter().chain(&c.token_ids).copied().collect())
+        .collect();
+    let seq_len = sequences.iter().map(Vec::len).max().unwrap_or(2).max(2);
+    let weights = next_token_weights(sequences.len(), seq_len, |r, token| {
+        let prompt = rollouts.rows[r].len();
+        let completion = rollouts.completions[r].token_ids.len();
+        rollouts.trained(r, policy.mask_truncated_completions)
+            && token >= prompt
+            && token < prompt + completion
+    });
+    let cols = seq_len - 1;
+    let mask_of = |range: std::ops::Range<usize>| {
+        let data = weights[range.start * cols..range.end * cols].to_vec();
+        Tensor::<B, 2>::from_data(TensorData::new(data, [range.len(), cols]), device)
+    };
+    let batch_of =
+        |range: std::ops::Range<usize>| padded_rows(&sequences[range], seq_len, settings.pad);
+    let micro = settings.training.batch_size;
+    let chunks: Vec<std::ops::Range<usize>> = (0..sequences.len())
+        .step_by(micro)
+        .map(|s| s..(s + micro).min(sequences.len()))
+        .collect();
+
+    // Old-policy and reference log-probs, without gradients. With one iteration the old
+    // policy is the current one, detached (as TRL does).
+    let inner = model.valid();
+    let mut old_logps = Vec::new();
+    let mut ref_logps = Vec::new();
+    for range in &chunks {
+        let batch = batch_of(range.clone());
+        if policy.num_iterations > 1 {
+            old_logps.push(
+                model::token_logprobs(&inner, &batch, device)
+                    .map_err(failed)?
+                    .logprobs,
+            );
+        }
+        if let Some(reference) = reference {
+            ref_logps.push(
+                model::token_logprobs(reference, &batch, device)
+                    .map_err(failed)?
+                    .logprobs,
+            );
+        }
+    }
+    let loss_settings = LossSettings {
+        epsilon_low: policy.epsilon,
+        epsilon_high: policy.epsilon_high,
+        beta: policy.beta,
+        loss_type: policy.loss_type,
+        max_completion_length: settings.max_completion_length,
+    };
+    let mut kl_sum = 0.0;
+    let mut clip_sum = 0.0;
+    let mut entropy_sum = 0.0;
+    let mut loss_sum = 0.0;
+    let mut grad_norm = 0.0;
+    for _ in 0..policy.num_iterations {
+        let mut accumulator = GradientsAccumulator::<Transformer<B>>::new();
+        for (c, range) in chunks.iter().enumerate() {
+            let batch = batch_of(range.clone());
+            let out = model::token_logprobs_with_entropy(&model, &batch, device).map_err(failed)?;
+            let mask = mask_of(range.clone());
+            let old = match old_logps.get(c) {
+                Some(old) => Tensor::from_inner(old.clone()),
+                None => out.logprobs.clone().detach(),
+            };
+            let reference_logp = ref_logps.get(c).map(|r| Tensor::from_inner(r.clone()));
+            if let Some(entropy) = &out.entropy {
+                let e: f64 = (entropy.clone() * mask.clone()).sum().into_scalar().elem();
+                entropy_sum += e;
+            }
+            let result = policy_loss(
+                out.logprobs,
+                old,
+                reference_logp,
+                &rollouts.advantages[range.clone()],
+                mask,
+                loss_settings,
+            );
+            let loss = result.loss.div_scalar(chunks.len() as f64);
+            loss_sum += f64::from(loss.clone().into_scalar().elem::<f32>());
+            kl_sum += result.kl / chunks.len() as f64;
+            clip_sum += result.clip_ratio / chunks.len() as f64;
+            accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+        }
+        (model, grad_norm) = apply_gradients(
+            model,
+            optimizer,
+            accumulator.grads(),
+            settings.training,
+            settings.learning_rate,
+        );
+    }
+    let iterations = policy.num_iterations as f64;
+    let tokens = weights.iter().filter(|w| **w > 0.0).count();
+    let stats = UpdateStats {
+        loss: loss_sum / iterations,
+        kl: kl_sum / iterations,
+        clip_ratio: clip_sum / iterations,
+        entropy: entropy_sum / iterations / tokens.max(1) as f64,
+        grad_norm,
+    };
+    Ok((model, stats))
+}
+
+/// `rows` right-padded to `seq` columns (every chunk of a step has the same width, so
+/// its mask columns line up).
+fn padded_rows(rows: &[Vec<u32>], seq: usize, pad: u32) -> TokenBatch {
+    let mut ids = Vec::with_capacity(rows.len() * seq);
+    let mut valid = Vec::with_capacity(rows.len() * seq);
+    for row in rows {
+        let n = row.len().min(seq);
+        ids.extend_from_slice(&row[..n]);
+        valid.extend(std::iter::repeat_n(true, n));
+        ids.extend(std::iter::repeat_n(pad, seq - n));
+        valid.extend(std::iter::repeat_n(false, seq - n));
+    }
+    TokenBatch {
+        ids,
+        valid,
+        batch: rows.len(),
+        seq,
+    }
+}

@@ -1,0 +1,179 @@
+//! Execute (training): one GRPO step's rollouts — the step's prompts, `num_generations`
+//! completions each, sampled with the KV cache on the inner (non-autodiff) backend and
+//! scored by the stage's rewards, with their group-relative advantages — and the
+//! `Rollout` record every scored completion leaves in `rollouts.jsonl`.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+use serde::{Deserialize, Serialize};
+
+use super::grpo_loss::group_advantages;
+use super::models::failed;
+use crate::exec::StageError;
+use crate::model::{self, Completion, FinishReason, SamplingParams, TextTokenizer, Transformer};
+use crate::records::{Answer, DatasetRecord};
+use crate::rewards::{ModelScorer, RoutedRewards, RoutedScores, Sample};
+use crate::stages::{GenerationSettings, PolicySettings};
+use crate::tasks::SeededRng;
+
+/// Output name of the rollout log.
+pub const ROLLOUTS_FILE: &str = "rollouts.jsonl";
+
+/// One scored completion, as stored in `rollouts.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rollout {
+    pub step: u64,
+    pub prompt_id: String,
+    pub completion: String,
+    pub reward: Option<f64>,
+    pub rewards: BTreeMap<String, Option<f64>>,
+    pub advantage: f64,
+    pub tokens: usize,
+    pub truncated: bool,
+}
+
+/// Prompt indices of step `step`: consecutive slices of a seeded order, reshuffled per epoch.
+pub(super) fn prompt_batch(seed: u64, count: usize, per_step: usize, step: u64) -> Vec<usize> {
+    let per_epoch = (count / per_step.max(1)).max(1) as u64;
+    let epoch = step / per_epoch;
+    let within = (step % per_epoch) as usize;
+    let mut order: Vec<usize> = (0..count).collect();
+    SeededRng::for_purpose(seed, &format!("grpo-epoch-{epoch}")).shuffle(&mut order);
+    order
+        .into_iter()
+        .cycle()
+        .skip(within * per_step)
+        .take(per_step)
+        .collect()
+}
+
+/// A step's sampled and scored groups: `group` consecutive rows per picked prompt.
+pub(super) struct StepRollouts {
+    /// Record index of each picked prompt.
+    pub picks: Vec<usize>,
+    /// Completions per prompt (`num_generations`).
+    pub group: usize,
+    /// Each row's prompt ids (truncated from the left to `max_prompt_length`).
+    pub rows: Vec<Vec<u32>>,
+    pub completions: Vec<Completion>,
+    pub scores: RoutedScores,
+    pub advantages: Vec<f64>,
+    /// Wall seconds spent sampling and scoring (measurements, in no artifact).
+    pub generation_s: f64,
+    pub reward_s: f64,
+}
+
+/// What sampling a step needs.
+pub(super) struct RolloutSettings<'a> {
+    pub generation: &'a GenerationSettings,
+    pub policy: &'a PolicySettings,
+    pub seed: u64,
+}
+
+/// Samples `group` completions for each of `picks` with `model` and scores them.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn sample_step<B: Backend>(
+    model: &Transformer<B>,
+    tokenizer: &TextTokenizer,
+    records: &[DatasetRecord],
+    picks: Vec<usize>,
+    step: u64,
+    settings: &RolloutSettings<'_>,
+    rewards: &RoutedRewards,
+    scorer: &mut dyn ModelScorer,
+    device: &B::Device,
+) -> Result<StepRollouts, StageError> {
+    let group = settings.policy.num_generations;
+    let generation = settings.generation;
+    let mut rows = Vec::with_capacity(picks.len() * group);
+    for &i in &picks {
+        let mut ids = tokenizer
+            .encode(&records[i].prompt, false)
+            .map_err(failed)?;
+        if ids.len() > generation.max_prompt_length {
+            ids.drain(..ids.len() - generation.max_prompt_length);
+        }
+        rows.extend(std::iter::repeat_n(ids, group));
+    }
+    let sampling = SamplingParams {
+        max_new_tokens: generation.max_completion_length,
+        temperature: generation.temperature as f32,
+        top_p: generation.top_p as f32,
+        top_k: generation.top_k,
+        seed: settings.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        stop: generation.stop.clone(),
+    };
+    let clock = Instant::now();
+    let completions =
+        model::generate(model, tokenizer, &rows, &sampling, device).map_err(failed)?;
+
+    // Rewards on the whole response: the pre-filled start and the generated text.
+    let responses: Vec<String> = completions
+        .iter()
+        .enumerate()
+        .map(|(r, c)| format!("{}{}", records[picks[r / group]].response_prefix, c.text))
+        .collect();
+    let answers: Vec<Option<Answer>> = picks
+        .iter()
+        .map(|&i| records[i].answer.clone().map(Answer::Text))
+        .collect();
+    let samples: Vec<Sample<'_>> = responses
+        .iter()
+        .enumerate()
+        .map(|(r, text)| {
+            let record = &records[picks[r / group]];
+            Sample::new(&record.prompt, text, answers[r / group].as_ref())
+                .with_tokens(completions[r].token_ids.len())
+                .with_response_prefix(&record.response_prefix)
+        })
+        .collect();
+    let generation_s = clock.elapsed().as_secs_f64();
+    let clock = Instant::now();
+    let scores = rewards.score(&samples, Some(scorer)).map_err(failed)?;
+    let reward_s = clock.elapsed().as_secs_f64();
+    let advantages = group_advantages(&scores.batch.total, group, settings.policy.scale_rewards);
+    Ok(StepRollouts {
+        picks,
+        group,
+        rows,
+        completions,
+        scores,
+        advantages,
+        generation_s,
+        reward_s,
+    })
+}
+
+impl StepRollouts {
+    /// Whether row `r` is trained on: it has a reward, and is not a truncated completion
+    /// when those are masked.
+    pub(super) fn trained(&self, r: usize, mask_truncated: bool) -> bool {
+        self.scores.batch.total[r].is_some()
+            && !(mask_truncated && self.completions[r].finish == FinishReason::Length)
+    }
+
+    /// The records of this step's completions, logged after step `step`.
+    pub(super) fn records(&self, step: u64, records: &[DatasetRecord]) -> Vec<Rollout> {
+        let scored = &self.scores.batch;
+        self.completions
+            .iter()
+            .enumerate()
+            .map(|(r, completion)| Rollout {
+                step,
+                prompt_id: records[self.picks[r / self.group]].id.clone(),
+                completion: completion.text.clone(),
+                reward: scored.total[r],
+                rewards: scored
+                    .per_reward
+                    .iter()
+                    .map(|(name, outcomes)| (name.clone(), outcomes[r].score()))
+                    .collect(),
+                advantage: self.advantages[r],
+                tokens: completion.token_ids.len(),
+                truncated: completion.finish == FinishReason::Length,
+            })
+            .collect()
+    }
+}
