@@ -60,7 +60,7 @@ fn main() {
     let options = RunOptions::default();
 
     let full_run = |expect: StageStatus| {
-        let checked = check_file(&path);
+        let checked = check_file(&path, &r1flow::model::capabilities());
         assert!(!checked.has_errors());
         let plan = plan(checked.pipelines);
         let store = Store::open(&store_dir, LockMode::Fail).expect("store");
@@ -95,7 +95,7 @@ fn main() {
         full_run(StageStatus::Cached);
         noop.push(t.elapsed());
         let t = Instant::now();
-        let checked = check_file(&path);
+        let checked = check_file(&path, &r1flow::model::capabilities());
         let _ = plan(checked.pipelines);
         floor.push(t.elapsed());
     }

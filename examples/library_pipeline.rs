@@ -58,7 +58,7 @@ impl Reporter for Lines {
 pub fn run(dir: &Path) -> Result<String, Box<dyn std::error::Error>> {
     let manifest = dir.join("example.yaml");
     let doc = parse(SourceFile::new(&manifest, MANIFEST)).map_err(|d| render_all(&d))?;
-    let checked = check_document(&doc);
+    let checked = check_document(&doc, &r1flow::model::capabilities());
     if checked.has_errors() {
         return Err(render_all(&checked.diagnostics).into());
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
-use r1flow::check::check_file;
+use r1flow::check::{check_file, Capabilities};
 use r1flow::diag::render_all;
 use r1flow::plan::plan;
 use r1flow::report::compare::missing_stages;
@@ -98,7 +98,7 @@ pub(crate) fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
                 all.extend(variants::of_run(&store, &run, several)?);
             }
             Source::Manifest(path) => {
-                let checked = check_file(path);
+                let checked = check_file(path, &Capabilities::any());
                 if !checked.diagnostics.is_empty() {
                     eprint!("{}", render_all(&checked.diagnostics));
                 }

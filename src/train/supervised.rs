@@ -396,7 +396,7 @@ mod tests {
     #[test]
     fn logit_distillation_needs_one_vocabulary() {
         let device = Default::default();
-        let mut config = crate::model::ModelPreset::Tiny.config();
+        let mut config = crate::manifest::Preset::Tiny.config();
         config.hidden_size = 16;
         config.num_hidden_layers = 1;
         config.num_attention_heads = 2;

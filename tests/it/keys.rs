@@ -40,7 +40,7 @@ stages:
 fn keys(yaml: &str) -> BTreeMap<String, String> {
     let doc =
         parse(SourceFile::new("keys.yaml", yaml)).unwrap_or_else(|d| panic!("{}", render_all(&d)));
-    let checked = check_document(&doc);
+    let checked = check_document(&doc, &r1flow::check::Capabilities::any());
     assert!(
         !checked.has_errors(),
         "{}",
@@ -194,7 +194,7 @@ fn write_project(dir: &Path, jsonl: &str) {
 }
 
 fn file_key(dir: &Path) -> String {
-    let checked = check_file(&dir.join("m.yaml"));
+    let checked = check_file(&dir.join("m.yaml"), &r1flow::check::Capabilities::any());
     assert!(
         !checked.has_errors(),
         "{}",
@@ -229,7 +229,7 @@ fn ablation_arms_share_every_equal_upstream_stage() {
     );
     let doc = parse(SourceFile::new("ablate.yaml", manifest))
         .unwrap_or_else(|d| panic!("{}", render_all(&d)));
-    let checked = check_document(&doc);
+    let checked = check_document(&doc, &r1flow::check::Capabilities::any());
     assert!(
         !checked.has_errors(),
         "{}",

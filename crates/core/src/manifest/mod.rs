@@ -57,6 +57,16 @@ pub enum Dtype {
     F16,
 }
 
+impl Dtype {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::Bf16 => "bf16",
+            Self::F16 => "f16",
+        }
+    }
+}
+
 /// Ablation axes: axis name → arm name → overrides (`dotted.path: value`). The variants
 /// are every combination of one arm per axis; stages equal across variants run once.
 pub type Ablations = IndexMap<String, IndexMap<String, IndexMap<String, serde_json::Value>>>;
