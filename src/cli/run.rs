@@ -54,10 +54,6 @@ impl Progress for BarProgress {
     }
 }
 
-fn short(key: &str) -> &str {
-    key.get(..12).unwrap_or(key)
-}
-
 impl Reporter for TerminalReporter {
     fn stage_started(
         &mut self,
@@ -73,7 +69,7 @@ impl Reporter for TerminalReporter {
             "[{index}/{total}] {} ({}) {}: running{resume}",
             spec.name,
             spec.config.kind(),
-            short(&spec.key)
+            spec.key.short()
         );
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(0);
@@ -115,7 +111,7 @@ impl Reporter for TerminalReporter {
             "      {} ({}) {}: {what}",
             stage.name,
             stage.kind,
-            short(&stage.key)
+            stage.key.short()
         );
     }
 

@@ -130,7 +130,7 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
                             s.name.clone(),
                             s.kind.clone(),
                             s.variants.join(","),
-                            s.key.get(..12).unwrap_or(&s.key).to_string(),
+                            s.key.short().to_string(),
                             status_name(&s.status),
                             format!("{:.1}s", s.duration_s),
                             bytes.to_string(),

@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use super::context::{Cancel, Progress, StageContext, StageError, StageOutput};
 use crate::check::suggest;
-use crate::plan::{InputSpec, Plan, StageSpec};
+use crate::plan::{InputSpec, Plan, StageKey, StageSpec};
 use crate::store::{
     ArtifactRecord, HistoryRecord, RunRecord, RunStatus, StageRun, StageStatus, Store, StoreError,
 };
@@ -122,7 +122,7 @@ fn select(plan: &Plan, options: &RunOptions) -> Result<BTreeSet<usize>, ExecErro
         while let Some(i) = frontier.pop() {
             if wanted.insert(i) {
                 for input in &plan.stages[i].inputs {
-                    if let Some(j) = plan.stages.iter().position(|s| s.key == input.key) {
+                    if let Some(j) = plan.stages.iter().position(|s| s.key.as_str() == input.key) {
                         frontier.push(j);
                     }
                 }
@@ -223,7 +223,7 @@ pub fn execute(
     }
     let total = selected.len();
     let mut position = 0;
-    let mut unavailable: BTreeSet<String> = BTreeSet::new();
+    let mut unavailable: BTreeSet<StageKey> = BTreeSet::new();
     for (i, spec) in specs.iter().enumerate() {
         if !selected.contains(&i) || run.status != RunStatus::Running {
             run.stages[i].status = StageStatus::Skipped;
@@ -235,10 +235,7 @@ pub fn execute(
         position += 1;
         if let Some(blocked) = spec.upstream_keys().find(|k| unavailable.contains(*k)) {
             run.stages[i].status = StageStatus::Skipped;
-            run.stages[i].error = Some(format!(
-                "input {} is not available",
-                &blocked[..12.min(blocked.len())]
-            ));
+            run.stages[i].error = Some(format!("input {} is not available", blocked.short()));
             unavailable.insert(spec.key.clone());
             reporter.stage_finished(&run.stages[i]);
             continue;
@@ -324,7 +321,7 @@ fn run_one(
         name: String::new(),
         kind: String::new(),
         variants: Vec::new(),
-        key: String::new(),
+        key: StageKey::new(""),
         status: StageStatus::Pending,
         duration_s: 0.0,
         outputs: BTreeMap::new(),

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::plan::StageKey;
+
 pub use blobs::{BlobRef, Blobs};
 pub use error::{StoreError, StoreErrorKind};
 pub use gc::GcReport;
@@ -146,7 +148,7 @@ impl Store {
 
     // --- artifacts -------------------------------------------------------------------
 
-    pub fn artifact(&self, key: &str) -> Result<Option<ArtifactRecord>, StoreError> {
+    pub fn artifact(&self, key: &StageKey) -> Result<Option<ArtifactRecord>, StoreError> {
         self.artifacts.get(key)?.map(|b| decode(&b)).transpose()
     }
 
@@ -160,7 +162,7 @@ impl Store {
     }
 
     /// Forgets an artifact (its blobs stay until gc).
-    pub fn remove_artifact(&self, key: &str) -> Result<(), StoreError> {
+    pub fn remove_artifact(&self, key: &StageKey) -> Result<(), StoreError> {
         self.artifacts.remove(key)?;
         self.flush()
     }
@@ -228,11 +230,11 @@ impl Store {
         self.flush()
     }
 
-    pub fn checkpoint(&self, key: &str) -> Result<Option<CheckpointRecord>, StoreError> {
+    pub fn checkpoint(&self, key: &StageKey) -> Result<Option<CheckpointRecord>, StoreError> {
         self.checkpoints.get(key)?.map(|b| decode(&b)).transpose()
     }
 
-    pub fn remove_checkpoint(&self, key: &str) -> Result<(), StoreError> {
+    pub fn remove_checkpoint(&self, key: &StageKey) -> Result<(), StoreError> {
         self.checkpoints.remove(key)?;
         self.flush()
     }
@@ -247,20 +249,20 @@ impl Store {
 
     // --- metric series ---------------------------------------------------------------
 
-    fn metric_key(key: &str, step: u64) -> Vec<u8> {
+    fn metric_key(key: &StageKey, step: u64) -> Vec<u8> {
         format!("{key}/{step:020}").into_bytes()
     }
 
     /// Records the metrics of one step of the stage `key` (replacing a previous value of
     /// that step, as a resumed stage re-logs the steps after its checkpoint).
-    pub fn log_metrics(&self, key: &str, point: &MetricPoint) -> Result<(), StoreError> {
+    pub fn log_metrics(&self, key: &StageKey, point: &MetricPoint) -> Result<(), StoreError> {
         self.metrics
             .insert(Self::metric_key(key, point.step), encode(point)?)?;
         Ok(())
     }
 
     /// Drops the points of stage `key` after `step` (a resume restarts there).
-    pub fn truncate_metrics(&self, key: &str, after_step: u64) -> Result<(), StoreError> {
+    pub fn truncate_metrics(&self, key: &StageKey, after_step: u64) -> Result<(), StoreError> {
         let start = Self::metric_key(key, after_step.saturating_add(1));
         let end = format!("{key}0").into_bytes(); // '0' sorts right after '/'
         for entry in self.metrics.range(start..end) {
@@ -271,7 +273,7 @@ impl Store {
     }
 
     /// The metric series of the stage `key`, by step.
-    pub fn metrics(&self, key: &str) -> Result<Vec<MetricPoint>, StoreError> {
+    pub fn metrics(&self, key: &StageKey) -> Result<Vec<MetricPoint>, StoreError> {
         self.metrics
             .scan_prefix(format!("{key}/").as_bytes())
             .values()
@@ -279,7 +281,7 @@ impl Store {
             .collect()
     }
 
-    fn remove_metrics(&self, key: &str) -> Result<(), StoreError> {
+    fn remove_metrics(&self, key: &StageKey) -> Result<(), StoreError> {
         for entry in self.metrics.scan_prefix(format!("{key}/").as_bytes()) {
             let (k, _) = entry?;
             self.metrics.remove(k)?;
@@ -291,12 +293,12 @@ impl Store {
 
     /// Records what the stage `key` is (its resolved config and inputs), so that it can be
     /// run, or its outputs re-read, from the store alone.
-    pub fn save_spec<T: Serialize>(&self, key: &str, spec: &T) -> Result<(), StoreError> {
+    pub fn save_spec<T: Serialize>(&self, key: &StageKey, spec: &T) -> Result<(), StoreError> {
         self.specs.insert(key.as_bytes(), encode(spec)?)?;
         Ok(())
     }
 
-    pub fn spec<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+    pub fn spec<T: DeserializeOwned>(&self, key: &StageKey) -> Result<Option<T>, StoreError> {
         self.specs.get(key)?.map(|b| decode(&b)).transpose()
     }
 

@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::blobs::BlobRef;
+use crate::plan::StageKey;
 
 /// A finished stage's outputs, stored under its cache key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArtifactRecord {
-    pub key: String,
+    pub key: StageKey,
     pub kind: String,
     /// The stage name that produced it (informational: names are not in keys).
     pub stage: String,
@@ -62,7 +63,7 @@ pub struct StageRun {
     pub name: String,
     pub kind: String,
     pub variants: Vec<String>,
-    pub key: String,
+    pub key: StageKey,
     pub status: StageStatus,
     pub duration_s: f64,
     pub outputs: BTreeMap<String, BlobRef>,
@@ -102,7 +103,7 @@ impl RunRecord {
 /// The latest resumable state of an unfinished stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointRecord {
-    pub key: String,
+    pub key: StageKey,
     /// Steps completed when the checkpoint was written.
     pub step: u64,
     /// State name → blob (weights, optimizer, RNG, cursor …).
@@ -136,7 +137,7 @@ where
 /// What a stage name last ran as, to say why it would run again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryRecord {
-    pub key: String,
+    pub key: StageKey,
     /// The canonical JSON its key hashed.
     pub material: serde_json::Value,
     pub at: DateTime<Utc>,

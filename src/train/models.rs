@@ -119,7 +119,7 @@ impl model::BackendTask for ExportTask<'_, '_> {
         let temp = std::env::temp_dir().join(format!(
             "r1flow-export-{}-{}",
             std::process::id(),
-            &self.context.spec().key[..12]
+            self.context.spec().key.short()
         ));
         model::save_hf_dir(&loaded.model, &loaded.config, &loaded.tokenizer, &temp)
             .map_err(failed)?;

@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::params::{self, Params};
 use super::stats::mean_std;
 use super::stored::{order_metrics, StageSeries};
+use crate::plan::StageKey;
 
 /// One variant of a manifest, or one variant of a stored run, before seeds are grouped.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +36,7 @@ pub struct VariantResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalResult {
     pub stage: String,
-    pub key: String,
+    pub key: StageKey,
     pub metrics: IndexMap<String, f64>,
 }
 
@@ -314,7 +315,7 @@ mod tests {
             params: flat,
             evals: vec![EvalResult {
                 stage: "eval".into(),
-                key: format!("key of {label}"),
+                key: StageKey::new(format!("key of {label}")),
                 metrics: metrics.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
             }],
             missing: Vec::new(),

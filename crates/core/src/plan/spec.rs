@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Pipeline, Target};
 use crate::manifest::{Backend, DatasetDecl, Dtype, ModelDecl, RewardDecl};
-use crate::plan::PlannedStage;
+use crate::plan::{PlannedStage, StageKey};
 use crate::stages::{ResolvedStage, StageDecl};
 
 /// What an input field of a stage resolves to at run time.
@@ -19,7 +19,7 @@ use crate::stages::{ResolvedStage, StageDecl};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum InputSpec {
     /// The artifact of an upstream stage, by key.
-    Artifact { key: String, stage: String },
+    Artifact { key: StageKey, stage: String },
     /// A model declaration (preset or checkpoint).
     Model { name: String, decl: ModelDecl },
     /// A dataset declaration.
@@ -30,7 +30,7 @@ pub enum InputSpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "StoredSpec")]
 pub struct StageSpec {
-    pub key: String,
+    pub key: StageKey,
     pub name: String,
     pub pipeline: String,
     pub variants: Vec<String>,
@@ -58,7 +58,7 @@ impl StageSpec {
             .filter_map(|input| {
                 let spec = match &input.target {
                     Target::Stage(name) => InputSpec::Artifact {
-                        key: input.key.clone(),
+                        key: StageKey::new(input.key.clone()),
                         stage: name.clone(),
                     },
                     Target::Model(name) => InputSpec::Model {
@@ -97,9 +97,9 @@ impl StageSpec {
     }
 
     /// The keys of the upstream artifacts this stage reads.
-    pub fn upstream_keys(&self) -> impl Iterator<Item = &str> {
+    pub fn upstream_keys(&self) -> impl Iterator<Item = &StageKey> {
         self.inputs.values().filter_map(|i| match i {
-            InputSpec::Artifact { key, .. } => Some(key.as_str()),
+            InputSpec::Artifact { key, .. } => Some(key),
             _ => None,
         })
     }
@@ -109,7 +109,7 @@ impl StageSpec {
 /// have no `resolved`; it is derived from their config, which check had filled.
 #[derive(Deserialize)]
 struct StoredSpec {
-    key: String,
+    key: StageKey,
     name: String,
     pipeline: String,
     variants: Vec<String>,
