@@ -2,6 +2,7 @@
 
 mod examples;
 mod keys;
+mod layers;
 mod pipelines;
 mod preferences;
 mod report;
