@@ -8,7 +8,7 @@ use super::pipeline::{CheckedStage, Target};
 use crate::architecture::ModelConfig;
 use crate::diag::Diagnostic;
 use crate::manifest::ModelDecl;
-use crate::stages::{GenerationSettings, ResolvedStage};
+use crate::stages::{GenerationSettings, ResolvedStage, Sequences};
 use crate::syntax::{Document, YamlPath};
 
 /// A model a stage reads: where it was declared and its architecture.
@@ -86,79 +86,13 @@ pub(crate) fn check_lengths(
             } else {
                 format!("as checkpoint `{}` was trained for no more", model.name)
             };
-            match &stage.resolved {
-                ResolvedStage::Pretrain(s) if too_long(s.max_seq_length) => window_error(
-                    doc,
-                    &path,
-                    stage,
-                    &model,
-                    s.max_seq_length,
-                    &raise,
-                    diagnostics,
-                ),
-                ResolvedStage::Sft(s) if too_long(s.max_seq_length) => window_error(
-                    doc,
-                    &path,
-                    stage,
-                    &model,
-                    s.max_seq_length,
-                    &raise,
-                    diagnostics,
-                ),
-                ResolvedStage::Distill(s) if too_long(s.max_seq_length) => window_error(
-                    doc,
-                    &path,
-                    stage,
-                    &model,
-                    s.max_seq_length,
-                    &raise,
-                    diagnostics,
-                ),
-                ResolvedStage::RewardModel(s) if too_long(s.max_seq_length) => window_error(
-                    doc,
-                    &path,
-                    stage,
-                    &model,
-                    s.max_seq_length,
-                    &raise,
-                    diagnostics,
-                ),
-                ResolvedStage::Grpo(s) => generation_error(
-                    doc,
-                    &path,
-                    stage,
-                    &model,
-                    &s.generation,
-                    &raise,
-                    diagnostics,
-                ),
-                ResolvedStage::Rlhf(s) => generation_error(
-                    doc,
-                    &path,
-                    stage,
-                    &model,
-                    &s.generation,
-                    &raise,
-                    diagnostics,
-                ),
-                ResolvedStage::Eval(s) => generation_error(
-                    doc,
-                    &path,
-                    stage,
-                    &model,
-                    &s.generation,
-                    &raise,
-                    diagnostics,
-                ),
-                ResolvedStage::RejectionSampling(s) => generation_error(
-                    doc,
-                    &path,
-                    stage,
-                    &model,
-                    &s.generation,
-                    &raise,
-                    diagnostics,
-                ),
+            match stage.resolved.sequences() {
+                Some(Sequences::Window(length)) if too_long(length) => {
+                    window_error(doc, &path, stage, &model, length, &raise, diagnostics)
+                }
+                Some(Sequences::Generated(generation)) => {
+                    generation_error(doc, &path, stage, &model, generation, &raise, diagnostics)
+                }
                 _ => {}
             }
         }
