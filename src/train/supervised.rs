@@ -74,7 +74,8 @@ fn sequences(job: &SupervisedJob, tokenizer: &TextTokenizer) -> Result<Vec<Seque
         .copied()
         .unwrap_or_else(|| tokenizer.pad_id());
     let encode = |text: &str| tokenizer.encode(text, false).map_err(failed);
-    let len = job.max_seq_length.max(2);
+    // At least 2: check refuses shorter windows.
+    let len = job.max_seq_length;
     match job.mode {
         SequenceMode::Packed => {
             let mut stream = Vec::new();
