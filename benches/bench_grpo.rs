@@ -14,7 +14,7 @@ use std::path::Path;
 
 use r1flow::check::check_document;
 use r1flow::diag::{render_all, SourceFile};
-use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions};
+use r1flow::exec::{execute, Cancel, InProcess, Progress, Reporter, RunOptions};
 use r1flow::plan::plan;
 use r1flow::plan::StageSpec;
 use r1flow::runners::Runners;
@@ -146,7 +146,7 @@ fn run(dir: &Path, args: &Args) -> Result<Figures, Box<dyn Error>> {
         &store,
         &path,
         &RunOptions::default(),
-        &Runners,
+        &mut InProcess::new(&Runners),
         &Cancel::default(),
         &mut Quiet,
     )?;

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use r1flow::check::check_file;
-use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions};
+use r1flow::exec::{execute, Cancel, InProcess, Progress, Reporter, RunOptions};
 use r1flow::plan::plan;
 use r1flow::plan::StageSpec;
 use r1flow::runners::Runners;
@@ -69,7 +69,7 @@ fn main() {
             &store,
             &path,
             &options,
-            &Runners,
+            &mut InProcess::new(&Runners),
             &cancel,
             &mut Quiet(Silent),
         )

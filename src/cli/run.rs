@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions};
+use r1flow::exec::{execute, Cancel, InProcess, Progress, Reporter, RunOptions};
 use r1flow::plan::StageSpec;
 use r1flow::runners::Runners;
 use r1flow::store::{LockMode, RunStatus, StageRun, StageStatus, Store};
@@ -106,6 +106,7 @@ impl Reporter for TerminalReporter {
                 stage.error.as_deref().unwrap_or("not selected")
             ),
             StageStatus::Pending => "pending".into(),
+            StageStatus::Running => "running".into(),
         };
         eprintln!(
             "      {} ({}) {}: {what}",
@@ -160,7 +161,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         &store,
         &args.pipeline.file,
         &options,
-        &Runners,
+        &mut InProcess::new(&Runners),
         &cancel,
         &mut reporter,
     )?;

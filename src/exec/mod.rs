@@ -3,9 +3,17 @@
 //! local executor that reuses, resumes, runs and records.
 
 mod context;
-mod runner;
+mod executor;
+mod in_process;
+mod io;
+mod provenance;
+mod scheduler;
 mod status;
 
 pub use context::{Cancel, Progress, StageContext, StageError, StageOutput};
-pub use runner::{execute, ExecError, Reporter, RunOptions, StageRunner};
+pub use executor::{Event, Executor, Finished, Launch, Outcome, Placement};
+pub use in_process::InProcess;
+pub use io::StageIo;
+pub use provenance::here;
+pub use scheduler::{execute, ExecError, Reporter, RunOptions, StageRunner};
 pub use status::stage_states;

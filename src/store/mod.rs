@@ -21,8 +21,8 @@ pub use error::{StoreError, StoreErrorKind};
 pub use gc::GcReport;
 pub use lock::{LockMode, StoreLock};
 pub use records::{
-    ArtifactRecord, CheckpointRecord, HistoryRecord, MetricPoint, RunRecord, RunStatus, StageRun,
-    StageStatus,
+    ArtifactRecord, CheckpointRecord, HistoryRecord, MetricPoint, Provenance, RunRecord, RunStatus,
+    StageRun, StageStatus,
 };
 
 /// Bump when the index layout changes incompatibly.

@@ -25,6 +25,33 @@ pub struct ArtifactRecord {
     pub duration_s: f64,
     /// The run that produced it.
     pub run: String,
+    /// Where it was produced (absent in records written before r1flow recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub produced: Option<Provenance>,
+}
+
+/// Where an artifact was produced. Its bits are reproducible on the same backend and the
+/// same kind of machine; CPUs with other vector instructions, or other GPUs, round
+/// floating point differently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub host: String,
+    /// `cpu`, `wgpu` or `cuda`.
+    pub backend: String,
+    /// The CPU's architecture and vector extensions, or the GPU's model.
+    pub device: String,
+    /// The r1flow version that produced it.
+    pub version: String,
+}
+
+impl std::fmt::Display for Provenance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} on {} ({}), r1flow {}",
+            self.backend, self.host, self.device, self.version
+        )
+    }
 }
 
 impl ArtifactRecord {
@@ -55,6 +82,8 @@ pub enum StageStatus {
     Interrupted,
     /// Not selected (`--only`, `--until`) or blocked by a failed input.
     Skipped,
+    /// Launched and not finished (a live run's record).
+    Running,
 }
 
 /// One stage instance within a run.
@@ -73,6 +102,40 @@ pub struct StageRun {
     pub resumed_from_step: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Where its artifact was produced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub produced: Option<Provenance>,
+    /// While it runs or after: the executor's name for its job (`slurm 1234`, `pid 99`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// The log its job wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
+    /// While it runs: steps done and in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<(u64, u64)>,
+}
+
+impl StageRun {
+    /// A stage instance of a run before anything happened to it.
+    pub fn pending(name: String, kind: String, variants: Vec<String>, key: StageKey) -> Self {
+        Self {
+            name,
+            kind,
+            variants,
+            key,
+            status: StageStatus::Pending,
+            duration_s: 0.0,
+            outputs: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+            resumed_from_step: None,
+            error: None,
+            produced: None,
+            job: None,
+            log: None,
+            progress: None,
+        }
+    }
 }
 
 /// One invocation of `r1flow run`.

@@ -17,6 +17,7 @@ fn artifact(store: &Store, key: &str, content: &[u8]) -> ArtifactRecord {
         created: Utc::now(),
         duration_s: 0.0,
         run: "r1".into(),
+        produced: None,
     }
 }
 
@@ -32,16 +33,8 @@ fn run_record(id: &str, keys: &[&str], minutes: i64) -> RunRecord {
         stages: keys
             .iter()
             .map(|k| StageRun {
-                name: "s".into(),
-                kind: "dataset".into(),
-                variants: vec![],
-                key: (*k).into(),
                 status: StageStatus::Ran,
-                duration_s: 0.0,
-                outputs: BTreeMap::new(),
-                metrics: BTreeMap::new(),
-                resumed_from_step: None,
-                error: None,
+                ..StageRun::pending("s".into(), "dataset".into(), vec![], (*k).into())
             })
             .collect(),
     }
