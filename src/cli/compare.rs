@@ -13,7 +13,7 @@ use r1flow::diag::render_all;
 use r1flow::plan::plan;
 use r1flow::report::compare::missing_stages;
 use r1flow::report::{compare, variants, VariantResult};
-use r1flow::store::{LockMode, Store};
+use r1flow::store::Store;
 
 use super::report::{write_html, write_plots};
 use super::store_dir::StoreArgs;
@@ -84,7 +84,7 @@ pub(crate) fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
             store_dir.display()
         );
     }
-    let store = Store::open(&store_dir, LockMode::Fail)?;
+    let store = super::store_dir::open_for_reading(&store_dir)?;
     let several = sources.len() > 1;
 
     let mut all: Vec<VariantResult> = Vec::new();

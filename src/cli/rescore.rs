@@ -29,7 +29,7 @@ pub(crate) struct RescoreArgs {
 }
 
 pub(crate) fn run(args: &RescoreArgs) -> anyhow::Result<ExitCode> {
-    let store = args.store.open_existing()?;
+    let store = args.store.open_for_reading()?;
     let rescored = rescore(
         &store,
         &RescoreRequest {

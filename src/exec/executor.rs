@@ -103,4 +103,9 @@ pub trait Executor {
 
     /// Whether nothing launched is still running.
     fn idle(&self) -> bool;
+
+    /// Whether stages run inside this process (the run record says so while they run).
+    fn in_process(&self) -> bool {
+        false
+    }
 }

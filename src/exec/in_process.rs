@@ -84,4 +84,8 @@ impl Executor for InProcess<'_> {
     fn idle(&self) -> bool {
         self.finished.is_empty()
     }
+
+    fn in_process(&self) -> bool {
+        true
+    }
 }

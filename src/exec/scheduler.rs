@@ -7,16 +7,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
 
 use super::context::{Cancel, Progress, StageContext, StageError, StageOutput};
 use super::executor::{Event, Executor, Finished, Launch, Outcome, Placement};
+use super::job::JobDir;
+use super::live::Publisher;
 use crate::check::suggest;
 use crate::plan::{InputSpec, Plan, StageKey, StageSpec};
 use crate::store::{
-    ArtifactRecord, HistoryRecord, RunRecord, RunStatus, StageRun, StageStatus, Store, StoreError,
+    ArtifactRecord, HistoryRecord, RunRecord, RunStatus, StageProgress, StageRun, StageStatus,
+    Store, StoreError,
 };
 
 /// Which stage instances to run.
@@ -28,6 +32,9 @@ pub struct RunOptions {
     pub until: Vec<String>,
     /// Run these stages even when their artifact is in the store.
     pub force: Vec<String>,
+    /// Where the run's TensorBoard event files go (default `<store>/tensorboard`), one
+    /// directory per run.
+    pub tensorboard: Option<std::path::PathBuf>,
 }
 
 /// Why a run could not start or went wrong outside any stage.
@@ -45,6 +52,8 @@ pub enum ExecError {
         input: String,
     },
     Store(StoreError),
+    /// A job directory could not be written or read, or a job could not be started.
+    Job(String),
 }
 
 impl std::fmt::Display for ExecError {
@@ -56,6 +65,7 @@ impl std::fmt::Display for ExecError {
                 "--only {stage}: its input `{input}` is not in the store; run without --only (or with --until {stage}) first"
             ),
             Self::Store(error) => write!(f, "{error}"),
+            Self::Job(message) => f.write_str(message),
         }
     }
 }
@@ -230,26 +240,21 @@ pub fn execute(
         state: vec![Slot::Waiting; specs.len()],
         unavailable: BTreeSet::new(),
     };
-    loop {
-        let stopping = cancel.is_requested();
-        if !stopping {
-            schedule.launch_ready(&mut run, executor, cancel, reporter)?;
-        }
-        if executor.idle() && !schedule.in_flight() {
-            // Nothing runs and nothing more can start.
-            break;
-        }
-        let events = executor.poll(store, Duration::from_millis(500))?;
-        for event in events {
-            schedule.apply(event, &mut run, reporter)?;
-        }
-        if cancel.is_requested() {
-            executor.stop(cancel.presses() >= 2)?;
-            if cancel.presses() >= 2 {
-                run.status = RunStatus::Interrupted;
-            }
-        }
-    }
+    // The live snapshot and TensorBoard files are published beside the run loop.
+    let tensorboard = options
+        .tensorboard
+        .clone()
+        .unwrap_or_else(|| store.dir().join("tensorboard"))
+        .join(&run.id);
+    let mut publisher = Publisher::new(store, &specs, tensorboard);
+    let running = AtomicBool::new(true);
+    let looped = std::thread::scope(|scope| {
+        scope.spawn(|| publisher.run_while(&running));
+        let looped = run_loop(&mut schedule, &mut run, executor, cancel, reporter);
+        running.store(false, Ordering::SeqCst);
+        looped
+    });
+    looped?;
     for (i, slot) in schedule.state.iter().enumerate() {
         if *slot == Slot::Waiting {
             run.stages[i].status = StageStatus::Skipped;
@@ -275,6 +280,35 @@ pub fn execute(
     run.finished = Some(Utc::now());
     store.save_run(&run)?;
     Ok(run)
+}
+
+/// Launches and records stages until nothing runs and nothing more can start.
+fn run_loop(
+    schedule: &mut Schedule<'_>,
+    run: &mut RunRecord,
+    executor: &mut dyn Executor,
+    cancel: &Cancel,
+    reporter: &mut dyn Reporter,
+) -> Result<(), ExecError> {
+    loop {
+        if !cancel.is_requested() {
+            schedule.launch_ready(run, executor, cancel, reporter)?;
+        }
+        if executor.idle() && !schedule.in_flight() {
+            return Ok(());
+        }
+        let events = executor.poll(schedule.store, Duration::from_millis(500))?;
+        for event in events {
+            schedule.apply(event, run, reporter)?;
+        }
+        if cancel.is_requested() {
+            let hard = cancel.presses() >= 2;
+            executor.stop(hard)?;
+            if hard {
+                run.status = RunStatus::Interrupted;
+            }
+        }
+    }
 }
 
 /// Where a stage instance is in this run.
@@ -440,6 +474,9 @@ impl Schedule<'_> {
         self.state[i] = Slot::InFlight;
         run.stages[i].status = StageStatus::Running;
         run.stages[i].resumed_from_step = resume_step;
+        if executor.in_process() {
+            run.stages[i].job = Some(format!("coordinator pid {}", std::process::id()));
+        }
         self.store.save_run(run)?;
         reporter.stage_started(self.launched, self.total, spec, resume_step);
         let launch = Launch {
@@ -449,7 +486,13 @@ impl Schedule<'_> {
             resume,
             run: run.id.clone(),
         };
-        executor.launch(launch, self.store, cancel, reporter.progress())
+        let mut progress = RecordedProgress {
+            inner: reporter.progress(),
+            store: self.store,
+            key: &spec.key,
+            last: None,
+        };
+        executor.launch(launch, self.store, cancel, &mut progress)
     }
 
     /// Records what an executor reported.
@@ -468,6 +511,14 @@ impl Schedule<'_> {
             }
             Event::Progress { index, step, total } => {
                 run.stages[index].progress = Some((step, total));
+                self.store.save_progress(
+                    &self.specs[index].key,
+                    &StageProgress {
+                        step,
+                        total,
+                        message: String::new(),
+                    },
+                )?;
                 reporter.stage_progress(&run.stages[index], step, total);
             }
             Event::Finished(finished) => self.finish(finished, run, reporter)?,
@@ -489,6 +540,7 @@ impl Schedule<'_> {
         stage.duration_s = finished.duration_s;
         stage.resumed_from_step = finished.resumed_from_step;
         stage.progress = None;
+        self.store.clear_progress(&spec.key)?;
         tracing::info!(stage = %spec.name, duration_s = finished.duration_s, "finished");
         match finished.outcome {
             Outcome::Succeeded {
@@ -508,6 +560,10 @@ impl Schedule<'_> {
                     produced: produced.clone(),
                 };
                 self.store.commit_artifact(&record)?;
+                let job_dir = JobDir::of(self.store.dir(), &spec.key);
+                if job_dir.path().is_dir() {
+                    job_dir.retire()?;
+                }
                 stage.status = if finished.resumed_from_step.is_some() {
                     StageStatus::Resumed
                 } else {
@@ -532,6 +588,32 @@ impl Schedule<'_> {
         reporter.stage_finished(&run.stages[i]);
         self.store.save_run(run)?;
         Ok(())
+    }
+}
+
+/// Progress of a stage running in this process: shown by the reporter, and kept in the
+/// store (at most once a second) for `runs show` in another terminal.
+struct RecordedProgress<'a> {
+    inner: &'a mut dyn Progress,
+    store: &'a Store,
+    key: &'a StageKey,
+    last: Option<std::time::Instant>,
+}
+
+impl Progress for RecordedProgress<'_> {
+    fn update(&mut self, step: u64, total: u64, message: &str) {
+        self.inner.update(step, total, message);
+        if self.last.is_none_or(|t| t.elapsed().as_secs_f64() >= 1.0) || step == total {
+            let progress = StageProgress {
+                step,
+                total,
+                message: message.to_string(),
+            };
+            if let Err(error) = self.store.save_progress(self.key, &progress) {
+                tracing::warn!(%error, "could not record progress");
+            }
+            self.last = Some(std::time::Instant::now());
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod error;
 mod gc;
 mod lock;
 mod records;
+mod snapshot;
 
 use std::path::{Path, PathBuf};
 
@@ -66,7 +67,31 @@ pub struct Store {
     metrics: sled::Tree,
     history: sled::Tree,
     specs: sled::Tree,
-    lock: StoreLock,
+    progress: sled::Tree,
+    /// The lock of a store this process writes; none for a live snapshot.
+    lock: Option<StoreLock>,
+    /// For a live snapshot: when the running coordinator wrote it.
+    snapshot_of: Option<std::time::SystemTime>,
+}
+
+/// The trees of the index (all of them go into a live snapshot).
+const TREES: &[&str] = &[
+    "meta",
+    "artifacts",
+    "runs",
+    "checkpoints",
+    "metrics",
+    "history",
+    "specs",
+    "progress",
+];
+
+/// A running stage's last progress report, as `runs show` shows it live.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StageProgress {
+    pub step: u64,
+    pub total: u64,
+    pub message: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -109,6 +134,16 @@ impl Store {
                 db.flush()?;
             }
         }
+        Self::from_db(dir, blobs, db, Some(lock), None)
+    }
+
+    fn from_db(
+        dir: &Path,
+        blobs: Blobs,
+        db: sled::Db,
+        lock: Option<StoreLock>,
+        snapshot_of: Option<std::time::SystemTime>,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
             dir: dir.to_path_buf(),
             blobs,
@@ -118,9 +153,31 @@ impl Store {
             metrics: db.open_tree("metrics")?,
             history: db.open_tree("history")?,
             specs: db.open_tree("specs")?,
+            progress: db.open_tree("progress")?,
             db,
             lock,
+            snapshot_of,
         })
+    }
+
+    /// The live snapshot a running coordinator publishes of the store in `dir`, opened
+    /// for reading (`None` when there is none). Nothing written to it is kept.
+    pub fn open_snapshot(dir: &Path) -> Result<Option<Self>, StoreError> {
+        let Some((db, written)) = snapshot::load(dir)? else {
+            return Ok(None);
+        };
+        let blobs = Blobs::for_worker(dir, std::env::temp_dir())?;
+        Self::from_db(dir, blobs, db, None, Some(written)).map(Some)
+    }
+
+    /// Publishes the live snapshot other processes read while this one holds the store.
+    pub fn publish_snapshot(&self) -> Result<(), StoreError> {
+        snapshot::publish(&self.db, TREES, &self.dir)
+    }
+
+    /// For a store opened from a live snapshot: when it was written.
+    pub fn snapshot_time(&self) -> Option<std::time::SystemTime> {
+        self.snapshot_of
     }
 
     /// Whether `dir` holds a store (without creating or locking it).
@@ -134,7 +191,7 @@ impl Store {
 
     /// The pid of a dead process whose lock this store took over, if any.
     pub fn took_over_from(&self) -> Option<u32> {
-        self.lock.took_over_from
+        self.lock.as_ref().and_then(|l| l.took_over_from)
     }
 
     pub fn blobs(&self) -> &Blobs {
@@ -300,6 +357,26 @@ impl Store {
 
     pub fn spec<T: DeserializeOwned>(&self, key: &StageKey) -> Result<Option<T>, StoreError> {
         self.specs.get(key)?.map(|b| decode(&b)).transpose()
+    }
+
+    // --- progress of running stages ---------------------------------------------------
+
+    pub fn save_progress(
+        &self,
+        key: &StageKey,
+        progress: &StageProgress,
+    ) -> Result<(), StoreError> {
+        self.progress.insert(key.as_bytes(), encode(progress)?)?;
+        Ok(())
+    }
+
+    pub fn progress(&self, key: &StageKey) -> Result<Option<StageProgress>, StoreError> {
+        self.progress.get(key)?.map(|b| decode(&b)).transpose()
+    }
+
+    pub fn clear_progress(&self, key: &StageKey) -> Result<(), StoreError> {
+        self.progress.remove(key)?;
+        Ok(())
     }
 
     // --- stage history ---------------------------------------------------------------

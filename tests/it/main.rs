@@ -9,6 +9,7 @@ mod report;
 mod robustness;
 mod run;
 mod schema;
+mod slurm;
 mod support;
 mod train;
 mod validate;

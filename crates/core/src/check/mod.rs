@@ -266,6 +266,9 @@ fn check_variant(
             let mut checks = FieldChecks::new(&doc, path.clone(), diagnostics);
             fields::check_shared(&decl.to_json(), &mut checks);
             decl.check(&mut checks);
+            if let Some(resources) = decl.resources() {
+                fields::check_resources(resources, &mut checks);
+            }
             match decl.resolve() {
                 Ok(settings) => {
                     resolved.insert(stage_name.clone(), settings);

@@ -5,6 +5,7 @@
 mod dataset;
 mod model;
 pub mod params;
+mod resources;
 mod reward;
 mod template;
 
@@ -18,6 +19,7 @@ pub use dataset::{
 };
 pub use model::{ModelDecl, Preset};
 pub use params::{Defaults, LossType, LrScheduler, ScaleRewards};
+pub use resources::Resources;
 pub use reward::{
     AccuracyMode, AccuracyReward, CommandReward, FormatMode, FormatReward, LanguageDetection,
     LanguageReward, LengthReward, ModelReward, RewardDecl,

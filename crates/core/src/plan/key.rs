@@ -16,7 +16,9 @@
 //! | `backend`,`dtype`| numerics differ across backends and precisions                 |
 //!
 //! Not in the key: stage names, manifest name, formatting, comments, key order, other
-//! stages' parameters, `save_steps` (checkpoint cadence), export's copy-to `path`.
+//! stages' parameters, `save_steps` (checkpoint cadence), export's copy-to `path`, a
+//! stage's `resources` (where it runs), `ref_model_mixup_alpha` while the reference is
+//! never synced.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,7 +37,7 @@ use crate::stages::StageDecl;
 pub const KEY_FORMAT: u32 = 1;
 
 /// Config fields that never change a stage's output.
-const NOT_IN_KEY: &[&str] = &["save_steps", "path"];
+const NOT_IN_KEY: &[&str] = &["save_steps", "path", "resources"];
 
 /// Everything that determines a stage's output. Serialized canonically and hashed.
 #[derive(Debug, Clone, Serialize)]

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{Pipeline, Target};
-use crate::manifest::{Backend, DatasetDecl, Dtype, ModelDecl, RewardDecl};
+use crate::manifest::{Backend, DatasetDecl, Dtype, ModelDecl, Resources, RewardDecl};
 use crate::plan::{PlannedStage, StageKey};
 use crate::stages::{ResolvedStage, StageDecl};
 
@@ -47,6 +47,9 @@ pub struct StageSpec {
     pub base_dir: PathBuf,
     pub backend: Backend,
     pub dtype: Dtype,
+    /// What its job asks a cluster for (not in its key).
+    #[serde(default)]
+    pub resources: Resources,
 }
 
 impl StageSpec {
@@ -93,6 +96,7 @@ impl StageSpec {
             base_dir: pipeline.base_dir.clone(),
             backend: pipeline.backend,
             dtype: pipeline.dtype,
+            resources: stage.stage.decl.resources().cloned().unwrap_or_default(),
         }
     }
 
@@ -121,6 +125,8 @@ struct StoredSpec {
     base_dir: PathBuf,
     backend: Backend,
     dtype: Dtype,
+    #[serde(default)]
+    resources: Resources,
 }
 
 impl TryFrom<StoredSpec> for StageSpec {
@@ -148,6 +154,7 @@ impl TryFrom<StoredSpec> for StageSpec {
             base_dir: stored.base_dir,
             backend: stored.backend,
             dtype: stored.dtype,
+            resources: stored.resources,
         })
     }
 }

@@ -222,6 +222,11 @@ macro_rules! stage_kinds {
                 match self { $(Self::$variant(c) => c.check(checks),)* }
             }
 
+            /// What the stage's job asks a cluster for.
+            pub fn resources(&self) -> Option<&crate::manifest::Resources> {
+                match self { $(Self::$variant(c) => c.resources.as_ref(),)* }
+            }
+
             /// The settings a run of this stage reads.
             pub fn resolve(&self) -> Result<ResolvedStage, Unset> {
                 Ok(match self { $(Self::$variant(c) => ResolvedStage::$variant(c.resolve()?),)* })
