@@ -1,8 +1,9 @@
 //! Execute: the verifiable tasks of the `dataset` stage — Countdown and arithmetic
-//! generators, prompt templates and the train/test split — whose items the `grpo`,
+//! generators, prompt templates (checkpoints' chat templates too) and the train/test split — whose items the `grpo`,
 //! `rejection_sampling` and `eval` stages score with [`crate::rewards`].
 
 pub mod arithmetic;
+pub mod chat_template;
 pub mod countdown;
 pub mod error;
 pub mod example;
@@ -12,11 +13,12 @@ pub mod solution;
 pub mod split;
 pub mod template;
 
+pub use chat_template::{ChatMessage, ChatTemplate};
 pub use error::TaskError;
 pub use example::{CountdownItem, Example};
 pub use rng::SeededRng;
 pub use split::{split, Split};
-pub use template::{render, RenderedPrompt};
+pub use template::{render, render_with, RenderedPrompt};
 
 use crate::manifest::DatasetDecl;
 
