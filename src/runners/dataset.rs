@@ -49,7 +49,19 @@ pub(super) fn run(
             records::read_file(&path, source.format, &source.fields)
                 .map_err(StageError::Failed)?
                 .into_iter()
-                .map(|r| {
+                .enumerate()
+                .map(|(i, mut r)| {
+                    if let (Some(extractor), Some(answer)) = (source.extract_answer, &r.answer) {
+                        let reference =
+                            tasks::extract_reference(extractor, answer).map_err(|e| {
+                                StageError::Failed(format!(
+                                    "{}: record {} {e}",
+                                    path.display(),
+                                    i + 1
+                                ))
+                            })?;
+                        r.answer = Some(reference);
+                    }
                     let mut fields = vec![("question", r.prompt.clone())];
                     if let Some(system) = r.system.clone().or_else(|| source.system_prompt.clone())
                     {

@@ -28,7 +28,9 @@ fn shipped_pipelines_validate() {
             "pipelines/{required} is missing"
         );
     }
-    for name in &names {
+    // hf-grpo.yaml reads a checkpoint the user brings; tests/it/checkpoints.rs validates
+    // it with one in place.
+    for name in names.iter().filter(|n| *n != "hf-grpo.yaml") {
         let outcome = Test::in_dir(&repo_root().join("pipelines"))
             .args(["validate", name.as_str()])
             .run();
