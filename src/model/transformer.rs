@@ -382,6 +382,19 @@ impl<B: Backend> Transformer<B> {
         }
     }
 
+    /// Final-norm hidden states for every position of a batch, without a cache:
+    /// `[batch, seq, hidden]` (what the LM head turns into logits, chunk by chunk where
+    /// the whole would be too large).
+    pub fn forward_hidden_batch(
+        &self,
+        batch: &TokenBatch,
+        device: &B::Device,
+    ) -> Result<Tensor<B, 3>, ModelError> {
+        batch.check(self.vocab_size)?;
+        let input = StepInput::from_batch(batch, device);
+        Ok(self.forward_hidden(&input, None))
+    }
+
     /// Logits for every position of a batch, without a cache: `[batch, seq, vocab]`.
     pub fn forward(
         &self,

@@ -5,6 +5,7 @@
 //! code that names burn.
 
 mod bradley_terry;
+mod chunked_logprobs;
 mod clip;
 mod distill_kl;
 mod eval;
