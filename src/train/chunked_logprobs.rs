@@ -15,14 +15,20 @@
 //!    the rest. The sum of these gradients is `∂L/∂θ` (the head runs forward twice: about
 //!    a tenth more arithmetic at 49k × 576 than one pass).
 //!
+//! With gradient checkpointing, step 1 runs the decoder without a graph, keeping only each
+//! layer's input, and step 3 goes back through the decoder one layer at a time: each layer
+//! is run again with autodiff from its kept input and differentiated against the gradient
+//! of its output (transformers' `gradient_checkpointing`; activation memory of one layer).
+//!
 //! A batch whose logits fit in one chunk (every built-in model's) is differentiated in one
-//! pass, exactly as it always was.
+//! pass, exactly as it always was, unless checkpointing is asked for.
 
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
+use crate::model::batch::StepInput;
 use crate::model::logprobs::{
     head_logprobs, next_token_targets, position_chunks, predicting_states, LOGITS_PER_CHUNK,
 };
@@ -39,26 +45,48 @@ pub(super) struct LogprobPass<B: AutodiffBackend, T> {
 /// Gradients of `loss(logp)` with respect to `model`'s parameters, where `logp` are the
 /// log-probs of `batch`'s next tokens, `[rows, seq - 1]` (see [`model::TokenLogprobs`]).
 /// `loss` returns the scalar loss and whatever else its caller wants back.
+/// `checkpointing` recomputes each decoder layer in the backward pass.
 pub(super) fn logprob_gradients<B, T>(
     model: &Transformer<B>,
     batch: &TokenBatch,
     device: &B::Device,
     with_entropy: bool,
+    checkpointing: bool,
     loss: impl FnOnce(Tensor<B, 2>) -> (Tensor<B, 1>, T),
 ) -> Result<(GradientsParams, LogprobPass<B, T>), ModelError>
 where
     B: AutodiffBackend,
 {
-    gradients_in_chunks(model, batch, device, with_entropy, LOGITS_PER_CHUNK, loss)
+    let settings = Settings {
+        budget: LOGITS_PER_CHUNK,
+        checkpointing,
+    };
+    gradients_in_chunks(model, batch, device, with_entropy, settings, loss)
 }
 
-/// [`logprob_gradients`] with at most `budget` logits at once.
+/// How a pass is split: at most `budget` logits at once; the decoder recomputed layer by
+/// layer or not.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    budget: usize,
+    checkpointing: bool,
+}
+
+/// The decoder's forward pass, as step 3 goes back through it.
+enum Decoder<B: AutodiffBackend> {
+    /// The final-norm hidden states with the whole decoder's graph.
+    Graph(Tensor<B, 3>),
+    /// Each layer's input (the embeddings first) and the last layer's output, no graph.
+    Checkpoints(Vec<Tensor<B::InnerBackend, 3>>),
+}
+
+/// [`logprob_gradients`] split as `settings` says.
 fn gradients_in_chunks<B, T>(
     model: &Transformer<B>,
     batch: &TokenBatch,
     device: &B::Device,
     with_entropy: bool,
-    budget: usize,
+    settings: Settings,
     loss: impl FnOnce(Tensor<B, 2>) -> (Tensor<B, 1>, T),
 ) -> Result<(GradientsParams, LogprobPass<B, T>), ModelError>
 where
@@ -70,8 +98,8 @@ where
         ));
     }
     let (rows, positions) = (batch.batch, batch.seq - 1);
-    let chunks = position_chunks(rows * positions, model.vocab_size, budget);
-    if chunks.len() == 1 {
+    let chunks = position_chunks(rows * positions, model.vocab_size, settings.budget);
+    if chunks.len() == 1 && !settings.checkpointing {
         let out = if with_entropy {
             model::token_logprobs_with_entropy(model, batch, device)?
         } else {
@@ -86,10 +114,28 @@ where
         return Ok((grads, pass));
     }
 
-    // 1. The decoder once, with its graph; log-probs from its values, chunk by chunk.
-    let hidden = model.forward_hidden_batch(batch, device)?; // [rows, seq, hidden]
-    let states = predicting_states(hidden.clone().inner()); // [rows × positions, hidden]
+    // 1. The decoder once (with its graph, or keeping each layer's input); log-probs from
+    // its values, chunk by chunk.
     let head = model.valid();
+    let (decoder, hidden) = if settings.checkpointing {
+        batch.check(model.vocab_size)?;
+        let input = StepInput::<B::InnerBackend>::from_batch(batch, device);
+        let shared = head.layer_inputs(&input);
+        let mut x = head.embed_tokens.forward(input.ids.clone());
+        let mut kept = Vec::with_capacity(head.num_layers() + 1);
+        for l in 0..head.num_layers() {
+            kept.push(x.clone());
+            x = head.layer_forward(l, x, &shared);
+        }
+        kept.push(x.clone());
+        (Decoder::Checkpoints(kept), head.norm.forward(x))
+    } else {
+        let hidden = model.forward_hidden_batch(batch, device)?; // [rows, seq, hidden]
+        let values = hidden.clone().inner();
+        (Decoder::Graph(hidden), values)
+    };
+    let [_, seq, width] = hidden.dims();
+    let states = predicting_states(hidden); // [rows × positions, hidden]
     let (targets, _) = next_token_targets(batch);
     let mut logprobs = Vec::with_capacity(chunks.len());
     let mut entropies = Vec::with_capacity(chunks.len());
@@ -132,7 +178,6 @@ where
         );
         accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
     }
-    let [_, seq, width] = hidden.dims();
     let d_hidden = Tensor::cat(
         vec![
             Tensor::cat(d_states, 0).reshape([rows, positions, width]),
@@ -140,8 +185,40 @@ where
         ],
         1,
     );
-    let grads = (hidden * Tensor::from_inner(d_hidden)).sum().backward();
-    accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
+    match decoder {
+        Decoder::Graph(hidden) => {
+            let grads = (hidden * Tensor::from_inner(d_hidden)).sum().backward();
+            accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
+        }
+        Decoder::Checkpoints(mut kept) => {
+            let input = StepInput::<B>::from_batch(batch, device);
+            let shared = model.layer_inputs(&input);
+            // The final norm, then each layer from the top: `∂L/∂(its input)` from
+            // `∂L/∂(its output)`.
+            let mut back =
+                |x: Option<Tensor<B::InnerBackend, 3>>,
+                 d_out: Tensor<B::InnerBackend, 3>,
+                 forward: &dyn Fn(Tensor<B, 3>) -> Tensor<B, 3>| {
+                    let dims = d_out.dims();
+                    let leaf = Tensor::<B, 3>::from_inner(x.unwrap_or_else(|| d_out.zeros_like()))
+                        .require_grad();
+                    let out = forward(leaf.clone());
+                    let mut grads = (out * Tensor::from_inner(d_out)).sum().backward();
+                    let d_in = leaf
+                        .grad_remove(&mut grads)
+                        .unwrap_or_else(|| Tensor::zeros(dims, device));
+                    accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
+                    d_in
+                };
+            let mut d = back(kept.pop(), d_hidden, &|x| model.norm.forward(x));
+            for l in (0..model.num_layers()).rev() {
+                d = back(kept.pop(), d, &|x| model.layer_forward(l, x, &shared));
+            }
+            let embedded = model.embed_tokens.forward(input.ids.clone());
+            let grads = (embedded * Tensor::from_inner(d)).sum().backward();
+            accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
+        }
+    }
 
     let pass = LogprobPass {
         value,
@@ -202,7 +279,7 @@ mod tests {
     }
 
     #[test]
-    fn chunked_gradients_equal_the_one_pass_gradients() {
+    fn chunked_and_checkpointed_gradients_equal_the_one_pass_gradients() {
         for tied in [true, false] {
             let model = wide_model(tied);
             let device = Default::default();
@@ -218,19 +295,13 @@ mod tests {
                 let l = (logp.clone().exp() * 3.0 - logp.powi_scalar(2)).mean();
                 (l.clone(), l.into_scalar())
             };
-            let (chunked, pass) =
-                gradients_in_chunks(&model, &batch, &device, true, BUDGET, loss).expect("chunked");
             let out =
                 model::token_logprobs_with_entropy(&model, &batch, &device).expect("one pass");
             let (reference_loss, reference_value) = loss(out.logprobs);
-            let reference = GradientsParams::from_grads(reference_loss.backward(), &model);
-            assert!((pass.value - reference_value).abs() < 1e-5);
-            let entropy: Vec<f32> = pass
-                .entropy
-                .expect("entropy")
-                .into_data()
-                .to_vec()
-                .expect("f32");
+            let reference = flat(
+                &model,
+                &GradientsParams::from_grads(reference_loss.backward(), &model),
+            );
             let expected: Vec<f32> = out
                 .entropy
                 .expect("entropy")
@@ -238,19 +309,36 @@ mod tests {
                 .into_data()
                 .to_vec()
                 .expect("f32");
-            for (a, b) in entropy.iter().zip(&expected) {
-                assert!((a - b).abs() < 1e-4, "entropy {a} vs {b}");
-            }
-            let (a, b) = (flat(&model, &chunked), flat(&model, &reference));
-            assert_eq!(a.len(), b.len());
-            for (ga, gb) in a.iter().zip(&b) {
-                assert_eq!(ga.len(), gb.len(), "every parameter has a gradient");
-                let scale = gb.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
-                for (x, y) in ga.iter().zip(gb) {
-                    assert!(
-                        (x - y).abs() <= 1e-4 * scale + 1e-9,
-                        "{x} vs {y} (scale {scale})"
-                    );
+            // Chunked; chunked and checkpointed; checkpointed in one chunk.
+            for (budget, checkpointing) in [(BUDGET, false), (BUDGET, true), (1 << 20, true)] {
+                let settings = Settings {
+                    budget,
+                    checkpointing,
+                };
+                let (grads, pass) =
+                    gradients_in_chunks(&model, &batch, &device, true, settings, loss)
+                        .expect("gradients");
+                assert!((pass.value - reference_value).abs() < 1e-5);
+                let entropy: Vec<f32> = pass
+                    .entropy
+                    .expect("entropy")
+                    .into_data()
+                    .to_vec()
+                    .expect("f32");
+                for (a, b) in entropy.iter().zip(&expected) {
+                    assert!((a - b).abs() < 1e-4, "entropy {a} vs {b}");
+                }
+                let got = flat(&model, &grads);
+                assert_eq!(got.len(), reference.len());
+                for (ga, gb) in got.iter().zip(&reference) {
+                    assert_eq!(ga.len(), gb.len(), "every parameter has a gradient");
+                    let scale = gb.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+                    for (x, y) in ga.iter().zip(gb) {
+                        assert!(
+                            (x - y).abs() <= 1e-4 * scale + 1e-9,
+                            "{x} vs {y} (scale {scale}, budget {budget}, checkpointing {checkpointing})"
+                        );
+                    }
                 }
             }
         }

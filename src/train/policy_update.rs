@@ -74,6 +74,7 @@ where
     let batch_of =
         |range: std::ops::Range<usize>| padded_rows(&sequences[range], seq_len, settings.pad);
     let micro = settings.training.batch_size;
+    let checkpointing = settings.training.gradient_checkpointing;
     let chunks: Vec<std::ops::Range<usize>> = (0..sequences.len())
         .step_by(micro)
         .map(|s| s..(s + micro).min(sequences.len()))
@@ -121,21 +122,22 @@ where
             let old = old_logps.get(c).map(|old| Tensor::from_inner(old.clone()));
             let reference_logp = ref_logps.get(c).map(|r| Tensor::from_inner(r.clone()));
             let advantages = &rollouts.advantages[range.clone()];
-            let (grads, pass) = logprob_gradients(&model, &batch, device, true, |logp| {
-                let old = old.unwrap_or_else(|| logp.clone().detach());
-                let result = policy_loss(
-                    logp,
-                    old,
-                    reference_logp,
-                    advantages,
-                    mask.clone(),
-                    loss_settings,
-                );
-                let loss = result.loss.div_scalar(chunks.len() as f64);
-                let value = f64::from(loss.clone().into_scalar().elem::<f32>());
-                (loss, (value, result.kl, result.clip_ratio))
-            })
-            .map_err(failed)?;
+            let (grads, pass) =
+                logprob_gradients(&model, &batch, device, true, checkpointing, |logp| {
+                    let old = old.unwrap_or_else(|| logp.clone().detach());
+                    let result = policy_loss(
+                        logp,
+                        old,
+                        reference_logp,
+                        advantages,
+                        mask.clone(),
+                        loss_settings,
+                    );
+                    let loss = result.loss.div_scalar(chunks.len() as f64);
+                    let value = f64::from(loss.clone().into_scalar().elem::<f32>());
+                    (loss, (value, result.kl, result.clip_ratio))
+                })
+                .map_err(failed)?;
             let (loss, kl, clip) = pass.value;
             if let Some(entropy) = &pass.entropy {
                 let e: f64 = (entropy.clone() * mask.clone().inner())

@@ -135,9 +135,10 @@ fn batch_gradients<B: AutodiffBackend>(
     teacher: Option<&Teacher<B>>,
     rows: &[&Sequence],
     pad: u32,
-    accumulation: usize,
+    hyper: &TrainingSettings,
     device: &B::Device,
 ) -> Result<(GradientsParams, f64), StageError> {
+    let (accumulation, checkpointing) = (hyper.accumulation, hyper.gradient_checkpointing);
     let ids: Vec<Vec<u32>> = rows.iter().map(|s| s.ids.clone()).collect();
     let batch = TokenBatch::right_padded(&ids, pad);
     if let Some(teacher) = teacher {
@@ -174,15 +175,16 @@ fn batch_gradients<B: AutodiffBackend>(
     });
     let (_, real) = model::logprobs::next_token_targets(&batch);
     let shape = [batch.batch, batch.seq - 1];
-    let (grads, pass) = logprob_gradients(model, &batch, device, false, |logprobs| {
-        let mask = Tensor::<B, 2>::from_data(TensorData::new(weights, shape), device)
-            * Tensor::from_data(TensorData::new(real, shape), device);
-        let count = mask.clone().sum().clamp_min(1.0);
-        let loss = ((logprobs * mask).sum().neg() / count).div_scalar(accumulation as f64);
-        let value = f64::from(loss.clone().into_scalar().elem::<f32>());
-        (loss, value)
-    })
-    .map_err(failed)?;
+    let (grads, pass) =
+        logprob_gradients(model, &batch, device, false, checkpointing, |logprobs| {
+            let mask = Tensor::<B, 2>::from_data(TensorData::new(weights, shape), device)
+                * Tensor::from_data(TensorData::new(real, shape), device);
+            let count = mask.clone().sum().clamp_min(1.0);
+            let loss = ((logprobs * mask).sum().neg() / count).div_scalar(accumulation as f64);
+            let value = f64::from(loss.clone().into_scalar().elem::<f32>());
+            (loss, value)
+        })
+        .map_err(failed)?;
     Ok((grads, pass.value))
 }
 
@@ -244,14 +246,8 @@ impl BackendTask for SupervisedTask<'_, '_> {
                     step * hyper.accumulation as u64 + micro,
                 );
                 let rows: Vec<&Sequence> = picks.iter().map(|&i| &data[i]).collect();
-                let (grads, loss) = batch_gradients(
-                    &model,
-                    teacher.as_ref(),
-                    &rows,
-                    pad,
-                    hyper.accumulation,
-                    &device,
-                )?;
+                let (grads, loss) =
+                    batch_gradients(&model, teacher.as_ref(), &rows, pad, hyper, &device)?;
                 step_loss += loss;
                 accumulator.accumulate(&model, grads);
             }
@@ -351,6 +347,7 @@ mod tests {
                 length: crate::stages::TrainingLength::MaxSteps(1),
                 logging_steps: 1,
                 save_steps: 1,
+                gradient_checkpointing: false,
             },
             seed: 0,
         }

@@ -132,4 +132,19 @@ fn hf_grpo_runs_at_ci_size_on_a_tiny_checkpoint() {
             "exports/hf-grpo/{file}"
         );
     }
+    // The export carries the checkpoint's chat template back, for transformers and vLLM.
+    let exported: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(test.path("exports/hf-grpo/tokenizer_config.json"))
+            .expect("tokenizer_config.json"),
+    )
+    .expect("json");
+    let original: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            repo_root().join("tests/fixtures/llama-chat-tiny/tokenizer_config.json"),
+        )
+        .expect("fixture"),
+    )
+    .expect("json");
+    assert_eq!(exported["chat_template"], original["chat_template"]);
+    assert_eq!(exported["eos_token"], "<|im_end|>");
 }

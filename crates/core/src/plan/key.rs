@@ -21,7 +21,7 @@
 //! Not in the key: stage names, manifest name, formatting, comments, key order, other
 //! stages' parameters, `save_steps` (checkpoint cadence), export's copy-to `path`, a
 //! stage's `resources` (where it runs), `ref_model_mixup_alpha` while the reference is
-//! never synced.
+//! never synced, `gradient_checkpointing` while it is off.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -99,6 +99,11 @@ pub(crate) fn key_material(
             && map.get("beta").and_then(Value::as_f64).unwrap_or(0.0) > 0.0;
         if !synced {
             map.remove("ref_model_mixup_alpha");
+        }
+        // Off is how every stage trained before the setting existed: keys stay as they
+        // were. On, the backward pass sums gradients in another order.
+        if map.get("gradient_checkpointing") == Some(&Value::Bool(false)) {
+            map.remove("gradient_checkpointing");
         }
     }
     let chat_fields: Vec<&str> = stage
