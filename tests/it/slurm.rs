@@ -279,7 +279,10 @@ fn a_restarted_coordinator_reattaches_to_its_running_job() {
     let run = last_run_json(&test);
     let jobs = job_ids(&run);
     assert_eq!(jobs.len(), 2, "base's re-attached job and eval's: {run}");
-    assert_eq!(jobs[0], job, "base ran as the one job it was submitted as: {run}");
+    assert_eq!(
+        jobs[0], job,
+        "base ran as the one job it was submitted as: {run}"
+    );
 
     let local = Test::new().write("m.yaml", manifest(steps));
     assert!(
