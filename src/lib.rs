@@ -8,6 +8,7 @@
 
 pub use r1flow_core::{
     check, diag, manifest, metrics, plan, records, rewards, schema, stages, syntax, tasks,
+    user_file,
 };
 
 pub mod exec;

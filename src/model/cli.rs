@@ -96,7 +96,8 @@ pub fn load_model_spec<B: Backend>(
     if path.is_dir() {
         return load_hf_dir(path, device).with_context(|| format!("loading model from {spec}"));
     }
-    let bytes = std::fs::read(path).with_context(|| format!("reading model file {spec}"))?;
+    let bytes = super::ModelError::read_file(path, super::error::MAX_WEIGHTS_BYTES)
+        .with_context(|| format!("reading model file {spec}"))?;
     let (config, model) = from_bytes(&bytes, device).with_context(|| format!("reading {spec}"))?;
     Ok(LoadedModel {
         config,

@@ -10,6 +10,7 @@ use crate::diag::Diagnostic;
 use crate::manifest::{DatasetDecl, LanguageDetection, ModelDecl, RewardDecl, SolutionNoise};
 use crate::records;
 use crate::syntax::{Document, YamlPath};
+use crate::user_file;
 
 struct At<'a> {
     doc: &'a Document,
@@ -119,14 +120,46 @@ pub(crate) fn check_models(
         }
         if let Some(tokenizer) = &model.tokenizer {
             let file = base_dir.join(tokenizer);
-            at.ensure(
-                file.is_file(),
-                "tokenizer",
-                format!("tokenizer file `{}` does not exist", file.display()),
-                "name a tokenizer.json, relative to the manifest's directory",
-            );
+            if let Err(problem) = named_file(&file, "tokenizer file") {
+                at.ensure(
+                    false,
+                    "tokenizer",
+                    problem,
+                    "name a tokenizer.json, relative to the manifest's directory",
+                );
+            }
         }
     }
+}
+
+/// Whether `file` (a `what` the manifest names) is a regular file; what it is otherwise.
+fn named_file(file: &Path, what: &str) -> Result<(), String> {
+    match user_file::check_regular(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_missing() => Err(format!("{what} `{}` does not exist", file.display())),
+        Err(e) => Err(format!("{what} `{}`: {e}", file.display())),
+    }
+}
+
+/// The project a manifest belongs to: the git work tree that holds `base_dir` (the
+/// manifest's directory), else `base_dir` itself — as for the store's default place.
+fn project_root(base_dir: &Path) -> PathBuf {
+    let start = if base_dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base_dir
+    };
+    let start = start.canonicalize().unwrap_or_else(|_| start.to_path_buf());
+    start
+        .ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .unwrap_or(&start)
+        .to_path_buf()
+}
+
+/// Whether `file` (links resolved) lies inside `root`.
+fn inside(file: &Path, root: &Path) -> bool {
+    file.canonicalize().is_ok_and(|f| f.starts_with(root))
 }
 
 /// Each share of a task's `noise:` is a probability.
@@ -265,12 +298,26 @@ pub(crate) fn check_datasets(
             }
             DatasetDecl::Jsonl(source) => {
                 let file = base_dir.join(&source.path);
-                if !file.is_file() {
+                if let Err(problem) = named_file(&file, "JSONL file") {
                     at.ensure(
                         false,
                         "path",
-                        format!("JSONL file `{}` does not exist", file.display()),
+                        problem,
                         "paths are relative to the manifest's directory",
+                    );
+                    continue;
+                }
+                let root = project_root(base_dir);
+                if !inside(&file, &root) {
+                    at.ensure(
+                        false,
+                        "path",
+                        format!(
+                            "JSONL file `{}` is outside the project (`{}`)",
+                            file.display(),
+                            root.display()
+                        ),
+                        "dataset files must lie in the git work tree that holds the manifest (or in the manifest's directory): copy the file there",
                     );
                     continue;
                 }
@@ -287,7 +334,21 @@ pub(crate) fn check_datasets(
                         format!("mappable fields: {}", known.join(", ")),
                     );
                 }
-                diagnostics.extend(records::validate_file(&file, source.format, &source.fields));
+                let checked = records::validate_file(&file, source.format, &source.fields);
+                let empty = checked.records == 0 && checked.diagnostics.is_empty();
+                diagnostics.extend(checked.diagnostics);
+                let mut at = At {
+                    doc,
+                    path,
+                    what: format!("dataset `{name}`"),
+                    diagnostics,
+                };
+                at.ensure(
+                    !empty,
+                    "path",
+                    format!("JSONL file `{}` holds no records", file.display()),
+                    "a JSONL dataset has one JSON object per line",
+                );
             }
         }
     }
@@ -342,12 +403,14 @@ pub(crate) fn check_rewards(
                     );
                     if let Some(list) = &lang.word_list {
                         let file = base_dir.join(list);
-                        at.ensure(
-                            file.is_file(),
-                            "word_list",
-                            format!("word list `{}` does not exist", file.display()),
-                            "paths are relative to the manifest's directory",
-                        );
+                        if let Err(problem) = named_file(&file, "word list") {
+                            at.ensure(
+                                false,
+                                "word_list",
+                                problem,
+                                "paths are relative to the manifest's directory",
+                            );
+                        }
                     }
                 }
             },
