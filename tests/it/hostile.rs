@@ -23,6 +23,68 @@ fn validate(test: &Test) -> crate::support::Outcome {
     test.clone_args(["validate", "m.yaml"]).run_within(30)
 }
 
+// --- 2. non-finite numbers are rejected where they are written ------------------------
+
+#[test]
+fn non_finite_numbers_are_rejected_where_written() {
+    let fields = [
+        "learning_rate",
+        "beta",
+        "epsilon",
+        "temperature",
+        "top_p",
+        "weight_decay",
+        "max_grad_norm",
+    ];
+    for field in fields {
+        for value in [".nan", ".inf", "-.inf", ".NaN", "-.Inf"] {
+            let test = Test::new().write(
+                "m.yaml",
+                manifest(&format!(
+                    r#"stages:
+  tasks: {{kind: dataset, source: arith}}
+  base: {{kind: pretrain, from: micro, data: tasks}}
+  zero:
+    kind: grpo
+    from: base
+    prompts: tasks
+    rewards: {{accuracy: 1.0}}
+    {field}: {value}
+"#
+                )),
+            );
+            let outcome = validate(&test);
+            assert!(!outcome.success, "{field}: {value} validated");
+            assert!(
+                outcome.stderr.contains("not a finite number")
+                    && outcome.stderr.contains("m.yaml:16:"),
+                "{field}: {value}: {}",
+                outcome.stderr
+            );
+        }
+    }
+    // Every other float field too: one rule where values are decoded.
+    for (section, line) in [
+        ("defaults:\n  learning_rate: .inf\n", 9),
+        (
+            "rewards:\n  acc: {kind: accuracy, correct_score: .nan}\n",
+            9,
+        ),
+        ("rewards:\n  long: {kind: length, penalty: -.inf}\n", 9),
+    ] {
+        let test = Test::new().write(
+            "m.yaml",
+            format!("{BASE}{section}stages:\n  tasks: {{kind: dataset, source: arith}}\n"),
+        );
+        let outcome = validate(&test);
+        assert!(
+            !outcome.success && outcome.stderr.contains(&format!("m.yaml:{line}:")),
+            "{section}: {}",
+            outcome.stderr
+        );
+    }
+}
+
 // --- 5. JSONL records have a size limit; errors quote an excerpt ----------------------
 
 fn jsonl_project(data: impl AsRef<[u8]>) -> Test {
@@ -145,6 +207,29 @@ stages:
         "{stderr}"
     );
     assert!(stderr.contains("m.yaml:11:"), "{stderr}");
+}
+
+// --- 7. generated datasets have a size bound ------------------------------------------
+
+#[test]
+fn absurd_dataset_sizes_are_refused_at_validate() {
+    for kind in [
+        "{kind: arithmetic, num_samples: 18446744073709551615}",
+        "{kind: countdown, num_samples: 18446744073709551615}",
+    ] {
+        let test = Test::new().write(
+            "m.yaml",
+            format!("{BASE}  huge: {kind}\nstages:\n  tasks: {{kind: dataset, source: huge}}\n"),
+        );
+        let outcome = validate(&test);
+        assert!(
+            !outcome.success
+                && outcome.stderr.contains("m.yaml:8:")
+                && outcome.stderr.contains("at most 1000000"),
+            "{}",
+            outcome.stderr
+        );
+    }
 }
 
 // --- weaker cases ----------------------------------------------------------------------

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 use crate::diag::Diagnostic;
-use crate::manifest::{DatasetDecl, LanguageDetection, ModelDecl, RewardDecl, SolutionNoise};
+use crate::manifest::{
+    DatasetDecl, LanguageDetection, ModelDecl, RewardDecl, SolutionNoise, MAX_GENERATED_SAMPLES,
+};
 use crate::records;
 use crate::syntax::{Document, YamlPath};
 use crate::user_file;
@@ -162,6 +164,16 @@ fn inside(file: &Path, root: &Path) -> bool {
     file.canonicalize().is_ok_and(|f| f.starts_with(root))
 }
 
+/// A generated dataset is held in memory and stored whole: its size has a sanity bound.
+fn check_dataset_size(at: &mut At<'_>, num_samples: usize) {
+    at.ensure(
+        num_samples <= MAX_GENERATED_SAMPLES,
+        "num_samples",
+        format!("`num_samples` must be at most {MAX_GENERATED_SAMPLES}, not {num_samples}"),
+        "a generated dataset is held in memory and stored whole; TinyZero's Countdown set has about 500000 items",
+    );
+}
+
 /// Each share of a task's `noise:` is a probability.
 fn check_noise(at: &mut At<'_>, noise: &SolutionNoise) {
     let mut inner = At {
@@ -207,6 +219,7 @@ pub(crate) fn check_datasets(
                     "`num_samples` must be at least 1",
                     "items generated in all",
                 );
+                check_dataset_size(&mut at, task.num_samples);
                 at.ensure(
                     task.min_numbers >= 2,
                     "min_numbers",
@@ -258,6 +271,7 @@ pub(crate) fn check_datasets(
                     "`num_samples` must be at least 1",
                     "items generated in all",
                 );
+                check_dataset_size(&mut at, task.num_samples);
                 at.ensure(
                     !task.operations.is_empty(),
                     "operations",
