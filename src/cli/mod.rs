@@ -75,6 +75,14 @@ enum Command {
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    if let Command::Rescore(_) = &cli.command {
+        // Verifiers run in their own process group, out of the terminal's reach: an
+        // interrupted rescore ends them (`run` has its own handler).
+        let _ = ctrlc::set_handler(|| {
+            r1flow::rewards::command::kill_running_verifiers();
+            std::process::exit(130);
+        });
+    }
     let outcome = match &cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),

@@ -146,6 +146,8 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         handler_cancel.request();
         if handler_cancel.presses() >= 2 {
             eprintln!("\nstopping now");
+            // A verifier runs in its own process group, out of the terminal's reach.
+            r1flow::rewards::command::kill_running_verifiers();
             std::process::exit(130);
         }
         eprintln!("\nstopping after the current step (a checkpoint is written); Ctrl-C again to stop at once");

@@ -3,6 +3,8 @@
 //! in time (`run_within`): a hostile input must fail fast with a clear message, never
 //! block, exhaust memory or leave processes behind.
 
+use std::time::{Duration, Instant};
+
 use crate::support::Test;
 
 /// A micro model and a small generated dataset: what every case's manifest starts from.
@@ -19,8 +21,77 @@ fn manifest(rest: &str) -> String {
     format!("{BASE}{rest}")
 }
 
+/// Stages that evaluate a one-step model with the verifier `verifier` (a file in the
+/// test directory) under `timeout_s`.
+fn eval_with_verifier(verifier: &str, timeout_s: f64) -> String {
+    manifest(&format!(
+        r#"rewards:
+  v: {{kind: command, command: [./{verifier}], timeout_s: {timeout_s}}}
+stages:
+  tasks: {{kind: dataset, source: arith, test_size: 4}}
+  base: {{kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 1, per_device_train_batch_size: 4}}
+  eval: {{kind: eval, from: base, prompts: tasks, num_samples: 1, limit: 2, max_completion_length: 4, rewards: {{v: 1.0}}}}
+"#
+    ))
+}
+
+fn executable(test: Test, name: &str, script: &str) -> Test {
+    let test = test.write(name, script);
+    let status = std::process::Command::new("chmod")
+        .args(["+x", &test.path(name).display().to_string()])
+        .status()
+        .expect("chmod");
+    assert!(status.success());
+    test
+}
+
 fn validate(test: &Test) -> crate::support::Outcome {
     test.clone_args(["validate", "m.yaml"]).run_within(30)
+}
+
+/// Whether process `pid` is gone (or a zombie nobody reaped: dead all the same).
+fn dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// The pids a verifier script wrote to `pids`, once it wrote `count` of them.
+fn pids_written(test: &Test, count: usize, within: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + within;
+    loop {
+        let pids: Vec<u32> = std::fs::read_to_string(test.path("pids"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if pids.len() >= count || Instant::now() >= deadline {
+            return pids;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn assert_all_dead(pids: &[u32]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !pids.iter().all(|&p| dead(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let alive: Vec<u32> = pids.iter().copied().filter(|&p| !dead(p)).collect();
+    // Leave nothing behind even when the assertion fails.
+    for pid in &alive {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    assert!(
+        alive.is_empty(),
+        "verifier processes outlived r1flow: {alive:?}"
+    );
 }
 
 // --- 2. non-finite numbers are rejected where they are written ------------------------
@@ -83,6 +154,97 @@ fn non_finite_numbers_are_rejected_where_written() {
             outcome.stderr
         );
     }
+}
+
+// --- 3. verifier processes never outlive their call -----------------------------------
+
+#[test]
+fn a_verifier_timeout_kills_its_whole_process_group() {
+    let test = executable(
+        Test::new().write("m.yaml", eval_with_verifier("hang.sh", 1.0)),
+        "hang.sh",
+        "#!/bin/sh\nsleep 1000 &\necho $! >> pids\nsleep 1000 &\necho $! >> pids\nwait\n",
+    );
+    let run = test
+        .clone_args(["run", "m.yaml", "--store", "store"])
+        .run_within(120);
+    assert!(!run.success);
+    assert!(run.stderr.contains("timed out"), "{}", run.stderr);
+    let pids = pids_written(&test, 2, Duration::from_secs(1));
+    assert_eq!(pids.len(), 2, "the verifier ran");
+    assert_all_dead(&pids);
+}
+
+#[test]
+fn a_verifier_that_exits_leaving_a_child_holding_stdout_is_cleaned_up() {
+    let test = executable(
+        Test::new().write("m.yaml", eval_with_verifier("bg.sh", 20.0)),
+        "bg.sh",
+        "#!/bin/sh\nsleep 1000 &\necho $! >> pids\nwhile read -r line; do echo 1.0; done\n",
+    );
+    let started = Instant::now();
+    let run = test
+        .clone_args(["run", "m.yaml", "--store", "store"])
+        .run_within(120);
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "waited for the grandchild"
+    );
+    assert_all_dead(&pids_written(&test, 1, Duration::from_secs(1)));
+}
+
+#[test]
+fn ctrl_c_twice_during_a_verifier_leaves_no_process_behind() {
+    let test = executable(
+        Test::new().write("m.yaml", eval_with_verifier("hang.sh", 60.0)),
+        "hang.sh",
+        "#!/bin/sh\nsleep 1000 &\necho $! >> pids\nsleep 1000 &\necho $! >> pids\nwait\n",
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_r1flow"))
+        .args(["run", "m.yaml", "--store", "store"])
+        .current_dir(test.path(""))
+        .env_remove("R1FLOW_STORE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start r1flow");
+    let pids = pids_written(&test, 2, Duration::from_secs(60));
+    assert_eq!(pids.len(), 2, "the verifier ran");
+    for _ in 0..2 {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_all_dead(&pids);
+}
+
+// --- 4. verifier output is bounded ----------------------------------------------------
+
+#[test]
+fn endless_verifier_output_fails_the_call() {
+    let test = executable(
+        Test::new().write("m.yaml", eval_with_verifier("yes.sh", 60.0)),
+        "yes.sh",
+        "#!/bin/sh\nexec yes 1.0\n",
+    );
+    let run = test
+        .clone_args(["run", "m.yaml", "--store", "store"])
+        .run_within(120);
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains("verifier wrote more than 1 MiB"),
+        "{}",
+        run.stderr
+    );
 }
 
 // --- 5. JSONL records have a size limit; errors quote an excerpt ----------------------
