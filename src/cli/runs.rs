@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use r1flow::store::RunRecord;
+use r1flow::store::{RunRecord, RunStatus};
 use serde_json::json;
 
 use super::store_dir::StoreArgs;
@@ -64,7 +64,7 @@ fn run_json(run: &RunRecord) -> serde_json::Value {
         "run": run.id,
         "pipeline": run.pipeline,
         "manifest": run.manifest,
-        "status": status_name(&run.status),
+        "status": status_name(&shown_status(run)),
         "started": run.started,
         "finished": run.finished,
         "stages": run.stages.iter().map(|s| json!({
@@ -82,6 +82,16 @@ fn run_json(run: &RunRecord) -> serde_json::Value {
     })
 }
 
+/// The status to show: this command holds the store's lock, so no live process is
+/// writing it, and a run still marked `running` was stopped by a crash or a kill (the next
+/// `run` records it so).
+fn shown_status(run: &RunRecord) -> RunStatus {
+    match run.status {
+        RunStatus::Running => RunStatus::Interrupted,
+        status => status,
+    }
+}
+
 pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open_existing()?;
     match &args.command {
@@ -96,7 +106,7 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
                         r.manifest.display().to_string(),
                         r.started.format("%Y-%m-%d %H:%M:%S").to_string(),
                         r.duration_s().map_or("-".into(), |d| format!("{d:.1}s")),
-                        status_name(&r.status),
+                        status_name(&shown_status(r)),
                         (r.count(r1flow::store::StageStatus::Ran)
                             + r.count(r1flow::store::StageStatus::Resumed))
                         .to_string(),
@@ -143,7 +153,7 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
                     run.id,
                     run.pipeline,
                     run.manifest.display(),
-                    status_name(&run.status)
+                    status_name(&shown_status(&run))
                 );
                 super::print_stdout(
                     &(header

@@ -221,64 +221,82 @@ pub fn execute(
     for spec in &specs {
         store.save_spec(&spec.key, spec)?;
     }
-    let total = selected.len();
-    let mut position = 0;
-    let mut unavailable: BTreeSet<String> = BTreeSet::new();
-    for (i, spec) in specs.iter().enumerate() {
-        if !selected.contains(&i) || run.status != RunStatus::Running {
-            run.stages[i].status = StageStatus::Skipped;
-            if store.artifact(&spec.key)?.is_none() {
-                unavailable.insert(spec.key.clone());
+    // A store error part-way (a disk gone, an unreadable record) ends the run: it is
+    // recorded as failed, with the error on the stage it stopped, so that no run stays
+    // `running` for ever.
+    let mut current: Option<usize> = None;
+    let outcome = (|| -> Result<(), ExecError> {
+        let total = selected.len();
+        let mut position = 0;
+        let mut unavailable: BTreeSet<String> = BTreeSet::new();
+        for (i, spec) in specs.iter().enumerate() {
+            if !selected.contains(&i) || run.status != RunStatus::Running {
+                run.stages[i].status = StageStatus::Skipped;
+                if store.artifact(&spec.key)?.is_none() {
+                    unavailable.insert(spec.key.clone());
+                }
+                continue;
             }
-            continue;
-        }
-        position += 1;
-        if let Some(blocked) = spec.upstream_keys().find(|k| unavailable.contains(*k)) {
-            run.stages[i].status = StageStatus::Skipped;
-            run.stages[i].error = Some(format!(
-                "input {} is not available",
-                &blocked[..12.min(blocked.len())]
-            ));
-            unavailable.insert(spec.key.clone());
+            position += 1;
+            current = Some(i);
+            if let Some(blocked) = spec.upstream_keys().find(|k| unavailable.contains(*k)) {
+                run.stages[i].status = StageStatus::Skipped;
+                run.stages[i].error = Some(format!(
+                    "input {} is not available",
+                    &blocked[..12.min(blocked.len())]
+                ));
+                unavailable.insert(spec.key.clone());
+                reporter.stage_finished(&run.stages[i]);
+                continue;
+            }
+            let outcome = run_one(
+                store,
+                spec,
+                runner,
+                options.force.contains(&spec.name),
+                cancel,
+                reporter,
+                position,
+                total,
+                &run.id,
+            )?;
+            run.stages[i] = StageRun {
+                name: spec.name.clone(),
+                kind: spec.config.kind().to_string(),
+                variants: spec.variants.clone(),
+                key: spec.key.clone(),
+                ..outcome
+            };
+            match run.stages[i].status {
+                StageStatus::Cached | StageStatus::Ran | StageStatus::Resumed => {
+                    record_history(store, plan, i, spec)?;
+                }
+                StageStatus::Interrupted => {
+                    run.status = RunStatus::Interrupted;
+                    unavailable.insert(spec.key.clone());
+                }
+                _ => {
+                    run.status = RunStatus::Failed;
+                    unavailable.insert(spec.key.clone());
+                }
+            }
             reporter.stage_finished(&run.stages[i]);
-            continue;
-        }
-        let outcome = run_one(
-            store,
-            spec,
-            runner,
-            options.force.contains(&spec.name),
-            cancel,
-            reporter,
-            position,
-            total,
-            &run.id,
-        )?;
-        run.stages[i] = StageRun {
-            name: spec.name.clone(),
-            kind: spec.config.kind().to_string(),
-            variants: spec.variants.clone(),
-            key: spec.key.clone(),
-            ..outcome
-        };
-        match run.stages[i].status {
-            StageStatus::Cached | StageStatus::Ran | StageStatus::Resumed => {
-                record_history(store, plan, i, spec)?;
-            }
-            StageStatus::Interrupted => {
-                run.status = RunStatus::Interrupted;
-                unavailable.insert(spec.key.clone());
-            }
-            _ => {
-                run.status = RunStatus::Failed;
-                unavailable.insert(spec.key.clone());
+            // A cached stage changes nothing worth a flush; the record is saved at the end.
+            if run.stages[i].status != StageStatus::Cached {
+                store.save_run(&run)?;
             }
         }
-        reporter.stage_finished(&run.stages[i]);
-        // A cached stage changes nothing worth a flush; the record is saved at the end.
-        if run.stages[i].status != StageStatus::Cached {
-            store.save_run(&run)?;
+        Ok(())
+    })();
+    if let Err(error) = outcome {
+        run.status = RunStatus::Failed;
+        if let Some(stage) = current.and_then(|i| run.stages.get_mut(i)) {
+            stage.status = StageStatus::Failed;
+            stage.error = Some(error.to_string());
         }
+        run.finished = Some(Utc::now());
+        let _ = store.save_run(&run);
+        return Err(error);
     }
     if run.status == RunStatus::Running {
         run.status = RunStatus::Succeeded;

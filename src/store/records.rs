@@ -18,9 +18,11 @@ pub struct ArtifactRecord {
     pub stage: String,
     /// Output name → blob (`train.jsonl`, `model.safetensors`, …).
     pub outputs: BTreeMap<String, BlobRef>,
-    /// Final metrics of the stage.
+    /// Final metrics of the stage (NaN and infinities are stored as `null`, read as NaN).
+    #[serde(deserialize_with = "metric_values")]
     pub metrics: BTreeMap<String, f64>,
     pub created: DateTime<Utc>,
+    #[serde(deserialize_with = "number_or_nan")]
     pub duration_s: f64,
     /// The run that produced it.
     pub run: String,
@@ -64,6 +66,7 @@ pub struct StageRun {
     pub variants: Vec<String>,
     pub key: String,
     pub status: StageStatus,
+    #[serde(deserialize_with = "number_or_nan")]
     pub duration_s: f64,
     pub outputs: BTreeMap<String, BlobRef>,
     #[serde(deserialize_with = "metric_values")]
@@ -121,8 +124,10 @@ pub struct MetricPoint {
 }
 
 /// Reads a metric map in which JSON writes NaN and infinities as `null`: they come back as
-/// NaN instead of making the whole record unreadable.
-fn metric_values<'de, D>(deserializer: D) -> Result<BTreeMap<String, f64>, D::Error>
+/// NaN instead of making the whole record unreadable. Every number a record holds is read
+/// this way (`metric_values`, `number_or_nan`), so no value a stage computes can make the
+/// store unreadable.
+pub(crate) fn metric_values<'de, D>(deserializer: D) -> Result<BTreeMap<String, f64>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
@@ -131,6 +136,14 @@ where
         .into_iter()
         .map(|(name, value)| (name, value.unwrap_or(f64::NAN)))
         .collect())
+}
+
+/// A number that JSON may have written as `null` (NaN, an infinity), read back as NaN.
+fn number_or_nan<'de, D>(deserializer: D) -> Result<f64, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
 /// What a stage name last ran as, to say why it would run again.

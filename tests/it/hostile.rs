@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::Test;
+use crate::support::{last_run_json, Test};
 
 /// A micro model and a small generated dataset: what every case's manifest starts from.
 const BASE: &str = r#"
@@ -92,6 +92,105 @@ fn assert_all_dead(pids: &[u32]) {
         alive.is_empty(),
         "verifier processes outlived r1flow: {alive:?}"
     );
+}
+
+// --- 1. a non-finite metric never poisons the store -----------------------------------
+
+#[test]
+fn a_diverging_loss_fails_its_stage_and_the_store_stays_usable() {
+    let test = Test::new().write(
+        "m.yaml",
+        manifest(
+            r#"stages:
+  tasks: {kind: dataset, source: arith, test_size: 4}
+  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 3, per_device_train_batch_size: 4, learning_rate: 1.0e30, logging_steps: 1}
+  more: {kind: sft, from: base, data: tasks, max_steps: 1, per_device_train_batch_size: 4}
+"#,
+        ),
+    );
+    let run = test
+        .clone_args(["run", "m.yaml", "--store", "store"])
+        .run_within(120);
+    assert!(!run.success, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("loss became NaN at step 2") && run.stderr.contains("learning_rate"),
+        "{}",
+        run.stderr
+    );
+    let shown = last_run_json(&test);
+    assert_eq!(shown["status"], "failed", "{shown}");
+    for args in [
+        vec!["runs", "--store", "store"],
+        vec!["run", "m.yaml", "--store", "store", "--force", "base"],
+        vec!["plan", "m.yaml", "--store", "store"],
+        vec!["metrics", "last", "base", "--store", "store"],
+        vec!["report", "last", "--out", "rep", "--store", "store"],
+        vec!["compare", "m.yaml", "--store", "store"],
+        vec!["gc", "--store", "store"],
+    ] {
+        let outcome = test.clone_args(args.clone()).run_within(120);
+        assert!(
+            !outcome.stderr.contains("unreadable store record"),
+            "{args:?}: {}",
+            outcome.stderr
+        );
+    }
+    let listed = test.clone_args(["runs", "--store", "store"]).run_within(30);
+    assert!(!listed.stdout.contains("running"), "{}", listed.stdout);
+}
+
+#[test]
+fn an_overflowing_verifier_score_is_stored_and_read_back() {
+    let test = executable(
+        Test::new().write("m.yaml", eval_with_verifier("big.sh", 30.0)),
+        "big.sh",
+        "#!/bin/sh\nwhile read -r line; do echo 1e308; done\n",
+    );
+    let run = test
+        .clone_args(["run", "m.yaml", "--store", "store"])
+        .run_within(120);
+    assert!(run.success, "{}", run.stderr);
+    for args in [
+        vec!["runs", "show", "last", "--store", "store"],
+        vec!["run", "m.yaml", "--store", "store"],
+        vec!["plan", "m.yaml", "--store", "store"],
+        vec!["report", "last", "--out", "rep", "--store", "store"],
+        vec!["compare", "m.yaml", "--store", "store"],
+        vec!["gc", "--store", "store"],
+    ] {
+        let outcome = test.clone_args(args.clone()).run_within(120);
+        assert!(outcome.success, "{args:?}: {}", outcome.stderr);
+    }
+}
+
+#[test]
+fn overflowing_rewards_fail_a_grpo_stage_with_their_cause() {
+    let test = executable(
+        Test::new().write(
+            "m.yaml",
+            manifest(
+                r#"rewards:
+  v: {kind: command, command: [./big.sh], timeout_s: 30}
+stages:
+  tasks: {kind: dataset, source: arith, test_size: 4}
+  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 1, per_device_train_batch_size: 4}
+  zero: {kind: grpo, from: base, prompts: tasks, rewards: {v: 1.0}, num_generations: 2, per_device_train_batch_size: 4, max_steps: 2, max_completion_length: 4, beta: 0}
+"#,
+            ),
+        ),
+        "big.sh",
+        "#!/bin/sh\nwhile read -r line; do echo 1e308; done\n",
+    );
+    let run = test
+        .clone_args(["run", "m.yaml", "--store", "store"])
+        .run_within(120);
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains("rewards of step 1 are too large"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(last_run_json(&test)["status"], "failed");
 }
 
 // --- 2. non-finite numbers are rejected where they are written ------------------------
@@ -424,4 +523,89 @@ fn manifest_encoding_problems_are_located_with_hints() {
         "{}",
         outcome.stderr
     );
+}
+
+fn stored_project() -> Test {
+    let test = Test::new().write(
+        "m.yaml",
+        manifest("stages:\n  tasks: {kind: dataset, source: arith, test_size: 4}\n"),
+    );
+    let run = test
+        .clone_args(["run", "m.yaml", "--store", "store"])
+        .run_within(60);
+    assert!(run.success, "{}", run.stderr);
+    test
+}
+
+#[test]
+fn a_foreign_directory_is_not_taken_for_a_store() {
+    let test = Test::new()
+        .write(
+            "m.yaml",
+            manifest("stages:\n  tasks: {kind: dataset, source: arith}\n"),
+        )
+        .write("photos/cat.jpg", "not a store");
+    let outcome = test
+        .clone_args(["run", "m.yaml", "--store", "photos"])
+        .run_within(60);
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("not an r1flow store"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!test.path("photos/index").exists());
+}
+
+#[test]
+fn a_damaged_index_is_reported_with_what_to_do() {
+    // A damaged index file: sled's own complaint, located, without terminal colour codes.
+    let test = stored_project();
+    std::fs::write(test.path("store/index/conf"), "segment_size: 5").expect("damage conf");
+    let outcome = test.clone_args(["runs", "--store", "store"]).run_within(30);
+    assert!(!outcome.success, "{}", outcome.stdout);
+    assert!(
+        outcome.stderr.contains("damaged")
+            && outcome.stderr.contains("move it aside")
+            && !outcome.stderr.contains('\u{1b}'),
+        "{}",
+        outcome.stderr
+    );
+
+    // Cut to nothing, or emptied: not silently a new store while its blobs are there.
+    for damage in ["truncate", "empty"] {
+        let test = stored_project();
+        if damage == "truncate" {
+            std::fs::write(test.path("store/index/db"), "").expect("truncate db");
+        } else {
+            std::fs::remove_dir_all(test.path("store/index")).expect("rm index");
+            std::fs::create_dir(test.path("store/index")).expect("mkdir index");
+        }
+        let outcome = test.clone_args(["runs", "--store", "store"]).run_within(30);
+        assert!(!outcome.success, "{damage}: {}", outcome.stdout);
+        assert!(
+            outcome.stderr.contains("damaged"),
+            "{damage}: {}",
+            outcome.stderr
+        );
+    }
+}
+
+#[test]
+fn a_finished_stage_leaves_no_checkpoint_blobs() {
+    let test = Test::new().write(
+        "m.yaml",
+        manifest(
+            "stages:\n  tasks: {kind: dataset, source: arith, test_size: 4}\n  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 3, per_device_train_batch_size: 4, save_steps: 1}\n",
+        ),
+    );
+    let run = test
+        .clone_args(["run", "m.yaml", "--store", "store"])
+        .run_within(120);
+    assert!(run.success, "{}", run.stderr);
+    let gc = test
+        .clone_args(["gc", "--dry-run", "--store", "store"])
+        .run_within(30);
+    assert!(gc.success, "{}", gc.stderr);
+    assert!(gc.stdout.contains("0 blob(s): 0 B freed"), "{}", gc.stdout);
 }
