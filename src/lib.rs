@@ -13,6 +13,7 @@ pub use r1flow_core::{
 
 pub mod exec;
 pub mod model;
+pub mod output_dir;
 pub mod report;
 pub mod runners;
 pub mod store;

@@ -493,6 +493,88 @@ fn absurd_dataset_sizes_are_refused_at_validate() {
     }
 }
 
+// --- 8. generate stops at the model's context ----------------------------------------
+
+#[test]
+fn generate_refuses_to_run_past_the_context() {
+    let outcome = Test::new()
+        .args([
+            "generate",
+            "--model",
+            "preset:tiny",
+            "--prompt",
+            "hi",
+            "--max-new-tokens",
+            "100000",
+        ])
+        .run_within(60);
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("max_position_embeddings"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+// --- 9. export never mixes old and new files -----------------------------------------
+
+#[test]
+fn export_refuses_a_non_empty_directory_unless_forced() {
+    let test = Test::new().write("out/stale.txt", "keep me");
+    let outcome = test
+        .clone_args(["export", "--model", "preset:tiny", "--out", "out"])
+        .run_within(60);
+    assert!(!outcome.success, "export wrote into a non-empty directory");
+    assert!(outcome.stderr.contains("--force"), "{}", outcome.stderr);
+    assert!(test.path("out/stale.txt").is_file());
+    assert!(!test.path("out/config.json").exists());
+
+    let outcome = test
+        .clone_args([
+            "export",
+            "--model",
+            "preset:tiny",
+            "--out",
+            "out",
+            "--force",
+        ])
+        .run_within(60);
+    assert!(outcome.success, "{}", outcome.stderr);
+    assert!(!test.path("out/stale.txt").exists(), "replaced whole");
+    assert!(test.path("out/config.json").is_file());
+    let leftovers: Vec<_> = std::fs::read_dir(test.path(""))
+        .expect("list")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".out"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn the_export_stage_never_writes_into_a_foreign_directory() {
+    let stages = |path: &str| {
+        manifest(&format!(
+            "stages:\n  tasks: {{kind: dataset, source: arith, test_size: 4}}\n  base: {{kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 1, per_device_train_batch_size: 4}}\n  hf: {{kind: export, from: base, path: {path}}}\n"
+        ))
+    };
+    let test = Test::new()
+        .write("m.yaml", stages("notes"))
+        .write("notes/todo.txt", "mine");
+    let run = test
+        .clone_args(["run", "m.yaml", "--store", "store"])
+        .run_within(120);
+    assert!(!run.success);
+    assert!(run.stderr.contains("not empty"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(test.path("notes/todo.txt"))
+            .ok()
+            .as_deref(),
+        Some("mine")
+    );
+    assert!(!test.path("notes/config.json").exists());
+}
+
 // --- weaker cases ----------------------------------------------------------------------
 
 #[test]
@@ -608,4 +690,61 @@ fn a_finished_stage_leaves_no_checkpoint_blobs() {
         .run_within(30);
     assert!(gc.success, "{}", gc.stderr);
     assert!(gc.stdout.contains("0 blob(s): 0 B freed"), "{}", gc.stdout);
+}
+
+#[test]
+fn report_and_compare_replace_their_own_output_whole() {
+    let test = stored_project();
+    let report = |extra: &[&str]| {
+        let mut args = vec!["report", "last", "--out", "rep", "--store", "store"];
+        args.extend(extra);
+        test.clone_args(args).run_within(60)
+    };
+    assert!(report(&[]).success);
+    // An earlier report's plot that this one does not draw is not left behind.
+    std::fs::write(test.path("rep/plots/stale.svg"), "<svg/>").expect("write");
+    assert!(report(&[]).success);
+    assert!(
+        !test.path("rep/plots/stale.svg").exists(),
+        "mixed with an earlier report"
+    );
+    // Someone else's file is not removed without --force.
+    std::fs::write(test.path("rep/notes.txt"), "mine").expect("write");
+    let refused = report(&[]);
+    assert!(
+        !refused.success && refused.stderr.contains("--force"),
+        "{}",
+        refused.stderr
+    );
+    assert!(test.path("rep/notes.txt").is_file());
+    assert!(report(&["--force"]).success);
+    assert!(!test.path("rep/notes.txt").exists());
+
+    let test = Test::new().write(
+        "m.yaml",
+        manifest(
+            "stages:\n  tasks: {kind: dataset, source: arith, test_size: 4}\n  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 1, per_device_train_batch_size: 4}\n  eval: {kind: eval, from: base, prompts: tasks, num_samples: 1, limit: 2, max_completion_length: 4}\n",
+        ),
+    );
+    let run = test
+        .clone_args(["run", "m.yaml", "--store", "store"])
+        .run_within(120);
+    assert!(run.success, "{}", run.stderr);
+    let compare = |extra: &[&str]| {
+        let mut args = vec!["compare", "m.yaml", "--plots", "cmp", "--store", "store"];
+        args.extend(extra);
+        test.clone_args(args).run_within(60)
+    };
+    let first = compare(&[]);
+    assert!(first.success, "{}", first.stderr);
+    std::fs::create_dir_all(test.path("cmp")).expect("mkdir");
+    std::fs::write(test.path("cmp/stale.png"), "png").expect("write");
+    assert!(compare(&[]).success);
+    assert!(
+        !test.path("cmp/stale.png").exists(),
+        "mixed with earlier plots"
+    );
+    std::fs::write(test.path("cmp/notes.txt"), "mine").expect("write");
+    assert!(!compare(&[]).success);
+    assert!(test.path("cmp/notes.txt").is_file());
 }
