@@ -491,6 +491,27 @@ fn absurd_dataset_sizes_are_refused_at_validate() {
             outcome.stderr
         );
     }
+    // Samples per prompt are allocated at once: bounded too.
+    for (stage, field) in [
+        ("{kind: eval, from: base, prompts: tasks, num_samples: 18446744073709551615}", "num_samples"),
+        ("{kind: rejection_sampling, from: base, prompts: tasks, num_samples: 100000, thresholds: {accuracy: 1.0}}", "num_samples"),
+        ("{kind: grpo, from: base, prompts: tasks, rewards: {accuracy: 1.0}, num_generations: 100000, per_device_train_batch_size: 100000}", "num_generations"),
+    ] {
+        let test = Test::new().write(
+            "m.yaml",
+            manifest(&format!(
+                "stages:\n  tasks: {{kind: dataset, source: arith}}\n  base: {{kind: pretrain, from: micro, data: tasks}}\n  big: {stage}\n"
+            )),
+        );
+        let outcome = validate(&test);
+        assert!(
+            !outcome.success
+                && outcome.stderr.contains("m.yaml:11:")
+                && outcome.stderr.contains(&format!("`{field}` must be at most 4096")),
+            "{stage}: {}",
+            outcome.stderr
+        );
+    }
 }
 
 // --- 8. generate stops at the model's context ----------------------------------------
