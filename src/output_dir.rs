@@ -2,7 +2,10 @@
 //! the files go into a new directory beside the target, which is then renamed into place.
 //! So a directory never mixes an earlier output's files with a new one's, a failure
 //! half-way leaves the old directory as it was, and a directory holding anything else is
-//! only replaced when the user says so (`--force`).
+//! only replaced when the user says so (`--force`). Each directory written holds a marker
+//! file (`MARKER`): an earlier output is recognised by it, not by file names alone (a
+//! folder of photos is not "earlier plots"). Even with `--force`, the current directory
+//! (or one holding it), a git work tree and an r1flow store are never replaced.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -14,13 +17,17 @@ pub enum Existing<'a> {
     Replace,
     /// Nothing: a non-empty directory is refused (`export` without `--force`).
     Refuse,
-    /// A directory whose every entry's name passes `is_ours` — an earlier output of the
-    /// same command; anything else is refused with `help`.
+    /// An earlier output of the same command: a directory holding `MARKER` and otherwise
+    /// only entries whose names pass `is_ours`; anything else is refused with `help`.
     ReplaceOnly {
         is_ours: &'a dyn Fn(&str) -> bool,
         help: &'a str,
     },
 }
+
+/// The file each directory written here holds, so that the next write knows it for an
+/// earlier output.
+pub const MARKER: &str = ".r1flow-output";
 
 /// Why a directory was not written.
 #[derive(Debug)]
@@ -57,6 +64,12 @@ pub fn check_target(target: &Path, existing: Existing<'_>) -> Result<(), OutputD
     if entries.is_empty() {
         return Ok(());
     }
+    if let Some(what) = never_replaced(target) {
+        return Err(OutputDirError(format!(
+            "{} is {what}; it is never replaced: choose a directory of its own for this output",
+            target.display()
+        )));
+    }
     match existing {
         Existing::Replace => Ok(()),
         Existing::Refuse => Err(OutputDirError(format!(
@@ -64,9 +77,19 @@ pub fn check_target(target: &Path, existing: Existing<'_>) -> Result<(), OutputD
             target.display()
         ))),
         Existing::ReplaceOnly { is_ours, help } => {
-            let mut foreign: Vec<&String> = entries.iter().filter(|e| !is_ours(e)).collect();
-            if foreign.is_empty() {
+            let mut foreign: Vec<&String> = entries
+                .iter()
+                .filter(|e| e.as_str() != MARKER && !is_ours(e))
+                .collect();
+            let marked = entries.iter().any(|e| e == MARKER);
+            if marked && foreign.is_empty() {
                 return Ok(());
+            }
+            if foreign.is_empty() {
+                return Err(OutputDirError(format!(
+                    "{} is not empty and was not written by r1flow (it has no {MARKER}); {help}",
+                    target.display()
+                )));
             }
             foreign.sort();
             Err(OutputDirError(format!(
@@ -81,6 +104,25 @@ pub fn check_target(target: &Path, existing: Existing<'_>) -> Result<(), OutputD
             )))
         }
     }
+}
+
+/// What `target` is when it must never be replaced, even with `--force`.
+fn never_replaced(target: &Path) -> Option<&'static str> {
+    if let (Ok(target), Ok(cwd)) = (
+        target.canonicalize(),
+        std::env::current_dir().and_then(|d| d.canonicalize()),
+    ) {
+        if cwd.starts_with(&target) {
+            return Some("the current directory or holds it");
+        }
+    }
+    if target.join(".git").exists() {
+        return Some("a git work tree");
+    }
+    if target.join("index").is_dir() && target.join("blobs").is_dir() {
+        return Some("an r1flow store");
+    }
+    None
 }
 
 /// `target`'s sibling named `.NAME.r1flow-WHAT-PID`.
@@ -116,9 +158,19 @@ pub fn replace_dir<E: fmt::Display>(
     let fresh = beside(&target, "new")?;
     let _ = std::fs::remove_dir_all(&fresh);
     std::fs::create_dir(&fresh).map_err(|e| io(&fresh, e))?;
-    if let Err(error) = write(&fresh) {
+    let written = write(&fresh)
+        .map_err(|error| OutputDirError(format!("{error:#}")))
+        .and_then(|()| {
+            let marker = fresh.join(MARKER);
+            std::fs::write(
+                &marker,
+                "Written by r1flow, which replaces this directory whole when it writes it again.\n",
+            )
+            .map_err(|e| io(&marker, e))
+        });
+    if let Err(error) = written {
         let _ = std::fs::remove_dir_all(&fresh);
-        return Err(OutputDirError(format!("{error:#}")));
+        return Err(error);
     }
     if target.exists() {
         let old = beside(&target, "old")?;

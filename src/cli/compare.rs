@@ -192,8 +192,8 @@ pub(crate) fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         let title = format!("r1flow compare: {}", described.join(", "));
         let (html, plots) = table.to_html(&title, &described);
         if let Some(dir) = &args.plots {
-            // Written whole: earlier plots (and a page written beside them) are replaced,
-            // never mixed with these.
+            // Written whole: earlier plots (and a page written beside them), marked as
+            // r1flow's (see `output_dir`), are replaced, never mixed with these.
             let is_ours =
                 |entry: &str| [".svg", ".png", ".html"].iter().any(|e| entry.ends_with(e));
             let existing = if args.force {

@@ -563,6 +563,12 @@ fn export_refuses_a_non_empty_directory_unless_forced() {
     assert!(outcome.success, "{}", outcome.stderr);
     assert!(!test.path("out/stale.txt").exists(), "replaced whole");
     assert!(test.path("out/config.json").is_file());
+    // Even with --force, the current directory is never replaced.
+    let outcome = test
+        .clone_args(["export", "--model", "preset:tiny", "--out", ".", "--force"])
+        .run_within(60);
+    assert!(!outcome.success, "replaced the current directory");
+    assert!(test.path("out/config.json").is_file());
     let leftovers: Vec<_> = std::fs::read_dir(test.path(""))
         .expect("list")
         .filter_map(Result::ok)
@@ -768,4 +774,15 @@ fn report_and_compare_replace_their_own_output_whole() {
     std::fs::write(test.path("cmp/notes.txt"), "mine").expect("write");
     assert!(!compare(&[]).success);
     assert!(test.path("cmp/notes.txt").is_file());
+    // A folder of pictures is not earlier plots: it was not written by r1flow.
+    let test = test.write("pics/cat.png", "a cat");
+    let outcome = test
+        .clone_args(["compare", "m.yaml", "--plots", "pics", "--store", "store"])
+        .run_within(60);
+    assert!(
+        !outcome.success && outcome.stderr.contains("not written by r1flow"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(test.path("pics/cat.png").is_file());
 }
