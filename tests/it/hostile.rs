@@ -407,6 +407,18 @@ fn dataset_files_must_stay_inside_the_project() {
         "{}",
         outcome.stderr
     );
+    // A data folder the project links to elsewhere is the project's own choice.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    std::fs::write(elsewhere.path().join("d.jsonl"), "{\"prompt\": \"1+1\"}\n").expect("write");
+    let test = Test::new().write(
+        "m.yaml",
+        manifest(
+            "  mine: {kind: jsonl, path: data/d.jsonl, format: prompts}\nstages:\n  tasks: {kind: dataset, source: mine}\n",
+        ),
+    );
+    std::os::unix::fs::symlink(elsewhere.path(), test.path("data")).expect("symlink");
+    let outcome = validate(&test);
+    assert!(outcome.success, "{}", outcome.stderr);
 }
 
 // --- 6. readers never trust metadata, never block ------------------------------------

@@ -2,7 +2,7 @@
 //! name (checkpoints, JSONL files, word lists, verifier programs) — so that a missing file
 //! fails `validate`, not a run an hour in.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use indexmap::IndexMap;
 
@@ -159,9 +159,16 @@ fn project_root(base_dir: &Path) -> PathBuf {
         .to_path_buf()
 }
 
-/// Whether `file` (links resolved) lies inside `root`.
-fn inside(file: &Path, root: &Path) -> bool {
-    file.canonicalize().is_ok_and(|f| f.starts_with(root))
+/// Whether the file a manifest names as `written` (found at `file`) lies inside `root`:
+/// a relative path that never climbs (`data/train.jsonl`) stays in the manifest's
+/// directory, whatever links the project itself holds there (a linked data folder);
+/// any other path must resolve inside `root`.
+fn inside(written: &Path, file: &Path, root: &Path) -> bool {
+    let descends = written.is_relative()
+        && written
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    descends || file.canonicalize().is_ok_and(|f| f.starts_with(root))
 }
 
 /// A generated dataset is held in memory and stored whole: its size has a sanity bound.
@@ -322,7 +329,7 @@ pub(crate) fn check_datasets(
                     continue;
                 }
                 let root = project_root(base_dir);
-                if !inside(&file, &root) {
+                if !inside(&source.path, &file, &root) {
                     at.ensure(
                         false,
                         "path",
