@@ -119,10 +119,16 @@ impl fmt::Display for StoreError {
             StoreErrorKind::Damaged(message) => {
                 let path = self.path.as_deref().unwrap_or(std::path::Path::new("index"));
                 let store = path.parent().unwrap_or(path);
+                // sled's messages end in internal detail ("at file offset None backtrace ()").
+                let message = [" at file offset", " backtrace"]
+                    .iter()
+                    .filter_map(|cut| message.find(cut))
+                    .min()
+                    .map_or(message.as_str(), |at| &message[..at]);
                 return write!(
                     f,
                     "the store index {} is damaged ({message}); its results cannot be read. \
-                     move it aside (`mv {} {}.damaged`) and run again: a new store is created \
+                     Move it aside (`mv {} {}.damaged`) and run again: a new store is created \
                      and the stages run again",
                     path.display(),
                     store.display(),

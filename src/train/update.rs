@@ -55,9 +55,15 @@ where
 
 fn diverged(what: &str, value: f64, step: u64, hyper: &TrainingSettings) -> StageError {
     let value = if value.is_nan() { "NaN" } else { "infinite" };
+    let rate = hyper.learning_rate;
+    // As a manifest writes it: 1e30 and 1e-5, not thirty zeros.
+    let rate = if rate != 0.0 && !(1e-3..1e6).contains(&rate.abs()) {
+        format!("{rate:e}")
+    } else {
+        format!("{rate}")
+    };
     StageError::Failed(format!(
-        "training diverged: {what} became {value} at step {step} (learning_rate {}); lower \
-         `learning_rate`, or clip gradients with `max_grad_norm`",
-        hyper.learning_rate
+        "training diverged: {what} became {value} at step {step} (learning_rate {rate}); lower \
+         `learning_rate`, or clip gradients with `max_grad_norm`"
     ))
 }

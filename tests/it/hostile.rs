@@ -687,7 +687,7 @@ fn a_damaged_index_is_reported_with_what_to_do() {
     assert!(!outcome.success, "{}", outcome.stdout);
     assert!(
         outcome.stderr.contains("damaged")
-            && outcome.stderr.contains("move it aside")
+            && outcome.stderr.contains("Move it aside")
             && !outcome.stderr.contains('\u{1b}'),
         "{}",
         outcome.stderr
