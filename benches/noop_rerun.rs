@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use r1flow::check::check_file;
-use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions};
+use r1flow::exec::{execute, Cancel, InProcess, Progress, Reporter, RunOptions};
 use r1flow::plan::plan;
 use r1flow::plan::StageSpec;
 use r1flow::runners::Runners;
@@ -60,7 +60,7 @@ fn main() {
     let options = RunOptions::default();
 
     let full_run = |expect: StageStatus| {
-        let checked = check_file(&path);
+        let checked = check_file(&path, &r1flow::model::capabilities());
         assert!(!checked.has_errors());
         let plan = plan(checked.pipelines);
         let store = Store::open(&store_dir, LockMode::Fail).expect("store");
@@ -69,7 +69,7 @@ fn main() {
             &store,
             &path,
             &options,
-            &Runners,
+            &mut InProcess::new(&Runners),
             &cancel,
             &mut Quiet(Silent),
         )
@@ -95,7 +95,7 @@ fn main() {
         full_run(StageStatus::Cached);
         noop.push(t.elapsed());
         let t = Instant::now();
-        let checked = check_file(&path);
+        let checked = check_file(&path, &r1flow::model::capabilities());
         let _ = plan(checked.pipelines);
         floor.push(t.elapsed());
     }

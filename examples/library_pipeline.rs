@@ -7,7 +7,7 @@ use std::path::Path;
 
 use r1flow::check::check_document;
 use r1flow::diag::{render_all, SourceFile};
-use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions};
+use r1flow::exec::{execute, Cancel, InProcess, Progress, Reporter, RunOptions};
 use r1flow::plan::plan;
 use r1flow::plan::StageSpec;
 use r1flow::records::{from_jsonl, DatasetRecord};
@@ -58,7 +58,7 @@ impl Reporter for Lines {
 pub fn run(dir: &Path) -> Result<String, Box<dyn std::error::Error>> {
     let manifest = dir.join("example.yaml");
     let doc = parse(SourceFile::new(&manifest, MANIFEST)).map_err(|d| render_all(&d))?;
-    let checked = check_document(&doc);
+    let checked = check_document(&doc, &r1flow::model::capabilities());
     if checked.has_errors() {
         return Err(render_all(&checked.diagnostics).into());
     }
@@ -69,7 +69,7 @@ pub fn run(dir: &Path) -> Result<String, Box<dyn std::error::Error>> {
         &store,
         &manifest,
         &RunOptions::default(),
-        &Runners,
+        &mut InProcess::new(&Runners),
         &Cancel::default(),
         &mut Lines(Printer),
     )?;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch (eager, float32, CPU) version of one GRPO step at the quickstart's sizes, next
-to src/bin/bench_grpo.rs: 4 prompts x 8 completions sampled with a KV cache, rewards,
+to benches/bench_grpo.rs: 4 prompts x 8 completions sampled with a KV cache, rewards,
 then log-probs of the completions, the clipped surrogate loss (num_iterations 1, so the
 old policy is the current one detached, as in TRL), backward, global-norm clipping and
 AdamW. The same Qwen2 `tiny` architecture, prompt length and completion lengths as the
@@ -9,7 +9,7 @@ completion (r1flow's mean of that per step), as both r1flow and TRL pad a batch 
 longest completion, so both sides do the same work. Prints seconds per phase and r1flow's speed relative to
 PyTorch (PyTorch seconds / r1flow seconds: above 1 means r1flow is faster).
 
-    cargo build --release --bin bench_grpo
+    cargo build --release --features bench --bin bench_grpo
     python scripts/bench_grpo_torch.py [--rust target/release/bench_grpo] [--steps 8]
 """
 import argparse

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""PyTorch (eager, float32, CPU) baseline for src/bin/bench_model.rs: the same
+"""PyTorch (eager, float32, CPU) baseline for benches/bench_model.rs: the same
 architecture (Qwen2 via transformers), presets, batch and sequence lengths. Runs the
 Rust benchmark too and prints r1flow/PyTorch ratios side by side.
 
-    cargo build --release --bin bench_model
+    cargo build --release --features bench --bin bench_model
     python scripts/bench_torch.py [--rust target/release/bench_model] [--preset tiny]
 """
 import argparse
@@ -15,7 +15,7 @@ import time
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-# Keep in sync with src/model/config.rs (ModelPreset) and src/bin/bench_model.rs.
+# Keep in sync with crates/core/src/architecture/preset.rs and benches/bench_model.rs.
 PRESETS = {
     "tiny": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
                  num_key_value_heads=2, intermediate_size=512, max_position_embeddings=1024),

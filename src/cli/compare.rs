@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
-use r1flow::check::check_file;
+use r1flow::check::{check_file, Capabilities};
 use r1flow::diag::render_all;
 use r1flow::output_dir::{replace_dir, Existing};
 use r1flow::plan::plan;
 use r1flow::report::compare::missing_stages;
 use r1flow::report::{compare, variants, VariantResult};
-use r1flow::store::{LockMode, Store};
+use r1flow::store::Store;
 
 use super::report::{write_html, write_plots};
 use super::store_dir::StoreArgs;
@@ -88,7 +88,7 @@ pub(crate) fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
             store_dir.display()
         );
     }
-    let store = Store::open(&store_dir, LockMode::Fail)?;
+    let store = super::store_dir::open_for_reading(&store_dir)?;
     let several = sources.len() > 1;
 
     let mut all: Vec<VariantResult> = Vec::new();
@@ -102,7 +102,7 @@ pub(crate) fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
                 all.extend(variants::of_run(&store, &run, several)?);
             }
             Source::Manifest(path) => {
-                let checked = check_file(path);
+                let checked = check_file(path, &Capabilities::any());
                 if !checked.diagnostics.is_empty() {
                     eprint!("{}", render_all(&checked.diagnostics));
                 }

@@ -30,7 +30,7 @@ pub(crate) struct MetricsArgs {
 }
 
 pub(crate) fn run(args: &MetricsArgs) -> anyhow::Result<ExitCode> {
-    let store = args.store.open_existing()?;
+    let store = args.store.open_for_reading()?;
     let run = store.run(&args.run)?;
     let matches: Vec<_> = run
         .stages

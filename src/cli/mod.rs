@@ -2,6 +2,7 @@
 //! The only module that names clap; errors become `anyhow` here and nowhere else.
 
 mod compare;
+mod exec_stage;
 mod gc;
 mod metrics;
 mod pipelines;
@@ -69,6 +70,9 @@ enum Command {
     Export(r1flow::model::cli::ExportArgs),
     /// Print a JSON Schema (`pipeline` by default), or write all of them to a directory.
     Schema(schema::SchemaArgs),
+    /// Run one stage from a job directory (what `run --executor slurm` submits).
+    #[command(hide = true)]
+    ExecStage(exec_stage::ExecStageArgs),
 }
 
 /// Parses the command line, runs the command, and turns its outcome into an exit code.
@@ -116,6 +120,7 @@ pub(crate) fn main() -> ExitCode {
             })
         }
         Command::Schema(args) => schema::run(args),
+        Command::ExecStage(args) => exec_stage::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -32,7 +32,17 @@ fn parse_backend(text: &str) -> Result<Backend, String> {
 
 /// Checks the manifest and plans it; `None` (after printing the errors) when it is invalid.
 pub(crate) fn load_plan(args: &PipelineArgs) -> anyhow::Result<Option<Plan>> {
-    let checked = check_file(&args.file);
+    let can = r1flow::model::capabilities();
+    if let Some(backend) = args.backend {
+        if !can.backends.contains(&backend) {
+            let name = backend.as_str();
+            bail!(
+                "--backend {name}: this r1flow was built without it; rebuild with \
+                 `cargo build --release --features {name}`"
+            );
+        }
+    }
+    let checked = check_file(&args.file, &can);
     if !checked.diagnostics.is_empty() {
         eprint!("{}", render_all(&checked.diagnostics));
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use r1flow::exec::stage_states;
 use r1flow::plan::{render_dot, render_json, render_text};
-use r1flow::store::{LockMode, Store};
+use r1flow::store::Store;
 
 use super::pipelines::{load_plan, PipelineArgs};
 use super::store_dir::StoreArgs;
@@ -31,7 +31,7 @@ pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     };
     let store_dir: PathBuf = args.store.resolve(Some(&args.pipeline.file));
     let states = if Store::exists(&store_dir) {
-        match Store::open(&store_dir, LockMode::Fail) {
+        match super::store_dir::open_for_reading(&store_dir) {
             Ok(store) => Some(stage_states(&plan, &store)?),
             Err(error) => {
                 eprintln!("warning: cannot read the store, so no cache status is shown: {error}");

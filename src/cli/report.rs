@@ -57,7 +57,7 @@ pub(crate) fn write_html(path: &Path, html: &str) -> anyhow::Result<()> {
 }
 
 pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let store = args.store.open_existing()?;
+    let store = args.store.open_for_reading()?;
     let run = store.run(&args.run)?;
     let report = run_report(&store, &run).with_context(|| format!("reading run {}", run.id))?;
     let out = args

@@ -3,10 +3,15 @@
 //! (first: checkpoint and stop; second: stop now).
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions};
+use r1flow::exec::{
+    execute, Cancel, Executor, InProcess, LocalProcesses, Placement, Progress, Reporter,
+    RunOptions, Slurm, SlurmOptions,
+};
 use r1flow::plan::StageSpec;
 use r1flow::runners::Runners;
 use r1flow::store::{LockMode, RunStatus, StageRun, StageStatus, Store};
@@ -32,10 +37,44 @@ pub(crate) struct RunArgs {
     /// Wait for another r1flow process using the store instead of failing.
     #[arg(long)]
     wait: bool,
+    /// Where stages run: `local` (this machine) or `slurm` (one batch job per stage; the
+    /// store must be on a filesystem the compute nodes share).
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
+    executor: ExecutorKind,
+    /// Most stages in flight at once: default 1 locally, unlimited on Slurm. Locally, more
+    /// than 1 runs each stage as a worker process, so independent stages run side by side.
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Slurm partition of every job (`sbatch --partition`).
+    #[arg(long, value_name = "NAME", env = "R1FLOW_SLURM_PARTITION")]
+    slurm_partition: Option<String>,
+    /// Slurm account of every job (`sbatch --account`).
+    #[arg(long, value_name = "NAME", env = "R1FLOW_SLURM_ACCOUNT")]
+    slurm_account: Option<String>,
+    /// Another `sbatch` argument for every job (repeatable), e.g. `--slurm-arg=--qos=high`.
+    #[arg(long = "slurm-arg", value_name = "ARG", allow_hyphen_values = true)]
+    slurm_args: Vec<String>,
+    /// Write the stages' TensorBoard event files under DIR/RUN_ID (default:
+    /// `<store>/tensorboard`); `tensorboard --logdir DIR` shows them live.
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
+    /// The r1flow binary the workers run (default: this one); on a cluster, a path every
+    /// node sees.
+    #[arg(long, value_name = "PATH", env = "R1FLOW_WORKER_BIN")]
+    worker_bin: Option<PathBuf>,
+}
+
+/// Where stages run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExecutorKind {
+    Local,
+    Slurm,
 }
 
 /// Prints one line per stage and drives a progress bar on a terminal.
 struct TerminalReporter {
+    /// Whether stages run in this process (one at a time: a progress bar each).
+    bars: bool,
     bar: Option<ProgressBar>,
     sink: BarProgress,
 }
@@ -54,10 +93,6 @@ impl Progress for BarProgress {
     }
 }
 
-fn short(key: &str) -> &str {
-    key.get(..12).unwrap_or(key)
-}
-
 impl Reporter for TerminalReporter {
     fn stage_started(
         &mut self,
@@ -73,9 +108,9 @@ impl Reporter for TerminalReporter {
             "[{index}/{total}] {} ({}) {}: running{resume}",
             spec.name,
             spec.config.kind(),
-            short(&spec.key)
+            spec.key.short()
         );
-        if std::io::stderr().is_terminal() {
+        if self.bars && std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(0);
             if let Ok(style) =
                 ProgressStyle::with_template("      {bar:30} {pos}/{len} steps  eta {eta}  {msg}")
@@ -110,17 +145,46 @@ impl Reporter for TerminalReporter {
                 stage.error.as_deref().unwrap_or("not selected")
             ),
             StageStatus::Pending => "pending".into(),
+            StageStatus::Running => "running".into(),
         };
         eprintln!(
             "      {} ({}) {}: {what}",
             stage.name,
             stage.kind,
-            short(&stage.key)
+            stage.key.short()
         );
     }
 
     fn warn(&mut self, message: &str) {
         eprintln!("warning: {message}");
+    }
+
+    fn stage_placed(&mut self, stage: &StageRun, placement: &Placement) {
+        if let Some(job) = &placement.job {
+            let log = placement
+                .log
+                .as_ref()
+                .map(|l| format!(", log {}", l.display()))
+                .unwrap_or_default();
+            eprintln!(
+                "      {} ({}) {}: {job}{log}",
+                stage.name,
+                stage.kind,
+                stage.key.short()
+            );
+        }
+    }
+
+    fn stage_progress(&mut self, stage: &StageRun, step: u64, total: u64) {
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
+        eprintln!(
+            "      {} ({}) {}: step {step}/{total}",
+            stage.name,
+            stage.kind,
+            stage.key.short()
+        );
     }
 }
 
@@ -140,33 +204,66 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             "note: took over the store lock left by process {pid}, which is no longer running"
         );
     }
+    // Absolute, so that workers (elsewhere, in other directories) find it.
+    let store_dir =
+        std::fs::canonicalize(store.dir()).unwrap_or_else(|_| store.dir().to_path_buf());
+    let worker_bin = match &args.worker_bin {
+        Some(path) => path.clone(),
+        None => std::env::current_exe().context("finding this r1flow binary for the workers")?,
+    };
+    let in_process = args.executor == ExecutorKind::Local && args.jobs.unwrap_or(1) <= 1;
     let cancel = Cancel::default();
     let handler_cancel = cancel.clone();
     let _ = ctrlc::set_handler(move || {
         handler_cancel.request();
-        if handler_cancel.presses() >= 2 {
+        let presses = handler_cancel.presses();
+        // A stage in this process stops only between steps: a second Ctrl-C exits. Jobs
+        // elsewhere are cancelled by the run loop, so only a third exits at once.
+        if presses >= 3 || (in_process && presses >= 2) {
             eprintln!("\nstopping now");
             // A verifier runs in its own process group, out of the terminal's reach.
             r1flow::rewards::command::kill_running_verifiers();
             std::process::exit(130);
         }
-        eprintln!("\nstopping after the current step (a checkpoint is written); Ctrl-C again to stop at once");
+        if presses == 2 {
+            eprintln!("\ncancelling every job now; Ctrl-C again to exit without waiting");
+        } else {
+            eprintln!("\nstopping after the current step (a checkpoint is written); Ctrl-C again to stop at once");
+        }
     });
     let options = RunOptions {
         only: args.only.clone(),
         until: args.until.clone(),
         force: args.force.clone(),
+        tensorboard: args.tensorboard.clone(),
     };
     let mut reporter = TerminalReporter {
+        bars: in_process,
         bar: None,
         sink: BarProgress { bar: None },
+    };
+    let mut executor: Box<dyn Executor> = match args.executor {
+        ExecutorKind::Local if in_process => Box::new(InProcess::new(&Runners)),
+        ExecutorKind::Local => Box::new(LocalProcesses::new(
+            args.jobs.unwrap_or(1),
+            worker_bin,
+            store_dir,
+        )),
+        ExecutorKind::Slurm => {
+            let mut options = SlurmOptions::new(worker_bin);
+            options.partition = args.slurm_partition.clone();
+            options.account = args.slurm_account.clone();
+            options.extra_args = args.slurm_args.clone();
+            options.jobs = args.jobs;
+            Box::new(Slurm::new(options, store_dir))
+        }
     };
     let record = execute(
         &plan,
         &store,
         &args.pipeline.file,
         &options,
-        &Runners,
+        executor.as_mut(),
         &cancel,
         &mut reporter,
     )?;

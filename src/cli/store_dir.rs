@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use r1flow::store::{LockMode, Store};
+use r1flow::store::{LockMode, Store, StoreErrorKind};
 
 /// The `--store` option shared by the commands that read or write the store.
 #[derive(Debug, Clone, clap::Args)]
@@ -40,8 +40,7 @@ impl StoreArgs {
 }
 
 impl StoreArgs {
-    /// Opens the store the read commands (`runs`, `metrics`, `gc`, `rescore`) work on; it
-    /// must exist already.
+    /// Opens the store `gc` works on, which must exist already; it takes the lock.
     pub(crate) fn open_existing(&self) -> anyhow::Result<Store> {
         let dir = self.resolve(None);
         if !Store::exists(&dir) {
@@ -51,5 +50,33 @@ impl StoreArgs {
             );
         }
         Ok(Store::open(&dir, LockMode::Fail)?)
+    }
+
+    /// Opens the store the read commands (`runs`, `metrics`, `report`, `rescore`) work on;
+    /// while a run holds it, its live snapshot.
+    pub(crate) fn open_for_reading(&self) -> anyhow::Result<Store> {
+        let dir = self.resolve(None);
+        if !Store::exists(&dir) {
+            bail!(
+                "no store at {} (run a pipeline first, or pass --store)",
+                dir.display()
+            );
+        }
+        open_for_reading(&dir)
+    }
+}
+
+/// The store in `dir` for reading: itself, or, while a run holds it, the live snapshot
+/// that run publishes (as of a few seconds ago).
+pub(crate) fn open_for_reading(dir: &Path) -> anyhow::Result<Store> {
+    match Store::open(dir, LockMode::Fail) {
+        Ok(store) => Ok(store),
+        Err(error) if matches!(error.kind(), StoreErrorKind::Locked { .. }) => {
+            match Store::open_snapshot(dir)? {
+                Some(snapshot) => Ok(snapshot),
+                None => Err(error.into()),
+            }
+        }
+        Err(error) => Err(error.into()),
     }
 }

@@ -61,7 +61,7 @@ pub(crate) fn resolve(spec: &str) -> anyhow::Result<Option<StoredModel>> {
     let out = std::env::temp_dir().join(format!(
         "r1flow-model-{}-{}",
         std::process::id(),
-        &stage.key[..12]
+        stage.key.short()
     ));
     std::fs::create_dir_all(&out)?;
     let model = StoredModel {

@@ -16,7 +16,7 @@ pub(crate) struct ValidateArgs {
 pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for file in &args.files {
-        let checked = check_file(file);
+        let checked = check_file(file, &r1flow::model::capabilities());
         if !checked.diagnostics.is_empty() {
             eprint!("{}", render_all(&checked.diagnostics));
         }

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::io::StageIo;
 use crate::plan::{InputSpec, StageSpec};
-use crate::store::{ArtifactRecord, CheckpointRecord, MetricPoint, Store, StoreError};
+use crate::store::{ArtifactRecord, CheckpointRecord, MetricPoint, StoreError};
 
 /// Set by the first Ctrl-C: stages checkpoint at their next step and stop.
 #[derive(Debug, Clone, Default)]
@@ -76,7 +77,7 @@ pub struct StageOutput {
 
 /// The running stage's view of the world.
 pub struct StageContext<'a> {
-    store: &'a Store,
+    io: &'a dyn StageIo,
     spec: &'a StageSpec,
     cancel: &'a Cancel,
     progress: &'a mut dyn Progress,
@@ -85,14 +86,14 @@ pub struct StageContext<'a> {
 
 impl<'a> StageContext<'a> {
     pub(crate) fn new(
-        store: &'a Store,
+        io: &'a dyn StageIo,
         spec: &'a StageSpec,
         cancel: &'a Cancel,
         progress: &'a mut dyn Progress,
         resume: Option<CheckpointRecord>,
     ) -> Self {
         Self {
-            store,
+            io,
             spec,
             cancel,
             progress,
@@ -107,13 +108,11 @@ impl<'a> StageContext<'a> {
     /// The artifact named by input `field`.
     pub fn input(&self, field: &str) -> Result<ArtifactRecord, StageError> {
         match self.spec.inputs.get(field) {
-            Some(InputSpec::Artifact { key, stage }) => {
-                self.store.artifact(key)?.ok_or_else(|| {
-                    StageError::Failed(format!(
-                        "input `{field}` (stage `{stage}`) is not in the store"
-                    ))
-                })
-            }
+            Some(InputSpec::Artifact { key, stage }) => self.io.artifact(key)?.ok_or_else(|| {
+                StageError::Failed(format!(
+                    "input `{field}` (stage `{stage}`) is not in the store"
+                ))
+            }),
             _ => Err(StageError::Failed(format!(
                 "input `{field}` is not a stage output"
             ))),
@@ -127,7 +126,7 @@ impl<'a> StageContext<'a> {
             .outputs
             .get(name)
             .ok_or_else(|| StageError::Failed(format!("input `{field}` has no output `{name}`")))?;
-        Ok(self.store.blobs().read(blob)?)
+        Ok(self.io.blobs().read(blob)?)
     }
 
     /// The records of JSONL output `name` of the artifact named by input `field`.
@@ -156,7 +155,7 @@ impl<'a> StageContext<'a> {
             .files
             .get(name)
             .ok_or_else(|| StageError::Failed(format!("the checkpoint has no `{name}`")))?;
-        Ok(self.store.blobs().read(blob)?)
+        Ok(self.io.blobs().read(blob)?)
     }
 
     /// Stores a resumable state after `step` steps (blobs first, then the record).
@@ -167,7 +166,7 @@ impl<'a> StageContext<'a> {
     ) -> Result<(), StageError> {
         let mut stored = BTreeMap::new();
         for (name, bytes) in files {
-            stored.insert(name, self.store.blobs().put(&bytes)?);
+            stored.insert(name, self.io.blobs().put(&bytes)?);
         }
         let record = CheckpointRecord {
             key: self.spec.key.clone(),
@@ -175,7 +174,7 @@ impl<'a> StageContext<'a> {
             files: stored,
             written: chrono::Utc::now(),
         };
-        self.store.save_checkpoint(&record)?;
+        self.io.save_checkpoint(&record)?;
         tracing::info!(stage = %self.spec.name, step, "checkpoint written");
         crate::store::failpoint("after-checkpoint");
         Ok(())
@@ -184,7 +183,7 @@ impl<'a> StageContext<'a> {
     /// Records the metrics of `step`.
     pub fn log_metrics(&self, step: u64, values: BTreeMap<String, f64>) -> Result<(), StageError> {
         tracing::debug!(stage = %self.spec.name, step, ?values, "metrics");
-        self.store
+        self.io
             .log_metrics(&self.spec.key, &MetricPoint { step, values })?;
         Ok(())
     }

@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::plan::{explain_miss, Plan, StageState};
+use crate::plan::{explain_miss, Plan, StageKey, StageState};
 use crate::store::{Store, StoreError};
 
 /// The state of every instance of `plan` in `store`, by key.
 pub fn stage_states(
     plan: &Plan,
     store: &Store,
-) -> Result<BTreeMap<String, StageState>, StoreError> {
+) -> Result<BTreeMap<StageKey, StageState>, StoreError> {
     let mut states = BTreeMap::new();
     for stage in &plan.stages {
         let state = if store.artifact(&stage.key)?.is_some() {

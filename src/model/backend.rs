@@ -4,6 +4,8 @@
 use burn::tensor::backend::AutodiffBackend;
 
 use super::{ModelError, ModelErrorKind};
+use crate::check::Capabilities;
+use crate::manifest::{Backend, Dtype};
 
 #[cfg(not(any(feature = "flex", feature = "ndarray")))]
 compile_error!("r1flow needs a CPU backend: enable the `flex` (default) or `ndarray` feature");
@@ -66,6 +68,29 @@ impl std::fmt::Display for BackendKind {
             Self::Wgpu => "wgpu",
             Self::Cuda => "cuda",
         })
+    }
+}
+
+/// What this binary can run: the backends compiled into it, and f32 — the only precision
+/// the training code supports yet. `check` refuses a manifest that asks for more.
+pub fn capabilities() -> Capabilities {
+    let backends = [Backend::Cpu, Backend::Wgpu, Backend::Cuda]
+        .into_iter()
+        .filter(|b| BackendKind::from(*b).is_compiled())
+        .collect();
+    Capabilities {
+        backends,
+        dtypes: vec![Dtype::F32],
+    }
+}
+
+impl From<Backend> for BackendKind {
+    fn from(backend: Backend) -> Self {
+        match backend {
+            Backend::Cpu => Self::Cpu,
+            Backend::Wgpu => Self::Wgpu,
+            Backend::Cuda => Self::Cuda,
+        }
     }
 }
 

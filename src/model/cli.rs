@@ -7,8 +7,8 @@ use anyhow::Context;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use super::{
-    from_bytes, generate, load_hf_dir, save_hf_dir, BackendKind, BackendTask, LoadedModel,
-    ModelPreset, SamplingParams, TextTokenizer, Transformer,
+    from_bytes, generate, load_hf_dir, save_hf_dir, BackendKind, BackendTask, LoadedModel, Preset,
+    SamplingParams, TextTokenizer, Transformer,
 };
 use crate::output_dir::{check_target, replace_dir, Existing};
 
@@ -89,7 +89,7 @@ pub fn load_model_spec<B: Backend>(
         })
     };
     if let Some(name) = spec.strip_prefix("preset:") {
-        let config = name.parse::<ModelPreset>()?.config();
+        let config = name.parse::<Preset>()?.config();
         let model = Transformer::init(&config, seed, device)?;
         return Ok(LoadedModel {
             config,

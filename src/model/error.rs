@@ -90,3 +90,9 @@ impl fmt::Display for ModelError {
 }
 
 impl std::error::Error for ModelError {}
+
+impl From<crate::architecture::ArchitectureError> for ModelError {
+    fn from(error: crate::architecture::ArchitectureError) -> Self {
+        Self::config(error.0)
+    }
+}

@@ -1,38 +1,44 @@
 //! Model layer (used by execute): the Qwen2/Llama-style decoder on burn, its tokenizer,
 //! sampling, log-probs and HuggingFace checkpoints. The only module that names burn.
 //!
-//! Code map: `config` (architecture, presets) · `rope`, `attention`, `mlp`, `block`,
+//! Code map: the architecture (`ModelConfig`, presets) comes from `r1flow_core::architecture`
+//! · `rope`, `attention`, `mlp`, `block`,
 //! `transformer` (one model part per file) · `batch` (padded token batches and masks) ·
 //! `sampling` (batched KV-cache generation) · `logprobs` (per-token log-probs) ·
 //! `scalar_head` (the reward model: backbone + scalar head) ·
-//! `tokenizer` (tokenizer.json, the built-in byte tokenizer) · `checkpoint` (HF layout in
-//! and out, artifact bytes) · `backend` (run-time backend choice) · `cli` (generate/export).
+//! `tokenizer` (tokenizer.json, the built-in byte tokenizer) · `hf_import`, `hf_export`
+//! (HF checkpoint directories in and out) · `artifact` (a model as stored bytes) ·
+//! `safetensors_io` (tensors to and from safetensors) · `backend` (run-time backend
+//! choice) · `cli` (generate/export).
 
+pub mod artifact;
 pub mod attention;
 pub mod backend;
 pub mod batch;
 pub mod block;
-pub mod checkpoint;
 pub mod cli;
-pub mod config;
 pub mod error;
+pub mod hf_export;
+pub mod hf_import;
 pub mod logprobs;
 pub mod mlp;
 mod projection;
 pub(crate) mod rng;
 pub mod rope;
+mod safetensors_io;
 pub mod sampling;
 pub mod scalar_head;
 pub mod tokenizer;
 pub mod transformer;
 
-pub use backend::{BackendKind, BackendTask, CpuBackend};
+pub use crate::architecture::{ModelConfig, ModelOverrides};
+pub use crate::manifest::Preset;
+pub use artifact::{from_bytes, to_bytes};
+pub use backend::{capabilities, BackendKind, BackendTask, CpuBackend};
 pub use batch::{PromptCompletionBatch, TokenBatch};
-pub use checkpoint::{
-    from_bytes, load_hf_dir, save_hf_dir, to_bytes, LoadedModel, GENERATION_CONFIG_FILE,
-};
-pub use config::{ModelConfig, ModelOverrides, ModelPreset};
 pub use error::{ModelError, ModelErrorKind};
+pub use hf_export::save_hf_dir;
+pub use hf_import::{load_hf_dir, LoadedModel, GENERATION_CONFIG_FILE};
 pub use logprobs::{
     completion_logprobs, token_logprobs, token_logprobs_with_entropy, TokenLogprobs,
 };

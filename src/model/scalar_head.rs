@@ -11,9 +11,10 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use safetensors::SafeTensors;
 
+use super::artifact::CONFIG_METADATA_KEY;
 use super::batch::StepInput;
-use super::checkpoint::{build_from_files, serialize_f32, to_f32, CONFIG_METADATA_KEY};
 use super::rng::SeededRng;
+use super::safetensors_io::{build_from_files, serialize_f32, to_f32};
 use super::transformer::TensorSpec;
 use super::{ModelConfig, ModelError, TokenBatch, Transformer};
 
@@ -167,10 +168,10 @@ pub fn reward_model_from_bytes<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CpuBackend, ModelPreset};
+    use crate::model::{CpuBackend, Preset};
 
     fn micro() -> ModelConfig {
-        let mut config = ModelPreset::Tiny.config();
+        let mut config = Preset::Tiny.config();
         config.hidden_size = 16;
         config.num_hidden_layers = 1;
         config.num_attention_heads = 2;

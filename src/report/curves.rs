@@ -241,7 +241,7 @@ pub fn variant_plot(
                         .iter()
                         .filter_map(|m| m.iter().find(|(mx, _)| *mx == x).map(|(_, y)| *y))
                         .collect();
-                    let (m, s) = super::compare::mean_std(&values);
+                    let (m, s) = super::stats::mean_std(&values);
                     mean.push((x, m));
                     let s = s.unwrap_or(0.0);
                     band.push((x, m - s, m + s));

@@ -75,7 +75,7 @@ pub fn run_report(store: &Store, run: &RunRecord) -> Result<RunReport, StoreErro
                 Cell::Text(s.name.clone()),
                 Cell::Text(s.kind.clone()),
                 Cell::Text(s.variants.join(", ")),
-                Cell::Text(s.key.get(..12).unwrap_or(&s.key).to_string()),
+                Cell::Text(s.key.short().to_string()),
                 Cell::Text(status_name(&s.status)),
                 Cell::Number(format!("{:.1} s", s.duration_s)),
                 Cell::Text(s.error.clone().unwrap_or_else(|| {
@@ -174,7 +174,7 @@ pub fn run_report(store: &Store, run: &RunRecord) -> Result<RunReport, StoreErro
         );
         page.meta(&format!(
             "{logged} logged steps ({first}–{last}) · key {} · {}",
-            stage.key.get(..12).unwrap_or(&stage.key),
+            stage.key.short(),
             status_name(&stage.status)
         ));
         let stage_plots = stage_plots(&series);

@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 
 use crate::manifest::RewardDecl;
 use crate::metrics::METRICS_FILE;
-use crate::plan::StageSpec;
+use crate::plan::{StageKey, StageSpec};
 use crate::store::{BlobRef, MetricPoint, Store, StoreError, StoreErrorKind};
 
 /// A stage instance as the reports see it.
@@ -16,7 +16,7 @@ use crate::store::{BlobRef, MetricPoint, Store, StoreError, StoreErrorKind};
 pub struct StageRef {
     pub name: String,
     pub kind: String,
-    pub key: String,
+    pub key: StageKey,
 }
 
 /// A training stage's metric series, by step.

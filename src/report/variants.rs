@@ -11,7 +11,7 @@ use super::compare::{EvalResult, VariantResult};
 use super::params;
 use super::stored::{eval_metrics, stage_series, StageRef};
 use crate::plan::Plan;
-use crate::plan::StageSpec;
+use crate::plan::{StageKey, StageSpec};
 use crate::store::{RunRecord, StageStatus, Store, StoreError};
 
 /// Kinds whose instances have a metric series worth plotting.
@@ -20,10 +20,6 @@ fn is_training(kind: &str) -> bool {
         kind,
         "pretrain" | "sft" | "grpo" | "rlhf" | "distill" | "reward_model"
     )
-}
-
-fn short(key: &str) -> &str {
-    key.get(..12).unwrap_or(key)
 }
 
 /// The variants of a planned manifest, in variant order, as the store has them.
@@ -45,7 +41,7 @@ pub fn of_plan(store: &Store, plan: &Plan) -> Result<Vec<VariantResult>, StoreEr
                 if stage.kind == "eval" || is_training(stage.kind) {
                     result
                         .missing
-                        .push(format!("{stage_name} (key {})", short(&stage.key)));
+                        .push(format!("{stage_name} (key {})", stage.key.short()));
                 }
                 continue;
             };
@@ -93,7 +89,7 @@ pub fn of_run(
             .iter()
             .filter(|s| s.variants.iter().any(|v| v == name))
             .collect();
-        let mut specs: BTreeMap<String, StageSpec> = BTreeMap::new();
+        let mut specs: BTreeMap<StageKey, StageSpec> = BTreeMap::new();
         for stage in &stages {
             if let Some(spec) = store.spec::<StageSpec>(&stage.key)? {
                 specs.insert(stage.key.clone(), spec);
@@ -125,7 +121,7 @@ pub fn of_run(
                     result.missing.push(format!(
                         "{} (key {}, {status} in run {})",
                         stage.name,
-                        short(&stage.key),
+                        stage.key.short(),
                         run.id
                     ));
                 }

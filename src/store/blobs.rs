@@ -40,6 +40,17 @@ impl Blobs {
         Ok(Self { root, tmp })
     }
 
+    /// The blob directory of the store at `store_dir` for a writer other than the store's
+    /// owner (a worker process): its temporary files go to `tmp`, private to it, and
+    /// nobody else's are touched.
+    pub fn for_worker(store_dir: &Path, tmp: PathBuf) -> Result<Self, StoreError> {
+        let root = store_dir.join("blobs");
+        for dir in [&root, &tmp] {
+            fs::create_dir_all(dir).map_err(|e| StoreError::io(e, dir))?;
+        }
+        Ok(Self { root, tmp })
+    }
+
     /// Where the blob `hash` lives.
     pub fn path(&self, hash: &str) -> PathBuf {
         let prefix = hash.get(..2).unwrap_or("00");

@@ -8,19 +8,23 @@ mod error;
 mod gc;
 mod lock;
 mod records;
+mod snapshot;
 
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::plan::StageKey;
+
 pub use blobs::{BlobRef, Blobs};
 pub use error::{StoreError, StoreErrorKind};
 pub use gc::GcReport;
 pub use lock::{LockMode, StoreLock};
+pub(crate) use records::{metric_values, number_or_nan};
 pub use records::{
-    ArtifactRecord, CheckpointRecord, HistoryRecord, MetricPoint, RunRecord, RunStatus, StageRun,
-    StageStatus,
+    ArtifactRecord, CheckpointRecord, HistoryRecord, MetricPoint, Provenance, RunRecord, RunStatus,
+    StageRun, StageStatus,
 };
 
 /// Bump when the index layout changes incompatibly.
@@ -64,7 +68,31 @@ pub struct Store {
     metrics: sled::Tree,
     history: sled::Tree,
     specs: sled::Tree,
-    lock: StoreLock,
+    progress: sled::Tree,
+    /// The lock of a store this process writes; none for a live snapshot.
+    lock: Option<StoreLock>,
+    /// For a live snapshot: when the running coordinator wrote it.
+    snapshot_of: Option<std::time::SystemTime>,
+}
+
+/// The trees of the index (all of them go into a live snapshot).
+const TREES: &[&str] = &[
+    "meta",
+    "artifacts",
+    "runs",
+    "checkpoints",
+    "metrics",
+    "history",
+    "specs",
+    "progress",
+];
+
+/// A running stage's last progress report, as `runs show` shows it live.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StageProgress {
+    pub step: u64,
+    pub total: u64,
+    pub message: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -131,6 +159,16 @@ impl Store {
                 db.flush()?;
             }
         }
+        Self::from_db(dir, blobs, db, Some(lock), None)
+    }
+
+    fn from_db(
+        dir: &Path,
+        blobs: Blobs,
+        db: sled::Db,
+        lock: Option<StoreLock>,
+        snapshot_of: Option<std::time::SystemTime>,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
             dir: dir.to_path_buf(),
             blobs,
@@ -140,9 +178,31 @@ impl Store {
             metrics: db.open_tree("metrics")?,
             history: db.open_tree("history")?,
             specs: db.open_tree("specs")?,
+            progress: db.open_tree("progress")?,
             db,
             lock,
+            snapshot_of,
         })
+    }
+
+    /// The live snapshot a running coordinator publishes of the store in `dir`, opened
+    /// for reading (`None` when there is none). Nothing written to it is kept.
+    pub fn open_snapshot(dir: &Path) -> Result<Option<Self>, StoreError> {
+        let Some((db, written)) = snapshot::load(dir)? else {
+            return Ok(None);
+        };
+        let blobs = Blobs::for_worker(dir, std::env::temp_dir())?;
+        Self::from_db(dir, blobs, db, None, Some(written)).map(Some)
+    }
+
+    /// Publishes the live snapshot other processes read while this one holds the store.
+    pub fn publish_snapshot(&self) -> Result<(), StoreError> {
+        snapshot::publish(&self.db, TREES, &self.dir)
+    }
+
+    /// For a store opened from a live snapshot: when it was written.
+    pub fn snapshot_time(&self) -> Option<std::time::SystemTime> {
+        self.snapshot_of
     }
 
     /// Whether `dir` holds a store (without creating or locking it).
@@ -168,7 +228,7 @@ impl Store {
 
     /// The pid of a dead process whose lock this store took over, if any.
     pub fn took_over_from(&self) -> Option<u32> {
-        self.lock.took_over_from
+        self.lock.as_ref().and_then(|l| l.took_over_from)
     }
 
     pub fn blobs(&self) -> &Blobs {
@@ -182,7 +242,7 @@ impl Store {
 
     // --- artifacts -------------------------------------------------------------------
 
-    pub fn artifact(&self, key: &str) -> Result<Option<ArtifactRecord>, StoreError> {
+    pub fn artifact(&self, key: &StageKey) -> Result<Option<ArtifactRecord>, StoreError> {
         self.artifacts.get(key)?.map(|b| decode(&b)).transpose()
     }
 
@@ -226,7 +286,7 @@ impl Store {
     }
 
     /// Forgets an artifact (its blobs stay until gc).
-    pub fn remove_artifact(&self, key: &str) -> Result<(), StoreError> {
+    pub fn remove_artifact(&self, key: &StageKey) -> Result<(), StoreError> {
         self.artifacts.remove(key)?;
         self.flush()
     }
@@ -303,11 +363,11 @@ impl Store {
         Ok(())
     }
 
-    pub fn checkpoint(&self, key: &str) -> Result<Option<CheckpointRecord>, StoreError> {
+    pub fn checkpoint(&self, key: &StageKey) -> Result<Option<CheckpointRecord>, StoreError> {
         self.checkpoints.get(key)?.map(|b| decode(&b)).transpose()
     }
 
-    pub fn remove_checkpoint(&self, key: &str) -> Result<(), StoreError> {
+    pub fn remove_checkpoint(&self, key: &StageKey) -> Result<(), StoreError> {
         self.checkpoints.remove(key)?;
         self.flush()
     }
@@ -322,20 +382,20 @@ impl Store {
 
     // --- metric series ---------------------------------------------------------------
 
-    fn metric_key(key: &str, step: u64) -> Vec<u8> {
+    fn metric_key(key: &StageKey, step: u64) -> Vec<u8> {
         format!("{key}/{step:020}").into_bytes()
     }
 
     /// Records the metrics of one step of the stage `key` (replacing a previous value of
     /// that step, as a resumed stage re-logs the steps after its checkpoint).
-    pub fn log_metrics(&self, key: &str, point: &MetricPoint) -> Result<(), StoreError> {
+    pub fn log_metrics(&self, key: &StageKey, point: &MetricPoint) -> Result<(), StoreError> {
         self.metrics
             .insert(Self::metric_key(key, point.step), encode(point)?)?;
         Ok(())
     }
 
     /// Drops the points of stage `key` after `step` (a resume restarts there).
-    pub fn truncate_metrics(&self, key: &str, after_step: u64) -> Result<(), StoreError> {
+    pub fn truncate_metrics(&self, key: &StageKey, after_step: u64) -> Result<(), StoreError> {
         let start = Self::metric_key(key, after_step.saturating_add(1));
         let end = format!("{key}0").into_bytes(); // '0' sorts right after '/'
         for entry in self.metrics.range(start..end) {
@@ -346,7 +406,7 @@ impl Store {
     }
 
     /// The metric series of the stage `key`, by step.
-    pub fn metrics(&self, key: &str) -> Result<Vec<MetricPoint>, StoreError> {
+    pub fn metrics(&self, key: &StageKey) -> Result<Vec<MetricPoint>, StoreError> {
         self.metrics
             .scan_prefix(format!("{key}/").as_bytes())
             .values()
@@ -354,7 +414,7 @@ impl Store {
             .collect()
     }
 
-    fn remove_metrics(&self, key: &str) -> Result<(), StoreError> {
+    fn remove_metrics(&self, key: &StageKey) -> Result<(), StoreError> {
         for entry in self.metrics.scan_prefix(format!("{key}/").as_bytes()) {
             let (k, _) = entry?;
             self.metrics.remove(k)?;
@@ -366,13 +426,33 @@ impl Store {
 
     /// Records what the stage `key` is (its resolved config and inputs), so that it can be
     /// run, or its outputs re-read, from the store alone.
-    pub fn save_spec<T: Serialize>(&self, key: &str, spec: &T) -> Result<(), StoreError> {
+    pub fn save_spec<T: Serialize>(&self, key: &StageKey, spec: &T) -> Result<(), StoreError> {
         self.specs.insert(key.as_bytes(), encode(spec)?)?;
         Ok(())
     }
 
-    pub fn spec<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+    pub fn spec<T: DeserializeOwned>(&self, key: &StageKey) -> Result<Option<T>, StoreError> {
         self.specs.get(key)?.map(|b| decode(&b)).transpose()
+    }
+
+    // --- progress of running stages ---------------------------------------------------
+
+    pub fn save_progress(
+        &self,
+        key: &StageKey,
+        progress: &StageProgress,
+    ) -> Result<(), StoreError> {
+        self.progress.insert(key.as_bytes(), encode(progress)?)?;
+        Ok(())
+    }
+
+    pub fn progress(&self, key: &StageKey) -> Result<Option<StageProgress>, StoreError> {
+        self.progress.get(key)?.map(|b| decode(&b)).transpose()
+    }
+
+    pub fn clear_progress(&self, key: &StageKey) -> Result<(), StoreError> {
+        self.progress.remove(key)?;
+        Ok(())
     }
 
     // --- stage history ---------------------------------------------------------------

@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::blobs::BlobRef;
+use crate::plan::StageKey;
 
 /// A finished stage's outputs, stored under its cache key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArtifactRecord {
-    pub key: String,
+    pub key: StageKey,
     pub kind: String,
     /// The stage name that produced it (informational: names are not in keys).
     pub stage: String,
@@ -26,6 +27,33 @@ pub struct ArtifactRecord {
     pub duration_s: f64,
     /// The run that produced it.
     pub run: String,
+    /// Where it was produced (absent in records written before r1flow recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub produced: Option<Provenance>,
+}
+
+/// Where an artifact was produced. Its bits are reproducible on the same backend and the
+/// same kind of machine; CPUs with other vector instructions, or other GPUs, round
+/// floating point differently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub host: String,
+    /// `cpu`, `wgpu` or `cuda`.
+    pub backend: String,
+    /// The CPU's architecture and vector extensions, or the GPU's model.
+    pub device: String,
+    /// The r1flow version that produced it.
+    pub version: String,
+}
+
+impl std::fmt::Display for Provenance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} on {} ({}), r1flow {}",
+            self.backend, self.host, self.device, self.version
+        )
+    }
 }
 
 impl ArtifactRecord {
@@ -56,6 +84,8 @@ pub enum StageStatus {
     Interrupted,
     /// Not selected (`--only`, `--until`) or blocked by a failed input.
     Skipped,
+    /// Launched and not finished (a live run's record).
+    Running,
 }
 
 /// One stage instance within a run.
@@ -64,7 +94,7 @@ pub struct StageRun {
     pub name: String,
     pub kind: String,
     pub variants: Vec<String>,
-    pub key: String,
+    pub key: StageKey,
     pub status: StageStatus,
     #[serde(deserialize_with = "number_or_nan")]
     pub duration_s: f64,
@@ -75,6 +105,40 @@ pub struct StageRun {
     pub resumed_from_step: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Where its artifact was produced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub produced: Option<Provenance>,
+    /// While it runs or after: the executor's name for its job (`slurm 1234`, `pid 99`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// The log its job wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
+    /// While it runs: steps done and in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<(u64, u64)>,
+}
+
+impl StageRun {
+    /// A stage instance of a run before anything happened to it.
+    pub fn pending(name: String, kind: String, variants: Vec<String>, key: StageKey) -> Self {
+        Self {
+            name,
+            kind,
+            variants,
+            key,
+            status: StageStatus::Pending,
+            duration_s: 0.0,
+            outputs: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+            resumed_from_step: None,
+            error: None,
+            produced: None,
+            job: None,
+            log: None,
+            progress: None,
+        }
+    }
 }
 
 /// One invocation of `r1flow run`.
@@ -105,7 +169,7 @@ impl RunRecord {
 /// The latest resumable state of an unfinished stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointRecord {
-    pub key: String,
+    pub key: StageKey,
     /// Steps completed when the checkpoint was written.
     pub step: u64,
     /// State name → blob (weights, optimizer, RNG, cursor …).
@@ -139,7 +203,7 @@ where
 }
 
 /// A number that JSON may have written as `null` (NaN, an infinity), read back as NaN.
-fn number_or_nan<'de, D>(deserializer: D) -> Result<f64, D::Error>
+pub(crate) fn number_or_nan<'de, D>(deserializer: D) -> Result<f64, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
@@ -149,7 +213,7 @@ where
 /// What a stage name last ran as, to say why it would run again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryRecord {
-    pub key: String,
+    pub key: StageKey,
     /// The canonical JSON its key hashed.
     pub material: serde_json::Value,
     pub at: DateTime<Utc>,

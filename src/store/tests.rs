@@ -9,7 +9,7 @@ use super::*;
 fn artifact(store: &Store, key: &str, content: &[u8]) -> ArtifactRecord {
     let blob = store.blobs().put(content).expect("put");
     ArtifactRecord {
-        key: key.to_string(),
+        key: key.into(),
         kind: "dataset".into(),
         stage: "data".into(),
         outputs: BTreeMap::from([("train.jsonl".to_string(), blob)]),
@@ -17,6 +17,7 @@ fn artifact(store: &Store, key: &str, content: &[u8]) -> ArtifactRecord {
         created: Utc::now(),
         duration_s: 0.0,
         run: "r1".into(),
+        produced: None,
     }
 }
 
@@ -32,16 +33,8 @@ fn run_record(id: &str, keys: &[&str], minutes: i64) -> RunRecord {
         stages: keys
             .iter()
             .map(|k| StageRun {
-                name: "s".into(),
-                kind: "dataset".into(),
-                variants: vec![],
-                key: k.to_string(),
                 status: StageStatus::Ran,
-                duration_s: 0.0,
-                outputs: BTreeMap::new(),
-                metrics: BTreeMap::new(),
-                resumed_from_step: None,
-                error: None,
+                ..StageRun::pending("s".into(), "dataset".into(), vec![], (*k).into())
             })
             .collect(),
     }
@@ -87,7 +80,7 @@ fn records_survive_reopening() {
         store.commit_artifact(&record).expect("commit");
         store
             .log_metrics(
-                "k1",
+                &"k1".into(),
                 &MetricPoint {
                     step: 1,
                     values: BTreeMap::from([("loss".into(), 2.0)]),
@@ -96,7 +89,7 @@ fn records_survive_reopening() {
             .expect("log");
         store
             .log_metrics(
-                "k1",
+                &"k1".into(),
                 &MetricPoint {
                     step: 2,
                     values: BTreeMap::from([("loss".into(), 1.5)]),
@@ -111,12 +104,12 @@ fn records_survive_reopening() {
         None,
         "a clean close leaves no stale holder"
     );
-    assert_eq!(store.artifact("k1").expect("read"), Some(record));
-    assert_eq!(store.metrics("k1").expect("metrics").len(), 2);
-    store.truncate_metrics("k1", 1).expect("truncate");
+    assert_eq!(store.artifact(&"k1".into()).expect("read"), Some(record));
+    assert_eq!(store.metrics(&"k1".into()).expect("metrics").len(), 2);
+    store.truncate_metrics(&"k1".into(), 1).expect("truncate");
     assert_eq!(
         store
-            .metrics("k1")
+            .metrics(&"k1".into())
             .expect("metrics")
             .iter()
             .map(|p| p.step)
@@ -133,9 +126,9 @@ fn a_metric_that_is_not_a_number_reads_back_as_nan() {
         step: 3,
         values: BTreeMap::from([("loss".into(), 0.5), ("reward/general".into(), f64::NAN)]),
     };
-    store.log_metrics("k", &point).expect("log");
+    store.log_metrics(&"k".into(), &point).expect("log");
     let read = store
-        .metrics("k")
+        .metrics(&"k".into())
         .expect("a NaN does not make the series unreadable");
     assert_eq!(read[0].values["loss"], 0.5);
     assert!(read[0].values["reward/general"].is_nan());
@@ -178,13 +171,13 @@ fn gc_keeps_what_kept_runs_reach() {
     );
     assert_eq!(dry.bytes_freed, 9 + 6);
     assert!(
-        store.artifact("old").expect("read").is_some(),
+        store.artifact(&"old".into()).expect("read").is_some(),
         "a dry run removes nothing"
     );
 
     let report = store.gc(Some(1), false).expect("gc");
     assert_eq!(report.bytes_freed, 15);
-    assert!(store.artifact("old").expect("read").is_none());
+    assert!(store.artifact(&"old".into()).expect("read").is_none());
     assert_eq!(store.runs().expect("runs").len(), 1);
     store
         .verify_artifact(&new)
@@ -208,7 +201,10 @@ fn non_finite_numbers_in_records_read_back_as_nan() {
     run.stages[0].duration_s = f64::NAN;
     store.save_run(&run).expect("save run");
 
-    let read = store.artifact("k").expect("readable").expect("stored");
+    let read = store
+        .artifact(&"k".into())
+        .expect("readable")
+        .expect("stored");
     assert!(read.metrics["loss"].is_nan() && read.metrics["reward/v"].is_nan());
     assert_eq!(read.metrics["steps"], 3.0);
     assert!(read.duration_s.is_nan());
@@ -242,6 +238,6 @@ fn a_replaced_or_finished_checkpoint_leaves_no_blobs() {
     // A checkpoint blob that the finished artifact also names stays.
     let record = artifact(&store, "k", b"step two");
     store.commit_artifact(&record).expect("commit");
-    assert!(store.checkpoint("k").expect("read").is_none());
+    assert!(store.checkpoint(&"k".into()).expect("read").is_none());
     assert_eq!(store.blobs().list().expect("list").len(), 1);
 }

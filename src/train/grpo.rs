@@ -14,14 +14,14 @@ use super::policy_rewards::PolicyRewards;
 use super::policy_update::{update_policy, UpdateSettings, UpdateStats};
 use super::reference_sync::{check_syncable, mix_into_reference};
 use super::reward_scoring::RewardModels;
-use super::rollout::ROLLOUTS_FILE;
-use super::rollout::{prompt_batch, sample_step, Rollout, RolloutSettings, StepRollouts};
+use super::rollout::{prompt_batch, sample_step, RolloutSettings, StepRollouts};
 use super::state::{
     checkpoint_if_due, load_module, load_optimizer, module_bytes, resumed_state, LoopState,
     OPTIMIZER_FILE, WEIGHTS_FILE,
 };
 use super::update::learning_rate_at;
 use crate::exec::{StageContext, StageError, StageOutput};
+use crate::metrics::{Rollout, ROLLOUTS_FILE};
 use crate::model::{BackendTask, FinishReason, Transformer};
 use crate::records::DatasetRecord;
 use crate::rewards::ModelScorer;

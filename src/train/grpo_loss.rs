@@ -205,9 +205,7 @@ mod tests {
 #[cfg(test)]
 mod policy_step_tests {
     use super::*;
-    use crate::model::{
-        token_logprobs, CpuBackend, ModelConfig, ModelPreset, TokenBatch, Transformer,
-    };
+    use crate::model::{token_logprobs, CpuBackend, ModelConfig, Preset, TokenBatch, Transformer};
     use burn::backend::Autodiff;
     use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
     use burn::tensor::TensorData;
@@ -236,7 +234,7 @@ mod policy_step_tests {
             num_attention_heads: 4,
             num_key_value_heads: 2,
             intermediate_size: 64,
-            ..ModelPreset::Tiny.config()
+            ..Preset::Tiny.config()
         };
         let device = Default::default();
         let mut model = Transformer::<A>::init(&config, 3, &device).expect("model");

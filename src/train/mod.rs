@@ -41,7 +41,6 @@ pub use reward_model::{
     StoredRewardModel, REWARD_METRICS_FILE, REWARD_MODEL_FILE,
 };
 pub use reward_scoring::RewardModels;
-pub use rollout::{Rollout, ROLLOUTS_FILE};
 pub use sampling::{sample_records, PromptSample};
 pub use schedule::learning_rate;
 pub use state::LoopState;
@@ -80,11 +79,7 @@ pub fn run_on_backend<T: BackendTask<Output = Result<StageOutput, StageError>>>(
             "training in {dtype:?} is not supported yet; use `dtype: f32`"
         )));
     }
-    let kind = match backend {
-        Backend::Cpu => BackendKind::Cpu,
-        Backend::Wgpu => BackendKind::Wgpu,
-        Backend::Cuda => BackendKind::Cuda,
-    };
-    kind.run(task)
+    BackendKind::from(backend)
+        .run(task)
         .map_err(|e| StageError::Failed(e.to_string()))?
 }

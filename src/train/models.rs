@@ -4,9 +4,10 @@
 
 use burn::tensor::backend::Backend;
 
+use crate::architecture;
 use crate::exec::{StageContext, StageError};
 use crate::manifest::{ModelDecl, Preset};
-use crate::model::{self, ModelConfig, ModelOverrides, ModelPreset, TextTokenizer, Transformer};
+use crate::model::{self, ModelConfig, TextTokenizer, Transformer};
 use crate::plan::InputSpec;
 
 /// Output names of a model artifact.
@@ -26,23 +27,10 @@ pub(crate) fn failed(error: impl std::fmt::Display) -> StageError {
 
 /// The architecture of a preset declaration with its overrides.
 pub fn preset_config(decl: &ModelDecl, preset: Preset) -> Result<ModelConfig, StageError> {
-    let base = match preset {
-        Preset::Tiny => ModelPreset::Tiny,
-        Preset::Small => ModelPreset::Small,
-    }
-    .config();
-    let overrides = ModelOverrides {
-        hidden_size: decl.hidden_size,
-        num_hidden_layers: decl.num_hidden_layers,
-        num_attention_heads: decl.num_attention_heads,
-        num_key_value_heads: decl.num_key_value_heads,
-        intermediate_size: decl.intermediate_size,
-        rope_theta: decl.rope_theta,
-        tie_word_embeddings: decl.tie_word_embeddings,
-        max_position_embeddings: decl.max_position_embeddings,
-        ..ModelOverrides::default()
-    };
-    base.with_overrides(&overrides).map_err(failed)
+    preset
+        .config()
+        .with_overrides(&architecture::overrides(decl))
+        .map_err(failed)
 }
 
 /// Loads the model named by input `field`: fresh weights (seeded) for a preset, a
@@ -131,7 +119,7 @@ impl model::BackendTask for ExportTask<'_, '_> {
         let temp = std::env::temp_dir().join(format!(
             "r1flow-export-{}-{}",
             std::process::id(),
-            &self.context.spec().key[..12]
+            self.context.spec().key.short()
         ));
         model::save_hf_dir(&loaded.model, &loaded.config, &loaded.tokenizer, &temp)
             .map_err(failed)?;

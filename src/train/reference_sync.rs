@@ -89,7 +89,7 @@ pub(super) fn mix_into_reference<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ModelConfig, ModelPreset};
+    use crate::model::{ModelConfig, Preset};
 
     type B = crate::model::CpuBackend;
 
@@ -102,7 +102,7 @@ mod tests {
 
     #[test]
     fn the_reference_moves_alpha_of_the_way_to_the_policy() {
-        let config: ModelConfig = ModelPreset::Tiny.config();
+        let config: ModelConfig = Preset::Tiny.config();
         let device = Default::default();
         let policy = Transformer::<B>::init(&config, 1, &device).expect("policy");
         let reference = Transformer::<B>::init(&config, 2, &device).expect("reference");

@@ -68,7 +68,6 @@ pub fn scored_sequence(
             .copied()
             .unwrap_or_else(|| tokenizer.pad_id()),
     );
-    let max_length = max_length.max(1);
     if ids.len() > max_length {
         ids.drain(..ids.len() - max_length);
     }

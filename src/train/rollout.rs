@@ -1,38 +1,21 @@
 //! Execute (training): one GRPO step's rollouts — the step's prompts, `num_generations`
 //! completions each, sampled with the KV cache on the inner (non-autodiff) backend and
 //! scored by the stage's rewards, with their group-relative advantages — and the
-//! `Rollout` record every scored completion leaves in `rollouts.jsonl`.
+//! `Rollout` records they leave in `rollouts.jsonl`.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
-use serde::{Deserialize, Serialize};
 
 use super::grpo_loss::group_advantages;
 use super::models::failed;
 use crate::exec::StageError;
+use crate::metrics::Rollout;
 use crate::model::{self, Completion, FinishReason, SamplingParams, TextTokenizer, Transformer};
 use crate::records::{Answer, DatasetRecord};
 use crate::rewards::{ModelScorer, RoutedRewards, RoutedScores, Sample};
 use crate::stages::{GenerationSettings, PolicySettings};
 use crate::tasks::SeededRng;
-
-/// Output name of the rollout log.
-pub const ROLLOUTS_FILE: &str = "rollouts.jsonl";
-
-/// One scored completion, as stored in `rollouts.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Rollout {
-    pub step: u64,
-    pub prompt_id: String,
-    pub completion: String,
-    pub reward: Option<f64>,
-    pub rewards: BTreeMap<String, Option<f64>>,
-    pub advantage: f64,
-    pub tokens: usize,
-    pub truncated: bool,
-}
 
 /// Prompt indices of step `step`: consecutive slices of a seeded order, reshuffled per epoch.
 pub(super) fn prompt_batch(seed: u64, count: usize, per_step: usize, step: u64) -> Vec<usize> {

@@ -74,7 +74,8 @@ fn sequences(job: &SupervisedJob, tokenizer: &TextTokenizer) -> Result<Vec<Seque
         .copied()
         .unwrap_or_else(|| tokenizer.pad_id());
     let encode = |text: &str| tokenizer.encode(text, false).map_err(failed);
-    let len = job.max_seq_length.max(2);
+    // At least 2: check refuses shorter windows.
+    let len = job.max_seq_length;
     match job.mode {
         SequenceMode::Packed => {
             let mut stream = Vec::new();
@@ -402,7 +403,7 @@ mod tests {
     #[test]
     fn logit_distillation_needs_one_vocabulary() {
         let device = Default::default();
-        let mut config = crate::model::ModelPreset::Tiny.config();
+        let mut config = crate::manifest::Preset::Tiny.config();
         config.hidden_size = 16;
         config.num_hidden_layers = 1;
         config.num_attention_heads = 2;

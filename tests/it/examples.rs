@@ -23,7 +23,7 @@ fn the_library_example_runs_a_pipeline_and_reads_its_output() {
 #[test]
 fn the_example_verifier_scores_generated_items() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/verifier/pipeline.yaml");
-    let checked = check_file(&manifest);
+    let checked = check_file(&manifest, &r1flow::model::capabilities());
     assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
     let pipeline = &checked.pipelines[0];
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use r1flow::check::{check_document, check_file};
 use r1flow::diag::{render_all, SourceFile};
-use r1flow::plan::plan;
+use r1flow::plan::{plan, StageKey};
 use r1flow::syntax::parse;
 
 const BASE: &str = r#"
@@ -37,10 +37,10 @@ stages:
 "#;
 
 /// stage name → key, for a manifest without ablations.
-fn keys(yaml: &str) -> BTreeMap<String, String> {
+fn keys(yaml: &str) -> BTreeMap<String, StageKey> {
     let doc =
         parse(SourceFile::new("keys.yaml", yaml)).unwrap_or_else(|d| panic!("{}", render_all(&d)));
-    let checked = check_document(&doc);
+    let checked = check_document(&doc, &r1flow::check::Capabilities::any());
     assert!(
         !checked.has_errors(),
         "{}",
@@ -53,7 +53,7 @@ fn keys(yaml: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn key_of(yaml: &str, stage: &str) -> String {
+fn key_of(yaml: &str, stage: &str) -> StageKey {
     keys(yaml)
         .remove(stage)
         .unwrap_or_else(|| panic!("no stage {stage}"))
@@ -193,8 +193,8 @@ fn write_project(dir: &Path, jsonl: &str) {
     .expect("write manifest");
 }
 
-fn file_key(dir: &Path) -> String {
-    let checked = check_file(&dir.join("m.yaml"));
+fn file_key(dir: &Path) -> StageKey {
+    let checked = check_file(&dir.join("m.yaml"), &r1flow::check::Capabilities::any());
     assert!(
         !checked.has_errors(),
         "{}",
@@ -229,7 +229,7 @@ fn ablation_arms_share_every_equal_upstream_stage() {
     );
     let doc = parse(SourceFile::new("ablate.yaml", manifest))
         .unwrap_or_else(|d| panic!("{}", render_all(&d)));
-    let checked = check_document(&doc);
+    let checked = check_document(&doc, &r1flow::check::Capabilities::any());
     assert!(
         !checked.has_errors(),
         "{}",

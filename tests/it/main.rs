@@ -3,12 +3,14 @@
 mod examples;
 mod hostile;
 mod keys;
+mod layers;
 mod pipelines;
 mod preferences;
 mod report;
 mod robustness;
 mod run;
 mod schema;
+mod slurm;
 mod support;
 mod train;
 mod validate;

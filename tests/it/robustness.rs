@@ -28,7 +28,7 @@ fn check_text(text: &str) {
         repo_root().join("pipelines/mutant.yaml"),
         text,
     )) {
-        let checked = check_document(&doc);
+        let checked = check_document(&doc, &r1flow::model::capabilities());
         for diagnostic in &checked.diagnostics {
             let _ = diagnostic.render();
         }

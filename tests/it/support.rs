@@ -81,6 +81,23 @@ impl Test {
         self.dir.join(relative)
     }
 
+    /// Starts the command without waiting for it (its output goes to `log` in the test
+    /// directory).
+    pub(crate) fn spawn(&self, log: &str) -> std::process::Child {
+        let log = std::fs::File::create(self.dir.join(log)).expect("create the log");
+        let log_err = log.try_clone().expect("clone the log handle");
+        Command::new(env!("CARGO_BIN_EXE_r1flow"))
+            .args(&self.args)
+            .current_dir(&self.dir)
+            .env_remove("R1FLOW_STORE")
+            .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .expect("start r1flow")
+    }
+
     pub(crate) fn run(&self) -> Outcome {
         let output = Command::new(env!("CARGO_BIN_EXE_r1flow"))
             .args(&self.args)

@@ -144,3 +144,73 @@ fn several_files_are_checked_and_the_exit_status_reflects_any_failure() {
         outcome.stderr
     );
 }
+
+#[test]
+fn a_checkpoint_r1flow_cannot_run_is_refused_at_its_path() {
+    let outcome = Test::new()
+        .write(
+            "ckpt/config.json",
+            r#"{"model_type": "gpt2", "hidden_size": 64, "num_hidden_layers": 2,
+                "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100}"#,
+        )
+        .write(
+            "m.yaml",
+            "name: gpt2\nmodels:\n  gpt: {path: ckpt}\nstages:\n  x: {kind: export, from: gpt}\n",
+        )
+        .args(["validate", "m.yaml"])
+        .run();
+    assert!(!outcome.success);
+    insta::assert_snapshot!(outcome.stderr, @r"
+    error: model `gpt`: r1flow cannot run this checkpoint: unsupported model_type `gpt2` (supported: qwen2, llama)
+     --> m.yaml:3:15
+      |
+    3 |   gpt: {path: ckpt}
+      |               ^^^^
+      = help: r1flow runs Qwen2 and Llama decoders (model_type qwen2 or llama, SiLU, no rope scaling or sliding window)
+
+    1 error
+    ");
+}
+
+/// A manifest that asks for a backend this binary lacks is refused at its `backend:` line,
+/// and `--backend` naming one is refused before anything runs.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_backend_not_compiled_in_is_refused_before_any_stage() {
+    let test = Test::new().write(
+        "m.yaml",
+        "name: b\nbackend: cuda\ndatasets:\n  a: {kind: arithmetic}\nstages:\n  t: {kind: dataset, source: a}\n",
+    );
+    let outcome = test.clone_args(["validate", "m.yaml"]).run();
+    assert!(!outcome.success);
+    insta::assert_snapshot!(outcome.stderr, @r"
+    error: backend `cuda` is not compiled into this r1flow
+     --> m.yaml:2:10
+      |
+    2 | backend: cuda
+      |          ^^^^
+      = help: rebuild with `cargo build --release --features cuda`, or use `backend: cpu`
+
+    1 error
+    ");
+    let forced = Test::new()
+        .write(
+            "m.yaml",
+            "name: b\ndatasets:\n  a: {kind: arithmetic}\nstages:\n  t: {kind: dataset, source: a}\n",
+        )
+        .args(["run", "m.yaml", "--backend", "cuda", "--store", "store"])
+        .run();
+    assert!(!forced.success);
+    assert!(
+        forced
+            .stderr
+            .contains("--backend cuda: this r1flow was built without it"),
+        "{}",
+        forced.stderr
+    );
+    assert!(
+        !forced.stderr.contains("[1/1]"),
+        "no stage ran: {}",
+        forced.stderr
+    );
+}

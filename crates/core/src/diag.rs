@@ -216,7 +216,7 @@ fn render_snippet(out: &mut String, location: &Location, note: Option<&str>, wid
 }
 
 /// Longest source line quoted whole; longer ones are quoted around the column.
-const MAX_QUOTED_CHARS: usize = 100;
+const MAX_QUOTED_CHARS: usize = 200;
 
 /// `line` cut to at most `MAX_QUOTED_CHARS` characters around column `col` (1-based),
 /// with `…` where it was cut, and the column within the excerpt. A one-line JSON record

@@ -4,6 +4,7 @@
 //! rewards, metrics and JSONL records the stages work on live here too. Execution, the
 //! store, the models and the reports build on this crate (`r1flow`). See ARCHITECTURE.md.
 
+pub mod architecture;
 pub mod check;
 pub mod diag;
 pub mod manifest;

@@ -6,6 +6,8 @@ use std::path::{Component, Path, PathBuf};
 
 use indexmap::IndexMap;
 
+use crate::architecture::{self, ModelConfig};
+
 use crate::diag::Diagnostic;
 use crate::manifest::{
     DatasetDecl, LanguageDetection, ModelDecl, RewardDecl, SolutionNoise, MAX_GENERATED_SAMPLES,
@@ -54,8 +56,10 @@ pub(crate) fn check_models(
     base_dir: &Path,
     models: &IndexMap<String, ModelDecl>,
     diagnostics: &mut Vec<Diagnostic>,
-) {
+) -> IndexMap<String, ModelConfig> {
+    let mut architectures = IndexMap::new();
     for (name, model) in models {
+        let errors_before = diagnostics.iter().filter(|d| d.is_error()).count();
         let mut at = At {
             doc,
             path: YamlPath::root().key("models").key(name.as_str()),
@@ -131,7 +135,28 @@ pub(crate) fn check_models(
                 );
             }
         }
+        // What the model layer will build: anything it would refuse is refused here.
+        if at.diagnostics.iter().filter(|d| d.is_error()).count() == errors_before {
+            match architecture::of_decl(model, base_dir) {
+                Ok(config) => {
+                    architectures.insert(name.clone(), config);
+                }
+                Err(error) if model.path.is_some() => at.ensure(
+                    false,
+                    "path",
+                    format!("r1flow cannot run this checkpoint: {error}"),
+                    "r1flow runs Qwen2 and Llama decoders (model_type qwen2 or llama, SiLU, no rope scaling or sliding window)",
+                ),
+                Err(error) => at.ensure(
+                    false,
+                    "",
+                    format!("the architecture is invalid: {error}"),
+                    "change the overrides so that the heads divide the width and the head dimension is even",
+                ),
+            }
+        }
     }
+    architectures
 }
 
 /// Whether `file` (a `what` the manifest names) is a regular file; what it is otherwise.

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::manifest::Resources;
 use crate::stages::FieldChecks;
 
 /// The range a shared numeric field must lie in.
@@ -184,5 +185,23 @@ pub(crate) fn check_shared(config: &Value, checks: &mut FieldChecks<'_>) {
                 "clip-higher widens the upper range: epsilon_high ≥ epsilon",
             );
         }
+    }
+}
+
+/// A stage's `resources:` must be what Slurm accepts.
+pub(crate) fn check_resources(resources: &Resources, checks: &mut FieldChecks<'_>) {
+    if let Some(error) = resources.mem.as_deref().and_then(Resources::mem_error) {
+        checks.error(
+            "resources.mem",
+            error,
+            "write a number with an optional K, M, G or T suffix, e.g. `mem: 16G`",
+        );
+    }
+    if let Some(error) = resources.time.as_deref().and_then(Resources::time_error) {
+        checks.error(
+            "resources.time",
+            error,
+            "write minutes (`90`), `HH:MM:SS` or `D-HH:MM:SS`, e.g. `time: 04:00:00`",
+        );
     }
 }

@@ -5,6 +5,8 @@
 //! JSONL records are well-formed).
 
 mod ablation;
+mod capabilities;
+mod context;
 mod declarations;
 mod decode;
 mod fields;
@@ -19,6 +21,7 @@ use indexmap::IndexMap;
 use serde_yaml::Value;
 
 pub use ablation::MAX_VARIANTS;
+pub use capabilities::Capabilities;
 pub use declarations::find_program;
 pub use pipeline::{Binding, CheckedStage, Pipeline, Target, Variant};
 
@@ -42,11 +45,11 @@ impl Checked {
     }
 }
 
-/// Reads, parses and checks the manifest at `path`.
-pub fn check_file(path: &Path) -> Checked {
+/// Reads, parses and checks the manifest at `path` for a binary that can do `can`.
+pub fn check_file(path: &Path, can: &Capabilities) -> Checked {
     let document = syntax::read_source(path).and_then(syntax::parse);
     match document {
-        Ok(doc) => check_document(&doc),
+        Ok(doc) => check_document(&doc, can),
         Err(diagnostics) => Checked {
             pipelines: Vec::new(),
             diagnostics,
@@ -54,8 +57,9 @@ pub fn check_file(path: &Path) -> Checked {
     }
 }
 
-/// Checks a parsed manifest and every variant of its ablations.
-pub fn check_document(doc: &Document) -> Checked {
+/// Checks a parsed manifest and every variant of its ablations, for a binary that can do
+/// `can`.
+pub fn check_document(doc: &Document, can: &Capabilities) -> Checked {
     let mut diagnostics = Vec::new();
     let mut pipelines = Vec::new();
     if check_root(doc, &mut diagnostics) {
@@ -66,7 +70,7 @@ pub fn check_document(doc: &Document) -> Checked {
         for (variant, variant_doc) in variants {
             let name = variant.name.clone();
             let mut own = Vec::new();
-            if let Some(pipeline) = check_variant(variant_doc, variant, &mut own) {
+            if let Some(pipeline) = check_variant(variant_doc, variant, can, &mut own) {
                 pipelines.push(pipeline);
             }
             for diagnostic in own {
@@ -141,6 +145,44 @@ fn check_root(doc: &Document, diagnostics: &mut Vec<Diagnostic>) -> bool {
     }
 }
 
+/// The backend must be compiled in and the precision supported.
+fn check_numerics(
+    doc: &Document,
+    backend: Backend,
+    dtype: Dtype,
+    can: &Capabilities,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let at = |key: &str| Some(doc.value_location(&YamlPath::root().key(key)));
+    if !can.backends.contains(&backend) {
+        let name = backend.as_str();
+        diagnostics.push(
+            Diagnostic::error(format!("backend `{name}` is not compiled into this r1flow"))
+                .at(at("backend"))
+                .with_help(format!(
+                    "rebuild with `cargo build --release --features {name}`, or use `backend: cpu`"
+                )),
+        );
+    }
+    if !can.dtypes.contains(&dtype) {
+        let supported: Vec<String> = can
+            .dtypes
+            .iter()
+            .map(|d| format!("`{}`", d.as_str()))
+            .collect();
+        diagnostics.push(
+            Diagnostic::error(format!("this r1flow cannot train in `{}`", dtype.as_str()))
+                .at(at("dtype"))
+                .with_help(match supported.as_slice() {
+                    [only] => format!(
+                    "remove `dtype:` to train in {only}, the only precision this r1flow supports"
+                ),
+                    _ => format!("use one of {}", supported.join(", ")),
+                }),
+        );
+    }
+}
+
 fn scalar<T: serde::de::DeserializeOwned + Default>(
     doc: &Document,
     key: &str,
@@ -162,6 +204,7 @@ fn scalar<T: serde::de::DeserializeOwned + Default>(
 fn check_variant(
     mut doc: Document,
     variant: Variant,
+    can: &Capabilities,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Pipeline> {
     let errors_before = diagnostics.iter().filter(|d| d.is_error()).count();
@@ -181,6 +224,7 @@ fn check_variant(
     let seed: u64 = scalar(&doc, "seed", diagnostics);
     let backend: Backend = scalar(&doc, "backend", diagnostics);
     let dtype: Dtype = scalar(&doc, "dtype", diagnostics);
+    check_numerics(&doc, backend, dtype, can, diagnostics);
     let defaults = sections::defaults(&doc, diagnostics);
     let models = sections::named_entries(&doc, "models", diagnostics, |p, n, v, d| {
         sections::model(&doc, p, n, v, d)
@@ -222,6 +266,9 @@ fn check_variant(
             let mut checks = FieldChecks::new(&doc, path.clone(), diagnostics);
             fields::check_shared(&decl.to_json(), &mut checks);
             decl.check(&mut checks);
+            if let Some(resources) = decl.resources() {
+                fields::check_resources(resources, &mut checks);
+            }
             match decl.resolve() {
                 Ok(settings) => {
                     resolved.insert(stage_name.clone(), settings);
@@ -263,7 +310,12 @@ fn check_variant(
         .filter(|s| s.output == Output::RewardModel)
         .map(|s| s.name.as_str())
         .collect();
-    declarations::check_models(&doc, &base_dir, &models, diagnostics);
+    let architectures = declarations::check_models(&doc, &base_dir, &models, diagnostics);
+    let known = context::Models {
+        decls: &models,
+        architectures: &architectures,
+    };
+    context::check_lengths(&doc, &checked, &known, diagnostics);
     declarations::check_datasets(&doc, &base_dir, &datasets, diagnostics);
     declarations::check_rewards(&doc, &base_dir, &rewards, &reward_model_stages, diagnostics);
     declarations::check_templates(&doc, &checked, &datasets, diagnostics);

@@ -114,6 +114,7 @@ fn implicit_dataset_stage(source: &str, seed: u64) -> StageDecl {
         limit: None,
         shuffle: true,
         seed: Some(seed),
+        resources: None,
     })
 }
 

@@ -5,6 +5,7 @@
 mod dataset;
 mod model;
 pub mod params;
+mod resources;
 mod reward;
 mod template;
 
@@ -18,6 +19,7 @@ pub use dataset::{
 };
 pub use model::{ModelDecl, Preset};
 pub use params::{Defaults, LossType, LrScheduler, ScaleRewards};
+pub use resources::Resources;
 pub use reward::{
     AccuracyMode, AccuracyReward, CommandReward, FormatMode, FormatReward, LanguageDetection,
     LanguageReward, LengthReward, ModelReward, RewardDecl,
@@ -55,6 +57,16 @@ pub enum Dtype {
     F32,
     Bf16,
     F16,
+}
+
+impl Dtype {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::Bf16 => "bf16",
+            Self::F16 => "f16",
+        }
+    }
 }
 
 /// Ablation axes: axis name → arm name → overrides (`dotted.path: value`). The variants

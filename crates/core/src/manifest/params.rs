@@ -158,6 +158,14 @@ macro_rules! stage_config {
             pub ref_model_mixup_alpha: Option<f64>,
         ] [$($rest)*]);
     };
+    (@splice $meta:tt $name:ident [$($fields:tt)*] [resources $($rest:ident)*]) => {
+        $crate::manifest::params::stage_config!(@splice $meta $name [$($fields)*
+            /// What the stage's job asks a cluster for under `--executor slurm` (GPUs,
+            /// CPUs, memory, time limit). Not part of the cache key.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub resources: Option<$crate::manifest::Resources>,
+        ] [$($rest)*]);
+    };
     (@splice [$($meta:tt)*] $name:ident [$($fields:tt)*] []) => {
         $($meta)*
         pub struct $name { $($fields)* }

@@ -8,5 +8,5 @@ pub mod summary;
 
 pub use cons_at_k::{cons_at_k, Vote};
 pub use pass_at_k::pass_at_k;
-pub use stored::{StoredSample, METRICS_FILE, SAMPLES_FILE};
+pub use stored::{Rollout, StoredSample, METRICS_FILE, ROLLOUTS_FILE, SAMPLES_FILE};
 pub use summary::{summarize, EvalSample};

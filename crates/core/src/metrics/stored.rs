@@ -1,6 +1,9 @@
-//! Report (what `eval` stores): the files an eval stage leaves in the store — every
-//! sample with its verdicts (`samples.jsonl`) and the final metrics (`metrics.json`) —
-//! read back by `report`, `compare` and `rescore`.
+//! Report (what stages store): the records of scored completions a stage leaves in the
+//! store — an eval's samples with their verdicts (`samples.jsonl`) and final metrics
+//! (`metrics.json`), GRPO's rollouts (`rollouts.jsonl`) — read back by `report`,
+//! `compare` and `rescore`.
+
+use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -22,4 +25,20 @@ pub struct StoredSample {
     pub format_ok: bool,
     pub language: Option<f64>,
     pub rewards: IndexMap<String, Option<f64>>,
+}
+
+/// Output name of the rollout log.
+pub const ROLLOUTS_FILE: &str = "rollouts.jsonl";
+
+/// One scored completion, as stored in `rollouts.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rollout {
+    pub step: u64,
+    pub prompt_id: String,
+    pub completion: String,
+    pub reward: Option<f64>,
+    pub rewards: BTreeMap<String, Option<f64>>,
+    pub advantage: f64,
+    pub tokens: usize,
+    pub truncated: bool,
 }

@@ -1,5 +1,5 @@
 //! Plan: the cache key of a stage instance. A stage's key is blake3 over the canonical
-//! JSON of `StageKey`, which holds everything that changes the stage's output bits and
+//! JSON of `KeyMaterial`, which holds everything that changes the stage's output bits and
 //! nothing else — so ablation arms share every stage that is equal, and a changed input
 //! file or upstream stage invalidates everything downstream of it.
 //!
@@ -16,7 +16,9 @@
 //! | `backend`,`dtype`| numerics differ across backends and precisions                 |
 //!
 //! Not in the key: stage names, manifest name, formatting, comments, key order, other
-//! stages' parameters, `save_steps` (checkpoint cadence), export's copy-to `path`.
+//! stages' parameters, `save_steps` (checkpoint cadence), export's copy-to `path`, a
+//! stage's `resources` (where it runs), `ref_model_mixup_alpha` while the reference is
+//! never synced.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,19 +28,20 @@ use serde_json::{json, Value};
 
 use super::canonical;
 use super::fingerprint::Fingerprints;
+use super::stage_key::StageKey;
 use crate::check::{Pipeline, Target};
 use crate::manifest::{DatasetDecl, Dtype, ModelDecl, RewardDecl};
 use crate::stages::StageDecl;
 
-/// Bump when the meaning of `StageKey` changes.
+/// Bump when the meaning of `KeyMaterial` changes.
 pub const KEY_FORMAT: u32 = 1;
 
 /// Config fields that never change a stage's output.
-const NOT_IN_KEY: &[&str] = &["save_steps", "path"];
+const NOT_IN_KEY: &[&str] = &["save_steps", "path", "resources"];
 
 /// Everything that determines a stage's output. Serialized canonically and hashed.
 #[derive(Debug, Clone, Serialize)]
-pub struct StageKey {
+pub struct KeyMaterial {
     pub key_format: u32,
     pub kind: &'static str,
     pub implementation: u32,
@@ -50,25 +53,25 @@ pub struct StageKey {
     pub dtype: Dtype,
 }
 
-impl StageKey {
+impl KeyMaterial {
     /// The canonical JSON that is hashed (also what `plan` diffs to explain a miss).
     pub fn material(&self) -> Value {
         canonical::canonicalize(&serde_json::to_value(self).unwrap_or(Value::Null))
     }
 
-    /// 64 hex digits of blake3 over the canonical JSON.
-    pub fn hash(&self) -> String {
-        canonical::hash(&self.material())
+    /// The key: 64 hex digits of blake3 over the canonical JSON.
+    pub fn hash(&self) -> StageKey {
+        StageKey::new(canonical::hash(&self.material()))
     }
 }
 
 /// Builds the key of `stage` in `pipeline`, given the keys of the stages it reads.
-pub(crate) fn stage_key(
+pub(crate) fn key_material(
     pipeline: &Pipeline,
     stage: &crate::check::CheckedStage,
-    upstream_keys: &BTreeMap<String, String>,
+    upstream_keys: &BTreeMap<String, StageKey>,
     files: &mut Fingerprints,
-) -> StageKey {
+) -> KeyMaterial {
     let mut params = stage.decl.to_json();
     if let Value::Object(map) = &mut params {
         for input in stage.decl.inputs() {
@@ -97,7 +100,10 @@ pub(crate) fn stage_key(
     let mut inputs = BTreeMap::new();
     for binding in &stage.bindings {
         let value = match &binding.target {
-            Target::Stage(name) => upstream_keys.get(name).cloned().unwrap_or_default(),
+            Target::Stage(name) => upstream_keys
+                .get(name)
+                .map(|k| k.as_str().to_string())
+                .unwrap_or_default(),
             Target::Model(name) => pipeline
                 .models
                 .get(name)
@@ -125,7 +131,7 @@ pub(crate) fn stage_key(
             );
         }
     }
-    StageKey {
+    KeyMaterial {
         key_format: KEY_FORMAT,
         kind: stage.decl.kind(),
         implementation: stage.decl.implementation(),

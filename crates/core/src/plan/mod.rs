@@ -7,6 +7,7 @@ mod fingerprint;
 mod key;
 mod render;
 mod spec;
+mod stage_key;
 mod why;
 
 use std::collections::BTreeMap;
@@ -17,9 +18,10 @@ use serde::Serialize;
 
 pub use canonical::{canonicalize, hash as canonical_hash, to_canonical_string};
 pub use fingerprint::Fingerprints;
-pub use key::{StageKey, KEY_FORMAT};
+pub use key::{KeyMaterial, KEY_FORMAT};
 pub use render::{render_dot, render_json, render_text, StageState};
 pub use spec::{InputSpec, StageSpec};
+pub use stage_key::StageKey;
 pub use why::explain_miss;
 
 use crate::check::{CheckedStage, Pipeline, Target, Variant};
@@ -41,8 +43,7 @@ pub struct PlannedStage {
     /// The stage's name (the first variant's, if variants name equal stages differently).
     pub name: String,
     pub kind: &'static str,
-    /// 64 hex digits.
-    pub key: String,
+    pub key: StageKey,
     /// The variants that use this instance, in variant order.
     pub variants: Vec<String>,
     pub inputs: Vec<PlannedInput>,
@@ -50,7 +51,7 @@ pub struct PlannedStage {
     pub implicit: bool,
     /// What the key hashes (for explaining cache misses).
     #[serde(skip)]
-    pub key_material: StageKey,
+    pub key_material: KeyMaterial,
     /// The stage as checked, from the first variant that uses it.
     #[serde(skip)]
     pub stage: CheckedStage,
@@ -71,8 +72,8 @@ pub struct Plan {
 
 impl Plan {
     /// The instance with `key`.
-    pub fn stage(&self, key: &str) -> Option<&PlannedStage> {
-        self.stages.iter().find(|s| s.key == key)
+    pub fn stage(&self, key: &StageKey) -> Option<&PlannedStage> {
+        self.stages.iter().find(|s| &s.key == key)
     }
 
     /// Number of distinct instances, against the count without sharing.
@@ -85,14 +86,14 @@ impl Plan {
 /// Builds the plan of checked pipelines (all variants of one manifest).
 pub fn plan(pipelines: Vec<Pipeline>) -> Plan {
     let mut files = Fingerprints::default();
-    let mut nodes: IndexMap<String, PlannedStage> = IndexMap::new();
+    let mut nodes: IndexMap<StageKey, PlannedStage> = IndexMap::new();
     for pipeline in &pipelines {
-        let mut keys: BTreeMap<String, String> = BTreeMap::new();
+        let mut keys: BTreeMap<String, StageKey> = BTreeMap::new();
         for name in execution_order(pipeline) {
             let Some(stage) = pipeline.stages.get(&name) else {
                 continue;
             };
-            let key_material = key::stage_key(pipeline, stage, &keys, &mut files);
+            let key_material = key::key_material(pipeline, stage, &keys, &mut files);
             let key = key_material.hash();
             keys.insert(name.clone(), key.clone());
             let inputs = stage

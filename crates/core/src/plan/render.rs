@@ -5,14 +5,10 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::Plan;
+use super::{Plan, StageKey};
 use crate::check::{Target, Variant};
 
 /// Short form of a key for tables.
-fn short(key: &str) -> &str {
-    key.get(..12).unwrap_or(key)
-}
-
 fn describe_target(target: &Target) -> String {
     match target {
         Target::Stage(name) => name.clone(),
@@ -40,7 +36,7 @@ pub struct StageState {
 
 /// The plan as an aligned table in execution order; with `states`, a status column and
 /// the reasons for each re-run under the table.
-pub fn render_text(plan: &Plan, states: Option<&BTreeMap<String, StageState>>) -> String {
+pub fn render_text(plan: &Plan, states: Option<&BTreeMap<StageKey, StageState>>) -> String {
     let mut out = String::new();
     let variant_names: Vec<&str> = plan.variants.iter().map(|v| v.name.as_str()).collect();
     let _ = writeln!(out, "pipeline: {}", plan.name);
@@ -87,7 +83,7 @@ pub fn render_text(plan: &Plan, states: Option<&BTreeMap<String, StageState>>) -
                     s.name.clone()
                 },
                 s.kind.to_string(),
-                short(&s.key).to_string(),
+                s.key.short().to_string(),
                 states
                     .and_then(|m| m.get(&s.key))
                     .map_or_else(|| "-".to_string(), |st| st.label.clone()),
@@ -148,7 +144,7 @@ pub fn render_text(plan: &Plan, states: Option<&BTreeMap<String, StageState>>) -
 /// `status` when `states` is given.
 pub fn render_json(
     plan: &Plan,
-    states: Option<&BTreeMap<String, StageState>>,
+    states: Option<&BTreeMap<StageKey, StageState>>,
 ) -> serde_json::Value {
     let stages: Vec<serde_json::Value> = plan
         .stages
@@ -190,7 +186,7 @@ pub fn render_dot(plan: &Plan) -> String {
             "  s{i} [label=\"{}\\n{}\\n{}{variants}\"];",
             stage.name,
             stage.kind,
-            short(&stage.key)
+            stage.key.short()
         );
     }
     for edge in plan.graph.edge_indices() {

@@ -10,8 +10,8 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{Pipeline, Target};
-use crate::manifest::{Backend, DatasetDecl, Dtype, ModelDecl, RewardDecl};
-use crate::plan::PlannedStage;
+use crate::manifest::{Backend, DatasetDecl, Dtype, ModelDecl, Resources, RewardDecl};
+use crate::plan::{PlannedStage, StageKey};
 use crate::stages::{ResolvedStage, StageDecl};
 
 /// What an input field of a stage resolves to at run time.
@@ -19,7 +19,7 @@ use crate::stages::{ResolvedStage, StageDecl};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum InputSpec {
     /// The artifact of an upstream stage, by key.
-    Artifact { key: String, stage: String },
+    Artifact { key: StageKey, stage: String },
     /// A model declaration (preset or checkpoint).
     Model { name: String, decl: ModelDecl },
     /// A dataset declaration.
@@ -30,7 +30,7 @@ pub enum InputSpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "StoredSpec")]
 pub struct StageSpec {
-    pub key: String,
+    pub key: StageKey,
     pub name: String,
     pub pipeline: String,
     pub variants: Vec<String>,
@@ -47,6 +47,9 @@ pub struct StageSpec {
     pub base_dir: PathBuf,
     pub backend: Backend,
     pub dtype: Dtype,
+    /// What its job asks a cluster for (not in its key).
+    #[serde(default)]
+    pub resources: Resources,
 }
 
 impl StageSpec {
@@ -58,7 +61,7 @@ impl StageSpec {
             .filter_map(|input| {
                 let spec = match &input.target {
                     Target::Stage(name) => InputSpec::Artifact {
-                        key: input.key.clone(),
+                        key: StageKey::new(input.key.clone()),
                         stage: name.clone(),
                     },
                     Target::Model(name) => InputSpec::Model {
@@ -93,13 +96,14 @@ impl StageSpec {
             base_dir: pipeline.base_dir.clone(),
             backend: pipeline.backend,
             dtype: pipeline.dtype,
+            resources: stage.stage.decl.resources().cloned().unwrap_or_default(),
         }
     }
 
     /// The keys of the upstream artifacts this stage reads.
-    pub fn upstream_keys(&self) -> impl Iterator<Item = &str> {
+    pub fn upstream_keys(&self) -> impl Iterator<Item = &StageKey> {
         self.inputs.values().filter_map(|i| match i {
-            InputSpec::Artifact { key, .. } => Some(key.as_str()),
+            InputSpec::Artifact { key, .. } => Some(key),
             _ => None,
         })
     }
@@ -109,7 +113,7 @@ impl StageSpec {
 /// have no `resolved`; it is derived from their config, which check had filled.
 #[derive(Deserialize)]
 struct StoredSpec {
-    key: String,
+    key: StageKey,
     name: String,
     pipeline: String,
     variants: Vec<String>,
@@ -121,6 +125,8 @@ struct StoredSpec {
     base_dir: PathBuf,
     backend: Backend,
     dtype: Dtype,
+    #[serde(default)]
+    resources: Resources,
 }
 
 impl TryFrom<StoredSpec> for StageSpec {
@@ -148,6 +154,7 @@ impl TryFrom<StoredSpec> for StageSpec {
             base_dir: stored.base_dir,
             backend: stored.backend,
             dtype: stored.dtype,
+            resources: stored.resources,
         })
     }
 }

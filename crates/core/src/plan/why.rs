@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use super::StageKey;
+
 /// Differences between two key materials, as `path: old → new` lines.
 pub fn explain_miss(old: &Value, new: &Value) -> Vec<String> {
     let mut changes = Vec::new();
@@ -12,8 +14,9 @@ pub fn explain_miss(old: &Value, new: &Value) -> Vec<String> {
 
 fn short(value: &Value) -> String {
     match value {
+        // A stage key (or a content hash like one) shows as keys do everywhere.
         Value::String(s) if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) => {
-            s[..12].to_string()
+            StageKey::new(s.as_str()).short().to_string()
         }
         Value::String(s) if s.len() > 60 => format!(
             "{}…",

@@ -30,6 +30,10 @@ pub struct DatasetStage {
     /// the data fixed across a seed ablation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// What the stage's job asks a cluster for under `--executor slurm`. Not part of the
+    /// cache key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::manifest::Resources>,
 }
 
 impl DatasetStage {

@@ -50,7 +50,7 @@ stage_config! {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub seed: Option<u64>,
     }
-    [generation]
+    [generation, resources]
 }
 
 impl EvalStage {

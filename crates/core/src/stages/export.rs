@@ -18,6 +18,10 @@ pub struct ExportStage {
     /// Also copy the directory here (relative to the manifest). Not part of the cache key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    /// What the stage's job asks a cluster for under `--executor slurm`. Not part of the
+    /// cache key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::manifest::Resources>,
 }
 
 impl StageConfig for ExportStage {

@@ -35,7 +35,7 @@ stage_config! {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub seed: Option<u64>,
     }
-    [training, generation, policy]
+    [training, generation, policy, resources]
 }
 
 /// TRL `GRPOConfig` defaults, shared by `grpo` and `rlhf`.

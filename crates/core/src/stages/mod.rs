@@ -190,6 +190,8 @@ macro_rules! stage_kinds {
             }
         }
 
+
+
         /// A stage as written in the manifest, by kind.
         #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
         #[serde(tag = "kind", rename_all = "snake_case")]
@@ -223,6 +225,11 @@ macro_rules! stage_kinds {
 
             pub fn check(&self, checks: &mut FieldChecks<'_>) {
                 match self { $(Self::$variant(c) => c.check(checks),)* }
+            }
+
+            /// What the stage's job asks a cluster for.
+            pub fn resources(&self) -> Option<&crate::manifest::Resources> {
+                match self { $(Self::$variant(c) => c.resources.as_ref(),)* }
             }
 
             /// The settings a run of this stage reads.
@@ -280,4 +287,30 @@ stage_kinds! {
     Distill(DistillStage),
     Eval(EvalStage),
     Export(ExportStage),
+}
+
+/// The longest sequences a stage feeds its model, bounded by the model's context.
+#[derive(Debug, Clone, Copy)]
+pub enum Sequences<'a> {
+    /// Training windows of `max_seq_length` tokens.
+    Window(usize),
+    /// Prompts of up to `max_prompt_length` tokens and completions generated after them.
+    Generated(&'a GenerationSettings),
+}
+
+impl ResolvedStage {
+    /// What this stage feeds its model, if it feeds one sequences.
+    pub fn sequences(&self) -> Option<Sequences<'_>> {
+        match self {
+            Self::Pretrain(s) => Some(Sequences::Window(s.max_seq_length)),
+            Self::Sft(s) => Some(Sequences::Window(s.max_seq_length)),
+            Self::Distill(s) => Some(Sequences::Window(s.max_seq_length)),
+            Self::RewardModel(s) => Some(Sequences::Window(s.max_seq_length)),
+            Self::Grpo(s) => Some(Sequences::Generated(&s.generation)),
+            Self::Rlhf(s) => Some(Sequences::Generated(&s.generation)),
+            Self::Eval(s) => Some(Sequences::Generated(&s.generation)),
+            Self::RejectionSampling(s) => Some(Sequences::Generated(&s.generation)),
+            Self::Dataset(_) | Self::Export(_) => None,
+        }
+    }
 }

@@ -43,7 +43,7 @@ stage_config! {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub seed: Option<u64>,
     }
-    [training, generation, policy]
+    [training, generation, policy, resources]
 }
 
 impl StageConfig for RlhfStage {

@@ -183,3 +183,63 @@ macro_rules! policy_settings {
     }};
 }
 pub(crate) use policy_settings;
+
+#[cfg(test)]
+mod tests {
+    use crate::check::{check_document, Capabilities};
+    use crate::diag::{render_all, SourceFile};
+    use crate::stages::ResolvedStage;
+    use crate::syntax::parse;
+
+    /// Every kind, written with only its required fields: the built-in defaults must
+    /// leave no setting unresolved.
+    const EVERY_KIND: &str = r#"
+name: every-kind
+models:
+  tiny: {preset: tiny}
+datasets:
+  arith: {kind: arithmetic}
+  prefs: {kind: jsonl, path: prefs.jsonl, format: preferences}
+stages:
+  tasks: {kind: dataset, source: arith}
+  base: {kind: pretrain, from: tiny, data: tasks}
+  tuned: {kind: sft, from: base, data: tasks}
+  rl: {kind: grpo, from: tuned, prompts: tasks, rewards: {accuracy: 1.0}}
+  kept: {kind: rejection_sampling, from: rl, prompts: tasks, thresholds: {accuracy: 1.0}}
+  judge: {kind: reward_model, from: base, data: prefs}
+  human: {kind: rlhf, from: rl, prompts: tasks, rewards: {accuracy: 1.0}, reward_model: judge}
+  student: {kind: distill, student: tiny, data: kept}
+  scores: {kind: eval, from: human, prompts: tasks}
+  out: {kind: export, from: student}
+"#;
+
+    #[test]
+    fn every_kind_resolves_from_its_built_in_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("prefs.jsonl"),
+            "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\"}\n",
+        )
+        .expect("write");
+        let path = dir.path().join("m.yaml");
+        let doc = parse(SourceFile::new(path.display().to_string(), EVERY_KIND))
+            .unwrap_or_else(|d| panic!("{}", render_all(&d)));
+        let checked = check_document(&doc, &Capabilities::any());
+        assert!(
+            !checked.has_errors(),
+            "{}",
+            render_all(&checked.diagnostics)
+        );
+        let stages = &checked.pipelines[0].stages;
+        // Ten declared, and the implicit dataset stage of `prefs`.
+        assert_eq!(stages.len(), 11);
+        let ResolvedStage::Grpo(rl) = &stages["rl"].resolved else {
+            panic!("rl is a grpo stage");
+        };
+        // TRL's GRPOConfig defaults, and clip-higher defaulting to a symmetric range.
+        assert_eq!(rl.policy.num_generations, 8);
+        assert_eq!(rl.policy.epsilon_high, rl.policy.epsilon);
+        assert_eq!(rl.policy.sync_ref_model, 0);
+        assert_eq!(rl.generation.top_k, 0);
+    }
+}

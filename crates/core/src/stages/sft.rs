@@ -32,7 +32,7 @@ stage_config! {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub seed: Option<u64>,
     }
-    [training]
+    [training, resources]
 }
 
 impl SftStage {

@@ -1,14 +1,14 @@
 //! Model layer benchmark (not a test): training-step and KV-cache generation throughput
 //! of the `tiny` and `small` presets on the CPU backends compiled in.
 //!
-//! `cargo run --release --features ndarray --bin bench_model -- [--backend flex|ndarray]
+//! `cargo run --release --features bench,ndarray --bin bench_model -- [--backend flex|ndarray]
 //! [--preset tiny|small] [--json]`; scripts/bench_torch.py runs it next to PyTorch.
 
 use std::time::Instant;
 
 use r1flow::model::burn_prelude::*;
 use r1flow::model::{
-    generate, token_logprobs, ModelPreset, SamplingParams, TextTokenizer, TokenBatch, Transformer,
+    generate, token_logprobs, Preset, SamplingParams, TextTokenizer, TokenBatch, Transformer,
 };
 
 /// Sequence shapes shared with scripts/bench_torch.py.
@@ -76,7 +76,7 @@ fn report(json: bool, backend: &str, preset: &str, what: &str, tokens_per_s: f64
 
 fn bench<B: AutodiffBackend>(name: &str, preset: &str, args: &Args) {
     let device = B::Device::default();
-    let config = match preset.parse::<ModelPreset>() {
+    let config = match preset.parse::<Preset>() {
         Ok(p) => p.config(),
         Err(e) => {
             eprintln!("{e}");

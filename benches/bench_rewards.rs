@@ -3,7 +3,7 @@
 //! (right, wrong, hedged, malformed, long and mixed-language), and times each built-in
 //! reward, the weighted combination, and the example external verifier over them.
 //!
-//! Run: `cargo run --release --bin bench_rewards [COMPLETIONS]`.
+//! Run: `cargo run --release --features bench --bin bench_rewards [COMPLETIONS]`.
 
 use std::time::Instant;
 

@@ -1,4 +1,5 @@
-//! Model layer (used by execute): the architecture of a decoder, as a manifest declares it.
+//! Check (models): the architecture of a Qwen2/Llama-style decoder — what `check` reads
+//! of a model to bound lengths by its context, and what the model layer builds.
 //!
 //! Field names follow HuggingFace's `config.json` for Qwen2/Llama so that a value can be
 //! copied from a checkpoint into a manifest and back without renaming.
@@ -6,7 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::ModelError;
+use super::ArchitectureError;
 
 /// Architecture of a Qwen2/Llama-style decoder (RMSNorm, rotary positions,
 /// grouped-query attention, SwiGLU MLP). Names match HuggingFace `config.json`.
@@ -36,55 +37,6 @@ pub struct ModelConfig {
     pub max_position_embeddings: usize,
     /// Biases on the query, key and value projections (Qwen2 has them, Llama does not).
     pub attention_bias: bool,
-}
-
-/// Built-in model sizes for models trained from scratch on a CPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ModelPreset {
-    /// About 1M parameters: 4 layers of width 128 (seconds per step on a CPU).
-    Tiny,
-    /// About 10M parameters: 8 layers of width 320.
-    Small,
-}
-
-impl ModelPreset {
-    /// The preset's configuration; the vocabulary fits the built-in tokenizer.
-    pub fn config(self) -> ModelConfig {
-        match self {
-            ModelPreset::Tiny => ModelConfig {
-                hidden_size: 128,
-                num_hidden_layers: 4,
-                num_attention_heads: 4,
-                num_key_value_heads: 2,
-                intermediate_size: 512,
-                rope_theta: 10_000.0,
-                tie_word_embeddings: true,
-                vocab_size: 384,
-                rms_norm_eps: 1e-6,
-                max_position_embeddings: 1024,
-                attention_bias: true,
-            },
-            ModelPreset::Small => ModelConfig {
-                hidden_size: 320,
-                num_hidden_layers: 8,
-                num_attention_heads: 8,
-                num_key_value_heads: 2,
-                intermediate_size: 1024,
-                rope_theta: 10_000.0,
-                tie_word_embeddings: true,
-                vocab_size: 384,
-                rms_norm_eps: 1e-6,
-                max_position_embeddings: 2048,
-                attention_bias: true,
-            },
-        }
-    }
-
-    /// All presets with their manifest names.
-    pub fn all() -> [(&'static str, ModelPreset); 2] {
-        [("tiny", ModelPreset::Tiny), ("small", ModelPreset::Small)]
-    }
 }
 
 /// Changes to a preset's architecture; every field is optional and named as in
@@ -118,7 +70,7 @@ pub struct ModelOverrides {
 
 impl ModelConfig {
     /// This configuration with `overrides` applied, validated.
-    pub fn with_overrides(&self, o: &ModelOverrides) -> Result<ModelConfig, ModelError> {
+    pub fn with_overrides(&self, o: &ModelOverrides) -> Result<ModelConfig, ArchitectureError> {
         let c = ModelConfig {
             hidden_size: o.hidden_size.unwrap_or(self.hidden_size),
             num_hidden_layers: o.num_hidden_layers.unwrap_or(self.num_hidden_layers),
@@ -136,19 +88,6 @@ impl ModelConfig {
         };
         c.validate()?;
         Ok(c)
-    }
-}
-
-impl std::str::FromStr for ModelPreset {
-    type Err = ModelError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::all()
-            .into_iter()
-            .find(|(name, _)| *name == s)
-            .map(|(_, p)| p)
-            .ok_or_else(|| {
-                ModelError::config(format!("unknown model preset `{s}` (known: tiny, small)"))
-            })
     }
 }
 
@@ -171,8 +110,8 @@ impl ModelConfig {
     }
 
     /// Checks the shape constraints the model code relies on.
-    pub fn validate(&self) -> Result<(), ModelError> {
-        let fail = |m: String| Err(ModelError::config(m));
+    pub fn validate(&self) -> Result<(), ArchitectureError> {
+        let fail = |m: String| Err(ArchitectureError(m));
         if self.hidden_size == 0 || self.num_hidden_layers == 0 || self.vocab_size == 0 {
             return fail("hidden_size, num_hidden_layers and vocab_size must be positive".into());
         }
@@ -218,29 +157,24 @@ fn positive(x: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::Preset;
 
     #[test]
     fn presets_have_the_advertised_sizes() {
-        let tiny = ModelPreset::Tiny.config().num_params();
-        let small = ModelPreset::Small.config().num_params();
+        let tiny = Preset::Tiny.config().num_params();
+        let small = Preset::Small.config().num_params();
         assert!((700_000..1_400_000).contains(&tiny), "tiny has {tiny}");
         assert!(
             (7_000_000..13_000_000).contains(&small),
             "small has {small}"
         );
-        ModelPreset::Tiny
-            .config()
-            .validate()
-            .expect("tiny is valid");
-        ModelPreset::Small
-            .config()
-            .validate()
-            .expect("small is valid");
+        Preset::Tiny.config().validate().expect("tiny is valid");
+        Preset::Small.config().validate().expect("small is valid");
     }
 
     #[test]
     fn overrides_change_only_what_they_name() {
-        let base = ModelPreset::Tiny.config();
+        let base = Preset::Tiny.config();
         let o = ModelOverrides {
             num_hidden_layers: Some(2),
             ..Default::default()
@@ -257,7 +191,7 @@ mod tests {
 
     #[test]
     fn bad_head_split_is_rejected() {
-        let mut c = ModelPreset::Tiny.config();
+        let mut c = Preset::Tiny.config();
         c.num_key_value_heads = 3;
         assert!(c.validate().is_err());
     }

@@ -1,19 +1,21 @@
 //! Report (`compare`): a table across variants or runs — the parameters that differ
 //! between rows (and only those, like `dvc exp show --only-changed`), then each row's final
 //! eval metrics. Rows that differ only in seeds are grouped into one row with mean ± std
-//! (sample std, n − 1) across the seeds. Renders as text, Markdown, CSV or JSON, and draws
-//! the training curves of the stages that differ, one line per row.
+//! (sample std, n − 1) across the seeds. `render` writes it as text, Markdown, CSV or JSON;
+//! `page` draws the training curves of the stages that differ and the HTML page.
+
+mod page;
+mod render;
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 
 use indexmap::IndexMap;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
-use super::curves::{slug, variant_plot, NamedPlot, VariantCurves};
-use super::html::{Cell, HtmlReport};
 use super::params::{self, Params};
-use super::stored::{format_metric, order_metrics, StageSeries};
+use super::stats::mean_std;
+use super::stored::{order_metrics, StageSeries};
+use crate::plan::StageKey;
 
 /// One variant of a manifest, or one variant of a stored run, before seeds are grouped.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +36,7 @@ pub struct VariantResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalResult {
     pub stage: String,
-    pub key: String,
+    pub key: StageKey,
     pub metrics: IndexMap<String, f64>,
 }
 
@@ -67,21 +69,6 @@ pub struct Comparison {
     /// Eval stages left out because every row shares one instance of them (equal
     /// metrics everywhere), while other eval stages differ.
     pub shared_evals: Vec<String>,
-}
-
-/// Mean and sample standard deviation (n − 1; `None` below two values). The mean of no
-/// values is NaN.
-pub fn mean_std(values: &[f64]) -> (f64, Option<f64>) {
-    let n = values.len();
-    if n == 0 {
-        return (f64::NAN, None);
-    }
-    let mean = values.iter().sum::<f64>() / n as f64;
-    if n < 2 {
-        return (mean, None);
-    }
-    let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1) as f64;
-    (mean, Some(var.sqrt()))
 }
 
 /// Builds the table. With `group_seeds`, variants whose differing parameters are all
@@ -311,391 +298,6 @@ fn common_label(labels: &[&str]) -> String {
     }
 }
 
-impl Comparison {
-    /// Header names: `variant`, `seeds` (when grouped), parameters, metrics.
-    pub fn headers(&self) -> Vec<String> {
-        let mut headers = vec!["variant".to_string()];
-        if self.seeds_grouped {
-            headers.push("seeds".into());
-        }
-        headers.extend(self.param_columns.iter().cloned());
-        headers.extend(self.metric_columns.iter().cloned());
-        headers
-    }
-
-    /// The table's cells: parameters as text, metrics as `mean` or `mean ± std`, `—`
-    /// where a row has no value.
-    pub fn cells(&self) -> Vec<Vec<Cell>> {
-        self.rows
-            .iter()
-            .map(|row| {
-                let mut cells = vec![Cell::Text(row.variant.clone())];
-                if self.seeds_grouped {
-                    cells.push(Cell::Number(row.members.len().to_string()));
-                }
-                for path in &self.param_columns {
-                    cells.push(Cell::Text(params::display(row.params.get(path))));
-                }
-                for column in &self.metric_columns {
-                    let text = match (row.metrics.get(column), row.std.get(column)) {
-                        (Some(mean), Some(sd)) => format!(
-                            "{} ± {}",
-                            format_metric(column, *mean),
-                            format_metric(column, *sd)
-                        ),
-                        (Some(mean), None) => format_metric(column, *mean),
-                        (None, _) => "—".to_string(),
-                    };
-                    cells.push(Cell::Number(text));
-                }
-                cells
-            })
-            .collect()
-    }
-
-    /// What is not in the store, one line per missing stage (see `missing_stages`).
-    pub fn missing(&self) -> Vec<String> {
-        missing_stages(&self.variants)
-    }
-
-    /// Aligned columns, then a line per stage that is not in the store.
-    pub fn to_text(&self) -> String {
-        let headers = self.headers();
-        let rows: Vec<Vec<String>> = self
-            .cells()
-            .into_iter()
-            .map(|row| row.into_iter().map(cell_text).collect())
-            .collect();
-        let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-        for row in &rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        let numeric = |i: usize| i >= headers.len() - self.metric_columns.len();
-        let mut out = String::new();
-        for row in std::iter::once(&headers).chain(&rows) {
-            let mut line = String::new();
-            for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
-                if numeric(i) && !std::ptr::eq(row, &headers) {
-                    let _ = write!(line, "{cell:>w$}  ");
-                } else {
-                    let _ = write!(line, "{cell:<w$}  ");
-                }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        self.append_notes(&mut out);
-        out
-    }
-
-    /// A GitHub-flavoured Markdown table.
-    pub fn to_markdown(&self) -> String {
-        let headers = self.headers();
-        let escape = |t: &str| t.replace('|', "\\|");
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "| {} |",
-            headers
-                .iter()
-                .map(|h| escape(h))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        );
-        let metric_start = headers.len() - self.metric_columns.len();
-        let rule: Vec<&str> = (0..headers.len())
-            .map(|i| if i >= metric_start { "---:" } else { "---" })
-            .collect();
-        let _ = writeln!(out, "|{}|", rule.join("|"));
-        for row in self.cells() {
-            let cells: Vec<String> = row.into_iter().map(|c| escape(&cell_text(c))).collect();
-            let _ = writeln!(out, "| {} |", cells.join(" | "));
-        }
-        if !self.missing().is_empty() || !self.shared_evals.is_empty() {
-            out.push('\n');
-            self.append_notes(&mut out);
-        }
-        out
-    }
-
-    /// CSV (RFC 4180 quoting): a column per parameter and metric, plus `METRIC_std`
-    /// columns when seeds are grouped; empty where a row has no value.
-    pub fn to_csv(&self) -> String {
-        let mut headers = vec!["variant".to_string()];
-        if self.seeds_grouped {
-            headers.push("seeds".into());
-        }
-        headers.extend(self.param_columns.iter().cloned());
-        for column in &self.metric_columns {
-            headers.push(column.clone());
-            if self.seeds_grouped {
-                headers.push(format!("{column}_std"));
-            }
-        }
-        let mut out = csv_line(&headers);
-        for row in &self.rows {
-            let mut cells = vec![row.variant.clone()];
-            if self.seeds_grouped {
-                cells.push(row.members.len().to_string());
-            }
-            for path in &self.param_columns {
-                cells.push(match row.params.get(path) {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(v) => v.to_string(),
-                    None => String::new(),
-                });
-            }
-            for column in &self.metric_columns {
-                cells.push(
-                    row.metrics
-                        .get(column)
-                        .map(f64::to_string)
-                        .unwrap_or_default(),
-                );
-                if self.seeds_grouped {
-                    cells.push(row.std.get(column).map(f64::to_string).unwrap_or_default());
-                }
-            }
-            out.push_str(&csv_line(&cells));
-        }
-        out
-    }
-
-    /// `{"rows": [{"variant", "params", "metrics"}]}`; a row that groups seeds adds
-    /// `"std"` (per metric), `"seeds"` (how many) and `"members"` (the variants); a row
-    /// with stages not in the store adds `"missing"`.
-    pub fn to_json(&self) -> Value {
-        let rows: Vec<Value> = self
-            .rows
-            .iter()
-            .map(|row| {
-                let mut object = Map::new();
-                object.insert("variant".into(), json!(row.variant));
-                object.insert(
-                    "params".into(),
-                    Value::Object(row.params.clone().into_iter().collect()),
-                );
-                object.insert("metrics".into(), json_numbers(&row.metrics));
-                if self.seeds_grouped {
-                    object.insert("std".into(), json_numbers(&row.std));
-                    object.insert("seeds".into(), json!(row.members.len()));
-                    object.insert(
-                        "members".into(),
-                        json!(row
-                            .members
-                            .iter()
-                            .map(|&i| self.variants[i].label.clone())
-                            .collect::<Vec<_>>()),
-                    );
-                }
-                if !row.missing.is_empty() {
-                    object.insert("missing".into(), json!(row.missing));
-                }
-                Value::Object(object)
-            })
-            .collect();
-        json!({ "rows": rows })
-    }
-
-    /// The self-contained HTML page: the table, what is missing, and the curves; also
-    /// returns the plots, for the caller to write as files.
-    pub fn to_html(&self, title: &str, sources: &[String]) -> (String, Vec<NamedPlot>) {
-        let (plots, notes) = self.curves();
-        let mut page = HtmlReport::new(title);
-        page.meta(&format!("compared: {}", sources.join(", ")));
-        page.heading(2, "Final metrics");
-        if self.param_columns.is_empty() {
-            page.paragraph("No parameter differs between the rows.");
-        } else {
-            page.paragraph("Only the parameters that differ between the rows are shown.");
-        }
-        if self.seeds_grouped {
-            page.paragraph(
-                "Rows that differ only in seeds are grouped: mean ± sample std (n − 1) across the seeds.",
-            );
-        }
-        page.table(&self.headers(), &self.cells());
-        for stage in &self.shared_evals {
-            page.paragraph(&format!(
-                "Not shown: eval stage {stage}, the same instance (equal metrics) in every row."
-            ));
-        }
-        for missing in self.missing() {
-            page.note(&format!("Not in the store: {missing}"));
-        }
-        page.heading(2, "Training curves");
-        if plots.is_empty() && notes.is_empty() {
-            page.note(
-                "No training stage differs between the rows, so there is no curve to compare.",
-            );
-        }
-        for note in &notes {
-            page.note(note);
-        }
-        for plot in &plots {
-            page.plot(&plot.plot);
-        }
-        (page.finish(), plots)
-    }
-
-    fn append_notes(&self, out: &mut String) {
-        for stage in &self.shared_evals {
-            let _ = writeln!(
-                out,
-                "not shown: eval stage `{stage}`, the same instance in every row (--stage {stage} shows it)"
-            );
-        }
-        for missing in self.missing() {
-            let _ = writeln!(out, "not in the store: {missing}");
-        }
-    }
-
-    /// Training curves, one line per row, for every training stage whose instances
-    /// differ between rows (a stage all rows share would draw identical lines): reward,
-    /// accuracy and language-consistency rewards, completion length; loss for supervised
-    /// stages. Also returns a note for each of those that a stage does not log.
-    pub fn curves(&self) -> (Vec<NamedPlot>, Vec<String>) {
-        let mut stage_names: Vec<&str> = Vec::new();
-        for variant in &self.variants {
-            for series in &variant.curves {
-                if !stage_names.contains(&series.stage.name.as_str()) {
-                    stage_names.push(&series.stage.name);
-                }
-            }
-        }
-        let mut plots = Vec::new();
-        let mut notes = Vec::new();
-        for stage in stage_names {
-            let lines: Vec<VariantCurves<'_>> = self
-                .rows
-                .iter()
-                .map(|row| VariantCurves {
-                    label: row.variant.clone(),
-                    members: row
-                        .members
-                        .iter()
-                        .filter_map(|&i| {
-                            self.variants[i]
-                                .curves
-                                .iter()
-                                .find(|s| s.stage.name == stage && !s.points.is_empty())
-                        })
-                        .collect(),
-                })
-                .collect();
-            let keys: BTreeSet<&str> = lines
-                .iter()
-                .flat_map(|l| l.members.iter().map(|s| s.stage.key.as_str()))
-                .collect();
-            if keys.len() < 2 {
-                continue;
-            }
-            let all: Vec<&StageSeries> = lines.iter().flat_map(|l| l.members.clone()).collect();
-            let logs = |metric: &str| {
-                all.iter()
-                    .any(|s| s.points.iter().any(|p| p.values.contains_key(metric)))
-            };
-            let mut wanted: Vec<(&str, String, &str, Curve)> = Vec::new();
-            if logs("reward") {
-                wanted.push((
-                    "reward",
-                    format!("{stage}: total reward"),
-                    "reward",
-                    Curve::Metric("reward"),
-                ));
-                wanted.push((
-                    "accuracy",
-                    format!("{stage}: accuracy reward"),
-                    "reward",
-                    Curve::RewardOfKind("accuracy"),
-                ));
-                wanted.push((
-                    "language-consistency",
-                    format!("{stage}: language-consistency reward"),
-                    "reward",
-                    Curve::RewardOfKind("language"),
-                ));
-            }
-            if logs("completion_length") {
-                wanted.push((
-                    "completion-length",
-                    format!("{stage}: mean completion length"),
-                    "tokens",
-                    Curve::Metric("completion_length"),
-                ));
-            }
-            if logs("loss") && !logs("reward") {
-                wanted.push((
-                    "loss",
-                    format!("{stage}: loss"),
-                    "loss",
-                    Curve::Metric("loss"),
-                ));
-            }
-            for (what, title, y_label, curve) in wanted {
-                let plot = variant_plot(title.clone(), y_label, &lines, |s| curve.metric_of(s));
-                if plot.is_empty() {
-                    notes.push(format!("{title}: not logged by this stage"));
-                } else {
-                    plots.push(NamedPlot {
-                        slug: slug(&format!("{stage}-{what}")),
-                        plot,
-                    });
-                }
-            }
-        }
-        (plots, notes)
-    }
-}
-
-/// What a comparison curve plots.
-enum Curve {
-    /// A metric by name.
-    Metric(&'static str),
-    /// The first reward of this kind that the stage logged (`reward/NAME`), whatever
-    /// the manifest named it.
-    RewardOfKind(&'static str),
-}
-
-impl Curve {
-    fn metric_of(&self, series: &StageSeries) -> Option<String> {
-        match self {
-            Self::Metric(name) => Some(name.to_string()),
-            Self::RewardOfKind(kind) => series
-                .rewards_of_kind(kind)
-                .into_iter()
-                .map(|name| format!("reward/{name}"))
-                .find(|metric| series.points.iter().any(|p| p.values.contains_key(metric))),
-        }
-    }
-}
-
-fn cell_text(cell: Cell) -> String {
-    match cell {
-        Cell::Text(t) | Cell::Number(t) => t,
-    }
-}
-
-fn json_numbers(metrics: &IndexMap<String, f64>) -> Value {
-    Value::Object(metrics.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
-}
-
-fn csv_line(cells: &[String]) -> String {
-    let quoted: Vec<String> = cells
-        .iter()
-        .map(|c| {
-            if c.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", c.replace('"', "\"\""))
-            } else {
-                c.clone()
-            }
-        })
-        .collect();
-    quoted.join(",") + "\n"
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -713,7 +315,7 @@ mod tests {
             params: flat,
             evals: vec![EvalResult {
                 stage: "eval".into(),
-                key: format!("key of {label}"),
+                key: StageKey::new(format!("key of {label}")),
                 metrics: metrics.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
             }],
             missing: Vec::new(),

@@ -6,7 +6,7 @@
 //! store, after a short pretraining of the model (not timed). The split comes from the
 //! `time/*` metrics the stage logs per step.
 //!
-//! `cargo run --release --bin bench_grpo -- [--steps N] [--beta B] [--json]`;
+//! `cargo run --release --features bench --bin bench_grpo -- [--steps N] [--beta B] [--json]`;
 //! `scripts/bench_grpo_torch.py` runs it next to the same step written in PyTorch.
 
 use std::error::Error;
@@ -14,7 +14,7 @@ use std::path::Path;
 
 use r1flow::check::check_document;
 use r1flow::diag::{render_all, SourceFile};
-use r1flow::exec::{execute, Cancel, Progress, Reporter, RunOptions};
+use r1flow::exec::{execute, Cancel, InProcess, Progress, Reporter, RunOptions};
 use r1flow::plan::plan;
 use r1flow::plan::StageSpec;
 use r1flow::runners::Runners;
@@ -136,7 +136,7 @@ struct Figures {
 fn run(dir: &Path, args: &Args) -> Result<Figures, Box<dyn Error>> {
     let path = dir.join("bench.yaml");
     let doc = parse(SourceFile::new(&path, manifest(args))).map_err(|d| render_all(&d))?;
-    let checked = check_document(&doc);
+    let checked = check_document(&doc, &r1flow::model::capabilities());
     if checked.has_errors() {
         return Err(render_all(&checked.diagnostics).into());
     }
@@ -146,7 +146,7 @@ fn run(dir: &Path, args: &Args) -> Result<Figures, Box<dyn Error>> {
         &store,
         &path,
         &RunOptions::default(),
-        &Runners,
+        &mut InProcess::new(&Runners),
         &Cancel::default(),
         &mut Quiet,
     )?;

@@ -1,0 +1,160 @@
+//! Check: lengths against the model's context — every sequence a stage builds (prompt and
+//! completion, or a training window) must fit in the positions its model was built for
+//! (`max_position_embeddings`), so that no stage fails or silently degrades mid-run.
+
+use indexmap::IndexMap;
+
+use super::pipeline::{CheckedStage, Target};
+use crate::architecture::ModelConfig;
+use crate::diag::Diagnostic;
+use crate::manifest::ModelDecl;
+use crate::stages::{GenerationSettings, ResolvedStage, Sequences};
+use crate::syntax::{Document, YamlPath};
+
+/// A model a stage reads: where it was declared and its architecture.
+#[derive(Clone)]
+struct ModelOf<'a> {
+    name: &'a str,
+    config: &'a ModelConfig,
+    /// A preset (its context can be raised) rather than a checkpoint (fixed).
+    preset: bool,
+}
+
+/// The input fields that name a stage's models (the first one is what it trains or
+/// samples; a model-producing stage's output has that model's architecture).
+fn model_fields(stage: &CheckedStage) -> &'static [&'static str] {
+    match stage.resolved {
+        ResolvedStage::Distill(_) => &["student", "teacher"],
+        ResolvedStage::Grpo(_) | ResolvedStage::Rlhf(_) => &["from", "reference"],
+        ResolvedStage::Dataset(_) => &[],
+        _ => &["from"],
+    }
+}
+
+/// The model behind input `field` of `stage`, following model-producing stages back to
+/// the declaration under `models:`.
+fn model_of<'a>(
+    stages: &'a IndexMap<String, CheckedStage>,
+    models: &'a Models<'a>,
+    stage: &'a CheckedStage,
+    field: &str,
+    depth: usize,
+) -> Option<ModelOf<'a>> {
+    let binding = stage.bindings.iter().find(|b| b.field == field)?;
+    match &binding.target {
+        Target::Model(name) => Some(ModelOf {
+            name,
+            config: models.architectures.get(name)?,
+            preset: models.decls.get(name).is_some_and(|m| m.path.is_none()),
+        }),
+        // Check has rejected cycles; the depth bound only guards this walk.
+        Target::Stage(name) if depth < stages.len() => {
+            let upstream = stages.get(name)?;
+            let first = model_fields(upstream).first()?;
+            model_of(stages, models, upstream, first, depth + 1)
+        }
+        _ => None,
+    }
+}
+
+/// The declared models and the architectures that resolved.
+pub(crate) struct Models<'a> {
+    pub decls: &'a IndexMap<String, ModelDecl>,
+    pub architectures: &'a IndexMap<String, ModelConfig>,
+}
+
+/// Reports every stage whose sequences can outgrow a model it reads.
+pub(crate) fn check_lengths(
+    doc: &Document,
+    stages: &IndexMap<String, CheckedStage>,
+    models: &Models<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for stage in stages.values().filter(|s| !s.implicit) {
+        let path = YamlPath::root().key("stages").key(stage.name.as_str());
+        for field in model_fields(stage) {
+            let Some(model) = model_of(stages, models, stage, field, 0) else {
+                continue;
+            };
+            let positions = model.config.max_position_embeddings;
+            let too_long = |length: usize| length > positions;
+            let raise = if model.preset {
+                format!(
+                    "or raise `max_position_embeddings` of model `{}`",
+                    model.name
+                )
+            } else {
+                format!("as checkpoint `{}` was trained for no more", model.name)
+            };
+            match stage.resolved.sequences() {
+                Some(Sequences::Window(length)) if too_long(length) => {
+                    window_error(doc, &path, stage, &model, length, &raise, diagnostics)
+                }
+                Some(Sequences::Generated(generation)) => {
+                    generation_error(doc, &path, stage, &model, generation, &raise, diagnostics)
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A training window longer than the model's context.
+fn window_error(
+    doc: &Document,
+    path: &YamlPath,
+    stage: &CheckedStage,
+    model: &ModelOf<'_>,
+    length: usize,
+    raise: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let positions = model.config.max_position_embeddings;
+    diagnostics.push(
+        Diagnostic::error(format!(
+            "stage `{}`: `max_seq_length` {length} is longer than model `{}`'s context of \
+             {positions} positions (max_position_embeddings)",
+            stage.name, model.name
+        ))
+        .at(Some(doc.value_location(&path.key("max_seq_length"))))
+        .with_help(format!(
+            "set `max_seq_length: {positions}` or less, {raise}"
+        )),
+    );
+}
+
+/// A prompt plus completion that can outgrow the model's context.
+fn generation_error(
+    doc: &Document,
+    path: &YamlPath,
+    stage: &CheckedStage,
+    model: &ModelOf<'_>,
+    generation: &GenerationSettings,
+    raise: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let positions = model.config.max_position_embeddings;
+    let total = generation
+        .max_prompt_length
+        .saturating_add(generation.max_completion_length);
+    if total <= positions {
+        return;
+    }
+    let room = positions.saturating_sub(generation.max_prompt_length);
+    diagnostics.push(
+        Diagnostic::error(format!(
+            "stage `{}`: a prompt and its completion can reach {total} tokens \
+             (max_prompt_length {} + max_completion_length {}), more than model `{}`'s \
+             context of {positions} positions (max_position_embeddings)",
+            stage.name, generation.max_prompt_length, generation.max_completion_length, model.name
+        ))
+        .at(Some(doc.value_location(&path.key("max_completion_length"))))
+        .with_help(if room > 0 {
+            format!(
+                "lower `max_completion_length` to {room} or less (or `max_prompt_length`), {raise}"
+            )
+        } else {
+            format!("lower `max_prompt_length` below {positions} first, {raise}")
+        }),
+    );
+}

@@ -1,0 +1,51 @@
+//! CLI `exec-stage` (hidden): the worker — runs one stage instance from a job directory
+//! the coordinator wrote (`r1flow run --executor slurm`, or local `--jobs N`). SIGINT,
+//! SIGTERM or SIGHUP (what Slurm sends before a time limit or on preemption) make the stage
+//! checkpoint at its next step and stop; a second signal stops at once.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use r1flow::exec::{run_job, Cancel, JobDir, JobStatus};
+use r1flow::runners::Runners;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExecStageArgs {
+    /// The job directory (`<store>/jobs/<key>`) holding `job.json`.
+    #[arg(long, value_name = "DIR")]
+    job: PathBuf,
+}
+
+pub(crate) fn run(args: &ExecStageArgs) -> anyhow::Result<ExitCode> {
+    let cancel = Cancel::default();
+    let handler_cancel = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        handler_cancel.request();
+        if handler_cancel.presses() >= 2 {
+            eprintln!("r1flow exec-stage: stopping now");
+            std::process::exit(130);
+        }
+        eprintln!("r1flow exec-stage: signal received, checkpointing at the next step");
+    });
+    let result = run_job(&JobDir::at(args.job.clone()), &Runners, &cancel)?;
+    match result.status {
+        JobStatus::Succeeded => {
+            println!("r1flow exec-stage: finished in {:.1}s", result.duration_s);
+            Ok(ExitCode::SUCCESS)
+        }
+        JobStatus::Interrupted => {
+            println!(
+                "r1flow exec-stage: interrupted, checkpoint at step {}",
+                result.step.unwrap_or(0)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        JobStatus::Failed => {
+            eprintln!(
+                "r1flow exec-stage: FAILED: {}",
+                result.error.as_deref().unwrap_or("unknown error")
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Model layer (used by execute): loading a HuggingFace checkpoint directory — config.json,
+//! model.safetensors or shards with an index, tokenizer.json, generation_config.json.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use burn::tensor::backend::Backend;
+use safetensors::SafeTensors;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::safetensors_io::build_from_files;
+use super::{ModelConfig, ModelError, TextTokenizer, Transformer};
+use crate::architecture::{ids_of, HfConfig};
+
+/// Name of the generation defaults file HF writes next to config.json.
+pub const GENERATION_CONFIG_FILE: &str = "generation_config.json";
+/// The single-file weights of a checkpoint.
+pub(super) const WEIGHTS_FILE: &str = "model.safetensors";
+/// The index of a sharded checkpoint's weights.
+const WEIGHTS_INDEX_FILE: &str = "model.safetensors.index.json";
+
+/// A model with everything needed to use it.
+#[derive(Debug)]
+pub struct LoadedModel<B: Backend> {
+    /// Its architecture.
+    pub config: ModelConfig,
+    /// Its weights.
+    pub model: Transformer<B>,
+    /// Its tokenizer, special ids set from the checkpoint's config files.
+    pub tokenizer: TextTokenizer,
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ModelError> {
+    let text = ModelError::read_text(path, super::error::MAX_JSON_BYTES)?;
+    serde_json::from_str(&text)
+        .map_err(|e| ModelError::checkpoint(format!("{}: {e}", path.display())))
+}
+
+/// Loads a HuggingFace Qwen2/Llama checkpoint directory (config.json, model.safetensors
+/// or `model.safetensors.index.json` with shards, tokenizer.json, optional
+/// generation_config.json). Weights in f16/bf16 are widened to f32.
+pub fn load_hf_dir<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<LoadedModel<B>, ModelError> {
+    let hf = HfConfig::read(dir)?;
+    let config = hf.to_model_config().map_err(|e| {
+        ModelError::config(format!(
+            "r1flow cannot run checkpoint {}: {e}",
+            dir.display()
+        ))
+    })?;
+
+    let single = dir.join(WEIGHTS_FILE);
+    let index = dir.join(WEIGHTS_INDEX_FILE);
+    let paths: Vec<std::path::PathBuf> = if single.exists() {
+        vec![single]
+    } else if index.exists() {
+        #[derive(Deserialize)]
+        struct Index {
+            weight_map: BTreeMap<String, String>,
+        }
+        let idx: Index = read_json(&index)?;
+        let mut shards: Vec<String> = idx.weight_map.into_values().collect();
+        shards.sort();
+        shards.dedup();
+        shards.into_iter().map(|s| dir.join(s)).collect()
+    } else {
+        return Err(ModelError::checkpoint(format!(
+            "{}: neither {WEIGHTS_FILE} nor {WEIGHTS_INDEX_FILE} found",
+            dir.display()
+        )));
+    };
+    let buffers = paths
+        .iter()
+        .map(|p| ModelError::read_file(p, super::error::MAX_WEIGHTS_BYTES))
+        .collect::<Result<Vec<_>, _>>()?;
+    let files = buffers
+        .iter()
+        .zip(&paths)
+        .map(|(b, p)| {
+            SafeTensors::deserialize(b)
+                .map_err(|e| ModelError::checkpoint(format!("{}: {e}", p.display())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let model = build_from_files(&config, &files, device)?;
+
+    let mut tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"))?;
+    let gen_path = dir.join(GENERATION_CONFIG_FILE);
+    let gen: HashMap<String, Value> = if gen_path.exists() {
+        read_json(&gen_path)?
+    } else {
+        HashMap::new()
+    };
+    let pick = |key: &str, fallback: &Option<Value>| {
+        let ids = ids_of(&gen.get(key).cloned());
+        if ids.is_empty() {
+            ids_of(fallback)
+        } else {
+            ids
+        }
+    };
+    let eos = pick("eos_token_id", &hf.eos_token_id);
+    let pad = pick("pad_token_id", &hf.pad_token_id).first().copied();
+    let bos = pick("bos_token_id", &hf.bos_token_id).first().copied();
+    tokenizer.set_special_ids(eos, pad, bos);
+    Ok(LoadedModel {
+        config,
+        model,
+        tokenizer,
+    })
+}

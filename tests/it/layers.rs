@@ -1,0 +1,220 @@
+//! The layering ARCHITECTURE.md promises, read from the sources: imports between
+//! top-level modules run one way (no cycle, and only down the declared layers), the front
+//! end crate depends on neither burn nor sled, and only the modules allowed to name burn,
+//! sled or clap do. Test code (`#[cfg(test)]` tails, `*tests.rs` files) is left out: a
+//! test may use whatever checks its module best.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::support::repo_root;
+
+/// The non-test source of every `.rs` file under `dir`, by path.
+fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).expect("source directory");
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if !name.ends_with(".rs") || name == "tests.rs" || name.ends_with("_tests.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("source file");
+            let code = match text.find("#[cfg(test)]") {
+                Some(i) => &text[..i],
+                None => &text,
+            };
+            let code: String = code
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.push((path, code));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The top-level module a file of `root` belongs to.
+fn module_of(root: &Path, file: &Path) -> String {
+    let relative = file.strip_prefix(root).expect("under the root");
+    let first = relative
+        .components()
+        .next()
+        .and_then(|c| c.as_os_str().to_str())
+        .unwrap_or("");
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// Top-level module → the top-level modules of the same crate it names (`crate::m`).
+fn import_graph(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (file, code) in sources(root) {
+        let from = module_of(root, &file);
+        if from == "lib" || from == "main" {
+            continue;
+        }
+        let entry = graph.entry(from.clone()).or_default();
+        for (i, _) in code.match_indices("crate::") {
+            let rest = &code[i + "crate::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() && name != from {
+                entry.insert(name);
+            }
+        }
+    }
+    graph
+}
+
+/// A cycle of `graph`, if it has one, as `a -> b -> a`.
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<String> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<String> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle.join(" -> "));
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+/// Every import goes to a module of a lower layer (or the same one).
+fn check_layers(graph: &BTreeMap<String, BTreeSet<String>>, layers: &[&[&str]]) -> Vec<String> {
+    let layer_of = |module: &str| layers.iter().position(|l| l.contains(&module));
+    let mut wrong = Vec::new();
+    for (from, targets) in graph {
+        let Some(own) = layer_of(from) else {
+            wrong.push(format!(
+                "`{from}` is in no layer: add it to ARCHITECTURE.md and here"
+            ));
+            continue;
+        };
+        for to in targets {
+            match layer_of(to) {
+                Some(layer) if layer <= own => {}
+                Some(_) => wrong.push(format!("`{from}` imports `{to}`, a layer above it")),
+                None => {} // a name re-exported from another crate
+            }
+        }
+    }
+    wrong
+}
+
+#[test]
+fn the_front_end_imports_run_down_its_layers() {
+    let root = repo_root().join("crates/core/src");
+    let graph = import_graph(&root);
+    assert_eq!(find_cycle(&graph), None, "{graph:#?}");
+    let layers: &[&[&str]] = &[
+        &["diag", "user_file"],
+        &["syntax"],
+        &["manifest"],
+        &["architecture", "records"],
+        &["rewards"],
+        &["tasks", "metrics"],
+        &["stages"],
+        &["schema"],
+        &["check"],
+        &["plan"],
+    ];
+    assert_eq!(check_layers(&graph, layers), Vec::<String>::new());
+}
+
+#[test]
+fn execution_and_reports_import_down_their_layers() {
+    let root = repo_root().join("src");
+    let graph = import_graph(&root);
+    assert_eq!(find_cycle(&graph), None, "{graph:#?}");
+    // The front end's modules (re-exported from r1flow-core) lie below all of these.
+    let layers: &[&[&str]] = &[
+        &["store", "output_dir"],
+        &["exec", "model"],
+        &["train"],
+        &["runners", "report"],
+        &["cli"],
+    ];
+    assert_eq!(check_layers(&graph, layers), Vec::<String>::new());
+}
+
+#[test]
+fn the_front_end_crate_builds_without_burn_or_sled() {
+    let manifest =
+        std::fs::read_to_string(repo_root().join("crates/core/Cargo.toml")).expect("Cargo.toml");
+    for dependency in ["burn", "sled", "tokenizers", "safetensors", "clap"] {
+        assert!(
+            !manifest
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{dependency} "))
+                    || l.trim_start().starts_with(&format!("{dependency}="))),
+            "crates/core depends on {dependency}"
+        );
+    }
+}
+
+/// Which files name a crate, as `module/file` paths relative to `src/`.
+fn files_naming(pattern: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for root in [repo_root().join("src"), repo_root().join("crates/core/src")] {
+        for (file, code) in sources(&root) {
+            if code.contains(pattern) {
+                let relative = file.strip_prefix(&root).expect("under the root");
+                found.insert(relative.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn only_the_model_layer_names_burn_only_the_store_sled_only_the_cli_clap() {
+    let outside = |pattern: &str, allowed: &[&str]| -> Vec<String> {
+        files_naming(pattern)
+            .into_iter()
+            .filter(|f| !allowed.iter().any(|a| f.starts_with(a)))
+            .collect()
+    };
+    assert_eq!(
+        outside("burn::", &["model/", "train/"]),
+        Vec::<String>::new()
+    );
+    assert_eq!(outside("sled::", &["store/"]), Vec::<String>::new());
+    // `generate` and `export` keep their flags with the model layer (ARCHITECTURE.md).
+    assert_eq!(
+        outside("clap::", &["cli/", "model/cli.rs"]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        outside("anyhow", &["cli/", "model/cli.rs", "main.rs"]),
+        Vec::<String>::new()
+    );
+}

@@ -1,0 +1,329 @@
+//! `run --executor slurm` against a real single-node Slurm cluster (scripts/slurm/start.sh;
+//! `.ci/run` starts one and sets `R1FLOW_REQUIRE_SLURM=1`, so that there these tests
+//! cannot be skipped): the same bits as a local run with one job per stage, faults named
+//! with Slurm's state and the job's log, a cancelled job reported as cancelled, a job
+//! killed mid-stage resumed from its checkpoint, and a killed coordinator re-attaching to
+//! its running job.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{last_run_json, output_hashes, Test};
+
+/// A short pipeline: data, a pretraining long enough to be watched and interrupted
+/// (`STEPS` steps, a checkpoint every 100), an eval.
+fn manifest(steps: u32) -> String {
+    format!(
+        r#"
+name: slurm-test
+seed: 3
+defaults:
+  max_prompt_length: 32
+  max_completion_length: 8
+models:
+  micro: {{preset: tiny, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}}
+datasets:
+  arith: {{kind: arithmetic, num_samples: 100, operations: [add], max_digits: 1}}
+stages:
+  tasks: {{kind: dataset, source: arith, template: {{user: "Q: {{question}}\nA: <think>"}}, test_size: 10}}
+  base:
+    kind: pretrain
+    from: micro
+    data: tasks
+    max_seq_length: 48
+    max_steps: {steps}
+    per_device_train_batch_size: 4
+    save_steps: 100
+    logging_steps: 10
+    resources: {{cpus: 1, mem: 1G, time: "10"}}
+  eval: {{kind: eval, from: base, prompts: tasks, num_samples: 2, k: [1, 2], limit: 4}}
+"#
+    )
+}
+
+/// Whether this machine has a Slurm cluster to test against; with
+/// `R1FLOW_REQUIRE_SLURM=1` its absence is a failure.
+fn cluster() -> bool {
+    let up = Command::new("sinfo")
+        .args(["-h", "-o", "%T"])
+        .output()
+        .is_ok_and(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| ["idle", "mixed", "allocated", "completing"].contains(&l.trim()))
+        });
+    if !up {
+        assert!(
+            std::env::var("R1FLOW_REQUIRE_SLURM").as_deref() != Ok("1"),
+            "R1FLOW_REQUIRE_SLURM=1 but no Slurm node is up: run scripts/slurm/start.sh"
+        );
+        eprintln!("no Slurm cluster here (scripts/slurm/start.sh starts one): skipped");
+    }
+    up
+}
+
+/// The Slurm job ids the run record names (`slurm job 12 …`).
+fn job_ids(run: &serde_json::Value) -> Vec<String> {
+    run["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter_map(|s| s["job"].as_str())
+        .filter_map(|j| j.strip_prefix("slurm job "))
+        .map(|j| j.split_whitespace().next().unwrap_or("").to_string())
+        .collect()
+}
+
+fn squeue_state(job: &str) -> Option<String> {
+    let out = Command::new("squeue")
+        .args(["-h", "-t", "all", "-j", job, "-o", "%T"])
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Waits until `test`'s store says stage `stage` runs as a Slurm job that Slurm lists as
+/// RUNNING, and has logged a metric point; that job's id.
+fn running_job(test: &Test, stage: &str, limit: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < limit, "stage {stage} never ran");
+        let shown = test
+            .clone_args(["runs", "show", "last", "--json", "--store", "store"])
+            .run();
+        if shown.success {
+            if let Ok(run) = serde_json::from_str::<serde_json::Value>(&shown.stdout) {
+                let found = run["stages"].as_array().and_then(|stages| {
+                    stages.iter().find(|s| {
+                        s["name"] == stage && s["status"] == "running" && s["latest"].is_object()
+                    })
+                });
+                if let Some(job) = found.and_then(|s| s["job"].as_str()) {
+                    if let Some(id) = job.strip_prefix("slurm job ") {
+                        let id = id.split_whitespace().next().unwrap_or("").to_string();
+                        if squeue_state(&id).as_deref() == Some("RUNNING") {
+                            return id;
+                        }
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn a_slurm_run_has_the_local_bits_and_one_job_per_stage() {
+    if !cluster() {
+        return;
+    }
+    let local = Test::new().write("m.yaml", manifest(40));
+    let outcome = local
+        .clone_args(["run", "m.yaml", "--store", "store"])
+        .run();
+    assert!(outcome.success, "{}", outcome.stderr);
+    let expected = output_hashes(&last_run_json(&local));
+
+    let test = Test::new().write("m.yaml", manifest(40));
+    let outcome = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
+        .run();
+    assert!(outcome.success, "{}", outcome.stderr);
+    let run = last_run_json(&test);
+    assert_eq!(output_hashes(&run), expected);
+    let jobs = job_ids(&run);
+    assert_eq!(jobs.len(), 3, "one job per stage: {run}");
+    for job in &jobs {
+        assert_eq!(squeue_state(job).as_deref(), Some("COMPLETED"), "job {job}");
+    }
+    // Each stage records where it was produced.
+    assert!(
+        run["stages"][1]["produced"]["device"].as_str().is_some(),
+        "{run}"
+    );
+    // A re-run submits nothing: every stage is cached.
+    let again = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
+        .run();
+    assert!(
+        again.success && again.stderr.contains("0 ran, 3 cached"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn a_job_that_dies_fails_its_stage_with_slurm_state_and_log_and_then_resumes() {
+    if !cluster() {
+        return;
+    }
+    let test = Test::new().write("m.yaml", manifest(300));
+    // The worker aborts (as a kill -9 would stop it) right after its first checkpoint.
+    let failed = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
+        .env("R1FLOW_FAILPOINT", "after-checkpoint")
+        .run();
+    assert!(!failed.success);
+    let run = last_run_json(&test);
+    let base = &run["stages"][1];
+    assert_eq!(base["status"], "failed", "{run}");
+    let error = base["error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("Slurm state FAILED") && error.contains("last lines of"),
+        "{error}"
+    );
+    assert!(
+        error.contains("r1flow exec-stage: stage `base`"),
+        "the log tail: {error}"
+    );
+    assert_eq!(
+        run["stages"][2]["status"], "skipped",
+        "eval depends on base"
+    );
+
+    let plan = test
+        .clone_args(["plan", "m.yaml", "--store", "store"])
+        .run();
+    assert!(
+        plan.stdout
+            .lines()
+            .any(|l| l.contains("base") && l.contains("resume@100")),
+        "the checkpoint the job wrote is in the store: {}",
+        plan.stdout
+    );
+    let resumed = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
+        .run();
+    assert!(resumed.success, "{}", resumed.stderr);
+    assert!(
+        resumed.stderr.contains("resuming from step 100"),
+        "{}",
+        resumed.stderr
+    );
+
+    let local = Test::new().write("m.yaml", manifest(300));
+    assert!(
+        local
+            .clone_args(["run", "m.yaml", "--store", "store"])
+            .run()
+            .success
+    );
+    assert_eq!(
+        output_hashes(&last_run_json(&test)),
+        output_hashes(&last_run_json(&local)),
+        "resumed from the job's checkpoint, the bits are an uninterrupted run's"
+    );
+}
+
+#[test]
+fn a_cancelled_job_is_reported_as_cancelled() {
+    if !cluster() {
+        return;
+    }
+    let test = Test::new().write("m.yaml", manifest(100_000));
+    let mut coordinator = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
+        .spawn("run.log");
+    let job = running_job(&test, "base", Duration::from_secs(120));
+    let scancel = Command::new("scancel").arg(&job).status().expect("scancel");
+    assert!(scancel.success());
+    let status = coordinator.wait().expect("the coordinator ends");
+    assert!(!status.success());
+    let run = last_run_json(&test);
+    let error = run["stages"][1]["error"].as_str().unwrap_or("");
+    assert_eq!(run["stages"][1]["status"], "failed", "{run}");
+    assert!(
+        error.contains("cancelled") && error.contains("CANCELLED"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_restarted_coordinator_reattaches_to_its_running_job() {
+    if !cluster() {
+        return;
+    }
+    let steps = 2_500;
+    let test = Test::new().write("m.yaml", manifest(steps));
+    let mut first = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
+        .spawn("first.log");
+    let job = running_job(&test, "base", Duration::from_secs(120));
+    // The live view from another terminal, while the job runs.
+    let shown = test
+        .clone_args(["runs", "show", "last", "--store", "store"])
+        .run();
+    assert!(shown.success, "{}", shown.stderr);
+    assert!(
+        shown.stdout.contains("(live:") && shown.stdout.contains(&format!("slurm job {job}")),
+        "{}",
+        shown.stdout
+    );
+    // The coordinator dies; its job goes on.
+    first.kill().expect("kill the coordinator");
+    let _ = first.wait();
+    assert_eq!(squeue_state(&job).as_deref(), Some("RUNNING"));
+
+    let second = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
+        .run();
+    assert!(second.success, "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains(&format!("slurm job {job} (re-attached)")),
+        "{}",
+        second.stderr
+    );
+    let run = last_run_json(&test);
+    let jobs = job_ids(&run);
+    assert_eq!(jobs.len(), 2, "base's re-attached job and eval's: {run}");
+    assert_eq!(
+        jobs[0], job,
+        "base ran as the one job it was submitted as: {run}"
+    );
+
+    let local = Test::new().write("m.yaml", manifest(steps));
+    assert!(
+        local
+            .clone_args(["run", "m.yaml", "--store", "store"])
+            .run()
+            .success
+    );
+    assert_eq!(output_hashes(&run), output_hashes(&last_run_json(&local)));
+}
+
+#[test]
+fn ctrl_c_makes_running_jobs_checkpoint_and_the_run_resumable() {
+    if !cluster() {
+        return;
+    }
+    let test = Test::new().write("m.yaml", manifest(100_000));
+    let mut coordinator = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
+        .spawn("run.log");
+    let job = running_job(&test, "base", Duration::from_secs(120));
+    let interrupted = Command::new("kill")
+        .args(["-INT", &coordinator.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(interrupted.success());
+    let status = coordinator.wait().expect("the coordinator ends");
+    assert_eq!(status.code(), Some(130), "interrupted runs exit 130");
+    let run = last_run_json(&test);
+    assert_eq!(run["status"], "interrupted", "{run}");
+    assert_eq!(run["stages"][1]["status"], "interrupted", "{run}");
+    // The job was signalled, not cancelled: it checkpointed and ended.
+    assert_eq!(squeue_state(&job).as_deref(), Some("COMPLETED"));
+    let plan = test
+        .clone_args(["plan", "m.yaml", "--store", "store"])
+        .run();
+    assert!(
+        plan.stdout
+            .lines()
+            .any(|l| l.contains("base") && l.contains("resume@")),
+        "{}",
+        plan.stdout
+    );
+}
