@@ -326,6 +326,39 @@ fn ctrl_c_twice_during_a_verifier_leaves_no_process_behind() {
     assert_all_dead(&pids);
 }
 
+#[test]
+fn ctrl_c_twice_with_worker_processes_leaves_no_verifier_behind() {
+    let test = executable(
+        Test::new().write("m.yaml", eval_with_verifier("hang.sh", 60.0)),
+        "hang.sh",
+        "#!/bin/sh\nsleep 1000 &\necho $! >> pids\nsleep 1000 &\necho $! >> pids\nwait\n",
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_r1flow"))
+        .args(["run", "m.yaml", "--store", "store", "--jobs", "2"])
+        .current_dir(test.path(""))
+        .env_remove("R1FLOW_STORE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start r1flow");
+    let pids = pids_written(&test, 2, Duration::from_secs(90));
+    assert_eq!(pids.len(), 2, "the verifier ran");
+    for _ in 0..2 {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_all_dead(&pids);
+}
+
 // --- 4. verifier output is bounded ----------------------------------------------------
 
 #[test]
