@@ -428,6 +428,20 @@ impl TrackedJob {
     }
 }
 
+/// The outcome of `launch` when its job directory holds a finished result a coordinator
+/// never adopted (it was stopped while the job ran): the stage need not run again.
+pub(super) fn unadopted(
+    launch: &super::Launch,
+    dir: &JobDir,
+    store: &Store,
+    who: &str,
+) -> Result<Option<super::Finished>, ExecError> {
+    Ok(dir.unadopted_result(&launch.spec.key)?.map(|result| {
+        TrackedJob::new(launch.index, launch.spec.key.clone(), dir.clone())
+            .finished(result, store, who)
+    }))
+}
+
 /// The job description of `launch` for the store at `store_dir`.
 pub(super) fn job_spec(launch: &super::Launch, store_dir: &Path) -> JobSpec {
     JobSpec {

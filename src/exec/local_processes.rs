@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::context::{Cancel, Progress};
 use super::executor::{Event, Executor, Launch, Placement};
-use super::job::{job_spec, JobDir, TrackedJob};
+use super::job::{job_spec, unadopted, JobDir, TrackedJob};
 use super::ExecError;
 use crate::store::Store;
 
@@ -69,9 +69,7 @@ impl Executor for LocalProcesses {
         _progress: &mut dyn Progress,
     ) -> Result<(), ExecError> {
         let dir = JobDir::of(&self.store_dir, &launch.spec.key);
-        if let Some(result) = dir.unadopted_result(&launch.spec.key)? {
-            let job = TrackedJob::new(launch.index, launch.spec.key.clone(), dir);
-            let finished = job.finished(result, store, "an earlier worker");
+        if let Some(finished) = unadopted(&launch, &dir, store, "an earlier worker")? {
             self.events.push(Event::Finished(finished));
             return Ok(());
         }

@@ -116,7 +116,8 @@ impl Store {
     /// Opens (creating if needed) the store in `dir`, taking its lock.
     ///
     /// What a store is: a directory holding `index/` (the sled database, whose `meta` tree
-    /// records the format version), `blobs/`, `tmp/` and `LOCK`. A directory that does not
+    /// records the format version) and `blobs/`, with what runs leave beside them (`LOCK`,
+    /// `tmp/`, `jobs/`, `snapshot/`, `tensorboard/`). A directory that does not
     /// exist, is empty, or holds only what a project keeps in its `runs/` folder
     /// (`README.md`, `.gitignore`, `.gitkeep`) becomes a new store. Any other directory
     /// without `index/` is refused (`NotAStore`): a mistyped `--store` must not fill

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::context::{Cancel, Progress};
 use super::executor::{Event, Executor, Finished, Launch, Outcome, Placement};
-use super::job::{job_spec, JobDir, JobStatus, TrackedJob};
+use super::job::{job_spec, unadopted, JobDir, JobStatus, TrackedJob};
 use super::ExecError;
 use crate::plan::canonical_hash;
 use crate::store::Store;
@@ -347,8 +347,7 @@ impl Executor for Slurm {
         let dir = JobDir::of(&self.store_dir, &launch.spec.key);
         let tracked = TrackedJob::new(launch.index, launch.spec.key.clone(), dir.clone());
         // A job of an earlier coordinator may have finished while nobody watched.
-        if let Some(result) = dir.unadopted_result(&launch.spec.key)? {
-            let finished = tracked.finished(result, store, "an earlier Slurm job");
+        if let Some(finished) = unadopted(&launch, &dir, store, "an earlier Slurm job")? {
             self.events.push(Event::Finished(finished));
             return Ok(());
         }
