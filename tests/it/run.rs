@@ -352,3 +352,57 @@ fn a_full_disk_is_a_clear_error_and_leaves_the_store_consistent() {
         "no temporary file is left"
     );
 }
+
+/// `bad` fails at run time (its test split is larger than its data); `after_bad` depends on
+/// it; `tasks` and `base` do not.
+const BRANCHES: &str = r#"
+name: branches
+seed: 3
+datasets:
+  arith: {kind: arithmetic, num_samples: 300, max_digits: 3}
+  mine: {kind: jsonl, path: data.jsonl, format: prompts}
+models:
+  tiny: {preset: tiny, hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}
+stages:
+  bad: {kind: dataset, source: mine, test_size: 10, template: plain}
+  after_bad: {kind: eval, from: base, prompts: bad, num_samples: 1, max_prompt_length: 16, max_completion_length: 4}
+  tasks: {kind: dataset, source: arith, test_size: 20}
+  base: {kind: pretrain, from: tiny, data: tasks, max_steps: 2, max_seq_length: 32}
+"#;
+
+#[test]
+fn a_failed_stage_skips_what_depends_on_it_and_independent_branches_go_on() {
+    for jobs in ["1", "2"] {
+        let test = Test::new()
+            .write("m.yaml", BRANCHES)
+            .write("data.jsonl", DATA);
+        let outcome = test
+            .clone_args(["run", "m.yaml", "--store", "store", "--jobs", jobs])
+            .run();
+        assert!(!outcome.success, "a failed stage fails the run");
+        let run = last_run_json(&test);
+        assert_eq!(run["status"], "failed");
+        let mut seen = statuses(&run);
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("after_bad".to_string(), "skipped".to_string()),
+                ("bad".into(), "failed".into()),
+                ("base".into(), "ran".into()),
+                ("tasks".into(), "ran".into()),
+            ],
+            "--jobs {jobs}"
+        );
+        assert!(
+            run["stages"]
+                .as_array()
+                .expect("stages")
+                .iter()
+                .any(|s| s["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("cannot be split into a test set of 10"))),
+            "{run}"
+        );
+    }
+}
