@@ -63,13 +63,15 @@ pub struct JobResult {
     pub status: JobStatus,
     #[serde(default)]
     pub outputs: BTreeMap<String, BlobRef>,
-    #[serde(default)]
+    /// NaN and infinities are written as `null` and read back as NaN, as in the store.
+    #[serde(default, deserialize_with = "crate::store::metric_values")]
     pub metrics: BTreeMap<String, f64>,
     #[serde(default)]
     pub error: Option<String>,
     /// The checkpoint step it stopped at (interrupted).
     #[serde(default)]
     pub step: Option<u64>,
+    #[serde(deserialize_with = "crate::store::number_or_nan")]
     pub duration_s: f64,
     #[serde(default)]
     pub resumed_from_step: Option<u64>,

@@ -1,6 +1,7 @@
 //! Integration tests: one binary (so the crate links once), one module per area.
 
 mod examples;
+mod hostile;
 mod keys;
 mod layers;
 mod pipelines;
