@@ -130,3 +130,32 @@ fn the_readme_walkthrough_manifest_validates() {
         outcome.stdout
     );
 }
+
+/// Every stage key of every shipped pipeline, as a snapshot: a change that moves a key
+/// (so that stored results are computed again) shows up here and must be accepted on
+/// purpose, with the kind's `IMPLEMENTATION` bumped where its bits change.
+#[test]
+fn shipped_pipeline_keys_change_only_on_purpose() {
+    let mut lines = Vec::new();
+    for name in manifests() {
+        let planned = Test::in_dir(&repo_root().join("pipelines"))
+            .args([
+                "plan",
+                name.as_str(),
+                "--json",
+                "--store",
+                "/nonexistent-r1flow-store",
+            ])
+            .run();
+        assert!(planned.success, "{name}: {}", planned.stderr);
+        let plan: serde_json::Value = serde_json::from_str(&planned.stdout).expect("json");
+        for stage in plan["stages"].as_array().expect("stages") {
+            lines.push(format!(
+                "{name} {} {}",
+                stage["name"].as_str().unwrap_or("?"),
+                stage["key"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    insta::assert_snapshot!(lines.join("\n"));
+}
