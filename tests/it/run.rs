@@ -406,3 +406,48 @@ fn a_failed_stage_skips_what_depends_on_it_and_independent_branches_go_on() {
         );
     }
 }
+
+#[test]
+fn a_running_run_is_watched_from_another_process() {
+    let manifest = BRANCHES
+        .replace("max_steps: 2,", "max_steps: 100000, save_steps: 100000,")
+        .replace("  bad: {kind: dataset, source: mine, test_size: 10, template: plain}\n", "")
+        .replace(
+            "  after_bad: {kind: eval, from: base, prompts: bad, num_samples: 1, max_prompt_length: 16, max_completion_length: 4}\n",
+            "",
+        );
+    let test = Test::new()
+        .write("m.yaml", manifest)
+        .write("data.jsonl", DATA);
+    let mut run = test
+        .clone_args(["run", "m.yaml", "--store", "store"])
+        .spawn("run.log");
+    let started = std::time::Instant::now();
+    let shown = loop {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the run never showed progress"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let shown = test
+            .clone_args(["runs", "show", "last", "--store", "store"])
+            .run();
+        if shown.success && shown.stdout.contains("running ") {
+            break shown;
+        }
+    };
+    assert!(shown.stdout.contains("(live:"), "{}", shown.stdout);
+    assert!(shown.stdout.contains("coordinator pid"), "{}", shown.stdout);
+    let listed = test.clone_args(["runs", "--store", "store"]).run();
+    assert!(
+        listed.success && listed.stdout.contains("running"),
+        "{}",
+        listed.stderr
+    );
+    let metrics = test
+        .clone_args(["metrics", "last", "base", "--store", "store"])
+        .run();
+    assert!(metrics.success, "{}", metrics.stderr);
+    run.kill().expect("stop the run");
+    let _ = run.wait();
+}
