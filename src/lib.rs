@@ -8,11 +8,12 @@
 
 pub use r1flow_core::{
     architecture, check, diag, manifest, metrics, plan, records, rewards, schema, stages, syntax,
-    tasks,
+    tasks, user_file,
 };
 
 pub mod exec;
 pub mod model;
+pub mod output_dir;
 pub mod report;
 pub mod runners;
 pub mod store;

@@ -327,6 +327,7 @@ fn cli_exports_a_preset_and_generates_from_it() {
         out: dir.path().to_path_buf(),
         tokenizer: None,
         seed: 1,
+        force: false,
     })
     .expect("export");
     let mut args = GenerateArgs {

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use r1flow::check::{check_file, Capabilities};
 use r1flow::diag::render_all;
+use r1flow::output_dir::{replace_dir, Existing};
 use r1flow::plan::plan;
 use r1flow::report::compare::missing_stages;
 use r1flow::report::{compare, variants, VariantResult};
@@ -47,6 +48,9 @@ pub(crate) struct CompareArgs {
     /// Write a self-contained HTML report (table and curves) to FILE.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// Replace `--plots DIR` even if it holds files other than earlier plots.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -188,7 +192,23 @@ pub(crate) fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         let title = format!("r1flow compare: {}", described.join(", "));
         let (html, plots) = table.to_html(&title, &described);
         if let Some(dir) = &args.plots {
-            let count = write_plots(dir, &plots)?;
+            // Written whole: earlier plots (and a page written beside them), marked as
+            // r1flow's (see `output_dir`), are replaced, never mixed with these.
+            let is_ours =
+                |entry: &str| [".svg", ".png", ".html"].iter().any(|e| entry.ends_with(e));
+            let existing = if args.force {
+                Existing::Replace
+            } else {
+                Existing::ReplaceOnly {
+                    is_ours: &is_ours,
+                    help: "pass --force to replace it, or choose another --plots directory",
+                }
+            };
+            let mut count = 0;
+            replace_dir(dir, existing, |fresh| -> anyhow::Result<()> {
+                count = write_plots(fresh, &plots)?;
+                Ok(())
+            })?;
             eprintln!("wrote {count} plots (SVG and PNG) in {}", dir.display());
         }
         if let Some(path) = &args.html {

@@ -23,6 +23,8 @@ pub(crate) fn run(args: &ExecStageArgs) -> anyhow::Result<ExitCode> {
         handler_cancel.request();
         if handler_cancel.presses() >= 2 {
             eprintln!("r1flow exec-stage: stopping now");
+            // A verifier runs in its own process group: it would outlive this exit.
+            r1flow::rewards::command::kill_running_verifiers();
             std::process::exit(130);
         }
         eprintln!("r1flow exec-stage: signal received, checkpointing at the next step");

@@ -79,6 +79,14 @@ enum Command {
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    if let Command::Rescore(_) = &cli.command {
+        // Verifiers run in their own process group, out of the terminal's reach: an
+        // interrupted rescore ends them (`run` has its own handler).
+        let _ = ctrlc::set_handler(|| {
+            r1flow::rewards::command::kill_running_verifiers();
+            std::process::exit(130);
+        });
+    }
     let outcome = match &cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),
@@ -124,10 +132,14 @@ pub(crate) fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
+    // sled logs its own view of a damaged index; the store reports it as an error with
+    // what to do, so sled's lines are left out unless RUST_LOG asks for them.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sled=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

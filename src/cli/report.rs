@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use r1flow::output_dir::{replace_dir, Existing};
 use r1flow::report::{run_report, svg_to_png, NamedPlot};
 
 use super::store_dir::StoreArgs;
@@ -17,6 +18,9 @@ pub(crate) struct ReportArgs {
     /// The directory to write `report.html` and `plots/` into (default: `report-RUN_ID`).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Replace `--out` even if it holds files other than an earlier report.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -60,9 +64,24 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("report-{}", run.id)));
+    // The directory is written whole: an earlier report there is replaced, never mixed
+    // with this one (its plots may have other names).
+    let is_ours = |entry: &str| entry == "report.html" || entry == "plots";
+    let existing = if args.force {
+        Existing::Replace
+    } else {
+        Existing::ReplaceOnly {
+            is_ours: &is_ours,
+            help: "pass --force to replace it, or choose another --out",
+        }
+    };
+    let mut count = 0;
+    replace_dir(&out, existing, |dir| -> anyhow::Result<()> {
+        write_html(&dir.join("report.html"), &report.html)?;
+        count = write_plots(&dir.join("plots"), &report.plots)?;
+        Ok(())
+    })?;
     let html = out.join("report.html");
-    write_html(&html, &report.html)?;
-    let count = write_plots(&out.join("plots"), &report.plots)?;
     super::print_stdout(&format!(
         "run {}: wrote {} and {count} plots (SVG and PNG) in {}\n",
         run.id,

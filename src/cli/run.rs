@@ -221,6 +221,8 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         // elsewhere are cancelled by the run loop, so only a third exits at once.
         if presses >= 3 || (in_process && presses >= 2) {
             eprintln!("\nstopping now");
+            // A verifier runs in its own process group, out of the terminal's reach.
+            r1flow::rewards::command::kill_running_verifiers();
             std::process::exit(130);
         }
         if presses == 2 {

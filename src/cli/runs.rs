@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use r1flow::store::{MetricPoint, RunRecord, StageProgress, StageRun, StageStatus, Store};
+use r1flow::store::{
+    MetricPoint, RunRecord, RunStatus, StageProgress, StageRun, StageStatus, Store,
+};
 use serde_json::json;
 
 use super::store_dir::StoreArgs;
@@ -114,11 +116,21 @@ fn run_json(store: &Store, run: &RunRecord) -> anyhow::Result<serde_json::Value>
         "run": run.id,
         "pipeline": run.pipeline,
         "manifest": run.manifest,
-        "status": status_name(&run.status),
+        "status": status_name(&shown_status(store, run)),
         "started": run.started,
         "finished": run.finished,
         "stages": stages,
     }))
+}
+
+/// The status to show. A store opened for writing (not a live snapshot) is held by this
+/// command, so no live process is running on it, and a run still marked `running` was
+/// stopped by a crash or a kill (the next `run` records it so).
+fn shown_status(store: &Store, run: &RunRecord) -> RunStatus {
+    match run.status {
+        RunStatus::Running if store.snapshot_time().is_none() => RunStatus::Interrupted,
+        status => status,
+    }
 }
 
 pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
@@ -135,7 +147,7 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
                         r.manifest.display().to_string(),
                         r.started.format("%Y-%m-%d %H:%M:%S").to_string(),
                         r.duration_s().map_or("-".into(), |d| format!("{d:.1}s")),
-                        status_name(&r.status),
+                        status_name(&shown_status(&store, r)),
                         (r.count(r1flow::store::StageStatus::Ran)
                             + r.count(r1flow::store::StageStatus::Resumed))
                         .to_string(),
@@ -199,7 +211,7 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
                     run.id,
                     run.pipeline,
                     run.manifest.display(),
-                    status_name(&run.status)
+                    status_name(&shown_status(&store, &run))
                 );
                 let live = match store.snapshot_time() {
                     Some(time) => format!(

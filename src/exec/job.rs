@@ -63,13 +63,15 @@ pub struct JobResult {
     pub status: JobStatus,
     #[serde(default)]
     pub outputs: BTreeMap<String, BlobRef>,
-    #[serde(default)]
+    /// NaN and infinities are written as `null` and read back as NaN, as in the store.
+    #[serde(default, deserialize_with = "crate::store::metric_values")]
     pub metrics: BTreeMap<String, f64>,
     #[serde(default)]
     pub error: Option<String>,
     /// The checkpoint step it stopped at (interrupted).
     #[serde(default)]
     pub step: Option<u64>,
+    #[serde(deserialize_with = "crate::store::number_or_nan")]
     pub duration_s: f64,
     #[serde(default)]
     pub resumed_from_step: Option<u64>,
@@ -424,6 +426,20 @@ impl TrackedJob {
             resumed_from_step: None,
         }
     }
+}
+
+/// The outcome of `launch` when its job directory holds a finished result a coordinator
+/// never adopted (it was stopped while the job ran): the stage need not run again.
+pub(super) fn unadopted(
+    launch: &super::Launch,
+    dir: &JobDir,
+    store: &Store,
+    who: &str,
+) -> Result<Option<super::Finished>, ExecError> {
+    Ok(dir.unadopted_result(&launch.spec.key)?.map(|result| {
+        TrackedJob::new(launch.index, launch.spec.key.clone(), dir.clone())
+            .finished(result, store, who)
+    }))
 }
 
 /// The job description of `launch` for the store at `store_dir`.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::context::{Cancel, Progress};
 use super::executor::{Event, Executor, Launch, Placement};
-use super::job::{job_spec, JobDir, TrackedJob};
+use super::job::{job_spec, unadopted, JobDir, TrackedJob};
 use super::ExecError;
 use crate::store::Store;
 
@@ -69,9 +69,7 @@ impl Executor for LocalProcesses {
         _progress: &mut dyn Progress,
     ) -> Result<(), ExecError> {
         let dir = JobDir::of(&self.store_dir, &launch.spec.key);
-        if let Some(result) = dir.unadopted_result(&launch.spec.key)? {
-            let job = TrackedJob::new(launch.index, launch.spec.key.clone(), dir);
-            let finished = job.finished(result, store, "an earlier worker");
+        if let Some(finished) = unadopted(&launch, &dir, store, "an earlier worker")? {
             self.events.push(Event::Finished(finished));
             return Ok(());
         }
@@ -152,15 +150,27 @@ impl Executor for LocalProcesses {
     }
 
     fn stop(&mut self, hard: bool) -> Result<(), ExecError> {
-        // Each step once: a second SIGTERM would make a worker stop without its checkpoint.
+        // Each step once: a second SIGTERM makes a worker stop without its checkpoint.
         if self.stopped == Some(true) || (self.stopped == Some(false) && !hard) {
             return Ok(());
         }
-        for worker in &mut self.running {
-            if hard {
-                let _ = worker.child.kill();
-            } else {
+        // A hard stop that comes first is a worker's first signal and its second at once.
+        let signals = if hard && self.stopped.is_none() { 2 } else { 1 };
+        for round in 0..signals {
+            if round > 0 {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            for worker in &self.running {
                 signal(worker.child.id(), "TERM");
+            }
+        }
+        if hard {
+            // The second signal makes a worker exit at once, ending the verifier programs
+            // it runs (each in its own process group, which a SIGKILL of the worker would
+            // leave behind); a worker that does not exit in a moment is killed.
+            std::thread::sleep(Duration::from_millis(300));
+            for worker in &mut self.running {
+                let _ = worker.child.kill();
             }
         }
         self.stopped = Some(hard);

@@ -254,7 +254,21 @@ pub fn execute(
         running.store(false, Ordering::SeqCst);
         looped
     });
-    looped?;
+    if let Err(error) = looped {
+        // A store error part-way (a disk gone, an unreadable record) ends the run: it is
+        // recorded as failed, with the error on the stages in flight, so that no run
+        // stays `running` for ever.
+        run.status = RunStatus::Failed;
+        for (i, slot) in schedule.state.iter().enumerate() {
+            if *slot == Slot::InFlight {
+                run.stages[i].status = StageStatus::Failed;
+                run.stages[i].error = Some(error.to_string());
+            }
+        }
+        run.finished = Some(Utc::now());
+        let _ = store.save_run(&run);
+        return Err(error);
+    }
     for (i, slot) in schedule.state.iter().enumerate() {
         if *slot == Slot::Waiting {
             run.stages[i].status = StageStatus::Skipped;

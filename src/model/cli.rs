@@ -10,6 +10,7 @@ use super::{
     from_bytes, generate, load_hf_dir, save_hf_dir, BackendKind, BackendTask, LoadedModel, Preset,
     SamplingParams, TextTokenizer, Transformer,
 };
+use crate::output_dir::{check_target, replace_dir, Existing};
 
 /// Sample completions from a model.
 #[derive(Debug, Clone, clap::Args)]
@@ -68,6 +69,10 @@ pub struct ExportArgs {
     /// Seed for `preset:NAME` initialisation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Replace `--out` if it is not empty (its files are removed; the new directory is
+    /// written beside it and renamed into place).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Loads what `--model` names: `preset:NAME`, a HF directory, or r1flow model bytes.
@@ -96,7 +101,8 @@ pub fn load_model_spec<B: Backend>(
     if path.is_dir() {
         return load_hf_dir(path, device).with_context(|| format!("loading model from {spec}"));
     }
-    let bytes = std::fs::read(path).with_context(|| format!("reading model file {spec}"))?;
+    let bytes = super::ModelError::read_file(path, super::error::MAX_WEIGHTS_BYTES)
+        .with_context(|| format!("reading model file {spec}"))?;
     let (config, model) = from_bytes(&bytes, device).with_context(|| format!("reading {spec}"))?;
     Ok(LoadedModel {
         config,
@@ -126,6 +132,18 @@ impl BackendTask for GenerateTask<'_> {
                 prompts.push(ids.clone());
                 which.push((i, s));
             }
+        }
+        // Positions past the model's context have no trained meaning (and no rotary
+        // table entry): refuse rather than clamp, so the user picks what to give up.
+        let longest_prompt = prompts.iter().map(Vec::len).max().unwrap_or(0);
+        let context = loaded.config.max_position_embeddings;
+        if longest_prompt.saturating_add(args.max_new_tokens) > context {
+            anyhow::bail!(
+                "--max-new-tokens {} after a prompt of {longest_prompt} tokens exceeds the model's context: \
+                 max_position_embeddings is {context}; ask for at most {} new tokens",
+                args.max_new_tokens,
+                context.saturating_sub(longest_prompt)
+            );
         }
         let params = SamplingParams {
             max_new_tokens: args.max_new_tokens,
@@ -161,11 +179,20 @@ pub fn run_generate(args: &GenerateArgs) -> anyhow::Result<()> {
 /// Runs `r1flow export` (on the CPU: export only moves weights).
 pub fn run_export(args: &ExportArgs) -> anyhow::Result<()> {
     type Cpu = super::CpuBackend;
+    let existing = if args.force {
+        Existing::Replace
+    } else {
+        Existing::Refuse
+    };
+    // Refuse before loading anything.
+    check_target(&args.out, existing)?;
     let device = Default::default();
     let loaded =
         load_model_spec::<Cpu>(&args.model, args.tokenizer.as_deref(), args.seed, &device)?;
-    save_hf_dir(&loaded.model, &loaded.config, &loaded.tokenizer, &args.out)
-        .with_context(|| format!("exporting to {}", args.out.display()))?;
+    replace_dir(&args.out, existing, |dir| {
+        save_hf_dir(&loaded.model, &loaded.config, &loaded.tokenizer, dir)
+    })
+    .with_context(|| format!("exporting to {}", args.out.display()))?;
     eprintln!(
         "wrote {} (Qwen2ForCausalLM, {} parameters)",
         args.out.display(),

@@ -2,6 +2,13 @@
 
 use std::fmt;
 
+/// The largest JSON file of a checkpoint read (config.json, tokenizer.json, the
+/// safetensors index): 256 MiB.
+pub const MAX_JSON_BYTES: u64 = 256 << 20;
+
+/// The largest weights file read (one safetensors shard, an r1flow model file): 64 GiB.
+pub const MAX_WEIGHTS_BYTES: u64 = 64 << 30;
+
 /// What went wrong in the model layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelErrorKind {
@@ -41,6 +48,23 @@ impl ModelError {
     }
     pub(crate) fn io(path: &std::path::Path, err: std::io::Error) -> Self {
         Self::new(ModelErrorKind::Io, format!("{}: {err}", path.display()))
+    }
+
+    /// Reads a file a user named (a checkpoint, a tokenizer): a regular file only, at most
+    /// `limit` bytes (`r1flow::user_file`).
+    pub(crate) fn read_file(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, Self> {
+        crate::user_file::read(path, limit)
+            .map_err(|e| Self::new(ModelErrorKind::Io, format!("{}: {e}", path.display())))
+    }
+
+    /// `read_file` as UTF-8 text.
+    pub(crate) fn read_text(path: &std::path::Path, limit: u64) -> Result<String, Self> {
+        String::from_utf8(Self::read_file(path, limit)?).map_err(|_| {
+            Self::new(
+                ModelErrorKind::Io,
+                format!("{}: not UTF-8 text", path.display()),
+            )
+        })
     }
     pub(crate) fn tokenizer(message: impl Into<String>) -> Self {
         Self::new(ModelErrorKind::Tokenizer, message)

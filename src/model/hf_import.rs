@@ -34,7 +34,7 @@ pub struct LoadedModel<B: Backend> {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ModelError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    let text = ModelError::read_text(path, super::error::MAX_JSON_BYTES)?;
     serde_json::from_str(&text)
         .map_err(|e| ModelError::checkpoint(format!("{}: {e}", path.display())))
 }
@@ -76,7 +76,7 @@ pub fn load_hf_dir<B: Backend>(
     };
     let buffers = paths
         .iter()
-        .map(|p| std::fs::read(p).map_err(|e| ModelError::io(p, e)))
+        .map(|p| ModelError::read_file(p, super::error::MAX_WEIGHTS_BYTES))
         .collect::<Result<Vec<_>, _>>()?;
     let files = buffers
         .iter()

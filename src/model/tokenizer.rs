@@ -137,7 +137,7 @@ impl TextTokenizer {
 
     /// Reads a tokenizer.json file.
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
-        let json = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+        let json = ModelError::read_text(path, super::error::MAX_JSON_BYTES)?;
         Self::from_json(&json)
             .map_err(|e| ModelError::tokenizer(format!("{}: {e}", path.display())))
     }

@@ -110,11 +110,17 @@ pub fn eval_metrics(
     let metrics: BTreeMap<String, f64> = match outputs.get(METRICS_FILE) {
         Some(blob) => {
             let bytes = store.blobs().read(blob)?;
-            serde_json::from_slice(&bytes).map_err(|e| {
-                StoreError::new(StoreErrorKind::Record(format!(
-                    "{METRICS_FILE} of an eval stage: {e}"
-                )))
-            })?
+            // JSON writes NaN and infinities as `null`: they come back as NaN.
+            let stored: BTreeMap<String, Option<f64>> =
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    StoreError::new(StoreErrorKind::Record(format!(
+                        "{METRICS_FILE} of an eval stage: {e}"
+                    )))
+                })?;
+            stored
+                .into_iter()
+                .map(|(name, value)| (name, value.unwrap_or(f64::NAN)))
+                .collect()
         }
         None => recorded.clone(),
     };

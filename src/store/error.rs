@@ -26,6 +26,10 @@ pub enum StoreErrorKind {
     Record(String),
     /// A run id that is not in the store.
     UnknownRun(String),
+    /// A directory that holds other things and no store.
+    NotAStore,
+    /// The index cannot be read (sled's reason).
+    Damaged(String),
 }
 
 /// An error of the artifact store, with the path it concerns.
@@ -45,6 +49,12 @@ impl StoreError {
             kind: StoreErrorKind::Io(error),
             path: Some(path.into()),
         }
+    }
+
+    /// The same error, about `path`.
+    pub fn with_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.path = Some(path.into());
+        self
     }
 
     pub fn kind(&self) -> &StoreErrorKind {
@@ -95,6 +105,35 @@ impl fmt::Display for StoreError {
             StoreErrorKind::Record(message) => write!(f, "unreadable store record: {message}")?,
             StoreErrorKind::UnknownRun(id) => {
                 write!(f, "no run `{id}` in this store (see `r1flow runs`)")?
+            }
+            StoreErrorKind::NotAStore => {
+                return match &self.path {
+                    Some(path) => write!(
+                        f,
+                        "{} is not an r1flow store: it holds other files and no index; pass --store with a new or empty directory",
+                        path.display()
+                    ),
+                    None => write!(f, "not an r1flow store"),
+                };
+            }
+            StoreErrorKind::Damaged(message) => {
+                let path = self.path.as_deref().unwrap_or(std::path::Path::new("index"));
+                let store = path.parent().unwrap_or(path);
+                // sled's messages end in internal detail ("at file offset None backtrace ()").
+                let message = [" at file offset", " backtrace"]
+                    .iter()
+                    .filter_map(|cut| message.find(cut))
+                    .min()
+                    .map_or(message.as_str(), |at| &message[..at]);
+                return write!(
+                    f,
+                    "the store index {} is damaged ({message}); its results cannot be read. \
+                     Move it aside (`mv {} {}.damaged`) and run again: a new store is created \
+                     and the stages run again",
+                    path.display(),
+                    store.display(),
+                    store.display()
+                );
             }
         }
         if let Some(path) = &self.path {

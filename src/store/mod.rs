@@ -21,6 +21,7 @@ pub use blobs::{BlobRef, Blobs};
 pub use error::{StoreError, StoreErrorKind};
 pub use gc::GcReport;
 pub use lock::{LockMode, StoreLock};
+pub(crate) use records::{metric_values, number_or_nan};
 pub use records::{
     ArtifactRecord, CheckpointRecord, HistoryRecord, MetricPoint, Provenance, RunRecord, RunStatus,
     StageRun, StageStatus,
@@ -113,21 +114,46 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
 
 impl Store {
     /// Opens (creating if needed) the store in `dir`, taking its lock.
+    ///
+    /// What a store is: a directory holding `index/` (the sled database, whose `meta` tree
+    /// records the format version) and `blobs/`, with what runs leave beside them (`LOCK`,
+    /// `tmp/`, `jobs/`, `snapshot/`, `tensorboard/`). A directory that does not
+    /// exist, is empty, or holds only what a project keeps in its `runs/` folder
+    /// (`README.md`, `.gitignore`, `.gitkeep`) becomes a new store. Any other directory
+    /// without `index/` is refused (`NotAStore`): a mistyped `--store` must not fill
+    /// someone's folder. An index that sled cannot open, or that lost its format record
+    /// (cut short, emptied), is `Damaged`, never silently a new store.
     pub fn open(dir: &Path, mode: LockMode) -> Result<Self, StoreError> {
+        let existed = Self::exists(dir);
+        if !existed && !Self::may_become_store(dir) {
+            return Err(StoreError::new(StoreErrorKind::NotAStore).with_path(dir));
+        }
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(e, dir))?;
         let lock = StoreLock::acquire(dir, mode)?;
         let blobs = Blobs::open(dir)?;
-        let db = sled::Config::new().path(dir.join("index")).open()?;
-        let meta = db.open_tree("meta")?;
-        match meta.get("format")? {
+        let index = dir.join("index");
+        let damaged = |message: String| {
+            StoreError::new(StoreErrorKind::Damaged(message)).with_path(index.clone())
+        };
+        let db = sled::Config::new()
+            .path(&index)
+            .open()
+            .map_err(|e| damaged(e.to_string()))?;
+        let meta = db.open_tree("meta").map_err(|e| damaged(e.to_string()))?;
+        match meta.get("format").map_err(|e| damaged(e.to_string()))? {
             Some(bytes) => {
-                let found: u32 = decode(&bytes)?;
+                let found: u32 = decode(&bytes).map_err(|e| damaged(e.to_string()))?;
                 if found != FORMAT_VERSION {
                     return Err(StoreError::new(StoreErrorKind::Format {
                         found,
                         expected: FORMAT_VERSION,
                     }));
                 }
+            }
+            None if existed => {
+                return Err(damaged(
+                    "the index holds no records (it was cut short or emptied)".into(),
+                ))
             }
             None => {
                 meta.insert("format", encode(&FORMAT_VERSION)?)?;
@@ -185,6 +211,18 @@ impl Store {
         dir.join("index").is_dir()
     }
 
+    /// Whether `dir` may be made a new store: absent, or holding nothing but what a
+    /// project's `runs/` folder keeps (see `open`).
+    fn may_become_store(dir: &Path) -> bool {
+        const KEPT: [&str; 3] = ["README.md", ".gitignore", ".gitkeep"];
+        match std::fs::read_dir(dir) {
+            Err(_) => true, // absent (or unreadable: creating it reports why)
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .all(|entry| KEPT.contains(&entry.file_name().to_string_lossy().as_ref())),
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -209,13 +247,43 @@ impl Store {
         self.artifacts.get(key)?.map(|b| decode(&b)).transpose()
     }
 
-    /// Records a finished stage. Its blobs must already be stored.
+    /// Records a finished stage. Its blobs must already be stored. The stage's checkpoint
+    /// is forgotten, and its blobs deleted unless something else names them (the index
+    /// forgets first: a crash in between leaves only garbage for `gc`).
     pub fn commit_artifact(&self, record: &ArtifactRecord) -> Result<(), StoreError> {
         failpoint("before-index-commit");
+        let finished = self.checkpoint(&record.key)?;
         self.artifacts
             .insert(record.key.as_bytes(), encode(record)?)?;
         self.checkpoints.remove(record.key.as_bytes())?;
-        self.flush()
+        self.flush()?;
+        if let Some(checkpoint) = finished {
+            if let Err(error) = self.remove_unnamed_blobs(checkpoint.files.values()) {
+                // The stage is committed; what is left is `gc`'s to remove.
+                tracing::warn!(%error, "could not delete a finished stage's checkpoint");
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the blobs among `candidates` that no artifact or checkpoint names.
+    fn remove_unnamed_blobs<'b>(
+        &self,
+        candidates: impl Iterator<Item = &'b BlobRef>,
+    ) -> Result<(), StoreError> {
+        let mut named = std::collections::BTreeSet::new();
+        for artifact in self.artifacts()? {
+            named.extend(artifact.outputs.into_values().map(|b| b.hash));
+        }
+        for checkpoint in self.checkpoints()? {
+            named.extend(checkpoint.files.into_values().map(|b| b.hash));
+        }
+        for blob in candidates {
+            if !named.contains(&blob.hash) {
+                self.blobs.remove(&blob.hash)?;
+            }
+        }
+        Ok(())
     }
 
     /// Forgets an artifact (its blobs stay until gc).
@@ -280,11 +348,20 @@ impl Store {
 
     // --- checkpoints -----------------------------------------------------------------
 
-    /// Records a checkpoint of the stage `key`. Its blobs must already be stored.
+    /// Records a checkpoint of the stage `key`. Its blobs must already be stored. The
+    /// checkpoint it replaces is deleted once the new one is durable (its blobs, unless
+    /// something else names them).
     pub fn save_checkpoint(&self, checkpoint: &CheckpointRecord) -> Result<(), StoreError> {
+        let replaced = self.checkpoint(&checkpoint.key)?;
         self.checkpoints
             .insert(checkpoint.key.as_bytes(), encode(checkpoint)?)?;
-        self.flush()
+        self.flush()?;
+        if let Some(replaced) = replaced {
+            if let Err(error) = self.remove_unnamed_blobs(replaced.files.values()) {
+                tracing::warn!(%error, "could not delete a replaced checkpoint");
+            }
+        }
+        Ok(())
     }
 
     pub fn checkpoint(&self, key: &StageKey) -> Result<Option<CheckpointRecord>, StoreError> {

@@ -19,9 +19,11 @@ pub struct ArtifactRecord {
     pub stage: String,
     /// Output name → blob (`train.jsonl`, `model.safetensors`, …).
     pub outputs: BTreeMap<String, BlobRef>,
-    /// Final metrics of the stage.
+    /// Final metrics of the stage (NaN and infinities are stored as `null`, read as NaN).
+    #[serde(deserialize_with = "metric_values")]
     pub metrics: BTreeMap<String, f64>,
     pub created: DateTime<Utc>,
+    #[serde(deserialize_with = "number_or_nan")]
     pub duration_s: f64,
     /// The run that produced it.
     pub run: String,
@@ -94,6 +96,7 @@ pub struct StageRun {
     pub variants: Vec<String>,
     pub key: StageKey,
     pub status: StageStatus,
+    #[serde(deserialize_with = "number_or_nan")]
     pub duration_s: f64,
     pub outputs: BTreeMap<String, BlobRef>,
     #[serde(deserialize_with = "metric_values")]
@@ -185,8 +188,10 @@ pub struct MetricPoint {
 }
 
 /// Reads a metric map in which JSON writes NaN and infinities as `null`: they come back as
-/// NaN instead of making the whole record unreadable.
-fn metric_values<'de, D>(deserializer: D) -> Result<BTreeMap<String, f64>, D::Error>
+/// NaN instead of making the whole record unreadable. Every number a record holds is read
+/// this way (`metric_values`, `number_or_nan`), so no value a stage computes can make the
+/// store unreadable.
+pub(crate) fn metric_values<'de, D>(deserializer: D) -> Result<BTreeMap<String, f64>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
@@ -195,6 +200,14 @@ where
         .into_iter()
         .map(|(name, value)| (name, value.unwrap_or(f64::NAN)))
         .collect())
+}
+
+/// A number that JSON may have written as `null` (NaN, an infinity), read back as NaN.
+pub(crate) fn number_or_nan<'de, D>(deserializer: D) -> Result<f64, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
 /// What a stage name last ran as, to say why it would run again.

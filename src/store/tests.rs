@@ -183,3 +183,61 @@ fn gc_keeps_what_kept_runs_reach() {
         .verify_artifact(&new)
         .expect("what the kept run reaches is intact");
 }
+
+#[test]
+fn non_finite_numbers_in_records_read_back_as_nan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), LockMode::Fail).expect("open");
+    let mut record = artifact(&store, "k", b"data");
+    record.metrics = BTreeMap::from([
+        ("loss".to_string(), f64::NAN),
+        ("reward/v".to_string(), f64::INFINITY),
+        ("steps".to_string(), 3.0),
+    ]);
+    record.duration_s = f64::NEG_INFINITY;
+    store.commit_artifact(&record).expect("commit");
+    let mut run = run_record("r1", &["k"], 0);
+    run.stages[0].metrics = record.metrics.clone();
+    run.stages[0].duration_s = f64::NAN;
+    store.save_run(&run).expect("save run");
+
+    let read = store
+        .artifact(&"k".into())
+        .expect("readable")
+        .expect("stored");
+    assert!(read.metrics["loss"].is_nan() && read.metrics["reward/v"].is_nan());
+    assert_eq!(read.metrics["steps"], 3.0);
+    assert!(read.duration_s.is_nan());
+    let runs = store.runs().expect("readable");
+    assert!(runs[0].stages[0].metrics["loss"].is_nan());
+    assert!(store.artifacts().is_ok() && store.gc(None, true).is_ok());
+}
+
+#[test]
+fn a_replaced_or_finished_checkpoint_leaves_no_blobs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), LockMode::Fail).expect("open");
+    let checkpoint = |step: u64, content: &[u8]| CheckpointRecord {
+        key: "k".into(),
+        step,
+        files: BTreeMap::from([(
+            "weights".to_string(),
+            store.blobs().put(content).expect("put"),
+        )]),
+        written: Utc::now(),
+    };
+    let first = checkpoint(1, b"step one");
+    store.save_checkpoint(&first).expect("save");
+    store
+        .save_checkpoint(&checkpoint(2, b"step two"))
+        .expect("save");
+    assert!(
+        store.blobs().read(&first.files["weights"]).is_err(),
+        "replaced"
+    );
+    // A checkpoint blob that the finished artifact also names stays.
+    let record = artifact(&store, "k", b"step two");
+    store.commit_artifact(&record).expect("commit");
+    assert!(store.checkpoint(&"k".into()).expect("read").is_none());
+    assert_eq!(store.blobs().list().expect("list").len(), 1);
+}

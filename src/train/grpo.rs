@@ -131,6 +131,15 @@ impl BackendTask for GrpoTask<'_, '_> {
                 &mut reward_models as &mut dyn ModelScorer,
                 &device,
             )?;
+            // Scores so large that their group statistics overflow (a verifier printing
+            // 1e308) would make every later step NaN: say so here, not as a diverged loss.
+            if sampled.advantages.iter().any(|a| !a.is_finite()) {
+                return Err(failed(format!(
+                    "the rewards of step {} are too large to compare within a group (their mean or \
+                     spread is not finite); keep reward scores within a moderate range, e.g. [-10, 10]",
+                    step + 1
+                )));
+            }
             // Wall time of each phase, logged as `time/*` (measurements, not part of any
             // artifact, so they do not affect determinism).
             let clock = std::time::Instant::now();
@@ -141,6 +150,7 @@ impl BackendTask for GrpoTask<'_, '_> {
                 max_completion_length: job.generation.max_completion_length,
                 pad: tokenizer.pad_id(),
                 learning_rate,
+                step: state.step + 1,
             };
             let stats;
             (model, stats) = update_policy(

@@ -151,15 +151,27 @@ impl model::BackendTask for ExportTask<'_, '_> {
             let name = entry.file_name().to_string_lossy().into_owned();
             files.push((name, std::fs::read(entry.path()).map_err(failed)?));
         }
-        if let Some(target) = &self.copy_to {
-            std::fs::create_dir_all(target)
-                .map_err(|e| failed(format!("{}: {e}", target.display())))?;
-            for (name, bytes) in &files {
-                std::fs::write(target.join(name), bytes)
-                    .map_err(|e| failed(format!("{}: {e}", target.join(name).display())))?;
-            }
-        }
         let _ = std::fs::remove_dir_all(&temp);
+        if let Some(target) = &self.copy_to {
+            // The path is rewritten every run: a previous export there is replaced whole,
+            // anything else is left alone and refused.
+            let is_ours = |entry: &str| files.iter().any(|(name, _)| name == entry);
+            crate::output_dir::replace_dir(
+                target,
+                crate::output_dir::Existing::ReplaceOnly {
+                    is_ours: &is_ours,
+                    help: "an export stage only replaces an earlier export: choose an empty directory or move those files away",
+                },
+                |dir| {
+                    files.iter().try_for_each(|(name, bytes)| {
+                        let path = dir.join(name);
+                        std::fs::write(&path, bytes)
+                            .map_err(|e| format!("{}: {e}", path.display()))
+                    })
+                },
+            )
+            .map_err(failed)?;
+        }
         let metrics = std::collections::BTreeMap::from([(
             "parameters".to_string(),
             loaded.config.num_params() as f64,

@@ -35,6 +35,8 @@ pub(super) struct UpdateSettings<'a> {
     pub max_completion_length: usize,
     pub pad: u32,
     pub learning_rate: f64,
+    /// The step being taken (1-based), for errors.
+    pub step: u64,
 }
 
 /// Trains `model` on `rollouts`; returns it updated with the step's statistics.
@@ -115,6 +117,7 @@ where
     let mut loss_sum = 0.0;
     let mut grad_norm = 0.0;
     for _ in 0..policy.num_iterations {
+        let loss_before = loss_sum;
         let mut accumulator = GradientsAccumulator::<Transformer<B>>::new();
         for (c, range) in chunks.iter().enumerate() {
             let batch = batch_of(range.clone());
@@ -157,7 +160,8 @@ where
             accumulator.grads(),
             settings.training,
             settings.learning_rate,
-        );
+            (settings.step, loss_sum - loss_before),
+        )?;
     }
     let iterations = policy.num_iterations as f64;
     let tokens = weights.iter().filter(|w| **w > 0.0).count();

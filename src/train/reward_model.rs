@@ -221,8 +221,14 @@ impl BackendTask for RewardModelTask<'_, '_> {
             }
             let lr = learning_rate_at(hyper, step, total);
             let grad_norm;
-            (model, grad_norm) =
-                apply_gradients(model, &mut optimizer, accumulator.grads(), hyper, lr);
+            (model, grad_norm) = apply_gradients(
+                model,
+                &mut optimizer,
+                accumulator.grads(),
+                hyper,
+                lr,
+                (step + 1, step_loss),
+            )?;
             state.step += 1;
             last_loss = step_loss;
             window.push((step_loss, pair_stats(&chosen_scores, &rejected_scores)));

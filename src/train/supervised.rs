@@ -253,8 +253,14 @@ impl BackendTask for SupervisedTask<'_, '_> {
             }
             let lr = learning_rate_at(hyper, step, total);
             let grad_norm;
-            (model, grad_norm) =
-                apply_gradients(model, &mut optimizer, accumulator.grads(), hyper, lr);
+            (model, grad_norm) = apply_gradients(
+                model,
+                &mut optimizer,
+                accumulator.grads(),
+                hyper,
+                lr,
+                (step + 1, step_loss),
+            )?;
             state.step += 1;
             window.push(step_loss);
             last_loss = step_loss;

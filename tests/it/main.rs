@@ -2,6 +2,7 @@
 
 mod checkpoints;
 mod examples;
+mod hostile;
 mod keys;
 mod layers;
 mod pipelines;

@@ -2,6 +2,18 @@
 
 use crate::support::{repo_root, Test};
 
+/// Manifests that read a checkpoint the user brings: tests/it/checkpoints.rs validates
+/// and runs them with one in place.
+const BRING_YOUR_OWN: &[&str] = &["hf-grpo.yaml"];
+
+/// The shipped manifests that run as they are.
+fn runnable_manifests() -> Vec<String> {
+    manifests()
+        .into_iter()
+        .filter(|n| !BRING_YOUR_OWN.contains(&n.as_str()))
+        .collect()
+}
+
 fn manifests() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(repo_root().join("pipelines"))
         .expect("pipelines/ exists")
@@ -28,9 +40,7 @@ fn shipped_pipelines_validate() {
             "pipelines/{required} is missing"
         );
     }
-    // hf-grpo.yaml reads a checkpoint the user brings; tests/it/checkpoints.rs validates
-    // it with one in place.
-    for name in names.iter().filter(|n| *n != "hf-grpo.yaml") {
+    for name in &runnable_manifests() {
         let outcome = Test::in_dir(&repo_root().join("pipelines"))
             .args(["validate", name.as_str()])
             .run();
@@ -131,4 +141,33 @@ fn the_readme_walkthrough_manifest_validates() {
         "{}",
         outcome.stdout
     );
+}
+
+/// Every stage key of every shipped pipeline, as a snapshot: a change that moves a key
+/// (so that stored results are computed again) shows up here and must be accepted on
+/// purpose, with the kind's `IMPLEMENTATION` bumped where its bits change.
+#[test]
+fn shipped_pipeline_keys_change_only_on_purpose() {
+    let mut lines = Vec::new();
+    for name in runnable_manifests() {
+        let planned = Test::in_dir(&repo_root().join("pipelines"))
+            .args([
+                "plan",
+                name.as_str(),
+                "--json",
+                "--store",
+                "/nonexistent-r1flow-store",
+            ])
+            .run();
+        assert!(planned.success, "{name}: {}", planned.stderr);
+        let plan: serde_json::Value = serde_json::from_str(&planned.stdout).expect("json");
+        for stage in plan["stages"].as_array().expect("stages") {
+            lines.push(format!(
+                "{name} {} {}",
+                stage["name"].as_str().unwrap_or("?"),
+                stage["key"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    insta::assert_snapshot!(lines.join("\n"));
 }

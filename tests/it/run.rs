@@ -352,3 +352,102 @@ fn a_full_disk_is_a_clear_error_and_leaves_the_store_consistent() {
         "no temporary file is left"
     );
 }
+
+/// `bad` fails at run time (its test split is larger than its data); `after_bad` depends on
+/// it; `tasks` and `base` do not.
+const BRANCHES: &str = r#"
+name: branches
+seed: 3
+datasets:
+  arith: {kind: arithmetic, num_samples: 300, max_digits: 3}
+  mine: {kind: jsonl, path: data.jsonl, format: prompts}
+models:
+  tiny: {preset: tiny, hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}
+stages:
+  bad: {kind: dataset, source: mine, test_size: 10, template: plain}
+  after_bad: {kind: eval, from: base, prompts: bad, num_samples: 1, max_prompt_length: 16, max_completion_length: 4}
+  tasks: {kind: dataset, source: arith, test_size: 20}
+  base: {kind: pretrain, from: tiny, data: tasks, max_steps: 2, max_seq_length: 32}
+"#;
+
+#[test]
+fn a_failed_stage_skips_what_depends_on_it_and_independent_branches_go_on() {
+    for jobs in ["1", "2"] {
+        let test = Test::new()
+            .write("m.yaml", BRANCHES)
+            .write("data.jsonl", DATA);
+        let outcome = test
+            .clone_args(["run", "m.yaml", "--store", "store", "--jobs", jobs])
+            .run();
+        assert!(!outcome.success, "a failed stage fails the run");
+        let run = last_run_json(&test);
+        assert_eq!(run["status"], "failed");
+        let mut seen = statuses(&run);
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("after_bad".to_string(), "skipped".to_string()),
+                ("bad".into(), "failed".into()),
+                ("base".into(), "ran".into()),
+                ("tasks".into(), "ran".into()),
+            ],
+            "--jobs {jobs}"
+        );
+        assert!(
+            run["stages"]
+                .as_array()
+                .expect("stages")
+                .iter()
+                .any(|s| s["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("cannot be split into a test set of 10"))),
+            "{run}"
+        );
+    }
+}
+
+#[test]
+fn a_running_run_is_watched_from_another_process() {
+    let manifest = BRANCHES
+        .replace("max_steps: 2,", "max_steps: 100000, save_steps: 100000,")
+        .replace("  bad: {kind: dataset, source: mine, test_size: 10, template: plain}\n", "")
+        .replace(
+            "  after_bad: {kind: eval, from: base, prompts: bad, num_samples: 1, max_prompt_length: 16, max_completion_length: 4}\n",
+            "",
+        );
+    let test = Test::new()
+        .write("m.yaml", manifest)
+        .write("data.jsonl", DATA);
+    let mut run = test
+        .clone_args(["run", "m.yaml", "--store", "store"])
+        .spawn("run.log");
+    let started = std::time::Instant::now();
+    let shown = loop {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the run never showed progress"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let shown = test
+            .clone_args(["runs", "show", "last", "--store", "store"])
+            .run();
+        if shown.success && shown.stdout.contains("running ") {
+            break shown;
+        }
+    };
+    assert!(shown.stdout.contains("(live:"), "{}", shown.stdout);
+    assert!(shown.stdout.contains("coordinator pid"), "{}", shown.stdout);
+    let listed = test.clone_args(["runs", "--store", "store"]).run();
+    assert!(
+        listed.success && listed.stdout.contains("running"),
+        "{}",
+        listed.stderr
+    );
+    let metrics = test
+        .clone_args(["metrics", "last", "base", "--store", "store"])
+        .run();
+    assert!(metrics.success, "{}", metrics.stderr);
+    run.kill().expect("stop the run");
+    let _ = run.wait();
+}

@@ -154,3 +154,55 @@ pub(crate) fn output_hashes(run: &serde_json::Value) -> Vec<String> {
     hashes.sort();
     hashes
 }
+
+impl Test {
+    /// Runs like `run`, but kills the process after `seconds` (a hostile input must never
+    /// block); a killed run fails and its stderr ends with "TIMED OUT".
+    pub(crate) fn run_within(&self, seconds: u64) -> Outcome {
+        use std::io::Read as _;
+        use std::process::Stdio;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_r1flow"))
+            .args(&self.args)
+            .current_dir(&self.dir)
+            .env_remove("R1FLOW_STORE")
+            .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run r1flow");
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+        };
+        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        let (success, timed_out) = loop {
+            match child.try_wait().expect("wait for r1flow") {
+                Some(status) => break (status.success(), false),
+                None if std::time::Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break (false, true);
+                }
+                None => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        };
+        let mut stderr = stderr.join().unwrap_or_default();
+        if timed_out {
+            stderr.push_str("\nTIMED OUT");
+        }
+        Outcome {
+            success,
+            stdout: stdout.join().unwrap_or_default(),
+            stderr,
+        }
+    }
+}

@@ -29,8 +29,12 @@ fn binary_junk_is_refused_as_not_utf8() {
         .run();
     assert!(!outcome.success);
     insta::assert_snapshot!(outcome.stderr, @r"
-    error: `junk.yaml` is not UTF-8 text (invalid byte at offset 4)
-      = help: manifests are YAML text files encoded as UTF-8
+    error: the manifest is not UTF-8 text
+     --> junk.yaml:1:5
+      |
+    1 | �ELF
+      |     ^
+      = help: manifests are YAML text files encoded as UTF-8; re-save the file as UTF-8
 
     1 error
     ");

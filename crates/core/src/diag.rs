@@ -11,6 +11,8 @@ use std::sync::Arc;
 pub struct SourceFile {
     path: PathBuf,
     text: String,
+    /// The line number of the text's first line: 1, or that of an excerpt's line.
+    first_line: usize,
 }
 
 impl SourceFile {
@@ -19,6 +21,17 @@ impl SourceFile {
         Arc::new(Self {
             path: path.into(),
             text: text.into(),
+            first_line: 1,
+        })
+    }
+
+    /// One line of a file, numbered `line`, kept alone: for errors in files too large to
+    /// hold whole (JSONL data) or that could not be read as text.
+    pub fn excerpt(path: impl Into<PathBuf>, line: usize, text: impl Into<String>) -> Arc<Self> {
+        Arc::new(Self {
+            path: path.into(),
+            text: text.into(),
+            first_line: line.max(1),
         })
     }
 
@@ -36,7 +49,7 @@ impl SourceFile {
     pub fn line(&self, line: usize) -> Option<&str> {
         self.text
             .lines()
-            .nth(line.checked_sub(1)?)
+            .nth(line.checked_sub(self.first_line)?)
             .map(|l| l.trim_end_matches('\r'))
     }
 }
@@ -188,9 +201,10 @@ fn render_snippet(out: &mut String, location: &Location, note: Option<&str>, wid
     };
     let number = format!("{:>width$}", span.line);
     let _ = writeln!(out, "{gutter} |");
+    let (line, col) = excerpt_around(line, span.col);
     let _ = writeln!(out, "{number} | {line}");
     let line_chars = line.chars().count();
-    let start = span.col.saturating_sub(1).min(line_chars);
+    let start = col.saturating_sub(1).min(line_chars);
     let len = span.len.max(1).min(line_chars.saturating_sub(start).max(1));
     let _ = write!(out, "{gutter} | {}{}", " ".repeat(start), "^".repeat(len));
     match note {
@@ -199,6 +213,42 @@ fn render_snippet(out: &mut String, location: &Location, note: Option<&str>, wid
         }
         None => out.push('\n'),
     }
+}
+
+/// Longest source line quoted whole; longer ones are quoted around the column.
+const MAX_QUOTED_CHARS: usize = 200;
+
+/// `line` cut to at most `MAX_QUOTED_CHARS` characters around column `col` (1-based),
+/// with `…` where it was cut, and the column within the excerpt. A one-line JSON record
+/// or minified YAML is never printed whole.
+fn excerpt_around(line: &str, col: usize) -> (String, usize) {
+    // Control characters (a terminal's escape sequences among them) are shown as `�`.
+    let chars: Vec<char> = line
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if chars.len() <= MAX_QUOTED_CHARS {
+        return (chars.into_iter().collect(), col);
+    }
+    let at = col.saturating_sub(1).min(chars.len());
+    let start = at.saturating_sub(MAX_QUOTED_CHARS / 3);
+    let end = (start + MAX_QUOTED_CHARS).min(chars.len());
+    let mut text: String = chars[start..end].iter().collect();
+    let mut col = at - start + 1;
+    if start > 0 {
+        text.insert(0, '…');
+        col += 1;
+    }
+    if end < chars.len() {
+        text.push('…');
+    }
+    (text, col)
 }
 
 impl fmt::Display for Diagnostic {

@@ -16,3 +16,4 @@ pub mod schema;
 pub mod stages;
 pub mod syntax;
 pub mod tasks;
+pub mod user_file;

@@ -2,6 +2,7 @@
 //! pairs, preference pairs — their schemas (published in `schemas/`) and a validator that
 //! reports malformed lines as `file:line:col`.
 
+use std::io::Read as _;
 use std::path::Path;
 
 use indexmap::IndexMap;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::diag::{Diagnostic, Location, SourceFile, Span};
 use crate::manifest::JsonlFormat;
+use crate::user_file::{self, human_bytes, BoundedLines, Line, UserFileError};
 
 /// A reference answer: text, or a number (kept as written).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -77,57 +79,131 @@ pub fn fields_of(format: JsonlFormat) -> &'static [&'static str] {
 /// At most this many bad lines are reported per file; the rest are counted.
 const MAX_REPORTED: usize = 20;
 
+/// The longest JSONL record (one line) r1flow reads: 1 MiB. A long reasoning trace is
+/// tens of kilobytes; a line far past that is a broken file, and parsing it would take
+/// a hundred times its size in memory.
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// The largest JSONL file r1flow reads: 1 GiB (a dataset stage holds its records in
+/// memory).
+pub const MAX_JSONL_BYTES: u64 = 1 << 30;
+
+/// The lines of the JSONL file `path`: opened as a regular file only, each line at most
+/// `MAX_RECORD_BYTES`, the file at most `MAX_JSONL_BYTES`.
+fn jsonl_lines(
+    path: &Path,
+) -> Result<BoundedLines<std::io::BufReader<std::io::Take<std::fs::File>>>, UserFileError> {
+    let file = user_file::open(path)?;
+    Ok(BoundedLines::new(
+        std::io::BufReader::new(file.take(MAX_JSONL_BYTES + 1)),
+        MAX_RECORD_BYTES as usize,
+    ))
+}
+
+/// What reading a JSONL file found: its number of records, and every problem.
+#[derive(Debug, Default)]
+pub struct FileCheck {
+    pub records: usize,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
 /// Checks every line of a JSONL file against the record type of `format`, after renaming
 /// the file's fields per `fields` (`record_field → file_field`). Blank lines are skipped.
+/// Whether the path is a readable regular file is the caller's to check and locate.
 pub fn validate_file(
     path: &Path,
     format: JsonlFormat,
     fields: &IndexMap<String, String>,
-) -> Vec<Diagnostic> {
-    let text = match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(e) => {
-                return vec![Diagnostic::error(format!(
-                    "`{}` is not UTF-8 text (invalid byte at offset {})",
-                    path.display(),
-                    e.utf8_error().valid_up_to()
-                ))]
-            }
-        },
+) -> FileCheck {
+    let mut check = FileCheck::default();
+    let lines = match jsonl_lines(path) {
+        Ok(lines) => lines,
         Err(e) => {
-            return vec![Diagnostic::error(format!(
+            check.diagnostics.push(Diagnostic::error(format!(
                 "cannot read `{}`: {e}",
                 path.display()
-            ))]
+            )));
+            return check;
         }
     };
-    let file = SourceFile::new(path, text);
-    let mut diagnostics = Vec::new();
     let mut bad = 0usize;
-    for (index, line) in file.text().lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        if let Err((col, message, help)) = check_line(line, format, fields) {
+    let mut bytes_read: u64 = 0;
+    for item in lines {
+        let (number, line) = match item {
+            Ok(item) => item,
+            Err(e) => {
+                check.diagnostics.push(Diagnostic::error(format!(
+                    "cannot read `{}`: {e}",
+                    path.display()
+                )));
+                break;
+            }
+        };
+        let problem = match line {
+            Line::Text(text) => {
+                bytes_read += text.len() as u64 + 1;
+                if text.trim().is_empty() {
+                    continue;
+                }
+                match check_line(&text, format, fields) {
+                    Ok(()) => {
+                        check.records += 1;
+                        None
+                    }
+                    Err((col, message, help)) => Some((
+                        SourceFile::excerpt(path, number, text),
+                        col,
+                        format!("{} record: {message}", format_name(format)),
+                        help,
+                    )),
+                }
+            }
+            Line::TooLong { bytes } => {
+                bytes_read += bytes + 1;
+                Some((
+                    SourceFile::excerpt(path, number, String::new()),
+                    1,
+                    format!(
+                        "{} record is longer than {}, the limit for one record",
+                        format_name(format),
+                        human_bytes(MAX_RECORD_BYTES)
+                    ),
+                    "one record per line; is this a JSONL file?".to_string(),
+                ))
+            }
+            Line::NotUtf8 { col } => Some((
+                SourceFile::excerpt(path, number, String::new()),
+                col,
+                "the line is not UTF-8 text".to_string(),
+                "JSONL files are UTF-8 text".to_string(),
+            )),
+        };
+        if let Some((file, col, message, help)) = problem {
             bad += 1;
             if bad <= MAX_REPORTED {
-                diagnostics.push(
-                    Diagnostic::error(format!("{} record: {message}", format_name(format)))
-                        .at(Some(Location::new(&file, Span::new(index + 1, col, 1))))
+                check.diagnostics.push(
+                    Diagnostic::error(message)
+                        .at(Some(Location::new(&file, Span::new(number, col, 1))))
                         .with_help(help),
                 );
             }
         }
     }
+    if bytes_read > MAX_JSONL_BYTES {
+        check.diagnostics.push(Diagnostic::error(format!(
+            "`{}` is larger than {}, the limit for a JSONL file",
+            path.display(),
+            human_bytes(MAX_JSONL_BYTES)
+        )));
+    }
     if bad > MAX_REPORTED {
-        diagnostics.push(Diagnostic::error(format!(
+        check.diagnostics.push(Diagnostic::error(format!(
             "`{}`: {} more malformed lines not shown",
             path.display(),
             bad - MAX_REPORTED
         )));
     }
-    diagnostics
+    check
 }
 
 fn format_name(format: JsonlFormat) -> &'static str {
@@ -204,7 +280,7 @@ mod tests {
         )
         .expect("write");
         let fields = IndexMap::from([("prompt".to_string(), "question".to_string())]);
-        let diagnostics = validate_file(&path, JsonlFormat::Prompts, &fields);
+        let diagnostics = validate_file(&path, JsonlFormat::Prompts, &fields).diagnostics;
         let lines: Vec<usize> = diagnostics
             .iter()
             .filter_map(|d| d.location.as_ref().map(|l| l.span.line))
@@ -272,20 +348,41 @@ pub struct UserRecord {
 }
 
 /// Reads every record of a JSONL file (after `fields` renaming); the first malformed line
-/// is an error naming `file:line`.
+/// is an error naming `file:line`. Bounded as `validate_file` is; a file without records
+/// is an error.
 pub fn read_file(
     path: &Path,
     format: JsonlFormat,
     fields: &IndexMap<String, String>,
 ) -> Result<Vec<UserRecord>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let lines = jsonl_lines(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let mut records = Vec::new();
-    for (index, line) in text.lines().enumerate() {
+    let mut bytes_read: u64 = 0;
+    for item in lines {
+        let (number, line) = item.map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let at = |message: String| format!("{}:{number}: {message}", path.display());
+        let line = match line {
+            Line::Text(text) => text,
+            Line::TooLong { .. } => {
+                return Err(at(format!(
+                    "the record is longer than {}, the limit for one record",
+                    human_bytes(MAX_RECORD_BYTES)
+                )))
+            }
+            Line::NotUtf8 { col } => return Err(at(format!("not UTF-8 text at column {col}"))),
+        };
+        bytes_read += line.len() as u64 + 1;
+        if bytes_read > MAX_JSONL_BYTES {
+            return Err(format!(
+                "`{}` is larger than {}, the limit for a JSONL file",
+                path.display(),
+                human_bytes(MAX_JSONL_BYTES)
+            ));
+        }
+        let line = line.as_str();
         if line.trim().is_empty() {
             continue;
         }
-        let at = |message: String| format!("{}:{}: {message}", path.display(), index + 1);
         let mut value: serde_json::Value =
             serde_json::from_str(line).map_err(|e| at(format!("invalid JSON: {e}")))?;
         if let Some(object) = value.as_object_mut() {
@@ -333,6 +430,9 @@ pub fn read_file(
             }
         };
         records.push(record);
+    }
+    if records.is_empty() {
+        return Err(format!("`{}` holds no records", path.display()));
     }
     Ok(records)
 }

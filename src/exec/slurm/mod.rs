@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::context::{Cancel, Progress};
 use super::executor::{Event, Executor, Finished, Launch, Outcome, Placement};
-use super::job::{job_spec, JobDir, JobStatus, TrackedJob};
+use super::job::{job_spec, unadopted, JobDir, JobStatus, TrackedJob};
 use super::ExecError;
 use crate::plan::canonical_hash;
 use crate::store::Store;
@@ -347,8 +347,7 @@ impl Executor for Slurm {
         let dir = JobDir::of(&self.store_dir, &launch.spec.key);
         let tracked = TrackedJob::new(launch.index, launch.spec.key.clone(), dir.clone());
         // A job of an earlier coordinator may have finished while nobody watched.
-        if let Some(result) = dir.unadopted_result(&launch.spec.key)? {
-            let finished = tracked.finished(result, store, "an earlier Slurm job");
+        if let Some(finished) = unadopted(&launch, &dir, store, "an earlier Slurm job")? {
             self.events.push(Event::Finished(finished));
             return Ok(());
         }
@@ -451,19 +450,14 @@ impl Executor for Slurm {
     fn stop(&mut self, hard: bool) -> Result<(), ExecError> {
         let first = !self.stopping;
         self.stopping = true;
-        let (queued, started): (Vec<&SlurmJob>, Vec<&SlurmJob>) = self
-            .jobs
-            .iter()
-            .partition(|j| j.last_state.as_ref().is_none_or(JobState::queued));
-        let queued: Vec<String> = queued.iter().map(|j| j.id.clone()).collect();
-        let started: Vec<String> = started.iter().map(|j| j.id.clone()).collect();
+        let ids: Vec<String> = self.jobs.iter().map(|j| j.id.clone()).collect();
         if hard {
-            self.scancel(&[], &queued);
-            self.scancel(&[], &started);
+            self.scancel(&[], &ids);
         } else if first {
-            // Queued jobs have nothing to save; running ones checkpoint and stop.
-            self.scancel(&[], &queued);
-            self.scancel(&["--signal=USR2", "--batch"], &started);
+            // By Slurm's state now, not the last poll's: queued jobs have nothing to save
+            // and are cancelled; running ones are signalled to checkpoint and stop.
+            self.scancel(&["--state=PENDING"], &ids);
+            self.scancel(&["--state=RUNNING", "--signal=USR2", "--batch"], &ids);
         }
         self.next_poll = Instant::now();
         Ok(())

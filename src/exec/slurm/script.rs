@@ -57,13 +57,16 @@ pub(super) fn job_script(settings: &ScriptSettings<'_>) -> String {
     let _ = write!(
         s,
         r#"
-# r1flow stage job. The worker checkpoints and stops on SIGTERM; Slurm's USR2 before
-# the time limit (and `scancel --signal=USR2 --batch`) reaches this shell, which passes
-# it on as SIGTERM and waits for the checkpoint.
+# r1flow stage job. The worker checkpoints and stops on SIGTERM (a second one stops it at
+# once). Slurm's USR2 before the time limit, and `scancel --signal=USR2 --batch`, reach
+# only this shell, which passes them on as one SIGTERM. A requeue or a plain scancel
+# sends SIGTERM to every process of the job: the worker gets its own, and this shell
+# only keeps waiting, so that the job lasts until the checkpoint is written.
 echo "r1flow job $SLURM_JOB_ID on $(hostname) (restart ${{SLURM_RESTART_COUNT:-0}}) at $(date -Is)"
 {exe} exec-stage --job {dir} &
 worker=$!
-trap 'kill -TERM "$worker" 2>/dev/null' USR2 TERM INT
+trap 'kill -TERM "$worker" 2>/dev/null' USR2
+trap 'true' TERM INT
 wait "$worker"
 status=$?
 while kill -0 "$worker" 2>/dev/null; do
@@ -107,7 +110,8 @@ mod tests {
             "#SBATCH --mem=32G",
             "#SBATCH --time=04:00:00",
             "'/opt/r1flow'\\''s bin/r1flow' exec-stage --job '/shared/runs/jobs/k1' &",
-            "trap 'kill -TERM \"$worker\" 2>/dev/null' USR2 TERM INT",
+            "trap 'kill -TERM \"$worker\" 2>/dev/null' USR2",
+            "trap 'true' TERM INT",
         ] {
             assert!(
                 script.lines().any(|l| l == line),

@@ -35,14 +35,6 @@ impl JobState {
         )
     }
 
-    /// Waiting for resources rather than running.
-    pub(super) fn queued(&self) -> bool {
-        matches!(
-            self.state.as_str(),
-            "PENDING" | "REQUEUED" | "REQUEUE_FED" | "REQUEUE_HOLD" | "CONFIGURING"
-        )
-    }
-
     /// What the state means, in words, for an error message.
     pub(super) fn explain(&self) -> String {
         let meaning = match self.state.as_str() {
@@ -112,7 +104,7 @@ mod tests {
         let jobs = parse("11|COMPLETED|None\n12|FAILED|NonZeroExitCode\n 13|PENDING|BeginTime\n14|CANCELLED by 0|None\n");
         assert_eq!(jobs.len(), 4);
         assert!(!jobs["11"].active());
-        assert!(jobs["13"].active() && jobs["13"].queued());
+        assert!(jobs["13"].active());
         assert_eq!(jobs["14"].state, "CANCELLED");
         assert!(jobs["12"]
             .explain()

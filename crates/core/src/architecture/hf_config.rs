@@ -109,13 +109,17 @@ impl HfConfig {
     }
 }
 
+/// The largest `config.json` read: 16 MiB.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
 impl HfConfig {
     /// Reads `config.json` of the checkpoint directory `dir`.
     pub fn read(dir: &Path) -> Result<Self, ArchitectureError> {
         let path = dir.join("config.json");
-        let text = std::fs::read_to_string(&path)
+        // A regular file, read up to a bound (`user_file`): a config is a few kilobytes.
+        let bytes = crate::user_file::read(&path, MAX_CONFIG_BYTES)
             .map_err(|e| ArchitectureError(format!("{}: {e}", path.display())))?;
-        serde_json::from_str(&text)
+        serde_json::from_slice(&bytes)
             .map_err(|e| ArchitectureError(format!("{}: {e}", path.display())))
     }
 }

@@ -2,16 +2,19 @@
 //! name (checkpoints, JSONL files, word lists, verifier programs) — so that a missing file
 //! fails `validate`, not a run an hour in.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use indexmap::IndexMap;
 
 use crate::architecture::{self, ModelConfig};
 
 use crate::diag::Diagnostic;
-use crate::manifest::{DatasetDecl, LanguageDetection, ModelDecl, RewardDecl, SolutionNoise};
+use crate::manifest::{
+    DatasetDecl, LanguageDetection, ModelDecl, RewardDecl, SolutionNoise, MAX_GENERATED_SAMPLES,
+};
 use crate::records;
 use crate::syntax::{Document, YamlPath};
+use crate::user_file;
 
 struct At<'a> {
     doc: &'a Document,
@@ -123,12 +126,14 @@ pub(crate) fn check_models(
         }
         if let Some(tokenizer) = &model.tokenizer {
             let file = base_dir.join(tokenizer);
-            at.ensure(
-                file.is_file(),
-                "tokenizer",
-                format!("tokenizer file `{}` does not exist", file.display()),
-                "name a tokenizer.json, relative to the manifest's directory",
-            );
+            if let Err(problem) = named_file(&file, "tokenizer file") {
+                at.ensure(
+                    false,
+                    "tokenizer",
+                    problem,
+                    "name a tokenizer.json, relative to the manifest's directory",
+                );
+            }
         }
         // What the model layer will build: anything it would refuse is refused here.
         if at.diagnostics.iter().filter(|d| d.is_error()).count() == errors_before {
@@ -152,6 +157,53 @@ pub(crate) fn check_models(
         }
     }
     architectures
+}
+
+/// Whether `file` (a `what` the manifest names) is a regular file; what it is otherwise.
+fn named_file(file: &Path, what: &str) -> Result<(), String> {
+    match user_file::check_regular(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_missing() => Err(format!("{what} `{}` does not exist", file.display())),
+        Err(e) => Err(format!("{what} `{}`: {e}", file.display())),
+    }
+}
+
+/// The project a manifest belongs to: the git work tree that holds `base_dir` (the
+/// manifest's directory), else `base_dir` itself — as for the store's default place.
+fn project_root(base_dir: &Path) -> PathBuf {
+    let start = if base_dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base_dir
+    };
+    let start = start.canonicalize().unwrap_or_else(|_| start.to_path_buf());
+    start
+        .ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .unwrap_or(&start)
+        .to_path_buf()
+}
+
+/// Whether the file a manifest names as `written` (found at `file`) lies inside `root`:
+/// a relative path that never climbs (`data/train.jsonl`) stays in the manifest's
+/// directory, whatever links the project itself holds there (a linked data folder);
+/// any other path must resolve inside `root`.
+fn inside(written: &Path, file: &Path, root: &Path) -> bool {
+    let descends = written.is_relative()
+        && written
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    descends || file.canonicalize().is_ok_and(|f| f.starts_with(root))
+}
+
+/// A generated dataset is held in memory and stored whole: its size has a sanity bound.
+fn check_dataset_size(at: &mut At<'_>, num_samples: usize) {
+    at.ensure(
+        num_samples <= MAX_GENERATED_SAMPLES,
+        "num_samples",
+        format!("`num_samples` must be at most {MAX_GENERATED_SAMPLES}, not {num_samples}"),
+        "a generated dataset is held in memory and stored whole; TinyZero's Countdown set has about 500000 items",
+    );
 }
 
 /// Each share of a task's `noise:` is a probability.
@@ -199,6 +251,7 @@ pub(crate) fn check_datasets(
                     "`num_samples` must be at least 1",
                     "items generated in all",
                 );
+                check_dataset_size(&mut at, task.num_samples);
                 at.ensure(
                     task.min_numbers >= 2,
                     "min_numbers",
@@ -250,6 +303,7 @@ pub(crate) fn check_datasets(
                     "`num_samples` must be at least 1",
                     "items generated in all",
                 );
+                check_dataset_size(&mut at, task.num_samples);
                 at.ensure(
                     !task.operations.is_empty(),
                     "operations",
@@ -290,12 +344,26 @@ pub(crate) fn check_datasets(
             }
             DatasetDecl::Jsonl(source) => {
                 let file = base_dir.join(&source.path);
-                if !file.is_file() {
+                if let Err(problem) = named_file(&file, "JSONL file") {
                     at.ensure(
                         false,
                         "path",
-                        format!("JSONL file `{}` does not exist", file.display()),
+                        problem,
                         "paths are relative to the manifest's directory",
+                    );
+                    continue;
+                }
+                let root = project_root(base_dir);
+                if !inside(&source.path, &file, &root) {
+                    at.ensure(
+                        false,
+                        "path",
+                        format!(
+                            "JSONL file `{}` is outside the project (`{}`)",
+                            file.display(),
+                            root.display()
+                        ),
+                        "dataset files must lie in the git work tree that holds the manifest (or in the manifest's directory): copy the file there",
                     );
                     continue;
                 }
@@ -312,9 +380,10 @@ pub(crate) fn check_datasets(
                         format!("mappable fields: {}", known.join(", ")),
                     );
                 }
-                let malformed = records::validate_file(&file, source.format, &source.fields);
-                let readable = malformed.is_empty();
-                diagnostics.extend(malformed);
+                let checked = records::validate_file(&file, source.format, &source.fields);
+                let empty = checked.records == 0 && checked.diagnostics.is_empty();
+                let readable = checked.diagnostics.is_empty();
+                diagnostics.extend(checked.diagnostics);
                 if let (Some(extractor), true) = (source.extract_answer, readable) {
                     check_reference_answers(
                         doc,
@@ -326,6 +395,18 @@ pub(crate) fn check_datasets(
                         diagnostics,
                     );
                 }
+                let mut at = At {
+                    doc,
+                    path,
+                    what: format!("dataset `{name}`"),
+                    diagnostics,
+                };
+                at.ensure(
+                    !empty,
+                    "path",
+                    format!("JSONL file `{}` holds no records", file.display()),
+                    "a JSONL dataset has one JSON object per line",
+                );
             }
         }
     }
@@ -434,12 +515,14 @@ pub(crate) fn check_rewards(
                     );
                     if let Some(list) = &lang.word_list {
                         let file = base_dir.join(list);
-                        at.ensure(
-                            file.is_file(),
-                            "word_list",
-                            format!("word list `{}` does not exist", file.display()),
-                            "paths are relative to the manifest's directory",
-                        );
+                        if let Err(problem) = named_file(&file, "word list") {
+                            at.ensure(
+                                false,
+                                "word_list",
+                                problem,
+                                "paths are relative to the manifest's directory",
+                            );
+                        }
                     }
                 }
             },

@@ -54,6 +54,48 @@ pub(crate) fn unknown_keys(
     all_known
 }
 
+/// Reports every number in `value` (found at `path`) that is not finite — `.nan`, `.inf`,
+/// `-.inf`, or a literal too large for f64 — where it was written; returns whether there
+/// was none. No field of a manifest takes one: a NaN passes every range check (each
+/// comparison is false) and JSON, hence the cache key, writes all three as `null`. So the
+/// rule holds where values are decoded, for every field at once.
+pub(crate) fn all_finite(
+    doc: &Document,
+    path: &YamlPath,
+    value: &Value,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> bool {
+    match value {
+        Value::Number(number) => match number.as_f64() {
+            Some(x) if !x.is_finite() => {
+                let written = if x.is_nan() {
+                    ".nan"
+                } else if x > 0.0 {
+                    ".inf"
+                } else {
+                    "-.inf"
+                };
+                diagnostics.push(
+                    Diagnostic::error(format!("`{path}`: {written} is not a finite number"))
+                        .at(Some(doc.value_location(path)))
+                        .with_help("write a finite number, e.g. 0.5 or 1.0e-4"),
+                );
+                false
+            }
+            _ => true,
+        },
+        Value::Sequence(items) => items.iter().enumerate().fold(true, |ok, (i, item)| {
+            all_finite(doc, &path.index(i), item, diagnostics) && ok
+        }),
+        Value::Mapping(map) => map.iter().fold(true, |ok, (key, item)| match key.as_str() {
+            Some(key) => all_finite(doc, &path.key(key), item, diagnostics) && ok,
+            None => ok,
+        }),
+        Value::Tagged(tagged) => all_finite(doc, path, &tagged.value, diagnostics),
+        Value::Null | Value::Bool(_) | Value::String(_) => true,
+    }
+}
+
 /// Deserializes `value` (found at `path`) as `T`, reporting a failure as a diagnostic.
 pub(crate) fn decode<T: DeserializeOwned>(
     doc: &Document,
@@ -62,6 +104,9 @@ pub(crate) fn decode<T: DeserializeOwned>(
     what: &str,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<T> {
+    if !all_finite(doc, path, &value, diagnostics) {
+        return None;
+    }
     match serde_path_to_error::deserialize(value) {
         Ok(decoded) => Some(decoded),
         Err(error) => {

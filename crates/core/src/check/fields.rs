@@ -148,6 +148,16 @@ pub(crate) fn check_shared(config: &Value, checks: &mut FieldChecks<'_>) {
             }
         }
     }
+    if let Some(g) = number("num_generations") {
+        let most = crate::stages::MAX_SAMPLES_PER_PROMPT as f64;
+        if g > most {
+            checks.error(
+                "num_generations",
+                format!("`num_generations` must be at most {most}, not {g}"),
+                "DeepSeek-R1 samples 16 completions per prompt (TRL's default is 8)",
+            );
+        }
+    }
     if let (Some(g), Some(batch), Some(accum)) = (
         number("num_generations"),
         number("per_device_train_batch_size"),

@@ -6,7 +6,9 @@
 use indexmap::IndexMap;
 use serde_yaml::{Mapping, Value};
 
-use super::decode::{decode, describe, keys_of, mapping, schema_keys, serde_error, unknown_keys};
+use super::decode::{
+    all_finite, decode, describe, keys_of, mapping, schema_keys, serde_error, unknown_keys,
+};
 use super::suggest;
 use crate::diag::Diagnostic;
 use crate::manifest::{
@@ -249,7 +251,11 @@ pub(crate) fn stage(
     }
     fill_from("seed", Value::from(fill.seed), seed_source, &mut known);
 
-    match StageDecl::from_value(kind, Value::Mapping(known))? {
+    let known = Value::Mapping(known);
+    if !all_finite(doc, path, &known, diagnostics) {
+        return None;
+    }
+    match StageDecl::from_value(kind, known)? {
         Ok(decl) => Some(decl),
         Err(error) => {
             diagnostics.push(serde_error(doc, path, &error, &what));

@@ -66,6 +66,10 @@ impl RecordShape {
     }
 }
 
+/// The most items a generated dataset (`countdown`, `arithmetic`) may have: it is held in
+/// memory and stored whole, so `validate` bounds it.
+pub const MAX_GENERATED_SAMPLES: usize = 1_000_000;
+
 /// TinyZero's Countdown: combine the given numbers, each exactly once, with + − × ÷ and
 /// parentheses to reach the target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

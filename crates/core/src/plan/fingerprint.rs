@@ -31,7 +31,9 @@ impl Fingerprints {
 }
 
 fn hash_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    // A FIFO or a device would block or never end: only regular files are hashed (check
+    // has reported anything else).
+    let mut file = crate::user_file::open(path).map_err(std::io::Error::other)?;
     let mut hasher = blake3::Hasher::new();
     let mut buffer = vec![0u8; 1 << 16];
     loop {

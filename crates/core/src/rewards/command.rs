@@ -6,8 +6,10 @@
 //!
 //! One program run scores a whole batch, within `timeout_s`. The program runs in the
 //! manifest's directory, and a relative program path with a `/` is resolved from there.
-//! On a timeout the program is killed; a grandchild it started that keeps the pipes open
-//! only delays the background threads that read them, not the caller.
+//! The program runs in its own process group, and every call ends by killing that group:
+//! on a timeout, on output past `MAX_OUTPUT_BYTES`, and after a normal exit (so a
+//! background child it left holding stdout neither delays the call nor survives it).
+//! `kill_running_verifiers` ends them on an exit that does not unwind.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -98,27 +100,34 @@ impl CommandVerifier {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // Its own process group: what it starts (a shell's children, a background
+        // helper) is killed with it, and a Ctrl-C at the terminal reaches r1flow only.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         if !self.dir.as_os_str().is_empty() {
             command.current_dir(&self.dir);
         }
-        let mut child = command.spawn().map_err(|e| RewardErrorKind::Spawn {
+        let child = command.spawn().map_err(|e| RewardErrorKind::Spawn {
             program: self.program.display().to_string(),
             message: e.to_string(),
         })?;
+        // From here on, every return kills the whole group (the guard's drop).
+        let mut program = Running::new(child);
         let deadline = Instant::now() + self.timeout;
 
+        let child = &mut program.child;
         let (stdin, stdout, stderr) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take());
         let (Some(mut stdin), Some(stdout), Some(mut stderr)) = (stdin, stdout, stderr) else {
-            kill(&mut child);
             return Err(RewardErrorKind::Io(
                 "the program's pipes were not opened".into(),
             ));
         };
         // Writing, reading and draining stderr each get a thread, so that a program that
-        // writes before it has read everything cannot deadlock against us. The writer is never joined: a program that exits without reading all its input
-        // (or leaves a child holding stdin) must not block us. If the input did not
-        // arrive, the program's output shows it as a wrong count or a crash.
+        // writes before it has read everything cannot deadlock against us. The writer is
+        // never joined: a program that exits without reading all its input must not block
+        // us. If the input did not arrive, the program's output shows it as a wrong count
+        // or a crash.
         thread::spawn(move || {
             let _ = stdin.write_all(&input);
         });
@@ -126,67 +135,65 @@ impl CommandVerifier {
         let (lines_tx, lines_rx) = mpsc::channel();
         let counter = Arc::clone(&lines_read);
         thread::spawn(move || {
-            let mut lines = Vec::new();
-            for line in BufReader::new(stdout).lines() {
-                match line {
-                    Ok(line) => {
-                        lines.push(line);
-                        counter.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        let _ = lines_tx.send(Err(e.to_string()));
-                        return;
-                    }
-                }
-            }
-            let _ = lines_tx.send(Ok(lines));
+            let _ = lines_tx.send(read_scores(stdout, &counter));
         });
         let (stderr_tx, stderr_rx) = mpsc::channel();
         thread::spawn(move || {
-            let mut buffer = Vec::new();
-            let _ = stderr.read_to_end(&mut buffer);
-            let start = buffer.len().saturating_sub(STDERR_TAIL_BYTES);
-            let _ = stderr_tx.send(String::from_utf8_lossy(&buffer[start..]).into_owned());
+            let _ = stderr_tx.send(read_tail(&mut stderr, STDERR_TAIL_BYTES));
         });
 
         let timeout_error = |lines_read: &AtomicUsize| RewardErrorKind::Timeout {
             seconds: self.timeout.as_secs_f64(),
             first_unscored: lines_read.load(Ordering::Relaxed).min(samples.len()),
         };
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let lines = match lines_rx.recv_timeout(remaining) {
-            Ok(Ok(lines)) => lines,
-            Ok(Err(message)) => {
-                kill(&mut child);
-                return Err(RewardErrorKind::Io(message));
+        // Wait for both the end of stdout and the program's exit, within the deadline.
+        let mut lines: Option<Vec<String>> = None;
+        let mut status = None;
+        let mut exited_at: Option<Instant> = None;
+        let mut leftovers_killed = false;
+        loop {
+            if lines.is_none() {
+                match lines_rx.try_recv() {
+                    Ok(Ok(read)) => lines = Some(read),
+                    Ok(Err(error)) => return Err(error),
+                    Err(mpsc::TryRecvError::Empty) => {}
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        return Err(RewardErrorKind::Io("the output reader stopped".into()))
+                    }
+                }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                kill(&mut child);
+            if status.is_none() {
+                match program.child.try_wait() {
+                    Ok(Some(exit)) => {
+                        status = Some(exit);
+                        exited_at = Some(Instant::now());
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(RewardErrorKind::Io(e.to_string())),
+                }
+            }
+            if let (Some(_), Some(_)) = (&lines, &status) {
+                break;
+            }
+            if Instant::now() >= deadline {
                 return Err(timeout_error(&lines_read));
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                kill(&mut child);
-                return Err(RewardErrorKind::Io("the output reader stopped".into()));
+            // The program exited but something it started still holds stdout open: what
+            // it wrote is all there is, so end its group, which closes the pipe.
+            if !leftovers_killed && exited_at.is_some_and(|t| t.elapsed() > LEFTOVER_GRACE) {
+                program.kill_group();
+                leftovers_killed = true;
             }
+            thread::sleep(Duration::from_millis(2));
+        }
+        let (Some(lines), Some(status)) = (lines, status) else {
+            return Err(RewardErrorKind::Io("the program's state was lost".into()));
         };
-        // stdout is closed; give the program the rest of its time to exit.
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    kill(&mut child);
-                    return Err(timeout_error(&lines_read));
-                }
-                Ok(None) => thread::sleep(Duration::from_millis(2)),
-                Err(e) => {
-                    kill(&mut child);
-                    return Err(RewardErrorKind::Io(e.to_string()));
-                }
-            }
-        };
+        // Anything the program left running goes now, not at the next call.
+        program.kill_group();
         if !status.success() {
-            // The program has exited, so its stderr is at EOF unless a child of it still
-            // holds the pipe; wait briefly rather than for that child.
+            // The program has exited and its group is killed, so its stderr is at EOF (a
+            // child in another group could still hold it: wait briefly, not for it).
             let stderr = stderr_rx
                 .recv_timeout(Duration::from_millis(500))
                 .unwrap_or_default();
@@ -212,17 +219,121 @@ impl CommandVerifier {
                     .filter(|score| score.is_finite())
                     .ok_or_else(|| RewardErrorKind::NotANumber {
                         sample,
-                        line: line.clone(),
+                        // Quoted in the error: a short excerpt, not a megabyte.
+                        line: line.chars().take(80).collect(),
                     })
             })
             .collect()
     }
 }
 
-/// Kills and reaps the program; it may already have exited, which is fine.
-fn kill(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
+/// The most a verifier may write on stdout in one call: 1 MiB. One score per line is a few
+/// bytes per sample; a program that writes more is broken (`yes`), and holding its output
+/// would exhaust memory.
+pub const MAX_OUTPUT_BYTES: u64 = 1 << 20;
+
+/// How long a program that exited may leave a child holding its stdout before that child
+/// is killed.
+const LEFTOVER_GRACE: Duration = Duration::from_millis(200);
+
+/// The program's stdout as lines, counting them as they arrive; an error past
+/// `MAX_OUTPUT_BYTES`.
+fn read_scores(stdout: impl Read, counter: &AtomicUsize) -> Result<Vec<String>, RewardErrorKind> {
+    let mut lines = Vec::new();
+    let mut bytes: u64 = 0;
+    for line in BufReader::new(stdout.take(MAX_OUTPUT_BYTES + 1)).lines() {
+        let line = line.map_err(|e| RewardErrorKind::Io(e.to_string()))?;
+        bytes += line.len() as u64 + 1;
+        if bytes > MAX_OUTPUT_BYTES {
+            return Err(RewardErrorKind::OutputTooLarge {
+                limit: MAX_OUTPUT_BYTES,
+            });
+        }
+        lines.push(line);
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(lines)
+}
+
+/// Drains `stream` to its end, keeping only its last `keep` bytes.
+fn read_tail(stream: &mut impl Read, keep: usize) -> String {
+    let mut tail: Vec<u8> = Vec::new();
+    let mut buffer = [0u8; 8192];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                tail.extend_from_slice(&buffer[..n]);
+                if tail.len() > 2 * keep {
+                    tail.drain(..tail.len() - keep);
+                }
+            }
+        }
+    }
+    let start = tail.len().saturating_sub(keep);
+    String::from_utf8_lossy(&tail[start..]).into_owned()
+}
+
+/// Process groups of the verifiers running now, so that an exit on a second Ctrl-C can
+/// end them (`kill_running_verifiers`).
+static RUNNING_GROUPS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills every verifier running now, with everything it started. For an exit that does
+/// not unwind (a second Ctrl-C): a verifier runs in its own process group, so nothing
+/// else would stop it.
+pub fn kill_running_verifiers() {
+    let groups = match RUNNING_GROUPS.lock() {
+        Ok(groups) => groups.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    for group in groups {
+        kill_group(group);
+    }
+}
+
+/// SIGKILL to the process group `group`; a group already gone is fine.
+fn kill_group(group: u32) {
+    #[cfg(unix)]
+    if let Ok(pgid) = i32::try_from(group) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pgid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    #[cfg(not(unix))]
+    let _ = group;
+}
+
+/// A verifier program while it runs: dropping it kills its process group and reaps it.
+struct Running {
+    child: Child,
+    group: u32,
+}
+
+impl Running {
+    fn new(child: Child) -> Self {
+        let group = child.id();
+        if let Ok(mut groups) = RUNNING_GROUPS.lock() {
+            groups.push(group);
+        }
+        Self { child, group }
+    }
+
+    /// Kills the program's whole group (it may have exited already, which is fine).
+    fn kill_group(&mut self) {
+        kill_group(self.group);
+        let _ = self.child.kill();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill_group();
+        let _ = self.child.wait();
+        if let Ok(mut groups) = RUNNING_GROUPS.lock() {
+            groups.retain(|g| *g != self.group);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -373,6 +484,26 @@ mod tests {
                 got: 0
             })
         );
+    }
+
+    #[test]
+    fn endless_output_is_cut_at_the_limit() {
+        let decl = CommandReward {
+            command: vec!["yes".into(), "1.0".into()],
+            timeout_s: 30.0,
+        };
+        let verifier = CommandVerifier::new(&decl, Path::new(".")).expect("valid decl");
+        let answer = Answer::Text("1".into());
+        let started = Instant::now();
+        assert_eq!(
+            verifier.score_batch(&[Sample::new("q", "c", Some(&answer))]),
+            Err(RewardErrorKind::OutputTooLarge {
+                limit: MAX_OUTPUT_BYTES
+            })
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let mut stream = std::io::Cursor::new(vec![b'x'; 100_000]);
+        assert_eq!(read_tail(&mut stream, 10), "x".repeat(10));
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub enum RewardErrorKind {
     WrongCount { expected: usize, got: usize },
     /// Line `sample` of the verifier's output is not a finite number.
     NotANumber { sample: usize, line: String },
+    /// The verifier wrote more than `limit` bytes on stdout (and was stopped).
+    OutputTooLarge { limit: u64 },
     /// Reading from or writing to the verifier failed.
     Io(String),
     /// `kind: model` rewards are scored by a trained reward model, which only a running
@@ -115,6 +117,11 @@ impl fmt::Display for RewardError {
             RewardErrorKind::NotANumber { sample, line } => write!(
                 f,
                 "verifier's score for sample {sample} is not a finite number: {line:?}"
+            ),
+            RewardErrorKind::OutputTooLarge { limit } => write!(
+                f,
+                "verifier wrote more than {} on stdout and was stopped; it should print one score per line, one line per sample",
+                crate::user_file::human_bytes(*limit)
             ),
             RewardErrorKind::Io(message) => write!(f, "verifier I/O failed: {message}"),
             RewardErrorKind::NeedsRewardModel { model } => write!(

@@ -40,6 +40,9 @@ enum Script {
     Other,
 }
 
+/// The largest word-list file read: 16 MiB (a language's dictionary is a few).
+pub const MAX_WORD_LIST_BYTES: u64 = 16 << 20;
+
 impl LanguageConsistency {
     /// Builds the reward; word-list files are read relative to `base_dir`.
     pub fn new(decl: &LanguageReward, base_dir: &Path) -> Result<Self, RewardErrorKind> {
@@ -59,11 +62,14 @@ impl LanguageConsistency {
                     decl.words.iter().map(|w| w.trim().to_lowercase()).collect();
                 if let Some(file) = &decl.word_list {
                     let path = base_dir.join(file);
-                    let text =
-                        std::fs::read_to_string(&path).map_err(|e| RewardErrorKind::WordList {
-                            path: path.clone(),
-                            message: e.to_string(),
-                        })?;
+                    let word_list_error = |message: String| RewardErrorKind::WordList {
+                        path: path.clone(),
+                        message,
+                    };
+                    let bytes = crate::user_file::read(&path, MAX_WORD_LIST_BYTES)
+                        .map_err(|e| word_list_error(e.to_string()))?;
+                    let text = String::from_utf8(bytes)
+                        .map_err(|_| word_list_error("it is not UTF-8 text".into()))?;
                     words.extend(text.lines().map(|w| w.trim().to_lowercase()));
                 }
                 words.remove("");

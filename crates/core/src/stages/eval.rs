@@ -108,6 +108,16 @@ impl StageConfig for EvalStage {
             "`num_samples` must be at least 1",
             "pass@1 averages over one sample or more per prompt",
         );
+        checks.ensure(
+            self.num_samples <= super::MAX_SAMPLES_PER_PROMPT,
+            "num_samples",
+            format!(
+                "`num_samples` must be at most {}, not {}",
+                super::MAX_SAMPLES_PER_PROMPT,
+                self.num_samples
+            ),
+            "pass@k is usually measured with up to 64 samples per prompt",
+        );
         for (i, k) in self.k.iter().enumerate() {
             checks.ensure(
                 *k >= 1 && *k <= self.num_samples,

@@ -39,6 +39,11 @@ pub use sft::{Sft, SftStage};
 
 use crate::manifest::{Defaults, RecordShape};
 
+/// The most completions a stage samples per prompt (`num_generations`, and `num_samples`
+/// of `eval` and `rejection_sampling`): DeepSeek-R1 samples 16 to 64; past a few thousand
+/// a step's completions no longer fit in memory, so `validate` bounds it.
+pub const MAX_SAMPLES_PER_PROMPT: usize = 4096;
+
 /// What a stage leaves in the store for the stages after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -145,6 +145,16 @@ impl StageConfig for RejectionSamplingStage {
             "draw one sample or more per prompt",
         );
         checks.ensure(
+            self.num_samples <= super::MAX_SAMPLES_PER_PROMPT,
+            "num_samples",
+            format!(
+                "`num_samples` must be at most {}, not {}",
+                super::MAX_SAMPLES_PER_PROMPT,
+                self.num_samples
+            ),
+            "DeepSeek-R1 samples 16 to 64 completions per prompt",
+        );
+        checks.ensure(
             self.max_per_prompt >= 1,
             "max_per_prompt",
             "`max_per_prompt` must be at least 1",

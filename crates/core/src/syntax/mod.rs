@@ -11,6 +11,7 @@ pub use path::{Segment, YamlPath};
 pub use span_index::{DuplicateKey, NodeSpans, SpanIndex};
 
 use crate::diag::{Diagnostic, Location, SourceFile, Span};
+use crate::user_file::{self, UserFileError};
 
 /// Manifests larger than this are refused before parsing: a pipeline manifest is a few
 /// kilobytes, and a multi-megabyte one is almost certainly the wrong file.
@@ -43,35 +44,50 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Vec<Diagnostic>> {
 
 fn read_source_file(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
     let shown = path.display();
-    let metadata = std::fs::metadata(path).map_err(|e| {
-        Diagnostic::error(format!("cannot read `{shown}`: {e}"))
-            .with_help("check the path; manifests usually live in `pipelines/`")
-    })?;
-    if metadata.is_dir() {
-        return Err(Diagnostic::error(format!(
-            "`{shown}` is a directory, not a manifest file"
-        )));
-    }
-    if metadata.len() > MAX_MANIFEST_BYTES {
-        return Err(Diagnostic::error(format!(
-            "`{shown}` is {} bytes; manifests are limited to {} bytes",
-            metadata.len(),
-            MAX_MANIFEST_BYTES
+    let bytes = user_file::read(path, MAX_MANIFEST_BYTES).map_err(|e| match e {
+        UserFileError::Missing(e) => Diagnostic::error(format!("cannot read `{shown}`: {e}"))
+            .with_help("check the path; manifests usually live in `pipelines/`"),
+        UserFileError::NotRegular(what) => {
+            Diagnostic::error(format!("`{shown}` is {what}, not a regular file"))
+                .with_help("give the path of a manifest file (YAML)")
+        }
+        UserFileError::TooLarge { limit } => Diagnostic::error(format!(
+            "`{shown}` is {}; manifests are limited to {limit} bytes",
+            // The size is only quoted: the read itself stopped at the limit.
+            std::fs::metadata(path)
+                .ok()
+                .map(|m| m.len())
+                .filter(|len| *len > limit)
+                .map_or_else(
+                    || format!("over {limit} bytes"),
+                    |len| format!("{len} bytes")
+                )
         ))
         .with_help(
             "is this the right file? large data belongs in JSONL files that a dataset names",
-        ));
-    }
-    let bytes = std::fs::read(path)
-        .map_err(|e| Diagnostic::error(format!("cannot read `{shown}`: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let offset = e.utf8_error().valid_up_to();
-        Diagnostic::error(format!(
-            "`{shown}` is not UTF-8 text (invalid byte at offset {offset})"
-        ))
-        .with_help("manifests are YAML text files encoded as UTF-8")
+        ),
+        UserFileError::Io(e) => Diagnostic::error(format!("cannot read `{shown}`: {e}")),
     })?;
-    Ok(SourceFile::new(path, text))
+    // A UTF-8 byte-order mark (some editors write one) is not part of the text.
+    let bytes = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .map(<[u8]>::to_vec)
+        .unwrap_or(bytes);
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(SourceFile::new(path, text)),
+        Err(e) => {
+            let (line, col) = user_file::utf8_error_position(e.as_bytes(), &e.utf8_error());
+            // The located line, up to the bad byte, so the caret can point at it.
+            let prefix = String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]);
+            let text = prefix.lines().nth(line - 1).unwrap_or("").to_string();
+            let shown_file = SourceFile::excerpt(path, line, text);
+            Err(Diagnostic::error("the manifest is not UTF-8 text")
+                .at(Some(Location::new(&shown_file, Span::new(line, col, 1))))
+                .with_help(
+                    "manifests are YAML text files encoded as UTF-8; re-save the file as UTF-8",
+                ))
+        }
+    }
 }
 
 /// Parses the text of `file` as one YAML document. Syntax errors, alias bombs and
@@ -158,6 +174,16 @@ pub fn duplicate_key(file: &Arc<SourceFile>, duplicate: &DuplicateKey) -> Diagno
         .with_help("names must be unique: rename or remove one of them")
 }
 
+/// Whether the line of `span` is indented with a tab (YAML's error then names a character
+/// that "cannot start any token", which does not say what to do).
+fn tab_at(file: &SourceFile, span: Span) -> bool {
+    file.line(span.line).is_some_and(|line| {
+        line.chars()
+            .take_while(|c| c.is_whitespace())
+            .any(|c| c == '\t')
+    })
+}
+
 fn syntax_error(file: &Arc<SourceFile>, error: &serde_yaml::Error) -> Diagnostic {
     let text = error.to_string();
     // serde_yaml appends " at line L column C"; the location is rendered separately.
@@ -178,6 +204,9 @@ fn syntax_error(file: &Arc<SourceFile>, error: &serde_yaml::Error) -> Diagnostic
     } else if message.contains("more than one document") {
         diagnostic =
             diagnostic.with_help("a manifest is one YAML document: remove the `---` separators");
+    } else if tab_at(file, span) {
+        diagnostic =
+            diagnostic.with_help("YAML does not allow tabs for indentation: indent with spaces");
     }
     diagnostic
 }
