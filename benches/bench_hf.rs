@@ -7,6 +7,8 @@
 //!   GSM8K-layout file): seconds per step, split into generation, rewards and update.
 //! - `generate`: KV-cache sampling of `--batch` rows of `--new-tokens` tokens each on the
 //!   inner (non-autodiff) backend: generated tokens per second.
+//! - `parity`: the logits of a checkpoint on `--backend` against the CPU backend's, for a
+//!   few prompts (what scripts/gpu-check.sh runs on a GPU machine).
 //!
 //! Each mode is one process, so that its peak RSS is its own (the script reads it from
 //! the kernel when the process exits). Prints one JSON line.
@@ -14,7 +16,9 @@
 //! `cargo build --release --features bench --bin bench_hf`, then
 //! `bench_hf grpo --model DIR --data FILE [--steps N] [--prompts 4] [--generations 4]
 //! [--completion 32] [--gradient-checkpointing on|off] [--backend cpu|wgpu|cuda]` or
-//! `bench_hf generate --model DIR [--batch 16] [--new-tokens 128]`.
+//! `bench_hf generate --model DIR [--batch 16] [--new-tokens 128]` or
+//! `bench_hf parity --model DIR --backend wgpu|cuda`. `grpo` also takes `--dtype` (what a
+//! manifest's `dtype:` says; this r1flow refuses anything but f32 before running).
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -23,7 +27,10 @@ use std::time::Instant;
 use r1flow::check::check_document;
 use r1flow::diag::{render_all, SourceFile};
 use r1flow::exec::{execute, Cancel, InProcess, Progress, Reporter, RunOptions};
-use r1flow::model::{self, CpuBackend, SamplingParams};
+use r1flow::model::burn_prelude::AutodiffBackend;
+use r1flow::model::{
+    self, BackendKind, BackendTask, CpuBackend, ModelError, SamplingParams, TokenBatch,
+};
 use r1flow::plan::{plan, StageSpec};
 use r1flow::runners::Runners;
 use r1flow::store::{LockMode, StageRun, Store};
@@ -42,6 +49,7 @@ struct Args {
     new_tokens: usize,
     checkpointing: bool,
     backend: String,
+    dtype: String,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -61,6 +69,7 @@ fn parse_args() -> Result<Args, String> {
         new_tokens: 128,
         checkpointing: true,
         backend: "cpu".into(),
+        dtype: "f32".into(),
     };
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -82,6 +91,7 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "--backend" => args.backend = value("--backend")?,
+            "--dtype" => args.dtype = value("--dtype")?,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -102,6 +112,7 @@ fn manifest(args: &Args, data: &Path) -> String {
 name: bench-hf
 seed: 7
 backend: {backend}
+dtype: {dtype}
 models:
   policy: {{path: "{model}"}}
 datasets:
@@ -135,6 +146,7 @@ stages:
         steps = args.steps,
         checkpointing = args.checkpointing,
         backend = args.backend,
+        dtype = args.dtype,
     )
 }
 
@@ -261,12 +273,91 @@ fn generate(args: &Args) -> Result<serde_json::Value, Box<dyn Error>> {
     }))
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
-    let args = parse_args()?;
+/// A checkpoint's logits for a few prompts on the backend it runs on.
+struct Logits {
+    dir: PathBuf,
+}
+
+impl BackendTask for Logits {
+    type Output = Result<Vec<f32>, String>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let text = |e: ModelError| e.to_string();
+        let loaded = model::load_hf_dir::<B::InnerBackend>(&self.dir, &device).map_err(text)?;
+        let rows = ["Hello world, 12 + 30 = 42.", "<think>2+3</think>", "a"]
+            .iter()
+            .map(|line| loaded.tokenizer.encode(line, false))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(text)?;
+        let batch = TokenBatch::right_padded(&rows, loaded.tokenizer.pad_id());
+        let logits = loaded
+            .model
+            .forward(&batch, &device)
+            .map_err(text)?
+            .into_data();
+        let values: Vec<f32> = logits
+            .convert::<f32>()
+            .into_vec()
+            .map_err(|e| format!("reading logits: {e:?}"))?;
+        // Padding positions are not compared.
+        let vocab = loaded.config.vocab_size;
+        Ok(batch
+            .valid
+            .iter()
+            .zip(values.chunks_exact(vocab))
+            .filter(|(valid, _)| **valid)
+            .flat_map(|(_, row)| row.iter().copied())
+            .collect())
+    }
+}
+
+fn parity(args: &Args) -> Result<serde_json::Value, Box<dyn Error>> {
+    let backend: BackendKind = args.backend.parse()?;
+    let task = || Logits {
+        dir: args.model.clone(),
+    };
+    let cpu = BackendKind::Cpu.run(task())??;
+    let other = backend.run(task())??;
+    if cpu.len() != other.len() {
+        return Err(format!(
+            "{} logits on the CPU, {} on {backend}",
+            cpu.len(),
+            other.len()
+        )
+        .into());
+    }
+    let worst = cpu
+        .iter()
+        .zip(&other)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    let scale = cpu.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+    Ok(serde_json::json!({
+        "backend": backend.to_string(), "model": args.model.display().to_string(),
+        "logits": cpu.len(), "max_abs_diff": worst, "max_abs_logit": scale,
+    }))
+}
+
+fn main() {
+    if let Err(error) = run() {
+        eprintln!("bench_hf: {error}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
+    let mut args = parse_args()?;
+    args.model =
+        std::fs::canonicalize(&args.model).map_err(|e| format!("{}: {e}", args.model.display()))?;
+    if let Some(data) = &args.data {
+        args.data =
+            Some(std::fs::canonicalize(data).map_err(|e| format!("{}: {e}", data.display()))?);
+    }
     let out = match args.mode.as_str() {
         "grpo" => grpo(&args)?,
         "generate" => generate(&args)?,
-        other => return Err(format!("unknown mode {other} (grpo or generate)").into()),
+        "parity" => parity(&args)?,
+        other => return Err(format!("unknown mode {other} (grpo, generate or parity)").into()),
     };
     println!("{out}");
     Ok(())

@@ -37,7 +37,12 @@ pub(crate) fn check_chat_templates(
         let Some(path) = models.decls.get(name).and_then(|m| m.path.as_ref()) else {
             return Ok(None);
         };
-        let read = ChatTemplate::from_checkpoint(&base_dir.join(path)).map_err(|e| e.to_string());
+        let dir = base_dir.join(path);
+        if !dir.is_dir() {
+            // Reported where the model is declared.
+            return Err(String::new());
+        }
+        let read = ChatTemplate::from_checkpoint(&dir).map_err(|e| e.to_string());
         if let Ok(template) = &read {
             templates.insert(name.to_string(), template.clone());
         }
@@ -62,6 +67,7 @@ pub(crate) fn check_chat_templates(
                 .key("chat_template"),
         );
         let problem = match template_of(model) {
+            Err(error) if error.is_empty() => None,
             Err(error) => Some(format!("checkpoint `{model}`'s {error}")),
             Ok(None) => Some(format!(
                 "checkpoint `{model}` has no chat template (neither chat_template.jinja nor \

@@ -246,6 +246,27 @@ mod tests {
     }
 
     #[test]
+    fn chat_renders_a_checkpoint_template_with_the_system_prompt() {
+        let template = ChatTemplate::new(
+            "{% for m in messages %}<{{ m.role }}>{{ m.content }}{{ eos_token }}{% endfor %}\
+             {% if add_generation_prompt %}<assistant>{% endif %}",
+            [("eos_token".to_string(), "</s>".to_string())].into(),
+        )
+        .expect("compiles");
+        let mut with_system = fields();
+        with_system.push(("system", "Be brief.".into()));
+        let chat = PromptTemplate::Named(TemplateName::Chat);
+        let rendered = render_with(&chat, Some(&template), &with_system).expect("renders");
+        assert_eq!(
+            rendered.text,
+            "<system>Be brief.</s><user>What is 2 + 3?</s><assistant>"
+        );
+        assert_eq!(rendered.response_prefix, "");
+        let plain = render_with(&chat, Some(&template), &fields()).expect("renders");
+        assert_eq!(plain.text, "<user>What is 2 + 3?</s><assistant>");
+    }
+
+    #[test]
     fn custom_templates_substitute_fields_and_escape_braces() {
         let rendered = render(
             &custom("[{task}] Q: {question} {{x}}\nA: <think>"),
