@@ -92,7 +92,7 @@ pub fn save_hf_dir<B: Backend>(
             .map(Value::String)
             .unwrap_or(Value::Null)
     };
-    let tok_config = json!({
+    let mut tok_config = json!({
         "tokenizer_class": "PreTrainedTokenizerFast",
         "model_max_length": config.max_position_embeddings,
         "bos_token": name_of(tokenizer.bos_id()),
@@ -100,6 +100,11 @@ pub fn save_hf_dir<B: Backend>(
         "pad_token": name_of(Some(tokenizer.pad_id())),
         "clean_up_tokenization_spaces": false,
     });
+    if let (Some(template), Some(map)) = (tokenizer.chat_template(), tok_config.as_object_mut()) {
+        // The checkpoint's own template, so that transformers' apply_chat_template and
+        // vLLM's chat endpoint prompt the trained model as it was trained.
+        map.insert("chat_template".into(), Value::String(template.to_string()));
+    }
     write("tokenizer_config.json", pretty(&tok_config).as_bytes())?;
     let gen = json!({
         "bos_token_id": tokenizer.bos_id(),

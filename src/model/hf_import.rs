@@ -1,5 +1,6 @@
 //! Model layer (used by execute): loading a HuggingFace checkpoint directory — config.json,
-//! model.safetensors or shards with an index, tokenizer.json, generation_config.json.
+//! model.safetensors or shards with an index, tokenizer.json, generation_config.json, and
+//! the chat template (tokenizer_config.json or chat_template.jinja).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -12,6 +13,7 @@ use serde_json::Value;
 use super::safetensors_io::build_from_files;
 use super::{ModelConfig, ModelError, TextTokenizer, Transformer};
 use crate::architecture::{ids_of, HfConfig};
+use crate::tasks::ChatTemplate;
 
 /// Name of the generation defaults file HF writes next to config.json.
 pub const GENERATION_CONFIG_FILE: &str = "generation_config.json";
@@ -105,6 +107,10 @@ pub fn load_hf_dir<B: Backend>(
     let pad = pick("pad_token_id", &hf.pad_token_id).first().copied();
     let bos = pick("bos_token_id", &hf.bos_token_id).first().copied();
     tokenizer.set_special_ids(eos, pad, bos);
+    // Carried so that export writes it back; a template that does not compile is checked
+    // (and refused) only where prompts are rendered with it.
+    let template = ChatTemplate::from_checkpoint(dir).ok().flatten();
+    tokenizer.set_chat_template(template.map(|t| t.source));
     Ok(LoadedModel {
         config,
         model,

@@ -1,8 +1,18 @@
 //! Model layer (used by execute): per-token log-probabilities of given sequences in one
 //! forward pass — the quantity GRPO ratios, KL terms and SFT losses are built from.
 //!
+//! At real vocabulary sizes (49k–152k) the logits of a whole batch (batch × length ×
+//! vocab floats) are the largest tensor of a step, so they are never materialised at
+//! once beyond [`LOGITS_PER_CHUNK`] values: the decoder runs once, and the LM head, the
+//! log-softmax and the gather run over chunks of the batch's next-token positions. A
+//! batch that fits in one chunk (every built-in model's does) takes the one-shot path,
+//! bit for bit what it always computed. Training's backward pass through the chunks is
+//! `train::chunked_logprobs`.
+//!
 //! On an autodiff backend the result carries gradients; for rollouts, old-policy and
 //! reference passes call it on `model.valid()` (the inner backend) so no graph is kept.
+
+use std::ops::Range;
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
@@ -10,6 +20,10 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use super::batch::PromptCompletionBatch;
 use super::{ModelError, TokenBatch, Transformer};
+
+/// Most logits held at once by a log-prob pass: 2^24 values (64 MiB in f32), about 340
+/// positions of a 49k vocabulary, 110 of a 152k one.
+pub const LOGITS_PER_CHUNK: usize = 1 << 24;
 
 /// Log-probs and entropies of next tokens, `[batch, seq - 1]` each: column `t` is about
 /// the token at `t + 1` given the tokens up to `t`.
@@ -21,6 +35,61 @@ pub struct TokenLogprobs<B: Backend> {
     pub entropy: Option<Tensor<B, 2>>,
     /// 1.0 where both the token `t + 1` and its context are real (not padding).
     pub target_mask: Tensor<B, 2>,
+}
+
+/// The ranges of a batch's `positions` next-token positions (rows × columns, flattened
+/// row-major) whose logits are computed together for a vocabulary of `vocab`, at most
+/// `budget` logits at once (at least one position): one range when they all fit.
+pub fn position_chunks(positions: usize, vocab: usize, budget: usize) -> Vec<Range<usize>> {
+    let per_chunk = (budget / vocab.max(1)).max(1);
+    (0..positions)
+        .step_by(per_chunk)
+        .map(|start| start..(start + per_chunk).min(positions))
+        .collect()
+}
+
+/// The next-token targets of `batch`, `[batch, seq - 1]` flattened, and where they are
+/// real (token and context not padding).
+pub fn next_token_targets(batch: &TokenBatch) -> (Vec<i32>, Vec<f32>) {
+    let (b, s) = (batch.batch, batch.seq);
+    let mut targets = Vec::with_capacity(b * (s - 1));
+    let mut mask = Vec::with_capacity(b * (s - 1));
+    for r in 0..b {
+        for t in 0..s - 1 {
+            targets.push(batch.ids[r * s + t + 1] as i32);
+            let real = batch.valid[r * s + t] && batch.valid[r * s + t + 1];
+            mask.push(if real { 1.0f32 } else { 0.0 });
+        }
+    }
+    (targets, mask)
+}
+
+/// The hidden states that predict next tokens, `[batch × (seq - 1), hidden]` row-major:
+/// every position but each row's last.
+pub fn predicting_states<B: Backend>(hidden: Tensor<B, 3>) -> Tensor<B, 2> {
+    let [b, s, h] = hidden.dims();
+    hidden.narrow(1, 0, s - 1).reshape([b * (s - 1), h])
+}
+
+/// Log-probs of `targets` (and the entropies, when asked) under the LM head applied to
+/// `states`, `[n, hidden]` → `[n]` each.
+pub fn head_logprobs<B: Backend>(
+    model: &Transformer<B>,
+    states: Tensor<B, 2>,
+    targets: &[i32],
+    with_entropy: bool,
+) -> (Tensor<B, 1>, Option<Tensor<B, 1>>) {
+    let [n, h] = states.dims();
+    let device = states.device();
+    let logits = model
+        .logits(states.reshape([1, n, h]))
+        .reshape([n, model.vocab_size]);
+    let logp = log_softmax(logits, 1);
+    let targets: Tensor<B, 2, Int> =
+        Tensor::from_data(TensorData::new(targets.to_vec(), [n, 1]), &device);
+    let picked = logp.clone().gather(1, targets).reshape([n]);
+    let entropy = with_entropy.then(|| (logp.clone().exp() * logp).sum_dim(1).reshape([n]).neg());
+    (picked, entropy)
 }
 
 /// Log-probs of every next token of `batch` (see [`TokenLogprobs`]); no entropy.
@@ -53,17 +122,31 @@ fn logprobs_inner<B: Backend>(
         ));
     }
     let (b, s) = (batch.batch, batch.seq);
+    let (targets, mask) = next_token_targets(batch);
+    let target_mask = Tensor::from_data(TensorData::new(mask, [b, s - 1]), device);
+    let chunks = position_chunks(b * (s - 1), model.vocab_size, LOGITS_PER_CHUNK);
+    if chunks.len() > 1 {
+        let states = predicting_states(model.forward_hidden_batch(batch, device)?);
+        let mut logprobs = Vec::with_capacity(chunks.len());
+        let mut entropies = Vec::with_capacity(chunks.len());
+        for range in chunks {
+            let (picked, entropy) = head_logprobs(
+                model,
+                states.clone().narrow(0, range.start, range.len()),
+                &targets[range],
+                with_entropy,
+            );
+            logprobs.push(picked);
+            entropies.extend(entropy);
+        }
+        return Ok(TokenLogprobs {
+            logprobs: Tensor::cat(logprobs, 0).reshape([b, s - 1]),
+            entropy: with_entropy.then(|| Tensor::cat(entropies, 0).reshape([b, s - 1])),
+            target_mask,
+        });
+    }
     let logits = model.forward(batch, device)?; // [batch, seq, vocab]
     let logp = log_softmax(logits.narrow(1, 0, s - 1), 2); // [batch, seq-1, vocab]
-    let mut targets = Vec::with_capacity(b * (s - 1));
-    let mut mask = Vec::with_capacity(b * (s - 1));
-    for r in 0..b {
-        for t in 0..s - 1 {
-            targets.push(batch.ids[r * s + t + 1] as i32);
-            let real = batch.valid[r * s + t] && batch.valid[r * s + t + 1];
-            mask.push(if real { 1.0f32 } else { 0.0 });
-        }
-    }
     let targets: Tensor<B, 3, Int> =
         Tensor::from_data(TensorData::new(targets, [b, s - 1, 1]), device);
     let logprobs = logp.clone().gather(2, targets).reshape([b, s - 1]);
@@ -76,7 +159,7 @@ fn logprobs_inner<B: Backend>(
     Ok(TokenLogprobs {
         logprobs,
         entropy,
-        target_mask: Tensor::from_data(TensorData::new(mask, [b, s - 1]), device),
+        target_mask,
     })
 }
 
@@ -104,4 +187,30 @@ pub fn completion_logprobs<B: Backend>(
             device,
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_every_position_once_and_fit_the_budget() {
+        let chunks_of = |n, vocab| position_chunks(n, vocab, LOGITS_PER_CHUNK);
+        assert_eq!(
+            chunks_of(5000, 263),
+            vec![0..5000],
+            "built-in models: one chunk"
+        );
+        let chunks = chunks_of(1600, 49_152);
+        assert_eq!(chunks.len(), 5);
+        assert_eq!(chunks.first().map(|r| r.start), Some(0));
+        assert_eq!(chunks.last().map(|r| r.end), Some(1600));
+        assert!(chunks.windows(2).all(|w| w[0].end == w[1].start));
+        assert!(chunks.iter().all(|r| r.len() * 49_152 <= LOGITS_PER_CHUNK));
+        assert_eq!(
+            chunks_of(3, usize::MAX).len(),
+            3,
+            "at least one position each"
+        );
+    }
 }

@@ -29,13 +29,15 @@ const EOS_NAMES: [&str; 5] = [
     "<eos>",
 ];
 
-/// A tokenizer with the ids generation needs.
+/// A tokenizer with the ids generation needs, and the chat template (Jinja source) a
+/// checkpoint's tokenizer carries, which export writes back.
 #[derive(Debug, Clone)]
 pub struct TextTokenizer {
     inner: tokenizers::Tokenizer,
     eos_ids: Vec<u32>,
     pad_id: u32,
     bos_id: Option<u32>,
+    chat_template: Option<String>,
 }
 
 /// GPT-2's byte → printable character map used by byte-level BPE.
@@ -129,6 +131,7 @@ impl TextTokenizer {
             eos_ids,
             pad_id,
             bos_id,
+            chat_template: None,
         })
     }
 
@@ -185,6 +188,59 @@ impl TextTokenizer {
     /// Beginning-of-sequence id, if the tokenizer has one.
     pub fn bos_id(&self) -> Option<u32> {
         self.bos_id
+    }
+
+    /// The chat template (Jinja source) of the checkpoint this tokenizer came from.
+    pub fn chat_template(&self) -> Option<&str> {
+        self.chat_template.as_deref()
+    }
+
+    /// Sets the chat template (from the checkpoint's tokenizer files).
+    pub fn set_chat_template(&mut self, template: Option<String>) {
+        self.chat_template = template;
+    }
+
+    /// What tokenizer.json alone does not say about this tokenizer — special ids that
+    /// differ from those [`TextTokenizer::from_json`] guesses (a checkpoint's, from its
+    /// config files) and the chat template — as JSON; `None` when there is nothing (the
+    /// built-in tokenizer). Model artifacts store it beside tokenizer.json.
+    pub fn settings_json(&self) -> Result<Option<String>, ModelError> {
+        let guessed = Self::from_json(&self.to_json()?)?;
+        let same_ids = guessed.eos_ids == self.eos_ids
+            && guessed.pad_id == self.pad_id
+            && guessed.bos_id == self.bos_id;
+        if same_ids && self.chat_template.is_none() {
+            return Ok(None);
+        }
+        let mut json = serde_json::json!({
+            "eos_token_id": self.eos_ids,
+            "pad_token_id": self.pad_id,
+            "bos_token_id": self.bos_id,
+        });
+        if let (Some(template), Some(map)) = (&self.chat_template, json.as_object_mut()) {
+            map.insert("chat_template".into(), template.clone().into());
+        }
+        serde_json::to_string_pretty(&json)
+            .map(Some)
+            .map_err(|e| ModelError::tokenizer(format!("serialising tokenizer settings: {e}")))
+    }
+
+    /// Applies what [`TextTokenizer::settings_json`] wrote.
+    pub fn apply_settings_json(&mut self, json: &str) -> Result<(), ModelError> {
+        #[derive(serde::Deserialize)]
+        struct Settings {
+            eos_token_id: Vec<u32>,
+            pad_token_id: u32,
+            bos_token_id: Option<u32>,
+            chat_template: Option<String>,
+        }
+        let settings: Settings = serde_json::from_str(json)
+            .map_err(|e| ModelError::tokenizer(format!("tokenizer settings: {e}")))?;
+        self.eos_ids = settings.eos_token_id;
+        self.pad_id = settings.pad_token_id;
+        self.bos_id = settings.bos_token_id;
+        self.chat_template = settings.chat_template;
+        Ok(())
     }
 
     /// Overrides the special ids (from config.json / generation_config.json).

@@ -34,6 +34,13 @@ pub struct Transformer<B: Backend> {
     pub vocab_size: usize,
 }
 
+/// What the decoder layers of one pass share (see [`Transformer::layer_inputs`]).
+#[derive(Debug, Clone)]
+pub struct LayerInputs<B: Backend> {
+    rope: RopeTables<B>,
+    mask: Tensor<B, 5>,
+}
+
 /// Keys and values of every layer for the tokens seen so far.
 #[derive(Debug, Clone)]
 pub struct KvCache<B: Backend> {
@@ -343,6 +350,18 @@ impl<B: Backend> Transformer<B> {
         input: &StepInput<B>,
         mut cache: Option<&mut KvCache<B>>,
     ) -> Tensor<B, 3> {
+        let shared = self.layer_inputs(input);
+        let mut x = self.embed_tokens.forward(input.ids.clone());
+        for (l, layer) in self.layers.iter().enumerate() {
+            let slot = cache.as_deref_mut().map(|c| &mut c.layers[l]);
+            x = layer.forward(x, &shared.rope, &shared.mask, slot);
+        }
+        self.norm.forward(x)
+    }
+
+    /// What every layer of a pass over `input` shares: the rotary tables of its positions
+    /// and its attention mask.
+    pub fn layer_inputs(&self, input: &StepInput<B>) -> LayerInputs<B> {
         let [batch, seq] = input.ids.dims();
         let device = input.ids.device();
         let (heads, kv_heads) = self
@@ -357,14 +376,24 @@ impl<B: Backend> Transformer<B> {
             kv_heads,
             head_dim: self.head_dim,
         };
-        let rope = RopeTables::new(&input.positions, shape, self.rope_theta, &device);
-        let mask = input.mask(kv_heads, heads / kv_heads);
-        let mut x = self.embed_tokens.forward(input.ids.clone());
-        for (l, layer) in self.layers.iter().enumerate() {
-            let slot = cache.as_deref_mut().map(|c| &mut c.layers[l]);
-            x = layer.forward(x, &rope, &mask, slot);
+        LayerInputs {
+            rope: RopeTables::new(&input.positions, shape, self.rope_theta, &device),
+            mask: input.mask(kv_heads, heads / kv_heads),
         }
-        self.norm.forward(x)
+    }
+
+    /// Decoder layer `index` alone, without a cache: `[batch, seq, hidden]` in and out
+    /// (for recomputing one layer at a time in a checkpointed backward pass).
+    pub fn layer_forward(
+        &self,
+        index: usize,
+        x: Tensor<B, 3>,
+        shared: &LayerInputs<B>,
+    ) -> Tensor<B, 3> {
+        match self.layers.get(index) {
+            Some(layer) => layer.forward(x, &shared.rope, &shared.mask, None),
+            None => x,
+        }
     }
 
     /// Projects hidden states to vocabulary logits: `[batch, seq, hidden]` → `[batch, seq, vocab]`.
@@ -380,6 +409,19 @@ impl<B: Backend> Transformer<B> {
                     .reshape([b, s, self.vocab_size])
             }
         }
+    }
+
+    /// Final-norm hidden states for every position of a batch, without a cache:
+    /// `[batch, seq, hidden]` (what the LM head turns into logits, chunk by chunk where
+    /// the whole would be too large).
+    pub fn forward_hidden_batch(
+        &self,
+        batch: &TokenBatch,
+        device: &B::Device,
+    ) -> Result<Tensor<B, 3>, ModelError> {
+        batch.check(self.vocab_size)?;
+        let input = StepInput::from_batch(batch, device);
+        Ok(self.forward_hidden(&input, None))
     }
 
     /// Logits for every position of a batch, without a cache: `[batch, seq, vocab]`.

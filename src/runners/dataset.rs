@@ -1,15 +1,17 @@
 //! Execute (stage kind `dataset`): materialises an entry of `datasets:` (a task generator
 //! or a JSONL file) into prompts rendered with the stage's template and split into train
-//! and test sets that never overlap.
+//! and test sets that never overlap. `template: chat` with `chat_template: MODEL` renders
+//! with that checkpoint's own chat template.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::DatasetDecl;
 use crate::plan::InputSpec;
 use crate::records::{self, DatasetRecord};
 use crate::stages::Dataset;
-use crate::tasks;
+use crate::tasks::{self, ChatTemplate};
 
 /// Generates or reads the records, renders their prompts, and splits them; outputs
 /// `train.jsonl` and `test.jsonl` of `DatasetRecord`s.
@@ -23,20 +25,49 @@ pub(super) fn run(
         return Err(StageError::Failed("the dataset stage has no source".into()));
     };
     let failed = |e: &dyn std::fmt::Display| StageError::Failed(e.to_string());
+    let chat = match spec.inputs.get("chat_template") {
+        Some(InputSpec::Model { name, decl }) => {
+            let dir = spec
+                .base_dir
+                .join(decl.path.as_deref().unwrap_or(Path::new("")));
+            Some(
+                ChatTemplate::from_checkpoint(&dir)
+                    .map_err(|e| failed(&e))?
+                    .ok_or_else(|| {
+                        StageError::Failed(format!("checkpoint `{name}` has no chat template"))
+                    })?,
+            )
+        }
+        _ => None,
+    };
+    let render = |fields: &[(&str, String)]| {
+        tasks::render_with(&settings.template, chat.as_ref(), fields).map_err(|e| failed(&e))
+    };
     let rendered: Vec<DatasetRecord> = match decl {
         DatasetDecl::Jsonl(source) => {
             let path = spec.base_dir.join(&source.path);
             records::read_file(&path, source.format, &source.fields)
                 .map_err(StageError::Failed)?
                 .into_iter()
-                .map(|r| {
+                .enumerate()
+                .map(|(i, mut r)| {
+                    if let (Some(extractor), Some(answer)) = (source.extract_answer, &r.answer) {
+                        let reference =
+                            tasks::extract_reference(extractor, answer).map_err(|e| {
+                                StageError::Failed(format!(
+                                    "{}: record {} {e}",
+                                    path.display(),
+                                    i + 1
+                                ))
+                            })?;
+                        r.answer = Some(reference);
+                    }
                     let mut fields = vec![("question", r.prompt.clone())];
                     if let Some(system) = r.system.clone().or_else(|| source.system_prompt.clone())
                     {
                         fields.push(("system", system));
                     }
-                    let prompt =
-                        tasks::render(&settings.template, &fields).map_err(|e| failed(&e))?;
+                    let prompt = render(&fields)?;
                     Ok(DatasetRecord {
                         id: DatasetRecord::id_of(&r.prompt),
                         task: None,
@@ -59,8 +90,7 @@ pub(super) fn run(
             .map_err(|e| failed(&e))?
             .into_iter()
             .map(|example| {
-                let prompt = tasks::render(&settings.template, &example.template_fields())
-                    .map_err(|e| failed(&e))?;
+                let prompt = render(&example.template_fields())?;
                 Ok(DatasetRecord {
                     id: DatasetRecord::id_of(&example.question),
                     task: Some(example.task.clone()),

@@ -199,6 +199,10 @@ impl BackendTask for GrpoTask<'_, '_> {
                 },
             )?;
         }
+        // The optimizer's moments are twice the weights: let them go before the weights
+        // are serialised (which copies them twice more).
+        drop(optimizer);
+        drop(reference);
         policy.model = model;
         let mut files = model_files(&policy)?;
         files.push((

@@ -5,6 +5,7 @@
 //! code that names burn.
 
 mod bradley_terry;
+mod chunked_logprobs;
 mod clip;
 mod distill_kl;
 mod eval;
@@ -33,6 +34,7 @@ pub use grpo::{GrpoJob, GrpoTask};
 pub use grpo_loss::{group_advantages, policy_loss, LossSettings, PolicyLoss};
 pub use models::{
     load_input, model_files, preset_config, ExportTask, StageModel, MODEL_FILE, TOKENIZER_FILE,
+    TOKENIZER_SETTINGS_FILE,
 };
 pub use policy_rewards::{PolicyRewards, REWARD_MODEL_TERM};
 pub use rejection::{RejectionJob, RejectionTask};

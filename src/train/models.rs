@@ -13,6 +13,9 @@ use crate::plan::InputSpec;
 /// Output names of a model artifact.
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// What tokenizer.json does not hold (a checkpoint's special ids, its chat template),
+/// stored only when there is something.
+pub const TOKENIZER_SETTINGS_FILE: &str = "tokenizer_config.json";
 
 /// A model, its architecture and its tokenizer.
 pub struct StageModel<B: Backend> {
@@ -76,8 +79,18 @@ pub fn load_input<B: Backend>(
             let bytes = context.read_input(field, MODEL_FILE)?;
             let (config, model) = model::from_bytes::<B>(&bytes, device).map_err(failed)?;
             let json = context.read_input(field, TOKENIZER_FILE)?;
-            let tokenizer =
+            let mut tokenizer =
                 TextTokenizer::from_json(&String::from_utf8_lossy(&json)).map_err(failed)?;
+            if context
+                .input(field)?
+                .outputs
+                .contains_key(TOKENIZER_SETTINGS_FILE)
+            {
+                let settings = context.read_input(field, TOKENIZER_SETTINGS_FILE)?;
+                tokenizer
+                    .apply_settings_json(&String::from_utf8_lossy(&settings))
+                    .map_err(failed)?;
+            }
             Ok(StageModel {
                 config,
                 model,
@@ -88,11 +101,12 @@ pub fn load_input<B: Backend>(
     }
 }
 
-/// The artifact files of a trained model.
+/// The artifact files of a trained model (and its tokenizer's settings, when
+/// tokenizer.json does not say everything).
 pub fn model_files<B: Backend>(
     model: &StageModel<B>,
 ) -> Result<Vec<(String, Vec<u8>)>, StageError> {
-    Ok(vec![
+    let mut files = vec![
         (
             MODEL_FILE.to_string(),
             model::to_bytes(&model.model, &model.config).map_err(failed)?,
@@ -101,7 +115,11 @@ pub fn model_files<B: Backend>(
             TOKENIZER_FILE.to_string(),
             model.tokenizer.to_json().map_err(failed)?.into_bytes(),
         ),
-    ])
+    ];
+    if let Some(settings) = model.tokenizer.settings_json().map_err(failed)? {
+        files.push((TOKENIZER_SETTINGS_FILE.to_string(), settings.into_bytes()));
+    }
+    Ok(files)
 }
 
 /// Writes the model named by input `from` as a HuggingFace directory: the files become the

@@ -3,10 +3,11 @@
 //! over the step's micro-batches, accumulated and applied as one AdamW step each.
 
 use burn::module::AutodiffModule;
-use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
+use burn::optim::{GradientsAccumulator, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 
+use super::chunked_logprobs::logprob_gradients;
 use super::grpo_loss::{policy_loss, LossSettings};
 use super::loss_mask::next_token_weights;
 use super::models::failed;
@@ -75,6 +76,7 @@ where
     let batch_of =
         |range: std::ops::Range<usize>| padded_rows(&sequences[range], seq_len, settings.pad);
     let micro = settings.training.batch_size;
+    let checkpointing = settings.training.gradient_checkpointing;
     let chunks: Vec<std::ops::Range<usize>> = (0..sequences.len())
         .step_by(micro)
         .map(|s| s..(s + micro).min(sequences.len()))
@@ -119,30 +121,38 @@ where
         let mut accumulator = GradientsAccumulator::<Transformer<B>>::new();
         for (c, range) in chunks.iter().enumerate() {
             let batch = batch_of(range.clone());
-            let out = model::token_logprobs_with_entropy(&model, &batch, device).map_err(failed)?;
             let mask = mask_of(range.clone());
-            let old = match old_logps.get(c) {
-                Some(old) => Tensor::from_inner(old.clone()),
-                None => out.logprobs.clone().detach(),
-            };
+            let old = old_logps.get(c).map(|old| Tensor::from_inner(old.clone()));
             let reference_logp = ref_logps.get(c).map(|r| Tensor::from_inner(r.clone()));
-            if let Some(entropy) = &out.entropy {
-                let e: f64 = (entropy.clone() * mask.clone()).sum().into_scalar().elem();
+            let advantages = &rollouts.advantages[range.clone()];
+            let (grads, pass) =
+                logprob_gradients(&model, &batch, device, true, checkpointing, |logp| {
+                    let old = old.unwrap_or_else(|| logp.clone().detach());
+                    let result = policy_loss(
+                        logp,
+                        old,
+                        reference_logp,
+                        advantages,
+                        mask.clone(),
+                        loss_settings,
+                    );
+                    let loss = result.loss.div_scalar(chunks.len() as f64);
+                    let value = f64::from(loss.clone().into_scalar().elem::<f32>());
+                    (loss, (value, result.kl, result.clip_ratio))
+                })
+                .map_err(failed)?;
+            let (loss, kl, clip) = pass.value;
+            if let Some(entropy) = &pass.entropy {
+                let e: f64 = (entropy.clone() * mask.clone().inner())
+                    .sum()
+                    .into_scalar()
+                    .elem();
                 entropy_sum += e;
             }
-            let result = policy_loss(
-                out.logprobs,
-                old,
-                reference_logp,
-                &rollouts.advantages[range.clone()],
-                mask,
-                loss_settings,
-            );
-            let loss = result.loss.div_scalar(chunks.len() as f64);
-            loss_sum += f64::from(loss.clone().into_scalar().elem::<f32>());
-            kl_sum += result.kl / chunks.len() as f64;
-            clip_sum += result.clip_ratio / chunks.len() as f64;
-            accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+            loss_sum += loss;
+            kl_sum += kl / chunks.len() as f64;
+            clip_sum += clip / chunks.len() as f64;
+            accumulator.accumulate(&model, grads);
         }
         (model, grad_norm) = apply_gradients(
             model,

@@ -10,6 +10,7 @@ use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 
+use super::chunked_logprobs::logprob_gradients;
 use super::distill_kl::token_kl;
 use super::loss_mask::next_token_weights;
 use super::models::{failed, load_input, model_files, StageModel};
@@ -126,15 +127,18 @@ struct Teacher<B: AutodiffBackend> {
     kl: KlDirection,
 }
 
-/// The loss of `rows`: the mean negative log-likelihood of their target tokens, or with a
-/// teacher the mean KL to its distributions at the positions predicting them.
-fn batch_loss<B: AutodiffBackend>(
+/// The gradients of the loss of `rows` (scaled by `1 / accumulation`) and its value: the
+/// mean negative log-likelihood of their target tokens, or with a teacher the mean KL to
+/// its distributions at the positions predicting them.
+fn batch_gradients<B: AutodiffBackend>(
     model: &Transformer<B>,
     teacher: Option<&Teacher<B>>,
     rows: &[&Sequence],
     pad: u32,
+    hyper: &TrainingSettings,
     device: &B::Device,
-) -> Result<Tensor<B, 1>, StageError> {
+) -> Result<(GradientsParams, f64), StageError> {
+    let (accumulation, checkpointing) = (hyper.accumulation, hyper.gradient_checkpointing);
     let ids: Vec<Vec<u32>> = rows.iter().map(|s| s.ids.clone()).collect();
     let batch = TokenBatch::right_padded(&ids, pad);
     if let Some(teacher) = teacher {
@@ -157,24 +161,31 @@ fn batch_loss<B: AutodiffBackend>(
             .forward(&batch, device)
             .map_err(failed)?
             .narrow(1, 0, positions);
-        return Ok(token_kl(
-            student,
-            Tensor::from_inner(frozen),
-            mask,
-            teacher.kl,
-        ));
+        let loss = token_kl(student, Tensor::from_inner(frozen), mask, teacher.kl)
+            .div_scalar(accumulation as f64);
+        let value = f64::from(loss.clone().into_scalar().elem::<f32>());
+        return Ok((GradientsParams::from_grads(loss.backward(), model), value));
     }
-    let out = model::token_logprobs(model, &batch, device).map_err(failed)?;
-    // Padding is masked by the model's own target mask.
+    if batch.seq < 2 {
+        return Err(failed("a training sequence needs two tokens or more"));
+    }
+    // Padding is masked by the batch's own target mask.
     let weights = next_token_weights(batch.batch, batch.seq, |r, token| {
         rows[r].target.get(token).copied().unwrap_or(false)
     });
-    let mask = Tensor::<B, 2>::from_data(
-        TensorData::new(weights, [batch.batch, batch.seq - 1]),
-        device,
-    ) * out.target_mask;
-    let count = mask.clone().sum().clamp_min(1.0);
-    Ok((out.logprobs * mask).sum().neg() / count)
+    let (_, real) = model::logprobs::next_token_targets(&batch);
+    let shape = [batch.batch, batch.seq - 1];
+    let (grads, pass) =
+        logprob_gradients(model, &batch, device, false, checkpointing, |logprobs| {
+            let mask = Tensor::<B, 2>::from_data(TensorData::new(weights, shape), device)
+                * Tensor::from_data(TensorData::new(real, shape), device);
+            let count = mask.clone().sum().clamp_min(1.0);
+            let loss = ((logprobs * mask).sum().neg() / count).div_scalar(accumulation as f64);
+            let value = f64::from(loss.clone().into_scalar().elem::<f32>());
+            (loss, value)
+        })
+        .map_err(failed)?;
+    Ok((grads, pass.value))
 }
 
 /// Runs a supervised job on backend `B`.
@@ -235,10 +246,9 @@ impl BackendTask for SupervisedTask<'_, '_> {
                     step * hyper.accumulation as u64 + micro,
                 );
                 let rows: Vec<&Sequence> = picks.iter().map(|&i| &data[i]).collect();
-                let loss = batch_loss(&model, teacher.as_ref(), &rows, pad, &device)?
-                    .div_scalar(hyper.accumulation as f64);
-                step_loss += f64::from(loss.clone().into_scalar().elem::<f32>());
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                let (grads, loss) =
+                    batch_gradients(&model, teacher.as_ref(), &rows, pad, hyper, &device)?;
+                step_loss += loss;
                 accumulator.accumulate(&model, grads);
             }
             let lr = learning_rate_at(hyper, step, total);
@@ -343,6 +353,7 @@ mod tests {
                 length: crate::stages::TrainingLength::MaxSteps(1),
                 logging_steps: 1,
                 save_steps: 1,
+                gradient_checkpointing: false,
             },
             seed: 0,
         }

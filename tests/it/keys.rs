@@ -253,3 +253,22 @@ fn ablation_arms_share_every_equal_upstream_stage() {
         .expect("rl of low+a");
     assert_eq!(low_a.key, key_of(BASE, "rl"));
 }
+
+#[test]
+fn gradient_checkpointing_off_is_the_key_of_a_stage_that_never_set_it() {
+    let off = BASE.replace(
+        "    learning_rate: 1.0e-5\n",
+        "    learning_rate: 1.0e-5\n    gradient_checkpointing: false\n",
+    );
+    let on = BASE.replace(
+        "    learning_rate: 1.0e-5\n",
+        "    learning_rate: 1.0e-5\n    gradient_checkpointing: true\n",
+    );
+    assert_eq!(key_of(BASE, "rl"), key_of(&off, "rl"));
+    assert_ne!(key_of(BASE, "rl"), key_of(&on, "rl"));
+    assert_eq!(
+        key_of(BASE, "base"),
+        key_of(&on, "base"),
+        "other stages keep theirs"
+    );
+}

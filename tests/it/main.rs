@@ -1,5 +1,6 @@
 //! Integration tests: one binary (so the crate links once), one module per area.
 
+mod checkpoints;
 mod examples;
 mod hostile;
 mod keys;

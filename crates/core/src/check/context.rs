@@ -13,16 +13,16 @@ use crate::syntax::{Document, YamlPath};
 
 /// A model a stage reads: where it was declared and its architecture.
 #[derive(Clone)]
-struct ModelOf<'a> {
-    name: &'a str,
-    config: &'a ModelConfig,
+pub(crate) struct ModelOf<'a> {
+    pub name: &'a str,
+    pub config: &'a ModelConfig,
     /// A preset (its context can be raised) rather than a checkpoint (fixed).
-    preset: bool,
+    pub preset: bool,
 }
 
 /// The input fields that name a stage's models (the first one is what it trains or
 /// samples; a model-producing stage's output has that model's architecture).
-fn model_fields(stage: &CheckedStage) -> &'static [&'static str] {
+pub(crate) fn model_fields(stage: &CheckedStage) -> &'static [&'static str] {
     match stage.resolved {
         ResolvedStage::Distill(_) => &["student", "teacher"],
         ResolvedStage::Grpo(_) | ResolvedStage::Rlhf(_) => &["from", "reference"],
@@ -33,7 +33,7 @@ fn model_fields(stage: &CheckedStage) -> &'static [&'static str] {
 
 /// The model behind input `field` of `stage`, following model-producing stages back to
 /// the declaration under `models:`.
-fn model_of<'a>(
+pub(crate) fn model_of<'a>(
     stages: &'a IndexMap<String, CheckedStage>,
     models: &'a Models<'a>,
     stage: &'a CheckedStage,

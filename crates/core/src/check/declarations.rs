@@ -382,7 +382,19 @@ pub(crate) fn check_datasets(
                 }
                 let checked = records::validate_file(&file, source.format, &source.fields);
                 let empty = checked.records == 0 && checked.diagnostics.is_empty();
+                let readable = checked.diagnostics.is_empty();
                 diagnostics.extend(checked.diagnostics);
+                if let (Some(extractor), true) = (source.extract_answer, readable) {
+                    check_reference_answers(
+                        doc,
+                        &path,
+                        name,
+                        &file,
+                        source,
+                        extractor,
+                        diagnostics,
+                    );
+                }
                 let mut at = At {
                     doc,
                     path,
@@ -398,6 +410,60 @@ pub(crate) fn check_datasets(
             }
         }
     }
+}
+
+/// Every record of a JSONL source with `extract_answer:` must hold an answer the
+/// extractor finds, so that no prompt reaches training without its reference.
+fn check_reference_answers(
+    doc: &Document,
+    path: &YamlPath,
+    name: &str,
+    file: &Path,
+    source: &crate::manifest::JsonlSource,
+    extractor: crate::manifest::AnswerExtractor,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    const SHOWN: usize = 5;
+    let Ok(read) = records::read_file(file, source.format, &source.fields) else {
+        return; // reported by the line-by-line validation
+    };
+    let failures: Vec<String> = read
+        .iter()
+        .enumerate()
+        .filter_map(|(i, record)| {
+            let problem = match &record.answer {
+                None => "has no `answer`".to_string(),
+                Some(answer) => crate::tasks::extract_reference(extractor, answer).err()?,
+            };
+            let mut question: String = record.prompt.chars().take(40).collect();
+            if question.len() < record.prompt.len() {
+                question.push('…');
+            }
+            Some(format!("record {} (\"{question}\") {problem}", i + 1))
+        })
+        .collect();
+    if failures.is_empty() {
+        return;
+    }
+    let mut message = format!(
+        "dataset `{name}`: {} of {} records in `{}` have no answer `extract_answer` can find: {}",
+        failures.len(),
+        read.len(),
+        file.display(),
+        failures[..failures.len().min(SHOWN)].join("; ")
+    );
+    if failures.len() > SHOWN {
+        message.push_str(&format!("; and {} more", failures.len() - SHOWN));
+    }
+    diagnostics.push(
+        Diagnostic::error(message)
+            .at(Some(doc.value_location(&path.key("extract_answer"))))
+            .with_help(
+                "`gsm8k` reads the text after the last `####` of `answer`, `boxed` the last \
+                 `\\boxed{…}`; map the field holding the worked solution to `answer` with \
+                 `fields: {answer: YOUR_FIELD}`, or fix or drop those records",
+            ),
+    );
 }
 
 pub(crate) fn check_rewards(

@@ -6,6 +6,7 @@
 
 mod ablation;
 mod capabilities;
+mod chat;
 mod context;
 mod declarations;
 mod decode;
@@ -319,6 +320,7 @@ fn check_variant(
     declarations::check_datasets(&doc, &base_dir, &datasets, diagnostics);
     declarations::check_rewards(&doc, &base_dir, &rewards, &reward_model_stages, diagnostics);
     declarations::check_templates(&doc, &checked, &datasets, diagnostics);
+    chat::check_chat_templates(&doc, &base_dir, &checked, &datasets, &known, diagnostics);
 
     if diagnostics.iter().filter(|d| d.is_error()).count() > errors_before {
         return None;

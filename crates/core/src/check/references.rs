@@ -114,6 +114,7 @@ fn implicit_dataset_stage(source: &str, seed: u64) -> StageDecl {
         limit: None,
         shuffle: true,
         seed: Some(seed),
+        chat_template: None,
         resources: None,
     })
 }
@@ -172,6 +173,11 @@ pub(crate) fn resolve(
                 Referent::Model(model) => match input.need {
                     Need::ModelInit => bindings.push(Binding { field: input.field.to_string(), target: Target::Model(input.name.to_string()) }),
                     Need::Model if model.path.is_some() => bindings.push(Binding { field: input.field.to_string(), target: Target::Model(input.name.to_string()) }),
+                    Need::ChatTemplate if model.path.is_some() => bindings.push(Binding { field: input.field.to_string(), target: Target::Model(input.name.to_string()) }),
+                    Need::ChatTemplate => diagnostics.push(
+                        mismatch("a preset, whose built-in tokenizer has no chat template".to_string())
+                            .with_help("`template: chat` renders r1flow's own turns for built-in tokenizers: remove `chat_template:`"),
+                    ),
                     Need::Model => diagnostics.push(
                         mismatch("a model preset without trained weights".to_string())
                             .with_related("declared here", Some(doc.key_location(&YamlPath::root().key("models").key(input.name))))
@@ -227,6 +233,7 @@ pub(crate) fn resolve(
                     let what = match input.need {
                         Need::Source => "dataset",
                         Need::Model | Need::ModelInit => "model or stage",
+                        Need::ChatTemplate => "model",
                         _ => "stage",
                     };
                     diagnostics.push(
@@ -269,6 +276,7 @@ fn help_for_need(need: Need) -> String {
         Need::Prompts => "name a dataset stage or an entry of `datasets:`".into(),
         Need::Completions => "name a dataset of completions: a `rejection_sampling` stage, generated tasks, or a JSONL file with `format: sft`".into(),
         Need::Preferences => "name a dataset of preference pairs: a JSONL file with `format: preferences`, or a `rejection_sampling` stage with `emit: preferences`".into(),
+        Need::ChatTemplate => "name the checkpoint under `models:` whose chat template the prompts are for (the one the consuming stages start from)".into(),
     }
 }
 
@@ -280,6 +288,7 @@ fn candidates<'a>(scope: &'a Scope<'_>, need: Need) -> Vec<&'a str> {
     match need {
         Need::Source => datasets.collect(),
         Need::Model | Need::ModelInit => stages.chain(models).collect(),
+        Need::ChatTemplate => models.collect(),
         Need::RewardModel => stages.collect(),
         _ => stages.chain(datasets).collect(),
     }

@@ -233,9 +233,25 @@ pub struct JsonlSource {
     /// `{record_field: file_field}`, e.g. `{prompt: question, answer: solution}`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub fields: IndexMap<String, String>,
-    /// A system prompt given with every record.
+    /// A system prompt given with every record (with `template: chat`, the system
+    /// message).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_prompt: Option<String>,
+    /// Where the reference answer is inside the `answer` field, for data in a published
+    /// layout: `gsm8k` (the text after the last `####`) or `boxed` (the last `\boxed{…}`,
+    /// as MATH's solutions write it). Without it, `answer` is the reference as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract_answer: Option<AnswerExtractor>,
+}
+
+/// How the reference answer is found in a worked solution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerExtractor {
+    /// GSM8K: the final number after the last `####` (`… #### 72` → `72`).
+    Gsm8k,
+    /// MATH: the contents of the last `\boxed{…}`.
+    Boxed,
 }
 
 /// Size of the held-out test split.

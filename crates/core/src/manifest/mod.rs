@@ -14,8 +14,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use dataset::{
-    ArithmeticTask, CountdownTask, DatasetDecl, JsonlFormat, JsonlSource, Operation, RecordShape,
-    SolutionNoise, TestSize, MAX_GENERATED_SAMPLES,
+    AnswerExtractor, ArithmeticTask, CountdownTask, DatasetDecl, JsonlFormat, JsonlSource,
+    Operation, RecordShape, SolutionNoise, TestSize, MAX_GENERATED_SAMPLES,
 };
 pub use model::{ModelDecl, Preset};
 pub use params::{Defaults, LossType, LrScheduler, ScaleRewards};

@@ -12,8 +12,10 @@ pub enum TemplateName {
     /// in `<answer>`; the response starts pre-filled with "Let me solve this step by
     /// step.\n<think>".
     R1Zero,
-    /// The tokenizer's chat template (a HuggingFace `chat_template`), or r1flow's built-in
-    /// `<|user|>`/`<|assistant|>` turns for built-in tokenizers.
+    /// A chat conversation: the system prompt (if any) and the question as the user's
+    /// turn, then the opening of the assistant's. Rendered with the chat template of the
+    /// checkpoint the stage names in `chat_template:` (its HuggingFace `chat_template`),
+    /// else as r1flow's built-in `<|user|>`/`<|assistant|>` turns (built-in tokenizers).
     Chat,
     /// The question alone, as written.
     Plain,

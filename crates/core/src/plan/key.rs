@@ -11,14 +11,17 @@
 //! | `params`         | the resolved config (defaults filled, seed included), minus the |
 //! |                  | reference fields and fields that do not change the output      |
 //! | `inputs`         | per reference field: the upstream stage's key, or the content  |
-//! |                  | fingerprint of the model/dataset declaration it names          |
+//! |                  | fingerprint of the model/dataset declaration it names (for a   |
+//! |                  | `dataset` stage's `chat_template`, of that checkpoint's chat   |
+//! |                  | template and special tokens only: its weights do not change    |
+//! |                  | the prompts)                                                   |
 //! | `rewards`        | per reward used: its weight and full definition (not just name)|
 //! | `backend`,`dtype`| numerics differ across backends and precisions                 |
 //!
 //! Not in the key: stage names, manifest name, formatting, comments, key order, other
 //! stages' parameters, `save_steps` (checkpoint cadence), export's copy-to `path`, a
 //! stage's `resources` (where it runs), `ref_model_mixup_alpha` while the reference is
-//! never synced.
+//! never synced, `gradient_checkpointing` while it is off.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,7 +34,8 @@ use super::fingerprint::Fingerprints;
 use super::stage_key::StageKey;
 use crate::check::{Pipeline, Target};
 use crate::manifest::{DatasetDecl, Dtype, ModelDecl, RewardDecl};
-use crate::stages::StageDecl;
+use crate::stages::{Need, StageDecl};
+use crate::tasks::ChatTemplate;
 
 /// Bump when the meaning of `KeyMaterial` changes.
 pub const KEY_FORMAT: u32 = 1;
@@ -96,10 +100,27 @@ pub(crate) fn key_material(
         if !synced {
             map.remove("ref_model_mixup_alpha");
         }
+        // Off is how every stage trained before the setting existed: keys stay as they
+        // were. On, the backward pass sums gradients in another order.
+        if map.get("gradient_checkpointing") == Some(&Value::Bool(false)) {
+            map.remove("gradient_checkpointing");
+        }
     }
+    let chat_fields: Vec<&str> = stage
+        .decl
+        .inputs()
+        .iter()
+        .filter(|i| i.need == Need::ChatTemplate)
+        .map(|i| i.field)
+        .collect();
     let mut inputs = BTreeMap::new();
     for binding in &stage.bindings {
         let value = match &binding.target {
+            Target::Model(name) if chat_fields.contains(&binding.field.as_str()) => pipeline
+                .models
+                .get(name)
+                .map(|m| chat_template_fingerprint(m, &pipeline.base_dir))
+                .unwrap_or_default(),
             Target::Stage(name) => upstream_keys
                 .get(name)
                 .map(|k| k.as_str().to_string())
@@ -158,6 +179,19 @@ fn model_fingerprint(model: &ModelDecl, base_dir: &Path, files: &mut Fingerprint
         }
     }
     format!("model:{}", canonical::hash(&value))
+}
+
+/// What of a checkpoint renders prompts: its chat template and special tokens (check has
+/// reported a checkpoint without a readable one).
+fn chat_template_fingerprint(model: &ModelDecl, base_dir: &Path) -> String {
+    let Some(path) = &model.path else {
+        return String::new();
+    };
+    let dir = base_dir.join(path);
+    match ChatTemplate::from_checkpoint(&dir) {
+        Ok(Some(template)) => template.fingerprint(),
+        _ => format!("missing:{}", dir.display()),
+    }
 }
 
 /// A dataset declaration with its file replaced by its content hash.

@@ -17,6 +17,12 @@ pub struct DatasetStage {
     /// Prompt template. Default `r1_zero`.
     #[serde(default = "DatasetStage::default_template")]
     pub template: PromptTemplate,
+    /// With `template: chat`: the checkpoint under `models:` whose own chat template
+    /// (tokenizer_config.json's `chat_template`, or chat_template.jinja) renders the
+    /// prompts. Without it, `chat` writes r1flow's built-in turns, which only models
+    /// trained with the built-in tokenizer know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_template: Option<String>,
     /// Held-out records: an integer count, or a fraction in (0, 1). Default 0.1.
     #[serde(default = "DatasetStage::default_test_size")]
     pub test_size: TestSize,
@@ -54,11 +60,19 @@ impl StageConfig for DatasetStage {
     type Resolved = Dataset;
 
     fn inputs(&self) -> Vec<Input<'_>> {
-        vec![Input {
+        let mut inputs = vec![Input {
             field: "source",
             name: &self.source,
             need: Need::Source,
-        }]
+        }];
+        if let Some(model) = &self.chat_template {
+            inputs.push(Input {
+                field: "chat_template",
+                name: model,
+                need: Need::ChatTemplate,
+            });
+        }
+        inputs
     }
 
     fn output(&self, inputs: &[Output]) -> Output {
@@ -85,6 +99,13 @@ impl StageConfig for DatasetStage {
                 "write where the question goes, e.g. `user: \"Q: {question}\\nA:\"`",
             );
         }
+        checks.ensure(
+            self.chat_template.is_none()
+                || self.template == PromptTemplate::Named(TemplateName::Chat),
+            "chat_template",
+            "`chat_template` renders `template: chat`, but this stage's template is another",
+            "set `template: chat`, or remove `chat_template:`",
+        );
         if let Some(limit) = self.limit {
             checks.ensure(
                 limit > 0,

@@ -114,6 +114,12 @@ impl StageConfig for DistillStage {
 
     fn check(&self, checks: &mut FieldChecks<'_>) {
         checks.ensure(
+            self.mode != DistillMode::Logits || self.gradient_checkpointing != Some(true),
+            "gradient_checkpointing",
+            "`gradient_checkpointing` is not implemented for `mode: logits`",
+            "remove it, or distil with `mode: sft`",
+        );
+        checks.ensure(
             self.mode != DistillMode::Logits || self.teacher.is_some(),
             "mode",
             "`mode: logits` needs the teacher model",

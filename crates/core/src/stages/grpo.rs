@@ -53,6 +53,7 @@ pub(super) fn policy_defaults() -> Defaults {
         num_train_epochs: Some(1.0),
         logging_steps: Some(1),
         save_steps: Some(50),
+        gradient_checkpointing: Some(false),
         temperature: Some(1.0),
         top_p: Some(1.0),
         top_k: Some(0),

@@ -85,6 +85,8 @@ pub enum Need {
     Completions,
     /// A dataset of preference pairs.
     Preferences,
+    /// A checkpoint under `models:`, for its tokenizer's chat template.
+    ChatTemplate,
 }
 
 impl Need {
@@ -97,6 +99,7 @@ impl Need {
             Self::Prompts => "a dataset with prompts",
             Self::Completions => "a dataset with completions (SFT pairs, generated tasks or a rejection_sampling stage emitting completions)",
             Self::Preferences => "a dataset of preference pairs (a JSONL `preferences` file or a `rejection_sampling` stage with `emit: preferences`)",
+            Self::ChatTemplate => "a checkpoint under `models:` (a `path:` whose tokenizer has a chat template)",
         }
     }
 

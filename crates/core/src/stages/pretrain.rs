@@ -73,6 +73,7 @@ impl StageConfig for PretrainStage {
             num_train_epochs: Some(1.0),
             logging_steps: Some(10),
             save_steps: Some(100),
+            gradient_checkpointing: Some(false),
             ..Defaults::default()
         }
     }

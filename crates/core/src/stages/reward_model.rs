@@ -78,6 +78,12 @@ impl StageConfig for RewardModelStage {
 
     fn check(&self, checks: &mut FieldChecks<'_>) {
         checks.ensure(
+            self.gradient_checkpointing != Some(true),
+            "gradient_checkpointing",
+            "`gradient_checkpointing` is not implemented for reward models",
+            "remove it: reward models score one position per sequence and keep little activation memory at the sizes r1flow trains them",
+        );
+        checks.ensure(
             self.max_seq_length >= 2,
             "max_seq_length",
             "`max_seq_length` must be at least 2",

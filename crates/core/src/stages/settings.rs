@@ -50,6 +50,9 @@ pub struct TrainingSettings {
     pub length: TrainingLength,
     pub logging_steps: u64,
     pub save_steps: u64,
+    /// Recompute each decoder layer in the backward pass instead of keeping its
+    /// activations.
+    pub gradient_checkpointing: bool,
 }
 
 impl TrainingSettings {
@@ -133,6 +136,10 @@ macro_rules! training_settings {
             },
             logging_steps: required($config.logging_steps, "logging_steps")?,
             save_steps: required($config.save_steps, "save_steps")?,
+            gradient_checkpointing: required(
+                $config.gradient_checkpointing,
+                "gradient_checkpointing",
+            )?,
         }
     }};
 }

@@ -22,6 +22,8 @@ pub enum TaskError {
     BadTemplate { message: String },
     /// Too few records for the requested test split.
     TooFewRecords { records: usize, test: usize },
+    /// A checkpoint's chat template that cannot be read, compiled or rendered.
+    ChatTemplate { message: String },
 }
 
 impl fmt::Display for TaskError {
@@ -53,6 +55,7 @@ impl fmt::Display for TaskError {
                 "{records} distinct records cannot be split into a test set of {test} and a \
                  non-empty train set; lower `test_size` or add records"
             ),
+            Self::ChatTemplate { message } => write!(f, "chat template: {message}"),
         }
     }
 }

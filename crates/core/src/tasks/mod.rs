@@ -1,22 +1,26 @@
 //! Execute: the verifiable tasks of the `dataset` stage — Countdown and arithmetic
-//! generators, prompt templates and the train/test split — whose items the `grpo`,
+//! generators, prompt templates (checkpoints' chat templates too) and the train/test split — whose items the `grpo`,
 //! `rejection_sampling` and `eval` stages score with [`crate::rewards`].
 
 pub mod arithmetic;
+pub mod chat_template;
 pub mod countdown;
 pub mod error;
 pub mod example;
 pub mod noise;
+pub mod reference_answer;
 pub mod rng;
 pub mod solution;
 pub mod split;
 pub mod template;
 
+pub use chat_template::{ChatMessage, ChatTemplate};
 pub use error::TaskError;
 pub use example::{CountdownItem, Example};
+pub use reference_answer::extract_reference;
 pub use rng::SeededRng;
 pub use split::{split, Split};
-pub use template::{render, RenderedPrompt};
+pub use template::{render, render_with, RenderedPrompt};
 
 use crate::manifest::DatasetDecl;
 

@@ -1,5 +1,7 @@
 //! Execute (the `dataset` stage): rendering a record into the text the model sees, per the
 //! stage's `template` — `r1_zero`, `chat`, `plain`, or a custom `{user: "…{question}…"}`.
+//! `chat` renders the checkpoint's own chat template when the stage names one
+//! (`chat_template: MODEL`), else r1flow's built-in `<|user|>`/`<|assistant|>` turns.
 //!
 //! A rendered prompt may end with the start of the response (R1-Zero pre-fills "Let me
 //! solve this step by step.\n<think>"); that text is also returned as `response_prefix`,
@@ -8,6 +10,7 @@
 
 use crate::manifest::{PromptTemplate, TemplateName};
 
+use super::chat_template::{ChatMessage, ChatTemplate};
 use super::error::TaskError;
 
 /// The instruction of DeepSeek-R1-Zero's template (R1 report, table 1).
@@ -51,9 +54,20 @@ impl RenderedPrompt {
 }
 
 /// Renders a record, given as its named fields (`question` first; `system` when the
-/// record has a system prompt), with `template`.
+/// record has a system prompt), with `template` (`chat` as r1flow's built-in turns).
 pub fn render(
     template: &PromptTemplate,
+    fields: &[(&str, String)],
+) -> Result<RenderedPrompt, TaskError> {
+    render_with(template, None, fields)
+}
+
+/// Like [`render`]; `template: chat` renders with `chat` when given — the system prompt
+/// (when any) as the system message, the question as the user's, and the opening of the
+/// assistant's turn (`add_generation_prompt`).
+pub fn render_with(
+    template: &PromptTemplate,
+    chat: Option<&ChatTemplate>,
     fields: &[(&str, String)],
 ) -> Result<RenderedPrompt, TaskError> {
     let field = |name: &str| {
@@ -75,14 +89,24 @@ pub fn render(
             ),
             R1_ZERO_PREFILL.to_string(),
         ),
-        PromptTemplate::Named(TemplateName::Chat) => {
-            let mut text = String::new();
-            if let Some(system) = system {
-                text.push_str(&format!("<|system|>\n{system}\n"));
+        PromptTemplate::Named(TemplateName::Chat) => match chat {
+            Some(chat) => {
+                let mut messages = Vec::with_capacity(2);
+                if let Some(system) = system {
+                    messages.push(ChatMessage::new("system", system));
+                }
+                messages.push(ChatMessage::new("user", question));
+                (chat.render(&messages, true)?, String::new())
             }
-            text.push_str(&format!("<|user|>\n{question}\n<|assistant|>\n"));
-            (text, String::new())
-        }
+            None => {
+                let mut text = String::new();
+                if let Some(system) = system {
+                    text.push_str(&format!("<|system|>\n{system}\n"));
+                }
+                text.push_str(&format!("<|user|>\n{question}\n<|assistant|>\n"));
+                (text, String::new())
+            }
+        },
         PromptTemplate::Named(TemplateName::Plain) => match system {
             Some(system) => (format!("{system}\n\n{question}"), String::new()),
             None => (question.to_string(), String::new()),
@@ -219,6 +243,27 @@ mod tests {
         assert_eq!(chat.response_prefix, "");
         let plain = render(&PromptTemplate::Named(TemplateName::Plain), &fields()).expect("ok");
         assert_eq!(plain.text, "What is 2 + 3?");
+    }
+
+    #[test]
+    fn chat_renders_a_checkpoint_template_with_the_system_prompt() {
+        let template = ChatTemplate::new(
+            "{% for m in messages %}<{{ m.role }}>{{ m.content }}{{ eos_token }}{% endfor %}\
+             {% if add_generation_prompt %}<assistant>{% endif %}",
+            [("eos_token".to_string(), "</s>".to_string())].into(),
+        )
+        .expect("compiles");
+        let mut with_system = fields();
+        with_system.push(("system", "Be brief.".into()));
+        let chat = PromptTemplate::Named(TemplateName::Chat);
+        let rendered = render_with(&chat, Some(&template), &with_system).expect("renders");
+        assert_eq!(
+            rendered.text,
+            "<system>Be brief.</s><user>What is 2 + 3?</s><assistant>"
+        );
+        assert_eq!(rendered.response_prefix, "");
+        let plain = render_with(&chat, Some(&template), &fields()).expect("renders");
+        assert_eq!(plain.text, "<user>What is 2 + 3?</s><assistant>");
     }
 
     #[test]

@@ -1,0 +1,178 @@
+//! Check: chat templates — a `dataset` stage's `chat_template:` must name a checkpoint
+//! whose template reads and renders, and a stage that feeds a checkpoint with a chat
+//! template prompts written in another format (r1flow's built-in turns, or another
+//! checkpoint's template) is refused: an Instruct model prompted in the wrong format is a
+//! silently broken experiment.
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+use super::context::{model_fields, model_of, Models};
+use super::pipeline::{CheckedStage, Target};
+use crate::diag::Diagnostic;
+use crate::manifest::{DatasetDecl, PromptTemplate, TemplateName};
+use crate::stages::StageDecl;
+use crate::syntax::{Document, YamlPath};
+use crate::tasks::{ChatMessage, ChatTemplate};
+
+/// A checkpoint's chat template, read once per check.
+type Templates = IndexMap<String, Option<ChatTemplate>>;
+
+/// Reads the chat template of every checkpoint a stage's prompts are rendered for or fed
+/// to, and reports what would render wrongly.
+pub(crate) fn check_chat_templates(
+    doc: &Document,
+    base_dir: &Path,
+    stages: &IndexMap<String, CheckedStage>,
+    datasets: &IndexMap<String, DatasetDecl>,
+    models: &Models<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let mut templates: Templates = IndexMap::new();
+    let mut template_of = |name: &str| -> Result<Option<ChatTemplate>, String> {
+        if let Some(known) = templates.get(name) {
+            return Ok(known.clone());
+        }
+        let Some(path) = models.decls.get(name).and_then(|m| m.path.as_ref()) else {
+            return Ok(None);
+        };
+        let dir = base_dir.join(path);
+        if !dir.is_dir() {
+            // Reported where the model is declared.
+            return Err(String::new());
+        }
+        let read = ChatTemplate::from_checkpoint(&dir).map_err(|e| e.to_string());
+        if let Ok(template) = &read {
+            templates.insert(name.to_string(), template.clone());
+        }
+        read
+    };
+
+    // Each dataset stage's own template: it must exist and render a prompt.
+    for stage in stages.values() {
+        let StageDecl::Dataset(config) = &stage.decl else {
+            continue;
+        };
+        let Some(model) = &config.chat_template else {
+            continue;
+        };
+        if !stage.bindings.iter().any(|b| b.field == "chat_template") {
+            continue; // an unresolved name, reported where it was resolved
+        }
+        let at = doc.value_location(
+            &YamlPath::root()
+                .key("stages")
+                .key(stage.name.as_str())
+                .key("chat_template"),
+        );
+        let problem = match template_of(model) {
+            Err(error) if error.is_empty() => None,
+            Err(error) => Some(format!("checkpoint `{model}`'s {error}")),
+            Ok(None) => Some(format!(
+                "checkpoint `{model}` has no chat template (neither chat_template.jinja nor \
+                 `chat_template` in its tokenizer_config.json)"
+            )),
+            Ok(Some(template)) => {
+                let system = match datasets.get(&config.source) {
+                    Some(DatasetDecl::Jsonl(source)) => source.system_prompt.as_deref(),
+                    _ => None,
+                };
+                let mut probe = Vec::new();
+                if let Some(system) = system {
+                    probe.push(ChatMessage::new("system", system));
+                }
+                probe.push(ChatMessage::new("user", "What is 2 + 3?"));
+                template
+                    .render(&probe, true)
+                    .err()
+                    .map(|e| format!("checkpoint `{model}`'s {e}"))
+            }
+        };
+        if let Some(problem) = problem {
+            diagnostics.push(
+                Diagnostic::error(format!("stage `{}`: {problem}", stage.name))
+                    .at(Some(at))
+                    .with_help(
+                        "name a checkpoint whose tokenizer has a chat template, or use another \
+                         `template:` (r1_zero, plain, or your own `{user: …}`)",
+                    ),
+            );
+        }
+    }
+
+    // Each stage that feeds rendered prompts to a checkpoint with a chat template.
+    for stage in stages.values() {
+        let Some(model_field) = model_fields(stage).first() else {
+            continue;
+        };
+        let Some(model) = model_of(stages, models, stage, model_field, 0) else {
+            continue;
+        };
+        if model.preset {
+            continue;
+        }
+        let Ok(Some(wanted)) = template_of(model.name) else {
+            continue;
+        };
+        for binding in &stage.bindings {
+            let Target::Stage(data) = &binding.target else {
+                continue;
+            };
+            let Some(data_stage) = stages.get(data) else {
+                continue;
+            };
+            let StageDecl::Dataset(config) = &data_stage.decl else {
+                continue;
+            };
+            if config.template != PromptTemplate::Named(TemplateName::Chat) {
+                continue;
+            }
+            let rendered_for = config.chat_template.as_deref();
+            let same = match rendered_for {
+                None => false,
+                Some(other) => {
+                    other == model.name || matches!(template_of(other), Ok(Some(t)) if t == wanted)
+                }
+            };
+            if same {
+                continue;
+            }
+            let wrote = match rendered_for {
+                None => "r1flow's built-in chat turns".to_string(),
+                Some(other) => format!("checkpoint `{other}`'s chat template"),
+            };
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "stage `{}` gives checkpoint `{}` prompts written in {wrote}, not its own \
+                     chat template",
+                    stage.name, model.name
+                ))
+                .at(Some(
+                    doc.value_location(
+                        &YamlPath::root()
+                            .key("stages")
+                            .key(stage.name.as_str())
+                            .key(binding.field.as_str()),
+                    ),
+                ))
+                .with_related(
+                    "the prompts are rendered here",
+                    Some(
+                        doc.value_location(
+                            &YamlPath::root()
+                                .key("stages")
+                                .key(data.as_str())
+                                .key("template"),
+                        ),
+                    ),
+                )
+                .with_help(format!(
+                    "add `chat_template: {}` to stage `{data}`, so that `template: chat` \
+                     renders the checkpoint's own template",
+                    model.name
+                )),
+            );
+        }
+    }
+}
