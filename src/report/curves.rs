@@ -41,8 +41,10 @@ fn is_dispersion(name: &str) -> bool {
 }
 
 /// The plots of one training stage's series: total reward (± its std), each reward's
-/// mean, completion length (mean, min, max), loss, then every other logged metric (those
-/// sharing a `prefix/` together, e.g. `time/…`). Nothing for a stage that logged nothing.
+/// mean, completion length (mean, min, max), the worked mode (its share and each mode's
+/// accuracy), length by outcome (correct, incorrect), loss, then every other logged metric
+/// (those sharing a `prefix/` together, e.g. `time/…`). Nothing for a stage that logged
+/// nothing.
 pub fn stage_plots(series: &StageSeries) -> Vec<NamedPlot> {
     let stage = &series.stage.name;
     let names = series.names();
@@ -146,6 +148,44 @@ pub fn stage_plots(series: &StageSeries) -> Vec<NamedPlot> {
             lines,
             &lengths,
         );
+    }
+
+    // How answers are reached (crate::metrics::mechanism): the worked mode's share and
+    // each mode's accuracy on one plot, lengths of correct and incorrect completions on
+    // another.
+    for (what, title, y_label, members) in [
+        (
+            "worked-mode",
+            "worked mode: share, and accuracy of each mode",
+            "share",
+            &["worked_share", "accuracy_worked", "accuracy_shortcut"][..],
+        ),
+        (
+            "length-by-outcome",
+            "completion length of correct and incorrect completions",
+            "tokens",
+            &["completion_len_correct", "completion_len_incorrect"][..],
+        ),
+    ] {
+        let present: Vec<String> = members
+            .iter()
+            .filter(|n| names.iter().any(|m| m == *n))
+            .map(|n| n.to_string())
+            .collect();
+        if !present.is_empty() {
+            let lines = present
+                .iter()
+                .map(|n| Series::new(n.clone(), series.values(n)))
+                .collect();
+            add(
+                &mut used,
+                what,
+                format!("{stage}: {title}"),
+                y_label,
+                lines,
+                &present,
+            );
+        }
     }
 
     if names.iter().any(|n| n == "loss") {
@@ -300,6 +340,12 @@ mod tests {
             ("completion_length_max", 48.0),
             ("completion_length_min", 3.0),
             ("kl", 0.01),
+            ("worked_share", 0.3),
+            ("accuracy_worked", 0.6),
+            ("accuracy_shortcut", 0.0),
+            ("completion_len_correct", 40.0),
+            ("completion_len_incorrect", 12.0),
+            ("truncated_ratio", 0.05),
             ("time/generation_s", 0.1),
             ("time/update_s", 0.3),
         ];
@@ -311,9 +357,23 @@ mod tests {
                 "zero-reward",
                 "zero-rewards",
                 "zero-completion-length",
+                "zero-worked-mode",
+                "zero-length-by-outcome",
                 "zero-kl",
-                "zero-time"
+                "zero-time",
+                "zero-truncated_ratio"
             ]
+        );
+        let lines = |plot: &NamedPlot| -> Vec<String> {
+            plot.plot.series.iter().map(|s| s.name.clone()).collect()
+        };
+        assert_eq!(
+            lines(&plots[3]),
+            ["worked_share", "accuracy_worked", "accuracy_shortcut"]
+        );
+        assert_eq!(
+            lines(&plots[4]),
+            ["completion_len_correct", "completion_len_incorrect"]
         );
         let rewards = &plots[1].plot;
         let labels: Vec<&str> = rewards.series.iter().map(|s| s.name.as_str()).collect();
@@ -322,7 +382,23 @@ mod tests {
             !plots[0].plot.series[0].band.is_empty(),
             "reward ± std band"
         );
-        assert_eq!(plots[4].plot.series.len(), 2, "time/* share a plot");
+        assert_eq!(plots[6].plot.series.len(), 2, "time/* share a plot");
+    }
+
+    #[test]
+    fn mechanism_plots_draw_what_was_logged() {
+        // No correct completion in any step: no `completion_len_correct`, no accuracy of
+        // the worked mode.
+        let step: &[(&str, f64)] = &[
+            ("worked_share", 0.0),
+            ("accuracy_shortcut", 0.0),
+            ("completion_len_incorrect", 9.0),
+        ];
+        let plots = stage_plots(&series(&[(1, step), (2, step)]));
+        let slugs: Vec<&str> = plots.iter().map(|p| p.slug.as_str()).collect();
+        assert_eq!(slugs, ["zero-worked-mode", "zero-length-by-outcome"]);
+        assert_eq!(plots[0].plot.series.len(), 2);
+        assert_eq!(plots[1].plot.series[0].name, "completion_len_incorrect");
     }
 
     #[test]

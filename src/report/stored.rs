@@ -128,7 +128,9 @@ pub fn eval_metrics(
 }
 
 /// Eval metrics in report order: `pass@K` and `cons@K` by K, `format_rate`,
-/// `language_consistency`, completion lengths, `reward/NAME`, then anything else.
+/// `language_consistency`, completion lengths (overall, then of correct and incorrect
+/// completions), the worked mode's share and each mode's accuracy, `truncated_ratio`,
+/// `reward/NAME`, then anything else.
 pub fn order_metrics(metrics: impl IntoIterator<Item = (String, f64)>) -> IndexMap<String, f64> {
     let mut all: Vec<(String, f64)> = metrics.into_iter().collect();
     all.sort_by(|(a, _), (b, _)| metric_rank(a).cmp(&metric_rank(b)).then_with(|| a.cmp(b)));
@@ -164,6 +166,12 @@ pub fn metric_rank(name: &str) -> (u8, usize) {
         "completion_len_mean" => (4, 0),
         "completion_len_median" => (4, 1),
         "completion_len_max" => (4, 2),
+        "completion_len_correct" => (4, 3),
+        "completion_len_incorrect" => (4, 4),
+        "worked_share" => (4, 5),
+        "accuracy_worked" => (4, 6),
+        "accuracy_shortcut" => (4, 7),
+        "truncated_ratio" => (4, 8),
         _ if name.starts_with("reward/") => (5, 0),
         _ => (6, 0),
     }
@@ -187,7 +195,13 @@ mod tests {
             "completion_len_mean",
             "completion_len_median",
             "pass@16",
+            "truncated_ratio",
+            "accuracy_shortcut",
             "reward/accuracy",
+            "worked_share",
+            "completion_len_incorrect",
+            "accuracy_worked",
+            "completion_len_correct",
         ];
         let ordered = order_metrics(names.iter().map(|n| (n.to_string(), 0.0)));
         let keys: Vec<&str> = ordered.keys().map(String::as_str).collect();
@@ -204,6 +218,12 @@ mod tests {
                 "completion_len_mean",
                 "completion_len_median",
                 "completion_len_max",
+                "completion_len_correct",
+                "completion_len_incorrect",
+                "worked_share",
+                "accuracy_worked",
+                "accuracy_shortcut",
+                "truncated_ratio",
                 "reward/accuracy",
                 "reward/format"
             ]

@@ -1,7 +1,8 @@
 //! Execute (evaluation): sample `n` completions per held-out prompt on the inner backend,
 //! judge each (accuracy, strict format, language, every requested reward), store every
 //! sample, and summarise into `pass@1`, `pass@K`, `cons@K`, `format_rate`, … so that any
-//! metric can be recomputed later from the stored samples.
+//! metric can be recomputed later from the stored samples; with them the mechanism
+//! metrics (`worked_share`, accuracy per mode, length by outcome, `truncated_ratio`).
 
 use std::collections::BTreeMap;
 
@@ -12,10 +13,10 @@ use super::models::{failed, load_input};
 use super::reward_scoring::RewardModels;
 use super::sampling::{answers_of, reward_samples, sample_records};
 use crate::exec::{StageContext, StageError, StageOutput};
-use crate::manifest::{AccuracyReward, RewardDecl};
-use crate::metrics::{summarize, EvalSample};
+use crate::manifest::RewardDecl;
+use crate::metrics::{mechanism_metrics, summarize, EvalSample, ModeSample};
 use crate::metrics::{StoredSample, METRICS_FILE, SAMPLES_FILE};
-use crate::model::{BackendTask, SamplingParams};
+use crate::model::{BackendTask, FinishReason, SamplingParams};
 use crate::records::DatasetRecord;
 use crate::rewards::{AccuracyVerifier, LanguageConsistency, ModelScorer, RewardSet};
 
@@ -54,10 +55,7 @@ impl BackendTask for EvalTask<'_, '_> {
                 job.split_file
             )));
         }
-        let accuracy = match spec.rewards.get("accuracy") {
-            Some(RewardDecl::Accuracy(decl)) => AccuracyVerifier::new(decl),
-            _ => AccuracyVerifier::new(&AccuracyReward::default()),
-        };
+        let accuracy = AccuracyVerifier::of_stage(&spec.rewards);
         let language = spec
             .rewards
             .values()
@@ -117,7 +115,19 @@ impl BackendTask for EvalTask<'_, '_> {
             });
             per_prompt[g.prompt].push(sample);
         }
-        let metrics: BTreeMap<String, f64> = summarize(&per_prompt, &job.ks).into_iter().collect();
+        let mut metrics: BTreeMap<String, f64> =
+            summarize(&per_prompt, &job.ks).into_iter().collect();
+        let modes: Vec<ModeSample<'_>> = generated
+            .iter()
+            .zip(&stored)
+            .map(|(g, s)| ModeSample {
+                response: &g.response,
+                correct: s.correct,
+                tokens: s.tokens,
+                truncated: g.completion.finish == FinishReason::Length,
+            })
+            .collect();
+        metrics.extend(mechanism_metrics(&modes));
         let metrics_json = serde_json::to_vec_pretty(&metrics).map_err(failed)?;
         Ok(StageOutput {
             files: vec![

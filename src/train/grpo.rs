@@ -1,7 +1,8 @@
 //! Execute (training): the GRPO loop behind `grpo` and `rlhf` — each step samples and
 //! scores the step's groups (`rollout`), updates the policy on them (`policy_update`),
 //! syncs the reference model when asked (`reference_sync`), logs TRL's per-step metrics
-//! and keeps every rollout. Checkpoints and resume as the supervised trainer.
+//! and the mechanism metrics (`crate::metrics::mechanism`), and keeps every rollout.
+//! Checkpoints and resume as the supervised trainer.
 
 use std::collections::BTreeMap;
 
@@ -21,10 +22,10 @@ use super::state::{
 };
 use super::update::learning_rate_at;
 use crate::exec::{StageContext, StageError, StageOutput};
-use crate::metrics::{Rollout, ROLLOUTS_FILE};
-use crate::model::{BackendTask, FinishReason, Transformer};
+use crate::metrics::{mechanism_metrics, Rollout, ROLLOUTS_FILE};
+use crate::model::{BackendTask, Transformer};
 use crate::records::DatasetRecord;
-use crate::rewards::ModelScorer;
+use crate::rewards::{AccuracyVerifier, ModelScorer};
 use crate::stages::{GenerationSettings, PolicySettings, TrainingSettings};
 
 /// Checkpoint file of a reference model that syncing has moved away from its start.
@@ -77,6 +78,7 @@ impl BackendTask for GrpoTask<'_, '_> {
             return Err(failed("the prompts' train split is empty"));
         }
         let reward_set = job.rewards.build(context)?;
+        let accuracy = AccuracyVerifier::of_stage(&spec.rewards);
         let mut reward_models = RewardModels::<B::InnerBackend>::load(
             context,
             &reward_set.reward_model_stages(),
@@ -169,7 +171,7 @@ impl BackendTask for GrpoTask<'_, '_> {
             }
             let update_s = clock.elapsed().as_secs_f64();
 
-            let mut metrics = step_metrics(&sampled, &stats, learning_rate);
+            let mut metrics = step_metrics(&sampled, &stats, learning_rate, &accuracy);
             metrics.insert("time/update_s".into(), update_s);
             let reward_mean = metrics.get("reward").copied().unwrap_or(f64::NAN);
             if state.step % training.logging_steps == 0 || state.step == total {
@@ -223,11 +225,14 @@ impl BackendTask for GrpoTask<'_, '_> {
 }
 
 /// A step's metrics under TRL's names: each reward's mean and std, the share of groups
-/// whose rewards are all equal, the update's statistics, lengths, and phase times.
+/// whose rewards are all equal, the update's statistics, lengths, and phase times; then
+/// the mechanism metrics of its completions (`truncated_ratio` among them), correctness
+/// graded by `accuracy`.
 fn step_metrics(
     sampled: &StepRollouts,
     stats: &UpdateStats,
     learning_rate: f64,
+    accuracy: &AccuracyVerifier,
 ) -> BTreeMap<String, f64> {
     let mut metrics: BTreeMap<String, f64> = sampled.scores.metrics().into_iter().collect();
     metrics.insert(
@@ -263,14 +268,6 @@ fn step_metrics(
         "completion_length_max".into(),
         lengths.iter().copied().max().unwrap_or(0) as f64,
     );
-    let truncated = sampled
-        .completions
-        .iter()
-        .filter(|c| c.finish == FinishReason::Length)
-        .count();
-    metrics.insert(
-        "truncated_ratio".into(),
-        truncated as f64 / sampled.completions.len().max(1) as f64,
-    );
+    metrics.extend(mechanism_metrics(&sampled.mode_samples(accuracy)));
     metrics
 }

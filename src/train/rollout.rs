@@ -10,10 +10,10 @@ use burn::tensor::backend::Backend;
 use super::grpo_loss::group_advantages;
 use super::models::failed;
 use crate::exec::StageError;
-use crate::metrics::Rollout;
+use crate::metrics::{ModeSample, Rollout};
 use crate::model::{self, Completion, FinishReason, SamplingParams, TextTokenizer, Transformer};
 use crate::records::{Answer, DatasetRecord};
-use crate::rewards::{ModelScorer, RoutedRewards, RoutedScores, Sample};
+use crate::rewards::{AccuracyVerifier, ModelScorer, RoutedRewards, RoutedScores, Sample};
 use crate::stages::{GenerationSettings, PolicySettings};
 use crate::tasks::SeededRng;
 
@@ -41,6 +41,10 @@ pub(super) struct StepRollouts {
     /// Each row's prompt ids (truncated from the left to `max_prompt_length`).
     pub rows: Vec<Vec<u32>>,
     pub completions: Vec<Completion>,
+    /// What the rewards scored: each row's pre-filled response start and completion.
+    pub responses: Vec<String>,
+    /// Each picked prompt's reference answer.
+    pub answers: Vec<Option<Answer>>,
     pub scores: RoutedScores,
     pub advantages: Vec<f64>,
     /// Wall seconds spent sampling and scoring (measurements, in no artifact).
@@ -122,6 +126,8 @@ pub(super) fn sample_step<B: Backend>(
         group,
         rows,
         completions,
+        responses,
+        answers,
         scores,
         advantages,
         generation_s,
@@ -130,6 +136,24 @@ pub(super) fn sample_step<B: Backend>(
 }
 
 impl StepRollouts {
+    /// Each row as the mechanism metrics read it, graded by `accuracy`.
+    pub(super) fn mode_samples<'s>(&'s self, accuracy: &AccuracyVerifier) -> Vec<ModeSample<'s>> {
+        self.responses
+            .iter()
+            .zip(&self.completions)
+            .enumerate()
+            .map(|(r, (response, completion))| {
+                ModeSample::graded(
+                    response,
+                    self.answers[r / self.group].as_ref(),
+                    accuracy,
+                    completion.token_ids.len(),
+                    completion.finish == FinishReason::Length,
+                )
+            })
+            .collect()
+    }
+
     /// Whether row `r` is trained on: it has a reward, and is not a truncated completion
     /// when those are masked.
     pub(super) fn trained(&self, r: usize, mask_truncated: bool) -> bool {

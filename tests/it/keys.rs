@@ -272,3 +272,27 @@ fn gradient_checkpointing_off_is_the_key_of_a_stage_that_never_set_it() {
         "other stages keep theirs"
     );
 }
+
+#[test]
+fn the_steps_scratchpad_is_the_key_of_a_dataset_that_never_set_it() {
+    let added = BASE.replace(
+        "{kind: arithmetic, num_samples: 100}",
+        "{kind: arithmetic, num_samples: 100, operations: [add]}",
+    );
+    let steps = added.replace(
+        "operations: [add]}",
+        "operations: [add], scratchpad: steps}",
+    );
+    let columns = added.replace(
+        "operations: [add]}",
+        "operations: [add], scratchpad: columns}",
+    );
+    assert_eq!(keys(&added), keys(&steps), "`steps` is the default");
+    let (before, after) = (keys(&added), keys(&columns));
+    for stage in ["tasks", "base", "rl", "other"] {
+        assert_ne!(
+            before[stage], after[stage],
+            "`columns` writes other solutions: {stage}"
+        );
+    }
+}

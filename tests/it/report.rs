@@ -123,6 +123,7 @@ fn an_ablation_is_reported_and_compared() {
         "zero-plain-s1-reward",
         "zero-plain-s1-rewards",
         "zero-lang-s2-completion-length",
+        "zero-plain-s1-worked-mode",
     ] {
         assert!(
             plots.contains(&format!("{name}.svg")),
@@ -168,6 +169,8 @@ fn an_ablation_is_reported_and_compared() {
         "format_rate",
         "language_consistency",
         "completion_len_mean",
+        "worked_share",
+        "truncated_ratio",
         "reward/accuracy",
         "reward/language",
     ] {
@@ -337,6 +340,7 @@ fn an_ablation_is_reported_and_compared() {
         "zero-accuracy",
         "zero-language-consistency",
         "zero-completion-length",
+        "zero-worked-share",
     ] {
         assert!(
             plots.contains(&format!("{name}.png")),

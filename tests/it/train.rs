@@ -74,6 +74,8 @@ fn the_same_seed_gives_the_same_bits() {
         "entropy",
         "completion_length",
         "completion_length_max",
+        "truncated_ratio",
+        "worked_share",
         "learning_rate",
     ] {
         assert!(

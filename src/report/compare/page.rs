@@ -52,8 +52,8 @@ impl Comparison {
 
     /// Training curves, one line per row, for every training stage whose instances
     /// differ between rows (a stage all rows share would draw identical lines): reward,
-    /// accuracy and language-consistency rewards, completion length; loss for supervised
-    /// stages. Also returns a note for each of those that a stage does not log.
+    /// accuracy and language-consistency rewards, completion length, the worked mode's
+    /// share and the length of correct completions; loss for supervised stages. Also returns a note for each of those that a stage does not log.
     pub fn curves(&self) -> (Vec<NamedPlot>, Vec<String>) {
         let mut stage_names: Vec<&str> = Vec::new();
         for variant in &self.variants {
@@ -122,6 +122,22 @@ impl Comparison {
                     format!("{stage}: mean completion length"),
                     "tokens",
                     Curve::Metric("completion_length"),
+                ));
+            }
+            if logs("worked_share") {
+                wanted.push((
+                    "worked-share",
+                    format!("{stage}: share of completions in the worked mode"),
+                    "share",
+                    Curve::Metric("worked_share"),
+                ));
+            }
+            if logs("completion_len_correct") {
+                wanted.push((
+                    "length-correct",
+                    format!("{stage}: mean length of correct completions"),
+                    "tokens",
+                    Curve::Metric("completion_len_correct"),
                 ));
             }
             if logs("loss") && !logs("reward") {

@@ -10,7 +10,8 @@ use crate::architecture::{self, ModelConfig};
 
 use crate::diag::Diagnostic;
 use crate::manifest::{
-    DatasetDecl, LanguageDetection, ModelDecl, RewardDecl, SolutionNoise, MAX_GENERATED_SAMPLES,
+    DatasetDecl, LanguageDetection, ModelDecl, Operation, RewardDecl, Scratchpad, SolutionNoise,
+    MAX_GENERATED_SAMPLES,
 };
 use crate::records;
 use crate::syntax::{Document, YamlPath};
@@ -339,6 +340,25 @@ pub(crate) fn check_datasets(
                         task.num_terms, task.max_digits
                     ),
                     "lower `max_digits` or `num_terms` (max_digits × num_terms ≤ 36)",
+                );
+                let not_added: Vec<&str> = task
+                    .operations
+                    .iter()
+                    .filter(|&&op| op != Operation::Add)
+                    .map(|op| match op {
+                        Operation::Add => "add",
+                        Operation::Sub => "sub",
+                        Operation::Mul => "mul",
+                    })
+                    .collect();
+                at.ensure(
+                    task.scratchpad != Scratchpad::Columns || not_added.is_empty(),
+                    "scratchpad",
+                    format!(
+                        "the `columns` scratchpad works additions only, and `operations` has `{}`",
+                        not_added.join("`, `")
+                    ),
+                    "set `operations: [add]`, or use `scratchpad: steps`",
                 );
                 check_noise(&mut at, &task.noise);
             }

@@ -185,10 +185,42 @@ pub struct ArithmeticTask {
     /// Operands per expression. Default 2.
     #[serde(default = "ArithmeticTask::default_num_terms")]
     pub num_terms: usize,
+    /// How the worked solutions are written: `steps` (one sentence per operation; the
+    /// default) or `columns` (column-by-column addition with carries; additions only).
+    #[serde(default, skip_serializing_if = "Scratchpad::is_steps")]
+    pub scratchpad: Scratchpad,
     /// Flaws written into the worked solutions (the pretraining/SFT corpus), as a web
     /// corpus has them. The reference answers stay exact. Default: none.
     #[serde(default, skip_serializing_if = "SolutionNoise::is_clean")]
     pub noise: SolutionNoise,
+}
+
+/// How the `arithmetic` task writes a worked solution.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scratchpad {
+    /// One sentence per operation, in order of precedence (`12 + 30 = 42.`), then the
+    /// result restated (`So 12 + 30 = 42.`). A tiny model can only memorise such a
+    /// sentence, so it helps on small numbers alone.
+    #[default]
+    Steps,
+    /// Column addition, least significant digit first: the expression restated, then per
+    /// column what is left of the operands, the column's digits and the carry in, their
+    /// sum, the carry out and the running result (`4567 + 9123: 7+3+0=10 c1 r0. 456 + 912:
+    /// 6+2+1=09 c0 r90. …`); the answer is the last running result. Every step is a copy,
+    /// a lookup of the last digits just written or a sum of a few digits, which a tiny
+    /// model can execute, while a multi-digit sum written at once has to be guessed (Lee
+    /// et al. 2023, "Teaching Arithmetic to Small Transformers"). Additions only
+    /// (`operations: [add]`).
+    Columns,
+}
+
+impl Scratchpad {
+    /// The default (left out of cache keys, so that manifests written before there was a
+    /// choice keep their keys).
+    pub fn is_steps(&self) -> bool {
+        *self == Self::Steps
+    }
 }
 
 impl ArithmeticTask {

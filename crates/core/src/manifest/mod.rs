@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dataset::{
     AnswerExtractor, ArithmeticTask, CountdownTask, DatasetDecl, JsonlFormat, JsonlSource,
-    Operation, RecordShape, SolutionNoise, TestSize, MAX_GENERATED_SAMPLES,
+    Operation, RecordShape, Scratchpad, SolutionNoise, TestSize, MAX_GENERATED_SAMPLES,
 };
 pub use model::{ModelDecl, Preset};
 pub use params::{Defaults, LossType, LrScheduler, ScaleRewards};

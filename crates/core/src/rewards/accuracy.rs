@@ -14,7 +14,9 @@
 //!    Values are exact rationals, so TinyZero's `|value − target| < 1e-5` is exact equality.
 //! 3. Anything else → skipped (use `mode: exact` for text answers).
 
-use crate::manifest::{AccuracyMode, AccuracyReward};
+use indexmap::IndexMap;
+
+use crate::manifest::{AccuracyMode, AccuracyReward, RewardDecl};
 use crate::records::Answer;
 
 use super::answer::{extract_answer, ExtractedAnswer};
@@ -72,6 +74,16 @@ impl AccuracyVerifier {
             mode: decl.mode,
             correct_score: decl.correct_score,
             format_score: decl.format_score,
+        }
+    }
+
+    /// The verifier a stage grades correctness with in its metrics (`eval`'s pass@k, the
+    /// mechanism metrics): its reward named `accuracy` when that is an `accuracy` reward
+    /// (built in, or declared with settings of its own), else the default one.
+    pub fn of_stage(rewards: &IndexMap<String, RewardDecl>) -> Self {
+        match rewards.get("accuracy") {
+            Some(RewardDecl::Accuracy(decl)) => Self::new(decl),
+            _ => Self::new(&AccuracyReward::default()),
         }
     }
 

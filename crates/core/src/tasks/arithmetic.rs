@@ -2,9 +2,12 @@
 //! subtractions and multiplications of multi-digit numbers, small enough for a tiny CPU
 //! model to learn. Difficulty grows with `max_digits` and `num_terms`. The answer is the
 //! exact integer under the usual precedence (multiplication first), computed in `i128`.
+//! The worked solution is one sentence per operation (`scratchpad: steps`), or for
+//! additions the column-by-column scratchpad of [`super::columns`] (`scratchpad: columns`).
 
-use crate::manifest::{ArithmeticTask, Operation};
+use crate::manifest::{ArithmeticTask, Operation, Scratchpad};
 
+use super::columns::{self, Slip};
 use super::error::TaskError;
 use super::example::Example;
 use super::noise;
@@ -35,6 +38,14 @@ pub fn check(task: &ArithmeticTask) -> Result<(), TaskError> {
     };
     if task.operations.is_empty() {
         return setting("operations", "give at least one of add, sub, mul".into());
+    }
+    if task.scratchpad == Scratchpad::Columns
+        && task.operations.iter().any(|&o| o != Operation::Add)
+    {
+        return setting(
+            "scratchpad",
+            "the `columns` scratchpad works additions only: set `operations: [add]`".into(),
+        );
     }
     if task.num_terms < 2 {
         return setting(
@@ -121,6 +132,9 @@ fn generate_one(
     for (op, x) in ops.iter().zip(&operands[1..]) {
         expression.push_str(&format!(" {} {x}", symbol(*op)));
     }
+    if task.scratchpad == Scratchpad::Columns {
+        return columns_example(task, &expression, &operands, noise_rng);
+    }
     let clean = work(&expression, &operands, &ops, None)?;
     let answer = clean.answer.clone();
     let wrong = |rng: &mut SeededRng| {
@@ -135,6 +149,50 @@ fn generate_one(
     Ok(Example {
         task: TASK.to_string(),
         question: question(&expression),
+        answer,
+        solution,
+        countdown: None,
+    })
+}
+
+/// An item of the `columns` scratchpad (`check` made every operation an addition).
+fn columns_example(
+    task: &ArithmeticTask,
+    expression: &str,
+    operands: &[i128],
+    noise_rng: &mut SeededRng,
+) -> Result<Example, TaskError> {
+    // Operands are drawn positive; a negative one would be a bug, reported as such.
+    let operands: Vec<u128> = operands
+        .iter()
+        .map(|&x| {
+            u128::try_from(x).map_err(|_| TaskError::Unreachable {
+                task: TASK,
+                message: format!("the columns scratchpad got a negative operand {x}"),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let clean = columns::work(expression, &operands, None);
+    let answer = clean.answer.clone();
+    let wrong = |rng: &mut SeededRng| {
+        // A slip a learner makes in one column: a sum off by one, or a wrong carry.
+        let column = rng.index(clean.steps.len());
+        let first = match rng.below(3) {
+            0 => Slip::Sum { column, delta: -1 },
+            1 => Slip::Sum { column, delta: 1 },
+            _ => Slip::Carry { column },
+        };
+        // A slip that would start the result with a zero becomes a sum one too high
+        // (which always changes the result and never starts it with 0).
+        [first, Slip::Sum { column, delta: 1 }]
+            .into_iter()
+            .map(|slip| columns::work(expression, &operands, Some(slip)))
+            .find(|w| w.answer != answer && !(w.answer.len() > 1 && w.answer.starts_with('0')))
+    };
+    let solution = noise::write(&task.noise, &clean, wrong, noise_rng);
+    Ok(Example {
+        task: TASK.to_string(),
+        question: question(expression),
         answer,
         solution,
         countdown: None,
@@ -342,5 +400,185 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    fn columns_task(noise: serde_json::Value) -> ArithmeticTask {
+        task(serde_json::json!({
+            "num_samples": 300, "operations": ["add"], "min_digits": 4, "max_digits": 5,
+            "scratchpad": "columns", "noise": noise,
+        }))
+    }
+
+    /// A column step `A + B: a+b+c=ss cK rR.` read back: (what is left of the operands,
+    /// terms, sum, carry out, running).
+    #[allow(clippy::type_complexity)]
+    fn parse_column(sentence: &str) -> Option<(Vec<u128>, Vec<u32>, u32, u32, String)> {
+        let (left, sentence) = sentence.split_once(": ")?;
+        let left: Vec<u128> = left
+            .split(" + ")
+            .map(|t| t.parse().ok())
+            .collect::<Option<_>>()?;
+        let (equation, rest) = sentence.split_once(' ')?;
+        let (terms, sum) = equation.split_once('=')?;
+        let terms: Vec<u32> = terms
+            .split('+')
+            .map(|t| t.parse().ok())
+            .collect::<Option<_>>()?;
+        let (carry, running) = rest.split_once(' ')?;
+        let carry = carry.strip_prefix('c')?.parse().ok()?;
+        let running = running.strip_prefix('r')?.strip_suffix('.')?.to_string();
+        Some((left, terms, sum.parse().ok()?, carry, running))
+    }
+
+    /// The column steps of a solution's reasoning, how many of them are wrong (a sum that
+    /// is not the terms' sum, a carry that is not the sum's tens, a carry in that is not
+    /// the previous carry, or a running result that is not the digit prepended), and the
+    /// last running result. The operands are read from the first step, and each step's
+    /// remaining operands must be the operands without the columns done.
+    fn audit(solution: &str) -> (usize, usize, String) {
+        let reasoning = solution
+            .trim_start_matches("<think> ")
+            .split(" </think>")
+            .next()
+            .expect("reasoning");
+        let mut steps = 0;
+        let mut errors = 0;
+        let (mut carry, mut running) = (0, String::new());
+        let mut operands: Vec<u128> = Vec::new();
+        for sentence in reasoning.split(". ").filter(|s| !s.is_empty()) {
+            let sentence = if sentence.ends_with('.') {
+                sentence.to_string()
+            } else {
+                format!("{sentence}.")
+            };
+            let (left, terms, sum, carry_out, written) =
+                parse_column(&sentence).expect("a column step");
+            if operands.is_empty() {
+                operands = left.clone();
+            }
+            let place = 10u128.pow(steps as u32);
+            let expected_left: Vec<u128> = operands.iter().map(|x| x / place).collect();
+            let expected_digits: Vec<u32> = expected_left.iter().map(|x| (x % 10) as u32).collect();
+            assert_eq!(left, expected_left, "{sentence}");
+            assert_eq!(
+                &terms[..terms.len() - 1],
+                expected_digits.as_slice(),
+                "{sentence}"
+            );
+            steps += 1;
+            let expected_sum: u32 = terms.iter().sum();
+            let wrong_carry_in = *terms.last().expect("carry in") != carry;
+            let expected_running = format!("{}{running}", sum % 10);
+            if sum != expected_sum
+                || carry_out != sum / 10
+                || wrong_carry_in
+                || written != expected_running
+            {
+                errors += 1;
+            }
+            carry = carry_out;
+            running = written;
+        }
+        (steps, errors, running)
+    }
+
+    fn expression_of(question: &str) -> &str {
+        question
+            .trim_start_matches("Calculate ")
+            .trim_end_matches('.')
+    }
+
+    #[test]
+    fn columns_scratchpad_is_exact_column_arithmetic() {
+        let items = generate(&columns_task(serde_json::json!({})), 8).expect("generates");
+        assert_eq!(items.len(), 300);
+        for item in &items {
+            let (steps, errors, running) = audit(&item.solution);
+            assert_eq!(errors, 0, "{item:?}");
+            assert!(steps >= 4, "{item:?}");
+            assert_eq!(running, item.answer);
+            let expression = expression_of(&item.question);
+            let value = evaluate(expression).expect("parses").value;
+            assert_eq!(
+                value,
+                Rational::integer(item.answer.parse().expect("integer"))
+            );
+            assert!(item
+                .solution
+                .starts_with(&format!("<think> {expression}: ")));
+            assert!(item.solution.ends_with(&format!(
+                "r{0}. </think> <answer> {0} </answer>",
+                item.answer
+            )));
+        }
+    }
+
+    #[test]
+    fn columns_noise_kinds() {
+        let clean = generate(&columns_task(serde_json::json!({})), 9).expect("generates");
+        // wrong: exactly one column slips, the rest work on from it, and the stated
+        // answer is the (wrong) running result.
+        let wrong =
+            generate(&columns_task(serde_json::json!({"wrong": 1.0})), 9).expect("generates");
+        for (c, w) in clean.iter().zip(&wrong) {
+            assert_eq!((&c.question, &c.answer), (&w.question, &w.answer));
+            let (_, errors, running) = audit(&w.solution);
+            assert_eq!(errors, 1, "{w:?}");
+            assert_ne!(running, w.answer, "{w:?}");
+            assert!(!running.starts_with('0'), "{w:?}");
+            assert!(
+                w.solution.ends_with(&format!(
+                    "r{running}. </think> <answer> {running} </answer>"
+                )),
+                "{w:?}"
+            );
+        }
+        // shortcut: the opening, then the result at once.
+        let short =
+            generate(&columns_task(serde_json::json!({"shortcut": 1.0})), 9).expect("generates");
+        for (c, s) in clean.iter().zip(&short) {
+            let expression = expression_of(&c.question);
+            assert_eq!(
+                s.solution,
+                format!(
+                    "<think> {expression}: </think> <answer> {0} </answer>",
+                    c.answer
+                )
+            );
+        }
+        // unformatted: no answer tags, or the reasoning never closed.
+        let loose =
+            generate(&columns_task(serde_json::json!({"unformatted": 1.0})), 9).expect("generates");
+        for (c, s) in clean.iter().zip(&loose) {
+            assert!(!crate::rewards::format::is_strict_r1(&s.solution), "{s:?}");
+            // The same columns, whichever way the end is written.
+            let unclosed = s.solution.replace(" </think>", "");
+            let reasoning = unclosed
+                .strip_suffix(&format!(" The answer is {}.", s.answer))
+                .expect("the answer stated in words");
+            assert_eq!(audit(reasoning), audit(&c.solution), "{s:?}");
+        }
+        // mixed_language: both languages among the columns (the opening is in neither).
+        let mixed = generate(&columns_task(serde_json::json!({"mixed_language": 1.0})), 9)
+            .expect("generates");
+        for m in &mixed {
+            assert!(m.solution.contains('进'), "{m:?}");
+            assert!(m.solution.contains(" c"), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn columns_need_additions_only() {
+        let mixed =
+            task(serde_json::json!({"scratchpad": "columns", "operations": ["add", "mul"]}));
+        assert!(matches!(
+            check(&mixed),
+            Err(TaskError::Setting {
+                field: "scratchpad",
+                ..
+            })
+        ));
+        let added = task(serde_json::json!({"scratchpad": "columns", "operations": ["add"]}));
+        assert!(check(&added).is_ok());
     }
 }

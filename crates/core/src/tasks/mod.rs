@@ -4,6 +4,7 @@
 
 pub mod arithmetic;
 pub mod chat_template;
+pub mod columns;
 pub mod countdown;
 pub mod error;
 pub mod example;

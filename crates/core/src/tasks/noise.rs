@@ -6,7 +6,7 @@
 use crate::manifest::SolutionNoise;
 
 use super::rng::SeededRng;
-use super::solution::{Layout, WorkedSolution};
+use super::solution::{Layout, Sentence, WorkedSolution};
 
 /// The purpose name of the noise stream (see [`SeededRng::for_purpose`]).
 pub const PURPOSE: &str = "solution-noise";
@@ -43,11 +43,26 @@ pub fn write(
         (true, _) => Layout::UnclosedThink,
     };
     let chinese = if is_mixed {
-        mixed_languages(solution.sentences.len(), language_seed)
+        chinese_sentences(&solution.sentences, language_seed)
     } else {
         Vec::new()
     };
     solution.render_with(layout, &chinese)
+}
+
+/// Which of `sentences` are written in Chinese: [`mixed_languages`] over the sentences
+/// that have a language (a sentence written alike in both, such as the opening of the
+/// `columns` scratchpad, has none and is left as it is), so that a mixed solution mixes
+/// languages the reader can see.
+fn chinese_sentences(sentences: &[Sentence], seed: u64) -> Vec<bool> {
+    let worded: Vec<usize> = (0..sentences.len())
+        .filter(|&i| sentences[i].en != sentences[i].zh)
+        .collect();
+    let mut chinese = vec![false; sentences.len()];
+    for (&i, is_chinese) in worded.iter().zip(mixed_languages(worded.len(), seed)) {
+        chinese[i] = is_chinese;
+    }
+    chinese
 }
 
 /// Which sentences are in Chinese: each with even odds, and at least one of each language
@@ -161,5 +176,25 @@ mod tests {
         }
         assert_eq!(mixed_languages(1, 9), vec![true]);
         assert!(mixed_languages(0, 9).is_empty());
+    }
+
+    #[test]
+    fn sentences_alike_in_both_languages_are_not_counted_as_either() {
+        let neutral = Sentence {
+            en: "4567 + 9123:".into(),
+            zh: "4567 + 9123:".into(),
+        };
+        let mut sentences = vec![neutral];
+        sentences.extend(clean().sentences);
+        for seed in 0..50 {
+            let chinese = chinese_sentences(&sentences, seed);
+            assert!(!chinese[0]);
+            assert!(chinese[1..].contains(&true) && chinese[1..].contains(&false));
+            // Sentences that all have a language are drawn as before.
+            assert_eq!(
+                chinese_sentences(&clean().sentences, seed),
+                mixed_languages(2, seed)
+            );
+        }
     }
 }
