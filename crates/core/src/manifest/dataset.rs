@@ -207,7 +207,7 @@ pub enum Scratchpad {
     /// Column addition, least significant digit first: the expression restated, then per
     /// column what is left of the operands, the column's digits and the carry in, their
     /// sum, the carry out and the running result (`4567 + 9123: 7+3+0=10 c1 r0. 456 + 912:
-    /// 6+2+1=09 c0 r90. …`); the answer is the last running result. Every step is a copy,
+    /// 6+2+1=09 c0 r90. … The sum is 13690.`); the answer copies the last running result. Every step is a copy,
     /// a lookup of the last digits just written or a sum of a few digits, which a tiny
     /// model can execute, while a multi-digit sum written at once has to be guessed (Lee
     /// et al. 2023, "Teaching Arithmetic to Small Transformers"). Additions only

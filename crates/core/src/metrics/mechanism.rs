@@ -93,7 +93,8 @@ fn sentences(text: &str) -> Vec<&str> {
 /// `所以 12 + 30 = 42。`). So a step of the arithmetic and Countdown solutions
 /// (`12 + 30 = 42.`) and a column of the `columns` scratchpad (`7+3+0=10 c1 r0.`) are
 /// steps; the goal (`We need 16 from 3, 5, 2, each used once.`, whose Chinese has `得到`,
-/// "obtain"), the opening of the columns (`4567 + 9123:`) and the conclusion are not.
+/// "obtain"), the opening of the columns (`4567 + 9123:`) and the conclusions (`So …`,
+/// the columns' `The sum is 13690.`, which has no `=`) are not.
 pub fn is_step(sentence: &str) -> bool {
     let sentence = sentence.trim();
     if sentence.starts_with("So ") || sentence.starts_with("所以") {
@@ -172,8 +173,8 @@ mod tests {
     use crate::manifest::{AccuracyReward, DatasetDecl};
 
     const WORKED: &str =
-        "<think> 67 + 23: 7+3+0=10 c1 r0. 6 + 2: 6+2+1=09 c0 r90. </think> <answer> 90 </answer>";
-    const SHORTCUT: &str = "<think> 67 + 23: </think> <answer> 90 </answer>";
+        "<think> 67 + 23: 7+3+0=10 c1 r0. 6 + 2: 6+2+1=09 c0 r90. The sum is 90. </think> <answer> 90 </answer>";
+    const SHORTCUT: &str = "<think> 67 + 23: The sum is 90. </think> <answer> 90 </answer>";
 
     fn sample(response: &str, correct: Option<bool>, tokens: usize) -> ModeSample<'_> {
         ModeSample {

@@ -433,14 +433,18 @@ mod tests {
     /// The column steps of a solution's reasoning, how many of them are wrong (a sum that
     /// is not the terms' sum, a carry that is not the sum's tens, a carry in that is not
     /// the previous carry, or a running result that is not the digit prepended), and the
-    /// last running result. The operands are read from the first step, and each step's
-    /// remaining operands must be the operands without the columns done.
+    /// last running result, which the conclusion must state. The operands are read from
+    /// the first step, and each step's remaining operands must be the operands without
+    /// the columns done.
     fn audit(solution: &str) -> (usize, usize, String) {
         let reasoning = solution
             .trim_start_matches("<think> ")
             .split(" </think>")
             .next()
             .expect("reasoning");
+        let (reasoning, stated) = reasoning
+            .rsplit_once(" The sum is ")
+            .expect("the conclusion");
         let mut steps = 0;
         let mut errors = 0;
         let (mut carry, mut running) = (0, String::new());
@@ -479,6 +483,11 @@ mod tests {
             carry = carry_out;
             running = written;
         }
+        assert_eq!(
+            stated.trim_end_matches('.'),
+            running,
+            "the conclusion states the result"
+        );
         (steps, errors, running)
     }
 
@@ -507,7 +516,7 @@ mod tests {
                 .solution
                 .starts_with(&format!("<think> {expression}: ")));
             assert!(item.solution.ends_with(&format!(
-                "r{0}. </think> <answer> {0} </answer>",
+                "r{0}. The sum is {0}. </think> <answer> {0} </answer>",
                 item.answer
             )));
         }
@@ -528,7 +537,7 @@ mod tests {
             assert!(!running.starts_with('0'), "{w:?}");
             assert!(
                 w.solution.ends_with(&format!(
-                    "r{running}. </think> <answer> {running} </answer>"
+                    "r{running}. The sum is {running}. </think> <answer> {running} </answer>"
                 )),
                 "{w:?}"
             );
@@ -541,7 +550,7 @@ mod tests {
             assert_eq!(
                 s.solution,
                 format!(
-                    "<think> {expression}: </think> <answer> {0} </answer>",
+                    "<think> {expression}: The sum is {0}. </think> <answer> {0} </answer>",
                     c.answer
                 )
             );
@@ -558,12 +567,19 @@ mod tests {
                 .expect("the answer stated in words");
             assert_eq!(audit(reasoning), audit(&c.solution), "{s:?}");
         }
-        // mixed_language: both languages among the columns (the opening is in neither).
+        // mixed_language: both languages among the columns and the conclusion (the
+        // opening is in neither).
         let mixed = generate(&columns_task(serde_json::json!({"mixed_language": 1.0})), 9)
             .expect("generates");
         for m in &mixed {
-            assert!(m.solution.contains('进'), "{m:?}");
-            assert!(m.solution.contains(" c"), "{m:?}");
+            assert!(
+                m.solution.contains('进') || m.solution.contains("和为"),
+                "{m:?}"
+            );
+            assert!(
+                m.solution.contains(" c") || m.solution.contains("The sum is"),
+                "{m:?}"
+            );
         }
     }
 

@@ -4,18 +4,19 @@
 //! is left of the operands (each without the columns already done, so that the column's
 //! digits are the last ones written; the first column uses the opening), the column's
 //! digits and the carry in, their sum (two digits at least), the carry out and the
-//! running result. The answer is the last running result, copied. For 4567 + 9123:
+//! running result. A conclusion then states the last running result in words, and the
+//! answer copies it. For 4567 + 9123:
 //!
 //! ```text
 //! <think> 4567 + 9123: 7+3+0=10 c1 r0. 456 + 912: 6+2+1=09 c0 r90. 45 + 91: 5+1+0=06 c0
-//! r690. 4 + 9: 4+9+0=13 c1 r3690. 0 + 0: 0+0+1=01 c0 r13690. </think> <answer> 13690
-//! </answer>
+//! r690. 4 + 9: 4+9+0=13 c1 r3690. 0 + 0: 0+0+1=01 c0 r13690. The sum is 13690. </think>
+//! <answer> 13690 </answer>
 //! ```
 //!
 //! An operand with no digits left is written `0`; a carry left after the last column gets
 //! a column of zeros of its own. Without the steps (a shortcut) the reasoning is the
-//! opening alone and the answer is stated at once:
-//! `<think> 4567 + 9123: </think> <answer> 13690 </answer>`.
+//! opening and the conclusion, which must then state the sum at once:
+//! `<think> 4567 + 9123: The sum is 13690. </think> <answer> 13690 </answer>`.
 //!
 //! Why this shape (Lee et al. 2023, "Teaching Arithmetic to Small Transformers", the
 //! detailed scratchpad): every step is a copy from the sentence before, a lookup of the
@@ -111,6 +112,12 @@ pub fn work(expression: &str, operands: &[u128], slip: Option<Slip>) -> WorkedSo
         column += 1;
     }
     let steps = 1..sentences.len();
+    // The conclusion states the result in words, in both modes: worked, it copies the last
+    // running result; in a shortcut, it is the whole reasoning after the opening.
+    sentences.push(Sentence {
+        en: format!("The sum is {running}."),
+        zh: format!("和为 {running}。"),
+    });
     WorkedSolution {
         sentences,
         steps,
@@ -142,12 +149,12 @@ mod tests {
             w.render(),
             "<think> 4567 + 9123: 7+3+0=10 c1 r0. 456 + 912: 6+2+1=09 c0 r90. \
              45 + 91: 5+1+0=06 c0 r690. 4 + 9: 4+9+0=13 c1 r3690. \
-             0 + 0: 0+0+1=01 c0 r13690. </think> <answer> 13690 </answer>"
+             0 + 0: 0+0+1=01 c0 r13690. The sum is 13690. </think> <answer> 13690 </answer>"
         );
         assert_eq!(w.steps, 1..6);
         assert_eq!(
             w.without_steps().render(),
-            "<think> 4567 + 9123: </think> <answer> 13690 </answer>"
+            "<think> 4567 + 9123: The sum is 13690. </think> <answer> 13690 </answer>"
         );
     }
 
@@ -166,6 +173,7 @@ mod tests {
                 "99 + 0: 9+0+1=10 c1 r0000.",
                 "9 + 0: 9+0+1=10 c1 r00000.",
                 "0 + 0: 0+0+1=01 c0 r100000.",
+                "The sum is 100000.",
             ]
         );
         let w = work("98 + 97 + 99", &[98, 97, 99], None);
@@ -178,6 +186,7 @@ mod tests {
                 "8+7+9+0=24 c2 r4.",
                 "9 + 9 + 9: 9+9+9+2=29 c2 r94.",
                 "0 + 0 + 0: 0+0+0+2=02 c0 r294.",
+                "The sum is 294.",
             ]
         );
         let w = work("1000 + 2000", &[1000, 2000], None);
@@ -195,6 +204,7 @@ mod tests {
                 "15 + 7:",
                 "5+7+0=12 进1 得2。",
                 "1 + 0: 1+0+1=02 进0 得22。",
+                "和为 22。",
             ]
         );
     }
