@@ -9,17 +9,10 @@
 //! `cargo run --release --features bench --bin bench_grpo -- [--steps N] [--beta B] [--json]`;
 //! `scripts/bench_grpo_torch.py` runs it next to the same step written in PyTorch.
 
+mod support;
+
 use std::error::Error;
 use std::path::Path;
-
-use r1flow::check::check_document;
-use r1flow::diag::{render_all, SourceFile};
-use r1flow::exec::{execute, Cancel, InProcess, Progress, Reporter, RunOptions};
-use r1flow::plan::plan;
-use r1flow::plan::StageSpec;
-use r1flow::runners::Runners;
-use r1flow::store::{LockMode, StageRun, Store};
-use r1flow::syntax::parse;
 
 struct Args {
     steps: usize,
@@ -106,23 +99,6 @@ stages:
     )
 }
 
-struct Quiet;
-
-impl Progress for Quiet {
-    fn update(&mut self, _step: u64, _total: u64, _message: &str) {}
-}
-
-impl Reporter for Quiet {
-    fn stage_started(&mut self, _: usize, _: usize, _: &StageSpec, _: Option<u64>) {}
-    fn progress(&mut self) -> &mut dyn Progress {
-        self
-    }
-    fn stage_finished(&mut self, _: &StageRun) {}
-    fn warn(&mut self, message: &str) {
-        eprintln!("warning: {message}");
-    }
-}
-
 /// Mean of each `time/*` series and of the completion length, first step left out.
 struct Figures {
     generation_s: f64,
@@ -134,38 +110,11 @@ struct Figures {
 }
 
 fn run(dir: &Path, args: &Args) -> Result<Figures, Box<dyn Error>> {
-    let path = dir.join("bench.yaml");
-    let doc = parse(SourceFile::new(&path, manifest(args))).map_err(|d| render_all(&d))?;
-    let checked = check_document(&doc, &r1flow::model::capabilities());
-    if checked.has_errors() {
-        return Err(render_all(&checked.diagnostics).into());
-    }
-    let store = Store::open(&dir.join("runs"), LockMode::Fail)?;
-    let record = execute(
-        &plan(checked.pipelines),
-        &store,
-        &path,
-        &RunOptions::default(),
-        &mut InProcess::new(&Runners),
-        &Cancel::default(),
-        &mut Quiet,
-    )?;
-    let stage = record
-        .stages
-        .iter()
-        .find(|s| s.name == "zero")
-        .ok_or("the run has no `zero` stage")?;
-    let points = store.metrics(&stage.key)?;
-    let measured = &points[1.min(points.len())..];
+    let logged = support::run_stage(dir, manifest(args), "zero")?;
     let mean = |name: &str| -> Result<f64, String> {
-        let values: Vec<f64> = measured
-            .iter()
-            .filter_map(|p| p.values.get(name).copied())
-            .collect();
-        if values.is_empty() {
-            return Err(format!("the stage logged no `{name}`"));
-        }
-        Ok(values.iter().sum::<f64>() / values.len() as f64)
+        logged
+            .mean(name)
+            .ok_or_else(|| format!("the stage logged no `{name}`"))
     };
     Ok(Figures {
         generation_s: mean("time/generation_s")?,
@@ -173,7 +122,7 @@ fn run(dir: &Path, args: &Args) -> Result<Figures, Box<dyn Error>> {
         update_s: mean("time/update_s")?,
         completion_length: mean("completion_length")?,
         completion_length_max: mean("completion_length_max")?,
-        steps: measured.len(),
+        steps: logged.steady.len(),
     })
 }
 

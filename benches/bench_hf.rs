@@ -20,21 +20,16 @@
 //! `bench_hf parity --model DIR --backend wgpu|cuda`. `grpo` also takes `--dtype` (what a
 //! manifest's `dtype:` says; this r1flow refuses anything but f32 before running).
 
+mod support;
+
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use r1flow::check::check_document;
-use r1flow::diag::{render_all, SourceFile};
-use r1flow::exec::{execute, Cancel, InProcess, Progress, Reporter, RunOptions};
 use r1flow::model::burn_prelude::AutodiffBackend;
 use r1flow::model::{
     self, BackendKind, BackendTask, CpuBackend, ModelError, SamplingParams, TokenBatch,
 };
-use r1flow::plan::{plan, StageSpec};
-use r1flow::runners::Runners;
-use r1flow::store::{LockMode, StageRun, Store};
-use r1flow::syntax::parse;
 use r1flow::tasks::{ChatMessage, ChatTemplate};
 
 struct Args {
@@ -150,76 +145,25 @@ stages:
     )
 }
 
-struct Quiet;
-
-impl Progress for Quiet {
-    fn update(&mut self, _step: u64, _total: u64, _message: &str) {}
-}
-
-impl Reporter for Quiet {
-    fn stage_started(&mut self, _: usize, _: usize, _: &StageSpec, _: Option<u64>) {}
-    fn progress(&mut self) -> &mut dyn Progress {
-        self
-    }
-    fn stage_finished(&mut self, _: &StageRun) {}
-    fn warn(&mut self, message: &str) {
-        eprintln!("warning: {message}");
-    }
-}
-
 fn grpo(args: &Args) -> Result<serde_json::Value, Box<dyn Error>> {
     let data = args.data.as_deref().ok_or("grpo needs --data")?;
     let dir = std::env::temp_dir().join(format!("r1flow-bench-hf-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let result = (|| -> Result<serde_json::Value, Box<dyn Error>> {
-        let path = dir.join("bench.yaml");
-        let doc =
-            parse(SourceFile::new(&path, manifest(args, data))).map_err(|d| render_all(&d))?;
-        let checked = check_document(&doc, &r1flow::model::capabilities());
-        if checked.has_errors() {
-            return Err(render_all(&checked.diagnostics).into());
-        }
-        let store = Store::open(&dir.join("runs"), LockMode::Fail)?;
-        let clock = Instant::now();
-        let record = execute(
-            &plan(checked.pipelines),
-            &store,
-            &path,
-            &RunOptions::default(),
-            &mut InProcess::new(&Runners),
-            &Cancel::default(),
-            &mut Quiet,
-        )?;
-        let stage_s = clock.elapsed().as_secs_f64();
-        let stage = record
-            .stages
-            .iter()
-            .find(|s| s.name == "grpo")
-            .ok_or("the run has no `grpo` stage")?;
-        if let Some(error) = &stage.error {
-            return Err(error.clone().into());
-        }
-        let points = store.metrics(&stage.key)?;
-        let measured = &points[1.min(points.len())..];
-        let mean = |name: &str| -> f64 {
-            let values: Vec<f64> = measured
-                .iter()
-                .filter_map(|p| p.values.get(name).copied())
-                .collect();
-            values.iter().sum::<f64>() / values.len().max(1) as f64
-        };
+        let figures = support::run_stage(&dir, manifest(args, data), "grpo")?;
+        let mean = |name: &str| figures.mean(name).unwrap_or(0.0);
         let (generation, reward, update) = (
             mean("time/generation_s"),
             mean("time/reward_s"),
             mean("time/update_s"),
         );
         Ok(serde_json::json!({
-            "steps": measured.len(),
+            "steps": figures.steady.len(),
             "generation_s": generation, "reward_s": reward, "update_s": update,
             "step_s": generation + reward + update,
             "completion_length": mean("completion_length"),
             "gradient_checkpointing": args.checkpointing,
-            "run_s": stage_s,
+            "run_s": figures.run_s,
         }))
     })();
     let _ = std::fs::remove_dir_all(&dir);

@@ -6,30 +6,14 @@
 use std::time::{Duration, Instant};
 
 use r1flow::check::check_file;
-use r1flow::exec::{execute, Cancel, InProcess, Progress, Reporter, RunOptions};
+use r1flow::exec::{execute, Cancel, InProcess, RunOptions};
 use r1flow::plan::plan;
-use r1flow::plan::StageSpec;
 use r1flow::runners::Runners;
-use r1flow::store::{LockMode, StageRun, StageStatus, Store};
+use r1flow::store::{LockMode, StageStatus, Store};
 
-struct Silent;
+mod support;
 
-impl Progress for Silent {
-    fn update(&mut self, _: u64, _: u64, _: &str) {}
-}
-
-struct Quiet(Silent);
-
-impl Reporter for Quiet {
-    fn stage_started(&mut self, _: usize, _: usize, _: &StageSpec, _: Option<u64>) {}
-    fn progress(&mut self) -> &mut dyn Progress {
-        &mut self.0
-    }
-    fn stage_finished(&mut self, _: &StageRun) {}
-    fn warn(&mut self, message: &str) {
-        eprintln!("warning: {message}");
-    }
-}
+use support::Quiet;
 
 fn manifest() -> String {
     let mut text = String::from("name: bench\ndatasets:\n");
@@ -71,7 +55,7 @@ fn main() {
             &options,
             &mut InProcess::new(&Runners),
             &cancel,
-            &mut Quiet(Silent),
+            &mut Quiet,
         )
         .expect("run");
         assert!(
