@@ -430,9 +430,7 @@ impl<B: Backend> Transformer<B> {
         batch: &TokenBatch,
         device: &B::Device,
     ) -> Result<Tensor<B, 3>, ModelError> {
-        batch.check(self.vocab_size)?;
-        let input = StepInput::from_batch(batch, device);
-        Ok(self.logits(self.forward_hidden(&input, None)))
+        Ok(self.logits(self.forward_hidden_batch(batch, device)?))
     }
 
     /// Number of decoder layers.
