@@ -26,7 +26,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use r1flow::model::burn_prelude::AutodiffBackend;
+use r1flow::model::burn_prelude::TrainBackend;
 use r1flow::model::{
     self, BackendKind, BackendTask, CpuBackend, ModelError, SamplingParams, TokenBatch,
 };
@@ -225,7 +225,7 @@ struct Logits {
 impl BackendTask for Logits {
     type Output = Result<Vec<f32>, String>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         let text = |e: ModelError| e.to_string();
         let loaded = model::load_hf_dir::<B::InnerBackend>(&self.dir, &device).map_err(text)?;
         let rows = ["Hello world, 12 + 30 = 42.", "<think>2+3</think>", "a"]

@@ -74,7 +74,7 @@ fn report(json: bool, backend: &str, preset: &str, what: &str, tokens_per_s: f64
     }
 }
 
-fn bench<B: AutodiffBackend>(name: &str, preset: &str, args: &Args) {
+fn bench<B: TrainBackend>(name: &str, preset: &str, args: &Args) {
     let device = B::Device::default();
     let config = match preset.parse::<Preset>() {
         Ok(p) => p.config(),

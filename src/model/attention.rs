@@ -3,10 +3,10 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use super::kernels::{masked_softmax, KernelBackend};
 use super::projection::project;
 use super::rope::RopeTables;
 
@@ -36,7 +36,7 @@ pub struct Attention<B: Backend> {
     pub head_dim: usize,
 }
 
-impl<B: Backend> Attention<B> {
+impl<B: KernelBackend> Attention<B> {
     /// `x`: `[batch, seq, hidden]`; `mask`: additive, `[batch, kv_heads, heads / kv_heads,
     /// seq, keys]` where keys = cached + seq. Appends this step's keys/values to `cache` when given.
     pub fn forward(
@@ -84,9 +84,10 @@ impl<B: Backend> Attention<B> {
         let q = q.reshape([b, kvh, group * s, d]);
         let scale = (d as f64).powf(-0.5);
         // [batch, kv_heads, group * seq, keys]
-        let scores = q.matmul(k.swap_dims(2, 3)) * scale;
-        let scores = scores.reshape([b, kvh, group, s, keys]) + mask.clone();
-        let probs = softmax(scores, 4).reshape([b, kvh, group * s, keys]);
+        let scores = q
+            .matmul(k.swap_dims(2, 3))
+            .reshape([b, kvh, group, s, keys]);
+        let probs = masked_softmax(scores, mask.clone(), scale).reshape([b, kvh, group * s, keys]);
         // [batch, kv_heads, group * seq, head_dim] → [batch, seq, heads * head_dim]
         let out = probs
             .matmul(v)

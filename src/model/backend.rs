@@ -1,7 +1,7 @@
 //! Model layer (used by execute): the backend a run uses, chosen at run time among the
 //! ones compiled in (cargo features `flex`/`ndarray` for the CPU, `wgpu`, `cuda`).
 
-use burn::tensor::backend::AutodiffBackend;
+use super::kernels::TrainBackend;
 
 use super::{ModelError, ModelErrorKind};
 use crate::check::Capabilities;
@@ -100,7 +100,7 @@ pub trait BackendTask {
     /// What the task returns.
     type Output;
     /// Runs on backend `B` (autodiff; `B::InnerBackend` for forward-only work).
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
+    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output;
 }
 
 impl BackendKind {

@@ -6,6 +6,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::attention::{Attention, LayerKv};
+use super::kernels::{rms_norm, KernelBackend};
 use super::mlp::Mlp;
 use super::rope::RopeTables;
 
@@ -22,7 +23,7 @@ pub struct DecoderLayer<B: Backend> {
     pub mlp: Mlp<B>,
 }
 
-impl<B: Backend> DecoderLayer<B> {
+impl<B: KernelBackend> DecoderLayer<B> {
     /// `[batch, seq, hidden]` → `[batch, seq, hidden]`
     pub fn forward(
         &self,
@@ -31,13 +32,16 @@ impl<B: Backend> DecoderLayer<B> {
         mask: &Tensor<B, 5>,
         cache: Option<&mut Option<LayerKv<B>>>,
     ) -> Tensor<B, 3> {
-        let attn =
-            self.self_attn
-                .forward(self.input_layernorm.forward(x.clone()), rope, mask, cache);
+        let attn = self.self_attn.forward(
+            rms_norm(x.clone(), &self.input_layernorm),
+            rope,
+            mask,
+            cache,
+        );
         let x = x + attn;
         let mlp = self
             .mlp
-            .forward(self.post_attention_layernorm.forward(x.clone()));
+            .forward(rms_norm(x.clone(), &self.post_attention_layernorm));
         x + mlp
     }
 }

@@ -1,10 +1,10 @@
 //! Model layer (used by the CLI edge): `r1flow generate` and `r1flow export`, as clap
 //! argument structs and run functions the binary wires in.
 
+use super::kernels::{KernelBackend, TrainBackend};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use super::{
     from_bytes, generate, load_hf_dir, save_hf_dir, BackendKind, BackendTask, LoadedModel, Preset,
@@ -76,7 +76,7 @@ pub struct ExportArgs {
 }
 
 /// Loads what `--model` names: `preset:NAME`, a HF directory, or r1flow model bytes.
-pub fn load_model_spec<B: Backend>(
+pub fn load_model_spec<B: KernelBackend>(
     spec: &str,
     tokenizer: Option<&Path>,
     seed: u64,
@@ -115,7 +115,7 @@ struct GenerateTask<'a>(&'a GenerateArgs);
 
 impl BackendTask for GenerateTask<'_> {
     type Output = anyhow::Result<()>;
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         let args = self.0;
         // Generation needs no gradients: run on the inner backend.
         let loaded = load_model_spec::<B::InnerBackend>(

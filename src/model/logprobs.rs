@@ -4,9 +4,9 @@
 //! At real vocabulary sizes (49k–152k) the logits of a whole batch (batch × length ×
 //! vocab floats) are the largest tensor of a step, so they are never materialised at
 //! once beyond [`LOGITS_PER_CHUNK`] values: the decoder runs once, and the LM head, the
-//! log-softmax and the gather run over chunks of the batch's next-token positions. A
-//! batch that fits in one chunk (every built-in model's does) takes the one-shot path,
-//! bit for bit what it always computed. Training's backward pass through the chunks is
+//! log-probability of each target (one fused operation, `kernels::target_logprobs`) run
+//! over chunks of the batch's next-token positions; a batch that fits in one chunk (every
+//! built-in model's does) is one chunk. Training's backward pass through the chunks is
 //! `train::chunked_logprobs`.
 //!
 //! On an autodiff backend the result carries gradients; for rollouts, old-policy and
@@ -14,11 +14,11 @@
 
 use std::ops::Range;
 
-use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::batch::PromptCompletionBatch;
+use super::kernels::{target_logprobs, KernelBackend};
 use super::{ModelError, TokenBatch, Transformer};
 
 /// Most logits held at once by a log-prob pass: 2^24 values (64 MiB in f32), about 340
@@ -66,14 +66,14 @@ pub fn next_token_targets(batch: &TokenBatch) -> (Vec<i32>, Vec<f32>) {
 
 /// The hidden states that predict next tokens, `[batch × (seq - 1), hidden]` row-major:
 /// every position but each row's last.
-pub fn predicting_states<B: Backend>(hidden: Tensor<B, 3>) -> Tensor<B, 2> {
+pub fn predicting_states<B: KernelBackend>(hidden: Tensor<B, 3>) -> Tensor<B, 2> {
     let [b, s, h] = hidden.dims();
     hidden.narrow(1, 0, s - 1).reshape([b * (s - 1), h])
 }
 
 /// Log-probs of `targets` (and the entropies, when asked) under the LM head applied to
 /// `states`, `[n, hidden]` → `[n]` each.
-pub fn head_logprobs<B: Backend>(
+pub fn head_logprobs<B: KernelBackend>(
     model: &Transformer<B>,
     states: Tensor<B, 2>,
     targets: &[i32],
@@ -84,16 +84,13 @@ pub fn head_logprobs<B: Backend>(
     let logits = model
         .logits(states.reshape([1, n, h]))
         .reshape([n, model.vocab_size]);
-    let logp = log_softmax(logits, 1);
-    let targets: Tensor<B, 2, Int> =
-        Tensor::from_data(TensorData::new(targets.to_vec(), [n, 1]), &device);
-    let picked = logp.clone().gather(1, targets).reshape([n]);
-    let entropy = with_entropy.then(|| (logp.clone().exp() * logp).sum_dim(1).reshape([n]).neg());
-    (picked, entropy)
+    let targets: Tensor<B, 1, Int> =
+        Tensor::from_data(TensorData::new(targets.to_vec(), [n]), &device);
+    target_logprobs(logits, targets, with_entropy)
 }
 
 /// Log-probs of every next token of `batch` (see [`TokenLogprobs`]); no entropy.
-pub fn token_logprobs<B: Backend>(
+pub fn token_logprobs<B: KernelBackend>(
     model: &Transformer<B>,
     batch: &TokenBatch,
     device: &B::Device,
@@ -102,7 +99,7 @@ pub fn token_logprobs<B: Backend>(
 }
 
 /// Like [`token_logprobs`], also returning per-position entropies (for RL metrics).
-pub fn token_logprobs_with_entropy<B: Backend>(
+pub fn token_logprobs_with_entropy<B: KernelBackend>(
     model: &Transformer<B>,
     batch: &TokenBatch,
     device: &B::Device,
@@ -110,7 +107,7 @@ pub fn token_logprobs_with_entropy<B: Backend>(
     logprobs_inner(model, batch, device, true)
 }
 
-fn logprobs_inner<B: Backend>(
+fn logprobs_inner<B: KernelBackend>(
     model: &Transformer<B>,
     batch: &TokenBatch,
     device: &B::Device,
@@ -124,41 +121,23 @@ fn logprobs_inner<B: Backend>(
     let (b, s) = (batch.batch, batch.seq);
     let (targets, mask) = next_token_targets(batch);
     let target_mask = Tensor::from_data(TensorData::new(mask, [b, s - 1]), device);
+    let states = predicting_states(model.forward_hidden_batch(batch, device)?);
     let chunks = position_chunks(b * (s - 1), model.vocab_size, LOGITS_PER_CHUNK);
-    if chunks.len() > 1 {
-        let states = predicting_states(model.forward_hidden_batch(batch, device)?);
-        let mut logprobs = Vec::with_capacity(chunks.len());
-        let mut entropies = Vec::with_capacity(chunks.len());
-        for range in chunks {
-            let (picked, entropy) = head_logprobs(
-                model,
-                states.clone().narrow(0, range.start, range.len()),
-                &targets[range],
-                with_entropy,
-            );
-            logprobs.push(picked);
-            entropies.extend(entropy);
-        }
-        return Ok(TokenLogprobs {
-            logprobs: Tensor::cat(logprobs, 0).reshape([b, s - 1]),
-            entropy: with_entropy.then(|| Tensor::cat(entropies, 0).reshape([b, s - 1])),
-            target_mask,
-        });
+    let mut logprobs = Vec::with_capacity(chunks.len());
+    let mut entropies = Vec::with_capacity(chunks.len());
+    for range in chunks {
+        let (picked, entropy) = head_logprobs(
+            model,
+            states.clone().narrow(0, range.start, range.len()),
+            &targets[range],
+            with_entropy,
+        );
+        logprobs.push(picked);
+        entropies.extend(entropy);
     }
-    let logits = model.forward(batch, device)?; // [batch, seq, vocab]
-    let logp = log_softmax(logits.narrow(1, 0, s - 1), 2); // [batch, seq-1, vocab]
-    let targets: Tensor<B, 3, Int> =
-        Tensor::from_data(TensorData::new(targets, [b, s - 1, 1]), device);
-    let logprobs = logp.clone().gather(2, targets).reshape([b, s - 1]);
-    let entropy = with_entropy.then(|| {
-        (logp.clone().exp() * logp)
-            .sum_dim(2)
-            .reshape([b, s - 1])
-            .neg()
-    });
     Ok(TokenLogprobs {
-        logprobs,
-        entropy,
+        logprobs: Tensor::cat(logprobs, 0).reshape([b, s - 1]),
+        entropy: with_entropy.then(|| Tensor::cat(entropies, 0).reshape([b, s - 1])),
         target_mask,
     })
 }
@@ -166,7 +145,7 @@ fn logprobs_inner<B: Backend>(
 /// Log-probs of the completion tokens only, `[batch, completion_len]`, aligned with the
 /// completion ids (column `j` is completion token `j`), with their mask (and entropies
 /// when asked). What GRPO's ratios and KL terms are computed from.
-pub fn completion_logprobs<B: Backend>(
+pub fn completion_logprobs<B: KernelBackend>(
     model: &Transformer<B>,
     batch: &PromptCompletionBatch,
     device: &B::Device,

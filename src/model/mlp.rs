@@ -2,10 +2,10 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use super::kernels::{swiglu, KernelBackend};
 use super::projection::project;
 
 /// `down(silu(gate(x)) * up(x))`, no biases.
@@ -19,10 +19,10 @@ pub struct Mlp<B: Backend> {
     pub down_proj: Linear<B>,
 }
 
-impl<B: Backend> Mlp<B> {
+impl<B: KernelBackend> Mlp<B> {
     /// `[batch, seq, hidden]` → `[batch, seq, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gate = silu(project(&self.gate_proj, x.clone()));
-        project(&self.down_proj, gate * project(&self.up_proj, x))
+        let gate = project(&self.gate_proj, x.clone());
+        project(&self.down_proj, swiglu(gate, project(&self.up_proj, x)))
     }
 }

@@ -8,7 +8,8 @@
 //! `scalar_head` (the reward model: backbone + scalar head) ·
 //! `tokenizer` (tokenizer.json, the built-in byte tokenizer) · `hf_import`, `hf_export`
 //! (HF checkpoint directories in and out) · `artifact` (a model as stored bytes) ·
-//! `safetensors_io` (tensors to and from safetensors) · `backend` (run-time backend
+//! `safetensors_io` (tensors to and from safetensors) · `kernels` (fused operations with
+//! their own backward passes, and the CPU kernels behind them) · `backend` (run-time backend
 //! choice) · `cli` (generate/export).
 
 pub mod artifact;
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod error;
 pub mod hf_export;
 pub mod hf_import;
+pub mod kernels;
 pub mod logprobs;
 pub mod mlp;
 mod projection;
@@ -39,6 +41,7 @@ pub use batch::{PromptCompletionBatch, TokenBatch};
 pub use error::{ModelError, ModelErrorKind};
 pub use hf_export::save_hf_dir;
 pub use hf_import::{load_hf_dir, LoadedModel, GENERATION_CONFIG_FILE};
+pub use kernels::{KernelBackend, TrainBackend};
 pub use logprobs::{
     completion_logprobs, token_logprobs, token_logprobs_with_entropy, TokenLogprobs,
 };
@@ -50,6 +53,7 @@ pub use transformer::{KvCache, Transformer};
 /// burn re-exports the rest of the crate needs for training code (optimizer, autodiff),
 /// so that callers do not name burn themselves.
 pub mod burn_prelude {
+    pub use super::kernels::{KernelBackend, TrainBackend};
     pub use burn::module::{AutodiffModule, Module};
     pub use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
     pub use burn::tensor::backend::{AutodiffBackend, Backend};

@@ -5,7 +5,7 @@
 //! itself happens on the host over the last position's logits, with one seeded stream
 //! per row, so a seed fixes the output whatever the batch's other rows do.
 
-use burn::tensor::backend::Backend;
+use super::kernels::KernelBackend;
 
 use super::batch::StepInput;
 use super::rng::SeededRng;
@@ -162,7 +162,7 @@ pub(crate) fn sample_row(logits: &[f32], params: &SamplingParams, rng: &mut Seed
 /// Generates one completion per prompt (token ids, unpadded), all in one batch.
 ///
 /// Rows stop on any of `eos_ids`, on a stop string, or at `max_new_tokens`.
-pub fn generate<B: Backend>(
+pub fn generate<B: KernelBackend>(
     model: &Transformer<B>,
     tokenizer: &TextTokenizer,
     prompts: &[Vec<u32>],

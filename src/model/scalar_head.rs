@@ -3,6 +3,7 @@
 //! transformers' `Qwen2ForSequenceClassification` with one label computes), and its bytes
 //! for the artifact store.
 
+use super::kernels::KernelBackend;
 use std::collections::HashMap;
 
 use burn::module::{Module, Param};
@@ -31,7 +32,7 @@ pub struct RewardModel<B: Backend> {
     pub score: Linear<B>,
 }
 
-impl<B: Backend> RewardModel<B> {
+impl<B: KernelBackend> RewardModel<B> {
     /// The backbone with a fresh head: weights N(0, 0.02) from `seed`, as HF initialises
     /// a classification head.
     pub fn new(
@@ -81,7 +82,7 @@ impl<B: Backend> RewardModel<B> {
     }
 }
 
-fn head<B: Backend>(weights: Vec<f32>, hidden_size: usize, device: &B::Device) -> Linear<B> {
+fn head<B: KernelBackend>(weights: Vec<f32>, hidden_size: usize, device: &B::Device) -> Linear<B> {
     Linear {
         weight: Param::from_tensor(Tensor::from_data(
             TensorData::new(weights, [hidden_size, 1]),
@@ -94,7 +95,7 @@ fn head<B: Backend>(weights: Vec<f32>, hidden_size: usize, device: &B::Device) -
 /// The reward model as one safetensors blob: the backbone's tensors in HF naming, the
 /// head as `score.weight` `[1, hidden]`, the architecture and training length in the
 /// metadata.
-pub fn reward_model_to_bytes<B: Backend>(
+pub fn reward_model_to_bytes<B: KernelBackend>(
     model: &RewardModel<B>,
     config: &ModelConfig,
     max_length: usize,
@@ -127,7 +128,7 @@ pub fn reward_model_to_bytes<B: Backend>(
 
 /// A reward model read back from [`reward_model_to_bytes`]: its architecture, the model,
 /// and the sequence length it was trained at. f32 values round-trip bit for bit.
-pub fn reward_model_from_bytes<B: Backend>(
+pub fn reward_model_from_bytes<B: KernelBackend>(
     bytes: &[u8],
     device: &B::Device,
 ) -> Result<(ModelConfig, RewardModel<B>, usize), ModelError> {

@@ -9,6 +9,7 @@ use burn::tensor::{Tensor, TensorData};
 use super::attention::{Attention, LayerKv};
 use super::batch::{StepInput, TokenBatch};
 use super::block::DecoderLayer;
+use super::kernels::{rms_norm, KernelBackend};
 use super::mlp::Mlp;
 use super::projection::project;
 use super::rng::SeededRng;
@@ -342,7 +343,9 @@ impl<B: Backend> Transformer<B> {
         }
         Ok(out)
     }
+}
 
+impl<B: KernelBackend> Transformer<B> {
     /// Runs the layers over one step's new tokens, extending `cache` when given.
     /// Returns the final-norm hidden states, `[batch, seq, hidden]`.
     pub fn forward_hidden(
@@ -356,7 +359,7 @@ impl<B: Backend> Transformer<B> {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[l]);
             x = layer.forward(x, &shared.rope, &shared.mask, slot);
         }
-        self.norm.forward(x)
+        rms_norm(x, &self.norm)
     }
 
     /// What every layer of a pass over `input` shares: the rotary tables of its positions

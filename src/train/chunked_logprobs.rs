@@ -23,9 +23,9 @@
 //! A batch whose logits fit in one chunk (every built-in model's) is differentiated in one
 //! pass, exactly as it always was, unless checkpointing is asked for.
 
+use crate::model::TrainBackend;
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
 use crate::model::batch::StepInput;
@@ -35,7 +35,7 @@ use crate::model::logprobs::{
 use crate::model::{self, ModelError, TokenBatch, Transformer};
 
 /// What [`logprob_gradients`] hands back besides the gradients.
-pub(super) struct LogprobPass<B: AutodiffBackend, T> {
+pub(super) struct LogprobPass<B: TrainBackend, T> {
     /// What the loss function returned besides the loss.
     pub value: T,
     /// Per-position entropies (nats), `[rows, seq - 1]`, when asked for; no graph.
@@ -55,7 +55,7 @@ pub(super) fn logprob_gradients<B, T>(
     loss: impl FnOnce(Tensor<B, 2>) -> (Tensor<B, 1>, T),
 ) -> Result<(GradientsParams, LogprobPass<B, T>), ModelError>
 where
-    B: AutodiffBackend,
+    B: TrainBackend,
 {
     let settings = Settings {
         budget: LOGITS_PER_CHUNK,
@@ -73,7 +73,7 @@ struct Settings {
 }
 
 /// The decoder's forward pass, as step 3 goes back through it.
-enum Decoder<B: AutodiffBackend> {
+enum Decoder<B: TrainBackend> {
     /// The final-norm hidden states with the whole decoder's graph.
     Graph(Tensor<B, 3>),
     /// Each layer's input (the embeddings first) and the last layer's output, no graph.
@@ -90,7 +90,7 @@ fn gradients_in_chunks<B, T>(
     loss: impl FnOnce(Tensor<B, 2>) -> (Tensor<B, 1>, T),
 ) -> Result<(GradientsParams, LogprobPass<B, T>), ModelError>
 where
-    B: AutodiffBackend,
+    B: TrainBackend,
 {
     if batch.seq < 2 {
         return Err(ModelError::generation(

@@ -4,9 +4,9 @@
 //! metric can be recomputed later from the stored samples; with them the mechanism
 //! metrics (`worked_share`, accuracy per mode, length by outcome, `truncated_ratio`).
 
+use crate::model::TrainBackend;
 use std::collections::BTreeMap;
 
-use burn::tensor::backend::AutodiffBackend;
 use indexmap::IndexMap;
 
 use super::models::{failed, load_input};
@@ -41,7 +41,7 @@ pub struct EvalTask<'c, 'a> {
 impl BackendTask for EvalTask<'_, '_> {
     type Output = Result<StageOutput, StageError>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         let Self { context, job } = self;
         let spec = context.spec().clone();
         let loaded = load_input::<B::InnerBackend>(context, "from", job.seed, &device)?;

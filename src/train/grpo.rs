@@ -4,11 +4,11 @@
 //! and the mechanism metrics (`crate::metrics::mechanism`), and keeps every rollout.
 //! Checkpoints and resume as the supervised trainer.
 
+use crate::model::TrainBackend;
 use std::collections::BTreeMap;
 
 use burn::module::AutodiffModule;
 use burn::optim::AdamWConfig;
-use burn::tensor::backend::AutodiffBackend;
 
 use super::models::{failed, load_input, model_files};
 use super::policy_rewards::PolicyRewards;
@@ -56,7 +56,7 @@ pub struct GrpoTask<'c, 'a> {
 impl BackendTask for GrpoTask<'_, '_> {
     type Output = Result<StageOutput, StageError>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         let Self { context, job } = self;
         let spec = context.spec().clone();
         let mut policy = load_input::<B>(context, "from", job.seed, &device)?;

@@ -2,6 +2,7 @@
 //! local HuggingFace checkpoint, or an upstream stage's artifact — and how a trained model
 //! is stored (`model.safetensors` with its config, and `tokenizer.json`).
 
+use crate::model::KernelBackend;
 use burn::tensor::backend::Backend;
 
 use crate::architecture;
@@ -38,7 +39,7 @@ pub fn preset_config(decl: &ModelDecl, preset: Preset) -> Result<ModelConfig, St
 
 /// Loads the model named by input `field`: fresh weights (seeded) for a preset, a
 /// checkpoint directory, or an upstream artifact.
-pub fn load_input<B: Backend>(
+pub fn load_input<B: KernelBackend>(
     context: &StageContext<'_>,
     field: &str,
     seed: u64,
@@ -103,7 +104,7 @@ pub fn load_input<B: Backend>(
 
 /// The artifact files of a trained model (and its tokenizer's settings, when
 /// tokenizer.json does not say everything).
-pub fn model_files<B: Backend>(
+pub fn model_files<B: KernelBackend>(
     model: &StageModel<B>,
 ) -> Result<Vec<(String, Vec<u8>)>, StageError> {
     let mut files = vec![
@@ -132,7 +133,7 @@ pub struct ExportTask<'c, 'a> {
 impl model::BackendTask for ExportTask<'_, '_> {
     type Output = Result<crate::exec::StageOutput, StageError>;
 
-    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> Self::Output {
+    fn run<B: crate::model::TrainBackend>(self, device: B::Device) -> Self::Output {
         let loaded = load_input::<B::InnerBackend>(self.context, "from", 0, &device)?;
         let temp = std::env::temp_dir().join(format!(
             "r1flow-export-{}-{}",

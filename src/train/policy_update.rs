@@ -2,9 +2,9 @@
 //! log-probs without gradients, then `num_iterations` passes of the clipped-surrogate loss
 //! over the step's micro-batches, accumulated and applied as one AdamW step each.
 
+use crate::model::TrainBackend;
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, Optimizer};
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 
 use super::chunked_logprobs::logprob_gradients;
@@ -49,7 +49,7 @@ pub(super) fn update_policy<B, O>(
     device: &B::Device,
 ) -> Result<(Transformer<B>, UpdateStats), StageError>
 where
-    B: AutodiffBackend,
+    B: TrainBackend,
     O: Optimizer<Transformer<B>, B>,
 {
     let policy = settings.policy;

@@ -2,6 +2,7 @@
 //! `sync_ref_model`: every `sync_ref_model` steps the reference becomes
 //! α·policy + (1 − α)·reference, parameter by parameter (α = `ref_model_mixup_alpha`).
 
+use crate::model::KernelBackend;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
@@ -15,7 +16,7 @@ struct Flattened<B: Backend> {
     tensors: Vec<(Vec<usize>, Tensor<B, 1>)>,
 }
 
-impl<B: Backend> ModuleVisitor<B> for Flattened<B> {
+impl<B: KernelBackend> ModuleVisitor<B> for Flattened<B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let tensor = param.val();
         let dims = tensor.dims().to_vec();
@@ -24,7 +25,7 @@ impl<B: Backend> ModuleVisitor<B> for Flattened<B> {
     }
 }
 
-fn flattened<B: Backend>(model: &Transformer<B>) -> Vec<(Vec<usize>, Tensor<B, 1>)> {
+fn flattened<B: KernelBackend>(model: &Transformer<B>) -> Vec<(Vec<usize>, Tensor<B, 1>)> {
     let mut visitor = Flattened {
         tensors: Vec::new(),
     };
@@ -38,7 +39,7 @@ struct Mixup<B: Backend> {
     alpha: f64,
 }
 
-impl<B: Backend> ModuleMapper<B> for Mixup<B> {
+impl<B: KernelBackend> ModuleMapper<B> for Mixup<B> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let (id, reference, mapper) = param.consume();
         let mixed = match self.policy.next() {
@@ -54,7 +55,7 @@ impl<B: Backend> ModuleMapper<B> for Mixup<B> {
 
 /// Checks that `reference` has the policy's parameters (shape by shape), so that it can be
 /// synced; run once before training.
-pub(super) fn check_syncable<B: Backend>(
+pub(super) fn check_syncable<B: KernelBackend>(
     policy: &Transformer<B>,
     reference: &Transformer<B>,
 ) -> Result<(), StageError> {
@@ -75,7 +76,7 @@ pub(super) fn check_syncable<B: Backend>(
 }
 
 /// reference ← α·policy + (1 − α)·reference.
-pub(super) fn mix_into_reference<B: Backend>(
+pub(super) fn mix_into_reference<B: KernelBackend>(
     reference: Transformer<B>,
     policy: &Transformer<B>,
     alpha: f64,

@@ -8,9 +8,9 @@
 //! `max_per_prompt` pairs; the prompts' test split is sampled too (with its own seed), so
 //! a reward model trained on the pairs has held-out pairs to be scored on.
 
+use crate::model::TrainBackend;
 use std::collections::{BTreeMap, HashSet};
 
-use burn::tensor::backend::AutodiffBackend;
 use indexmap::IndexMap;
 
 use super::models::{failed, load_input};
@@ -51,7 +51,7 @@ pub struct RejectionTask<'c, 'a> {
 impl BackendTask for RejectionTask<'_, '_> {
     type Output = Result<StageOutput, StageError>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         let Self { context, job } = self;
         let spec = context.spec().clone();
         let loaded = load_input::<B::InnerBackend>(context, "from", job.seed, &device)?;

@@ -5,11 +5,12 @@
 //! pairs (pair accuracy, mean margin) before and after training. Also reads a stored
 //! reward model back and scores text with it.
 
+use crate::model::{KernelBackend, TrainBackend};
 use std::collections::BTreeMap;
 
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
 
 use super::bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
@@ -94,7 +95,7 @@ fn encode_pairs(
 }
 
 /// Scores of chosen and rejected sequences of `pairs`, in one batch: `([k], [k])`.
-fn pair_scores<B: Backend>(
+fn pair_scores<B: KernelBackend>(
     model: &RewardModel<B>,
     pairs: &[&EncodedPair],
     pad: u32,
@@ -121,7 +122,7 @@ fn host(t: Tensor<impl Backend, 1>) -> Result<Vec<f64>, StageError> {
 }
 
 /// Pair statistics of `model` on `pairs`, forward only, `batch` pairs at a time.
-fn held_out_stats<B: Backend>(
+fn held_out_stats<B: KernelBackend>(
     model: &RewardModel<B>,
     pairs: &[EncodedPair],
     batch: usize,
@@ -148,7 +149,7 @@ pub struct RewardModelTask<'c, 'a> {
 impl BackendTask for RewardModelTask<'_, '_> {
     type Output = Result<StageOutput, StageError>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         let Self { context, job } = self;
         let loaded = load_input::<B>(context, "from", job.seed, &device)?;
         let tokenizer = loaded.tokenizer;
@@ -310,7 +311,7 @@ pub struct StoredRewardModel<B: Backend> {
 }
 
 /// Reads the reward model of the artifact named by input `field`.
-pub fn load_reward_model<B: Backend>(
+pub fn load_reward_model<B: KernelBackend>(
     context: &StageContext<'_>,
     field: &str,
     device: &B::Device,
@@ -327,7 +328,7 @@ pub fn load_reward_model<B: Backend>(
     })
 }
 
-impl<B: Backend> StoredRewardModel<B> {
+impl<B: KernelBackend> StoredRewardModel<B> {
     /// The score of each `(prompt, completion)`, `batch` texts at a time.
     pub fn score_texts(
         &self,

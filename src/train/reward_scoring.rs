@@ -3,6 +3,7 @@
 //! rewards as a [`ModelScorer`]. They score the prompt followed by what the policy
 //! generated, as the reward model was trained on prompt + completion.
 
+use crate::model::KernelBackend;
 use burn::tensor::backend::Backend;
 
 use super::reward_model::{load_reward_model, StoredRewardModel};
@@ -19,7 +20,7 @@ pub struct RewardModels<B: Backend> {
     device: B::Device,
 }
 
-impl<B: Backend> RewardModels<B> {
+impl<B: KernelBackend> RewardModels<B> {
     /// Loads the reward model of each of `stages` from the stage input that names it.
     pub fn load(
         context: &StageContext<'_>,
@@ -53,7 +54,7 @@ impl<B: Backend> RewardModels<B> {
     }
 }
 
-impl<B: Backend> ModelScorer for RewardModels<B> {
+impl<B: KernelBackend> ModelScorer for RewardModels<B> {
     fn score(&mut self, stage: &str, samples: &[Sample<'_>]) -> Result<Vec<f64>, String> {
         let (_, model) = self
             .models

@@ -3,9 +3,8 @@
 //! scored by the stage's rewards, with their group-relative advantages — and the
 //! `Rollout` records they leave in `rollouts.jsonl`.
 
+use crate::model::KernelBackend;
 use std::time::Instant;
-
-use burn::tensor::backend::Backend;
 
 use super::grpo_loss::group_advantages;
 use super::models::failed;
@@ -61,7 +60,7 @@ pub(super) struct RolloutSettings<'a> {
 
 /// Samples `group` completions for each of `picks` with `model` and scores them.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn sample_step<B: Backend>(
+pub(super) fn sample_step<B: KernelBackend>(
     model: &Transformer<B>,
     tokenizer: &TextTokenizer,
     records: &[DatasetRecord],

@@ -1,7 +1,7 @@
 //! Execute (generation): `n` completions for each prompt of a dataset, in chunks on the
 //! inner backend, seeded per chunk — what `eval` and `rejection_sampling` judge.
 
-use burn::tensor::backend::Backend;
+use crate::model::KernelBackend;
 
 use super::models::failed;
 use crate::exec::{StageContext, StageError};
@@ -26,7 +26,7 @@ pub struct PromptSample {
 /// Samples `n` completions for every record (prompts cut from the left to
 /// `max_prompt_length` tokens). Stops with `Cancelled` between chunks on Ctrl-C.
 #[allow(clippy::too_many_arguments)]
-pub fn sample_records<B: Backend>(
+pub fn sample_records<B: KernelBackend>(
     context: &mut StageContext<'_>,
     model: &Transformer<B>,
     tokenizer: &TextTokenizer,

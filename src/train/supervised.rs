@@ -4,10 +4,10 @@
 //! global clipping, gradient accumulation, seeded data order, checkpoints every
 //! `save_steps` and on Ctrl-C, and resume from the last checkpoint.
 
+use crate::model::TrainBackend;
 use std::collections::BTreeMap;
 
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 
 use super::chunked_logprobs::logprob_gradients;
@@ -122,7 +122,7 @@ pub(super) fn micro_batch(order_seed: u64, count: usize, batch: usize, index: u6
 }
 
 /// A frozen teacher and the KL direction to it.
-struct Teacher<B: AutodiffBackend> {
+struct Teacher<B: TrainBackend> {
     model: Transformer<B::InnerBackend>,
     kl: KlDirection,
 }
@@ -130,7 +130,7 @@ struct Teacher<B: AutodiffBackend> {
 /// The gradients of the loss of `rows` (scaled by `1 / accumulation`) and its value: the
 /// mean negative log-likelihood of their target tokens, or with a teacher the mean KL to
 /// its distributions at the positions predicting them.
-fn batch_gradients<B: AutodiffBackend>(
+fn batch_gradients<B: TrainBackend>(
     model: &Transformer<B>,
     teacher: Option<&Teacher<B>>,
     rows: &[&Sequence],
@@ -197,7 +197,7 @@ pub struct SupervisedTask<'c, 'a> {
 impl BackendTask for SupervisedTask<'_, '_> {
     type Output = Result<StageOutput, StageError>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         let Self { context, job } = self;
         let mut loaded: StageModel<B> = load_input(context, job.init_field, job.seed, &device)?;
         let teacher = match job.objective {

@@ -3,9 +3,9 @@
 //! scheduled learning rate. Shared by `supervised`, `grpo` and `reward_model`, so the
 //! loops cannot drift apart in how a step is applied.
 
+use crate::model::TrainBackend;
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer};
-use burn::tensor::backend::AutodiffBackend;
 
 use super::clip::clip_global_norm;
 use super::schedule::learning_rate;
@@ -39,7 +39,7 @@ pub fn apply_gradients<B, M, O>(
     (step, loss): (u64, f64),
 ) -> Result<(M, f64), StageError>
 where
-    B: AutodiffBackend,
+    B: TrainBackend,
     M: AutodiffModule<B>,
     O: Optimizer<M, B>,
 {

@@ -1,0 +1,200 @@
+//! Model layer (used by execute): [`KernelBackend`] under burn's autodiff. Each fused
+//! operation is one node of the graph: its forward runs the inner backend's kernel and
+//! keeps what the backward needs; its backward runs the inner backend's backward kernel.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::Autodiff;
+use burn::tensor::{Int, Tensor, TensorPrimitive};
+
+use super::{KernelBackend, TargetLogprobs};
+
+type FloatPrimitive<B> = <B as burn::tensor::backend::BackendTypes>::FloatTensorPrimitive;
+type IntPrimitive<B> = <B as burn::tensor::backend::BackendTypes>::IntTensorPrimitive;
+
+/// The inner backend's view of an autodiff tensor's value.
+fn inner<B: KernelBackend, const D: usize>(p: &FloatPrimitive<B>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(p.clone()))
+}
+
+fn primitive<B: KernelBackend, const D: usize>(t: Tensor<B, D>) -> FloatPrimitive<B> {
+    t.into_primitive().tensor()
+}
+
+fn wrap<B: KernelBackend, C: CheckpointStrategy, const D: usize>(
+    p: FloatPrimitive<Autodiff<B, C>>,
+) -> Tensor<Autodiff<B, C>, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(p))
+}
+
+#[derive(Debug)]
+struct MaskedSoftmax;
+
+impl<B: KernelBackend> Backward<B, 1> for MaskedSoftmax {
+    /// The probabilities and the scale.
+    type State = (FloatPrimitive<B>, f32);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = parent {
+            let (probs, scale) = ops.state;
+            let d = B::masked_softmax_backward(inner(&probs), inner(&grad), scale);
+            grads.register::<B>(node.id, primitive(d));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Swiglu;
+
+impl<B: KernelBackend> Backward<B, 2> for Swiglu {
+    /// The gate and up projections.
+    type State = (FloatPrimitive<B>, FloatPrimitive<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [gate_node, up_node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (gate, up) = ops.state;
+        let (d_gate, d_up) = B::swiglu_backward(inner(&gate), inner(&up), inner(&grad));
+        if let Some(node) = gate_node {
+            grads.register::<B>(node.id, primitive(d_gate));
+        }
+        if let Some(node) = up_node {
+            grads.register::<B>(node.id, primitive(d_up));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct RmsNorm;
+
+impl<B: KernelBackend> Backward<B, 2> for RmsNorm {
+    /// The input, the weight and epsilon.
+    type State = (FloatPrimitive<B>, FloatPrimitive<B>, f32);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, gamma_node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, gamma, eps) = ops.state;
+        let (d_x, d_gamma) = B::rms_norm_backward(inner(&x), inner(&gamma), inner(&grad), eps);
+        if let Some(node) = x_node {
+            grads.register::<B>(node.id, primitive(d_x));
+        }
+        if let Some(node) = gamma_node {
+            grads.register::<B>(node.id, primitive(d_gamma));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct TargetLogprob;
+
+impl<B: KernelBackend> Backward<B, 1> for TargetLogprob {
+    /// The logits, the targets and the rows' log-sum-exps.
+    type State = (FloatPrimitive<B>, IntPrimitive<B>, FloatPrimitive<B>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = parent {
+            let (logits, targets, lse) = ops.state;
+            let d = B::target_logprobs_backward(
+                inner(&logits),
+                Tensor::<B, 1, Int>::from_primitive(targets),
+                inner(&lse),
+                inner(&grad),
+            );
+            grads.register::<B>(node.id, primitive(d));
+        }
+    }
+}
+
+impl<B: KernelBackend, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
+    fn masked_softmax(
+        scores: Tensor<Self, 2>,
+        mask: Tensor<Self, 2>,
+        scale: f32,
+    ) -> Tensor<Self, 2> {
+        let scores = scores.into_primitive().tensor();
+        let mask = mask.into_primitive().tensor();
+        let probs = primitive(B::masked_softmax(
+            inner(&scores.primitive),
+            inner(&mask.primitive),
+            scale,
+        ));
+        wrap(
+            match MaskedSoftmax
+                .prepare::<C>([scores.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish((probs.clone(), scale), probs),
+                OpsKind::UnTracked(prep) => prep.finish(probs),
+            },
+        )
+    }
+
+    fn swiglu(gate: Tensor<Self, 2>, up: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        let gate = gate.into_primitive().tensor();
+        let up = up.into_primitive().tensor();
+        let out = primitive(B::swiglu(inner(&gate.primitive), inner(&up.primitive)));
+        let nodes = [gate.node.clone(), up.node.clone()];
+        wrap(
+            match Swiglu.prepare::<C>(nodes).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => prep.finish((gate.primitive, up.primitive), out),
+                OpsKind::UnTracked(prep) => prep.finish(out),
+            },
+        )
+    }
+
+    fn rms_norm(x: Tensor<Self, 2>, gamma: Tensor<Self, 1>, eps: f32) -> Tensor<Self, 2> {
+        let x = x.into_primitive().tensor();
+        let gamma = gamma.into_primitive().tensor();
+        let out = primitive(B::rms_norm(
+            inner(&x.primitive),
+            inner(&gamma.primitive),
+            eps,
+        ));
+        let nodes = [x.node.clone(), gamma.node.clone()];
+        wrap(
+            match RmsNorm.prepare::<C>(nodes).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => prep.finish((x.primitive, gamma.primitive, eps), out),
+                OpsKind::UnTracked(prep) => prep.finish(out),
+            },
+        )
+    }
+
+    fn target_logprobs(
+        logits: Tensor<Self, 2>,
+        targets: Tensor<Self, 1, Int>,
+        with_entropy: bool,
+    ) -> TargetLogprobs<Self> {
+        let logits = logits.into_primitive().tensor();
+        let targets = targets.into_primitive();
+        let out = B::target_logprobs(
+            inner(&logits.primitive),
+            Tensor::<B, 1, Int>::from_primitive(targets.clone()),
+            with_entropy,
+        );
+        let lse = primitive(out.log_sum_exp);
+        let logprobs = primitive(out.logprobs);
+        let logprobs = match TargetLogprob
+            .prepare::<C>([logits.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                prep.finish((logits.primitive, targets, lse.clone()), logprobs)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(logprobs),
+        };
+        TargetLogprobs {
+            logprobs: wrap(logprobs),
+            log_sum_exp: Tensor::from_inner(inner(&lse)),
+            entropy: out.entropy.map(Tensor::from_inner),
+        }
+    }
+}

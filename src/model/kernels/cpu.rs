@@ -1,0 +1,580 @@
+//! Model layer (used by execute): the fused CPU kernels behind [`super::KernelBackend`] on
+//! burn's flex backend, on plain `f32` slices.
+//!
+//! Each kernel does in one or two passes over its rows what the composed burn ops do in
+//! five to ten (a scale, an add, a max, a subtraction, an exponential, a sum, a division —
+//! each a tensor written and read back, each a node of the autodiff graph). The
+//! exponential is a vectorisable polynomial ([`exp`]) instead of libm's scalar `expf`,
+//! whose slow path for large negative inputs (masked attention scores) showed in profiles.
+//!
+//! Every loop runs inside [`vectorized`], which compiles it for the best instruction set
+//! the CPU has (AVX2/FMA on x86-64) and picks that at run time. Rows are split among
+//! threads in fixed chunks and every reduction runs in a fixed order, so the results do
+//! not depend on the number of threads: the same inputs give the same bits.
+
+use rayon::prelude::*;
+
+/// Lanes the reductions accumulate in (one AVX2 register of `f32`).
+const LANES: usize = 8;
+/// Below this many elements a kernel runs on the calling thread.
+const PARALLEL_MIN: usize = 1 << 15;
+/// Inputs below this give `exp(x) = 0` (`f32` underflows there).
+const EXP_MIN: f32 = -87.3;
+/// Inputs above this are clamped, so that `2^n` stays a normal `f32` (`e^88.3` ≈ 2e38).
+const EXP_MAX: f32 = 88.3;
+
+/// Runs `f` compiled for the widest SIMD instruction set the CPU supports.
+#[inline(always)]
+fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
+}
+
+/// `e^x` to within 2 ulp for `f32` (Cephes' `expf` polynomial on `x - n ln 2`, scaled by
+/// `2^n` through the exponent bits), written without branches or calls so that loops over
+/// it vectorise. Exactly 0 below [`EXP_MIN`], as libm's `expf` underflows there.
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // Round to nearest through the float adder: 1.5 · 2^23 leaves no fraction bits.
+    const ROUND: f32 = 12_582_912.0;
+    let xc = x.clamp(EXP_MIN, EXP_MAX);
+    let n = (xc * LOG2E + ROUND) - ROUND;
+    let r = xc - n * LN2_HI - n * LN2_LO;
+    let p = 1.987_569_1e-4f32;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 5.0e-1;
+    let e = (p * r * r + r) + 1.0;
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    if x < EXP_MIN {
+        0.0
+    } else {
+        e * scale
+    }
+}
+
+/// `1 / (1 + e^-x)`.
+#[inline(always)]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// The largest element of `row` (`-inf` when empty).
+#[inline(always)]
+fn row_max(row: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = a.max(v);
+        }
+    }
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    acc.iter().fold(tail, |m, &v| m.max(v))
+}
+
+/// The sum of `f(a_i, b_i)`, accumulated lane-wise in a fixed order.
+#[inline(always)]
+fn row_sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let mut ca = a.chunks_exact(LANES);
+    let mut cb = b.chunks_exact(LANES);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for i in 0..LANES {
+            acc[i] += f(x[i], y[i]);
+        }
+    }
+    let mut tail = 0.0f32;
+    for (&x, &y) in ca.remainder().iter().zip(cb.remainder()) {
+        tail += f(x, y);
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The sum of `f(a_i, b_i, c_i)`, accumulated lane-wise in a fixed order.
+#[inline(always)]
+fn row_sum3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let n = a.len().min(b.len()).min(c.len());
+    let body = n / LANES * LANES;
+    for i in (0..body).step_by(LANES) {
+        for l in 0..LANES {
+            acc[l] += f(a[i + l], b[i + l], c[i + l]);
+        }
+    }
+    let mut tail = 0.0f32;
+    for i in body..n {
+        tail += f(a[i], b[i], c[i]);
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Runs `f(rows_in_a, rows_in_b, rows_out)` over row-aligned chunks of the three slices,
+/// in parallel when the work is large enough. Chunk boundaries depend only on the sizes.
+fn for_rows(
+    cols: usize,
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    f: impl Fn(&[f32], &[f32], &mut [f32]) + Sync,
+) {
+    if cols == 0 {
+        return;
+    }
+    if out.len() < PARALLEL_MIN {
+        vectorized(|| f(a, b, out));
+        return;
+    }
+    let chunk = cols * (PARALLEL_MIN / cols).max(1);
+    out.par_chunks_mut(chunk)
+        .zip(a.par_chunks(chunk))
+        .zip(b.par_chunks(chunk))
+        .for_each(|((o, a), b)| vectorized(|| f(a, b, o)));
+}
+
+/// `softmax(scores · scale + mask)` over rows of `cols`.
+pub(crate) fn masked_softmax(scores: &[f32], mask: &[f32], scale: f32, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; scores.len()];
+    for_rows(cols, scores, mask, &mut out, |s, m, o| {
+        for ((s, m), o) in s
+            .chunks_exact(cols)
+            .zip(m.chunks_exact(cols))
+            .zip(o.chunks_exact_mut(cols))
+        {
+            for ((o, &s), &m) in o.iter_mut().zip(s).zip(m) {
+                *o = s * scale + m;
+            }
+            let max = row_max(o);
+            let mut acc = [0.0f32; LANES];
+            let mut chunks = o.chunks_exact_mut(LANES);
+            for c in &mut chunks {
+                for (a, v) in acc.iter_mut().zip(c.iter_mut()) {
+                    *v = exp(*v - max);
+                    *a += *v;
+                }
+            }
+            let mut sum = 0.0f32;
+            for v in chunks.into_remainder() {
+                *v = exp(*v - max);
+                sum += *v;
+            }
+            let inv = 1.0 / (acc.iter().sum::<f32>() + sum);
+            for v in o.iter_mut() {
+                *v *= inv;
+            }
+        }
+    });
+    out
+}
+
+/// The gradient of [`masked_softmax`] with respect to the scores: `scale · p ⊙ (g − ⟨g, p⟩)`.
+pub(crate) fn masked_softmax_backward(
+    probs: &[f32],
+    grad: &[f32],
+    scale: f32,
+    cols: usize,
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; probs.len()];
+    for_rows(cols, probs, grad, &mut out, |p, g, o| {
+        for ((p, g), o) in p
+            .chunks_exact(cols)
+            .zip(g.chunks_exact(cols))
+            .zip(o.chunks_exact_mut(cols))
+        {
+            let dot = row_sum2(p, g, |p, g| p * g);
+            for ((o, &p), &g) in o.iter_mut().zip(p).zip(g) {
+                *o = scale * p * (g - dot);
+            }
+        }
+    });
+    out
+}
+
+/// SwiGLU's product `silu(gate) ⊙ up`.
+pub(crate) fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0f32; gate.len()];
+    for_rows(1, gate, up, &mut out, |g, u, o| {
+        for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+            *o = g * sigmoid(g) * u;
+        }
+    });
+    out
+}
+
+/// The gradients of [`swiglu`] with respect to `gate` and `up`.
+pub(crate) fn swiglu_backward(gate: &[f32], up: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    // d gate = g · up · σ(x)(1 + x(1 − σ(x))), d up = g · x σ(x), one pass for both.
+    let mut both = vec![0.0f32; 2 * gate.len()];
+    let (d_gate, d_up) = both.split_at_mut(gate.len());
+    let work = |gate: &[f32], up: &[f32], grad: &[f32], d_gate: &mut [f32], d_up: &mut [f32]| {
+        for i in 0..gate.len() {
+            let (x, u, g) = (gate[i], up[i], grad[i]);
+            let s = sigmoid(x);
+            d_gate[i] = g * u * s * (1.0 + x * (1.0 - s));
+            d_up[i] = g * x * s;
+        }
+    };
+    if gate.len() < PARALLEL_MIN {
+        vectorized(|| work(gate, up, grad, d_gate, d_up));
+    } else {
+        d_gate
+            .par_chunks_mut(PARALLEL_MIN)
+            .zip(d_up.par_chunks_mut(PARALLEL_MIN))
+            .zip(gate.par_chunks(PARALLEL_MIN))
+            .zip(up.par_chunks(PARALLEL_MIN))
+            .zip(grad.par_chunks(PARALLEL_MIN))
+            .for_each(|((((dg, du), x), u), g)| vectorized(|| work(x, u, g, dg, du)));
+    }
+    let d_up = both.split_off(gate.len());
+    (both, d_up)
+}
+
+/// `1 / sqrt(mean(x²) + eps)` of one row.
+#[inline(always)]
+fn inv_rms(row: &[f32], eps: f32) -> f32 {
+    let ms = row_sum2(row, row, |a, b| a * b) / row.len() as f32;
+    1.0 / (ms + eps).sqrt()
+}
+
+/// RMSNorm over rows of `gamma.len()`: `x / sqrt(mean(x²) + eps) ⊙ gamma`.
+pub(crate) fn rms_norm(x: &[f32], gamma: &[f32], eps: f32) -> Vec<f32> {
+    let cols = gamma.len();
+    let mut out = vec![0.0f32; x.len()];
+    for_rows(cols, x, x, &mut out, |x, _, o| {
+        for (x, o) in x.chunks_exact(cols).zip(o.chunks_exact_mut(cols)) {
+            let r = inv_rms(x, eps);
+            for ((o, &x), &w) in o.iter_mut().zip(x).zip(gamma) {
+                *o = x * r * w;
+            }
+        }
+    });
+    out
+}
+
+/// The gradients of [`rms_norm`] with respect to `x` and `gamma`.
+pub(crate) fn rms_norm_backward(
+    x: &[f32],
+    gamma: &[f32],
+    grad: &[f32],
+    eps: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let cols = gamma.len();
+    let rows = x.len().checked_div(cols).unwrap_or(0);
+    // Rows per chunk: each chunk adds its rows' share of d gamma into its own partial
+    // sum, and the partial sums are added in chunk order.
+    let per_chunk = (PARALLEL_MIN / cols.max(1)).max(1);
+    let mut dx = vec![0.0f32; x.len()];
+    let chunk_grads = |x: &[f32], g: &[f32], dx: &mut [f32]| -> Vec<f32> {
+        let mut d_gamma = vec![0.0f32; cols];
+        vectorized(|| {
+            for ((x, g), dx) in x
+                .chunks_exact(cols)
+                .zip(g.chunks_exact(cols))
+                .zip(dx.chunks_exact_mut(cols))
+            {
+                let r = inv_rms(x, eps);
+                // x̂ = x r; dx = r (g ⊙ γ − x̂ · mean(g ⊙ γ ⊙ x̂))
+                let mean = row_sum3(x, g, gamma, |x, g, w| x * g * w) * r * r / cols as f32;
+                for ((((dx, &x), &g), &w), dg) in dx
+                    .iter_mut()
+                    .zip(x)
+                    .zip(g)
+                    .zip(gamma)
+                    .zip(d_gamma.iter_mut())
+                {
+                    *dx = r * (g * w - x * mean);
+                    *dg += g * x * r;
+                }
+            }
+        });
+        d_gamma
+    };
+    let partials: Vec<Vec<f32>> = if rows <= per_chunk {
+        vec![chunk_grads(x, grad, &mut dx)]
+    } else {
+        let chunk = per_chunk * cols;
+        dx.par_chunks_mut(chunk)
+            .zip(x.par_chunks(chunk))
+            .zip(grad.par_chunks(chunk))
+            .map(|((dx, x), g)| chunk_grads(x, g, dx))
+            .collect()
+    };
+    let mut d_gamma = vec![0.0f32; cols];
+    for p in &partials {
+        for (d, v) in d_gamma.iter_mut().zip(p) {
+            *d += v;
+        }
+    }
+    (dx, d_gamma)
+}
+
+/// `ln Σ e^x` of one row.
+#[inline(always)]
+fn log_sum_exp(row: &[f32]) -> f32 {
+    let max = row_max(row);
+    if max == f32::NEG_INFINITY {
+        return max;
+    }
+    let sum = row_sum2(row, row, |x, _| exp(x - max));
+    max + sum.ln()
+}
+
+/// Per row of `logits` (`cols` wide): the log-probability of `targets[row]` under the
+/// row's softmax, the row's log-sum-exp, and, when asked, its entropy.
+pub(crate) fn target_logprobs(
+    logits: &[f32],
+    targets: &[usize],
+    cols: usize,
+    with_entropy: bool,
+) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
+    let rows = targets.len();
+    let mut out = vec![0.0f32; 3 * rows];
+    let per_chunk = (PARALLEL_MIN / cols.max(1)).max(1);
+    let work = |logits: &[f32], targets: &[usize], out: &mut [f32]| {
+        vectorized(|| {
+            for ((row, &t), o) in logits
+                .chunks_exact(cols)
+                .zip(targets)
+                .zip(out.chunks_exact_mut(3))
+            {
+                let lse = log_sum_exp(row);
+                o[0] = row[t] - lse;
+                o[1] = lse;
+                if with_entropy {
+                    // H = lse − Σ p x
+                    o[2] = lse - row_sum2(row, row, |x, _| exp(x - lse) * x);
+                }
+            }
+        })
+    };
+    if rows <= per_chunk {
+        work(logits, targets, &mut out);
+    } else {
+        out.par_chunks_mut(3 * per_chunk)
+            .zip(logits.par_chunks(cols * per_chunk))
+            .zip(targets.par_chunks(per_chunk))
+            .for_each(|((o, l), t)| work(l, t, o));
+    }
+    let pick = |k: usize| out.iter().skip(k).step_by(3).copied().collect::<Vec<f32>>();
+    (pick(0), pick(1), with_entropy.then(|| pick(2)))
+}
+
+/// The gradient of [`target_logprobs`]' log-probabilities with respect to the logits:
+/// `g_row · (onehot(target) − softmax(row))`.
+pub(crate) fn target_logprobs_backward(
+    logits: &[f32],
+    targets: &[usize],
+    lse: &[f32],
+    grad: &[f32],
+    cols: usize,
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; logits.len()];
+    let rows = targets.len();
+    let per_chunk = (PARALLEL_MIN / cols.max(1)).max(1);
+    let work = |logits: &[f32], targets: &[usize], lse: &[f32], grad: &[f32], out: &mut [f32]| {
+        vectorized(|| {
+            for ((((row, &t), &lse), &g), o) in logits
+                .chunks_exact(cols)
+                .zip(targets)
+                .zip(lse)
+                .zip(grad)
+                .zip(out.chunks_exact_mut(cols))
+            {
+                for (o, &x) in o.iter_mut().zip(row) {
+                    *o = -g * exp(x - lse);
+                }
+                o[t] += g;
+            }
+        })
+    };
+    if rows <= per_chunk {
+        work(logits, targets, lse, grad, &mut out);
+    } else {
+        out.par_chunks_mut(cols * per_chunk)
+            .zip(logits.par_chunks(cols * per_chunk))
+            .zip(targets.par_chunks(per_chunk))
+            .zip(lse.par_chunks(per_chunk))
+            .zip(grad.par_chunks(per_chunk))
+            .for_each(|((((o, l), t), s), g)| work(l, t, s, g, o));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f32, b: f32, tol: f32) -> bool {
+        (a - b).abs() <= tol * (1.0 + b.abs())
+    }
+
+    #[test]
+    fn exp_matches_libm_and_underflows_to_zero() {
+        let mut x = -87.0f32;
+        while x < 88.3 {
+            let (got, want) = (exp(x), x.exp());
+            assert!(
+                (got - want).abs() <= 2.5e-7 * want,
+                "exp({x}) = {got}, libm {want}"
+            );
+            x += 0.013;
+        }
+        assert_eq!(exp(-1.0e9), 0.0);
+        assert_eq!(exp(-88.0), 0.0);
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(1.0e9).is_finite());
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one_and_masked_entries_are_zero() {
+        let cols = 37;
+        let scores: Vec<f32> = (0..cols * 5).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+        let mask: Vec<f32> = (0..cols * 5)
+            .map(|i| if i % cols > i / cols * 7 { -1.0e9 } else { 0.0 })
+            .collect();
+        let p = masked_softmax(&scores, &mask, 0.5, cols);
+        for (r, row) in p.chunks(cols).enumerate() {
+            let sum: f32 = row.iter().sum();
+            assert!(close(sum, 1.0, 1e-6), "row {r} sums to {sum}");
+            for (j, &v) in row.iter().enumerate() {
+                if j > r * 7 {
+                    assert_eq!(v, 0.0);
+                }
+            }
+            // Against the textbook formula in f64.
+            let t: Vec<f64> = (0..cols)
+                .map(|j| scores[r * cols + j] as f64 * 0.5 + mask[r * cols + j] as f64)
+                .collect();
+            let m = t.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = t.iter().map(|v| (v - m).exp()).sum();
+            for j in 0..cols {
+                let want = ((t[j] - m).exp() / z) as f32;
+                assert!(close(row[j], want, 1e-6), "{} vs {want}", row[j]);
+            }
+        }
+    }
+
+    /// Central differences of `f` at `x` along each coordinate.
+    fn numeric_grad(x: &[f32], f: impl Fn(&[f32]) -> f64) -> Vec<f32> {
+        let h = 1e-3f32;
+        (0..x.len())
+            .map(|i| {
+                let mut p = x.to_vec();
+                let mut m = x.to_vec();
+                p[i] += h;
+                m[i] -= h;
+                ((f(&p) - f(&m)) / (2.0 * h as f64)) as f32
+            })
+            .collect()
+    }
+
+    fn weights(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i + seed) * 2654435761) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let cols = 11;
+        let x = weights(3 * cols, 1);
+        let w = weights(3 * cols, 2);
+        let mask = vec![0.0f32; 3 * cols];
+        // L = Σ w ⊙ f(x) for each kernel f; its gradient is the backward of w.
+        let dot = |y: &[f32]| y.iter().zip(&w).map(|(a, b)| (a * b) as f64).sum::<f64>();
+
+        let p = masked_softmax(&x, &mask, 0.7, cols);
+        let got = masked_softmax_backward(&p, &w, 0.7, cols);
+        let want = numeric_grad(&x, |x| dot(&masked_softmax(x, &mask, 0.7, cols)));
+        for (g, n) in got.iter().zip(&want) {
+            assert!((g - n).abs() < 2e-3, "softmax {g} vs {n}");
+        }
+
+        let up = weights(3 * cols, 3);
+        let (d_gate, d_up) = swiglu_backward(&x, &up, &w);
+        let want_gate = numeric_grad(&x, |g| dot(&swiglu(g, &up)));
+        let want_up = numeric_grad(&up, |u| dot(&swiglu(&x, u)));
+        for (g, n) in d_gate
+            .iter()
+            .zip(&want_gate)
+            .chain(d_up.iter().zip(&want_up))
+        {
+            assert!((g - n).abs() < 2e-3, "swiglu {g} vs {n}");
+        }
+
+        let gamma = weights(cols, 4);
+        let (dx, d_gamma) = rms_norm_backward(&x, &gamma, &w, 1e-6);
+        let want_x = numeric_grad(&x, |x| dot(&rms_norm(x, &gamma, 1e-6)));
+        let want_gamma = numeric_grad(&gamma, |g| dot(&rms_norm(&x, g, 1e-6)));
+        for (g, n) in dx
+            .iter()
+            .zip(&want_x)
+            .chain(d_gamma.iter().zip(&want_gamma))
+        {
+            assert!((g - n).abs() < 2e-3, "rms_norm {g} vs {n}");
+        }
+
+        let targets = [3usize, 0, 10];
+        let g3 = [0.5f32, -1.0, 2.0];
+        let (_, lse, _) = target_logprobs(&x, &targets, cols, false);
+        let got = target_logprobs_backward(&x, &targets, &lse, &g3, cols);
+        let want = numeric_grad(&x, |x| {
+            let (lp, _, _) = target_logprobs(x, &targets, cols, false);
+            lp.iter().zip(&g3).map(|(a, b)| (a * b) as f64).sum()
+        });
+        for (g, n) in got.iter().zip(&want) {
+            assert!((g - n).abs() < 2e-3, "log-probs {g} vs {n}");
+        }
+    }
+
+    #[test]
+    fn logprobs_and_entropy_match_the_definitions() {
+        let cols = 19;
+        let x: Vec<f32> = weights(2 * cols, 5).iter().map(|v| v * 4.0).collect();
+        let (lp, _, ent) = target_logprobs(&x, &[2, 18], cols, true);
+        let ent = ent.expect("asked for");
+        for (r, &t) in [2usize, 18].iter().enumerate() {
+            let row = &x[r * cols..(r + 1) * cols];
+            let z: f64 = row.iter().map(|&v| (v as f64).exp()).sum();
+            let p: Vec<f64> = row.iter().map(|&v| (v as f64).exp() / z).collect();
+            assert!(close(lp[r], p[t].ln() as f32, 1e-5));
+            let h: f64 = -p.iter().map(|p| p * p.ln()).sum::<f64>();
+            assert!(close(ent[r], h as f32, 1e-5), "{} vs {h}", ent[r]);
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_split_into_chunks() {
+        // Large enough to run in parallel chunks, compared with the rows one at a time.
+        let cols = 100;
+        let rows = 2 * PARALLEL_MIN / cols + 3;
+        let x = weights(rows * cols, 6);
+        let gamma = weights(cols, 7);
+        let g = weights(rows * cols, 8);
+        let (dx, d_gamma) = rms_norm_backward(&x, &gamma, &g, 1e-5);
+        let mut want_gamma = vec![0.0f32; cols];
+        for r in 0..rows {
+            let span = r * cols..(r + 1) * cols;
+            let (dx_r, dg_r) = rms_norm_backward(&x[span.clone()], &gamma, &g[span.clone()], 1e-5);
+            assert_eq!(&dx[span], &dx_r[..]);
+            for (w, v) in want_gamma.iter_mut().zip(&dg_r) {
+                *w += v;
+            }
+        }
+        for (a, b) in d_gamma.iter().zip(&want_gamma) {
+            assert!(close(*a, *b, 1e-4));
+        }
+        let p = masked_softmax(&x, &g, 0.3, cols);
+        assert_eq!(
+            &p[..cols],
+            &masked_softmax(&x[..cols], &g[..cols], 0.3, cols)[..]
+        );
+    }
+}

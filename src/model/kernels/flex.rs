@@ -1,0 +1,168 @@
+//! Model layer (used by execute): [`KernelBackend`] on burn's flex CPU backend, running the
+//! fused kernels of [`super::cpu`] on the tensors' `f32` buffers.
+//!
+//! A tensor in another precision falls back to the composed burn ops (the trait's default
+//! methods), so every dtype flex supports keeps working.
+
+#![cfg(feature = "flex")]
+
+use burn::backend::flex::FlexTensor;
+use burn::backend::Flex;
+use burn::tensor::{DType, Int, Tensor, TensorData, TensorPrimitive};
+
+use super::{composed, cpu, KernelBackend, TargetLogprobs};
+
+/// The contiguous `f32` buffer of `t` (copied only when `t` is a strided view), or `None`
+/// for another dtype.
+fn f32_buffer<const D: usize>(t: Tensor<Flex, D>) -> Option<(FlexTensor, [usize; D])> {
+    let dims = t.dims();
+    let primitive = t.into_primitive().tensor();
+    (primitive.dtype() == DType::F32).then(|| (primitive.to_contiguous(), dims))
+}
+
+/// Row indices as `usize`, or `None` for a dtype other than `i32`/`i64` or an index
+/// outside `0..cols`.
+fn indices(t: Tensor<Flex, 1, Int>, cols: usize) -> Option<Vec<usize>> {
+    let t = t.into_primitive().to_contiguous();
+    let out: Vec<usize> = match t.dtype() {
+        DType::I32 => t.storage::<i32>().iter().map(|&v| v as usize).collect(),
+        DType::I64 => t.storage::<i64>().iter().map(|&v| v as usize).collect(),
+        _ => return None,
+    };
+    out.iter().all(|&v| v < cols).then_some(out)
+}
+
+fn tensor<const D: usize>(values: Vec<f32>, dims: [usize; D]) -> Tensor<Flex, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(FlexTensor::from_data(
+        TensorData::new(values, dims),
+    )))
+}
+
+impl KernelBackend for Flex {
+    fn masked_softmax(
+        scores: Tensor<Self, 2>,
+        mask: Tensor<Self, 2>,
+        scale: f32,
+    ) -> Tensor<Self, 2> {
+        let (s, m) = (scores.clone(), mask.clone());
+        match (f32_buffer(scores), f32_buffer(mask)) {
+            (Some((s, dims)), Some((m, _))) => tensor(
+                cpu::masked_softmax(s.storage(), m.storage(), scale, dims[1]),
+                dims,
+            ),
+            _ => composed::masked_softmax(s, m, scale),
+        }
+    }
+
+    fn masked_softmax_backward(
+        probs: Tensor<Self, 2>,
+        grad: Tensor<Self, 2>,
+        scale: f32,
+    ) -> Tensor<Self, 2> {
+        match (f32_buffer(probs.clone()), f32_buffer(grad.clone())) {
+            (Some((p, dims)), Some((g, _))) => tensor(
+                cpu::masked_softmax_backward(p.storage(), g.storage(), scale, dims[1]),
+                dims,
+            ),
+            _ => composed::masked_softmax_backward(probs, grad, scale),
+        }
+    }
+
+    fn swiglu(gate: Tensor<Self, 2>, up: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        match (f32_buffer(gate.clone()), f32_buffer(up.clone())) {
+            (Some((g, dims)), Some((u, _))) => tensor(cpu::swiglu(g.storage(), u.storage()), dims),
+            _ => composed::swiglu(gate, up),
+        }
+    }
+
+    fn swiglu_backward(
+        gate: Tensor<Self, 2>,
+        up: Tensor<Self, 2>,
+        grad: Tensor<Self, 2>,
+    ) -> (Tensor<Self, 2>, Tensor<Self, 2>) {
+        let buffers = (
+            f32_buffer(gate.clone()),
+            f32_buffer(up.clone()),
+            f32_buffer(grad.clone()),
+        );
+        match buffers {
+            (Some((x, dims)), Some((u, _)), Some((g, _))) => {
+                let (d_gate, d_up) = cpu::swiglu_backward(x.storage(), u.storage(), g.storage());
+                (tensor(d_gate, dims), tensor(d_up, dims))
+            }
+            _ => composed::swiglu_backward(gate, up, grad),
+        }
+    }
+
+    fn rms_norm(x: Tensor<Self, 2>, gamma: Tensor<Self, 1>, eps: f32) -> Tensor<Self, 2> {
+        match (f32_buffer(x.clone()), f32_buffer(gamma.clone())) {
+            (Some((x, dims)), Some((w, _))) => {
+                tensor(cpu::rms_norm(x.storage(), w.storage(), eps), dims)
+            }
+            _ => composed::rms_norm(x, gamma, eps),
+        }
+    }
+
+    fn rms_norm_backward(
+        x: Tensor<Self, 2>,
+        gamma: Tensor<Self, 1>,
+        grad: Tensor<Self, 2>,
+        eps: f32,
+    ) -> (Tensor<Self, 2>, Tensor<Self, 1>) {
+        let buffers = (
+            f32_buffer(x.clone()),
+            f32_buffer(gamma.clone()),
+            f32_buffer(grad.clone()),
+        );
+        match buffers {
+            (Some((xs, dims)), Some((w, wd)), Some((g, _))) => {
+                let (d_x, d_gamma) =
+                    cpu::rms_norm_backward(xs.storage(), w.storage(), g.storage(), eps);
+                (tensor(d_x, dims), tensor(d_gamma, wd))
+            }
+            _ => composed::rms_norm_backward(x, gamma, grad, eps),
+        }
+    }
+
+    fn target_logprobs(
+        logits: Tensor<Self, 2>,
+        targets: Tensor<Self, 1, Int>,
+        with_entropy: bool,
+    ) -> TargetLogprobs<Self> {
+        let [rows, cols] = logits.dims();
+        match (f32_buffer(logits.clone()), indices(targets.clone(), cols)) {
+            (Some((l, _)), Some(t)) => {
+                let (logprobs, lse, entropy) =
+                    cpu::target_logprobs(l.storage(), &t, cols, with_entropy);
+                TargetLogprobs {
+                    logprobs: tensor(logprobs, [rows]),
+                    log_sum_exp: tensor(lse, [rows]),
+                    entropy: entropy.map(|e| tensor(e, [rows])),
+                }
+            }
+            _ => composed::target_logprobs(logits, targets, with_entropy),
+        }
+    }
+
+    fn target_logprobs_backward(
+        logits: Tensor<Self, 2>,
+        targets: Tensor<Self, 1, Int>,
+        log_sum_exp: Tensor<Self, 1>,
+        grad: Tensor<Self, 1>,
+    ) -> Tensor<Self, 2> {
+        let [rows, cols] = logits.dims();
+        let buffers = (
+            f32_buffer(logits.clone()),
+            indices(targets.clone(), cols),
+            f32_buffer(log_sum_exp.clone()),
+            f32_buffer(grad.clone()),
+        );
+        match buffers {
+            (Some((l, _)), Some(t), Some((s, _)), Some((g, _))) => tensor(
+                cpu::target_logprobs_backward(l.storage(), &t, s.storage(), g.storage(), cols),
+                [rows, cols],
+            ),
+            _ => composed::target_logprobs_backward(logits, targets, log_sum_exp, grad),
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! Model layer (used by execute): fused operations of the decoder — attention's masked
+//! softmax, SwiGLU, RMSNorm and the log-probability of a target token — each one
+//! operation with its own backward pass instead of a chain of element-wise burn ops.
+//!
+//! [`KernelBackend`] extends burn's `Backend` with them. Its default methods compose burn
+//! ops (what every GPU backend runs, where burn's fusion does the rest); burn's flex CPU
+//! backend runs the kernels of [`cpu`]; `Autodiff<B>` records each as one node whose
+//! backward calls `B`'s backward kernel. Profiles of a training step on the CPU showed
+//! the composed forms spending more time in scalar `expf`, strided copies and autodiff
+//! bookkeeping than in anything but the matrix products.
+//!
+//! The model is written against [`KernelBackend`]; training code against [`TrainBackend`].
+
+mod autodiff;
+pub(crate) mod composed;
+mod cpu;
+mod flex;
+
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor};
+
+/// Per row of a `[rows, vocab]` logits matrix: the log-probability of the row's target,
+/// the row's log-sum-exp (what the backward pass needs), and its entropy when asked.
+#[derive(Debug, Clone)]
+pub struct TargetLogprobs<B: Backend> {
+    /// `log softmax(row)[target]`, `[rows]`.
+    pub logprobs: Tensor<B, 1>,
+    /// `ln Σ exp(row)`, `[rows]`.
+    pub log_sum_exp: Tensor<B, 1>,
+    /// `−Σ p ln p`, `[rows]`; a measurement, carrying no gradient.
+    pub entropy: Option<Tensor<B, 1>>,
+}
+
+/// A backend with the decoder's fused operations. Matrices are `[rows, cols]`, operated
+/// on row by row. The default methods are the compositions of [`composed`].
+pub trait KernelBackend: Backend {
+    /// `softmax(scores · scale + mask)` along each row. The mask is additive (0 where a key
+    /// is visible, a large negative where not) and carries no gradient.
+    fn masked_softmax(
+        scores: Tensor<Self, 2>,
+        mask: Tensor<Self, 2>,
+        scale: f32,
+    ) -> Tensor<Self, 2> {
+        composed::masked_softmax(scores, mask, scale)
+    }
+
+    /// The gradient of [`Self::masked_softmax`] with respect to the scores, from its
+    /// output `probs` and the output's gradient.
+    fn masked_softmax_backward(
+        probs: Tensor<Self, 2>,
+        grad: Tensor<Self, 2>,
+        scale: f32,
+    ) -> Tensor<Self, 2> {
+        composed::masked_softmax_backward(probs, grad, scale)
+    }
+
+    /// SwiGLU's product `silu(gate) ⊙ up`.
+    fn swiglu(gate: Tensor<Self, 2>, up: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        composed::swiglu(gate, up)
+    }
+
+    /// The gradients of [`Self::swiglu`] with respect to `gate` and `up`.
+    fn swiglu_backward(
+        gate: Tensor<Self, 2>,
+        up: Tensor<Self, 2>,
+        grad: Tensor<Self, 2>,
+    ) -> (Tensor<Self, 2>, Tensor<Self, 2>) {
+        composed::swiglu_backward(gate, up, grad)
+    }
+
+    /// RMSNorm along each row: `x / sqrt(mean(x²) + eps) ⊙ gamma`.
+    fn rms_norm(x: Tensor<Self, 2>, gamma: Tensor<Self, 1>, eps: f32) -> Tensor<Self, 2> {
+        composed::rms_norm(x, gamma, eps)
+    }
+
+    /// The gradients of [`Self::rms_norm`] with respect to `x` and `gamma`.
+    fn rms_norm_backward(
+        x: Tensor<Self, 2>,
+        gamma: Tensor<Self, 1>,
+        grad: Tensor<Self, 2>,
+        eps: f32,
+    ) -> (Tensor<Self, 2>, Tensor<Self, 1>) {
+        composed::rms_norm_backward(x, gamma, grad, eps)
+    }
+
+    /// The log-probability of each row's target under the row's softmax (and the row's
+    /// entropy when `with_entropy`).
+    fn target_logprobs(
+        logits: Tensor<Self, 2>,
+        targets: Tensor<Self, 1, Int>,
+        with_entropy: bool,
+    ) -> TargetLogprobs<Self> {
+        composed::target_logprobs(logits, targets, with_entropy)
+    }
+
+    /// The gradient of [`Self::target_logprobs`]' log-probabilities with respect to the
+    /// logits: `g · (onehot(target) − softmax(row))` for each row.
+    fn target_logprobs_backward(
+        logits: Tensor<Self, 2>,
+        targets: Tensor<Self, 1, Int>,
+        log_sum_exp: Tensor<Self, 1>,
+        grad: Tensor<Self, 1>,
+    ) -> Tensor<Self, 2> {
+        composed::target_logprobs_backward(logits, targets, log_sum_exp, grad)
+    }
+}
+
+/// A backend training runs on: autodiff over an inner backend, both with the fused
+/// operations (generation runs on the inner one).
+pub trait TrainBackend: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend {}
+
+impl<T> TrainBackend for T
+where
+    T: AutodiffBackend + KernelBackend,
+    T::InnerBackend: KernelBackend,
+{
+}
+
+#[cfg(feature = "ndarray")]
+impl KernelBackend for burn::backend::NdArray {}
+#[cfg(feature = "wgpu")]
+impl KernelBackend for burn::backend::Wgpu {}
+#[cfg(feature = "cuda")]
+impl KernelBackend for burn::backend::Cuda {}
+
+/// `[d0, …, cols]` → `[rows, cols]` and the dims to restore.
+fn as_rows<B: KernelBackend, const D: usize>(x: Tensor<B, D>) -> (Tensor<B, 2>, [usize; D]) {
+    let dims = x.dims();
+    let cols = dims[D - 1];
+    let rows = dims[..D - 1].iter().product();
+    (x.reshape([rows, cols]), dims)
+}
+
+/// `softmax(scores · scale + mask)` along the last axis; `mask` has the shape of `scores`.
+pub fn masked_softmax<B: KernelBackend, const D: usize>(
+    scores: Tensor<B, D>,
+    mask: Tensor<B, D>,
+    scale: f64,
+) -> Tensor<B, D> {
+    let (scores, dims) = as_rows(scores);
+    let (mask, _) = as_rows(mask);
+    B::masked_softmax(scores, mask, scale as f32).reshape(dims)
+}
+
+/// `silu(gate) ⊙ up`, element-wise; both have the same shape.
+pub fn swiglu<B: KernelBackend, const D: usize>(
+    gate: Tensor<B, D>,
+    up: Tensor<B, D>,
+) -> Tensor<B, D> {
+    let (gate, dims) = as_rows(gate);
+    let (up, _) = as_rows(up);
+    B::swiglu(gate, up).reshape(dims)
+}
+
+/// RMSNorm along the last axis, as burn's `RmsNorm` module computes it.
+pub fn rms_norm<B: KernelBackend, const D: usize>(
+    x: Tensor<B, D>,
+    norm: &burn::nn::RmsNorm<B>,
+) -> Tensor<B, D> {
+    let (x, dims) = as_rows(x);
+    B::rms_norm(x, norm.gamma.val(), norm.epsilon as f32).reshape(dims)
+}
+
+/// The log-probability of `targets[i]` under the softmax of row `i` of `logits`
+/// (`[rows, vocab]`), and the rows' entropies when asked (without gradient).
+pub fn target_logprobs<B: KernelBackend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 1, Int>,
+    with_entropy: bool,
+) -> (Tensor<B, 1>, Option<Tensor<B, 1>>) {
+    let out = B::target_logprobs(logits, targets, with_entropy);
+    (out.logprobs, out.entropy)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Autodiff;
+    use burn::tensor::{Distribution, Tensor, TensorData};
+
+    use super::*;
+    use crate::model::CpuBackend;
+
+    type A = Autodiff<CpuBackend>;
+
+    fn random<B: Backend, const D: usize>(dims: [usize; D], seed: u64) -> Tensor<B, D> {
+        B::seed(&Default::default(), seed);
+        Tensor::random(dims, Distribution::Normal(0.0, 2.0), &Default::default())
+    }
+
+    fn assert_close<B: Backend, const D: usize>(what: &str, got: Tensor<B, D>, want: Tensor<B, D>) {
+        let got: Vec<f32> = got.into_data().to_vec().expect("f32");
+        let want: Vec<f32> = want.into_data().to_vec().expect("f32");
+        assert_eq!(got.len(), want.len(), "{what}: lengths");
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                "{what}[{i}]: {g} vs {w}"
+            );
+        }
+    }
+
+    /// A parameter-like leaf of the graph.
+    fn leaf<const D: usize>(t: Tensor<CpuBackend, D>) -> Tensor<A, D> {
+        Tensor::from_inner(t).require_grad()
+    }
+
+    /// Each fused operation's output and gradients on the CPU backend equal those of its
+    /// composition of burn ops, differentiated by burn's autodiff.
+    #[test]
+    fn fused_operations_match_their_compositions_forward_and_backward() {
+        let (rows, cols) = (6, 37);
+        let weights = random::<CpuBackend, 2>([rows, cols], 1);
+        // Loss = Σ weights ⊙ op(x), so every output element gets its own gradient.
+        let loss = |y: Tensor<A, 2>| (y * Tensor::from_inner(weights.clone())).sum();
+
+        let scores = random::<CpuBackend, 2>([rows, cols], 2);
+        let mask_values: Vec<f32> = (0..rows * cols)
+            .map(|i| if i % cols > i / cols * 5 { -1.0e9 } else { 0.0 })
+            .collect();
+        let mask = Tensor::<CpuBackend, 2>::from_data(
+            TensorData::new(mask_values, [rows, cols]),
+            &Default::default(),
+        );
+        let (a, b) = (leaf(scores.clone()), leaf(scores));
+        let fused = A::masked_softmax(a.clone(), Tensor::from_inner(mask.clone()), 0.3);
+        let reference = composed::masked_softmax(b.clone(), Tensor::from_inner(mask), 0.3);
+        assert_close("softmax", fused.clone().inner(), reference.clone().inner());
+        let (ga, gb) = (loss(fused).backward(), loss(reference).backward());
+        assert_close(
+            "softmax grad",
+            a.grad(&ga).expect("grad"),
+            b.grad(&gb).expect("grad"),
+        );
+
+        let (gate, up) = (
+            random::<CpuBackend, 2>([rows, cols], 3),
+            random::<CpuBackend, 2>([rows, cols], 4),
+        );
+        let (g1, u1, g2, u2) = (leaf(gate.clone()), leaf(up.clone()), leaf(gate), leaf(up));
+        let fused = A::swiglu(g1.clone(), u1.clone());
+        let reference = composed::swiglu(g2.clone(), u2.clone());
+        assert_close("swiglu", fused.clone().inner(), reference.clone().inner());
+        let (ga, gb) = (loss(fused).backward(), loss(reference).backward());
+        assert_close(
+            "swiglu d gate",
+            g1.grad(&ga).expect("grad"),
+            g2.grad(&gb).expect("grad"),
+        );
+        assert_close(
+            "swiglu d up",
+            u1.grad(&ga).expect("grad"),
+            u2.grad(&gb).expect("grad"),
+        );
+
+        let (x, gamma) = (
+            random::<CpuBackend, 2>([rows, cols], 5),
+            random::<CpuBackend, 1>([cols], 6),
+        );
+        let (x1, w1, x2, w2) = (leaf(x.clone()), leaf(gamma.clone()), leaf(x), leaf(gamma));
+        let fused = A::rms_norm(x1.clone(), w1.clone(), 1e-6);
+        let reference = composed::rms_norm(x2.clone(), w2.clone(), 1e-6);
+        assert_close("rms_norm", fused.clone().inner(), reference.clone().inner());
+        let (ga, gb) = (loss(fused).backward(), loss(reference).backward());
+        assert_close(
+            "rms_norm d x",
+            x1.grad(&ga).expect("grad"),
+            x2.grad(&gb).expect("grad"),
+        );
+        assert_close(
+            "rms_norm d gamma",
+            w1.grad(&ga).expect("grad"),
+            w2.grad(&gb).expect("grad"),
+        );
+
+        let logits = random::<CpuBackend, 2>([rows, cols], 7);
+        let targets: Vec<i32> = vec![0, 36, 5, 17, 3, 36];
+        let targets = || {
+            Tensor::<A, 1, Int>::from_data(
+                TensorData::new(targets.clone(), [rows]),
+                &Default::default(),
+            )
+        };
+        let row_weights = random::<CpuBackend, 1>([rows], 8);
+        let row_loss = |y: Tensor<A, 1>| (y * Tensor::from_inner(row_weights.clone())).sum();
+        let (l1, l2) = (leaf(logits.clone()), leaf(logits));
+        let fused = A::target_logprobs(l1.clone(), targets(), true);
+        let reference = composed::target_logprobs(l2.clone(), targets(), true);
+        assert_close(
+            "log-probs",
+            fused.logprobs.clone().inner(),
+            reference.logprobs.clone().inner(),
+        );
+        assert_close(
+            "log-sum-exp",
+            fused.log_sum_exp.inner(),
+            reference.log_sum_exp.inner(),
+        );
+        assert_close(
+            "entropy",
+            fused.entropy.expect("asked").inner(),
+            reference.entropy.expect("asked").inner(),
+        );
+        let (ga, gb) = (
+            row_loss(fused.logprobs).backward(),
+            row_loss(reference.logprobs).backward(),
+        );
+        assert_close(
+            "log-probs grad",
+            l1.grad(&ga).expect("grad"),
+            l2.grad(&gb).expect("grad"),
+        );
+    }
+}
