@@ -4,6 +4,8 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
+use super::kernels::{rotary, KernelBackend};
+
 /// cos and sin for the positions of one step, laid out like the projections they
 /// rotate, `[batch, seq, heads, head_dim]`, for the query and the key head counts.
 ///
@@ -70,7 +72,9 @@ impl<B: Backend> RopeTables<B> {
         };
         Self { q, k }
     }
+}
 
+impl<B: KernelBackend> RopeTables<B> {
     /// Rotates queries, `[batch, seq, heads, head_dim]`.
     pub fn apply_q(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         rotate(x, &self.q)
@@ -82,12 +86,10 @@ impl<B: Backend> RopeTables<B> {
     }
 }
 
-/// `x·cos + rotate_half(x)·sin`, where `rotate_half([a, b]) = [-b, a]`.
-fn rotate<B: Backend>(x: Tensor<B, 4>, (cos, sin): &(Tensor<B, 4>, Tensor<B, 4>)) -> Tensor<B, 4> {
-    let d = x.dims()[3];
-    let half = d / 2;
-    let first = x.clone().narrow(3, 0, half);
-    let second = x.clone().narrow(3, half, half);
-    let rotated = Tensor::cat(vec![second.neg(), first], 3);
-    x * cos.clone() + rotated * sin.clone()
+/// `x·cos + rotate_half(x)·sin`, where `rotate_half([a, b]) = [-b, a]` (one fused operation).
+fn rotate<B: KernelBackend>(
+    x: Tensor<B, 4>,
+    (cos, sin): &(Tensor<B, 4>, Tensor<B, 4>),
+) -> Tensor<B, 4> {
+    rotary(x, cos.clone(), sin.clone())
 }

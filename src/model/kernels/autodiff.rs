@@ -90,6 +90,24 @@ impl<B: KernelBackend> Backward<B, 2> for RmsNorm {
 }
 
 #[derive(Debug)]
+struct Rotary;
+
+impl<B: KernelBackend> Backward<B, 1> for Rotary {
+    /// The cos and sin tables.
+    type State = (FloatPrimitive<B>, FloatPrimitive<B>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = parent {
+            let (cos, sin) = ops.state;
+            let d = B::rotary_backward(inner(&grad), inner(&cos), inner(&sin));
+            grads.register::<B>(node.id, primitive(d));
+        }
+    }
+}
+
+#[derive(Debug)]
 struct TargetLogprob;
 
 impl<B: KernelBackend> Backward<B, 1> for TargetLogprob {
@@ -162,6 +180,23 @@ impl<B: KernelBackend, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
         wrap(
             match RmsNorm.prepare::<C>(nodes).compute_bound().stateful() {
                 OpsKind::Tracked(prep) => prep.finish((x.primitive, gamma.primitive, eps), out),
+                OpsKind::UnTracked(prep) => prep.finish(out),
+            },
+        )
+    }
+
+    fn rotary(x: Tensor<Self, 2>, cos: Tensor<Self, 2>, sin: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        let x = x.into_primitive().tensor();
+        let cos = cos.into_primitive().tensor().primitive;
+        let sin = sin.into_primitive().tensor().primitive;
+        let out = primitive(B::rotary(inner(&x.primitive), inner(&cos), inner(&sin)));
+        wrap(
+            match Rotary
+                .prepare::<C>([x.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish((cos, sin), out),
                 OpsKind::UnTracked(prep) => prep.finish(out),
             },
         )

@@ -100,3 +100,29 @@ pub(crate) fn target_logprobs_backward<B: Backend>(
     let probs = (logits - log_sum_exp.reshape([rows, 1])).exp();
     (probs * grad.clone().neg()).scatter(1, targets.reshape([rows, 1]), grad, IndexingUpdateOp::Add)
 }
+
+/// `x ⊙ cos + rotate_half(x) ⊙ sin` along each row, `rotate_half([a, b]) = [−b, a]`.
+pub(crate) fn rotary<B: Backend>(
+    x: Tensor<B, 2>,
+    cos: Tensor<B, 2>,
+    sin: Tensor<B, 2>,
+) -> Tensor<B, 2> {
+    let half = x.dims()[1] / 2;
+    let first = x.clone().narrow(1, 0, half);
+    let second = x.clone().narrow(1, half, half);
+    let rotated = Tensor::cat(vec![second.neg(), first], 1);
+    x * cos + rotated * sin
+}
+
+/// The gradient of [`rotary`] with respect to `x`: `g ⊙ cos + [v, −u]` for `g ⊙ sin = [u, v]`.
+pub(crate) fn rotary_backward<B: Backend>(
+    grad: Tensor<B, 2>,
+    cos: Tensor<B, 2>,
+    sin: Tensor<B, 2>,
+) -> Tensor<B, 2> {
+    let half = grad.dims()[1] / 2;
+    let gs = grad.clone() * sin;
+    let first = gs.clone().narrow(1, 0, half);
+    let second = gs.narrow(1, half, half);
+    grad * cos + Tensor::cat(vec![second, first.neg()], 1)
+}

@@ -315,6 +315,52 @@ pub(crate) fn rms_norm_backward(
     (dx, d_gamma)
 }
 
+/// Rotary position embedding in the rotate-half convention, over rows of `cols` (one head
+/// of one position each): `x ⊙ cos + rotate_half(x) ⊙ sin`, `rotate_half([a, b]) = [−b, a]`.
+/// With `backward`, the gradient with respect to `x` of that map applied to `x = grad`:
+/// `g ⊙ cos + rotate_halfᵀ(g ⊙ sin)`, `rotate_halfᵀ([u, v]) = [v, −u]`.
+pub(crate) fn rotary(x: &[f32], cos: &[f32], sin: &[f32], cols: usize, backward: bool) -> Vec<f32> {
+    let half = cols / 2;
+    let mut out = vec![0.0f32; x.len()];
+    let work = |x: &[f32], cos: &[f32], sin: &[f32], out: &mut [f32]| {
+        vectorized(|| {
+            for (((x, c), s), o) in x
+                .chunks_exact(cols)
+                .zip(cos.chunks_exact(cols))
+                .zip(sin.chunks_exact(cols))
+                .zip(out.chunks_exact_mut(cols))
+            {
+                let (x1, x2) = x.split_at(half);
+                let (c1, c2) = c.split_at(half);
+                let (s1, s2) = s.split_at(half);
+                let (o1, o2) = o.split_at_mut(half);
+                if backward {
+                    for j in 0..half {
+                        o1[j] = x1[j] * c1[j] + x2[j] * s2[j];
+                        o2[j] = x2[j] * c2[j] - x1[j] * s1[j];
+                    }
+                } else {
+                    for j in 0..half {
+                        o1[j] = x1[j] * c1[j] - x2[j] * s1[j];
+                        o2[j] = x2[j] * c2[j] + x1[j] * s2[j];
+                    }
+                }
+            }
+        })
+    };
+    if x.len() < PARALLEL_MIN || cols == 0 {
+        work(x, cos, sin, &mut out);
+    } else {
+        let chunk = cols * (PARALLEL_MIN / cols).max(1);
+        out.par_chunks_mut(chunk)
+            .zip(x.par_chunks(chunk))
+            .zip(cos.par_chunks(chunk))
+            .zip(sin.par_chunks(chunk))
+            .for_each(|(((o, x), c), s)| work(x, c, s, o));
+    }
+    out
+}
+
 /// `ln Σ e^x` of one row.
 #[inline(always)]
 fn log_sum_exp(row: &[f32]) -> f32 {
@@ -532,6 +578,24 @@ mod tests {
         for (g, n) in got.iter().zip(&want) {
             assert!((g - n).abs() < 2e-3, "log-probs {g} vs {n}");
         }
+    }
+
+    #[test]
+    fn rotary_backward_is_the_transpose_of_rotary() {
+        // ⟨w, R x⟩ = ⟨Rᵀ w, x⟩ for the linear map R of each row.
+        let cols = 8;
+        let (x, w) = (weights(3 * cols, 9), weights(3 * cols, 10));
+        let angles = weights(3 * cols, 11);
+        let cos: Vec<f32> = angles.iter().map(|a| a.cos()).collect();
+        let sin: Vec<f32> = angles.iter().map(|a| a.sin()).collect();
+        let rx = rotary(&x, &cos, &sin, cols, false);
+        let rtw = rotary(&w, &cos, &sin, cols, true);
+        let lhs: f32 = w.iter().zip(&rx).map(|(a, b)| a * b).sum();
+        let rhs: f32 = rtw.iter().zip(&x).map(|(a, b)| a * b).sum();
+        assert!((lhs - rhs).abs() < 1e-5, "{lhs} vs {rhs}");
+        // Row 0, element 0: x0 cos0 − x4 sin0.
+        assert!((rx[0] - (x[0] * cos[0] - x[4] * sin[0])).abs() < 1e-6);
+        assert!((rx[4] - (x[4] * cos[4] + x[0] * sin[4])).abs() < 1e-6);
     }
 
     #[test]

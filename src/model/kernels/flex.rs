@@ -32,6 +32,28 @@ fn indices(t: Tensor<Flex, 1, Int>, cols: usize) -> Option<Vec<usize>> {
     out.iter().all(|&v| v < cols).then_some(out)
 }
 
+/// [`cpu::rotary`] on `f32` tensors, the composed ops otherwise.
+fn rotary(
+    x: Tensor<Flex, 2>,
+    cos: Tensor<Flex, 2>,
+    sin: Tensor<Flex, 2>,
+    backward: bool,
+) -> Tensor<Flex, 2> {
+    let buffers = (
+        f32_buffer(x.clone()),
+        f32_buffer(cos.clone()),
+        f32_buffer(sin.clone()),
+    );
+    match buffers {
+        (Some((v, dims)), Some((c, _)), Some((s, _))) => tensor(
+            cpu::rotary(v.storage(), c.storage(), s.storage(), dims[1], backward),
+            dims,
+        ),
+        _ if backward => composed::rotary_backward(x, cos, sin),
+        _ => composed::rotary(x, cos, sin),
+    }
+}
+
 fn tensor<const D: usize>(values: Vec<f32>, dims: [usize; D]) -> Tensor<Flex, D> {
     Tensor::from_primitive(TensorPrimitive::Float(FlexTensor::from_data(
         TensorData::new(values, dims),
@@ -122,6 +144,18 @@ impl KernelBackend for Flex {
             }
             _ => composed::rms_norm_backward(x, gamma, grad, eps),
         }
+    }
+
+    fn rotary(x: Tensor<Self, 2>, cos: Tensor<Self, 2>, sin: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        rotary(x, cos, sin, false)
+    }
+
+    fn rotary_backward(
+        grad: Tensor<Self, 2>,
+        cos: Tensor<Self, 2>,
+        sin: Tensor<Self, 2>,
+    ) -> Tensor<Self, 2> {
+        rotary(grad, cos, sin, true)
     }
 
     fn target_logprobs(

@@ -1,5 +1,5 @@
 //! Model layer (used by execute): fused operations of the decoder — attention's masked
-//! softmax, SwiGLU, RMSNorm and the log-probability of a target token — each one
+//! softmax, rotary embeddings, SwiGLU, RMSNorm and the log-probability of a target token — each one
 //! operation with its own backward pass instead of a chain of element-wise burn ops.
 //!
 //! [`KernelBackend`] extends burn's `Backend` with them. Its default methods compose burn
@@ -83,6 +83,22 @@ pub trait KernelBackend: Backend {
         composed::rms_norm_backward(x, gamma, grad, eps)
     }
 
+    /// Rotary position embedding of each row (one head of one position; the cos and sin
+    /// tables have the rows' shape): `x ⊙ cos + rotate_half(x) ⊙ sin`. The tables carry
+    /// no gradient.
+    fn rotary(x: Tensor<Self, 2>, cos: Tensor<Self, 2>, sin: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        composed::rotary(x, cos, sin)
+    }
+
+    /// The gradient of [`Self::rotary`] with respect to `x`.
+    fn rotary_backward(
+        grad: Tensor<Self, 2>,
+        cos: Tensor<Self, 2>,
+        sin: Tensor<Self, 2>,
+    ) -> Tensor<Self, 2> {
+        composed::rotary_backward(grad, cos, sin)
+    }
+
     /// The log-probability of each row's target under the row's softmax (and the row's
     /// entropy when `with_entropy`).
     fn target_logprobs(
@@ -159,6 +175,18 @@ pub fn rms_norm<B: KernelBackend, const D: usize>(
 ) -> Tensor<B, D> {
     let (x, dims) = as_rows(x);
     B::rms_norm(x, norm.gamma.val(), norm.epsilon as f32).reshape(dims)
+}
+
+/// Rotary position embedding of `x` (`[…, head_dim]`) by tables of the same shape.
+pub fn rotary<B: KernelBackend, const D: usize>(
+    x: Tensor<B, D>,
+    cos: Tensor<B, D>,
+    sin: Tensor<B, D>,
+) -> Tensor<B, D> {
+    let (x, dims) = as_rows(x);
+    let (cos, _) = as_rows(cos);
+    let (sin, _) = as_rows(sin);
+    B::rotary(x, cos, sin).reshape(dims)
 }
 
 /// The log-probability of `targets[i]` under the softmax of row `i` of `logits`
@@ -270,6 +298,27 @@ mod tests {
             "rms_norm d gamma",
             w1.grad(&ga).expect("grad"),
             w2.grad(&gb).expect("grad"),
+        );
+
+        let (x, angles) = (
+            random::<CpuBackend, 2>([rows, 8], 9),
+            random::<CpuBackend, 2>([rows, 8], 10),
+        );
+        let (cos, sin) = (
+            Tensor::from_inner(angles.clone().cos()),
+            Tensor::from_inner(angles.sin()),
+        );
+        let (x1, x2) = (leaf(x.clone()), leaf(x));
+        let fused = A::rotary(x1.clone(), cos.clone(), sin.clone());
+        let reference = composed::rotary(x2.clone(), cos, sin);
+        assert_close("rotary", fused.clone().inner(), reference.clone().inner());
+        let w8 = random::<CpuBackend, 2>([rows, 8], 11);
+        let loss8 = |y: Tensor<A, 2>| (y * Tensor::from_inner(w8.clone())).sum();
+        let (ga, gb) = (loss8(fused).backward(), loss8(reference).backward());
+        assert_close(
+            "rotary grad",
+            x1.grad(&ga).expect("grad"),
+            x2.grad(&gb).expect("grad"),
         );
 
         let logits = random::<CpuBackend, 2>([rows, cols], 7);
