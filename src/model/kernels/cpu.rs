@@ -7,26 +7,76 @@
 //! exponential is a vectorisable polynomial ([`exp`]) instead of libm's scalar `expf`,
 //! whose slow path for large negative inputs (masked attention scores) showed in profiles.
 //!
-//! Every loop runs inside [`vectorized`], which compiles it for the best instruction set
-//! the CPU has (AVX2/FMA on x86-64) and picks that at run time. Rows are split among
-//! threads in fixed chunks and every reduction runs in a fixed order, so the results do
-//! not depend on the number of threads: the same inputs give the same bits.
+//! Each kernel's loop is a [`RowKernel`] run through [`vectorized`], which compiles it for
+//! the widest instruction set the CPU has (AVX-512 or AVX2 on x86-64) and picks that at
+//! run time; everything it calls is `#[inline(always)]` so that it is compiled there too.
+//! Rows are split among threads in chunks fixed by the sizes alone, and every reduction
+//! runs in a fixed order, so the results do not depend on the number of threads.
+
+use std::ops::Range;
 
 use rayon::prelude::*;
 
-/// Lanes the reductions accumulate in (one AVX2 register of `f32`).
-const LANES: usize = 8;
-/// Below this many elements a kernel runs on the calling thread.
+/// Lanes the reductions accumulate in.
+const LANES: usize = 16;
+/// Elements per parallel chunk; below this a kernel runs on the calling thread.
 const PARALLEL_MIN: usize = 1 << 15;
 /// Inputs below this give `exp(x) = 0` (`f32` underflows there).
 const EXP_MIN: f32 = -87.3;
 /// Inputs above this are clamped, so that `2^n` stays a normal `f32` (`e^88.3` ≈ 2e38).
 const EXP_MAX: f32 = 88.3;
 
-/// Runs `f` compiled for the widest SIMD instruction set the CPU supports.
-#[inline(always)]
-fn vectorized<R>(f: impl FnOnce() -> R) -> R {
-    pulp::Arch::new().dispatch(f)
+/// The work of one kernel on one chunk of rows.
+trait RowKernel {
+    /// Does the work; implementations are `#[inline(always)]`.
+    fn run(self);
+}
+
+/// Adapts a [`RowKernel`] to pulp's run-time SIMD dispatch.
+struct Dispatch<K>(K);
+
+impl<K: RowKernel> pulp::WithSimd for Dispatch<K> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        self.0.run()
+    }
+}
+
+/// Runs `kernel` compiled for the widest SIMD instruction set the CPU supports.
+fn vectorized<K: RowKernel>(kernel: K) {
+    pulp::Arch::new().dispatch(Dispatch(kernel))
+}
+
+/// Chunks of whole rows: `rows` split into ranges of about [`PARALLEL_MIN`] elements of
+/// `cols`, one range when the whole is smaller.
+fn row_chunks(rows: usize, cols: usize) -> Vec<Range<usize>> {
+    let per_chunk = (PARALLEL_MIN / cols.max(1)).max(1);
+    (0..rows)
+        .step_by(per_chunk)
+        .map(|start| start..(start + per_chunk).min(rows))
+        .collect()
+}
+
+/// Runs `f(rows, out_rows)` for each chunk of [`row_chunks`] (in parallel when there are
+/// several); `out` holds `out_cols` values per row.
+fn for_row_chunks(
+    rows: usize,
+    cols: usize,
+    out: &mut [f32],
+    out_cols: usize,
+    f: impl Fn(Range<usize>, &mut [f32]) + Sync,
+) {
+    let chunks = row_chunks(rows, cols);
+    if chunks.len() <= 1 {
+        f(0..rows, out);
+        return;
+    }
+    let per_chunk = chunks[0].len();
+    out.par_chunks_mut(per_chunk * out_cols)
+        .zip(chunks)
+        .for_each(|(o, range)| f(range, o));
 }
 
 /// `e^x` to within 2 ulp for `f32` (Cephes' `expf` polynomial on `x - n ln 2`, scaled by
@@ -70,7 +120,7 @@ fn row_max(row: &[f32]) -> f32 {
     let mut chunks = row.chunks_exact(LANES);
     for c in &mut chunks {
         for (a, &v) in acc.iter_mut().zip(c) {
-            *a = a.max(v);
+            *a = if v > *a { v } else { *a };
         }
     }
     let tail = chunks
@@ -80,33 +130,20 @@ fn row_max(row: &[f32]) -> f32 {
     acc.iter().fold(tail, |m, &v| m.max(v))
 }
 
-/// The sum of `f(a_i, b_i)`, accumulated lane-wise in a fixed order.
-#[inline(always)]
-fn row_sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let mut ca = a.chunks_exact(LANES);
-    let mut cb = b.chunks_exact(LANES);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for i in 0..LANES {
-            acc[i] += f(x[i], y[i]);
-        }
-    }
-    let mut tail = 0.0f32;
-    for (&x, &y) in ca.remainder().iter().zip(cb.remainder()) {
-        tail += f(x, y);
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
 /// The sum of `f(a_i, b_i, c_i)`, accumulated lane-wise in a fixed order.
 #[inline(always)]
 fn row_sum3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) -> f32 {
-    let mut acc = [0.0f32; LANES];
     let n = a.len().min(b.len()).min(c.len());
+    let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
+    let mut acc = [0.0f32; LANES];
     let body = n / LANES * LANES;
-    for i in (0..body).step_by(LANES) {
+    for ((ca, cb), cc) in a[..body]
+        .chunks_exact(LANES)
+        .zip(b[..body].chunks_exact(LANES))
+        .zip(c[..body].chunks_exact(LANES))
+    {
         for l in 0..LANES {
-            acc[l] += f(a[i + l], b[i + l], c[i + l]);
+            acc[l] += f(ca[l], cb[l], cc[l]);
         }
     }
     let mut tail = 0.0f32;
@@ -116,62 +153,96 @@ fn row_sum3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) -
     acc.iter().sum::<f32>() + tail
 }
 
-/// Runs `f(rows_in_a, rows_in_b, rows_out)` over row-aligned chunks of the three slices,
-/// in parallel when the work is large enough. Chunk boundaries depend only on the sizes.
-fn for_rows(
+/// The sum of `f(a_i, b_i)`.
+#[inline(always)]
+fn row_sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    row_sum3(a, b, b, |x, y, _| f(x, y))
+}
+
+/// The sum of `row`.
+#[inline(always)]
+fn row_sum(row: &[f32]) -> f32 {
+    row_sum3(row, row, row, |x, _, _| x)
+}
+
+/// `row ← e^(row − max row) / Σ e^(row − max row)`, in place.
+#[inline(always)]
+fn softmax_in_place(row: &mut [f32]) {
+    let max = row_max(row);
+    for v in row.iter_mut() {
+        *v = exp(*v - max);
+    }
+    let inv = 1.0 / row_sum(row);
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
+}
+
+struct MaskedSoftmaxRows<'a> {
+    scores: &'a [f32],
+    mask: &'a [f32],
+    out: &'a mut [f32],
+    scale: f32,
     cols: usize,
-    a: &[f32],
-    b: &[f32],
-    out: &mut [f32],
-    f: impl Fn(&[f32], &[f32], &mut [f32]) + Sync,
-) {
-    if cols == 0 {
-        return;
+}
+
+impl RowKernel for MaskedSoftmaxRows<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let rows = self
+            .scores
+            .chunks_exact(self.cols)
+            .zip(self.mask.chunks_exact(self.cols))
+            .zip(self.out.chunks_exact_mut(self.cols));
+        for ((s, m), o) in rows {
+            for ((o, &s), &m) in o.iter_mut().zip(s).zip(m) {
+                *o = s * self.scale + m;
+            }
+            softmax_in_place(o);
+        }
     }
-    if out.len() < PARALLEL_MIN {
-        vectorized(|| f(a, b, out));
-        return;
-    }
-    let chunk = cols * (PARALLEL_MIN / cols).max(1);
-    out.par_chunks_mut(chunk)
-        .zip(a.par_chunks(chunk))
-        .zip(b.par_chunks(chunk))
-        .for_each(|((o, a), b)| vectorized(|| f(a, b, o)));
 }
 
 /// `softmax(scores · scale + mask)` over rows of `cols`.
 pub(crate) fn masked_softmax(scores: &[f32], mask: &[f32], scale: f32, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; scores.len()];
-    for_rows(cols, scores, mask, &mut out, |s, m, o| {
-        for ((s, m), o) in s
-            .chunks_exact(cols)
-            .zip(m.chunks_exact(cols))
-            .zip(o.chunks_exact_mut(cols))
-        {
-            for ((o, &s), &m) in o.iter_mut().zip(s).zip(m) {
-                *o = s * scale + m;
-            }
-            let max = row_max(o);
-            let mut acc = [0.0f32; LANES];
-            let mut chunks = o.chunks_exact_mut(LANES);
-            for c in &mut chunks {
-                for (a, v) in acc.iter_mut().zip(c.iter_mut()) {
-                    *v = exp(*v - max);
-                    *a += *v;
-                }
-            }
-            let mut sum = 0.0f32;
-            for v in chunks.into_remainder() {
-                *v = exp(*v - max);
-                sum += *v;
-            }
-            let inv = 1.0 / (acc.iter().sum::<f32>() + sum);
-            for v in o.iter_mut() {
-                *v *= inv;
-            }
-        }
+    let rows = scores.len().checked_div(cols).unwrap_or(0);
+    for_row_chunks(rows, cols, &mut out, cols, |r, out| {
+        let span = r.start * cols..r.end * cols;
+        vectorized(MaskedSoftmaxRows {
+            scores: &scores[span.clone()],
+            mask: &mask[span],
+            out,
+            scale,
+            cols,
+        })
     });
     out
+}
+
+struct MaskedSoftmaxBackwardRows<'a> {
+    probs: &'a [f32],
+    grad: &'a [f32],
+    out: &'a mut [f32],
+    scale: f32,
+    cols: usize,
+}
+
+impl RowKernel for MaskedSoftmaxBackwardRows<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let rows = self
+            .probs
+            .chunks_exact(self.cols)
+            .zip(self.grad.chunks_exact(self.cols))
+            .zip(self.out.chunks_exact_mut(self.cols));
+        for ((p, g), o) in rows {
+            let dot = row_sum2(p, g, |p, g| p * g);
+            for ((o, &p), &g) in o.iter_mut().zip(p).zip(g) {
+                *o = self.scale * p * (g - dot);
+            }
+        }
+    }
 }
 
 /// The gradient of [`masked_softmax`] with respect to the scores: `scale · p ⊙ (g − ⟨g, p⟩)`.
@@ -182,58 +253,92 @@ pub(crate) fn masked_softmax_backward(
     cols: usize,
 ) -> Vec<f32> {
     let mut out = vec![0.0f32; probs.len()];
-    for_rows(cols, probs, grad, &mut out, |p, g, o| {
-        for ((p, g), o) in p
-            .chunks_exact(cols)
-            .zip(g.chunks_exact(cols))
-            .zip(o.chunks_exact_mut(cols))
-        {
-            let dot = row_sum2(p, g, |p, g| p * g);
-            for ((o, &p), &g) in o.iter_mut().zip(p).zip(g) {
-                *o = scale * p * (g - dot);
-            }
-        }
+    let rows = probs.len().checked_div(cols).unwrap_or(0);
+    for_row_chunks(rows, cols, &mut out, cols, |r, out| {
+        let span = r.start * cols..r.end * cols;
+        vectorized(MaskedSoftmaxBackwardRows {
+            probs: &probs[span.clone()],
+            grad: &grad[span],
+            out,
+            scale,
+            cols,
+        })
     });
     out
+}
+
+struct SwigluValues<'a> {
+    gate: &'a [f32],
+    up: &'a [f32],
+    out: &'a mut [f32],
+}
+
+impl RowKernel for SwigluValues<'_> {
+    #[inline(always)]
+    fn run(self) {
+        for ((o, &g), &u) in self.out.iter_mut().zip(self.gate).zip(self.up) {
+            *o = g * sigmoid(g) * u;
+        }
+    }
 }
 
 /// SwiGLU's product `silu(gate) ⊙ up`.
 pub(crate) fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0f32; gate.len()];
-    for_rows(1, gate, up, &mut out, |g, u, o| {
-        for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
-            *o = g * sigmoid(g) * u;
-        }
+    for_row_chunks(gate.len(), 1, &mut out, 1, |r, out| {
+        vectorized(SwigluValues {
+            gate: &gate[r.clone()],
+            up: &up[r],
+            out,
+        })
     });
     out
 }
 
+struct SwigluBackwardValues<'a> {
+    gate: &'a [f32],
+    up: &'a [f32],
+    grad: &'a [f32],
+    d_gate: &'a mut [f32],
+    d_up: &'a mut [f32],
+}
+
+impl RowKernel for SwigluBackwardValues<'_> {
+    #[inline(always)]
+    fn run(self) {
+        // d gate = g · up · σ(x)(1 + x(1 − σ(x))), d up = g · x σ(x), one pass for both.
+        let values = self.gate.iter().zip(self.up).zip(self.grad);
+        for ((((&x, &u), &g), dg), du) in
+            values.zip(self.d_gate.iter_mut()).zip(self.d_up.iter_mut())
+        {
+            let s = sigmoid(x);
+            *dg = g * u * s * (1.0 + x * (1.0 - s));
+            *du = g * x * s;
+        }
+    }
+}
+
 /// The gradients of [`swiglu`] with respect to `gate` and `up`.
 pub(crate) fn swiglu_backward(gate: &[f32], up: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    // d gate = g · up · σ(x)(1 + x(1 − σ(x))), d up = g · x σ(x), one pass for both.
-    let mut both = vec![0.0f32; 2 * gate.len()];
-    let (d_gate, d_up) = both.split_at_mut(gate.len());
-    let work = |gate: &[f32], up: &[f32], grad: &[f32], d_gate: &mut [f32], d_up: &mut [f32]| {
-        for i in 0..gate.len() {
-            let (x, u, g) = (gate[i], up[i], grad[i]);
-            let s = sigmoid(x);
-            d_gate[i] = g * u * s * (1.0 + x * (1.0 - s));
-            d_up[i] = g * x * s;
-        }
-    };
-    if gate.len() < PARALLEL_MIN {
-        vectorized(|| work(gate, up, grad, d_gate, d_up));
-    } else {
-        d_gate
-            .par_chunks_mut(PARALLEL_MIN)
-            .zip(d_up.par_chunks_mut(PARALLEL_MIN))
-            .zip(gate.par_chunks(PARALLEL_MIN))
-            .zip(up.par_chunks(PARALLEL_MIN))
-            .zip(grad.par_chunks(PARALLEL_MIN))
-            .for_each(|((((dg, du), x), u), g)| vectorized(|| work(x, u, g, dg, du)));
-    }
-    let d_up = both.split_off(gate.len());
-    (both, d_up)
+    let n = gate.len();
+    let mut d_gate = vec![0.0f32; n];
+    let mut d_up = vec![0.0f32; n];
+    let chunks = row_chunks(n, 1);
+    let per_chunk = chunks.first().map_or(1, |c| c.len().max(1));
+    d_gate
+        .par_chunks_mut(per_chunk)
+        .zip(d_up.par_chunks_mut(per_chunk))
+        .zip(chunks)
+        .for_each(|((dg, du), r)| {
+            vectorized(SwigluBackwardValues {
+                gate: &gate[r.clone()],
+                up: &up[r.clone()],
+                grad: &grad[r],
+                d_gate: dg,
+                d_up: du,
+            })
+        });
+    (d_gate, d_up)
 }
 
 /// `1 / sqrt(mean(x²) + eps)` of one row.
@@ -243,19 +348,77 @@ fn inv_rms(row: &[f32], eps: f32) -> f32 {
     1.0 / (ms + eps).sqrt()
 }
 
+struct RmsNormRows<'a> {
+    x: &'a [f32],
+    gamma: &'a [f32],
+    out: &'a mut [f32],
+    eps: f32,
+}
+
+impl RowKernel for RmsNormRows<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let cols = self.gamma.len();
+        for (x, o) in self
+            .x
+            .chunks_exact(cols)
+            .zip(self.out.chunks_exact_mut(cols))
+        {
+            let r = inv_rms(x, self.eps);
+            for ((o, &x), &w) in o.iter_mut().zip(x).zip(self.gamma) {
+                *o = x * r * w;
+            }
+        }
+    }
+}
+
 /// RMSNorm over rows of `gamma.len()`: `x / sqrt(mean(x²) + eps) ⊙ gamma`.
 pub(crate) fn rms_norm(x: &[f32], gamma: &[f32], eps: f32) -> Vec<f32> {
     let cols = gamma.len();
     let mut out = vec![0.0f32; x.len()];
-    for_rows(cols, x, x, &mut out, |x, _, o| {
-        for (x, o) in x.chunks_exact(cols).zip(o.chunks_exact_mut(cols)) {
-            let r = inv_rms(x, eps);
-            for ((o, &x), &w) in o.iter_mut().zip(x).zip(gamma) {
-                *o = x * r * w;
-            }
-        }
+    let rows = x.len().checked_div(cols).unwrap_or(0);
+    for_row_chunks(rows, cols, &mut out, cols, |r, out| {
+        vectorized(RmsNormRows {
+            x: &x[r.start * cols..r.end * cols],
+            gamma,
+            out,
+            eps,
+        })
     });
     out
+}
+
+struct RmsNormBackwardRows<'a> {
+    x: &'a [f32],
+    gamma: &'a [f32],
+    grad: &'a [f32],
+    d_x: &'a mut [f32],
+    /// This chunk's share of d gamma, added to.
+    d_gamma: &'a mut [f32],
+    eps: f32,
+}
+
+impl RowKernel for RmsNormBackwardRows<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let cols = self.gamma.len();
+        let rows = self
+            .x
+            .chunks_exact(cols)
+            .zip(self.grad.chunks_exact(cols))
+            .zip(self.d_x.chunks_exact_mut(cols));
+        for ((x, g), dx) in rows {
+            let r = inv_rms(x, self.eps);
+            // x̂ = x r; d x = r (g ⊙ γ − x̂ · mean(g ⊙ γ ⊙ x̂))
+            let mean = row_sum3(x, g, self.gamma, |x, g, w| x * g * w) * r * r / cols as f32;
+            for (((dx, &x), &g), &w) in dx.iter_mut().zip(x).zip(g).zip(self.gamma) {
+                *dx = r * (g * w - x * mean);
+            }
+            for ((dg, &x), &g) in self.d_gamma.iter_mut().zip(x).zip(g) {
+                *dg += g * x * r;
+            }
+        }
+    }
 }
 
 /// The gradients of [`rms_norm`] with respect to `x` and `gamma`.
@@ -267,52 +430,72 @@ pub(crate) fn rms_norm_backward(
 ) -> (Vec<f32>, Vec<f32>) {
     let cols = gamma.len();
     let rows = x.len().checked_div(cols).unwrap_or(0);
-    // Rows per chunk: each chunk adds its rows' share of d gamma into its own partial
-    // sum, and the partial sums are added in chunk order.
-    let per_chunk = (PARALLEL_MIN / cols.max(1)).max(1);
-    let mut dx = vec![0.0f32; x.len()];
-    let chunk_grads = |x: &[f32], g: &[f32], dx: &mut [f32]| -> Vec<f32> {
-        let mut d_gamma = vec![0.0f32; cols];
-        vectorized(|| {
-            for ((x, g), dx) in x
-                .chunks_exact(cols)
-                .zip(g.chunks_exact(cols))
-                .zip(dx.chunks_exact_mut(cols))
-            {
-                let r = inv_rms(x, eps);
-                // x̂ = x r; dx = r (g ⊙ γ − x̂ · mean(g ⊙ γ ⊙ x̂))
-                let mean = row_sum3(x, g, gamma, |x, g, w| x * g * w) * r * r / cols as f32;
-                for ((((dx, &x), &g), &w), dg) in dx
-                    .iter_mut()
-                    .zip(x)
-                    .zip(g)
-                    .zip(gamma)
-                    .zip(d_gamma.iter_mut())
-                {
-                    *dx = r * (g * w - x * mean);
-                    *dg += g * x * r;
-                }
-            }
+    let chunks = row_chunks(rows, cols);
+    let mut d_x = vec![0.0f32; x.len()];
+    // Each chunk adds its rows' share of d gamma into its own partial sum; the partial
+    // sums are added in chunk order.
+    let mut partials = vec![0.0f32; chunks.len() * cols];
+    let per_chunk = chunks.first().map_or(1, |c| c.len().max(1));
+    d_x.par_chunks_mut(per_chunk * cols.max(1))
+        .zip(partials.par_chunks_mut(cols.max(1)))
+        .zip(chunks)
+        .for_each(|((dx, dg), r)| {
+            let span = r.start * cols..r.end * cols;
+            vectorized(RmsNormBackwardRows {
+                x: &x[span.clone()],
+                gamma,
+                grad: &grad[span],
+                d_x: dx,
+                d_gamma: dg,
+                eps,
+            })
         });
-        d_gamma
-    };
-    let partials: Vec<Vec<f32>> = if rows <= per_chunk {
-        vec![chunk_grads(x, grad, &mut dx)]
-    } else {
-        let chunk = per_chunk * cols;
-        dx.par_chunks_mut(chunk)
-            .zip(x.par_chunks(chunk))
-            .zip(grad.par_chunks(chunk))
-            .map(|((dx, x), g)| chunk_grads(x, g, dx))
-            .collect()
-    };
     let mut d_gamma = vec![0.0f32; cols];
-    for p in &partials {
+    for p in partials.chunks_exact(cols.max(1)) {
         for (d, v) in d_gamma.iter_mut().zip(p) {
             *d += v;
         }
     }
-    (dx, d_gamma)
+    (d_x, d_gamma)
+}
+
+struct RotaryRows<'a> {
+    x: &'a [f32],
+    cos: &'a [f32],
+    sin: &'a [f32],
+    out: &'a mut [f32],
+    cols: usize,
+    backward: bool,
+}
+
+impl RowKernel for RotaryRows<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let half = self.cols / 2;
+        let rows = self
+            .x
+            .chunks_exact(self.cols)
+            .zip(self.cos.chunks_exact(self.cols))
+            .zip(self.sin.chunks_exact(self.cols))
+            .zip(self.out.chunks_exact_mut(self.cols));
+        for (((x, c), s), o) in rows {
+            let (x1, x2) = x.split_at(half);
+            let (c1, c2) = c.split_at(half);
+            let (s1, s2) = s.split_at(half);
+            let (o1, o2) = o.split_at_mut(half);
+            if self.backward {
+                for j in 0..half {
+                    o1[j] = x1[j] * c1[j] + x2[j] * s2[j];
+                    o2[j] = x2[j] * c2[j] - x1[j] * s1[j];
+                }
+            } else {
+                for j in 0..half {
+                    o1[j] = x1[j] * c1[j] - x2[j] * s1[j];
+                    o2[j] = x2[j] * c2[j] + x1[j] * s2[j];
+                }
+            }
+        }
+    }
 }
 
 /// Rotary position embedding in the rotate-half convention, over rows of `cols` (one head
@@ -320,56 +503,56 @@ pub(crate) fn rms_norm_backward(
 /// With `backward`, the gradient with respect to `x` of that map applied to `x = grad`:
 /// `g ⊙ cos + rotate_halfᵀ(g ⊙ sin)`, `rotate_halfᵀ([u, v]) = [v, −u]`.
 pub(crate) fn rotary(x: &[f32], cos: &[f32], sin: &[f32], cols: usize, backward: bool) -> Vec<f32> {
-    let half = cols / 2;
     let mut out = vec![0.0f32; x.len()];
-    let work = |x: &[f32], cos: &[f32], sin: &[f32], out: &mut [f32]| {
-        vectorized(|| {
-            for (((x, c), s), o) in x
-                .chunks_exact(cols)
-                .zip(cos.chunks_exact(cols))
-                .zip(sin.chunks_exact(cols))
-                .zip(out.chunks_exact_mut(cols))
-            {
-                let (x1, x2) = x.split_at(half);
-                let (c1, c2) = c.split_at(half);
-                let (s1, s2) = s.split_at(half);
-                let (o1, o2) = o.split_at_mut(half);
-                if backward {
-                    for j in 0..half {
-                        o1[j] = x1[j] * c1[j] + x2[j] * s2[j];
-                        o2[j] = x2[j] * c2[j] - x1[j] * s1[j];
-                    }
-                } else {
-                    for j in 0..half {
-                        o1[j] = x1[j] * c1[j] - x2[j] * s1[j];
-                        o2[j] = x2[j] * c2[j] + x1[j] * s2[j];
-                    }
-                }
-            }
+    let rows = x.len().checked_div(cols).unwrap_or(0);
+    for_row_chunks(rows, cols, &mut out, cols, |r, out| {
+        let span = r.start * cols..r.end * cols;
+        vectorized(RotaryRows {
+            x: &x[span.clone()],
+            cos: &cos[span.clone()],
+            sin: &sin[span],
+            out,
+            cols,
+            backward,
         })
-    };
-    if x.len() < PARALLEL_MIN || cols == 0 {
-        work(x, cos, sin, &mut out);
-    } else {
-        let chunk = cols * (PARALLEL_MIN / cols).max(1);
-        out.par_chunks_mut(chunk)
-            .zip(x.par_chunks(chunk))
-            .zip(cos.par_chunks(chunk))
-            .zip(sin.par_chunks(chunk))
-            .for_each(|(((o, x), c), s)| work(x, c, s, o));
-    }
+    });
     out
 }
 
-/// `ln Σ e^x` of one row.
-#[inline(always)]
-fn log_sum_exp(row: &[f32]) -> f32 {
-    let max = row_max(row);
-    if max == f32::NEG_INFINITY {
-        return max;
+struct TargetLogprobRows<'a> {
+    logits: &'a [f32],
+    targets: &'a [usize],
+    /// Per row: the log-probability, the log-sum-exp, the entropy.
+    out: &'a mut [f32],
+    /// Scratch of one row.
+    row: Vec<f32>,
+    with_entropy: bool,
+}
+
+impl RowKernel for TargetLogprobRows<'_> {
+    #[inline(always)]
+    fn run(mut self) {
+        let cols = self.row.len();
+        let rows = self
+            .logits
+            .chunks_exact(cols)
+            .zip(self.targets)
+            .zip(self.out.chunks_exact_mut(3));
+        for ((logits, &t), o) in rows {
+            let max = row_max(logits);
+            for (e, &x) in self.row.iter_mut().zip(logits) {
+                *e = exp(x - max);
+            }
+            let sum = row_sum(&self.row);
+            let lse = max + sum.ln();
+            o[0] = logits[t] - lse;
+            o[1] = lse;
+            if self.with_entropy {
+                // H = lse − Σ p x
+                o[2] = lse - row_sum2(&self.row, logits, |e, x| e * x) / sum;
+            }
+        }
     }
-    let sum = row_sum2(row, row, |x, _| exp(x - max));
-    max + sum.ln()
 }
 
 /// Per row of `logits` (`cols` wide): the log-probability of `targets[row]` under the
@@ -382,34 +565,45 @@ pub(crate) fn target_logprobs(
 ) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
     let rows = targets.len();
     let mut out = vec![0.0f32; 3 * rows];
-    let per_chunk = (PARALLEL_MIN / cols.max(1)).max(1);
-    let work = |logits: &[f32], targets: &[usize], out: &mut [f32]| {
-        vectorized(|| {
-            for ((row, &t), o) in logits
-                .chunks_exact(cols)
-                .zip(targets)
-                .zip(out.chunks_exact_mut(3))
-            {
-                let lse = log_sum_exp(row);
-                o[0] = row[t] - lse;
-                o[1] = lse;
-                if with_entropy {
-                    // H = lse − Σ p x
-                    o[2] = lse - row_sum2(row, row, |x, _| exp(x - lse) * x);
-                }
-            }
+    for_row_chunks(rows, cols, &mut out, 3, |r, out| {
+        vectorized(TargetLogprobRows {
+            logits: &logits[r.start * cols..r.end * cols],
+            targets: &targets[r],
+            out,
+            row: vec![0.0; cols],
+            with_entropy,
         })
-    };
-    if rows <= per_chunk {
-        work(logits, targets, &mut out);
-    } else {
-        out.par_chunks_mut(3 * per_chunk)
-            .zip(logits.par_chunks(cols * per_chunk))
-            .zip(targets.par_chunks(per_chunk))
-            .for_each(|((o, l), t)| work(l, t, o));
-    }
+    });
     let pick = |k: usize| out.iter().skip(k).step_by(3).copied().collect::<Vec<f32>>();
     (pick(0), pick(1), with_entropy.then(|| pick(2)))
+}
+
+struct TargetLogprobBackwardRows<'a> {
+    logits: &'a [f32],
+    targets: &'a [usize],
+    log_sum_exp: &'a [f32],
+    grad: &'a [f32],
+    out: &'a mut [f32],
+    cols: usize,
+}
+
+impl RowKernel for TargetLogprobBackwardRows<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let rows = self
+            .logits
+            .chunks_exact(self.cols)
+            .zip(self.targets)
+            .zip(self.log_sum_exp)
+            .zip(self.grad)
+            .zip(self.out.chunks_exact_mut(self.cols));
+        for ((((logits, &t), &lse), &g), o) in rows {
+            for (o, &x) in o.iter_mut().zip(logits) {
+                *o = -g * exp(x - lse);
+            }
+            o[t] += g;
+        }
+    }
 }
 
 /// The gradient of [`target_logprobs`]' log-probabilities with respect to the logits:
@@ -422,34 +616,16 @@ pub(crate) fn target_logprobs_backward(
     cols: usize,
 ) -> Vec<f32> {
     let mut out = vec![0.0f32; logits.len()];
-    let rows = targets.len();
-    let per_chunk = (PARALLEL_MIN / cols.max(1)).max(1);
-    let work = |logits: &[f32], targets: &[usize], lse: &[f32], grad: &[f32], out: &mut [f32]| {
-        vectorized(|| {
-            for ((((row, &t), &lse), &g), o) in logits
-                .chunks_exact(cols)
-                .zip(targets)
-                .zip(lse)
-                .zip(grad)
-                .zip(out.chunks_exact_mut(cols))
-            {
-                for (o, &x) in o.iter_mut().zip(row) {
-                    *o = -g * exp(x - lse);
-                }
-                o[t] += g;
-            }
+    for_row_chunks(targets.len(), cols, &mut out, cols, |r, out| {
+        vectorized(TargetLogprobBackwardRows {
+            logits: &logits[r.start * cols..r.end * cols],
+            targets: &targets[r.clone()],
+            log_sum_exp: &lse[r.clone()],
+            grad: &grad[r],
+            out,
+            cols,
         })
-    };
-    if rows <= per_chunk {
-        work(logits, targets, lse, grad, &mut out);
-    } else {
-        out.par_chunks_mut(cols * per_chunk)
-            .zip(logits.par_chunks(cols * per_chunk))
-            .zip(targets.par_chunks(per_chunk))
-            .zip(lse.par_chunks(per_chunk))
-            .zip(grad.par_chunks(per_chunk))
-            .for_each(|((((o, l), t), s), g)| work(l, t, s, g, o));
-    }
+    });
     out
 }
 
