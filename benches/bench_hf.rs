@@ -150,7 +150,9 @@ fn grpo(args: &Args) -> Result<serde_json::Value, Box<dyn Error>> {
     let dir = std::env::temp_dir().join(format!("r1flow-bench-hf-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let result = (|| -> Result<serde_json::Value, Box<dyn Error>> {
-        let figures = support::run_stage(&dir, manifest(args, data), "grpo")?;
+        // Dataset files must lie beside the manifest (or in its git work tree).
+        std::fs::copy(data, dir.join("prompts.jsonl"))?;
+        let figures = support::run_stage(&dir, manifest(args, Path::new("prompts.jsonl")), "grpo")?;
         let mean = |name: &str| figures.mean(name).unwrap_or(0.0);
         let (generation, reward, update) = (
             mean("time/generation_s"),

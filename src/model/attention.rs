@@ -6,7 +6,7 @@ use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use super::kernels::{masked_softmax, KernelBackend};
+use super::kernels::{masked_softmax, swap_middle, KernelBackend};
 use super::projection::project;
 use super::rope::RopeTables;
 
@@ -49,15 +49,13 @@ impl<B: KernelBackend> Attention<B> {
         let [b, s, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         // Rotate while still [batch, seq, heads, head_dim] (contiguous), then
-        // [batch, heads, seq, head_dim].
+        // [batch, heads, seq, head_dim], laid out so (contiguous on the CPU).
         let q = project(&self.q_proj, x.clone()).reshape([b, s, h, d]);
-        let q = rope.apply_q(q).swap_dims(1, 2);
+        let q = swap_middle(rope.apply_q(q));
         // [batch, kv_heads, seq, head_dim]
         let k = project(&self.k_proj, x.clone()).reshape([b, s, kvh, d]);
-        let k = rope.apply_k(k).swap_dims(1, 2);
-        let v = project(&self.v_proj, x)
-            .reshape([b, s, kvh, d])
-            .swap_dims(1, 2);
+        let k = swap_middle(rope.apply_k(k));
+        let v = swap_middle(project(&self.v_proj, x).reshape([b, s, kvh, d]));
 
         let (k, v) = match cache {
             Some(slot) => {
@@ -89,11 +87,7 @@ impl<B: KernelBackend> Attention<B> {
             .reshape([b, kvh, group, s, keys]);
         let probs = masked_softmax(scores, mask.clone(), scale).reshape([b, kvh, group * s, keys]);
         // [batch, kv_heads, group * seq, head_dim] → [batch, seq, heads * head_dim]
-        let out = probs
-            .matmul(v)
-            .reshape([b, h, s, d])
-            .swap_dims(1, 2)
-            .reshape([b, s, h * d]);
+        let out = swap_middle(probs.matmul(v).reshape([b, h, s, d])).reshape([b, s, h * d]);
         project(&self.o_proj, out)
     }
 }

@@ -108,6 +108,21 @@ impl<B: KernelBackend> Backward<B, 1> for Rotary {
 }
 
 #[derive(Debug)]
+struct SwapMiddle;
+
+impl<B: KernelBackend> Backward<B, 1> for SwapMiddle {
+    type State = ();
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = parent {
+            grads.register::<B>(node.id, primitive(B::swap_middle(inner(&grad))));
+        }
+    }
+}
+
+#[derive(Debug)]
 struct TargetLogprob;
 
 impl<B: KernelBackend> Backward<B, 1> for TargetLogprob {
@@ -197,6 +212,21 @@ impl<B: KernelBackend, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
                 .stateful()
             {
                 OpsKind::Tracked(prep) => prep.finish((cos, sin), out),
+                OpsKind::UnTracked(prep) => prep.finish(out),
+            },
+        )
+    }
+
+    fn swap_middle(x: Tensor<Self, 4>) -> Tensor<Self, 4> {
+        let x = x.into_primitive().tensor();
+        let out = primitive(B::swap_middle(inner(&x.primitive)));
+        wrap(
+            match SwapMiddle
+                .prepare::<C>([x.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish((), out),
                 OpsKind::UnTracked(prep) => prep.finish(out),
             },
         )

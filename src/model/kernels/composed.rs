@@ -126,3 +126,8 @@ pub(crate) fn rotary_backward<B: Backend>(
     let second = gs.narrow(1, half, half);
     grad * cos + Tensor::cat(vec![second, first.neg()], 1)
 }
+
+/// `[a, m, n, d]` → `[a, n, m, d]`.
+pub(crate) fn swap_middle<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    x.swap_dims(1, 2)
+}

@@ -629,6 +629,58 @@ pub(crate) fn target_logprobs_backward(
     out
 }
 
+/// The elements of a 4-D tensor `[a, m, n, d]` stored at `offset` with `strides` in
+/// `storage`, written contiguously in `[a, n, m, d]` order (the middle axes swapped: a
+/// batch's positions and heads). `None` when the strides reach outside `storage`.
+pub(crate) fn swap_middle(
+    storage: &[f32],
+    offset: usize,
+    dims: [usize; 4],
+    strides: [usize; 4],
+) -> Option<Vec<f32>> {
+    let [a, m, n, d] = dims;
+    let total = a * m * n * d;
+    if total == 0 {
+        return Some(Vec::new());
+    }
+    let last = offset
+        + dims
+            .iter()
+            .zip(&strides)
+            .map(|(&k, &s)| (k - 1) * s)
+            .sum::<usize>();
+    if last >= storage.len() {
+        return None;
+    }
+    let mut out = vec![0.0f32; total];
+    // One output block per (a, n): m rows of d values.
+    let block = m * d;
+    let copy = |index: usize, out: &mut [f32]| {
+        let (ai, ni) = (index / n, index % n);
+        let base = offset + ai * strides[0] + ni * strides[2];
+        for (mi, row) in out.chunks_exact_mut(d).enumerate() {
+            let start = base + mi * strides[1];
+            if strides[3] == 1 {
+                row.copy_from_slice(&storage[start..start + d]);
+            } else {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = storage[start + j * strides[3]];
+                }
+            }
+        }
+    };
+    if total < PARALLEL_MIN {
+        for (index, out) in out.chunks_exact_mut(block).enumerate() {
+            copy(index, out);
+        }
+    } else {
+        out.par_chunks_exact_mut(block)
+            .enumerate()
+            .for_each(|(index, out)| copy(index, out));
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -772,6 +824,28 @@ mod tests {
         // Row 0, element 0: x0 cos0 − x4 sin0.
         assert!((rx[0] - (x[0] * cos[0] - x[4] * sin[0])).abs() < 1e-6);
         assert!((rx[4] - (x[4] * cos[4] + x[0] * sin[4])).abs() < 1e-6);
+    }
+
+    #[test]
+    fn swap_middle_reads_any_strides() {
+        // A [2, 3, 4, 5] tensor stored as its transpose in the last two axes.
+        let dims = [2usize, 3, 4, 5];
+        let storage: Vec<f32> = (0..120).map(|v| v as f32).collect();
+        // Logical [a, m, n, d] element at storage a·60 + m·20 + d·4 + n.
+        let strides = [60usize, 20, 1, 4];
+        let out = swap_middle(&storage, 0, dims, strides).expect("in bounds");
+        let mut want = Vec::new();
+        for a in 0..2 {
+            for n in 0..4 {
+                for m in 0..3 {
+                    for d in 0..5 {
+                        want.push((a * 60 + m * 20 + d * 4 + n) as f32);
+                    }
+                }
+            }
+        }
+        assert_eq!(out, want);
+        assert!(swap_middle(&storage, 1, dims, strides).is_none());
     }
 
     #[test]

@@ -158,6 +158,21 @@ impl KernelBackend for Flex {
         rotary(grad, cos, sin, true)
     }
 
+    fn swap_middle(x: Tensor<Self, 4>) -> Tensor<Self, 4> {
+        let [a, m, n, d] = x.dims();
+        let p = x.clone().into_primitive().tensor();
+        let layout = p.layout();
+        if p.dtype() == DType::F32 && layout.has_positive_strides() {
+            let s = layout.strides();
+            let strides = [s[0], s[1], s[2], s[3]].map(|v| v.unsigned_abs());
+            let out = cpu::swap_middle(p.storage(), layout.start_offset(), [a, m, n, d], strides);
+            if let Some(out) = out {
+                return tensor(out, [a, n, m, d]);
+            }
+        }
+        composed::swap_middle(x)
+    }
+
     fn target_logprobs(
         logits: Tensor<Self, 2>,
         targets: Tensor<Self, 1, Int>,

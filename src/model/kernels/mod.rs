@@ -1,5 +1,6 @@
 //! Model layer (used by execute): fused operations of the decoder — attention's masked
-//! softmax, rotary embeddings, SwiGLU, RMSNorm and the log-probability of a target token — each one
+//! softmax, rotary embeddings, the heads/positions swap around it, SwiGLU, RMSNorm and the
+//! log-probability of a target token — each one
 //! operation with its own backward pass instead of a chain of element-wise burn ops.
 //!
 //! [`KernelBackend`] extends burn's `Backend` with them. Its default methods compose burn
@@ -99,6 +100,13 @@ pub trait KernelBackend: Backend {
         composed::rotary_backward(grad, cos, sin)
     }
 
+    /// `[a, m, n, d]` → `[a, n, m, d]` (a batch's positions and heads exchanged), laid out
+    /// contiguously where the backend lays tensors out (the CPU): attention's matrix
+    /// products then read it in place, and its gradient is the same swap.
+    fn swap_middle(x: Tensor<Self, 4>) -> Tensor<Self, 4> {
+        composed::swap_middle(x)
+    }
+
     /// The log-probability of each row's target under the row's softmax (and the row's
     /// entropy when `with_entropy`).
     fn target_logprobs(
@@ -187,6 +195,11 @@ pub fn rotary<B: KernelBackend, const D: usize>(
     let (cos, _) = as_rows(cos);
     let (sin, _) = as_rows(sin);
     B::rotary(x, cos, sin).reshape(dims)
+}
+
+/// `[a, m, n, d]` → `[a, n, m, d]`: see [`KernelBackend::swap_middle`].
+pub fn swap_middle<B: KernelBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    B::swap_middle(x)
 }
 
 /// The log-probability of `targets[i]` under the softmax of row `i` of `logits`
@@ -317,6 +330,20 @@ mod tests {
         let (ga, gb) = (loss8(fused).backward(), loss8(reference).backward());
         assert_close(
             "rotary grad",
+            x1.grad(&ga).expect("grad"),
+            x2.grad(&gb).expect("grad"),
+        );
+
+        let x = random::<CpuBackend, 4>([2, 3, 4, 5], 12);
+        let (x1, x2) = (leaf(x.clone()), leaf(x));
+        let fused = A::swap_middle(x1.clone());
+        let reference = composed::swap_middle(x2.clone());
+        assert_close("swap", fused.clone().inner(), reference.clone().inner());
+        let w4 = random::<CpuBackend, 4>([2, 4, 3, 5], 13);
+        let loss4 = |y: Tensor<A, 4>| (y * Tensor::from_inner(w4.clone())).sum();
+        let (ga, gb) = (loss4(fused).backward(), loss4(reference).backward());
+        assert_close(
+            "swap grad",
             x1.grad(&ga).expect("grad"),
             x2.grad(&gb).expect("grad"),
         );
