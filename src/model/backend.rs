@@ -2,7 +2,6 @@
 //! ones compiled in (cargo features `flex`/`ndarray` for the CPU, `wgpu`, `cuda`).
 
 use super::kernels::TrainBackend;
-
 use super::{ModelError, ModelErrorKind};
 use crate::check::Capabilities;
 use crate::manifest::{Backend, Dtype};

@@ -1,11 +1,11 @@
 //! Model layer (used by the CLI edge): `r1flow generate` and `r1flow export`, as clap
 //! argument structs and run functions the binary wires in.
 
-use super::kernels::{KernelBackend, TrainBackend};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::kernels::{KernelBackend, TrainBackend};
 use super::{
     from_bytes, generate, load_hf_dir, save_hf_dir, BackendKind, BackendTask, LoadedModel, Preset,
     SamplingParams, TextTokenizer, Transformer,

@@ -5,9 +5,8 @@
 //! itself happens on the host over the last position's logits, with one seeded stream
 //! per row, so a seed fixes the output whatever the batch's other rows do.
 
-use super::kernels::KernelBackend;
-
 use super::batch::StepInput;
+use super::kernels::KernelBackend;
 use super::rng::SeededRng;
 use super::{KvCache, ModelError, TextTokenizer, TokenBatch, Transformer};
 

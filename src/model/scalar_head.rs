@@ -3,7 +3,6 @@
 //! transformers' `Qwen2ForSequenceClassification` with one label computes), and its bytes
 //! for the artifact store.
 
-use super::kernels::KernelBackend;
 use std::collections::HashMap;
 
 use burn::module::{Module, Param};
@@ -14,6 +13,7 @@ use safetensors::SafeTensors;
 
 use super::artifact::CONFIG_METADATA_KEY;
 use super::batch::StepInput;
+use super::kernels::KernelBackend;
 use super::rng::SeededRng;
 use super::safetensors_io::{build_from_files, serialize_f32, to_f32};
 use super::transformer::TensorSpec;

@@ -23,7 +23,6 @@
 //! A batch whose logits fit in one chunk (every built-in model's) is differentiated in one
 //! pass, exactly as it always was, unless checkpointing is asked for.
 
-use crate::model::TrainBackend;
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::Tensor;
@@ -32,6 +31,7 @@ use crate::model::batch::StepInput;
 use crate::model::logprobs::{
     head_logprobs, next_token_targets, position_chunks, predicting_states, LOGITS_PER_CHUNK,
 };
+use crate::model::TrainBackend;
 use crate::model::{self, ModelError, TokenBatch, Transformer};
 
 /// What [`logprob_gradients`] hands back besides the gradients.

@@ -4,7 +4,6 @@
 //! metric can be recomputed later from the stored samples; with them the mechanism
 //! metrics (`worked_share`, accuracy per mode, length by outcome, `truncated_ratio`).
 
-use crate::model::TrainBackend;
 use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
@@ -16,6 +15,7 @@ use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::RewardDecl;
 use crate::metrics::{mechanism_metrics, summarize, EvalSample, ModeSample};
 use crate::metrics::{StoredSample, METRICS_FILE, SAMPLES_FILE};
+use crate::model::TrainBackend;
 use crate::model::{BackendTask, FinishReason, SamplingParams};
 use crate::records::DatasetRecord;
 use crate::rewards::{AccuracyVerifier, LanguageConsistency, ModelScorer, RewardSet};

@@ -4,7 +4,6 @@
 //! and the mechanism metrics (`crate::metrics::mechanism`), and keeps every rollout.
 //! Checkpoints and resume as the supervised trainer.
 
-use crate::model::TrainBackend;
 use std::collections::BTreeMap;
 
 use burn::module::AutodiffModule;
@@ -23,6 +22,7 @@ use super::state::{
 use super::update::learning_rate_at;
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::metrics::{mechanism_metrics, Rollout, ROLLOUTS_FILE};
+use crate::model::TrainBackend;
 use crate::model::{BackendTask, Transformer};
 use crate::records::DatasetRecord;
 use crate::rewards::{AccuracyVerifier, ModelScorer};

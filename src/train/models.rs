@@ -2,12 +2,12 @@
 //! local HuggingFace checkpoint, or an upstream stage's artifact — and how a trained model
 //! is stored (`model.safetensors` with its config, and `tokenizer.json`).
 
-use crate::model::KernelBackend;
 use burn::tensor::backend::Backend;
 
 use crate::architecture;
 use crate::exec::{StageContext, StageError};
 use crate::manifest::{ModelDecl, Preset};
+use crate::model::KernelBackend;
 use crate::model::{self, ModelConfig, TextTokenizer, Transformer};
 use crate::plan::InputSpec;
 

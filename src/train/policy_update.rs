@@ -2,7 +2,6 @@
 //! log-probs without gradients, then `num_iterations` passes of the clipped-surrogate loss
 //! over the step's micro-batches, accumulated and applied as one AdamW step each.
 
-use crate::model::TrainBackend;
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, Optimizer};
 use burn::tensor::{ElementConversion, Tensor, TensorData};
@@ -14,6 +13,7 @@ use super::models::failed;
 use super::rollout::StepRollouts;
 use super::update::apply_gradients;
 use crate::exec::StageError;
+use crate::model::TrainBackend;
 use crate::model::{self, TokenBatch, Transformer};
 use crate::stages::{PolicySettings, TrainingSettings};
 

@@ -2,13 +2,13 @@
 //! `sync_ref_model`: every `sync_ref_model` steps the reference becomes
 //! α·policy + (1 − α)·reference, parameter by parameter (α = `ref_model_mixup_alpha`).
 
-use crate::model::KernelBackend;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::models::failed;
 use crate::exec::StageError;
+use crate::model::KernelBackend;
 use crate::model::Transformer;
 
 /// Every float parameter of a module, flattened, in visiting order.

@@ -8,7 +8,6 @@
 //! `max_per_prompt` pairs; the prompts' test split is sampled too (with its own seed), so
 //! a reward model trained on the pairs has held-out pairs to be scored on.
 
-use crate::model::TrainBackend;
 use std::collections::{BTreeMap, HashSet};
 
 use indexmap::IndexMap;
@@ -17,6 +16,7 @@ use super::models::{failed, load_input};
 use super::reward_scoring::RewardModels;
 use super::sampling::{answers_of, reward_samples, sample_records, PromptSample};
 use crate::exec::{StageContext, StageError, StageOutput};
+use crate::model::TrainBackend;
 use crate::model::{BackendTask, SamplingParams};
 use crate::records::{to_jsonl, DatasetRecord};
 use crate::rewards::format::is_strict_r1;

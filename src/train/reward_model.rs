@@ -5,7 +5,6 @@
 //! pairs (pair accuracy, mean margin) before and after training. Also reads a stored
 //! reward model back and scores text with it.
 
-use crate::model::{KernelBackend, TrainBackend};
 use std::collections::BTreeMap;
 
 use burn::module::AutodiffModule;
@@ -23,6 +22,7 @@ use super::supervised::micro_batch;
 use super::update::{apply_gradients, learning_rate_at};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::model::{self, BackendTask, RewardModel, TextTokenizer, TokenBatch};
+use crate::model::{KernelBackend, TrainBackend};
 use crate::stages::TrainingSettings;
 
 /// Output names of a reward-model artifact: the model (backbone + head) and the tokenizer

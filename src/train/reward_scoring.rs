@@ -3,11 +3,11 @@
 //! rewards as a [`ModelScorer`]. They score the prompt followed by what the policy
 //! generated, as the reward model was trained on prompt + completion.
 
-use crate::model::KernelBackend;
 use burn::tensor::backend::Backend;
 
 use super::reward_model::{load_reward_model, StoredRewardModel};
 use crate::exec::{StageContext, StageError};
+use crate::model::KernelBackend;
 use crate::plan::InputSpec;
 use crate::rewards::{ModelScorer, Sample};
 

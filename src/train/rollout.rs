@@ -3,13 +3,13 @@
 //! scored by the stage's rewards, with their group-relative advantages — and the
 //! `Rollout` records they leave in `rollouts.jsonl`.
 
-use crate::model::KernelBackend;
 use std::time::Instant;
 
 use super::grpo_loss::group_advantages;
 use super::models::failed;
 use crate::exec::StageError;
 use crate::metrics::{ModeSample, Rollout};
+use crate::model::KernelBackend;
 use crate::model::{self, Completion, FinishReason, SamplingParams, TextTokenizer, Transformer};
 use crate::records::{Answer, DatasetRecord};
 use crate::rewards::{AccuracyVerifier, ModelScorer, RoutedRewards, RoutedScores, Sample};

@@ -1,10 +1,9 @@
 //! Execute (generation): `n` completions for each prompt of a dataset, in chunks on the
 //! inner backend, seeded per chunk — what `eval` and `rejection_sampling` judge.
 
-use crate::model::KernelBackend;
-
 use super::models::failed;
 use crate::exec::{StageContext, StageError};
+use crate::model::KernelBackend;
 use crate::model::{self, Completion, SamplingParams, TextTokenizer, Transformer};
 use crate::records::{Answer, DatasetRecord};
 use crate::rewards::Sample;

@@ -2,7 +2,6 @@
 //! moments, step, and the stage's own progress — written as checkpoint files and read back
 //! so that a resumed run ends bit-identical to an uninterrupted one on the CPU.
 
-use crate::model::{KernelBackend, TrainBackend};
 use burn::module::{AutodiffModule, Module};
 use burn::optim::Optimizer;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
@@ -10,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::models::failed;
 use crate::exec::{StageContext, StageError};
+use crate::model::{KernelBackend, TrainBackend};
 
 pub(super) const STATE_FILE: &str = "state.json";
 pub(super) const OPTIMIZER_FILE: &str = "optimizer.bin";

@@ -4,7 +4,6 @@
 //! global clipping, gradient accumulation, seeded data order, checkpoints every
 //! `save_steps` and on Ctrl-C, and resume from the last checkpoint.
 
-use crate::model::TrainBackend;
 use std::collections::BTreeMap;
 
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
@@ -20,6 +19,7 @@ use super::state::{
 };
 use super::update::{apply_gradients, learning_rate_at};
 use crate::exec::{StageContext, StageError, StageOutput};
+use crate::model::TrainBackend;
 use crate::model::{self, BackendTask, TextTokenizer, TokenBatch, Transformer};
 use crate::stages::KlDirection;
 use crate::stages::TrainingSettings;

@@ -3,13 +3,13 @@
 //! scheduled learning rate. Shared by `supervised`, `grpo` and `reward_model`, so the
 //! loops cannot drift apart in how a step is applied.
 
-use crate::model::TrainBackend;
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer};
 
 use super::clip::clip_global_norm;
 use super::schedule::learning_rate;
 use crate::exec::StageError;
+use crate::model::TrainBackend;
 use crate::stages::TrainingSettings;
 
 /// The learning rate of step `step` (0-based) of `total`, after warm-up and schedule.

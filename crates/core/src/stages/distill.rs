@@ -77,7 +77,7 @@ impl DistillStage {
 
 impl StageConfig for DistillStage {
     const KIND: &'static str = "distill";
-    const IMPLEMENTATION: u32 = 1;
+    const IMPLEMENTATION: u32 = 2;
     type Resolved = Distill;
 
     fn inputs(&self) -> Vec<Input<'_>> {

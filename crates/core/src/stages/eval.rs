@@ -67,7 +67,7 @@ impl EvalStage {
 
 impl StageConfig for EvalStage {
     const KIND: &'static str = "eval";
-    const IMPLEMENTATION: u32 = 1;
+    const IMPLEMENTATION: u32 = 2;
     type Resolved = Eval;
 
     fn inputs(&self) -> Vec<Input<'_>> {

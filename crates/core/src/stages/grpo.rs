@@ -75,7 +75,7 @@ pub(super) fn policy_defaults() -> Defaults {
 
 impl StageConfig for GrpoStage {
     const KIND: &'static str = "grpo";
-    const IMPLEMENTATION: u32 = 1;
+    const IMPLEMENTATION: u32 = 2;
     type Resolved = Grpo;
 
     fn inputs(&self) -> Vec<Input<'_>> {

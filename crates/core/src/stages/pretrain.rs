@@ -36,7 +36,7 @@ impl PretrainStage {
 
 impl StageConfig for PretrainStage {
     const KIND: &'static str = "pretrain";
-    const IMPLEMENTATION: u32 = 1;
+    const IMPLEMENTATION: u32 = 2;
     type Resolved = Pretrain;
 
     fn inputs(&self) -> Vec<Input<'_>> {

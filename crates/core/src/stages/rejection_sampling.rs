@@ -100,7 +100,7 @@ pub(super) fn sampling_defaults() -> Defaults {
 
 impl StageConfig for RejectionSamplingStage {
     const KIND: &'static str = "rejection_sampling";
-    const IMPLEMENTATION: u32 = 1;
+    const IMPLEMENTATION: u32 = 2;
     type Resolved = RejectionSampling;
 
     fn inputs(&self) -> Vec<Input<'_>> {

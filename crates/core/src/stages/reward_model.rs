@@ -49,7 +49,7 @@ impl RewardModelStage {
 
 impl StageConfig for RewardModelStage {
     const KIND: &'static str = "reward_model";
-    const IMPLEMENTATION: u32 = 2;
+    const IMPLEMENTATION: u32 = 3;
     type Resolved = RewardModel;
 
     fn inputs(&self) -> Vec<Input<'_>> {

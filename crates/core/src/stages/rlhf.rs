@@ -48,7 +48,7 @@ stage_config! {
 
 impl StageConfig for RlhfStage {
     const KIND: &'static str = "rlhf";
-    const IMPLEMENTATION: u32 = 2;
+    const IMPLEMENTATION: u32 = 3;
     type Resolved = Rlhf;
 
     fn inputs(&self) -> Vec<Input<'_>> {

@@ -46,7 +46,7 @@ impl SftStage {
 
 impl StageConfig for SftStage {
     const KIND: &'static str = "sft";
-    const IMPLEMENTATION: u32 = 1;
+    const IMPLEMENTATION: u32 = 2;
     type Resolved = Sft;
 
     fn inputs(&self) -> Vec<Input<'_>> {
