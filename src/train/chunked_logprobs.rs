@@ -28,6 +28,7 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::Tensor;
 
 use crate::model::batch::StepInput;
+use crate::model::kernels::rms_norm;
 use crate::model::logprobs::{
     head_logprobs, next_token_targets, position_chunks, predicting_states, LOGITS_PER_CHUNK,
 };
@@ -128,7 +129,7 @@ where
             x = head.layer_forward(l, x, &shared);
         }
         kept.push(x.clone());
-        (Decoder::Checkpoints(kept), head.norm.forward(x))
+        (Decoder::Checkpoints(kept), rms_norm(x, &head.norm))
     } else {
         let hidden = model.forward_hidden_batch(batch, device)?; // [rows, seq, hidden]
         let values = hidden.clone().inner();
@@ -210,7 +211,7 @@ where
                     accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
                     d_in
                 };
-            let mut d = back(kept.pop(), d_hidden, &|x| model.norm.forward(x));
+            let mut d = back(kept.pop(), d_hidden, &|x| rms_norm(x, &model.norm));
             for l in (0..model.num_layers()).rev() {
                 d = back(kept.pop(), d, &|x| model.layer_forward(l, x, &shared));
             }

@@ -240,6 +240,52 @@ mod tests {
         }
     }
 
+    /// The composed backward passes (what GPU backends run under autodiff) agree with the
+    /// CPU kernels, which the tests of `cpu` check against finite differences.
+    #[test]
+    fn composed_backward_passes_match_the_cpu_kernels() {
+        let (rows, cols) = (5, 16);
+        let a = random::<CpuBackend, 2>([rows, cols], 30);
+        let b = random::<CpuBackend, 2>([rows, cols], 31);
+        let g = random::<CpuBackend, 2>([rows, cols], 32);
+        let probs = CpuBackend::masked_softmax(a.clone(), b.clone() * 0.0, 1.0);
+        assert_close(
+            "softmax backward",
+            composed::masked_softmax_backward(probs.clone(), g.clone(), 0.7),
+            CpuBackend::masked_softmax_backward(probs, g.clone(), 0.7),
+        );
+        let (d_gate, d_up) = composed::swiglu_backward(a.clone(), b.clone(), g.clone());
+        let (k_gate, k_up) = CpuBackend::swiglu_backward(a.clone(), b.clone(), g.clone());
+        assert_close("swiglu d gate", d_gate, k_gate);
+        assert_close("swiglu d up", d_up, k_up);
+        let gamma = random::<CpuBackend, 1>([cols], 33);
+        let (d_x, d_gamma) = composed::rms_norm_backward(a.clone(), gamma.clone(), g.clone(), 1e-6);
+        let (k_x, k_gamma) = CpuBackend::rms_norm_backward(a.clone(), gamma, g.clone(), 1e-6);
+        assert_close("rms_norm d x", d_x, k_x);
+        assert_close("rms_norm d gamma", d_gamma, k_gamma);
+        assert_close(
+            "rotary backward",
+            composed::rotary_backward(g.clone(), a.clone().cos(), a.clone().sin()),
+            CpuBackend::rotary_backward(g.clone(), a.clone().cos(), a.clone().sin()),
+        );
+        let targets = Tensor::<CpuBackend, 1, Int>::from_data(
+            TensorData::new(vec![0i32, 15, 3, 7, 9], [rows]),
+            &Default::default(),
+        );
+        let lse = CpuBackend::target_logprobs(a.clone(), targets.clone(), false).log_sum_exp;
+        let row_grad = random::<CpuBackend, 1>([rows], 34);
+        assert_close(
+            "log-probs backward",
+            composed::target_logprobs_backward(
+                a.clone(),
+                targets.clone(),
+                lse.clone(),
+                row_grad.clone(),
+            ),
+            CpuBackend::target_logprobs_backward(a, targets, lse, row_grad),
+        );
+    }
+
     /// A parameter-like leaf of the graph.
     fn leaf<const D: usize>(t: Tensor<CpuBackend, D>) -> Tensor<A, D> {
         Tensor::from_inner(t).require_grad()
