@@ -79,6 +79,33 @@ fn for_row_chunks(
         .for_each(|(o, range)| f(range, o));
 }
 
+/// A row-wise map from two inputs of one shape to an output of that shape.
+trait RowMap2: Sync {
+    /// Fills `out`'s rows from `a`'s and `b`'s; implementations are `#[inline(always)]`.
+    fn map(&self, a: &[f32], b: &[f32], out: &mut [f32]);
+}
+
+/// A [`RowMap2`] applied to one chunk of rows, as a [`RowKernel`].
+struct Map2<'k, 'a, M>(&'k M, &'a [f32], &'a [f32], &'a mut [f32]);
+
+impl<M: RowMap2> RowKernel for Map2<'_, '_, M> {
+    #[inline(always)]
+    fn run(self) {
+        self.0.map(self.1, self.2, self.3)
+    }
+}
+
+/// `map` applied to `a` and `b` (`cols` wide), chunk by chunk of rows.
+fn map_rows2<M: RowMap2>(a: &[f32], b: &[f32], cols: usize, map: &M) -> Vec<f32> {
+    let mut out = vec![0.0f32; a.len()];
+    let rows = a.len().checked_div(cols).unwrap_or(0);
+    for_row_chunks(rows, cols, &mut out, cols, |r, out| {
+        let span = r.start * cols..r.end * cols;
+        vectorized(Map2(map, &a[span.clone()], &b[span], out))
+    });
+    out
+}
+
 /// `e^x` to within 2 ulp for `f32` (Cephes' `expf` polynomial on `x - n ln 2`, scaled by
 /// `2^n` through the exponent bits), written without branches or calls so that loops over
 /// it vectorise. Exactly 0 below [`EXP_MIN`], as libm's `expf` underflows there.
@@ -178,22 +205,18 @@ fn softmax_in_place(row: &mut [f32]) {
     }
 }
 
-struct MaskedSoftmaxRows<'a> {
-    scores: &'a [f32],
-    mask: &'a [f32],
-    out: &'a mut [f32],
+struct MaskedSoftmax {
     scale: f32,
     cols: usize,
 }
 
-impl RowKernel for MaskedSoftmaxRows<'_> {
+impl RowMap2 for MaskedSoftmax {
     #[inline(always)]
-    fn run(self) {
-        let rows = self
-            .scores
+    fn map(&self, scores: &[f32], mask: &[f32], out: &mut [f32]) {
+        let rows = scores
             .chunks_exact(self.cols)
-            .zip(self.mask.chunks_exact(self.cols))
-            .zip(self.out.chunks_exact_mut(self.cols));
+            .zip(mask.chunks_exact(self.cols))
+            .zip(out.chunks_exact_mut(self.cols));
         for ((s, m), o) in rows {
             for ((o, &s), &m) in o.iter_mut().zip(s).zip(m) {
                 *o = s * self.scale + m;
@@ -205,37 +228,21 @@ impl RowKernel for MaskedSoftmaxRows<'_> {
 
 /// `softmax(scores · scale + mask)` over rows of `cols`.
 pub(crate) fn masked_softmax(scores: &[f32], mask: &[f32], scale: f32, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; scores.len()];
-    let rows = scores.len().checked_div(cols).unwrap_or(0);
-    for_row_chunks(rows, cols, &mut out, cols, |r, out| {
-        let span = r.start * cols..r.end * cols;
-        vectorized(MaskedSoftmaxRows {
-            scores: &scores[span.clone()],
-            mask: &mask[span],
-            out,
-            scale,
-            cols,
-        })
-    });
-    out
+    map_rows2(scores, mask, cols, &MaskedSoftmax { scale, cols })
 }
 
-struct MaskedSoftmaxBackwardRows<'a> {
-    probs: &'a [f32],
-    grad: &'a [f32],
-    out: &'a mut [f32],
+struct MaskedSoftmaxBackward {
     scale: f32,
     cols: usize,
 }
 
-impl RowKernel for MaskedSoftmaxBackwardRows<'_> {
+impl RowMap2 for MaskedSoftmaxBackward {
     #[inline(always)]
-    fn run(self) {
-        let rows = self
-            .probs
+    fn map(&self, probs: &[f32], grad: &[f32], out: &mut [f32]) {
+        let rows = probs
             .chunks_exact(self.cols)
-            .zip(self.grad.chunks_exact(self.cols))
-            .zip(self.out.chunks_exact_mut(self.cols));
+            .zip(grad.chunks_exact(self.cols))
+            .zip(out.chunks_exact_mut(self.cols));
         for ((p, g), o) in rows {
             let dot = row_sum2(p, g, |p, g| p * g);
             for ((o, &p), &g) in o.iter_mut().zip(p).zip(g) {
@@ -252,31 +259,15 @@ pub(crate) fn masked_softmax_backward(
     scale: f32,
     cols: usize,
 ) -> Vec<f32> {
-    let mut out = vec![0.0f32; probs.len()];
-    let rows = probs.len().checked_div(cols).unwrap_or(0);
-    for_row_chunks(rows, cols, &mut out, cols, |r, out| {
-        let span = r.start * cols..r.end * cols;
-        vectorized(MaskedSoftmaxBackwardRows {
-            probs: &probs[span.clone()],
-            grad: &grad[span],
-            out,
-            scale,
-            cols,
-        })
-    });
-    out
+    map_rows2(probs, grad, cols, &MaskedSoftmaxBackward { scale, cols })
 }
 
-struct SwigluValues<'a> {
-    gate: &'a [f32],
-    up: &'a [f32],
-    out: &'a mut [f32],
-}
+struct Swiglu;
 
-impl RowKernel for SwigluValues<'_> {
+impl RowMap2 for Swiglu {
     #[inline(always)]
-    fn run(self) {
-        for ((o, &g), &u) in self.out.iter_mut().zip(self.gate).zip(self.up) {
+    fn map(&self, gate: &[f32], up: &[f32], out: &mut [f32]) {
+        for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
             *o = g * sigmoid(g) * u;
         }
     }
@@ -284,15 +275,7 @@ impl RowKernel for SwigluValues<'_> {
 
 /// SwiGLU's product `silu(gate) ⊙ up`.
 pub(crate) fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
-    let mut out = vec![0.0f32; gate.len()];
-    for_row_chunks(gate.len(), 1, &mut out, 1, |r, out| {
-        vectorized(SwigluValues {
-            gate: &gate[r.clone()],
-            up: &up[r],
-            out,
-        })
-    });
-    out
+    map_rows2(gate, up, 1, &Swiglu)
 }
 
 struct SwigluBackwardValues<'a> {
