@@ -42,16 +42,28 @@ impl<B: Backend> RopeTables<B> {
         let inv_freq: Vec<f32> = (0..half)
             .map(|i| (1.0 / theta.powf((2 * i) as f64 / d as f64)) as f32)
             .collect();
-        // One row of cos/sin per position: [batch * seq, head_dim].
+        // cos/sin of each distinct position once (rows of a batch share positions), then
+        // one row per position: [batch * seq, head_dim].
+        let mut distinct = positions.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let angles = |p: usize| inv_freq.iter().map(move |f| p as f32 * f);
+        let cos_of: Vec<f32> = distinct
+            .iter()
+            .flat_map(|&p| angles(p).map(f32::cos))
+            .collect();
+        let sin_of: Vec<f32> = distinct
+            .iter()
+            .flat_map(|&p| angles(p).map(f32::sin))
+            .collect();
         let mut cos = Vec::with_capacity(positions.len() * d);
         let mut sin = Vec::with_capacity(positions.len() * d);
-        for &p in positions {
+        for p in positions {
+            let row = distinct.binary_search(p).unwrap_or_default();
+            let span = row * half..(row + 1) * half;
             for _ in 0..2 {
-                for f in &inv_freq {
-                    let angle = p as f32 * f;
-                    cos.push(angle.cos());
-                    sin.push(angle.sin());
-                }
+                cos.extend_from_slice(&cos_of[span.clone()]);
+                sin.extend_from_slice(&sin_of[span.clone()]);
             }
         }
         let tile = |rows: &[f32], heads: usize| -> Tensor<B, 4> {
