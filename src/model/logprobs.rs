@@ -66,7 +66,7 @@ pub fn next_token_targets(batch: &TokenBatch) -> (Vec<i32>, Vec<f32>) {
 
 /// The hidden states that predict next tokens, `[batch × (seq - 1), hidden]` row-major:
 /// every position but each row's last.
-pub fn predicting_states<B: KernelBackend>(hidden: Tensor<B, 3>) -> Tensor<B, 2> {
+pub fn predicting_states<B: Backend>(hidden: Tensor<B, 3>) -> Tensor<B, 2> {
     let [b, s, h] = hidden.dims();
     hidden.narrow(1, 0, s - 1).reshape([b * (s - 1), h])
 }
@@ -87,6 +87,33 @@ pub fn head_logprobs<B: KernelBackend>(
     let targets: Tensor<B, 1, Int> =
         Tensor::from_data(TensorData::new(targets.to_vec(), [n]), &device);
     target_logprobs(logits, targets, with_entropy)
+}
+
+/// [`head_logprobs`] over `chunks` of the rows of `states` (each row predicting its entry of
+/// `targets`), concatenated: `[n]` each.
+pub fn chunked_head_logprobs<B: KernelBackend>(
+    model: &Transformer<B>,
+    states: Tensor<B, 2>,
+    targets: &[i32],
+    chunks: &[Range<usize>],
+    with_entropy: bool,
+) -> (Tensor<B, 1>, Option<Tensor<B, 1>>) {
+    let mut logprobs = Vec::with_capacity(chunks.len());
+    let mut entropies = Vec::with_capacity(chunks.len());
+    for range in chunks {
+        let (picked, entropy) = head_logprobs(
+            model,
+            states.clone().narrow(0, range.start, range.len()),
+            &targets[range.clone()],
+            with_entropy,
+        );
+        logprobs.push(picked);
+        entropies.extend(entropy);
+    }
+    (
+        Tensor::cat(logprobs, 0),
+        with_entropy.then(|| Tensor::cat(entropies, 0)),
+    )
 }
 
 /// Log-probs of every next token of `batch` (see [`TokenLogprobs`]); no entropy.
@@ -123,21 +150,10 @@ fn logprobs_inner<B: KernelBackend>(
     let target_mask = Tensor::from_data(TensorData::new(mask, [b, s - 1]), device);
     let states = predicting_states(model.forward_hidden_batch(batch, device)?);
     let chunks = position_chunks(b * (s - 1), model.vocab_size, LOGITS_PER_CHUNK);
-    let mut logprobs = Vec::with_capacity(chunks.len());
-    let mut entropies = Vec::with_capacity(chunks.len());
-    for range in chunks {
-        let (picked, entropy) = head_logprobs(
-            model,
-            states.clone().narrow(0, range.start, range.len()),
-            &targets[range],
-            with_entropy,
-        );
-        logprobs.push(picked);
-        entropies.extend(entropy);
-    }
+    let (logprobs, entropy) = chunked_head_logprobs(model, states, &targets, &chunks, with_entropy);
     Ok(TokenLogprobs {
-        logprobs: Tensor::cat(logprobs, 0).reshape([b, s - 1]),
-        entropy: with_entropy.then(|| Tensor::cat(entropies, 0).reshape([b, s - 1])),
+        logprobs: logprobs.reshape([b, s - 1]),
+        entropy: entropy.map(|e| e.reshape([b, s - 1])),
         target_mask,
     })
 }

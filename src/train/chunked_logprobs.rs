@@ -30,7 +30,8 @@ use burn::tensor::Tensor;
 use crate::model::batch::StepInput;
 use crate::model::kernels::rms_norm;
 use crate::model::logprobs::{
-    head_logprobs, next_token_targets, position_chunks, predicting_states, LOGITS_PER_CHUNK,
+    chunked_head_logprobs, head_logprobs, next_token_targets, position_chunks, predicting_states,
+    LOGITS_PER_CHUNK,
 };
 use crate::model::TrainBackend;
 use crate::model::{self, ModelError, TokenBatch, Transformer};
@@ -138,19 +139,9 @@ where
     let [_, seq, width] = hidden.dims();
     let states = predicting_states(hidden); // [rows × positions, hidden]
     let (targets, _) = next_token_targets(batch);
-    let mut logprobs = Vec::with_capacity(chunks.len());
-    let mut entropies = Vec::with_capacity(chunks.len());
-    for range in &chunks {
-        let (picked, entropy) = head_logprobs(
-            &head,
-            states.clone().narrow(0, range.start, range.len()),
-            &targets[range.clone()],
-            with_entropy,
-        );
-        logprobs.push(picked);
-        entropies.extend(entropy);
-    }
-    let logprobs = Tensor::cat(logprobs, 0).reshape([rows, positions]);
+    let (logprobs, entropy) =
+        chunked_head_logprobs(&head, states.clone(), &targets, &chunks, with_entropy);
+    let logprobs = logprobs.reshape([rows, positions]);
 
     // 2. The loss on the log-probs as a leaf, and its gradient there.
     let leaf = Tensor::<B, 2>::from_inner(logprobs).require_grad();
@@ -223,7 +214,7 @@ where
 
     let pass = LogprobPass {
         value,
-        entropy: with_entropy.then(|| Tensor::cat(entropies, 0).reshape([rows, positions])),
+        entropy: entropy.map(|e| e.reshape([rows, positions])),
     };
     Ok((accumulator.grads(), pass))
 }
