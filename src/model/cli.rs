@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use burn::tensor::backend::Backend;
 
-use super::kernels::{KernelBackend, TrainBackend};
+use super::kernels::TrainBackend;
 use super::{
     from_bytes, generate, load_hf_dir, save_hf_dir, BackendKind, BackendTask, LoadedModel, Preset,
     SamplingParams, TextTokenizer, Transformer,
@@ -76,7 +77,7 @@ pub struct ExportArgs {
 }
 
 /// Loads what `--model` names: `preset:NAME`, a HF directory, or r1flow model bytes.
-pub fn load_model_spec<B: KernelBackend>(
+pub fn load_model_spec<B: Backend>(
     spec: &str,
     tokenizer: Option<&Path>,
     seed: u64,

@@ -82,7 +82,7 @@ impl<B: KernelBackend> RewardModel<B> {
     }
 }
 
-fn head<B: KernelBackend>(weights: Vec<f32>, hidden_size: usize, device: &B::Device) -> Linear<B> {
+fn head<B: Backend>(weights: Vec<f32>, hidden_size: usize, device: &B::Device) -> Linear<B> {
     Linear {
         weight: Param::from_tensor(Tensor::from_data(
             TensorData::new(weights, [hidden_size, 1]),
@@ -95,7 +95,7 @@ fn head<B: KernelBackend>(weights: Vec<f32>, hidden_size: usize, device: &B::Dev
 /// The reward model as one safetensors blob: the backbone's tensors in HF naming, the
 /// head as `score.weight` `[1, hidden]`, the architecture and training length in the
 /// metadata.
-pub fn reward_model_to_bytes<B: KernelBackend>(
+pub fn reward_model_to_bytes<B: Backend>(
     model: &RewardModel<B>,
     config: &ModelConfig,
     max_length: usize,
@@ -128,7 +128,7 @@ pub fn reward_model_to_bytes<B: KernelBackend>(
 
 /// A reward model read back from [`reward_model_to_bytes`]: its architecture, the model,
 /// and the sequence length it was trained at. f32 values round-trip bit for bit.
-pub fn reward_model_from_bytes<B: KernelBackend>(
+pub fn reward_model_from_bytes<B: Backend>(
     bytes: &[u8],
     device: &B::Device,
 ) -> Result<(ModelConfig, RewardModel<B>, usize), ModelError> {

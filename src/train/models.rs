@@ -7,7 +7,6 @@ use burn::tensor::backend::Backend;
 use crate::architecture;
 use crate::exec::{StageContext, StageError};
 use crate::manifest::{ModelDecl, Preset};
-use crate::model::KernelBackend;
 use crate::model::{self, ModelConfig, TextTokenizer, Transformer};
 use crate::plan::InputSpec;
 
@@ -39,7 +38,7 @@ pub fn preset_config(decl: &ModelDecl, preset: Preset) -> Result<ModelConfig, St
 
 /// Loads the model named by input `field`: fresh weights (seeded) for a preset, a
 /// checkpoint directory, or an upstream artifact.
-pub fn load_input<B: KernelBackend>(
+pub fn load_input<B: Backend>(
     context: &StageContext<'_>,
     field: &str,
     seed: u64,
@@ -104,7 +103,7 @@ pub fn load_input<B: KernelBackend>(
 
 /// The artifact files of a trained model (and its tokenizer's settings, when
 /// tokenizer.json does not say everything).
-pub fn model_files<B: KernelBackend>(
+pub fn model_files<B: Backend>(
     model: &StageModel<B>,
 ) -> Result<Vec<(String, Vec<u8>)>, StageError> {
     let mut files = vec![

@@ -8,7 +8,6 @@ use burn::tensor::Tensor;
 
 use super::models::failed;
 use crate::exec::StageError;
-use crate::model::KernelBackend;
 use crate::model::Transformer;
 
 /// Every float parameter of a module, flattened, in visiting order.
@@ -16,7 +15,7 @@ struct Flattened<B: Backend> {
     tensors: Vec<(Vec<usize>, Tensor<B, 1>)>,
 }
 
-impl<B: KernelBackend> ModuleVisitor<B> for Flattened<B> {
+impl<B: Backend> ModuleVisitor<B> for Flattened<B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let tensor = param.val();
         let dims = tensor.dims().to_vec();
@@ -25,7 +24,7 @@ impl<B: KernelBackend> ModuleVisitor<B> for Flattened<B> {
     }
 }
 
-fn flattened<B: KernelBackend>(model: &Transformer<B>) -> Vec<(Vec<usize>, Tensor<B, 1>)> {
+fn flattened<B: Backend>(model: &Transformer<B>) -> Vec<(Vec<usize>, Tensor<B, 1>)> {
     let mut visitor = Flattened {
         tensors: Vec::new(),
     };
@@ -39,7 +38,7 @@ struct Mixup<B: Backend> {
     alpha: f64,
 }
 
-impl<B: KernelBackend> ModuleMapper<B> for Mixup<B> {
+impl<B: Backend> ModuleMapper<B> for Mixup<B> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let (id, reference, mapper) = param.consume();
         let mixed = match self.policy.next() {
@@ -55,7 +54,7 @@ impl<B: KernelBackend> ModuleMapper<B> for Mixup<B> {
 
 /// Checks that `reference` has the policy's parameters (shape by shape), so that it can be
 /// synced; run once before training.
-pub(super) fn check_syncable<B: KernelBackend>(
+pub(super) fn check_syncable<B: Backend>(
     policy: &Transformer<B>,
     reference: &Transformer<B>,
 ) -> Result<(), StageError> {
@@ -76,7 +75,7 @@ pub(super) fn check_syncable<B: KernelBackend>(
 }
 
 /// reference ← α·policy + (1 − α)·reference.
-pub(super) fn mix_into_reference<B: KernelBackend>(
+pub(super) fn mix_into_reference<B: Backend>(
     reference: Transformer<B>,
     policy: &Transformer<B>,
     alpha: f64,

@@ -5,11 +5,11 @@
 use burn::module::{AutodiffModule, Module};
 use burn::optim::Optimizer;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 
 use super::models::failed;
 use crate::exec::{StageContext, StageError};
-use crate::model::{KernelBackend, TrainBackend};
 
 pub(super) const STATE_FILE: &str = "state.json";
 pub(super) const OPTIMIZER_FILE: &str = "optimizer.bin";
@@ -24,7 +24,7 @@ pub struct LoopState {
 }
 
 /// Serialises an optimizer's state.
-pub(super) fn optimizer_bytes<B: TrainBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
+pub(super) fn optimizer_bytes<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     optimizer: &O,
 ) -> Result<Vec<u8>, StageError> {
     BinBytesRecorder::<FullPrecisionSettings>::default()
@@ -33,7 +33,7 @@ pub(super) fn optimizer_bytes<B: TrainBackend, M: AutodiffModule<B>, O: Optimize
 }
 
 /// Restores an optimizer's state.
-pub(super) fn load_optimizer<B: TrainBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
+pub(super) fn load_optimizer<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     optimizer: O,
     bytes: Vec<u8>,
     device: &B::Device,
@@ -68,7 +68,7 @@ pub(super) fn checkpoint_if_due<B, M, O>(
     extra: impl FnOnce() -> Result<Vec<(String, Vec<u8>)>, StageError>,
 ) -> Result<(), StageError>
 where
-    B: TrainBackend,
+    B: AutodiffBackend,
     M: AutodiffModule<B>,
     O: Optimizer<M, B>,
 {
@@ -101,16 +101,14 @@ pub(super) fn state_bytes(state: &LoopState) -> Result<Vec<u8>, StageError> {
 pub(super) const WEIGHTS_FILE: &str = "weights.bin";
 
 /// Serialises a module's record (values and parameter ids).
-pub(super) fn module_bytes<B: KernelBackend, M: Module<B>>(
-    module: &M,
-) -> Result<Vec<u8>, StageError> {
+pub(super) fn module_bytes<B: Backend, M: Module<B>>(module: &M) -> Result<Vec<u8>, StageError> {
     BinBytesRecorder::<FullPrecisionSettings>::default()
         .record(module.clone().into_record(), ())
         .map_err(|e| failed(format!("saving weights: {e}")))
 }
 
 /// Loads a record written by [`module_bytes`] into `module` (same architecture).
-pub(super) fn load_module<B: KernelBackend, M: Module<B>>(
+pub(super) fn load_module<B: Backend, M: Module<B>>(
     module: M,
     bytes: Vec<u8>,
     device: &B::Device,

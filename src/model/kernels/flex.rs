@@ -66,13 +66,12 @@ impl KernelBackend for Flex {
         mask: Tensor<Self, 2>,
         scale: f32,
     ) -> Tensor<Self, 2> {
-        let (s, m) = (scores.clone(), mask.clone());
-        match (f32_buffer(scores), f32_buffer(mask)) {
+        match (f32_buffer(scores.clone()), f32_buffer(mask.clone())) {
             (Some((s, dims)), Some((m, _))) => tensor(
                 cpu::masked_softmax(s.storage(), m.storage(), scale, dims[1]),
                 dims,
             ),
-            _ => composed::masked_softmax(s, m, scale),
+            _ => composed::masked_softmax(scores, mask, scale),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Model layer (used by execute): fused operations of the decoder — attention's masked
 //! softmax, rotary embeddings, the heads/positions swap around it, SwiGLU, RMSNorm and the
-//! log-probability of a target token — each one
-//! operation with its own backward pass instead of a chain of element-wise burn ops.
+//! log-probability of a target token — each one operation with its own backward pass
+//! instead of a chain of element-wise burn ops.
 //!
 //! [`KernelBackend`] extends burn's `Backend` with them. Its default methods compose burn
 //! ops (what every GPU backend runs, where burn's fusion does the rest); burn's flex CPU
@@ -148,7 +148,7 @@ impl KernelBackend for burn::backend::Wgpu {}
 impl KernelBackend for burn::backend::Cuda {}
 
 /// `[d0, …, cols]` → `[rows, cols]` and the dims to restore.
-fn as_rows<B: KernelBackend, const D: usize>(x: Tensor<B, D>) -> (Tensor<B, 2>, [usize; D]) {
+fn as_rows<B: Backend, const D: usize>(x: Tensor<B, D>) -> (Tensor<B, 2>, [usize; D]) {
     let dims = x.dims();
     let cols = dims[D - 1];
     let rows = dims[..D - 1].iter().product();
