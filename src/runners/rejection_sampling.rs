@@ -15,6 +15,7 @@ pub(super) fn run(
         require_format: settings.require_format,
         dedup: settings.dedup,
         max_per_prompt: settings.max_per_prompt,
+        limit: settings.limit,
         sampling: train::sampling_params(&settings.generation, settings.seed),
         max_prompt_length: settings.generation.max_prompt_length,
         preferences: settings.emit == RejectionEmit::Preferences,

@@ -30,6 +30,8 @@ pub struct RejectionJob {
     pub require_format: bool,
     pub dedup: bool,
     pub max_per_prompt: usize,
+    /// Sample only the first this many training prompts.
+    pub limit: Option<usize>,
     pub sampling: SamplingParams,
     pub max_prompt_length: usize,
     /// Emit preference pairs instead of kept samples.
@@ -102,7 +104,10 @@ impl BackendTask for RejectionTask<'_, '_> {
                 })
                 .collect())
         };
-        let records: Vec<DatasetRecord> = context.read_records("prompts", "train.jsonl")?;
+        let mut records: Vec<DatasetRecord> = context.read_records("prompts", "train.jsonl")?;
+        if let Some(limit) = job.limit {
+            records.truncate(limit);
+        }
         let judged = judge(context, &records, &job.sampling)?;
         if !job.preferences {
             return kept_samples(&job, &records, &judged);

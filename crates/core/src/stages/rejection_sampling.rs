@@ -66,6 +66,10 @@ stage_config! {
         /// (e.g. correct and readable), rejected = does not.
         #[serde(default, skip_serializing_if = "RejectionEmit::is_completions")]
         pub emit: RejectionEmit,
+        /// Sample at most this many prompts: the first of the train split (already
+        /// shuffled by the dataset stage). Default: all of them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub limit: Option<usize>,
         /// Seed of sampling; defaults to the manifest's `seed`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub seed: Option<u64>,
@@ -161,6 +165,12 @@ impl StageConfig for RejectionSamplingStage {
             "keep one sample or more per prompt",
         );
         checks.ensure(
+            self.limit != Some(0),
+            "limit",
+            "`limit: 0` samples no prompt",
+            "remove `limit` to sample every prompt, or set it to 1 or more",
+        );
+        checks.ensure(
             !self.thresholds.is_empty() || self.require_format,
             "thresholds",
             "this stage keeps every sample: it has no thresholds and does not require the format",
@@ -176,6 +186,7 @@ impl StageConfig for RejectionSamplingStage {
             dedup: self.dedup,
             max_per_prompt: self.max_per_prompt,
             emit: self.emit,
+            limit: self.limit,
             generation: generation_settings!(self),
             seed: super::required(self.seed, "seed")?,
         })
@@ -191,6 +202,9 @@ pub struct RejectionSampling {
     pub dedup: bool,
     pub max_per_prompt: usize,
     pub emit: RejectionEmit,
+    /// Absent from the cache key when unset, so that earlier keys stay valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
     pub generation: GenerationSettings,
     pub seed: u64,
 }
