@@ -6,7 +6,7 @@ use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use super::kernels::{masked_softmax, swap_middle, KernelBackend};
+use super::kernels::{masked_softmax, matmul, swap_middle, KernelBackend};
 use super::projection::project;
 use super::rope::RopeTables;
 
@@ -82,12 +82,10 @@ impl<B: KernelBackend> Attention<B> {
         let q = q.reshape([b, kvh, group * s, d]);
         let scale = (d as f64).powf(-0.5);
         // [batch, kv_heads, group * seq, keys]
-        let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .reshape([b, kvh, group, s, keys]);
+        let scores = matmul(q, k.swap_dims(2, 3)).reshape([b, kvh, group, s, keys]);
         let probs = masked_softmax(scores, mask.clone(), scale).reshape([b, kvh, group * s, keys]);
         // [batch, kv_heads, group * seq, head_dim] → [batch, seq, heads * head_dim]
-        let out = swap_middle(probs.matmul(v).reshape([b, h, s, d])).reshape([b, s, h * d]);
+        let out = swap_middle(matmul(probs, v).reshape([b, h, s, d])).reshape([b, s, h * d]);
         project(&self.o_proj, out)
     }
 }

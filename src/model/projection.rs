@@ -4,16 +4,24 @@
 //! burn's `Linear::forward` on a 3-D input runs one small matmul per batch row against
 //! a broadcast weight (and sums per-row weight gradients in backward); in generation,
 //! with one token per row, that streams the whole weight once per row. Flattening the
-//! rows first makes it one GEMM (measured: the dominant cost of KV-cache generation).
+//! rows first makes it one GEMM (measured: the dominant cost of KV-cache generation),
+//! run by the backend's own product ([`super::kernels::matmul`]) with the bias added as
+//! burn's `linear` adds it.
 
 use burn::nn::Linear;
-use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-/// `[batch, seq, d_in]` → `[batch, seq, d_out]`
-pub(crate) fn project<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+use super::kernels::{matmul, KernelBackend};
+
+/// `[batch, seq, d_in]` → `[batch, seq, d_out]`: `x · weight + bias`, as burn's `linear`
+/// computes it, with the backend's own matrix product.
+pub(crate) fn project<B: KernelBackend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let [b, s, d_in] = x.dims();
-    let y = layer.forward(x.reshape([b * s, d_in]));
+    let y = matmul(x.reshape([b * s, d_in]), layer.weight.val());
+    let y = match &layer.bias {
+        Some(bias) => y + bias.val().unsqueeze::<2>(),
+        None => y,
+    };
     let d_out = y.dims()[1];
     y.reshape([b, s, d_out])
 }

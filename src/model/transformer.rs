@@ -9,7 +9,7 @@ use burn::tensor::{Tensor, TensorData};
 use super::attention::{Attention, LayerKv};
 use super::batch::{StepInput, TokenBatch};
 use super::block::DecoderLayer;
-use super::kernels::{rms_norm, KernelBackend};
+use super::kernels::{matmul, rms_norm, KernelBackend};
 use super::mlp::Mlp;
 use super::projection::project;
 use super::rng::SeededRng;
@@ -406,10 +406,7 @@ impl<B: KernelBackend> Transformer<B> {
             None => {
                 let [b, s, h] = hidden.dims();
                 let w = self.embed_tokens.weight.val().transpose(); // [hidden, vocab]
-                hidden
-                    .reshape([b * s, h])
-                    .matmul(w)
-                    .reshape([b, s, self.vocab_size])
+                matmul(hidden.reshape([b * s, h]), w).reshape([b, s, self.vocab_size])
             }
         }
     }

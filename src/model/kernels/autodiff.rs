@@ -30,6 +30,30 @@ fn wrap<B: KernelBackend, C: CheckpointStrategy, const D: usize>(
 }
 
 #[derive(Debug)]
+struct Matmul<const D: usize>;
+
+impl<B: KernelBackend, const D: usize> Backward<B, 2> for Matmul<D> {
+    /// Both operands.
+    type State = (FloatPrimitive<B>, FloatPrimitive<B>);
+
+    /// As burn's own matmul node: `grad · rhsᵀ` for the left operand, registered first,
+    /// then `lhsᵀ · grad` for the right one.
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [lhs_node, rhs_node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (lhs, rhs) = ops.state;
+        if let Some(node) = lhs_node {
+            let rhs_t = inner::<B, D>(&rhs).swap_dims(D - 2, D - 1);
+            grads.register::<B>(node.id, primitive(B::matmul(inner::<B, D>(&grad), rhs_t)));
+        }
+        if let Some(node) = rhs_node {
+            let lhs_t = inner::<B, D>(&lhs).swap_dims(D - 2, D - 1);
+            grads.register::<B>(node.id, primitive(B::matmul(lhs_t, inner::<B, D>(&grad))));
+        }
+    }
+}
+
+#[derive(Debug)]
 struct MaskedSoftmax;
 
 impl<B: KernelBackend> Backward<B, 1> for MaskedSoftmax {
@@ -146,6 +170,26 @@ impl<B: KernelBackend> Backward<B, 1> for TargetLogprob {
 }
 
 impl<B: KernelBackend, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
+    fn matmul<const D: usize>(lhs: Tensor<Self, D>, rhs: Tensor<Self, D>) -> Tensor<Self, D> {
+        if lhs.dims()[..D - 2] != rhs.dims()[..D - 2] {
+            // Broadcast batch axes: burn's node sums the gradient over them.
+            return lhs.matmul(rhs);
+        }
+        let lhs = lhs.into_primitive().tensor();
+        let rhs = rhs.into_primitive().tensor();
+        let out = primitive(B::matmul(
+            inner::<B, D>(&lhs.primitive),
+            inner::<B, D>(&rhs.primitive),
+        ));
+        let nodes = [lhs.node.clone(), rhs.node.clone()];
+        wrap(
+            match Matmul::<D>.prepare::<C>(nodes).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => prep.finish((lhs.primitive, rhs.primitive), out),
+                OpsKind::UnTracked(prep) => prep.finish(out),
+            },
+        )
+    }
+
     fn masked_softmax(
         scores: Tensor<Self, 2>,
         mask: Tensor<Self, 2>,

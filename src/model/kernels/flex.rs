@@ -61,6 +61,17 @@ fn tensor<const D: usize>(values: Vec<f32>, dims: [usize; D]) -> Tensor<Flex, D>
 }
 
 impl KernelBackend for Flex {
+    fn matmul<const D: usize>(lhs: Tensor<Self, D>, rhs: Tensor<Self, D>) -> Tensor<Self, D> {
+        let out = super::gemm::matmul(
+            &lhs.clone().into_primitive().tensor(),
+            &rhs.clone().into_primitive().tensor(),
+        );
+        match out {
+            Some(out) => Tensor::from_primitive(TensorPrimitive::Float(out)),
+            None => lhs.matmul(rhs),
+        }
+    }
+
     fn masked_softmax(
         scores: Tensor<Self, 2>,
         mask: Tensor<Self, 2>,

@@ -16,6 +16,7 @@ mod autodiff;
 pub(crate) mod composed;
 mod cpu;
 mod flex;
+mod gemm;
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
@@ -35,6 +36,13 @@ pub struct TargetLogprobs<B: Backend> {
 /// A backend with the decoder's fused operations. Matrices are `[rows, cols]`, operated
 /// on row by row. The default methods are the compositions of [`composed`].
 pub trait KernelBackend: Backend {
+    /// The matrix product of the last two axes, batched over the leading ones (equal in
+    /// both operands): burn's `matmul`, which is the default; flex writes its output in
+    /// place (see `gemm.rs`).
+    fn matmul<const D: usize>(lhs: Tensor<Self, D>, rhs: Tensor<Self, D>) -> Tensor<Self, D> {
+        lhs.matmul(rhs)
+    }
+
     /// `softmax(scores · scale + mask)` along each row. The mask is additive (0 where a key
     /// is visible, a large negative where not) and carries no gradient.
     fn masked_softmax(
@@ -153,6 +161,14 @@ fn as_rows<B: Backend, const D: usize>(x: Tensor<B, D>) -> (Tensor<B, 2>, [usize
     let cols = dims[D - 1];
     let rows = dims[..D - 1].iter().product();
     (x.reshape([rows, cols]), dims)
+}
+
+/// `lhs · rhs` over the last two axes, batched over the leading ones (equal in both).
+pub fn matmul<B: KernelBackend, const D: usize>(
+    lhs: Tensor<B, D>,
+    rhs: Tensor<B, D>,
+) -> Tensor<B, D> {
+    B::matmul(lhs, rhs)
 }
 
 /// `softmax(scores · scale + mask)` along the last axis; `mask` has the shape of `scores`.
@@ -430,6 +446,62 @@ mod tests {
             "log-probs grad",
             l1.grad(&ga).expect("grad"),
             l2.grad(&gb).expect("grad"),
+        );
+    }
+
+    fn bits<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<u32> {
+        let values: Vec<f32> = t.into_data().to_vec().expect("f32");
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// The backend's matrix product gives burn's own bits, forward and backward, at the
+    /// shapes of each threading path (one product split by `gemm`, a batch split by
+    /// matrix, small ones on one thread), on transposed views, and where it falls back
+    /// (broadcast batch axes).
+    #[test]
+    fn matmul_is_burns_matmul_bit_for_bit_forward_and_backward() {
+        fn check<const D: usize>(lhs: [usize; D], rhs: [usize; D], seed: u64) {
+            let (a, b) = (
+                random::<CpuBackend, D>(lhs, seed),
+                random::<CpuBackend, D>(rhs, seed + 1),
+            );
+            let what = format!("{lhs:?} · {rhs:?}");
+            assert_eq!(
+                bits(matmul(a.clone(), b.clone())),
+                bits(a.clone().matmul(b.clone())),
+                "{what}"
+            );
+            let (a1, b1, a2, b2) = (leaf(a.clone()), leaf(b.clone()), leaf(a), leaf(b));
+            let ours = matmul(a1.clone(), b1.clone());
+            let theirs = a2.clone().matmul(b2.clone());
+            let weights = random::<CpuBackend, D>(ours.dims(), seed + 2);
+            let loss = |y: Tensor<A, D>| (y * Tensor::from_inner(weights.clone())).sum();
+            let (g1, g2) = (loss(ours).backward(), loss(theirs).backward());
+            assert_eq!(
+                bits(a1.grad(&g1).expect("grad")),
+                bits(a2.grad(&g2).expect("grad")),
+                "{what}: d lhs"
+            );
+            assert_eq!(
+                bits(b1.grad(&g1).expect("grad")),
+                bits(b2.grad(&g2).expect("grad")),
+                "{what}: d rhs"
+            );
+        }
+        check([5, 7], [7, 3], 40);
+        check([300, 200], [200, 250], 43);
+        check([2, 3, 17, 8], [2, 3, 8, 19], 46);
+        check([8, 70, 64], [8, 64, 72], 49);
+        check([1, 3, 4], [2, 4, 5], 52);
+
+        // A transposed right operand, as attention's keys.
+        let (q, k) = (
+            random::<CpuBackend, 4>([2, 2, 9, 16], 55),
+            random::<CpuBackend, 4>([2, 2, 11, 16], 56),
+        );
+        assert_eq!(
+            bits(matmul(q.clone(), k.clone().swap_dims(2, 3))),
+            bits(q.matmul(k.swap_dims(2, 3)))
         );
     }
 }
