@@ -110,17 +110,23 @@ fn plan_renders_graphviz_and_selects_variants() {
     assert!(dot.stdout.contains("[label=\"data\"]"), "{}", dot.stdout);
 
     let one = Test::in_dir(&repo_root())
-        .args(["plan", "pipelines/distill.yaml", "--variant", "micro"])
+        .args(["plan", "pipelines/distill.yaml", "--variant", "s2+micro"])
         .run();
     assert!(one.success, "{}", one.stderr);
-    assert!(!one.stdout.contains("variants: 2"), "{}", one.stdout);
+    assert!(
+        one.stdout.contains("variants: 1 (s2+micro)"),
+        "{}",
+        one.stdout
+    );
 
     let unknown = Test::in_dir(&repo_root())
         .args(["plan", "pipelines/distill.yaml", "--variant", "huge"])
         .run();
     assert!(!unknown.success);
     assert!(
-        unknown.stderr.contains("the variants are: mini, micro"),
+        unknown
+            .stderr
+            .contains("the variants are: s1+mini, s1+micro, s2+mini, s2+micro"),
         "{}",
         unknown.stderr
     );

@@ -290,7 +290,8 @@ fn rejection_sampling_emits_preference_pairs_for_a_reward_model() {
 
 #[test]
 fn an_ablation_axis_over_the_student_shares_the_teacher() {
-    // pipelines/distill.yaml: two student sizes as the arms of one axis.
+    // pipelines/distill.yaml: two student sizes as the arms of one axis, two seeds of
+    // the whole chain as the other.
     let outcome = Test::in_dir(&crate::support::repo_root())
         .args(["plan", "pipelines/distill.yaml", "--json"])
         .run();
@@ -305,18 +306,18 @@ fn an_ablation_axis_over_the_student_shares_the_teacher() {
             .map(|s| s["variants"].as_array().map_or(0, Vec::len))
             .collect()
     };
-    for shared in ["tasks", "teacher_base", "teacher", "teacher_samples"] {
+    for shared in ["tasks", "base", "zero", "teacher_samples", "student_tasks"] {
         assert_eq!(
             variants_of(shared),
-            [2],
-            "`{shared}` runs once for both students"
+            [2, 2],
+            "`{shared}` runs once a seed, for both students"
         );
     }
-    for per_student in ["student_base", "distilled", "eval_distilled"] {
+    for per_student in ["student_base", "distilled", "student_rl", "eval_distilled"] {
         assert_eq!(
             variants_of(per_student),
-            [1, 1],
-            "one `{per_student}` per student"
+            [1, 1, 1, 1],
+            "one `{per_student}` per student and seed"
         );
     }
 }
