@@ -301,7 +301,8 @@ fn run() -> Result<(), Box<dyn Error>> {
     }
     let out = match args.mode.as_str() {
         "grpo" => grpo(&args)?,
-        "generate" => generate(&args)?,
+        // On the CPU pool's thread, as `r1flow generate` and the stages run.
+        "generate" => model::backend::on_cpu_pool(|| generate(&args).map_err(|e| e.to_string()))?,
         "parity" => parity(&args)?,
         other => return Err(format!("unknown mode {other} (grpo, generate or parity)").into()),
     };

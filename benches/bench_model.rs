@@ -175,17 +175,22 @@ fn bench<B: TrainBackend>(name: &str, preset: &str, args: &Args) {
 
 fn main() {
     let args = parse_args();
+    // On the CPU pool's thread, as `r1flow run` runs a stage (`BackendKind::run`).
+    r1flow::model::backend::on_cpu_pool(|| run(&args));
+}
+
+fn run(args: &Args) {
     for backend in &args.backends {
         for preset in &args.presets {
             match backend.as_str() {
                 #[cfg(feature = "flex")]
                 "flex" => bench::<burn::backend::Autodiff<r1flow::model::backend::FlexBackend>>(
-                    backend, preset, &args,
+                    backend, preset, args,
                 ),
                 #[cfg(feature = "ndarray")]
                 "ndarray" => {
                     bench::<burn::backend::Autodiff<r1flow::model::backend::NdArrayBackend>>(
-                        backend, preset, &args,
+                        backend, preset, args,
                     )
                 }
                 other => eprintln!("backend {other} is not compiled in"),

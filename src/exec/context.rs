@@ -33,7 +33,7 @@ impl Cancel {
 }
 
 /// Where progress goes (a progress bar in a terminal, log lines otherwise).
-pub trait Progress {
+pub trait Progress: Send {
     /// `step` of `total` done; `message` carries the stage's key metric.
     fn update(&mut self, step: u64, total: u64, message: &str);
 }

@@ -6,7 +6,7 @@ use crate::plan::StageKey;
 use crate::store::{ArtifactRecord, Blobs, CheckpointRecord, MetricPoint, Store, StoreError};
 
 /// What a running stage reads and writes besides its own computation.
-pub trait StageIo {
+pub trait StageIo: Sync {
     /// The stored artifact `key` (an upstream stage's outputs).
     fn artifact(&self, key: &StageKey) -> Result<Option<ArtifactRecord>, StoreError>;
     /// The content-addressed blob files (read inputs, write outputs and checkpoints).
