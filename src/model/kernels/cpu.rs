@@ -95,6 +95,20 @@ impl<M: RowMap2> RowKernel for Map2<'_, '_, M> {
     }
 }
 
+/// The rows of `a`, `b` and `out`, `cols` wide, side by side: what a [`RowMap2`] that
+/// works row by row iterates over.
+#[inline(always)]
+fn rows2<'a>(
+    a: &'a [f32],
+    b: &'a [f32],
+    out: &'a mut [f32],
+    cols: usize,
+) -> impl Iterator<Item = ((&'a [f32], &'a [f32]), &'a mut [f32])> {
+    a.chunks_exact(cols)
+        .zip(b.chunks_exact(cols))
+        .zip(out.chunks_exact_mut(cols))
+}
+
 /// `map` applied to `a` and `b` (`cols` wide), chunk by chunk of rows.
 fn map_rows2<M: RowMap2>(a: &[f32], b: &[f32], cols: usize, map: &M) -> Vec<f32> {
     let mut out = vec![0.0f32; a.len()];
@@ -213,11 +227,7 @@ struct MaskedSoftmax {
 impl RowMap2 for MaskedSoftmax {
     #[inline(always)]
     fn map(&self, scores: &[f32], mask: &[f32], out: &mut [f32]) {
-        let rows = scores
-            .chunks_exact(self.cols)
-            .zip(mask.chunks_exact(self.cols))
-            .zip(out.chunks_exact_mut(self.cols));
-        for ((s, m), o) in rows {
+        for ((s, m), o) in rows2(scores, mask, out, self.cols) {
             for ((o, &s), &m) in o.iter_mut().zip(s).zip(m) {
                 *o = s * self.scale + m;
             }
@@ -239,11 +249,7 @@ struct MaskedSoftmaxBackward {
 impl RowMap2 for MaskedSoftmaxBackward {
     #[inline(always)]
     fn map(&self, probs: &[f32], grad: &[f32], out: &mut [f32]) {
-        let rows = probs
-            .chunks_exact(self.cols)
-            .zip(grad.chunks_exact(self.cols))
-            .zip(out.chunks_exact_mut(self.cols));
-        for ((p, g), o) in rows {
+        for ((p, g), o) in rows2(probs, grad, out, self.cols) {
             let dot = row_sum2(p, g, |p, g| p * g);
             for ((o, &p), &g) in o.iter_mut().zip(p).zip(g) {
                 *o = self.scale * p * (g - dot);

@@ -96,18 +96,25 @@ pub(super) fn matmul(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
         let per_matrix_ops = m.saturating_mul(n).saturating_mul(k);
         let total_ops = batch.saturating_mul(per_matrix_ops);
         let prefer_batch_parallel = batch >= 4 && total_ops >= BATCH_PARALLEL_THRESHOLD;
+        // Large products are split by gemm; otherwise a large enough batch is split by
+        // matrix; otherwise everything runs on this thread.
+        let split_by_gemm = per_matrix_ops >= PARALLEL_THRESHOLD && !prefer_batch_parallel;
         let one = |i: usize, out: &mut [f32], parallelism: gemm::Parallelism| {
             product(&a, &b, i, (m, n, k), out, parallelism);
         };
-        let chunks = out.chunks_mut(per_matrix).enumerate();
-        if per_matrix_ops >= PARALLEL_THRESHOLD && !prefer_batch_parallel {
-            chunks.for_each(|(i, o)| one(i, o, gemm::Parallelism::Rayon(0)));
-        } else if total_ops >= BATCH_PARALLEL_THRESHOLD && batch > 1 {
+        if !split_by_gemm && total_ops >= BATCH_PARALLEL_THRESHOLD && batch > 1 {
             out.par_chunks_mut(per_matrix)
                 .enumerate()
                 .for_each(|(i, o)| one(i, o, gemm::Parallelism::None));
         } else {
-            chunks.for_each(|(i, o)| one(i, o, gemm::Parallelism::None));
+            let parallelism = if split_by_gemm {
+                gemm::Parallelism::Rayon(0)
+            } else {
+                gemm::Parallelism::None
+            };
+            out.chunks_mut(per_matrix)
+                .enumerate()
+                .for_each(|(i, o)| one(i, o, parallelism));
         }
     }
     Some(FlexTensor::from_data(TensorData::new(out, out_dims)))
