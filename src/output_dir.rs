@@ -4,8 +4,10 @@
 //! half-way leaves the old directory as it was, and a directory holding anything else is
 //! only replaced when the user says so (`--force`). Each directory written holds a marker
 //! file (`MARKER`): an earlier output is recognised by it, not by file names alone (a
-//! folder of photos is not "earlier plots"). Even with `--force`, the current directory
-//! (or one holding it), a git work tree and an r1flow store are never replaced.
+//! folder of photos is not "earlier plots"). `--force` replaces only a directory r1flow
+//! wrote (one holding the marker), never a folder of someone's files; and nothing is ever
+//! written inside an r1flow store, nor over the current directory (or one holding it), a
+//! git work tree or a store.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,7 +15,8 @@ use std::path::{Path, PathBuf};
 /// What may be replaced when the target directory is not empty.
 #[derive(Clone, Copy)]
 pub enum Existing<'a> {
-    /// Anything (`--force`).
+    /// An earlier output of r1flow, whatever it holds now (`--force`): a directory
+    /// holding `MARKER`. A directory without it is someone's files, and is refused.
     Replace,
     /// Nothing: a non-empty directory is refused (`export` without `--force`).
     Refuse,
@@ -47,6 +50,14 @@ fn io(path: &Path, error: std::io::Error) -> OutputDirError {
 
 /// Checks that `target` may be written under `existing`, before any work is done.
 pub fn check_target(target: &Path, existing: Existing<'_>) -> Result<(), OutputDirError> {
+    if let Some(store) = enclosing_store(target) {
+        return Err(OutputDirError(format!(
+            "{} is inside the r1flow store {}; nothing is written there but by the store \
+             itself: choose a directory outside it",
+            target.display(),
+            store.display()
+        )));
+    }
     let entries: Vec<String> = match std::fs::read_dir(target) {
         Ok(entries) => entries
             .filter_map(Result::ok)
@@ -71,7 +82,13 @@ pub fn check_target(target: &Path, existing: Existing<'_>) -> Result<(), OutputD
         )));
     }
     match existing {
-        Existing::Replace => Ok(()),
+        Existing::Replace if entries.iter().any(|e| e == MARKER) => Ok(()),
+        Existing::Replace => Err(OutputDirError(format!(
+            "{} is not empty and was not written by r1flow (it has no {MARKER}); --force \
+             replaces only an earlier r1flow output, never other files: remove them yourself \
+             or choose another directory",
+            target.display()
+        ))),
         Existing::Refuse => Err(OutputDirError(format!(
             "{} is not empty; pass --force to replace it (its files are removed), or choose another directory",
             target.display()
@@ -119,10 +136,54 @@ fn never_replaced(target: &Path) -> Option<&'static str> {
     if target.join(".git").exists() {
         return Some("a git work tree");
     }
-    if target.join("index").is_dir() && target.join("blobs").is_dir() {
+    if is_store(target) {
         return Some("an r1flow store");
     }
     None
+}
+
+/// Whether `dir` is an r1flow store: its index beside its blobs or its lock.
+fn is_store(dir: &Path) -> bool {
+    dir.join("index").is_dir() && (dir.join("blobs").is_dir() || dir.join("LOCK").is_file())
+}
+
+/// The store `target` lies inside (strictly: a store itself is `never_replaced`'s), found
+/// through the real path of its nearest existing ancestor, so `..` and links do not hide
+/// it.
+fn enclosing_store(target: &Path) -> Option<PathBuf> {
+    let joined = if target.is_absolute() {
+        target.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(target)
+    };
+    let mut absolute = PathBuf::new();
+    for component in joined.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                absolute.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => absolute.push(other),
+        }
+    }
+    // The nearest ancestor that exists, resolved; what lies below it is not there yet.
+    let mut existing = absolute.as_path();
+    let mut below = Vec::new();
+    let resolved = loop {
+        if let Ok(real) = existing.canonicalize() {
+            break real;
+        }
+        below.push(existing.file_name()?.to_os_string());
+        existing = existing.parent()?;
+    };
+    let mut path = resolved;
+    for name in below.iter().rev() {
+        path.push(name);
+    }
+    path.ancestors()
+        .skip(1)
+        .find(|dir| is_store(dir))
+        .map(Path::to_path_buf)
 }
 
 /// `target`'s sibling named `.NAME.r1flow-WHAT-PID`.

@@ -18,6 +18,7 @@ use r1flow::store::Store;
 
 use super::report::{write_html, write_plots};
 use super::store_dir::StoreArgs;
+use super::terminal::say;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Format {
@@ -104,7 +105,7 @@ pub(crate) fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
             Source::Manifest(path) => {
                 let checked = check_file(path, &Capabilities::any());
                 if !checked.diagnostics.is_empty() {
-                    eprint!("{}", render_all(&checked.diagnostics));
+                    super::terminal::eprint_text(&render_all(&checked.diagnostics));
                 }
                 if checked.has_errors() {
                     bail!(
@@ -183,10 +184,10 @@ pub(crate) fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     };
     if matches!(args.format, Format::Csv | Format::Json) {
         for missing in table.missing() {
-            eprintln!("warning: not in the store: {missing}");
+            say!("warning: not in the store: {missing}");
         }
     }
-    super::print_stdout(&text)?;
+    super::terminal::print_text(&text)?;
 
     if args.plots.is_some() || args.html.is_some() {
         let title = format!("r1flow compare: {}", described.join(", "));
@@ -209,11 +210,11 @@ pub(crate) fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
                 count = write_plots(fresh, &plots)?;
                 Ok(())
             })?;
-            eprintln!("wrote {count} plots (SVG and PNG) in {}", dir.display());
+            say!("wrote {count} plots (SVG and PNG) in {}", dir.display());
         }
         if let Some(path) = &args.html {
             write_html(path, &html)?;
-            eprintln!("wrote {}", path.display());
+            say!("wrote {}", path.display());
         }
     }
     Ok(ExitCode::SUCCESS)

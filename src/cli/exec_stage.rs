@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::terminal::say;
 use r1flow::exec::{run_job, Cancel, JobDir, JobStatus};
 use r1flow::runners::Runners;
 
@@ -22,28 +23,35 @@ pub(crate) fn run(args: &ExecStageArgs) -> anyhow::Result<ExitCode> {
     let _ = ctrlc::set_handler(move || {
         handler_cancel.request();
         if handler_cancel.presses() >= 2 {
-            eprintln!("r1flow exec-stage: stopping now");
+            say!("r1flow exec-stage: stopping now");
             // A verifier runs in its own process group: it would outlive this exit.
             r1flow::rewards::command::kill_running_verifiers();
             std::process::exit(130);
         }
-        eprintln!("r1flow exec-stage: signal received, checkpointing at the next step");
+        say!("r1flow exec-stage: signal received, checkpointing at the next step");
     });
-    let result = run_job(&JobDir::at(args.job.clone()), &Runners, &cancel)?;
+    let log = |line: &str| {
+        // The job's log is a file; a failed write must not stop the stage.
+        let _ = super::terminal::print_text(&format!("{line}\n"));
+    };
+    let result = run_job(&JobDir::at(args.job.clone()), &Runners, &cancel, &log)?;
     match result.status {
         JobStatus::Succeeded => {
-            println!("r1flow exec-stage: finished in {:.1}s", result.duration_s);
+            super::terminal::print_text(&format!(
+                "r1flow exec-stage: finished in {:.1}s\n",
+                result.duration_s
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         JobStatus::Interrupted => {
-            println!(
-                "r1flow exec-stage: interrupted, checkpoint at step {}",
+            super::terminal::print_text(&format!(
+                "r1flow exec-stage: interrupted, checkpoint at step {}\n",
                 result.step.unwrap_or(0)
-            );
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         JobStatus::Failed => {
-            eprintln!(
+            say!(
                 "r1flow exec-stage: FAILED: {}",
                 result.error.as_deref().unwrap_or("unknown error")
             );

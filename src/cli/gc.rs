@@ -40,7 +40,7 @@ pub(crate) fn run(args: &GcArgs) -> anyhow::Result<ExitCode> {
     } else {
         "removed"
     };
-    super::print_stdout(&format!(
+    super::terminal::print_text(&format!(
         "{verb} {} run(s), {} artifact(s), {} checkpoint(s), {} blob(s): {} freed; kept {} blob(s), {}\n",
         report.runs_removed.len(),
         report.artifacts_removed,

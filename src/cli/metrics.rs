@@ -90,6 +90,6 @@ pub(crate) fn run(args: &MetricsArgs) -> anyhow::Result<ExitCode> {
             out
         }
     };
-    super::print_stdout(&text)?;
+    super::terminal::print_text(&text)?;
     Ok(ExitCode::SUCCESS)
 }

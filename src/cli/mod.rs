@@ -7,18 +7,22 @@ mod gc;
 mod metrics;
 mod pipelines;
 mod plan;
+mod recover;
 mod report;
 mod rescore;
 mod run;
 mod runs;
 mod schema;
+mod score;
 mod store_dir;
 mod stored_model;
+mod terminal;
 mod validate;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use terminal::say;
 
 /// Run DeepSeek-R1-style training pipelines from declarative YAML manifests.
 #[derive(Debug, Parser)]
@@ -60,8 +64,14 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Delete what no kept run reaches (`--keep-last N`, `--dry-run`).
     Gc(gc::GcArgs),
+    /// Rebuild a damaged store index from its newest readable copy (the damaged one is
+    /// kept aside) and say what was lost.
+    Recover(recover::RecoverArgs),
     /// Apply rewards to a stage's stored completions without generating again.
     Rescore(rescore::RescoreArgs),
+    /// Grade completions r1flow did not generate (`{"completion", "answer"}` JSONL) with
+    /// a reward, built in or declared in a manifest: one JSON verdict per line.
+    Score(score::ScoreArgs),
     /// Sample completions from a model (HF directory, r1flow model file, `RUN/STAGE` of
     /// the store such as `last/zero`, or a preset).
     Generate(r1flow::model::cli::GenerateArgs),
@@ -97,6 +107,8 @@ pub(crate) fn main() -> ExitCode {
         Command::Compare(args) => compare::run(args),
         Command::Gc(args) => gc::run(args),
         Command::Rescore(args) => rescore::run(args),
+        Command::Recover(args) => recover::run(args),
+        Command::Score(args) => score::run(args),
         Command::Generate(args) => {
             let mut args = args.clone();
             stored_model::resolve(&args.model).and_then(|stored| {
@@ -105,7 +117,9 @@ pub(crate) fn main() -> ExitCode {
                     args.tokenizer
                         .get_or_insert_with(|| stored.tokenizer.clone());
                 }
-                r1flow::model::cli::run_generate(&args).map(|()| ExitCode::SUCCESS)
+                r1flow::model::cli::run_generate(&args)
+                    .and_then(|text| terminal::print_text(&text))
+                    .map(|()| ExitCode::SUCCESS)
             })
         }
         Command::Export(args) => {
@@ -116,7 +130,10 @@ pub(crate) fn main() -> ExitCode {
                     args.tokenizer
                         .get_or_insert_with(|| stored.tokenizer.clone());
                 }
-                r1flow::model::cli::run_export(&args).map(|()| ExitCode::SUCCESS)
+                r1flow::model::cli::run_export(&args).map(|line| {
+                    say!("{line}");
+                    ExitCode::SUCCESS
+                })
             })
         }
         Command::Schema(args) => schema::run(args),
@@ -125,7 +142,7 @@ pub(crate) fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            say!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -145,14 +162,4 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
-}
-
-/// Writes `text` to stdout; a closed pipe (`r1flow plan … | head`) is not an error.
-pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
 }

@@ -44,7 +44,7 @@ pub(crate) fn load_plan(args: &PipelineArgs) -> anyhow::Result<Option<Plan>> {
     }
     let checked = check_file(&args.file, &can);
     if !checked.diagnostics.is_empty() {
-        eprint!("{}", render_all(&checked.diagnostics));
+        super::terminal::eprint_text(&render_all(&checked.diagnostics));
     }
     if checked.has_errors() {
         return Ok(None);

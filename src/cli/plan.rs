@@ -10,6 +10,7 @@ use r1flow::store::Store;
 
 use super::pipelines::{load_plan, PipelineArgs};
 use super::store_dir::StoreArgs;
+use super::terminal::say;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct PlanArgs {
@@ -34,7 +35,7 @@ pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         match super::store_dir::open_for_reading(&store_dir) {
             Ok(store) => Some(stage_states(&plan, &store)?),
             Err(error) => {
-                eprintln!("warning: cannot read the store, so no cache status is shown: {error}");
+                say!("warning: cannot read the store, so no cache status is shown: {error}");
                 None
             }
         }
@@ -42,13 +43,13 @@ pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         None
     };
     if args.json {
-        super::print_stdout(
+        super::terminal::print_text(
             &(serde_json::to_string_pretty(&render_json(&plan, states.as_ref()))? + "\n"),
         )?;
     } else if args.dot {
-        super::print_stdout(&render_dot(&plan))?;
+        super::terminal::print_text(&render_dot(&plan))?;
     } else {
-        super::print_stdout(&render_text(&plan, states.as_ref()))?;
+        super::terminal::print_text(&render_text(&plan, states.as_ref()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

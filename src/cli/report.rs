@@ -82,7 +82,7 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         Ok(())
     })?;
     let html = out.join("report.html");
-    super::print_stdout(&format!(
+    super::terminal::print_text(&format!(
         "run {}: wrote {} and {count} plots (SVG and PNG) in {}\n",
         run.id,
         html.display(),

@@ -58,7 +58,7 @@ pub(crate) fn run(args: &RescoreArgs) -> anyhow::Result<ExitCode> {
         "run {} stage {} ({}): {} completions\n\n",
         rescored.run, rescored.stage, rescored.kind, rescored.completions
     );
-    super::print_stdout(
+    super::terminal::print_text(
         &(header + &table(&["reward", "mean", "std", "skipped", "samples"], &rows)),
     )?;
     Ok(ExitCode::SUCCESS)

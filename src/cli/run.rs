@@ -2,7 +2,6 @@
 //! run the rest — with a line per stage, a progress bar while one runs, and Ctrl-C handling
 //! (first: checkpoint and stop; second: stop now).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,6 +17,7 @@ use r1flow::store::{LockMode, RunStatus, StageRun, StageStatus, Store};
 
 use super::pipelines::{load_plan, PipelineArgs};
 use super::store_dir::StoreArgs;
+use super::terminal::say;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
@@ -104,13 +104,13 @@ impl Reporter for TerminalReporter {
         let resume = resume_step
             .map(|s| format!(", resuming from step {s}"))
             .unwrap_or_default();
-        eprintln!(
+        say!(
             "[{index}/{total}] {} ({}) {}: running{resume}",
             spec.name,
             spec.config.kind(),
             spec.key.short()
         );
-        if self.bars && std::io::stderr().is_terminal() {
+        if self.bars && super::terminal::stderr_is_terminal() {
             let bar = ProgressBar::new(0);
             if let Ok(style) =
                 ProgressStyle::with_template("      {bar:30} {pos}/{len} steps  eta {eta}  {msg}")
@@ -147,7 +147,7 @@ impl Reporter for TerminalReporter {
             StageStatus::Pending => "pending".into(),
             StageStatus::Running => "running".into(),
         };
-        eprintln!(
+        say!(
             "      {} ({}) {}: {what}",
             stage.name,
             stage.kind,
@@ -156,7 +156,7 @@ impl Reporter for TerminalReporter {
     }
 
     fn warn(&mut self, message: &str) {
-        eprintln!("warning: {message}");
+        say!("warning: {message}");
     }
 
     fn stage_placed(&mut self, stage: &StageRun, placement: &Placement) {
@@ -166,7 +166,7 @@ impl Reporter for TerminalReporter {
                 .as_ref()
                 .map(|l| format!(", log {}", l.display()))
                 .unwrap_or_default();
-            eprintln!(
+            say!(
                 "      {} ({}) {}: {job}{log}",
                 stage.name,
                 stage.kind,
@@ -176,10 +176,10 @@ impl Reporter for TerminalReporter {
     }
 
     fn stage_progress(&mut self, stage: &StageRun, step: u64, total: u64) {
-        if !std::io::stderr().is_terminal() {
+        if !super::terminal::stderr_is_terminal() {
             return;
         }
-        eprintln!(
+        say!(
             "      {} ({}) {}: step {step}/{total}",
             stage.name,
             stage.kind,
@@ -200,9 +200,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     let store = Store::open(&store_dir, mode)?;
     if let Some(pid) = store.took_over_from() {
-        eprintln!(
-            "note: took over the store lock left by process {pid}, which is no longer running"
-        );
+        say!("note: took over the store lock left by process {pid}, which is no longer running");
     }
     // Absolute, so that workers (elsewhere, in other directories) find it.
     let store_dir =
@@ -220,17 +218,21 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         // A stage in this process stops only between steps: a second Ctrl-C exits. Jobs
         // elsewhere are cancelled by the run loop, so only a third exits at once.
         if presses >= 3 || (in_process && presses >= 2) {
-            eprintln!("\nstopping now");
+            say!("\nstopping now");
             // A verifier runs in its own process group, out of the terminal's reach.
             r1flow::rewards::command::kill_running_verifiers();
             std::process::exit(130);
         }
         if presses == 2 {
-            eprintln!("\ncancelling every job now; Ctrl-C again to exit without waiting");
+            say!("\ncancelling every job now; Ctrl-C again to exit without waiting");
         } else {
-            eprintln!("\nstopping after the current step (a checkpoint is written); Ctrl-C again to stop at once");
+            say!("\nstopping after the current step (a checkpoint is written); Ctrl-C again to stop at once");
         }
     });
+    // A closed stderr or stdout stops the run as a first Ctrl-C does: at the next step,
+    // with a checkpoint, and the store released; the exit code says why.
+    let closed_cancel = cancel.clone();
+    super::terminal::on_output_closed(move || closed_cancel.request_without_press());
     let options = RunOptions {
         only: args.only.clone(),
         until: args.until.clone(),
@@ -269,7 +271,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     )?;
     let ran = record.count(StageStatus::Ran) + record.count(StageStatus::Resumed);
     let cached = record.count(StageStatus::Cached);
-    eprintln!(
+    say!(
         "run {}: {} — {ran} ran, {cached} cached, store {}",
         record.id,
         match record.status {
@@ -281,6 +283,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         store.dir().display()
     );
     Ok(match record.status {
+        _ if super::terminal::output_closed() => ExitCode::from(super::terminal::CLOSED_EXIT_CODE),
         RunStatus::Succeeded => ExitCode::SUCCESS,
         RunStatus::Interrupted => ExitCode::from(130),
         _ => ExitCode::FAILURE,

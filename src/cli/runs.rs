@@ -155,7 +155,7 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
                     ]
                 })
                 .collect();
-            super::print_stdout(&table(
+            super::terminal::print_text(&table(
                 &[
                     "id", "pipeline", "manifest", "started", "duration", "status", "ran", "cached",
                 ],
@@ -165,7 +165,7 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
         Some(RunsCommand::Show { id, json }) => {
             let run = store.run(id)?;
             if *json {
-                super::print_stdout(
+                super::terminal::print_text(
                     &(serde_json::to_string_pretty(&run_json(&store, &run)?)? + "\n"),
                 )?;
             } else {
@@ -236,7 +236,7 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
                         text.push('\n');
                     }
                 }
-                super::print_stdout(&text)?;
+                super::terminal::print_text(&text)?;
             }
         }
     }

@@ -23,7 +23,7 @@ pub(crate) fn run(args: &SchemaArgs) -> anyhow::Result<ExitCode> {
             let path = dir.join(schema.file);
             std::fs::write(&path, schema.render())
                 .with_context(|| format!("writing {}", path.display()))?;
-            super::print_stdout(&format!("wrote {}\n", path.display()))?;
+            super::terminal::print_text(&format!("wrote {}\n", path.display()))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -35,6 +35,6 @@ pub(crate) fn run(args: &SchemaArgs) -> anyhow::Result<ExitCode> {
             names.join(", ")
         );
     };
-    super::print_stdout(&schema.render())?;
+    super::terminal::print_text(&schema.render())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -18,7 +18,7 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     for file in &args.files {
         let checked = check_file(file, &r1flow::model::capabilities());
         if !checked.diagnostics.is_empty() {
-            eprint!("{}", render_all(&checked.diagnostics));
+            super::terminal::eprint_text(&render_all(&checked.diagnostics));
         }
         if checked.has_errors() {
             failed = true;
@@ -30,7 +30,7 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             .map(|p| p.stages.len())
             .unwrap_or(0);
         let variants = checked.pipelines.len();
-        super::print_stdout(&format!(
+        super::terminal::print_text(&format!(
             "ok: {} ({stages} stage{}, {variants} variant{})\n",
             file.display(),
             if stages == 1 { "" } else { "s" },

@@ -22,6 +22,13 @@ impl Cancel {
         self.requested.store(true, Ordering::SeqCst);
     }
 
+    /// Asks for a stop at the next step without counting as a press: the terminal went
+    /// away (a closed stderr), so a person's first Ctrl-C or SIGTERM after it still
+    /// means "checkpoint and stop", not "stop at once".
+    pub fn request_without_press(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+    }
+
     /// How many times cancellation was asked for (a second Ctrl-C stops at once).
     pub fn presses(&self) -> usize {
         self.presses.load(Ordering::SeqCst)

@@ -293,6 +293,11 @@ pub fn execute(
     }
     run.finished = Some(Utc::now());
     store.save_run(&run)?;
+    // The snapshot is also the copy `r1flow recover` rebuilds a damaged index from: it
+    // ends the run holding the run's final record.
+    if let Err(error) = store.publish_snapshot() {
+        tracing::warn!(%error, "could not publish the store's snapshot");
+    }
     Ok(run)
 }
 

@@ -50,6 +50,7 @@ impl StageIo for JobDirIo<'_> {
 /// Progress as lines in the job's log and, at most once a second, `progress.json`.
 struct JobProgressSink<'j> {
     dir: &'j JobDir,
+    log: &'j (dyn Fn(&str) + Sync),
     last_written: Option<Instant>,
 }
 
@@ -60,7 +61,7 @@ impl Progress for JobProgressSink<'_> {
             .is_none_or(|t| t.elapsed().as_secs_f64() >= 1.0)
             || step == total;
         if due {
-            println!("step {step}/{total} {message}");
+            (self.log)(&format!("step {step}/{total} {message}"));
             let progress = JobProgress {
                 step,
                 total,
@@ -74,10 +75,13 @@ impl Progress for JobProgressSink<'_> {
 }
 
 /// Runs the job in `dir` with `runner`; its result is also written to `dir`.
+/// `log` takes the lines for the job's log (the CLI prints them to stdout, which the
+/// executor sends to the log file).
 pub fn run_job(
     dir: &JobDir,
     runner: &dyn StageRunner,
     cancel: &Cancel,
+    log: &(dyn Fn(&str) + Sync),
 ) -> Result<JobResult, ExecError> {
     let job = dir.spec()?;
     if job.format != JOB_FORMAT {
@@ -95,7 +99,7 @@ pub fn run_job(
         (_, given) => given,
     };
     let resumed_from_step = resume.as_ref().map(|c| c.step);
-    println!(
+    log(&format!(
         "r1flow exec-stage: stage `{}` ({}) key {}{}",
         job.spec.name,
         job.spec.config.kind(),
@@ -103,7 +107,7 @@ pub fn run_job(
         resumed_from_step
             .map(|s| format!(", resuming from step {s}"))
             .unwrap_or_default()
-    );
+    ));
     let io = JobDirIo {
         dir,
         job: &job,
@@ -111,6 +115,7 @@ pub fn run_job(
     };
     let mut progress = JobProgressSink {
         dir,
+        log,
         last_written: None,
     };
     let started = Instant::now();

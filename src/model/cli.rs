@@ -115,8 +115,9 @@ pub fn load_model_spec<B: Backend>(
 struct GenerateTask<'a>(&'a GenerateArgs);
 
 impl BackendTask for GenerateTask<'_> {
-    type Output = anyhow::Result<()>;
+    type Output = anyhow::Result<String>;
     fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
+        use std::fmt::Write as _;
         let args = self.0;
         // Generation needs no gradients: run on the inner backend.
         let loaded = load_model_spec::<B::InnerBackend>(
@@ -155,30 +156,32 @@ impl BackendTask for GenerateTask<'_> {
             stop: args.stop.clone(),
         };
         let completions = generate(&loaded.model, &loaded.tokenizer, &prompts, &params, &device)?;
+        let mut out = String::new();
         for ((prompt, sample), c) in which.into_iter().zip(completions) {
             if args.json {
                 let line = serde_json::json!({
                     "prompt": prompt, "sample": sample, "text": c.text,
                     "tokens": c.token_ids.len(), "finish": format!("{:?}", c.finish).to_lowercase(),
                 });
-                println!("{line}");
+                writeln!(out, "{line}")?;
             } else {
-                println!("--- prompt {prompt}, sample {sample} ({:?})", c.finish);
-                println!("{}{}", args.prompt[prompt], c.text);
+                writeln!(out, "--- prompt {prompt}, sample {sample} ({:?})", c.finish)?;
+                writeln!(out, "{}{}", args.prompt[prompt], c.text)?;
             }
         }
-        Ok(())
+        Ok(out)
     }
 }
 
-/// Runs `r1flow generate`.
-pub fn run_generate(args: &GenerateArgs) -> anyhow::Result<()> {
+/// Runs `r1flow generate`: the completions as the text the CLI prints.
+pub fn run_generate(args: &GenerateArgs) -> anyhow::Result<String> {
     let kind: BackendKind = args.backend.parse()?;
     kind.run(GenerateTask(args))?
 }
 
-/// Runs `r1flow export` (on the CPU: export only moves weights).
-pub fn run_export(args: &ExportArgs) -> anyhow::Result<()> {
+/// Runs `r1flow export` (on the CPU: export only moves weights); what was written, as a
+/// line for the CLI to print.
+pub fn run_export(args: &ExportArgs) -> anyhow::Result<String> {
     type Cpu = super::CpuBackend;
     let existing = if args.force {
         Existing::Replace
@@ -194,10 +197,9 @@ pub fn run_export(args: &ExportArgs) -> anyhow::Result<()> {
         save_hf_dir(&loaded.model, &loaded.config, &loaded.tokenizer, dir)
     })
     .with_context(|| format!("exporting to {}", args.out.display()))?;
-    eprintln!(
+    Ok(format!(
         "wrote {} (Qwen2ForCausalLM, {} parameters)",
         args.out.display(),
         loaded.config.num_params()
-    );
-    Ok(())
+    ))
 }

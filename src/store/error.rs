@@ -128,11 +128,12 @@ impl fmt::Display for StoreError {
                 return write!(
                     f,
                     "the store index {} is damaged ({message}); its results cannot be read. \
-                     Move it aside (`mv {} {}.damaged`) and run again: a new store is created \
-                     and the stages run again",
+                     Run `r1flow recover --store {}`: it moves the damaged index aside (nothing \
+                     is deleted) and rebuilds it from the newest readable copy (what sled can \
+                     still read, or the snapshot the last run left), saying what was lost; \
+                     stages whose records were lost run again, their blobs are kept",
                     path.display(),
                     store.display(),
-                    store.display()
                 );
             }
         }

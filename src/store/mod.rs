@@ -8,6 +8,8 @@ mod error;
 mod gc;
 mod lock;
 mod records;
+mod recover;
+mod seal;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ pub use records::{
     ArtifactRecord, CheckpointRecord, HistoryRecord, MetricPoint, Provenance, RunRecord, RunStatus,
     StageRun, StageStatus,
 };
+pub use recover::{Recovery, RecoverySource};
 
 /// Bump when the index layout changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
@@ -73,6 +76,8 @@ pub struct Store {
     lock: Option<StoreLock>,
     /// For a live snapshot: when the running coordinator wrote it.
     snapshot_of: Option<std::time::SystemTime>,
+    /// How many times the index has been committed (see `seal`).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// The trees of the index (all of them go into a live snapshot).
@@ -112,6 +117,43 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
         .map_err(|e| StoreError::new(StoreErrorKind::Record(e.to_string())))
 }
 
+/// Whether the store in `dir` holds any blob.
+fn has_blobs(dir: &Path) -> bool {
+    std::fs::read_dir(dir.join("blobs")).is_ok_and(|prefixes| {
+        prefixes
+            .filter_map(Result::ok)
+            .any(|p| std::fs::read_dir(p.path()).is_ok_and(|mut b| b.next().is_some()))
+    })
+}
+
+/// The index's commit count (`seal`); 0 for an index made before it was counted.
+fn generation_of(db: &sled::Db) -> Result<u64, StoreError> {
+    db.open_tree("meta")?
+        .get("generation")?
+        .map_or(Ok(0), |bytes| decode(&bytes))
+}
+
+/// Removes what an interrupted write left in the store `dir` (its lock held, so no other
+/// process is writing): sled's half-written `index/snap.*.generating` (which sled would
+/// read as its newest snapshot and call corrupt), the live snapshot's and the seal's
+/// temporary files. Blobs' temporaries are `Blobs::open`'s.
+fn remove_stale_temporaries(dir: &Path) {
+    let remove_matching = |dir: &Path, matches: &dyn Fn(&str) -> bool| {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                if matches(&entry.file_name().to_string_lossy()) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    };
+    remove_matching(&dir.join("index"), &|name| {
+        name.starts_with("snap.") && name.ends_with(".generating")
+    });
+    snapshot::remove_stale_temporaries(dir);
+    seal::remove_stale_temporaries(dir);
+}
+
 impl Store {
     /// Opens (creating if needed) the store in `dir`, taking its lock.
     ///
@@ -124,21 +166,38 @@ impl Store {
     /// someone's folder. An index that sled cannot open, or that lost its format record
     /// (cut short, emptied), is `Damaged`, never silently a new store.
     pub fn open(dir: &Path, mode: LockMode) -> Result<Self, StoreError> {
-        let existed = Self::exists(dir);
-        if !existed && !Self::may_become_store(dir) {
+        // A store in use: one that was ever sealed, or that holds blobs. An index without
+        // its format record is then damage; without either, it is a store whose creation
+        // never finished (a full disk at its first open), which is made again.
+        let existed = seal::path(dir).exists() || has_blobs(dir);
+        if !Self::exists(dir) && !Self::may_become_store(dir) {
             return Err(StoreError::new(StoreErrorKind::NotAStore).with_path(dir));
         }
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(e, dir))?;
         let lock = StoreLock::acquire(dir, mode)?;
+        remove_stale_temporaries(dir);
         let blobs = Blobs::open(dir)?;
         let index = dir.join("index");
         let damaged = |message: String| {
             StoreError::new(StoreErrorKind::Damaged(message)).with_path(index.clone())
         };
-        let db = sled::Config::new()
-            .path(&index)
-            .open()
-            .map_err(|e| damaged(e.to_string()))?;
+        let open_index = || sled::Config::new().path(&index).open();
+        let db = match open_index() {
+            Ok(db) => db,
+            // A first open that stopped half-way (a full disk) leaves files sled cannot
+            // read; nothing was ever stored, so the index is made again.
+            Err(sled::Error::Io(e)) if !existed => {
+                let _ = std::fs::remove_dir_all(&index);
+                return Err(StoreError::io(e, &index));
+            }
+            Err(_) if !existed => {
+                let _ = std::fs::remove_dir_all(&index);
+                open_index().map_err(|e| damaged(e.to_string()))?
+            }
+            // Not damage: a full disk, permissions — the system's error, with the path.
+            Err(sled::Error::Io(e)) => return Err(StoreError::io(e, &index)),
+            Err(e) => return Err(damaged(e.to_string())),
+        };
         let meta = db.open_tree("meta").map_err(|e| damaged(e.to_string()))?;
         match meta.get("format").map_err(|e| damaged(e.to_string()))? {
             Some(bytes) => {
@@ -160,7 +219,24 @@ impl Store {
                 db.flush()?;
             }
         }
-        Self::from_db(dir, blobs, db, Some(lock), None)
+        let generation = generation_of(&db).map_err(|e| damaged(e.to_string()))?;
+        match seal::read(dir).map_err(|e| e.with_path(index.clone()))? {
+            Some(sealed) if sealed > generation => {
+                return Err(damaged(format!(
+                    "it holds {generation} of the {sealed} commits its seal records: the \
+                     records of the last {} were lost, as when the index file is cut short or \
+                     its bytes are altered",
+                    sealed - generation
+                )))
+            }
+            Some(sealed) if sealed == generation => {}
+            // No seal yet (a new store, or one made before seals), or the index is ahead
+            // of its seal (stopped between the two writes): seal what the index holds.
+            _ => seal::write(dir, generation)?,
+        }
+        let mut store = Self::from_db(dir, blobs, db, Some(lock), None)?;
+        *store.generation.get_mut() = generation;
+        Ok(store)
     }
 
     fn from_db(
@@ -183,6 +259,7 @@ impl Store {
             db,
             lock,
             snapshot_of,
+            generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -212,14 +289,22 @@ impl Store {
     }
 
     /// Whether `dir` may be made a new store: absent, or holding nothing but what a
-    /// project's `runs/` folder keeps (see `open`).
+    /// project's `runs/` folder keeps (see `open`) and what a first open that stopped
+    /// half-way leaves (its lock, empty `blobs/`, `tmp/` and `snapshot/`).
     fn may_become_store(dir: &Path) -> bool {
         const KEPT: [&str; 3] = ["README.md", ".gitignore", ".gitkeep"];
+        const FIRST_OPEN_FILES: [&str; 1] = ["LOCK"];
+        const FIRST_OPEN_DIRS: [&str; 3] = ["blobs", "tmp", "snapshot"];
+        let empty_dir =
+            |path: &Path| std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none());
         match std::fs::read_dir(dir) {
             Err(_) => true, // absent (or unreadable: creating it reports why)
-            Ok(entries) => entries
-                .filter_map(Result::ok)
-                .all(|entry| KEPT.contains(&entry.file_name().to_string_lossy().as_ref())),
+            Ok(entries) => entries.filter_map(Result::ok).all(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                KEPT.contains(&name.as_str())
+                    || (FIRST_OPEN_FILES.contains(&name.as_str()) && entry.path().is_file())
+                    || (FIRST_OPEN_DIRS.contains(&name.as_str()) && empty_dir(&entry.path()))
+            }),
         }
     }
 
@@ -236,8 +321,21 @@ impl Store {
         &self.blobs
     }
 
+    /// Commits the index: raises its generation, makes it durable, then seals it.
     fn flush(&self) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        if self.lock.is_none() {
+            // A live snapshot: nothing written to it is kept.
+            self.db.flush()?;
+            return Ok(());
+        }
+        let generation = self.generation.load(Ordering::SeqCst) + 1;
+        self.db
+            .open_tree("meta")?
+            .insert("generation", encode(&generation)?)?;
         self.db.flush()?;
+        seal::write(&self.dir, generation)?;
+        self.generation.store(generation, Ordering::SeqCst);
         Ok(())
     }
 

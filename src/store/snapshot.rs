@@ -1,21 +1,25 @@
 //! Store: the live snapshot — while a run holds the store (sled's index is one process's),
-//! the coordinator publishes a copy of the whole index every few seconds as one file,
-//! written beside and renamed, so that `runs`, `runs show`, `metrics`, `report` and
-//! `compare` in another terminal read the state as of a moment ago, without the lock and
-//! without ever touching the run's index.
+//! the coordinator publishes a copy of the whole index every few seconds and once more when
+//! the run ends, as one file, written beside and renamed, so that `runs`, `runs show`,
+//! `metrics`, `report` and `compare` in another terminal read the state as of a moment
+//! ago, without the lock and without ever touching the run's index. It is also the copy
+//! `r1flow recover` can rebuild a damaged index from.
 //!
-//! Format: `R1FLOW-SNAPSHOT 1\n`, then for each tree its name and entries, every field
+//! Format: `R1FLOW-SNAPSHOT 2\n`, then for each tree its name and entries, every field
 //! length-prefixed (u32 little-endian), a tree ended by an empty key of length
-//! `u32::MAX`.
+//! `u32::MAX`, then the 32-byte blake3 hash of everything before it (a snapshot cut short
+//! or altered is refused, never read as a smaller index).
 
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::error::{StoreError, StoreErrorKind};
 
-const MAGIC: &[u8] = b"R1FLOW-SNAPSHOT 1\n";
+const MAGIC: &[u8] = b"R1FLOW-SNAPSHOT 2\n";
+/// The largest snapshot read back (the index of a store is kilobytes to megabytes).
+const MAX_BYTES: u64 = 4 << 30;
 const END_OF_TREE: u32 = u32::MAX;
 
 /// Where a store's snapshot lives.
@@ -38,10 +42,13 @@ pub(super) fn publish(db: &sled::Db, trees: &[&str], dir: &Path) -> Result<(), S
     let temp = parent.join(format!(".index.snap.{}", std::process::id()));
     let written = (|| -> Result<(), StoreError> {
         let file = File::create(&temp).map_err(|e| StoreError::io(e, &temp))?;
-        let mut out = BufWriter::new(file);
+        let mut out = Hashing {
+            out: BufWriter::new(file),
+            hash: blake3::Hasher::new(),
+        };
         let io = |e| StoreError::io(e, &temp);
         out.write_all(MAGIC).map_err(io)?;
-        let field = |out: &mut BufWriter<File>, bytes: &[u8]| -> Result<(), StoreError> {
+        let field = |out: &mut Hashing, bytes: &[u8]| -> Result<(), StoreError> {
             let len = u32::try_from(bytes.len())
                 .map_err(|_| StoreError::new(StoreErrorKind::Record("record too large".into())))?;
             out.write_all(&len.to_le_bytes()).map_err(io)?;
@@ -56,6 +63,9 @@ pub(super) fn publish(db: &sled::Db, trees: &[&str], dir: &Path) -> Result<(), S
             }
             out.write_all(&END_OF_TREE.to_le_bytes()).map_err(io)?;
         }
+        let hash = out.hash.finalize();
+        let mut out = out.out;
+        out.write_all(hash.as_bytes()).map_err(io)?;
         let file = out
             .into_inner()
             .map_err(|e| StoreError::io(e.into_error(), &temp))?;
@@ -66,6 +76,40 @@ pub(super) fn publish(db: &sled::Db, trees: &[&str], dir: &Path) -> Result<(), S
         let _ = fs::remove_file(&temp);
     }
     written
+}
+
+/// A writer that hashes what it writes.
+struct Hashing {
+    out: BufWriter<File>,
+    hash: blake3::Hasher,
+}
+
+impl Write for Hashing {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.out.write(bytes)?;
+        self.hash.update(&bytes[..written]);
+        Ok(written)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Removes temporary files of an interrupted publish (called with the store's lock held:
+/// only the holder publishes).
+pub(super) fn remove_stale_temporaries(dir: &Path) {
+    let parent = path(dir).parent().map(Path::to_path_buf);
+    if let Some(Ok(entries)) = parent.map(fs::read_dir) {
+        for entry in entries.flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".index.snap.")
+            {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
 }
 
 /// Reads the snapshot of `dir` into a temporary, in-memory index; also when it was written.
@@ -80,45 +124,51 @@ pub(super) fn load(dir: &Path) -> Result<Option<(sled::Db, SystemTime)>, StoreEr
         .metadata()
         .and_then(|m| m.modified())
         .unwrap_or(SystemTime::UNIX_EPOCH);
-    let mut input = BufReader::new(file);
-    let mut magic = vec![0u8; MAGIC.len()];
-    input
-        .read_exact(&mut magic)
-        .map_err(|_| corrupt(&path, "not a snapshot"))?;
-    if magic != MAGIC {
+    let mut bytes = Vec::new();
+    file.take(MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| StoreError::io(e, &path))?;
+    if bytes.len() as u64 > MAX_BYTES {
+        return Err(corrupt(&path, "larger than any index"));
+    }
+    if !bytes.starts_with(MAGIC) {
         return Err(corrupt(&path, "not a snapshot of this format"));
     }
+    let Some(body_len) = bytes.len().checked_sub(32).filter(|&n| n >= MAGIC.len()) else {
+        return Err(corrupt(&path, "truncated"));
+    };
+    let (body, hash) = bytes.split_at(body_len);
+    if blake3::hash(body).as_bytes() != hash {
+        return Err(corrupt(
+            &path,
+            "cut short or altered (its checksum does not match)",
+        ));
+    }
     let db = sled::Config::new().temporary(true).open()?;
-    let read_len = |input: &mut BufReader<File>| -> Result<Option<u32>, StoreError> {
-        let mut len = [0u8; 4];
-        match input.read_exact(&mut len) {
-            Ok(()) => Ok(Some(u32::from_le_bytes(len))),
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
-            Err(e) => Err(StoreError::io(e, &path)),
-        }
+    let mut input = &body[MAGIC.len()..];
+    let truncated = || corrupt(&path, "truncated");
+    let read_len = |input: &mut &[u8]| -> Option<u32> {
+        let (len, rest) = input.split_first_chunk::<4>()?;
+        *input = rest;
+        Some(u32::from_le_bytes(*len))
     };
-    let read_field = |input: &mut BufReader<File>, len: u32| -> Result<Vec<u8>, StoreError> {
-        let mut bytes = Vec::new();
-        input
-            .take(u64::from(len))
-            .read_to_end(&mut bytes)
-            .map_err(|e| StoreError::io(e, &path))?;
-        if bytes.len() != len as usize {
-            return Err(corrupt(&path, "truncated"));
-        }
-        Ok(bytes)
+    let read_field = |input: &mut &[u8], len: u32| -> Option<Vec<u8>> {
+        let len = len as usize;
+        let field = input.get(..len)?.to_vec();
+        *input = &input[len..];
+        Some(field)
     };
-    while let Some(len) = read_len(&mut input)? {
-        let name = read_field(&mut input, len)?;
+    while let Some(len) = read_len(&mut input) {
+        let name = read_field(&mut input, len).ok_or_else(truncated)?;
         let tree = db.open_tree(name)?;
         loop {
-            let len = read_len(&mut input)?.ok_or_else(|| corrupt(&path, "truncated"))?;
+            let len = read_len(&mut input).ok_or_else(truncated)?;
             if len == END_OF_TREE {
                 break;
             }
-            let key = read_field(&mut input, len)?;
-            let len = read_len(&mut input)?.ok_or_else(|| corrupt(&path, "truncated"))?;
-            let value = read_field(&mut input, len)?;
+            let key = read_field(&mut input, len).ok_or_else(truncated)?;
+            let len = read_len(&mut input).ok_or_else(truncated)?;
+            let value = read_field(&mut input, len).ok_or_else(truncated)?;
             tree.insert(key, value)?;
         }
     }

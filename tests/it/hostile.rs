@@ -595,19 +595,27 @@ fn export_refuses_a_non_empty_directory_unless_forced() {
     assert!(test.path("out/stale.txt").is_file());
     assert!(!test.path("out/config.json").exists());
 
-    let outcome = test
-        .clone_args([
-            "export",
-            "--model",
-            "preset:tiny",
-            "--out",
-            "out",
-            "--force",
-        ])
-        .run_within(60);
+    // --force replaces only an earlier output of r1flow: someone's file stays.
+    let forced = |out: &str| {
+        test.clone_args(["export", "--model", "preset:tiny", "--out", out, "--force"])
+            .run_within(60)
+    };
+    let outcome = forced("out");
+    assert!(
+        !outcome.success,
+        "--force replaced a folder of someone's files"
+    );
+    assert!(test.path("out/stale.txt").is_file());
+    std::fs::remove_file(test.path("out/stale.txt")).expect("remove");
+    let outcome = forced("out");
     assert!(outcome.success, "{}", outcome.stderr);
-    assert!(!test.path("out/stale.txt").exists(), "replaced whole");
     assert!(test.path("out/config.json").is_file());
+    let outcome = forced("out");
+    assert!(
+        outcome.success,
+        "an earlier export is replaced: {}",
+        outcome.stderr
+    );
     // Even with --force, the current directory is never replaced.
     let outcome = test
         .clone_args(["export", "--model", "preset:tiny", "--out", ".", "--force"])
@@ -720,7 +728,7 @@ fn a_damaged_index_is_reported_with_what_to_do() {
     assert!(!outcome.success, "{}", outcome.stdout);
     assert!(
         outcome.stderr.contains("damaged")
-            && outcome.stderr.contains("Move it aside")
+            && outcome.stderr.contains("r1flow recover")
             && !outcome.stderr.contains('\u{1b}'),
         "{}",
         outcome.stderr

@@ -218,3 +218,25 @@ fn only_the_model_layer_names_burn_only_the_store_sled_only_the_cli_clap() {
         Vec::<String>::new()
     );
 }
+
+/// ARCHITECTURE.md: only `cli/` writes to stdout or stderr, and there only through
+/// `cli/terminal.rs`, whose writes survive a closed pipe (`eprintln!` panics on one).
+#[test]
+fn only_the_cli_terminal_prints() {
+    let mut printing = BTreeSet::new();
+    for macro_name in ["println!", "eprintln!", "print!(", "eprint!(", "dbg!("] {
+        printing.extend(files_naming(macro_name));
+    }
+    printing.extend(files_naming("std::io::stdout()"));
+    printing.extend(files_naming("std::io::stderr()"));
+    let allowed = ["cli/terminal.rs", "cli/mod.rs"];
+    let outside: Vec<String> = printing
+        .into_iter()
+        .filter(|f| !allowed.contains(&f.as_str()))
+        .collect();
+    assert_eq!(
+        outside,
+        Vec::<String>::new(),
+        "files that print outside cli/terminal.rs"
+    );
+}

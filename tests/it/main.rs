@@ -2,6 +2,7 @@
 
 mod checkpoints;
 mod examples;
+mod faults;
 mod hostile;
 mod keys;
 mod layers;
