@@ -74,15 +74,25 @@ enum Command {
     Score(score::ScoreArgs),
     /// Sample completions from a model (HF directory, r1flow model file, `RUN/STAGE` of
     /// the store such as `last/zero`, or a preset).
-    Generate(r1flow::model::cli::GenerateArgs),
+    Generate(ModelCommand<r1flow::model::cli::GenerateArgs>),
     /// Write a model (HF directory, r1flow model file or `RUN/STAGE`) as a HuggingFace
     /// directory that `transformers` loads.
-    Export(r1flow::model::cli::ExportArgs),
+    Export(ModelCommand<r1flow::model::cli::ExportArgs>),
     /// Print a JSON Schema (`pipeline` by default), or write all of them to a directory.
     Schema(schema::SchemaArgs),
     /// Run one stage from a job directory (what `run --executor slurm` submits).
     #[command(hide = true)]
     ExecStage(exec_stage::ExecStageArgs),
+}
+
+/// `generate` and `export`: the model layer's flags, and the store a `RUN/STAGE` model is
+/// read from.
+#[derive(Debug, clap::Args)]
+struct ModelCommand<A: clap::Args> {
+    #[command(flatten)]
+    args: A,
+    #[command(flatten)]
+    store: store_dir::StoreArgs,
 }
 
 /// Parses the command line, runs the command, and turns its outcome into an exit code.
@@ -109,9 +119,9 @@ pub(crate) fn main() -> ExitCode {
         Command::Rescore(args) => rescore::run(args),
         Command::Recover(args) => recover::run(args),
         Command::Score(args) => score::run(args),
-        Command::Generate(args) => {
+        Command::Generate(ModelCommand { args, store }) => {
             let mut args = args.clone();
-            stored_model::resolve(&args.model).and_then(|stored| {
+            stored_model::resolve(&args.model, store).and_then(|stored| {
                 if let Some(stored) = &stored {
                     args.model = stored.weights.display().to_string();
                     args.tokenizer
@@ -122,9 +132,9 @@ pub(crate) fn main() -> ExitCode {
                     .map(|()| ExitCode::SUCCESS)
             })
         }
-        Command::Export(args) => {
+        Command::Export(ModelCommand { args, store }) => {
             let mut args = args.clone();
-            stored_model::resolve(&args.model).and_then(|stored| {
+            stored_model::resolve(&args.model, store).and_then(|stored| {
                 if let Some(stored) = &stored {
                     args.model = stored.weights.display().to_string();
                     args.tokenizer

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use r1flow::store::{LockMode, Store, StoreErrorKind};
+use r1flow::store::{LockMode, Store, StoreError, StoreErrorKind};
 
 /// The `--store` option shared by the commands that read or write the store.
 #[derive(Debug, Clone, clap::Args)]
@@ -43,6 +43,11 @@ impl StoreArgs {
     /// Opens the store `gc` works on, which must exist already; it takes the lock.
     pub(crate) fn open_existing(&self) -> anyhow::Result<Store> {
         let dir = self.resolve(None);
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError::new(StoreErrorKind::NotADirectory)
+                .with_path(dir)
+                .into());
+        }
         if !Store::exists(&dir) {
             bail!(
                 "no store at {} (run a pipeline first, or pass --store)",
@@ -56,6 +61,11 @@ impl StoreArgs {
     /// while a run holds it, its live snapshot.
     pub(crate) fn open_for_reading(&self) -> anyhow::Result<Store> {
         let dir = self.resolve(None);
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError::new(StoreErrorKind::NotADirectory)
+                .with_path(dir)
+                .into());
+        }
         if !Store::exists(&dir) {
             bail!(
                 "no store at {} (run a pipeline first, or pass --store)",

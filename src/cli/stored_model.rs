@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use r1flow::store::{LockMode, Store};
+use r1flow::store::Store;
 use r1flow::train::{MODEL_FILE, TOKENIZER_FILE};
 
 use super::store_dir::StoreArgs;
@@ -23,28 +23,31 @@ impl Drop for StoredModel {
     }
 }
 
-/// When `spec` is `RUN/STAGE` (and no such path exists), the model that stage stored.
-pub(crate) fn resolve(spec: &str) -> anyhow::Result<Option<StoredModel>> {
+/// When `spec` is `RUN/STAGE` (and no such path exists), the model that stage stored in
+/// the store `store` names (read from the live snapshot while a run holds it).
+pub(crate) fn resolve(spec: &str, store: &StoreArgs) -> anyhow::Result<Option<StoredModel>> {
     let Some((run_id, stage_name)) = spec.split_once('/') else {
         return Ok(None);
     };
     if Path::new(spec).exists() || spec.starts_with("preset:") || stage_name.contains('/') {
         return Ok(None);
     }
-    let dir = StoreArgs {
-        store: std::env::var_os("R1FLOW_STORE").map(PathBuf::from),
-    }
-    .resolve(None);
+    let dir = store.resolve(None);
     if !Store::exists(&dir) {
         bail!(
-            "`{spec}` is neither a path nor a stored model: no store at {} (set R1FLOW_STORE)",
+            "`{spec}` is neither a path nor a stored model: no store at {} (pass --store)",
             dir.display()
         );
     }
-    let store = Store::open(&dir, LockMode::Fail)?;
+    let store = super::store_dir::open_for_reading(&dir)?;
     let run = store.run(run_id)?;
     let Some(stage) = run.stages.iter().find(|s| s.name == stage_name) else {
-        bail!("run {} has no stage `{stage_name}`", run.id);
+        let names: Vec<&str> = run.stages.iter().map(|s| s.name.as_str()).collect();
+        bail!(
+            "run {} has no stage `{stage_name}` (its stages: {})",
+            run.id,
+            names.join(", ")
+        );
     };
     let artifact = store
         .artifact(&stage.key)?

@@ -100,6 +100,16 @@ pub fn rescore(store: &Store, request: &RescoreRequest) -> Result<Rescored, Resc
                     .is_none_or(|v| s.variants.contains(v))
         })
         .collect();
+    if !run.stages.iter().any(|s| s.name == request.stage) {
+        let mut names: Vec<&str> = run.stages.iter().map(|s| s.name.as_str()).collect();
+        names.dedup();
+        return Err(invalid(format!(
+            "run {} has no stage `{}`: {}",
+            run.id,
+            request.stage,
+            crate::check::suggest::help_for(&request.stage, &names, "stage")
+        )));
+    }
     let [stage] = matches.as_slice() else {
         return Err(invalid(format!(
             "run {} has {} instance(s) of stage `{}`; name one with --variant",

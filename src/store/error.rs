@@ -28,6 +28,8 @@ pub enum StoreErrorKind {
     UnknownRun(String),
     /// A directory that holds other things and no store.
     NotAStore,
+    /// The store's path names a file, not a directory.
+    NotADirectory,
     /// The index cannot be read (sled's reason).
     Damaged(String),
 }
@@ -115,6 +117,15 @@ impl fmt::Display for StoreError {
                     ),
                     None => write!(f, "not an r1flow store"),
                 };
+            }
+            StoreErrorKind::NotADirectory => {
+                let path = self.path.as_deref().unwrap_or(std::path::Path::new("runs"));
+                return write!(
+                    f,
+                    "{} is a file, not a store directory; pass --store with a directory (a new \
+                     or empty one becomes a store)",
+                    path.display()
+                );
             }
             StoreErrorKind::Damaged(message) => {
                 let path = self.path.as_deref().unwrap_or(std::path::Path::new("index"));

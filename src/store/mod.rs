@@ -170,6 +170,9 @@ impl Store {
         // its format record is then damage; without either, it is a store whose creation
         // never finished (a full disk at its first open), which is made again.
         let existed = seal::path(dir).exists() || has_blobs(dir);
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError::new(StoreErrorKind::NotADirectory).with_path(dir));
+        }
         if !Self::exists(dir) && !Self::may_become_store(dir) {
             return Err(StoreError::new(StoreErrorKind::NotAStore).with_path(dir));
         }

@@ -3,6 +3,7 @@
 //! would overlap a store or someone's files (`overlap`), closed pipes and signals
 //! (`pipes`). Each case runs the real binary and is bounded in time.
 
+mod messages;
 mod overlap;
 mod pipes;
 mod store;
