@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use r1flow::check::{check_file, Capabilities};
+use r1flow::check::{check_rewards_file, Capabilities};
 use r1flow::diag::render_all;
 use r1flow::manifest::RewardDecl;
 use r1flow::report::score_file;
@@ -39,15 +39,17 @@ fn reward(args: &ScoreArgs) -> anyhow::Result<Reward> {
             )
         });
     };
-    let checked = check_file(manifest, &Capabilities::any());
-    let Some(pipeline) = checked.pipelines.first() else {
-        super::terminal::eprint_text(&render_all(&checked.diagnostics));
-        bail!("{} does not validate", manifest.display());
+    let (rewards, base_dir) = match check_rewards_file(manifest, &Capabilities::any()) {
+        Ok(found) => found,
+        Err(diagnostics) => {
+            super::terminal::eprint_text(&render_all(&diagnostics));
+            bail!("{} does not validate", manifest.display());
+        }
     };
-    match pipeline.rewards.get(&args.reward) {
-        Some(decl) => Ok(Reward::from_decl(&args.reward, decl, &pipeline.base_dir)?),
+    match rewards.get(&args.reward) {
+        Some(decl) => Ok(Reward::from_decl(&args.reward, decl, &base_dir)?),
         None => Reward::builtin(&args.reward).with_context(|| {
-            let declared: Vec<&str> = pipeline.rewards.keys().map(String::as_str).collect();
+            let declared: Vec<&str> = rewards.keys().map(String::as_str).collect();
             format!(
                 "{} declares no reward `{}` (it declares: {}), and it is not a built-in one",
                 manifest.display(),

@@ -71,7 +71,9 @@ impl std::fmt::Display for BackendKind {
 }
 
 /// What this binary can run: the backends compiled into it, and f32 — the only precision
-/// the training code supports yet. `check` refuses a manifest that asks for more.
+/// the training code supports yet; and, on this machine, the `code` reward's sandbox
+/// (tried when a manifest declares one) and the memory a model's weights must fit in.
+/// `check` refuses a manifest that asks for more.
 pub fn capabilities() -> Capabilities {
     let backends = [Backend::Cpu, Backend::Wgpu, Backend::Cuda]
         .into_iter()
@@ -80,6 +82,8 @@ pub fn capabilities() -> Capabilities {
     Capabilities {
         backends,
         dtypes: vec![Dtype::F32],
+        probe_sandbox: true,
+        memory_bytes: crate::check::physical_memory(),
     }
 }
 

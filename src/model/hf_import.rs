@@ -2,12 +2,11 @@
 //! model.safetensors or shards with an index, tokenizer.json, generation_config.json, and
 //! the chat template (tokenizer_config.json or chat_template.jinja).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
 use safetensors::SafeTensors;
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::safetensors_io::build_from_files;
@@ -18,9 +17,7 @@ use crate::tasks::ChatTemplate;
 /// Name of the generation defaults file HF writes next to config.json.
 pub const GENERATION_CONFIG_FILE: &str = "generation_config.json";
 /// The single-file weights of a checkpoint.
-pub(super) const WEIGHTS_FILE: &str = "model.safetensors";
-/// The index of a sharded checkpoint's weights.
-const WEIGHTS_INDEX_FILE: &str = "model.safetensors.index.json";
+pub(super) use crate::architecture::WEIGHTS_FILE;
 
 /// A model with everything needed to use it.
 #[derive(Debug)]
@@ -54,26 +51,7 @@ pub fn load_hf_dir<B: Backend>(
         ))
     })?;
 
-    let single = dir.join(WEIGHTS_FILE);
-    let index = dir.join(WEIGHTS_INDEX_FILE);
-    let paths: Vec<std::path::PathBuf> = if single.exists() {
-        vec![single]
-    } else if index.exists() {
-        #[derive(Deserialize)]
-        struct Index {
-            weight_map: BTreeMap<String, String>,
-        }
-        let idx: Index = read_json(&index)?;
-        let mut shards: Vec<String> = idx.weight_map.into_values().collect();
-        shards.sort();
-        shards.dedup();
-        shards.into_iter().map(|s| dir.join(s)).collect()
-    } else {
-        return Err(ModelError::checkpoint(format!(
-            "{}: neither {WEIGHTS_FILE} nor {WEIGHTS_INDEX_FILE} found",
-            dir.display()
-        )));
-    };
+    let paths = crate::architecture::weight_files(dir).map_err(ModelError::checkpoint)?;
     let buffers = paths
         .iter()
         .map(|p| ModelError::read_file(p, super::error::MAX_WEIGHTS_BYTES))

@@ -55,7 +55,19 @@ pub(super) fn build_from_files<B: Backend>(
                 spec.shape
             )));
         }
-        to_f32(&spec.name, &view)
+        let values = to_f32(&spec.name, &view)?;
+        // A checkpoint with NaN or infinite weights would generate empty text and train
+        // to NaN with advice about the learning rate: name the tensor instead.
+        let bad = values.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(ModelError::checkpoint(format!(
+                "tensor `{}` holds {bad} NaN or infinite values of {}: the checkpoint is \
+                 damaged (or was saved after training diverged)",
+                spec.name,
+                values.len()
+            )));
+        }
+        Ok(values)
     };
     Transformer::from_tensors(config, &mut source, device)
 }

@@ -57,54 +57,7 @@ impl<B: Backend> KvCache<B> {
     }
 }
 
-/// One tensor in HuggingFace naming with its HF shape (`[out, in]` for projections).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TensorSpec {
-    /// e.g. `model.layers.0.self_attn.q_proj.weight`
-    pub name: String,
-    /// Shape as HF stores it.
-    pub shape: Vec<usize>,
-}
-
-/// The tensors a checkpoint of `config` holds, in HF naming and shapes.
-pub fn hf_tensor_specs(config: &ModelConfig) -> Vec<TensorSpec> {
-    let h = config.hidden_size;
-    let kv = config.num_key_value_heads * config.head_dim();
-    let i = config.intermediate_size;
-    let mut specs = vec![TensorSpec {
-        name: "model.embed_tokens.weight".into(),
-        shape: vec![config.vocab_size, h],
-    }];
-    for l in 0..config.num_hidden_layers {
-        let p = format!("model.layers.{l}");
-        let mut add = |name: String, shape: Vec<usize>| specs.push(TensorSpec { name, shape });
-        add(format!("{p}.input_layernorm.weight"), vec![h]);
-        add(format!("{p}.self_attn.q_proj.weight"), vec![h, h]);
-        add(format!("{p}.self_attn.k_proj.weight"), vec![kv, h]);
-        add(format!("{p}.self_attn.v_proj.weight"), vec![kv, h]);
-        if config.attention_bias {
-            add(format!("{p}.self_attn.q_proj.bias"), vec![h]);
-            add(format!("{p}.self_attn.k_proj.bias"), vec![kv]);
-            add(format!("{p}.self_attn.v_proj.bias"), vec![kv]);
-        }
-        add(format!("{p}.self_attn.o_proj.weight"), vec![h, h]);
-        add(format!("{p}.post_attention_layernorm.weight"), vec![h]);
-        add(format!("{p}.mlp.gate_proj.weight"), vec![i, h]);
-        add(format!("{p}.mlp.up_proj.weight"), vec![i, h]);
-        add(format!("{p}.mlp.down_proj.weight"), vec![h, i]);
-    }
-    specs.push(TensorSpec {
-        name: "model.norm.weight".into(),
-        shape: vec![h],
-    });
-    if !config.tie_word_embeddings {
-        specs.push(TensorSpec {
-            name: "lm_head.weight".into(),
-            shape: vec![config.vocab_size, h],
-        });
-    }
-    specs
-}
+pub use crate::architecture::{hf_tensor_specs, TensorSpec};
 
 /// Supplies the values of a named tensor (HF layout, f32, row-major).
 pub type TensorSource<'a> = dyn FnMut(&TensorSpec) -> Result<Vec<f32>, ModelError> + 'a;

@@ -203,7 +203,9 @@ pub fn rescore(store: &Store, request: &RescoreRequest) -> Result<Rescored, Resc
         .iter()
         .zip(&completions)
         .map(|((text, answer, record), (_, _, tokens))| {
-            Sample::new(&record.prompt, text, answer.as_ref()).with_tokens(*tokens)
+            Sample::new(&record.prompt, text, answer.as_ref())
+                .with_tokens(*tokens)
+                .with_tests(record.tests.as_ref(), record.entry_point.as_deref())
         })
         .collect();
     let metrics = set.score(&samples)?.metrics();

@@ -3,7 +3,8 @@
 //! This is how a user checks a reward against their own labels before spending GPU hours:
 //! the same `Reward` a stage would score with, read from a file instead of the store.
 //!
-//! Input: JSONL lines `{"completion": …, "answer": …}` (`prompt` optional). The `answer` is
+//! Input: JSONL lines `{"completion": …, "answer": …}` (`prompt` optional; `tests` and
+//! `entry_point` for a `code` reward, as prompt records carry them). The `answer` is
 //! read as a reference: surrounding `$…$`, `$$…$$`, `\(…\)` or `\[…\]` and a `\boxed{…}`
 //! wrapper are removed (it is usually copied from a dataset's solution).
 
@@ -11,8 +12,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::records::Answer;
-use crate::rewards::{Reward, RewardKind, RewardOutcome, Sample, Verdict};
+use crate::records::{Answer, Tests};
+use crate::rewards::{Reward, RewardError, RewardKind, RewardOutcome, Sample, Verdict};
 use crate::tasks::reference_answer::extract_reference;
 use crate::user_file::{self, BoundedLines, Line};
 
@@ -30,6 +31,10 @@ struct InputLine {
     answer: Option<serde_json::Value>,
     #[serde(default)]
     prompt: Option<String>,
+    #[serde(default)]
+    tests: Option<Tests>,
+    #[serde(default)]
+    entry_point: Option<String>,
     /// Free fields a user keeps beside the pair (an id, a label) are allowed and ignored.
     #[serde(flatten)]
     _rest: serde_json::Map<String, serde_json::Value>,
@@ -41,7 +46,8 @@ pub struct ScoredLine {
     /// The reward's score; `None` when the sample was skipped.
     pub score: Option<f64>,
     /// `correct`, `wrong`, `invalid`, `no_answer` or `skipped` for an accuracy reward;
-    /// `scored` or `skipped` for the others.
+    /// `passed`, `failed` (not every test passed) or `skipped` for a code reward; `scored`
+    /// or `skipped` for the others.
     pub verdict: &'static str,
     /// Why, where there is more to say than the verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,11 +145,10 @@ pub fn score_file(reward: &Reward, input: &Path) -> Result<Vec<ScoredLine>, Scor
                 )))
             }
         };
-        let text = text.trim_start_matches('\u{feff}');
         if text.trim().is_empty() {
             continue;
         }
-        let parsed: InputLine = serde_json::from_str(text).map_err(|e| {
+        let parsed: InputLine = serde_json::from_str(&text).map_err(|e| {
             ScoreError(format!(
                 "{}:{number}:{}: {e} (each line is {{\"completion\": …, \"answer\": …}})",
                 input.display(),
@@ -165,6 +170,7 @@ pub fn score_file(reward: &Reward, input: &Path) -> Result<Vec<ScoredLine>, Scor
                 &line.completion,
                 answer.as_ref(),
             )
+            .with_tests(line.tests.as_ref(), line.entry_point.as_deref())
         })
         .collect();
     if let RewardKind::Accuracy(verifier) = reward.kind() {
@@ -173,6 +179,32 @@ pub fn score_file(reward: &Reward, input: &Path) -> Result<Vec<ScoredLine>, Scor
             .map(|sample| {
                 let verdict = verifier.verdict(sample.completion, sample.answer);
                 verdict_line(&verdict, &verifier.score(&verdict))
+            })
+            .collect());
+    }
+    if let RewardKind::Code(verifier) = reward.kind() {
+        let outcomes = verifier
+            .grade(&samples)
+            .map_err(|kind| ScoreError(RewardError::new(reward.name(), kind).to_string()))?;
+        return Ok(outcomes
+            .iter()
+            .map(|outcome| {
+                let score = outcome.score(verifier.scoring());
+                let (verdict, score) = match score {
+                    RewardOutcome::Score(score) if outcome.reason().is_none() => {
+                        ("passed", Some(score))
+                    }
+                    RewardOutcome::Score(score) => ("failed", Some(score)),
+                    RewardOutcome::Skipped(_) => ("skipped", None),
+                };
+                ScoredLine {
+                    score,
+                    verdict,
+                    reason: match score {
+                        None => Some("the line has no tests".to_string()),
+                        Some(_) => outcome.reason().map(str::to_string),
+                    },
+                }
             })
             .collect());
     }

@@ -81,6 +81,8 @@ pub(super) fn run(
                         answer: r.answer,
                         chosen: r.chosen,
                         rejected: r.rejected,
+                        tests: r.tests,
+                        entry_point: r.entry_point,
                     })
                 })
                 .collect::<Result<_, StageError>>()?
@@ -101,6 +103,8 @@ pub(super) fn run(
                     answer: Some(example.answer),
                     chosen: None,
                     rejected: None,
+                    tests: None,
+                    entry_point: None,
                 })
             })
             .collect::<Result<_, StageError>>()?,

@@ -113,6 +113,7 @@ pub(super) fn sample_step<B: KernelBackend>(
             Sample::new(&record.prompt, text, answers[r / group].as_ref())
                 .with_tokens(completions[r].token_ids.len())
                 .with_response_prefix(&record.response_prefix)
+                .with_tests(record.tests.as_ref(), record.entry_point.as_deref())
         })
         .collect();
     let generation_s = clock.elapsed().as_secs_f64();

@@ -103,6 +103,10 @@ pub(super) fn reward_samples<'s>(
             )
             .with_tokens(g.completion.token_ids.len())
             .with_response_prefix(&records[g.prompt].response_prefix)
+            .with_tests(
+                records[g.prompt].tests.as_ref(),
+                records[g.prompt].entry_point.as_deref(),
+            )
         })
         .collect()
 }

@@ -148,3 +148,69 @@ fn hf_grpo_runs_at_ci_size_on_a_tiny_checkpoint() {
     assert_eq!(exported["chat_template"], original["chat_template"]);
     assert_eq!(exported["eos_token"], "<|im_end|>");
 }
+
+#[test]
+fn a_cut_or_mismatched_checkpoint_is_a_validate_error_at_its_path() {
+    // Weights cut short (an interrupted download): found from the header, before any
+    // stage loads them.
+    let test = project(|m| m);
+    let weights = test.path(CHECKPOINT).join("model.safetensors");
+    let bytes = std::fs::read(&weights).expect("weights");
+    std::fs::write(&weights, &bytes[..bytes.len() - 100]).expect("cut");
+    let outcome = test.clone_args(["validate", "hf-grpo.yaml"]).run();
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("hf-grpo.yaml:")
+            && outcome.stderr.contains("cut short")
+            && outcome.stderr.contains("model.safetensors"),
+        "{}",
+        outcome.stderr
+    );
+
+    // A config.json of another model than its weights.
+    let test = project(|m| m);
+    let config_path = test.path(CHECKPOINT).join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).expect("config"))
+            .expect("json");
+    let layers = config["num_hidden_layers"].as_u64().expect("layers");
+    config["num_hidden_layers"] = serde_json::json!(layers + 1);
+    std::fs::write(&config_path, config.to_string()).expect("write");
+    let outcome = test.clone_args(["validate", "hf-grpo.yaml"]).run();
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains(&format!("model.layers.{layers}."))
+            && outcome.stderr.contains("missing"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn a_checkpoint_with_nan_weights_names_the_tensor() {
+    let test = project(|m| m);
+    let weights = test.path(CHECKPOINT).join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).expect("weights");
+    let len = bytes.len();
+    for byte in &mut bytes[len - 64..] {
+        *byte = 0xff; // NaN in f32, f16 and bf16 alike
+    }
+    std::fs::write(&weights, bytes).expect("write");
+    let outcome = test
+        .clone_args([
+            "generate",
+            "--model",
+            CHECKPOINT,
+            "--prompt",
+            "1 + 1 =",
+            "--max-new-tokens",
+            "2",
+        ])
+        .run();
+    assert!(!outcome.success, "{}", outcome.stdout);
+    assert!(
+        outcome.stderr.contains("NaN or infinite values") && outcome.stderr.contains("tensor `"),
+        "{}",
+        outcome.stderr
+    );
+}

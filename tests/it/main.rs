@@ -1,11 +1,13 @@
 //! Integration tests: one binary (so the crate links once), one module per area.
 
 mod checkpoints;
+mod code_reward;
 mod examples;
 mod faults;
 mod hostile;
 mod keys;
 mod layers;
+mod math_grading;
 mod pipelines;
 mod preferences;
 mod report;

@@ -34,6 +34,35 @@ pub struct PromptRecord {
     /// A system prompt for this record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
+    /// What the `code` reward runs the completion's program against: a list of test
+    /// statements (`assert f(2) == 4`), each one test, or one string holding a test
+    /// program (HumanEval's `def check(candidate): …`), one test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<Tests>,
+    /// The function the program must define; with a test program that defines
+    /// `check`, the tests call `check(ENTRY_POINT)` (HumanEval's layout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_point: Option<String>,
+}
+
+/// The tests of a code problem (`tests` of a prompt record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Tests {
+    /// Test statements, each run on its own (MBPP's `test_list`): the score counts them.
+    Statements(Vec<String>),
+    /// One test program (HumanEval's `test`), run as one test.
+    Program(String),
+}
+
+impl Tests {
+    /// How many tests there are: one per statement, one for a program.
+    pub fn count(&self) -> usize {
+        match self {
+            Self::Statements(statements) => statements.len(),
+            Self::Program(_) => 1,
+        }
+    }
 }
 
 /// One line of a `format: sft` file.
@@ -70,7 +99,7 @@ pub struct PreferenceRecord {
 /// The record fields of a format (what `fields:` may map).
 pub fn fields_of(format: JsonlFormat) -> &'static [&'static str] {
     match format {
-        JsonlFormat::Prompts => &["prompt", "answer", "system"],
+        JsonlFormat::Prompts => &["prompt", "answer", "system", "tests", "entry_point"],
         JsonlFormat::Sft => &["prompt", "completion", "answer", "system"],
         JsonlFormat::Preferences => &["prompt", "chosen", "rejected", "system"],
     }
@@ -317,6 +346,11 @@ pub struct DatasetRecord {
     pub chosen: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected: Option<String>,
+    /// Code problems: the tests the `code` reward runs, and the function they call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<Tests>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_point: Option<String>,
 }
 
 impl DatasetRecord {
@@ -345,6 +379,8 @@ pub struct UserRecord {
     pub completion: Option<String>,
     pub chosen: Option<String>,
     pub rejected: Option<String>,
+    pub tests: Option<Tests>,
+    pub entry_point: Option<String>,
 }
 
 /// Reads every record of a JSONL file (after `fields` renaming); the first malformed line
@@ -403,6 +439,8 @@ pub fn read_file(
                     completion: None,
                     chosen: None,
                     rejected: None,
+                    tests: r.tests,
+                    entry_point: r.entry_point,
                 }
             }
             JsonlFormat::Sft => {
@@ -414,6 +452,8 @@ pub fn read_file(
                     completion: Some(r.completion),
                     chosen: None,
                     rejected: None,
+                    tests: None,
+                    entry_point: None,
                 }
             }
             JsonlFormat::Preferences => {
@@ -426,6 +466,8 @@ pub fn read_file(
                     completion: None,
                     chosen: Some(r.chosen),
                     rejected: Some(r.rejected),
+                    tests: None,
+                    entry_point: None,
                 }
             }
         };

@@ -220,6 +220,11 @@ impl<R: BufRead> Iterator for BoundedLines<R> {
         if line.last() == Some(&b'\r') {
             line.pop();
         }
+        // A UTF-8 byte-order mark (what Windows editors and some exporters write first) is
+        // not part of the first record.
+        if self.number == 1 && line.starts_with(b"\xEF\xBB\xBF") {
+            line.drain(..3);
+        }
         Some(Ok((
             self.number,
             match String::from_utf8(line) {
@@ -237,6 +242,19 @@ impl<R: BufRead> Iterator for BoundedLines<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_line() {
+        let text = "\u{feff}{\"prompt\": \"a\"}\n\u{feff}second\n";
+        let lines: Vec<String> = BoundedLines::new(text.as_bytes(), 1024)
+            .map(|l| match l {
+                Ok((_, Line::Text(t))) => t,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // Only a mark that starts the file is dropped.
+        assert_eq!(lines, ["{\"prompt\": \"a\"}", "\u{feff}second"]);
+    }
 
     #[test]
     fn long_lines_are_skipped_not_kept() {

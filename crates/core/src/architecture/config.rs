@@ -109,11 +109,17 @@ impl ModelConfig {
         embed + head + self.num_hidden_layers * layer + h
     }
 
-    /// Checks the shape constraints the model code relies on.
+    /// Checks the shape constraints the model code relies on, and the sanity bounds of
+    /// [`DIMENSION_LIMITS`].
     pub fn validate(&self) -> Result<(), ArchitectureError> {
         let fail = |m: String| Err(ArchitectureError(m));
         if self.hidden_size == 0 || self.num_hidden_layers == 0 || self.vocab_size == 0 {
             return fail("hidden_size, num_hidden_layers and vocab_size must be positive".into());
+        }
+        if let Some((field, value, limit)) = self.beyond_limits().first() {
+            return fail(format!(
+                "{field} {value} is more than {limit}{BEYOND_LIMIT}"
+            ));
         }
         if self.num_attention_heads == 0
             || !self.hidden_size.is_multiple_of(self.num_attention_heads)
@@ -148,6 +154,78 @@ impl ModelConfig {
         Ok(())
     }
 }
+
+/// The largest value of each dimension r1flow builds a model with. Each is several times
+/// the largest published decoder's (Llama 3.1 405B: 126 layers, width 16384, MLP 53248;
+/// vocabularies reach about 256k, contexts 10M), so no real checkpoint meets them, while
+/// a typo or a hostile config (`num_hidden_layers: 100000000`) is refused before anything
+/// is allocated. Together they bound a parameter count well inside `usize`.
+pub const DIMENSION_LIMITS: [(&str, usize); 6] = [
+    ("hidden_size", 65_536),
+    ("num_hidden_layers", 1_024),
+    ("num_attention_heads", 1_024),
+    ("intermediate_size", 262_144),
+    ("vocab_size", 4_194_304),
+    ("max_position_embeddings", 16_777_216),
+];
+
+/// How the error of a dimension past its limit ends, so that `check` can tell it from an
+/// unsupported architecture and say what the bound is for.
+pub const BEYOND_LIMIT: &str = ", the most r1flow builds";
+
+/// The limit of `field` in [`DIMENSION_LIMITS`], if it has one.
+pub fn dimension_limit(field: &str) -> Option<usize> {
+    DIMENSION_LIMITS
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map(|&(_, limit)| limit)
+}
+
+impl ModelConfig {
+    /// Each dimension above its limit, as `(field, value, limit)`.
+    pub fn beyond_limits(&self) -> Vec<(&'static str, usize, usize)> {
+        let values = [
+            self.hidden_size,
+            self.num_hidden_layers,
+            self.num_attention_heads,
+            self.intermediate_size,
+            self.vocab_size,
+            self.max_position_embeddings,
+        ];
+        DIMENSION_LIMITS
+            .iter()
+            .zip(values)
+            .filter(|((_, limit), value)| value > limit)
+            .map(|(&(field, limit), value)| (field, value, limit))
+            .collect()
+    }
+
+    /// Parameters this configuration implies, computed without overflow whatever the
+    /// dimensions (`num_params` assumes dimensions within their limits).
+    pub fn param_count(&self) -> u128 {
+        let [h, layers, heads, kv_heads, mlp, vocab] = [
+            self.hidden_size,
+            self.num_hidden_layers,
+            self.num_attention_heads,
+            self.num_key_value_heads,
+            self.intermediate_size,
+            self.vocab_size,
+        ]
+        .map(|x| x as u128);
+        let kv = kv_heads * (h / heads.max(1));
+        let bias = if self.attention_bias { h + 2 * kv } else { 0 };
+        let layer = 2 * h * h + 2 * h * kv + bias + 3 * h * mlp + 2 * h;
+        let embed = vocab * h;
+        let head = if self.tie_word_embeddings { 0 } else { embed };
+        embed + head + layers * layer + h
+    }
+}
+
+/// Bytes a parameter takes as an f32 weight.
+pub const WEIGHT_BYTES: u128 = 4;
+/// Bytes a parameter takes in training with AdamW in f32: weight, gradient and the two
+/// moments (activations come on top).
+pub const TRAINING_BYTES: u128 = 16;
 
 /// True for finite numbers above zero (false for NaN).
 fn positive(x: f64) -> bool {

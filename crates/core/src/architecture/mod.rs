@@ -5,11 +5,19 @@
 mod config;
 mod hf_config;
 mod preset;
+mod tensors;
 
 use std::path::Path;
 
-pub use config::{ModelConfig, ModelOverrides};
+pub use config::{
+    dimension_limit, ModelConfig, ModelOverrides, BEYOND_LIMIT, DIMENSION_LIMITS, TRAINING_BYTES,
+    WEIGHT_BYTES,
+};
 pub use hf_config::{ids_of, HfConfig};
+pub use tensors::{
+    check_weight_headers, hf_tensor_specs, weight_files, TensorSpec, WEIGHTS_FILE,
+    WEIGHTS_INDEX_FILE,
+};
 
 use crate::manifest::ModelDecl;
 

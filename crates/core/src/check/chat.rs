@@ -12,12 +12,69 @@ use super::context::{model_fields, model_of, Models};
 use super::pipeline::{CheckedStage, Target};
 use crate::diag::Diagnostic;
 use crate::manifest::{DatasetDecl, PromptTemplate, TemplateName};
+use crate::records;
 use crate::stages::StageDecl;
 use crate::syntax::{Document, YamlPath};
 use crate::tasks::{ChatMessage, ChatTemplate};
 
 /// A checkpoint's chat template, read once per check.
 type Templates = IndexMap<String, Option<ChatTemplate>>;
+
+/// A rendering a dataset stage's chat template is tried on: its turns, and what they
+/// are when that matters to the message.
+struct Probe {
+    turns: Vec<ChatMessage>,
+    context: Option<String>,
+}
+
+/// The renderings a dataset stage's chat template is tried on, as the stage will render
+/// its records: the first record (with the source's `system_prompt`, if any), then the
+/// first record with a `system` field of its own — templates that refuse a system message
+/// (`raise_exception('System role not supported')`) fail only on those. A generated task
+/// is tried on a question of its own.
+fn probes(base_dir: &Path, source: Option<&DatasetDecl>) -> Vec<Probe> {
+    let turns = |system: Option<&str>, question: &str| {
+        let mut turns = Vec::new();
+        if let Some(system) = system {
+            turns.push(ChatMessage::new("system", system));
+        }
+        turns.push(ChatMessage::new("user", question));
+        turns
+    };
+    let question = "What is 2 + 3?";
+    let Some(DatasetDecl::Jsonl(source)) = source else {
+        return vec![Probe {
+            turns: turns(None, question),
+            context: None,
+        }];
+    };
+    let system_prompt = source.system_prompt.as_deref();
+    let file = base_dir.join(&source.path);
+    // Unreadable records are reported where the source is declared.
+    let records = records::read_file(&file, source.format, &source.fields).unwrap_or_default();
+    let mut probes = vec![Probe {
+        turns: turns(
+            system_prompt,
+            records.first().map_or(question, |r| r.prompt.as_str()),
+        ),
+        context: None,
+    }];
+    if let Some((index, record, system)) = records
+        .iter()
+        .enumerate()
+        .find_map(|(i, r)| Some((i, r, r.system.as_deref()?)))
+    {
+        probes.push(Probe {
+            turns: turns(Some(system), &record.prompt),
+            context: Some(format!(
+                "record {} of `{}`, whose `system` field is a system message",
+                index + 1,
+                file.display()
+            )),
+        });
+    }
+    probes
+}
 
 /// Reads the chat template of every checkpoint a stage's prompts are rendered for or fed
 /// to, and reports what would render wrongly.
@@ -73,30 +130,30 @@ pub(crate) fn check_chat_templates(
                 "checkpoint `{model}` has no chat template (neither chat_template.jinja nor \
                  `chat_template` in its tokenizer_config.json)"
             )),
-            Ok(Some(template)) => {
-                let system = match datasets.get(&config.source) {
-                    Some(DatasetDecl::Jsonl(source)) => source.system_prompt.as_deref(),
-                    _ => None,
-                };
-                let mut probe = Vec::new();
-                if let Some(system) = system {
-                    probe.push(ChatMessage::new("system", system));
-                }
-                probe.push(ChatMessage::new("user", "What is 2 + 3?"));
-                template
-                    .render(&probe, true)
-                    .err()
-                    .map(|e| format!("checkpoint `{model}`'s {e}"))
-            }
+            Ok(Some(template)) => probes(base_dir, datasets.get(&config.source))
+                .into_iter()
+                .find_map(|probe| {
+                    let error = template.render(&probe.turns, true).err()?;
+                    Some(match probe.context {
+                        None => format!("checkpoint `{model}`'s {error}"),
+                        Some(context) => {
+                            format!("checkpoint `{model}`'s {error}, rendering {context}")
+                        }
+                    })
+                }),
         };
         if let Some(problem) = problem {
+            let help = if problem.contains("whose `system` field") {
+                "the template refuses that system message: drop the `system` field from those \
+                 records, or name a checkpoint whose template takes one"
+            } else {
+                "name a checkpoint whose tokenizer has a chat template, or use another \
+                 `template:` (r1_zero, plain, or your own `{user: …}`)"
+            };
             diagnostics.push(
                 Diagnostic::error(format!("stage `{}`: {problem}", stage.name))
                     .at(Some(at))
-                    .with_help(
-                        "name a checkpoint whose tokenizer has a chat template, or use another \
-                         `template:` (r1_zero, plain, or your own `{user: …}`)",
-                    ),
+                    .with_help(help),
             );
         }
     }

@@ -10,8 +10,8 @@ use crate::architecture::{self, ModelConfig};
 
 use crate::diag::Diagnostic;
 use crate::manifest::{
-    DatasetDecl, LanguageDetection, ModelDecl, Operation, RewardDecl, Scratchpad, SolutionNoise,
-    MAX_GENERATED_SAMPLES,
+    CodeSandbox, DatasetDecl, LanguageDetection, ModelDecl, Operation, RewardDecl, Scratchpad,
+    SolutionNoise, MAX_GENERATED_SAMPLES,
 };
 use crate::records;
 use crate::syntax::{Document, YamlPath};
@@ -56,6 +56,7 @@ pub(crate) fn check_models(
     doc: &Document,
     base_dir: &Path,
     models: &IndexMap<String, ModelDecl>,
+    can: &crate::check::Capabilities,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> IndexMap<String, ModelConfig> {
     let mut architectures = IndexMap::new();
@@ -87,6 +88,14 @@ pub(crate) fn check_models(
                 format!("`{field}` must be at least 1"),
                 "sizes are positive",
             );
+            if let (Some(value), Some(limit)) = (value, architecture::dimension_limit(field)) {
+                at.ensure(
+                    value <= limit,
+                    field,
+                    format!("`{field}` must be at most {limit}, not {value}"),
+                    DIMENSION_HELP,
+                );
+            }
         }
         if let (Some(hidden), Some(heads)) = (model.hidden_size, model.num_attention_heads) {
             at.ensure(
@@ -140,8 +149,29 @@ pub(crate) fn check_models(
         if at.diagnostics.iter().filter(|d| d.is_error()).count() == errors_before {
             match architecture::of_decl(model, base_dir) {
                 Ok(config) => {
+                    check_model_memory(&mut at, model, &config, can.memory_bytes);
+                    // The weights' headers against config.json: a file cut short, a tensor
+                    // missing or of another shape fails here, not when a stage loads it.
+                    if let Some(path) = &model.path {
+                        if let Err(problem) =
+                            architecture::check_weight_headers(&base_dir.join(path), &config)
+                        {
+                            at.ensure(
+                                false,
+                                "path",
+                                format!("r1flow cannot load this checkpoint: {problem}"),
+                                "a checkpoint's weights must be whole and of the model its config.json describes",
+                            );
+                        }
+                    }
                     architectures.insert(name.clone(), config);
                 }
+                Err(error) if model.path.is_some() && error.0.ends_with(architecture::BEYOND_LIMIT) => at.ensure(
+                    false,
+                    "path",
+                    format!("r1flow cannot run this checkpoint: its config.json's {error}"),
+                    DIMENSION_HELP,
+                ),
                 Err(error) if model.path.is_some() => at.ensure(
                     false,
                     "path",
@@ -158,6 +188,92 @@ pub(crate) fn check_models(
         }
     }
     architectures
+}
+
+/// The help under a model dimension above its sanity bound.
+const DIMENSION_HELP: &str = "a sanity bound several times the largest published decoder's \
+     (Llama 3.1 405B: 126 layers, hidden_size 16384, intermediate_size 53248)";
+
+/// The most memory the weights of one model may take, whatever the machine: 1 TiB of f32
+/// weights (about 275 billion parameters), whose training state (16 bytes a parameter)
+/// no single machine holds. r1flow trains one model on one machine, unsharded.
+const MAX_WEIGHT_BYTES: u128 = 1 << 40;
+
+/// A model whose weights cannot be held is refused here, with the figure, instead of
+/// aborting the stage that loads it on a multi-terabyte allocation: its f32 weights must
+/// fit in [`MAX_WEIGHT_BYTES`] and in the memory of the machine that runs the stages.
+fn check_model_memory(
+    at: &mut At<'_>,
+    model: &ModelDecl,
+    config: &ModelConfig,
+    memory_bytes: Option<u64>,
+) {
+    let params = config.param_count();
+    let weights = params.saturating_mul(architecture::WEIGHT_BYTES);
+    let training = params.saturating_mul(architecture::TRAINING_BYTES);
+    // Past the absolute bound the machine does not matter (and the message does not
+    // depend on where `validate` runs).
+    let (limit, whose) = match memory_bytes {
+        Some(memory) if weights <= MAX_WEIGHT_BYTES => {
+            (u128::from(memory), "this machine's memory")
+        }
+        _ => (MAX_WEIGHT_BYTES, "the most r1flow holds for one model"),
+    };
+    if weights <= limit {
+        return;
+    }
+    let (field, help) = if model.path.is_some() {
+        (
+            "path",
+            "choose a smaller checkpoint, or run on a machine with more memory",
+        )
+    } else {
+        (
+            "",
+            "make the model smaller (num_hidden_layers, hidden_size, intermediate_size), \
+             or run on a machine with more memory",
+        )
+    };
+    at.ensure(
+        false,
+        field,
+        format!(
+            "its {} parameters take {} as f32 weights alone, more than {whose} ({}); \
+             training it takes about {} (weights, gradients and AdamW's two moments: 16 \
+             bytes a parameter)",
+            count(params),
+            size(weights),
+            size(limit),
+            size(training),
+        ),
+        help,
+    );
+}
+
+/// A parameter count as people say it: `494.0 million`, `7.6 billion`.
+fn count(params: u128) -> String {
+    let units = [(1e12, "trillion"), (1e9, "billion"), (1e6, "million")];
+    let x = params as f64;
+    units.iter().find(|(size, _)| x >= *size).map_or_else(
+        || params.to_string(),
+        |(size, unit)| format!("{:.1} {unit}", x / size),
+    )
+}
+
+/// A byte count in binary units: `1.8 GiB`, `25.0 TiB`.
+fn size(bytes: u128) -> String {
+    let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut x = bytes as f64;
+    let mut unit = 0;
+    while x >= 1024.0 && unit + 1 < units.len() {
+        x /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{x:.1} {}", units[unit])
+    }
 }
 
 /// Whether `file` (a `what` the manifest names) is a regular file; what it is otherwise.
@@ -491,6 +607,7 @@ pub(crate) fn check_rewards(
     base_dir: &Path,
     rewards: &IndexMap<String, RewardDecl>,
     reward_model_stages: &[&str],
+    can: &crate::check::Capabilities,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     for (name, reward) in rewards {
@@ -571,10 +688,16 @@ pub(crate) fn check_rewards(
             }
             RewardDecl::Command(cmd) => {
                 at.ensure(
-                    cmd.timeout_s.is_finite() && cmd.timeout_s > 0.0,
+                    cmd.timeout_s.is_finite()
+                        && cmd.timeout_s > 0.0
+                        && cmd.timeout_s <= MAX_VERIFIER_TIMEOUT_S,
                     "timeout_s",
-                    format!("`timeout_s` must be greater than 0, not {}", cmd.timeout_s),
-                    "seconds allowed per call",
+                    format!(
+                        "`timeout_s` must be greater than 0 and at most {MAX_VERIFIER_TIMEOUT_S} \
+                         (a day), not {}",
+                        seconds(cmd.timeout_s)
+                    ),
+                    "seconds one call (one batch of completions) may take, e.g. 60",
                 );
                 match cmd.command.first() {
                     None => at.ensure(
@@ -589,6 +712,23 @@ pub(crate) fn check_rewards(
                     }
                 }
             }
+            RewardDecl::Code(code) => {
+                for (field, problem) in code.problems() {
+                    at.ensure(false, field, problem, code_field_help(field));
+                }
+                if code.sandbox == CodeSandbox::Bwrap && can.probe_sandbox {
+                    if let Err(why) = crate::rewards::sandbox::probe() {
+                        at.ensure(
+                            false,
+                            "",
+                            format!("the code sandbox does not work here: {why}"),
+                            "install bubblewrap (Debian and Ubuntu: `apt-get install bubblewrap`; \
+                             Fedora: `dnf install bubblewrap`), or, only for code you trust, \
+                             run it unsandboxed with `sandbox: none`",
+                        );
+                    }
+                }
+            }
             RewardDecl::Model(model) => at.ensure(
                 reward_model_stages.contains(&model.model.as_str()),
                 "model",
@@ -600,6 +740,31 @@ pub(crate) fn check_rewards(
                 ),
             ),
         }
+    }
+}
+
+/// The longest a `command` verifier's call may take: a day. One call scores one batch;
+/// a verifier slower than that stalls the run rather than scoring it, and a bound keeps
+/// the call's deadline (now + timeout) far inside what a clock can represent — an
+/// unbounded `timeout_s: 1e300` overflowed it and panicked at run time.
+const MAX_VERIFIER_TIMEOUT_S: f64 = 86_400.0;
+
+/// A number of seconds as written in a message: `1e300`, not three hundred digits.
+fn seconds(x: f64) -> String {
+    if x.abs() >= 1e15 {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
+}
+
+/// The help under an out-of-bounds field of a `code` reward.
+fn code_field_help(field: &str) -> &'static str {
+    match field {
+        "timeout_s" => "seconds one completion's program and tests may run, e.g. 10",
+        "memory_mb" => "the address space of each process, e.g. 512",
+        "max_processes" => "processes and threads at once, e.g. 8",
+        _ => "completions run at once; leave it out for the number of CPUs",
     }
 }
 

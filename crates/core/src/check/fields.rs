@@ -188,20 +188,35 @@ pub(crate) fn check_shared(config: &Value, checks: &mut FieldChecks<'_>) {
     }
 }
 
-/// A stage's `resources:` must be what Slurm accepts.
+/// A stage's `resources:` must be what Slurm accepts, and what it means by them what the
+/// user means: `time: 0` and `mem: 0` are Slurm's "no limit" and "the whole node".
 pub(crate) fn check_resources(resources: &Resources, checks: &mut FieldChecks<'_>) {
+    if let Some(error) = resources.gpus.and_then(Resources::gpus_error) {
+        checks.error(
+            "resources.gpus",
+            error,
+            "GPUs on the one node the stage's job runs on, e.g. `gpus: 1`; 0 or no `gpus` asks for none",
+        );
+    }
+    if let Some(error) = resources.cpus.and_then(Resources::cpus_error) {
+        checks.error(
+            "resources.cpus",
+            error,
+            "CPU cores on the one node the stage's job runs on, e.g. `cpus: 8`; leave `cpus` out for the partition's default",
+        );
+    }
     if let Some(error) = resources.mem.as_deref().and_then(Resources::mem_error) {
         checks.error(
             "resources.mem",
             error,
-            "write a number with an optional K, M, G or T suffix, e.g. `mem: 16G`",
+            "write a whole number with an optional K, M, G or T suffix, e.g. `mem: 16G`; leave `mem` out for the partition's default",
         );
     }
     if let Some(error) = resources.time.as_deref().and_then(Resources::time_error) {
         checks.error(
             "resources.time",
             error,
-            "write minutes (`90`), `HH:MM:SS` or `D-HH:MM:SS`, e.g. `time: 04:00:00`",
+            "write `MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM` or `D-HH:MM:SS`, e.g. `time: 04:00:00`; leave `time` out for the partition's default limit",
         );
     }
 }

@@ -22,7 +22,7 @@ use indexmap::IndexMap;
 use serde_yaml::Value;
 
 pub use ablation::MAX_VARIANTS;
-pub use capabilities::Capabilities;
+pub use capabilities::{physical_memory, Capabilities};
 pub use declarations::find_program;
 pub use pipeline::{Binding, CheckedStage, Pipeline, Target, Variant};
 
@@ -56,6 +56,46 @@ pub fn check_file(path: &Path, can: &Capabilities) -> Checked {
             diagnostics,
         },
     }
+}
+
+/// The rewards a manifest declares, checked, and the directory their files are found
+/// from: what `r1flow score` grades with. A manifest with `stages:` is checked whole; one
+/// without (`rewards:` alone, a file written for grading) has only its rewards checked.
+pub fn check_rewards_file(
+    path: &Path,
+    can: &Capabilities,
+) -> Result<(IndexMap<String, RewardDecl>, std::path::PathBuf), Vec<Diagnostic>> {
+    let doc = syntax::read_source(path).and_then(syntax::parse)?;
+    if doc.root.get("stages").is_some() {
+        let checked = check_document(&doc, can);
+        return match checked.pipelines.into_iter().next() {
+            Some(pipeline) => Ok((pipeline.rewards, pipeline.base_dir)),
+            None => Err(checked.diagnostics),
+        };
+    }
+    let mut diagnostics = Vec::new();
+    if !check_root(&doc, &mut diagnostics) {
+        return Err(diagnostics);
+    }
+    let rewards = sections::named_entries(&doc, "rewards", &mut diagnostics, |p, n, v, d| {
+        sections::reward(&doc, p, n, v, d)
+    });
+    let base_dir = base_dir_of(&doc);
+    declarations::check_rewards(&doc, &base_dir, &rewards, &[], can, &mut diagnostics);
+    sort_dedup(&mut diagnostics);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(diagnostics);
+    }
+    Ok((rewards, base_dir))
+}
+
+/// The directory relative paths in the manifest `doc` are resolved against: its own.
+fn base_dir_of(doc: &Document) -> std::path::PathBuf {
+    doc.file
+        .path()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Checks a parsed manifest and every variant of its ablations, for a binary that can do
@@ -290,12 +330,7 @@ fn check_variant(
         }
     }
 
-    let base_dir = doc
-        .file
-        .path()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let base_dir = base_dir_of(&doc);
     let scope = references::Scope {
         models: &models,
         datasets: &datasets,
@@ -311,14 +346,21 @@ fn check_variant(
         .filter(|s| s.output == Output::RewardModel)
         .map(|s| s.name.as_str())
         .collect();
-    let architectures = declarations::check_models(&doc, &base_dir, &models, diagnostics);
+    let architectures = declarations::check_models(&doc, &base_dir, &models, can, diagnostics);
     let known = context::Models {
         decls: &models,
         architectures: &architectures,
     };
     context::check_lengths(&doc, &checked, &known, diagnostics);
     declarations::check_datasets(&doc, &base_dir, &datasets, diagnostics);
-    declarations::check_rewards(&doc, &base_dir, &rewards, &reward_model_stages, diagnostics);
+    declarations::check_rewards(
+        &doc,
+        &base_dir,
+        &rewards,
+        &reward_model_stages,
+        can,
+        diagnostics,
+    );
     declarations::check_templates(&doc, &checked, &datasets, diagnostics);
     chat::check_chat_templates(&doc, &base_dir, &checked, &datasets, &known, diagnostics);
 

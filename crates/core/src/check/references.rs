@@ -66,15 +66,29 @@ pub(crate) fn check_unique_names(
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if !valid {
+                let why = match name.chars().find(|c| !c.is_ascii()) {
+                    Some(c) => format!(": `{c}` is not an ASCII letter"),
+                    None => String::new(),
+                };
                 diagnostics.push(
-                    Diagnostic::error(format!("`{name}` is not a valid name"))
-                        .at(Some(doc.key_location(&YamlPath::root().key(*section).key(name.as_str()))))
-                        .with_help("names use letters, digits, `_` and `-` (they appear in paths, keys and variant names)"),
+                    Diagnostic::error(format!("`{name}` is not a valid name{why}"))
+                        .at(Some(doc.key_location(
+                            &YamlPath::root().key(*section).key(name.as_str()),
+                        )))
+                        .with_help(NAME_HELP),
                 );
             }
         }
     }
 }
+
+/// What names may be made of. ASCII only, on purpose: a name becomes a directory (the
+/// TensorBoard logs), a file name in reports, a Slurm job comment and a `RUN/STAGE`
+/// argument, and Unicode letters have look-alikes and several encodings of one letter
+/// (macOS file names decompose `é`), so the name typed on a command line would not find
+/// the stage.
+const NAME_HELP: &str = "names use ASCII letters (a-z, A-Z), digits, `_` and `-`: they \
+     appear in file names, keys, Slurm jobs and command lines";
 
 /// What a name refers to.
 enum Referent<'a> {
@@ -236,8 +250,14 @@ pub(crate) fn resolve(
                         Need::ChatTemplate => "model",
                         _ => "stage",
                     };
+                    // `chat_template: ""` names nothing; "unknown model ``" would hide that.
+                    let message = if input.name.trim().is_empty() {
+                        format!("stage `{name}`: `{}` is empty: it names no {what}", input.field)
+                    } else {
+                        format!("stage `{name}`: unknown {what} `{}` in `{}`", input.name, input.field)
+                    };
                     diagnostics.push(
-                        Diagnostic::error(format!("stage `{name}`: unknown {what} `{}` in `{}`", input.name, input.field))
+                        Diagnostic::error(message)
                             .at(at.clone())
                             .with_help(suggest::help_for(input.name, &candidates, what)),
                     );

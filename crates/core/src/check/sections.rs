@@ -186,6 +186,8 @@ pub(crate) fn reward(
             .map(RewardDecl::Length),
         "command" => decode_struct::<CommandReward>(doc, path, map, &what, diagnostics)
             .map(RewardDecl::Command),
+        "code" => decode_struct::<crate::manifest::CodeReward>(doc, path, map, &what, diagnostics)
+            .map(RewardDecl::Code),
         _ => {
             decode_struct::<ModelReward>(doc, path, map, &what, diagnostics).map(RewardDecl::Model)
         }

@@ -21,9 +21,10 @@ pub use model::{ModelDecl, Preset};
 pub use params::{Defaults, LossType, LrScheduler, ScaleRewards};
 pub use resources::Resources;
 pub use reward::{
-    AccuracyMode, AccuracyReward, CommandReward, FormatMode, FormatReward, LanguageDetection,
-    LanguageReward, LengthReward, ModelReward, RewardDecl,
+    AccuracyMode, AccuracyReward, AnswerIn, CommandReward, FormatMode, FormatReward,
+    LanguageDetection, LanguageReward, LengthReward, ModelReward, RewardDecl,
 };
+pub use reward::{CodeLanguage, CodeReward, CodeSandbox, CodeScoring};
 pub use template::{PromptTemplate, TemplateName};
 
 /// Where stages run. Only backends compiled into this binary can be chosen.

@@ -17,11 +17,12 @@ pub enum RewardDecl {
     Length(LengthReward),
     Command(CommandReward),
     Model(ModelReward),
+    Code(CodeReward),
 }
 
 impl RewardDecl {
     pub const KINDS: &'static [&'static str] = &[
-        "accuracy", "format", "language", "length", "command", "model",
+        "accuracy", "format", "language", "length", "command", "model", "code",
     ];
 
     /// The reward a bare name means when the manifest does not declare it.
@@ -46,24 +47,55 @@ impl RewardDecl {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccuracyMode {
-    /// The task's own verifier: Countdown equations for `countdown`, numbers otherwise.
+    /// The task's own verifier: numbers compared as numbers, Countdown equations as
+    /// Countdown solutions, any other reference that reads as a math answer as `math`.
     #[default]
     Auto,
     /// Parse both as numbers (`1/2`, `0.5`, `5e-1`, `1,000`).
     Numeric,
     /// Compare the trimmed strings exactly.
     Exact,
+    /// Parse both as mathematical answers (LaTeX or plain text: numbers, fractions, roots,
+    /// expressions, equations, intervals, sets, tuples, matrices) and compare their
+    /// values; the rules are in `docs/src/grading.md`.
+    Math,
 }
 
-/// Correctness of the answer inside `<answer>…</answer>` (TinyZero's scheme: 0 without an
-/// answer, `format_score` for a well-formed but wrong or invalid one, `correct_score` for a
-/// right one). A sample whose reference answer cannot be parsed is skipped, not rewarded.
+/// Where the accuracy reward looks for the answer in a completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerIn {
+    /// The one `<answer>…</answer>` block (R1's format).
+    #[default]
+    Tags,
+    /// The last `\boxed{…}` or `\fbox{…}`, braces balanced.
+    Boxed,
+    /// A boxed answer, else the last math span (`$…$`, `$$…$$`, `\(…\)`, `\[…\]`), else the
+    /// last number or expression in the text.
+    Anywhere,
+}
+
+impl AnswerIn {
+    /// Whether this is the default, which is left out of the declaration's serialised form
+    /// so that the cache keys of rewards declared before `answer_in` existed stay the same.
+    pub fn is_tags(&self) -> bool {
+        matches!(self, Self::Tags)
+    }
+}
+
+/// Correctness of the answer — inside `<answer>…</answer>`, or where `answer_in` says —
+/// on TinyZero's scale: 0 without an answer, `format_score` for a well-formed but wrong or
+/// invalid one, `correct_score` for a right one. A sample whose reference answer cannot be
+/// parsed is skipped, not rewarded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccuracyReward {
     /// How answers are compared. Default `auto`.
     #[serde(default)]
     pub mode: AccuracyMode,
+    /// Where the answer is: `tags` (default), `boxed` or `anywhere`.
+    #[serde(default, skip_serializing_if = "AnswerIn::is_tags")]
+    pub answer_in: AnswerIn,
     /// Score of a right answer. Default 1.0.
     #[serde(default = "AccuracyReward::default_correct_score")]
     pub correct_score: f64,
@@ -85,6 +117,7 @@ impl Default for AccuracyReward {
     fn default() -> Self {
         Self {
             mode: AccuracyMode::default(),
+            answer_in: AnswerIn::default(),
             correct_score: Self::default_correct_score(),
             format_score: Self::default_format_score(),
         }
@@ -204,7 +237,8 @@ impl Default for LengthReward {
 pub struct CommandReward {
     /// The program and its arguments, e.g. `[python3, examples/verify.py]`.
     pub command: Vec<String>,
-    /// Seconds allowed per call before the call is an error. Default 60.
+    /// Seconds allowed per call before the call is an error; at most 86400 (a day).
+    /// Default 60.
     #[serde(default = "CommandReward::default_timeout_s")]
     pub timeout_s: f64,
 }
@@ -221,4 +255,160 @@ impl CommandReward {
 pub struct ModelReward {
     /// The `reward_model` stage whose model scores completions.
     pub model: String,
+}
+
+/// The language of the programs a `code` reward runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeLanguage {
+    /// Python 3, run by the `python3` on PATH.
+    #[default]
+    Python,
+}
+
+/// How a `code` reward turns passed tests into a score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeScoring {
+    /// The fraction of the tests that pass.
+    #[default]
+    Fraction,
+    /// 1 when every test passes, else 0.
+    All,
+}
+
+/// Where a `code` reward runs programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeSandbox {
+    /// In a bubblewrap sandbox (`bwrap`): no network, a read-only system, a fresh tmpfs
+    /// as the only writable place, its own PID namespace. `validate` refuses the reward
+    /// where `bwrap` does not work.
+    #[default]
+    Bwrap,
+    /// Directly, with the same resource limits but no isolation: the program can read and
+    /// write what r1flow can, and reach the network. Only for code you trust.
+    None,
+}
+
+/// Runs the program in a completion (its last fenced code block, else its `<answer>`
+/// block) against the prompt record's `tests`, in a sandbox, and scores the tests passed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeReward {
+    /// The programs' language. Default (and only) `python`.
+    #[serde(default)]
+    pub language: CodeLanguage,
+    /// `fraction` (default) or `all`.
+    #[serde(default)]
+    pub scoring: CodeScoring,
+    /// `bwrap` (default) or `none`.
+    #[serde(default)]
+    pub sandbox: CodeSandbox,
+    /// Wall-clock seconds one completion's program and tests may run; its CPU time is
+    /// limited to the same, rounded up. At most 3600. Default 10.
+    #[serde(default = "CodeReward::default_timeout_s")]
+    pub timeout_s: f64,
+    /// Address space of each of the program's processes, in MiB (64 to 65536).
+    /// Default 512.
+    #[serde(default = "CodeReward::default_memory_mb")]
+    pub memory_mb: u64,
+    /// Processes and threads the program may run at once (1 to 4096). Default 8.
+    #[serde(default = "CodeReward::default_max_processes")]
+    pub max_processes: u64,
+    /// Completions run at once (1 to 1024). Default: the number of CPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<usize>,
+}
+
+impl CodeReward {
+    /// The longest `timeout_s`: an hour.
+    pub const MAX_TIMEOUT_S: f64 = 3600.0;
+    /// The bounds of `memory_mb`.
+    pub const MEMORY_MB: std::ops::RangeInclusive<u64> = 64..=65536;
+    /// The bounds of `max_processes`.
+    pub const MAX_PROCESSES: std::ops::RangeInclusive<u64> = 1..=4096;
+    /// The bounds of `max_parallel`.
+    pub const MAX_PARALLEL: std::ops::RangeInclusive<usize> = 1..=1024;
+
+    fn default_timeout_s() -> f64 {
+        10.0
+    }
+    fn default_memory_mb() -> u64 {
+        512
+    }
+    fn default_max_processes() -> u64 {
+        8
+    }
+
+    /// Every field out of its bounds, as `(field, message)`.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if !(self.timeout_s.is_finite()
+            && self.timeout_s > 0.0
+            && self.timeout_s <= Self::MAX_TIMEOUT_S)
+        {
+            problems.push((
+                "timeout_s",
+                format!(
+                    "`timeout_s` must be greater than 0 and at most {} (an hour), not {}",
+                    Self::MAX_TIMEOUT_S,
+                    // `1e300` as written, not three hundred digits.
+                    match self.timeout_s.abs() >= 1e15 {
+                        true => format!("{:e}", self.timeout_s),
+                        false => self.timeout_s.to_string(),
+                    }
+                ),
+            ));
+        }
+        if !Self::MEMORY_MB.contains(&self.memory_mb) {
+            problems.push((
+                "memory_mb",
+                format!(
+                    "`memory_mb` must be from {} to {}, not {}",
+                    Self::MEMORY_MB.start(),
+                    Self::MEMORY_MB.end(),
+                    self.memory_mb
+                ),
+            ));
+        }
+        if !Self::MAX_PROCESSES.contains(&self.max_processes) {
+            problems.push((
+                "max_processes",
+                format!(
+                    "`max_processes` must be from {} to {}, not {}",
+                    Self::MAX_PROCESSES.start(),
+                    Self::MAX_PROCESSES.end(),
+                    self.max_processes
+                ),
+            ));
+        }
+        if let Some(parallel) = self.max_parallel {
+            if !Self::MAX_PARALLEL.contains(&parallel) {
+                problems.push((
+                    "max_parallel",
+                    format!(
+                        "`max_parallel` must be from {} to {}, not {parallel}",
+                        Self::MAX_PARALLEL.start(),
+                        Self::MAX_PARALLEL.end()
+                    ),
+                ));
+            }
+        }
+        problems
+    }
+}
+
+impl Default for CodeReward {
+    fn default() -> Self {
+        Self {
+            language: CodeLanguage::default(),
+            scoring: CodeScoring::default(),
+            sandbox: CodeSandbox::default(),
+            timeout_s: Self::default_timeout_s(),
+            memory_mb: Self::default_memory_mb(),
+            max_processes: Self::default_max_processes(),
+            max_parallel: None,
+        }
+    }
 }

@@ -16,7 +16,7 @@
 use indexmap::IndexMap;
 
 use crate::records::Answer;
-use crate::rewards::answer::{extract_answer, normalize_answer};
+use crate::rewards::answer::normalize_answer;
 use crate::rewards::format::is_strict_r1;
 use crate::rewards::{AccuracyVerifier, LanguageConsistency, Verdict};
 
@@ -57,7 +57,8 @@ impl EvalSample {
                 Verdict::Skipped(_) => None,
                 ref v => Some(v.is_correct()),
             },
-            answer: extract_answer(completion).text().map(normalize_answer),
+            // Where the accuracy reward reads it (`answer_in`): a boxed answer votes too.
+            answer: accuracy.answer_of(completion).map(normalize_answer),
             format_ok: is_strict_r1(completion),
             language: language.map(|l| l.score(completion)),
             completion_len,
@@ -156,6 +157,26 @@ mod tests {
     use super::*;
     use crate::manifest::{AccuracyReward, LanguageReward};
     use std::path::Path;
+
+    #[test]
+    fn boxed_answers_vote_where_the_accuracy_reward_reads_them() {
+        let accuracy = AccuracyVerifier::new(&AccuracyReward {
+            mode: crate::manifest::AccuracyMode::Math,
+            answer_in: crate::manifest::AnswerIn::Boxed,
+            ..AccuracyReward::default()
+        });
+        let gold = Answer::Text("\\frac{1}{2}".into());
+        let samples: Vec<EvalSample> = [
+            "so \\boxed{\\frac{1}{2}}",
+            "\\boxed{\\frac{1}{2}}",
+            "\\boxed{3}",
+        ]
+        .iter()
+        .map(|c| EvalSample::judge(c, 4, Some(&gold), &accuracy, None))
+        .collect();
+        let metrics = summarize(&[samples], &[3]);
+        assert!((metrics["cons@3"] - 1.0).abs() < 1e-12, "{metrics:?}");
+    }
 
     fn judged(completion: &str, gold: &Answer) -> EvalSample {
         let accuracy = AccuracyVerifier::new(&AccuracyReward::default());

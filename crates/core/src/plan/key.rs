@@ -238,6 +238,10 @@ fn reward_fingerprint(reward: &RewardDecl, base_dir: &Path, files: &mut Fingerpr
             // The reward model's stage key is among the inputs; its name is not output.
             map.remove("model");
         }
+        (RewardDecl::Code(_), Value::Object(map)) => {
+            // How many programs run at once changes how fast, not what is scored.
+            map.remove("max_parallel");
+        }
         _ => {}
     }
     value

@@ -135,7 +135,7 @@ impl CommandVerifier {
         let (lines_tx, lines_rx) = mpsc::channel();
         let counter = Arc::clone(&lines_read);
         thread::spawn(move || {
-            let _ = lines_tx.send(read_scores(stdout, &counter));
+            let _ = lines_tx.send(read_lines(stdout, MAX_OUTPUT_BYTES, &counter));
         });
         let (stderr_tx, stderr_rx) = mpsc::channel();
         thread::spawn(move || {
@@ -236,18 +236,20 @@ pub const MAX_OUTPUT_BYTES: u64 = 1 << 20;
 /// is killed.
 const LEFTOVER_GRACE: Duration = Duration::from_millis(200);
 
-/// The program's stdout as lines, counting them as they arrive; an error past
-/// `MAX_OUTPUT_BYTES`.
-fn read_scores(stdout: impl Read, counter: &AtomicUsize) -> Result<Vec<String>, RewardErrorKind> {
+/// A program's stdout as lines, counting them as they arrive; an error past `limit` bytes
+/// (the `code` reward's sandbox reads its harness's output with this too).
+pub(super) fn read_lines(
+    stdout: impl Read,
+    limit: u64,
+    counter: &AtomicUsize,
+) -> Result<Vec<String>, RewardErrorKind> {
     let mut lines = Vec::new();
     let mut bytes: u64 = 0;
-    for line in BufReader::new(stdout.take(MAX_OUTPUT_BYTES + 1)).lines() {
+    for line in BufReader::new(stdout.take(limit + 1)).lines() {
         let line = line.map_err(|e| RewardErrorKind::Io(e.to_string()))?;
         bytes += line.len() as u64 + 1;
-        if bytes > MAX_OUTPUT_BYTES {
-            return Err(RewardErrorKind::OutputTooLarge {
-                limit: MAX_OUTPUT_BYTES,
-            });
+        if bytes > limit {
+            return Err(RewardErrorKind::OutputTooLarge { limit });
         }
         lines.push(line);
         counter.fetch_add(1, Ordering::Relaxed);
@@ -257,8 +259,16 @@ fn read_scores(stdout: impl Read, counter: &AtomicUsize) -> Result<Vec<String>, 
 
 /// Drains `stream` to its end, keeping only its last `keep` bytes.
 fn read_tail(stream: &mut impl Read, keep: usize) -> String {
+    read_tail_within(stream, keep, u64::MAX).0
+}
+
+/// Reads `stream` to its end or until more than `limit` bytes came, keeping only its last
+/// `keep` bytes; and whether it stopped at the limit (the stream is then not drained).
+pub(super) fn read_tail_within(stream: &mut impl Read, keep: usize, limit: u64) -> (String, bool) {
     let mut tail: Vec<u8> = Vec::new();
     let mut buffer = [0u8; 8192];
+    let mut total: u64 = 0;
+    let mut over = false;
     loop {
         match stream.read(&mut buffer) {
             Ok(0) | Err(_) => break,
@@ -267,11 +277,16 @@ fn read_tail(stream: &mut impl Read, keep: usize) -> String {
                 if tail.len() > 2 * keep {
                     tail.drain(..tail.len() - keep);
                 }
+                total = total.saturating_add(n as u64);
+                if total > limit {
+                    over = true;
+                    break;
+                }
             }
         }
     }
     let start = tail.len().saturating_sub(keep);
-    String::from_utf8_lossy(&tail[start..]).into_owned()
+    (String::from_utf8_lossy(&tail[start..]).into_owned(), over)
 }
 
 /// Process groups of the verifiers running now, so that an exit on a second Ctrl-C can
@@ -292,7 +307,7 @@ pub fn kill_running_verifiers() {
 }
 
 /// SIGKILL to the process group `group`; a group already gone is fine.
-fn kill_group(group: u32) {
+pub(super) fn kill_group(group: u32) {
     #[cfg(unix)]
     if let Ok(pgid) = i32::try_from(group) {
         let _ = nix::sys::signal::killpg(
@@ -304,24 +319,52 @@ fn kill_group(group: u32) {
     let _ = group;
 }
 
+/// A running program's process group, known to `kill_running_verifiers` while it lives;
+/// dropping it kills the group (verifiers here, the `code` reward's sandboxes too).
+pub(super) struct GroupGuard {
+    group: u32,
+}
+
+impl GroupGuard {
+    /// Registers the group whose leader is the process `leader` (spawned with
+    /// `process_group(0)`).
+    pub(super) fn new(leader: u32) -> Self {
+        if let Ok(mut groups) = RUNNING_GROUPS.lock() {
+            groups.push(leader);
+        }
+        Self { group: leader }
+    }
+
+    /// Kills the whole group (gone already is fine).
+    pub(super) fn kill(&self) {
+        kill_group(self.group);
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.group);
+        if let Ok(mut groups) = RUNNING_GROUPS.lock() {
+            groups.retain(|g| *g != self.group);
+        }
+    }
+}
+
 /// A verifier program while it runs: dropping it kills its process group and reaps it.
 struct Running {
     child: Child,
-    group: u32,
+    group: GroupGuard,
 }
 
 impl Running {
     fn new(child: Child) -> Self {
-        let group = child.id();
-        if let Ok(mut groups) = RUNNING_GROUPS.lock() {
-            groups.push(group);
-        }
+        let group = GroupGuard::new(child.id());
         Self { child, group }
     }
 
     /// Kills the program's whole group (it may have exited already, which is fine).
     fn kill_group(&mut self) {
-        kill_group(self.group);
+        self.group.kill();
         let _ = self.child.kill();
     }
 }
@@ -330,9 +373,6 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.kill_group();
         let _ = self.child.wait();
-        if let Ok(mut groups) = RUNNING_GROUPS.lock() {
-            groups.retain(|g| *g != self.group);
-        }
     }
 }
 

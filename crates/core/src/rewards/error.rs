@@ -42,6 +42,9 @@ pub enum RewardErrorKind {
     NeedsRewardModel { model: String },
     /// The reward model failed to score a batch.
     Model(String),
+    /// The `code` reward's sandbox (or, with `sandbox: none`, its interpreter) cannot be
+    /// found or did not start.
+    Sandbox(String),
 }
 
 impl RewardError {
@@ -131,6 +134,7 @@ impl fmt::Display for RewardError {
                  `eval` stages that name them)"
             ),
             RewardErrorKind::Model(message) => write!(f, "reward model failed: {message}"),
+            RewardErrorKind::Sandbox(message) => write!(f, "code sandbox: {message}"),
         }
     }
 }

@@ -3,14 +3,16 @@
 //! samples `(prompt, completion, answer)` — and their weighted combination.
 //!
 //! One file per reward kind: [`accuracy`], [`format`], [`language`], [`length`],
-//! [`command`]; `model` rewards are scored by a trained reward model that the running
+//! [`command`], [`code`] (with its [`sandbox`]); `model` rewards are scored by a trained reward model that the running
 //! stage loads and lends through [`ModelScorer`]. The parsing they share lives in
-//! [`expr`], [`number`], [`rational`] and [`answer`]; [`combine`] sums weighted rewards
+//! [`expr`], [`number`], [`rational`] and [`answer`], and the math grader of the accuracy
+//! reward's `mode: math` in [`math`]; [`combine`] sums weighted rewards
 //! and computes their metrics; [`routing`] gives reasoning and general prompts their own
 //! rewards (RLHF).
 
 pub mod accuracy;
 pub mod answer;
+pub mod code;
 pub mod combine;
 pub mod command;
 pub mod error;
@@ -18,19 +20,24 @@ pub mod expr;
 pub mod format;
 pub mod language;
 pub mod length;
+pub mod math;
 pub mod number;
 pub mod rational;
 pub mod routing;
 pub mod sample;
+pub mod sandbox;
 
 #[cfg(test)]
 mod adversarial_tests;
+#[cfg(test)]
+mod code_tests;
 
 use std::path::Path;
 
 use crate::manifest::{FormatMode, RewardDecl};
 
 pub use accuracy::{AccuracyVerifier, Verdict};
+pub use code::{CodeOutcome, CodeVerifier};
 pub use combine::{RewardSet, ScoredBatch};
 pub use command::CommandVerifier;
 pub use error::{RewardError, RewardErrorKind};
@@ -62,6 +69,8 @@ pub enum RewardKind {
     Language(LanguageConsistency),
     Length(OverlongPenalty),
     Command(CommandVerifier),
+    /// Programs run against their tests in a sandbox.
+    Code(CodeVerifier),
     /// Scored by the reward model of the named `reward_model` stage.
     Model(String),
 }
@@ -82,6 +91,7 @@ impl Reward {
                 RewardKind::Command(CommandVerifier::new(d, base_dir).map_err(error)?)
             }
             RewardDecl::Model(d) => RewardKind::Model(d.model.clone()),
+            RewardDecl::Code(d) => RewardKind::Code(CodeVerifier::new(d).map_err(error)?),
         };
         Ok(Self {
             name: name.to_string(),
@@ -134,6 +144,9 @@ impl Reward {
                 .into_iter()
                 .map(RewardOutcome::Score)
                 .collect(),
+            RewardKind::Code(c) => c
+                .score_batch(samples)
+                .map_err(|kind| RewardError::new(&self.name, kind))?,
             RewardKind::Model(model) => {
                 let Some(models) = models else {
                     return Err(RewardError::new(

@@ -1,7 +1,7 @@
 //! Execute (rewards): what a reward scores — one sample `(prompt, completion, answer)` —
 //! and what it returns for it.
 
-use crate::records::Answer;
+use crate::records::{Answer, Tests};
 
 /// One completion to score. `completion` is the whole response, including any pre-filled
 /// start the template put at the end of the prompt (R1-Zero's "Let me solve this step by
@@ -19,6 +19,11 @@ pub struct Sample<'a> {
     /// reward model reads `prompt` followed by the completion without it, the text as
     /// the policy saw and wrote it.
     pub response_prefix: &'a str,
+    /// The tests a `code` reward runs the completion's program against, when the record
+    /// has them.
+    pub tests: Option<&'a Tests>,
+    /// The function the tests call (HumanEval's `entry_point`), when the record names one.
+    pub entry_point: Option<&'a str>,
 }
 
 impl<'a> Sample<'a> {
@@ -30,6 +35,17 @@ impl<'a> Sample<'a> {
             answer,
             completion_tokens: None,
             response_prefix: "",
+            tests: None,
+            entry_point: None,
+        }
+    }
+
+    /// The same sample with its record's code tests and entry point.
+    pub fn with_tests(self, tests: Option<&'a Tests>, entry_point: Option<&'a str>) -> Self {
+        Self {
+            tests,
+            entry_point,
+            ..self
         }
     }
 

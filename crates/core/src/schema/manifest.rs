@@ -41,7 +41,8 @@ pub struct Manifest {
     /// Rewards by name; stages refer to them with weights.
     #[serde(default)]
     pub rewards: IndexMap<String, RewardDecl>,
-    /// The stages by name, each with a `kind`.
+    /// The stages by name, each with a `kind`. Stages, models and datasets share one
+    /// namespace; names use ASCII letters, digits, `_` and `-`.
     pub stages: IndexMap<String, StageDecl>,
     /// Ablation axes: axis → arm → `{dotted.path: value}` overrides.
     #[serde(default)]

@@ -1,7 +1,9 @@
 //! Parse: where each node of a YAML document was written. serde_yaml gives values without
 //! positions, so a second, position-keeping pass over yaml-rust2's events records the span
 //! of every key and value by path. Aliases are not expanded here (a path through an alias
-//! falls back to the alias's own span), so an alias bomb costs nothing in this pass.
+//! falls back to the alias's own span), so an alias bomb costs nothing in this pass; but a
+//! merge (`<<: *anchor`) is remembered, so that a value a mapping got from its anchor is
+//! located where the anchor wrote it, not at the merging key.
 
 use std::collections::HashMap;
 
@@ -33,6 +35,9 @@ pub struct SpanIndex {
     nodes: HashMap<YamlPath, NodeSpans>,
     duplicates: Vec<DuplicateKey>,
     redirects: Vec<(YamlPath, YamlPath)>,
+    /// `(mapping, anchor)`: the mapping at `mapping` merges (`<<:`) the one anchored at
+    /// `anchor`, in the order written.
+    merges: Vec<(YamlPath, YamlPath)>,
 }
 
 impl SpanIndex {
@@ -49,6 +54,7 @@ impl SpanIndex {
             nodes: builder.nodes,
             duplicates: builder.duplicates,
             redirects: Vec::new(),
+            merges: builder.merges,
         }
     }
 
@@ -72,9 +78,32 @@ impl SpanIndex {
         path.clone()
     }
 
+    /// Where the node at `path` was written when a merge brought it: the anchored
+    /// mapping's node (merges nest: an anchor may merge another).
+    fn merged(&self, path: &YamlPath) -> Option<YamlPath> {
+        let mut path = path.clone();
+        for _ in 0..self.merges.len() {
+            if self.nodes.contains_key(&path) {
+                return Some(path);
+            }
+            let rebased = self.merges.iter().find_map(|(mapping, anchor)| {
+                let candidate = path.rebase(mapping, anchor)?;
+                (candidate != path).then_some(candidate)
+            })?;
+            path = rebased;
+        }
+        self.nodes.contains_key(&path).then_some(path)
+    }
+
     /// The spans of the node at `path`, or of its nearest written ancestor.
     pub fn node(&self, path: &YamlPath) -> Option<NodeSpans> {
-        let mut current = Some(self.resolve(path));
+        let resolved = self.resolve(path);
+        if !self.merges.is_empty() && !self.nodes.contains_key(&resolved) {
+            if let Some(spans) = self.merged(&resolved).and_then(|p| self.nodes.get(&p)) {
+                return Some(*spans);
+            }
+        }
+        let mut current = Some(resolved);
         while let Some(p) = current {
             if let Some(spans) = self.nodes.get(&p) {
                 return Some(*spans);
@@ -138,6 +167,9 @@ struct Builder {
     nodes: HashMap<YamlPath, NodeSpans>,
     duplicates: Vec<DuplicateKey>,
     stack: Vec<Frame>,
+    /// Where each anchor (yaml-rust2's id) was written.
+    anchors: HashMap<usize, YamlPath>,
+    merges: Vec<(YamlPath, YamlPath)>,
 }
 
 fn span_at(mark: Marker, len: usize) -> Span {
@@ -147,12 +179,20 @@ fn span_at(mark: Marker, len: usize) -> Span {
 
 enum NodeKind {
     Scalar(String, TScalarStyle),
-    Collection { mapping: bool },
-    Alias,
+    Collection {
+        mapping: bool,
+    },
+    /// An alias to the anchor with this id.
+    Alias(usize),
 }
 
 impl Builder {
     fn node(&mut self, kind: NodeKind, mark: Marker) {
+        self.node_anchored(kind, mark, 0);
+    }
+
+    /// A node; `anchor` is its anchor's id (0: none).
+    fn node_anchored(&mut self, kind: NodeKind, mark: Marker, anchor: usize) {
         if let Some(Frame::Skipped { depth }) = self.stack.last_mut() {
             if let NodeKind::Collection { .. } = kind {
                 *depth += 1;
@@ -191,7 +231,7 @@ impl Builder {
                         *pending_key = Some((String::from("?"), span_at(mark, 1)));
                         self.stack.push(Frame::Skipped { depth: 1 });
                     }
-                    NodeKind::Alias => {
+                    NodeKind::Alias(_) => {
                         *pending_key = Some((String::from("*"), span_at(mark, 1)));
                     }
                 }
@@ -222,8 +262,24 @@ impl Builder {
                 None if path.is_root() => self.first_content,
                 None => span_at(mark, 1),
             },
-            NodeKind::Alias => span_at(mark, 1),
+            NodeKind::Alias(_) => span_at(mark, 1),
         };
+        // `<<: *anchor`, or one alias of `<<: [*a, *b]`: the mapping holding the `<<`
+        // key merges the anchored one.
+        if let NodeKind::Alias(id) = &kind {
+            let merge_key = |p: &YamlPath| p.last_key() == Some("<<");
+            let mapping = if merge_key(&path) {
+                path.parent()
+            } else {
+                path.parent().filter(merge_key).and_then(|p| p.parent())
+            };
+            if let (Some(mapping), Some(anchor)) = (mapping, self.anchors.get(id)) {
+                self.merges.push((mapping, anchor.clone()));
+            }
+        }
+        if anchor != 0 {
+            self.anchors.insert(anchor, path.clone());
+        }
         self.nodes.insert(
             path.clone(),
             NodeSpans {
@@ -258,10 +314,16 @@ impl Builder {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, event: Event, mark: Marker) {
         match event {
-            Event::Scalar(value, style, _, _) => self.node(NodeKind::Scalar(value, style), mark),
-            Event::SequenceStart(..) => self.node(NodeKind::Collection { mapping: false }, mark),
-            Event::MappingStart(..) => self.node(NodeKind::Collection { mapping: true }, mark),
-            Event::Alias(_) => self.node(NodeKind::Alias, mark),
+            Event::Scalar(value, style, anchor, _) => {
+                self.node_anchored(NodeKind::Scalar(value, style), mark, anchor)
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.node_anchored(NodeKind::Collection { mapping: false }, mark, anchor)
+            }
+            Event::MappingStart(anchor, _) => {
+                self.node_anchored(NodeKind::Collection { mapping: true }, mark, anchor)
+            }
+            Event::Alias(anchor) => self.node(NodeKind::Alias(anchor), mark),
             Event::SequenceEnd | Event::MappingEnd => self.end(),
             _ => {}
         }
@@ -290,6 +352,26 @@ mod tests {
         assert_eq!(dups.len(), 1);
         assert_eq!(dups[0].first, Span::new(1, 1, 1));
         assert_eq!(dups[0].second, Span::new(3, 1, 1));
+    }
+
+    #[test]
+    fn a_merged_value_is_located_where_its_anchor_wrote_it() {
+        let source = "base: &base\n  beta: 0.1\n  lr: 2\nstages:\n  rl:\n    <<: *base\n    lr: 3\n  two:\n    <<: [*base]\n";
+        let index = SpanIndex::build(source);
+        // From the anchor: where `base` wrote it.
+        assert_eq!(
+            index.value(&YamlPath::from_dotted("stages.rl.beta")),
+            Span::new(2, 9, 3)
+        );
+        assert_eq!(
+            index.value(&YamlPath::from_dotted("stages.two.beta")),
+            Span::new(2, 9, 3)
+        );
+        // Written on the merging mapping itself: there.
+        assert_eq!(
+            index.value(&YamlPath::from_dotted("stages.rl.lr")),
+            Span::new(7, 9, 1)
+        );
     }
 
     #[test]

@@ -10,9 +10,17 @@
 //! methods templates call (`.strip()`, `.startswith()`, `.items()`). `strftime_now` is
 //! deliberately absent: templates that use it when defined (Llama 3.1+) then fall back to
 //! their fixed date, so a rendering never depends on the day it runs.
+//!
+//! A template is a program a checkpoint brings: every rendering is bounded in work (a
+//! fuel of MiniJinja steps: nested loops cannot spin `validate` forever) and in output
+//! (what `{{ … }}` writes, captured or not, and the rendered text), so that a hostile or
+//! broken template is an error naming the bound, not a hang or an aborted allocation.
 
 use std::collections::BTreeMap;
+use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use minijinja::{Environment, ErrorKind, Value};
 use serde::Serialize;
@@ -27,6 +35,20 @@ pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
 const SPECIAL_TOKENS: [&str; 4] = ["bos_token", "eos_token", "pad_token", "unk_token"];
 /// Largest template file read (real ones are a few KB; Qwen's with tools ~5 KB).
 const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
+/// The most MiniJinja steps one rendering may take. Real templates render a system and a
+/// user turn in a few hundred (Llama 3's, the longest of the fixtures, under 1000); three
+/// nested `range(100000)` loops would take 10^15.
+const MAX_FUEL: u64 = 1_000_000;
+/// The fewest steps a rendering gets, however long the template.
+const MIN_FUEL: u64 = 10_000;
+/// Template text a rendering may copy out, in all: each step writes at most the
+/// template's length of literal text (captured by `{% set %}` blocks or not), so a long
+/// template gets fewer steps — `fuel × length` stays within this.
+const MAX_LITERAL_BYTES: u64 = 1 << 30;
+/// The most a rendering may write: what `{{ … }}` prints (inside `{% set %}` blocks
+/// too), and the rendered prompt. A prompt holds one record (at most 1 MiB) and a system
+/// prompt; a template writing more is broken or hostile.
+pub const MAX_RENDERED_BYTES: usize = 16 << 20;
 
 /// One turn of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -118,13 +140,46 @@ impl ChatTemplate {
     }
 
     /// Renders `messages`; with `add_generation_prompt`, ends with the opening of the
-    /// assistant's turn (what a prompt for sampling needs).
+    /// assistant's turn (what a prompt for sampling needs). Bounded in work and output:
+    /// past either bound the rendering stops with an error naming it.
     pub fn render(
         &self,
         messages: &[ChatMessage],
         add_generation_prompt: bool,
     ) -> Result<String, TaskError> {
-        let env = environment();
+        if self.source.trim().is_empty() {
+            return Err(TaskError::ChatTemplate {
+                message: "the template is empty, so every prompt would render as nothing".into(),
+            });
+        }
+        let printed = Arc::new(AtomicUsize::new(0));
+        let mut env = environment();
+        let fuel = fuel_for(&self.source);
+        env.set_fuel(Some(fuel));
+        let counter = Arc::clone(&printed);
+        env.set_formatter(move |out, state, value| {
+            // Counted as it is written, so that printing a huge value stops at the bound
+            // (a `{% set %}` block's capture grows too), and written as the default
+            // formatter writes it (strings as they are; the rest as Display writes it).
+            if let Some(text) = value.as_str() {
+                let total = counter
+                    .fetch_add(text.len(), Ordering::Relaxed)
+                    .saturating_add(text.len());
+                if total > MAX_RENDERED_BYTES {
+                    return Err(minijinja::Error::new(
+                        ErrorKind::WriteFailure,
+                        TOO_MUCH_OUTPUT,
+                    ));
+                }
+                return minijinja::escape_formatter(out, state, value);
+            }
+            let mut counted = CountedOutput {
+                out,
+                printed: &counter,
+            };
+            std::fmt::Write::write_fmt(&mut counted, format_args!("{value}"))
+                .map_err(|_| minijinja::Error::new(ErrorKind::WriteFailure, TOO_MUCH_OUTPUT))
+        });
         let template = env
             .template_from_str(&self.source)
             .map_err(|e| chat_error(&e))?;
@@ -134,7 +189,31 @@ impl ChatTemplate {
         }
         context.insert("messages", Value::from_serialize(messages));
         context.insert("add_generation_prompt", Value::from(add_generation_prompt));
-        template.render(context).map_err(|e| chat_error(&e))
+        let mut out = BoundedOutput::default();
+        match template.render_captured_to(context, &mut out) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::OutOfFuel => {
+                return Err(TaskError::ChatTemplate {
+                    message: format!(
+                        "the template did too much work: rendering one prompt took more than \
+                         {fuel} steps (real chat templates take a few hundred; look for \
+                         nested or long loops)"
+                    ),
+                })
+            }
+            Err(_) if out.overflowed || printed.load(Ordering::Relaxed) > MAX_RENDERED_BYTES => {
+                return Err(TaskError::ChatTemplate {
+                    message: format!(
+                        "the template wrote more than {}, the most one prompt may be",
+                        crate::user_file::human_bytes(MAX_RENDERED_BYTES as u64)
+                    ),
+                })
+            }
+            Err(e) => return Err(chat_error_in(&e, &self.source)),
+        }
+        String::from_utf8(out.bytes).map_err(|e| TaskError::ChatTemplate {
+            message: format!("the rendering is not UTF-8 text: {e}"),
+        })
     }
 
     /// What a cache key holds of this template: its source and special tokens, hashed.
@@ -160,6 +239,100 @@ fn environment() -> Environment<'static> {
         },
     );
     env
+}
+
+/// The detail of the formatter's error when `{{ … }}` printed too much.
+const TOO_MUCH_OUTPUT: &str = "the template printed too much";
+
+/// The steps a rendering of `source` may take: [`MAX_FUEL`], fewer for a long template so
+/// that the literal text it can copy out stays within [`MAX_LITERAL_BYTES`].
+fn fuel_for(source: &str) -> u64 {
+    let len = (source.len() as u64).max(1);
+    (MAX_LITERAL_BYTES / len).clamp(MIN_FUEL, MAX_FUEL)
+}
+
+/// A template's output that counts what `{{ … }}` prints and fails past
+/// [`MAX_RENDERED_BYTES`], which stops the value's `Display` part-way.
+struct CountedOutput<'a, 'b> {
+    out: &'a mut minijinja::Output<'b>,
+    printed: &'a AtomicUsize,
+}
+
+impl std::fmt::Write for CountedOutput<'_, '_> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        let total = self
+            .printed
+            .fetch_add(text.len(), Ordering::Relaxed)
+            .saturating_add(text.len());
+        if total > MAX_RENDERED_BYTES {
+            return Err(std::fmt::Error);
+        }
+        self.out.write_str(text)
+    }
+}
+
+/// Where a rendering writes: an in-memory buffer that refuses to grow past
+/// [`MAX_RENDERED_BYTES`].
+#[derive(Default)]
+struct BoundedOutput {
+    bytes: Vec<u8>,
+    overflowed: bool,
+}
+
+impl io::Write for BoundedOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.bytes.len().saturating_add(buf.len()) > MAX_RENDERED_BYTES {
+            self.overflowed = true;
+            return Err(io::Error::other(TOO_MUCH_OUTPUT));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A rendering error, with the part of `source` that failed where MiniJinja's own message
+/// does not say it: "undefined value" becomes "`tools.name` is undefined (line 3)".
+fn chat_error_in(error: &minijinja::Error, source: &str) -> TaskError {
+    let failed = error
+        .range()
+        .and_then(|range| source.get(range))
+        .map(|text| text.trim())
+        .filter(|text| !text.is_empty());
+    match (error.kind(), failed) {
+        (ErrorKind::UndefinedError, Some(expression)) => TaskError::ChatTemplate {
+            message: format!(
+                "`{}` is undefined{}",
+                excerpt(expression),
+                error
+                    .line()
+                    .map_or(String::new(), |l| format!(" (line {l})"))
+            ),
+        },
+        (ErrorKind::InvalidOperation, _) if error.detail().is_some() => chat_error(error),
+        (_, Some(expression)) => {
+            let TaskError::ChatTemplate { message } = chat_error(error) else {
+                return chat_error(error);
+            };
+            TaskError::ChatTemplate {
+                message: format!("{message}, at `{}`", excerpt(expression)),
+            }
+        }
+        _ => chat_error(error),
+    }
+}
+
+/// At most 80 characters of a template's text, on one line.
+fn excerpt(text: &str) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut short: String = line.chars().take(80).collect();
+    if short.len() < line.len() {
+        short.push('…');
+    }
+    short
 }
 
 fn chat_error(error: &minijinja::Error) -> TaskError {
@@ -261,6 +434,107 @@ mod tests {
         .expect("write");
         let error = ChatTemplate::from_checkpoint(dir.path()).expect_err("does not compile");
         assert!(error.to_string().starts_with("chat template: "), "{error}");
+    }
+
+    fn render_source(source: &str) -> Result<String, TaskError> {
+        ChatTemplate::new(source, BTreeMap::new())?
+            .render(&[ChatMessage::new("user", "What is 2 + 3?")], true)
+    }
+
+    #[test]
+    fn nested_loops_run_out_of_fuel_instead_of_spinning() {
+        let started = std::time::Instant::now();
+        let error = render_source(
+            "{% for a in range(100000) %}{% for b in range(100000) %}\
+             {% for c in range(100000) %}x{% endfor %}{% endfor %}{% endfor %}",
+        )
+        .expect_err("too much work");
+        assert!(error.to_string().contains("did too much work"), "{error}");
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn output_is_bounded_printed_captured_or_literal() {
+        for source in [
+            // a big list, printed: stopped as it is written
+            "{% for i in range(1000) %}{{ range(100000) }}{% endfor %}",
+            // printed: 100 MB strings, over and over
+            "{% for i in range(1000) %}{{ 'x' * 100000000 }}{% endfor %}",
+            // captured by a set block, never printed
+            "{% set s %}{% for i in range(1000) %}{{ 'x' * 100000000 }}{% endfor %}{% endset %}",
+            // literal text of the template, copied out in a loop
+            format!(
+                "{{% for i in range(100000) %}}{}{{% endfor %}}",
+                "y".repeat(4096)
+            )
+            .as_str(),
+        ] {
+            let error = render_source(source).expect_err("too much output");
+            let text = error.to_string();
+            assert!(
+                text.contains("wrote more than 16 MiB") || text.contains("did too much work"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_templates_and_undefined_names_are_named() {
+        let error = render_source("  \n").expect_err("empty");
+        assert!(
+            error.to_string().contains("the template is empty"),
+            "{error}"
+        );
+        let error = render_source("{{ tools.name }}").expect_err("undefined");
+        assert!(
+            error.to_string().contains("`tools.name` is undefined"),
+            "{error}"
+        );
+        let raised = "{% if messages[0].role == 'system' %}\
+                      {{ raise_exception('System role not supported') }}{% endif %}";
+        let template = ChatTemplate::new(raised, BTreeMap::new()).expect("compiles");
+        let error = template
+            .render(
+                &[
+                    ChatMessage::new("system", "Be brief."),
+                    ChatMessage::new("user", "Hi"),
+                ],
+                true,
+            )
+            .expect_err("raises");
+        assert_eq!(
+            error.to_string(),
+            "chat template: System role not supported"
+        );
+    }
+
+    #[test]
+    fn real_templates_stay_far_inside_the_fuel() {
+        for name in ["chatml", "llama3", "jinja_file"] {
+            let template = ChatTemplate::from_checkpoint(&fixtures().join(name))
+                .expect("reads")
+                .expect("has a template");
+            let mut env = environment();
+            env.set_fuel(Some(MIN_FUEL / 10));
+            let compiled = env.template_from_str(&template.source).expect("compiles");
+            let messages = [
+                ChatMessage::new("system", "Be brief."),
+                ChatMessage::new("user", "What is 2 + 3?"),
+            ];
+            let mut context: BTreeMap<&str, Value> = BTreeMap::new();
+            for (token, text) in &template.special_tokens {
+                context.insert(token.as_str(), Value::from(text.as_str()));
+            }
+            context.insert("messages", Value::from_serialize(messages));
+            context.insert("add_generation_prompt", Value::from(true));
+            compiled
+                .render(context)
+                .unwrap_or_else(|e| panic!("{name} needs more than {} steps: {e}", MIN_FUEL / 10));
+        }
     }
 
     #[test]

@@ -51,6 +51,8 @@ impl Example {
             prompt: self.question.clone(),
             answer: Some(Answer::Text(self.answer.clone())),
             system: None,
+            tests: None,
+            entry_point: None,
         }
     }
 }

@@ -2,8 +2,18 @@
 //! for data in the layouts users already have — GSM8K (`answer` ends with `#### 72`) and
 //! MATH (`solution` puts the result in `\boxed{…}`) — as a JSONL source's
 //! `extract_answer:` declares.
+//!
+//! Exact or refused: a reference is either what a grader reads (a number for GSM8K; for
+//! MATH, text the math grader of `mode: math` parses) or an error naming the record, which
+//! `validate` and the dataset stage report with the count and the first examples. Nothing
+//! is stored half-cleaned.
 
 use crate::manifest::AnswerExtractor;
+use crate::rewards::math::lexer::{lex, Tok};
+use crate::rewards::math::value::Num;
+use crate::rewards::math::{self, Boxed};
+use crate::rewards::number::parse_number;
+use crate::rewards::rational::Rational;
 
 /// The reference answer `extractor` finds in `text`, or why there is none.
 pub fn extract_reference(extractor: AnswerExtractor, text: &str) -> Result<String, String> {
@@ -14,7 +24,10 @@ pub fn extract_reference(extractor: AnswerExtractor, text: &str) -> Result<Strin
 }
 
 /// GSM8K: the text after the last `####`, trimmed, without thousands separators
-/// (`1,000` → `1000`), as the GSM8K evaluation reads it.
+/// (`1,000` → `1000`), as the GSM8K evaluation reads it — when that is a number. When it
+/// is not, the one number in it with only a currency sign, a unit or a final period around
+/// it (`#### $18`, `#### 72 dollars`, `#### 42.`, `#### 1 000`), written plainly; anything
+/// else is an error.
 fn gsm8k(text: &str) -> Result<String, String> {
     let Some(i) = text.rfind("####") else {
         return Err("has no `####` before its final answer".into());
@@ -32,40 +45,88 @@ fn gsm8k(text: &str) -> Result<String, String> {
         })
         .map(|(_, c)| *c)
         .collect();
+    // `#### 42.`: the sentence's period, not a decimal point.
+    let cleaned = match cleaned.strip_suffix('.') {
+        Some(number) if number.ends_with(|c: char| c.is_ascii_digit()) => number.to_string(),
+        _ => cleaned,
+    };
     if cleaned.is_empty() {
         return Err("has nothing after its `####`".into());
     }
-    Ok(cleaned)
+    if parse_number(&cleaned).is_some() {
+        return Ok(cleaned);
+    }
+    single_number(answer).ok_or_else(|| {
+        format!(
+            "has `{}` after its `####`, which is not one number",
+            clip(answer)
+        )
+    })
 }
 
-/// MATH: the contents of the last `\boxed{…}` (or `\fbox{…}`), braces balanced, with the
-/// LaTeX that does not change a value removed (`,\!` thousands separators, `\!`, `\,`, `\left`, `\right`, `$`,
-/// `\dfrac`/`\tfrac` spelt `\frac`, and a `\frac{a}{b}` of plain numbers written `a/b` so
-/// that the accuracy reward compares it exactly).
-fn boxed(text: &str) -> Result<String, String> {
-    let start = ["\\boxed{", "\\fbox{"]
-        .iter()
-        .filter_map(|open| text.rfind(open).map(|i| i + open.len()))
-        .max()
-        .ok_or_else(|| "has no `\\boxed{…}` answer".to_string())?;
-    let mut depth = 1usize;
-    let mut end = None;
-    for (i, c) in text[start..].char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    end = Some(start + i);
-                    break;
-                }
-            }
-            _ => {}
+/// The one number in `text` (signed), when everything else is dropped by the math lexer:
+/// currency, units and words, a final period.
+fn single_number(text: &str) -> Option<String> {
+    let text = text.trim().trim_end_matches('.');
+    let lexed = lex(text).ok()?;
+    let (negative, value) = match lexed.tokens.as_slice() {
+        [Tok::Num { value, .. }] => (false, *value),
+        [Tok::Minus, Tok::Num { value, .. }] => (true, *value),
+        _ => return None,
+    };
+    let Num::Exact(value) = value else {
+        return None;
+    };
+    let written = decimal(value)?;
+    Some(if negative {
+        format!("-{written}")
+    } else {
+        written
+    })
+}
+
+/// A non-negative rational with a terminating decimal expansion, written as a decimal.
+fn decimal(value: Rational) -> Option<String> {
+    if value.is_integer() {
+        return Some(value.numerator().to_string());
+    }
+    let (num, den) = (value.numerator(), value.denominator());
+    let mut scale = 1i128;
+    for places in 1..=38usize {
+        scale = scale.checked_mul(10)?;
+        if scale % den == 0 {
+            let digits = num.checked_mul(scale / den)?.to_string();
+            let digits = format!("{digits:0>width$}", width = places + 1);
+            let (int, frac) = digits.split_at(digits.len() - places);
+            return Some(format!("{int}.{frac}"));
         }
     }
-    let end = end.ok_or_else(|| "has a `\\boxed{` that is never closed".to_string())?;
-    let mut answer = text[start..end].to_string();
+    None
+}
+
+/// The first 60 characters of an answer, for messages.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// MATH: the contents of the last `\boxed{…}` (or `\fbox{…}`, a space allowed before the
+/// brace), braces balanced, with the LaTeX that does not change a value removed (`,\!`
+/// thousands separators, `\!`, `\,`, `\left`, `\right`, a `\$` currency sign, `$`,
+/// `\dfrac`/`\tfrac` spelt `\frac`, and a `\frac{a}{b}` or `\frac12` of plain numbers
+/// written `a/b` so that the accuracy reward compares it exactly). An answer the math
+/// grader cannot read is an error.
+fn boxed(text: &str) -> Result<String, String> {
+    let inside = match math::last_boxed(text) {
+        Boxed::Found(inside) => inside,
+        Boxed::Missing => return Err("has no `\\boxed{…}` answer".to_string()),
+        Boxed::Unclosed => return Err("has a `\\boxed{` that is never closed".to_string()),
+    };
+    let mut answer = inside.to_string();
     for (from, to) in [
+        ("\\$", ""),
         ("\\dfrac", "\\frac"),
         ("\\tfrac", "\\frac"),
         (",\\!", ""),
@@ -77,11 +138,48 @@ fn boxed(text: &str) -> Result<String, String> {
     ] {
         answer = answer.replace(from, to);
     }
-    let answer = simple_fraction(answer.trim()).unwrap_or_else(|| answer.trim().to_string());
+    let answer = simple_fraction(answer.trim())
+        .or_else(|| digit_fraction(answer.trim()))
+        .unwrap_or_else(|| answer.trim().to_string());
     if answer.is_empty() {
         return Err("has an empty `\\boxed{}`".into());
     }
+    if let Err(e) = math::parse_answer(&answer) {
+        return Err(format!(
+            "has a boxed answer `{}` that the math grader cannot read ({e})",
+            clip(&answer)
+        ));
+    }
     Ok(answer)
+}
+
+/// `\frac12`, `\frac1{2}`, `\frac{1}2` (TeX takes one digit as an argument), optionally
+/// signed, as `1/2`.
+fn digit_fraction(text: &str) -> Option<String> {
+    let (sign, rest) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest.trim_start()),
+        None => ("", text),
+    };
+    let rest = rest.strip_prefix("\\frac")?.trim_start();
+    let argument = |s: &str| -> Option<(String, usize)> {
+        let mut chars = s.chars();
+        match chars.next()? {
+            d if d.is_ascii_digit() => Some((d.to_string(), 1)),
+            '{' => {
+                let close = s.find('}')?;
+                let inner = &s[1..close];
+                (!inner.is_empty() && inner.chars().all(|c| c.is_ascii_digit()))
+                    .then(|| (inner.to_string(), close + 1))
+            }
+            _ => None,
+        }
+    };
+    let (numerator, used) = argument(rest)?;
+    let rest = rest[used..].trim_start();
+    let (denominator, used) = argument(rest)?;
+    rest[used..]
+        .is_empty()
+        .then(|| format!("{sign}{numerator}/{denominator}"))
 }
 
 /// `\frac{a}{b}` (optionally signed) of two plain numbers as `a/b`.
@@ -118,6 +216,31 @@ mod tests {
             Ok("-3.5".into())
         );
         assert!(extract_reference(AnswerExtractor::Gsm8k, "72").is_err());
+        for (solution, expected) in [
+            ("#### 72 dollars", "72"),
+            ("#### $18", "18"),
+            ("#### \\$18.50", "18.5"),
+            ("#### 42.", "42"),
+            ("#### 1 000", "1000"),
+            ("#### -7 apples", "-7"),
+        ] {
+            assert_eq!(
+                extract_reference(AnswerExtractor::Gsm8k, solution),
+                Ok(expected.into()),
+                "{solution}"
+            );
+        }
+        for refused in [
+            "#### x",
+            "#### 5 apples and 3 pears",
+            "#### 3 + 4",
+            "#### about 7 or 8",
+        ] {
+            assert!(
+                extract_reference(AnswerExtractor::Gsm8k, refused).is_err(),
+                "{refused}"
+            );
+        }
         assert!(extract_reference(AnswerExtractor::Gsm8k, "#### ").is_err());
     }
 
@@ -139,6 +262,28 @@ mod tests {
         assert_eq!(
             extract_reference(AnswerExtractor::Boxed, "\\fbox{10,\\!000}"),
             Ok("10000".into())
+        );
+        for (solution, expected) in [
+            ("the cost is $\\boxed{\\$18.90}$", "18.90"),
+            ("\\boxed{\\frac12}", "1/2"),
+            ("\\boxed{-\\frac1{4}}", "-1/4"),
+            ("\\boxed {5}", "5"),
+            ("\\boxed{\\frac{10}{4}}", "10/4"),
+            ("\\boxed{\\text{(C)}}", "\\text{(C)}"),
+            ("\\boxed{[0, 1)}", "[0, 1)"),
+        ] {
+            assert_eq!(
+                extract_reference(AnswerExtractor::Boxed, solution),
+                Ok(expected.into()),
+                "{solution}"
+            );
+        }
+        let unreadable = extract_reference(AnswerExtractor::Boxed, "\\boxed{\\overline{AB}}");
+        assert!(
+            unreadable
+                .as_ref()
+                .is_err_and(|e| e.contains("cannot read")),
+            "{unreadable:?}"
         );
         assert!(extract_reference(AnswerExtractor::Boxed, "no box").is_err());
         assert!(extract_reference(AnswerExtractor::Boxed, "\\boxed{1").is_err());
