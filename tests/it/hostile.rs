@@ -49,39 +49,65 @@ fn validate(test: &Test) -> crate::support::Outcome {
     test.clone_args(["validate", "m.yaml"]).run_within(30)
 }
 
-/// Whether process `pid` is gone (or a zombie nobody reaped: dead all the same).
-fn dead(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-    }
+/// A number no other test uses, for the `sleep` a verifier starts: its command line marks
+/// the process (a verifier in its own PID namespace writes pids the host does not know).
+fn mark() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("1000.{}{n:03}", std::process::id())
 }
 
-/// The pids a verifier script wrote to `pids`, once it wrote `count` of them.
-fn pids_written(test: &Test, count: usize, within: Duration) -> Vec<u32> {
+/// Host pids of live (not zombie) processes whose command line holds `mark`.
+fn marked_processes(mark: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let zombie = std::fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit(')')
+                    .next()
+                    .map(|r| r.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(true);
+        if !zombie && String::from_utf8_lossy(&cmdline).contains(mark) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// How many children the verifier reported starting (a line each in `started`), waiting
+/// up to `within` for `count`.
+fn children_started(test: &Test, count: usize, within: Duration) -> usize {
     let deadline = Instant::now() + within;
     loop {
-        let pids: Vec<u32> = std::fs::read_to_string(test.path("pids"))
+        let started = std::fs::read_to_string(test.path("started"))
             .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect();
-        if pids.len() >= count || Instant::now() >= deadline {
-            return pids;
+            .lines()
+            .count();
+        if started >= count || Instant::now() >= deadline {
+            return started;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-fn assert_all_dead(pids: &[u32]) {
+/// No process marked `mark` is alive (within 5 s); any that is gets killed, then the test
+/// fails.
+fn assert_all_dead(mark: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !pids.iter().all(|&p| dead(p)) && Instant::now() < deadline {
+    while !marked_processes(mark).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let alive: Vec<u32> = pids.iter().copied().filter(|&p| !dead(p)).collect();
+    let alive = marked_processes(mark);
     // Leave nothing behind even when the assertion fails.
     for pid in &alive {
         let _ = std::process::Command::new("kill")
@@ -259,27 +285,32 @@ fn non_finite_numbers_are_rejected_where_written() {
 
 #[test]
 fn a_verifier_timeout_kills_its_whole_process_group() {
+    let mark = mark();
     let test = executable(
         Test::new().write("m.yaml", eval_with_verifier("hang.sh", 1.0)),
         "hang.sh",
-        "#!/bin/sh\nsleep 1000 &\necho $! >> pids\nsleep 1000 &\necho $! >> pids\nwait\n",
+        &format!("#!/bin/sh\nsleep {mark} &\necho started >> started\nsleep {mark} &\necho started >> started\nwait\n"),
     );
     let run = test
         .clone_args(["run", "m.yaml", "--store", "store"])
         .run_within(120);
     assert!(!run.success);
     assert!(run.stderr.contains("timed out"), "{}", run.stderr);
-    let pids = pids_written(&test, 2, Duration::from_secs(1));
-    assert_eq!(pids.len(), 2, "the verifier ran");
-    assert_all_dead(&pids);
+    assert_eq!(
+        children_started(&test, 2, Duration::from_secs(1)),
+        2,
+        "the verifier ran"
+    );
+    assert_all_dead(&mark);
 }
 
 #[test]
 fn a_verifier_that_exits_leaving_a_child_holding_stdout_is_cleaned_up() {
+    let mark = mark();
     let test = executable(
         Test::new().write("m.yaml", eval_with_verifier("bg.sh", 20.0)),
         "bg.sh",
-        "#!/bin/sh\nsleep 1000 &\necho $! >> pids\nwhile read -r line; do echo 1.0; done\n",
+        &format!("#!/bin/sh\nsleep {mark} &\necho started >> started\nwhile read -r line; do echo 1.0; done\n"),
     );
     let started = Instant::now();
     let run = test
@@ -290,15 +321,57 @@ fn a_verifier_that_exits_leaving_a_child_holding_stdout_is_cleaned_up() {
         started.elapsed() < Duration::from_secs(15),
         "waited for the grandchild"
     );
-    assert_all_dead(&pids_written(&test, 1, Duration::from_secs(1)));
+    assert_eq!(
+        children_started(&test, 1, Duration::from_secs(1)),
+        1,
+        "the verifier ran"
+    );
+    assert_all_dead(&mark);
+}
+
+#[test]
+fn a_verifier_child_in_a_new_session_dies_with_its_call() {
+    // `setsid` takes a child out of the verifier's process group; where bubblewrap can
+    // make a PID namespace, the child dies with the verifier all the same — whether the
+    // call ends normally or on its timeout.
+    if r1flow::rewards::command::pid_namespace().is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs bubblewrap: verifiers must run in a PID namespace there"
+        );
+        eprintln!("SKIPPED: bubblewrap cannot make a PID namespace here");
+        return;
+    }
+    for (timeout, body) in [
+        (20.0, "while read -r line; do echo 1.0; done"),
+        (1.0, "sleep 1000"),
+    ] {
+        let mark = mark();
+        let test = executable(
+            Test::new().write("m.yaml", eval_with_verifier("escape.sh", timeout)),
+            "escape.sh",
+            &format!("#!/bin/sh\nsetsid sleep {mark} &\necho started >> started\n{body}\n"),
+        );
+        let run = test
+            .clone_args(["run", "m.yaml", "--store", "store"])
+            .run_within(120);
+        assert_eq!(run.success, timeout > 1.0, "{}", run.stderr);
+        assert_eq!(
+            children_started(&test, 1, Duration::from_secs(1)),
+            1,
+            "the verifier ran"
+        );
+        assert_all_dead(&mark);
+    }
 }
 
 #[test]
 fn ctrl_c_twice_during_a_verifier_leaves_no_process_behind() {
+    let mark = mark();
     let test = executable(
         Test::new().write("m.yaml", eval_with_verifier("hang.sh", 60.0)),
         "hang.sh",
-        "#!/bin/sh\nsleep 1000 &\necho $! >> pids\nsleep 1000 &\necho $! >> pids\nwait\n",
+        &format!("#!/bin/sh\nsleep {mark} &\necho started >> started\nsleep {mark} &\necho started >> started\nwait\n"),
     );
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_r1flow"))
         .args(["run", "m.yaml", "--store", "store"])
@@ -309,8 +382,11 @@ fn ctrl_c_twice_during_a_verifier_leaves_no_process_behind() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start r1flow");
-    let pids = pids_written(&test, 2, Duration::from_secs(60));
-    assert_eq!(pids.len(), 2, "the verifier ran");
+    assert_eq!(
+        children_started(&test, 2, Duration::from_secs(60)),
+        2,
+        "the verifier ran"
+    );
     for _ in 0..2 {
         let _ = std::process::Command::new("kill")
             .args(["-INT", &child.id().to_string()])
@@ -323,15 +399,16 @@ fn ctrl_c_twice_during_a_verifier_leaves_no_process_behind() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert_all_dead(&pids);
+    assert_all_dead(&mark);
 }
 
 #[test]
 fn ctrl_c_twice_with_worker_processes_leaves_no_verifier_behind() {
+    let mark = mark();
     let test = executable(
         Test::new().write("m.yaml", eval_with_verifier("hang.sh", 60.0)),
         "hang.sh",
-        "#!/bin/sh\nsleep 1000 &\necho $! >> pids\nsleep 1000 &\necho $! >> pids\nwait\n",
+        &format!("#!/bin/sh\nsleep {mark} &\necho started >> started\nsleep {mark} &\necho started >> started\nwait\n"),
     );
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_r1flow"))
         .args(["run", "m.yaml", "--store", "store", "--jobs", "2"])
@@ -342,8 +419,11 @@ fn ctrl_c_twice_with_worker_processes_leaves_no_verifier_behind() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start r1flow");
-    let pids = pids_written(&test, 2, Duration::from_secs(90));
-    assert_eq!(pids.len(), 2, "the verifier ran");
+    assert_eq!(
+        children_started(&test, 2, Duration::from_secs(90)),
+        2,
+        "the verifier ran"
+    );
     for _ in 0..2 {
         let _ = std::process::Command::new("kill")
             .args(["-INT", &child.id().to_string()])
@@ -356,7 +436,7 @@ fn ctrl_c_twice_with_worker_processes_leaves_no_verifier_behind() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert_all_dead(&pids);
+    assert_all_dead(&mark);
 }
 
 // --- 4. verifier output is bounded ----------------------------------------------------

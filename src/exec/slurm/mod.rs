@@ -206,7 +206,7 @@ impl Slurm {
         }
         if state != job.last_state {
             if let Some(state) = &state {
-                let text = format!("{} ({})", job.label(), state.state.to_lowercase());
+                let text = format!("{} ({})", job.label(), state.label());
                 self.events.push(Event::Placed {
                     index: job.job.index,
                     placement: Placement {

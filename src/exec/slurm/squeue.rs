@@ -35,6 +35,30 @@ impl JobState {
         )
     }
 
+    /// The state as a run's line shows it: `running`, or `pending: ReqNodeNotAvail (…)`
+    /// with Slurm's reason and what it means where a job waits for something that may
+    /// never come (a drained or down node, a partition down, a limit).
+    pub(super) fn label(&self) -> String {
+        let state = self.state.to_lowercase();
+        let reason = self.reason.trim();
+        if self.state != "PENDING" || reason.is_empty() || reason == "None" {
+            return state;
+        }
+        let hint = if reason.starts_with("ReqNodeNotAvail")
+            || reason.contains("NodeDown")
+            || reason.contains("Drain")
+        {
+            " — a node it needs is drained or down; `sinfo -R` says why"
+        } else if reason.starts_with("PartitionDown") || reason.starts_with("PartitionInactive") {
+            " — its partition is down; `sinfo` shows the partitions"
+        } else if reason.contains("Limit") || reason.starts_with("AssocGrp") {
+            " — a limit of its account, QOS or partition holds it back"
+        } else {
+            ""
+        };
+        format!("{state}: {reason}{hint}")
+    }
+
     /// What the state means, in words, for an error message.
     pub(super) fn explain(&self) -> String {
         let meaning = match self.state.as_str() {
@@ -98,6 +122,23 @@ pub(super) fn query(squeue: &str, name: &str) -> Result<BTreeMap<String, JobStat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pending_job_shows_why_it_waits() {
+        let job = |state: &str, reason: &str| JobState {
+            state: state.into(),
+            reason: reason.into(),
+        };
+        assert_eq!(job("RUNNING", "None").label(), "running");
+        assert_eq!(job("PENDING", "None").label(), "pending");
+        assert_eq!(job("PENDING", "Priority").label(), "pending: Priority");
+        let drained = job("PENDING", "ReqNodeNotAvail, UnavailableNodes:node1").label();
+        assert!(
+            drained.starts_with("pending: ReqNodeNotAvail, UnavailableNodes:node1")
+                && drained.contains("sinfo -R"),
+            "{drained}"
+        );
+    }
 
     #[test]
     fn squeue_lines_become_states() {

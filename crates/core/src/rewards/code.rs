@@ -270,7 +270,7 @@ impl CodeVerifier {
         let workers = self.parallel.min(runs.len());
         let results: Vec<Vec<(usize, Result<CodeOutcome, String>)>> = thread::scope(|scope| {
             let handles: Vec<_> = (0..workers)
-                .map(|slot| {
+                .map(|_| {
                     let (runs, next, stop) = (&runs, &next, &stop);
                     scope.spawn(move || {
                         let mut done = Vec::new();
@@ -280,7 +280,7 @@ impl CodeVerifier {
                                 break;
                             };
                             let entry_point = samples[i].entry_point;
-                            let result = self.run_one(slot, code, tests, entry_point);
+                            let result = self.run_one(code, tests, entry_point);
                             if result.is_err() {
                                 stop.store(true, Ordering::Relaxed);
                             }
@@ -310,10 +310,9 @@ impl CodeVerifier {
             .collect()
     }
 
-    /// Runs one program in parallel slot `slot`.
+    /// Runs one program.
     fn run_one(
         &self,
-        slot: usize,
         code: &str,
         tests: &Tests,
         entry_point: Option<&str>,
@@ -327,7 +326,7 @@ impl CodeVerifier {
             own_pid_namespace: self.sandbox.is_isolated(),
         };
         let input = serde_json::to_vec(&job).map_err(|e| e.to_string())?;
-        let finished = self.sandbox.run(slot, &["-I", "-c", HARNESS], input)?;
+        let finished = self.sandbox.run(&["-I", "-c", HARNESS], input)?;
         let total = tests.count();
         let started = finished.stdout.first().is_some_and(|l| l == STARTED);
         let last_words = || {

@@ -24,6 +24,45 @@ use serde::Serialize;
 use crate::manifest::CommandReward;
 use crate::records::Answer;
 
+/// bubblewrap's arguments that run a program with the host's whole filesystem, network
+/// and environment, in a new PID namespace only (with its own `/proc`), ended if r1flow
+/// dies.
+const PID_NAMESPACE_ARGS: [&str; 8] = [
+    "--dev-bind",
+    "/",
+    "/",
+    "--unshare-pid",
+    "--die-with-parent",
+    "--proc",
+    "/proc",
+    "--",
+];
+
+/// The `bwrap` that makes verifiers a PID namespace of their own, when it works here
+/// (found on PATH and tried once per process); `None` where it does not (not installed,
+/// or user namespaces refused), and verifiers run in a process group only.
+pub fn pid_namespace() -> Option<&'static Path> {
+    static FOUND: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let bwrap = std::env::var_os("PATH").and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|dir| dir.join("bwrap"))
+                    .find(|candidate| candidate.is_file())
+            })?;
+            let works = Command::new(&bwrap)
+                .args(PID_NAMESPACE_ARGS)
+                .arg("true")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success());
+            works.then_some(bwrap)
+        })
+        .as_deref()
+}
+
 use super::error::RewardErrorKind;
 use super::sample::Sample;
 
@@ -47,6 +86,17 @@ struct Request<'a> {
 }
 
 impl CommandVerifier {
+    /// Whether the program exists as a file to run: a path (relative to the verifier's
+    /// directory), or a name found on PATH.
+    fn startable(&self) -> bool {
+        if self.program.components().count() > 1 || self.program.is_absolute() {
+            return self.dir.join(&self.program).is_file();
+        }
+        std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| dir.join(&self.program).is_file())
+        })
+    }
+
     /// Builds the verifier; `base_dir` is the manifest's directory.
     pub fn new(decl: &CommandReward, base_dir: &Path) -> Result<Self, RewardErrorKind> {
         let Some((program, args)) = decl.command.split_first() else {
@@ -94,7 +144,25 @@ impl CommandVerifier {
             input.push(b'\n');
         }
 
-        let mut command = Command::new(&self.program);
+        // In a PID namespace of its own where bubblewrap can make one: what the program
+        // starts, even in a new session (`setsid`), dies with it, as the namespace ends
+        // when its first process does. Elsewhere its process group (below) is all.
+        let mut command = match pid_namespace() {
+            // bubblewrap would report a program it cannot start as its own failure:
+            // say it as a program that could not be started, as without it.
+            Some(_) if !self.startable() => {
+                return Err(RewardErrorKind::Spawn {
+                    program: self.program.display().to_string(),
+                    message: "No such file or directory (os error 2)".into(),
+                })
+            }
+            Some(bwrap) => {
+                let mut command = Command::new(bwrap);
+                command.args(PID_NAMESPACE_ARGS).arg(&self.program);
+                command
+            }
+            None => Command::new(&self.program),
+        };
         command
             .args(&self.args)
             .stdin(Stdio::piped())

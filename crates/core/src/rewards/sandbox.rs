@@ -15,8 +15,9 @@
 //! `RLIMIT_NPROC` does not bind root (the kernel exempts uid 0 of the first user
 //! namespace), so when r1flow runs as root the sandbox starts without a user namespace,
 //! keeps only the capabilities to change user, and `setpriv` (util-linux) makes the
-//! program an unprivileged user — one uid per parallel slot, `SLOT_UID_BASE + slot`, so
-//! that one program's fork bomb cannot use up another's processes — with no capabilities,
+//! program an unprivileged user — a uid of its own for each run (`run_uid`), so that one
+//! program's fork bomb cannot use up another's processes, even another stage's or
+//! another test's running at the same time — with no capabilities,
 //! an empty bounding set and `no_new_privs`, before `prlimit` runs. As any other user,
 //! `bwrap` makes its own user namespace, in which process counts start from zero.
 //!
@@ -51,9 +52,22 @@ pub const MAX_PROGRAM_OUTPUT_BYTES: u64 = 1 << 20;
 const HARNESS_OUTPUT_BYTES: u64 = 64 << 10;
 /// How much of stderr is kept for a reason.
 const STDERR_TAIL_BYTES: usize = 2000;
-/// The uid of slot 0's program when r1flow runs as root (far from any real account and
-/// from the usual subordinate-uid ranges).
+/// The first uid programs run as when r1flow runs as root (far from any real account and
+/// from the usual subordinate-uid ranges); they take uids from `RUN_UIDS` above it.
 pub const SLOT_UID_BASE: u32 = 2_100_000_000;
+/// How many uids programs run as (as root): each run takes the next, so no two programs
+/// running at once share one — and so a process count — in this process, whatever stage
+/// or thread runs them; other r1flow processes start elsewhere in the range (by pid).
+const RUN_UIDS: u64 = 1 << 24;
+
+/// The uid of the next program run as root (see `RUN_UIDS`).
+fn run_uid() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let offset = (u64::from(std::process::id()) * 4096 + run) % RUN_UIDS;
+    // RUN_UIDS keeps the sum within u32.
+    SLOT_UID_BASE + u32::try_from(offset).unwrap_or(0)
+}
 /// How long pipes may stay open after the sandbox exited before the group is killed.
 const LEFTOVER_GRACE: Duration = Duration::from_millis(200);
 
@@ -186,15 +200,15 @@ impl Sandbox {
         self.limits
     }
 
-    /// Runs the interpreter with `args`, `input` on its stdin, in parallel slot `slot`;
-    /// an error when it cannot be started at all.
-    pub fn run(&self, slot: usize, args: &[&str], input: Vec<u8>) -> Result<Finished, String> {
+    /// Runs the interpreter with `args`, `input` on its stdin; an error when it cannot be
+    /// started at all. Runs may go on in parallel (each as its own uid, as root).
+    pub fn run(&self, args: &[&str], input: Vec<u8>) -> Result<Finished, String> {
         let scratch = match &self.bwrap {
             Some(_) => None,
             None => Some(Scratch::new()?),
         };
         let mut command = match (&self.bwrap, &scratch) {
-            (Some(bwrap), _) => self.bwrap_command(bwrap, slot, args),
+            (Some(bwrap), _) => self.bwrap_command(bwrap, args),
             (None, Some(scratch)) => self.bare_command(&scratch.0, args),
             (None, None) => return Err("no directory to run in".into()),
         };
@@ -321,7 +335,7 @@ impl Sandbox {
     }
 
     /// `bwrap … -- [setpriv …] prlimit … python ARGS`.
-    fn bwrap_command(&self, bwrap: &Bwrap, slot: usize, args: &[&str]) -> Command {
+    fn bwrap_command(&self, bwrap: &Bwrap, args: &[&str]) -> Command {
         let mut command = Command::new(&bwrap.program);
         command.env_clear();
         let mut arg = |items: &[&str]| {
@@ -414,7 +428,7 @@ impl Sandbox {
         }
         arg(&["--"]);
         if let Some(setpriv) = &bwrap.setpriv {
-            let uid = SLOT_UID_BASE.saturating_add(u32::try_from(slot).unwrap_or(u32::MAX));
+            let uid = run_uid();
             command.arg(setpriv).args([
                 format!("--reuid={uid}"),
                 format!("--regid={uid}"),
@@ -624,7 +638,7 @@ fn probe_now() -> Result<(), String> {
         processes: 8,
     };
     let sandbox = Sandbox::new(true, "python3", limits)?;
-    let finished = sandbox.run(0, &["-I", "-c", "print('r1flow-sandbox-ok')"], Vec::new())?;
+    let finished = sandbox.run(&["-I", "-c", "print('r1flow-sandbox-ok')"], Vec::new())?;
     if finished.stdout.iter().any(|l| l == "r1flow-sandbox-ok") {
         return Ok(());
     }
@@ -666,7 +680,6 @@ mod tests {
         let sandbox = Sandbox::new(true, "python3", limits(20)).expect("sandbox");
         let finished = sandbox
             .run(
-                0,
                 &["-I", "-c", "import sys; print(sys.stdin.read().upper())"],
                 b"hello".to_vec(),
             )
@@ -690,7 +703,6 @@ mod tests {
         let started = Instant::now();
         let finished = sandbox
             .run(
-                0,
                 &["-I", "-c", "import time\nwhile True: time.sleep(1)"],
                 Vec::new(),
             )
