@@ -12,19 +12,14 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::records::{Answer, Tests};
+use crate::records::{jsonl_lines, Answer, Tests, MAX_JSONL_BYTES, MAX_RECORD_BYTES};
 use crate::rewards::{Reward, RewardError, RewardKind, RewardOutcome, Sample, Verdict};
 use crate::tasks::reference_answer::extract_reference;
-use crate::user_file::{self, BoundedLines, Line};
+use crate::user_file::{self, Line};
 
-/// The largest input line read (a completion and its answer).
-const MAX_LINE_BYTES: usize = 1 << 20;
-/// The largest input file read.
-const MAX_FILE_BYTES: u64 = 1 << 30;
-
-/// One line of `score`'s input.
+/// One line of `score`'s input. Other fields a user keeps beside the pair (an id, a
+/// label) are ignored.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct InputLine {
     completion: String,
     #[serde(default)]
@@ -35,9 +30,6 @@ struct InputLine {
     tests: Option<Tests>,
     #[serde(default)]
     entry_point: Option<String>,
-    /// Free fields a user keeps beside the pair (an id, a label) are allowed and ignored.
-    #[serde(flatten)]
-    _rest: serde_json::Map<String, serde_json::Value>,
 }
 
 /// One line of `score`'s output.
@@ -120,21 +112,20 @@ fn verdict_line(verdict: &Verdict, outcome: &RewardOutcome) -> ScoredLine {
 pub fn score_file(reward: &Reward, input: &Path) -> Result<Vec<ScoredLine>, ScoreError> {
     let where_ = |e: &dyn std::fmt::Display| ScoreError(format!("{}: {e}", input.display()));
     let metadata = user_file::check_regular(input).map_err(|e| where_(&e))?;
-    if metadata.len() > MAX_FILE_BYTES {
+    if metadata.len() > MAX_JSONL_BYTES {
         return Err(where_(&format!(
             "larger than {} (the most `score` reads)",
-            user_file::human_bytes(MAX_FILE_BYTES)
+            user_file::human_bytes(MAX_JSONL_BYTES)
         )));
     }
-    let file = user_file::open(input).map_err(|e| where_(&e))?;
     let mut lines = Vec::new();
-    for line in BoundedLines::new(std::io::BufReader::new(file), MAX_LINE_BYTES) {
+    for line in jsonl_lines(input).map_err(|e| where_(&e))? {
         let (number, line) = line.map_err(|e| where_(&e))?;
         let text = match line {
             Line::Text(text) => text,
             Line::TooLong { bytes } => {
                 return Err(ScoreError(format!(
-                    "{}:{number}: a line of {bytes} bytes; lines are at most {MAX_LINE_BYTES}",
+                    "{}:{number}: a line of {bytes} bytes; lines are at most {MAX_RECORD_BYTES}",
                     input.display()
                 )))
             }

@@ -138,20 +138,24 @@ fn generation_of(db: &sled::Db) -> Result<u64, StoreError> {
 /// read as its newest snapshot and call corrupt), the live snapshot's and the seal's
 /// temporary files. Blobs' temporaries are `Blobs::open`'s.
 fn remove_stale_temporaries(dir: &Path) {
-    let remove_matching = |dir: &Path, matches: &dyn Fn(&str) -> bool| {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for entry in entries.flatten() {
-                if matches(&entry.file_name().to_string_lossy()) {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-    };
-    remove_matching(&dir.join("index"), &|name| {
+    remove_files_matching(&dir.join("index"), |name| {
         name.starts_with("snap.") && name.ends_with(".generating")
     });
-    snapshot::remove_stale_temporaries(dir);
-    seal::remove_stale_temporaries(dir);
+    if let Some(snapshots) = snapshot::path(dir).parent() {
+        remove_files_matching(snapshots, |name| name.starts_with(snapshot::TEMP_PREFIX));
+    }
+    remove_files_matching(dir, |name| name.starts_with(seal::TEMP_PREFIX));
+}
+
+/// Removes the files of `dir` whose names `matches` (nothing when `dir` cannot be read).
+fn remove_files_matching(dir: &Path, matches: impl Fn(&str) -> bool) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if matches(&entry.file_name().to_string_lossy()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
 }
 
 impl Store {

@@ -17,6 +17,9 @@ use super::error::{StoreError, StoreErrorKind};
 
 const FILE: &str = "index.seal";
 const PREFIX: &str = "r1flow-seal 1";
+/// How a seal being written beside the current one begins its name (then the writer's
+/// pid); one left by an interrupted write is removed when the store is opened.
+pub(super) const TEMP_PREFIX: &str = ".index.seal.";
 
 /// Where the seal of the store in `dir` lives.
 pub(super) fn path(dir: &Path) -> PathBuf {
@@ -57,7 +60,7 @@ pub(super) fn read(dir: &Path) -> Result<Option<u64>, StoreError> {
 /// directory fsynced, so the seal on disk is always a whole one.
 pub(super) fn write(dir: &Path, generation: u64) -> Result<(), StoreError> {
     let target = path(dir);
-    let temp = dir.join(format!(".{FILE}.{}", std::process::id()));
+    let temp = dir.join(format!("{TEMP_PREFIX}{}", std::process::id()));
     let written = (|| -> std::io::Result<()> {
         let mut file = File::create(&temp)?;
         file.write_all(line(generation).as_bytes())?;
@@ -70,18 +73,6 @@ pub(super) fn write(dir: &Path, generation: u64) -> Result<(), StoreError> {
         return Err(StoreError::io(e, &target));
     }
     Ok(())
-}
-
-/// Removes what an interrupted seal write left (called with the store's lock held).
-pub(super) fn remove_stale_temporaries(dir: &Path) {
-    let prefix = format!(".{FILE}.");
-    if let Ok(entries) = fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
 }
 
 #[cfg(test)]

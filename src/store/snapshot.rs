@@ -18,6 +18,9 @@ use std::time::SystemTime;
 use super::error::{StoreError, StoreErrorKind};
 
 const MAGIC: &[u8] = b"R1FLOW-SNAPSHOT 2\n";
+/// How a snapshot being written beside the published one begins its name (then the
+/// writer's pid); one left by an interrupted publish is removed when the store is opened.
+pub(super) const TEMP_PREFIX: &str = ".index.snap.";
 /// The largest snapshot read back (the index of a store is kilobytes to megabytes).
 const MAX_BYTES: u64 = 4 << 30;
 const END_OF_TREE: u32 = u32::MAX;
@@ -39,7 +42,7 @@ pub(super) fn publish(db: &sled::Db, trees: &[&str], dir: &Path) -> Result<(), S
     let target = path(dir);
     let parent = target.parent().unwrap_or(dir).to_path_buf();
     fs::create_dir_all(&parent).map_err(|e| StoreError::io(e, &parent))?;
-    let temp = parent.join(format!(".index.snap.{}", std::process::id()));
+    let temp = parent.join(format!("{TEMP_PREFIX}{}", std::process::id()));
     let written = (|| -> Result<(), StoreError> {
         let file = File::create(&temp).map_err(|e| StoreError::io(e, &temp))?;
         let mut out = Hashing {
@@ -92,23 +95,6 @@ impl Write for Hashing {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
-    }
-}
-
-/// Removes temporary files of an interrupted publish (called with the store's lock held:
-/// only the holder publishes).
-pub(super) fn remove_stale_temporaries(dir: &Path) {
-    let parent = path(dir).parent().map(Path::to_path_buf);
-    if let Some(Ok(entries)) = parent.map(fs::read_dir) {
-        for entry in entries.flatten() {
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(".index.snap.")
-            {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
     }
 }
 

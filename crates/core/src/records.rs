@@ -118,8 +118,9 @@ pub const MAX_RECORD_BYTES: u64 = 1 << 20;
 pub const MAX_JSONL_BYTES: u64 = 1 << 30;
 
 /// The lines of the JSONL file `path`: opened as a regular file only, each line at most
-/// `MAX_RECORD_BYTES`, the file at most `MAX_JSONL_BYTES`.
-fn jsonl_lines(
+/// `MAX_RECORD_BYTES`, and no more than `MAX_JSONL_BYTES + 1` bytes read (a caller that
+/// counts past `MAX_JSONL_BYTES` knows the file is too large).
+pub fn jsonl_lines(
     path: &Path,
 ) -> Result<BoundedLines<std::io::BufReader<std::io::Take<std::fs::File>>>, UserFileError> {
     let file = user_file::open(path)?;
