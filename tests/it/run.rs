@@ -432,7 +432,13 @@ fn a_running_run_is_watched_from_another_process() {
         let shown = test
             .clone_args(["runs", "show", "last", "--store", "store"])
             .run();
-        if shown.success && shown.stdout.contains("running ") {
+        // The header says "running" as soon as the coordinator publishes;
+        // wait for a stage row whose status column says it.
+        let a_stage_runs = shown
+            .stdout
+            .lines()
+            .any(|line| line.split_whitespace().nth(4) == Some("running"));
+        if shown.success && a_stage_runs {
             break shown;
         }
     };
