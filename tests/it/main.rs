@@ -2,6 +2,7 @@
 
 mod checkpoints;
 mod code_reward;
+mod composition;
 mod examples;
 mod faults;
 mod hostile;

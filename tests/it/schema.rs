@@ -24,9 +24,19 @@ fn the_cli_prints_the_pipeline_schema_as_draft_07() {
     let value: serde_json::Value = serde_json::from_str(&outcome.stdout).expect("schema is JSON");
     assert_eq!(value["$schema"], "http://json-schema.org/draft-07/schema#");
     // Field docs come from the doc comments.
-    let kinds = value["definitions"]["StageDecl"]["oneOf"]
+    // A stage is one of the kinds, or a variation of another stage (`extends:`).
+    let kinds = value["definitions"]["StageDecl"]["anyOf"][0]["oneOf"]
         .as_array()
         .expect("stage kinds");
+    assert_eq!(
+        value["definitions"]["StageDecl"]["anyOf"][1]["required"][0],
+        "extends"
+    );
+    assert!(
+        value["definitions"]["Defaults"]["properties"]["eval"]["properties"]["temperature"]
+            .is_object(),
+        "defaults by kind"
+    );
     let grpo = kinds
         .iter()
         .find(|k| k["properties"]["kind"]["const"] == "grpo")

@@ -7,6 +7,7 @@
 mod ablation;
 mod capabilities;
 mod chat;
+mod compose;
 mod context;
 mod declarations;
 mod decode;
@@ -23,6 +24,7 @@ use serde_yaml::Value;
 
 pub use ablation::MAX_VARIANTS;
 pub use capabilities::{physical_memory, Capabilities};
+pub use compose::MAX_INCLUDED_FILES;
 pub use declarations::find_program;
 pub use pipeline::{Binding, CheckedStage, Pipeline, Target, Variant};
 
@@ -77,6 +79,7 @@ pub fn check_rewards_file(
     if !check_root(&doc, &mut diagnostics) {
         return Err(diagnostics);
     }
+    let doc = compose::compose(&doc, &mut diagnostics);
     let rewards = sections::named_entries(&doc, "rewards", &mut diagnostics, |p, n, v, d| {
         sections::reward(&doc, p, n, v, d)
     });
@@ -104,6 +107,7 @@ pub fn check_document(doc: &Document, can: &Capabilities) -> Checked {
     let mut diagnostics = Vec::new();
     let mut pipelines = Vec::new();
     if check_root(doc, &mut diagnostics) {
+        let doc = &compose::compose(doc, &mut diagnostics);
         let variants = ablation::expand(doc, &mut diagnostics);
         let count = variants.len();
         // rendered diagnostic → (diagnostic, the variants that report it)

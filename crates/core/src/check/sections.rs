@@ -120,14 +120,112 @@ fn decode_struct<T: serde::de::DeserializeOwned + schemars::JsonSchema>(
     decode(doc, path, Value::Mapping(known), what, diagnostics)
 }
 
-pub(crate) fn defaults(doc: &Document, diagnostics: &mut Vec<Diagnostic>) -> Defaults {
+pub(crate) fn defaults(doc: &Document, diagnostics: &mut Vec<Diagnostic>) -> ManifestDefaults {
     let path = YamlPath::root().key("defaults");
-    match doc.root.get("defaults") {
-        None | Some(Value::Null) => Defaults::default(),
-        Some(value) => mapping(doc, &path, value, "`defaults`", diagnostics)
-            .and_then(|map| decode_struct(doc, &path, map, "`defaults`", diagnostics))
-            .unwrap_or_default(),
+    let map = match doc.root.get("defaults") {
+        None | Some(Value::Null) => return ManifestDefaults::default(),
+        Some(value) => match mapping(doc, &path, value, "`defaults`", diagnostics) {
+            Some(map) => map,
+            None => return ManifestDefaults::default(),
+        },
+    };
+    // `defaults: {grpo: {...}}` holds one kind's defaults; the other keys are shared ones.
+    let mut shared = Mapping::new();
+    let mut by_kind = IndexMap::new();
+    for (key, value) in map {
+        let Some(kind) = key.as_str().filter(|k| StageDecl::KINDS.contains(k)) else {
+            shared.insert(key.clone(), value.clone());
+            continue;
+        };
+        let kind_path = path.key(kind);
+        let what = format!("`defaults.{kind}`");
+        let Some(entries) = mapping(doc, &kind_path, value, &what, diagnostics) else {
+            continue;
+        };
+        let mut allowed = StageDecl::schema_of(kind)
+            .map(|schema| schema_keys(&schema))
+            .unwrap_or_default();
+        allowed.retain(|k| k != "kind");
+        unknown_keys(doc, &kind_path, entries, &allowed, &what, diagnostics);
+        by_kind.insert(kind.to_string(), known_part(entries, &allowed));
     }
+    let shared = decode_struct(doc, &path, &shared, "`defaults`", diagnostics).unwrap_or_default();
+    ManifestDefaults { shared, by_kind }
+}
+
+/// A manifest's `defaults:`: the shared parameters every stage that has them takes, and
+/// per kind (`defaults: {eval: {...}}`) any parameter of that kind. A stage's own value
+/// wins over its kind's default, which wins over the shared one, which wins over the
+/// kind's built-in default.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ManifestDefaults {
+    pub shared: Defaults,
+    pub by_kind: IndexMap<String, Mapping>,
+}
+
+impl ManifestDefaults {
+    /// What these defaults give a stage of `kind` that allows `allowed` keys, in order of
+    /// precedence, each with where it was written.
+    fn for_kind(&self, kind: &str, allowed: &[String]) -> Vec<(String, Value, YamlPath)> {
+        let at = YamlPath::root().key("defaults");
+        let mut entries = Vec::new();
+        if let Some(own) = self.by_kind.get(kind) {
+            for (key, value) in own {
+                if let Some(key) = key.as_str() {
+                    entries.push((key.to_string(), value.clone(), at.key(kind).key(key)));
+                }
+            }
+        }
+        for (key, value) in defaults_entries(&self.shared) {
+            if allowed.iter().any(|a| *a == key) {
+                let source = at.key(key.as_str());
+                entries.push((key, value, source));
+            }
+        }
+        entries
+    }
+}
+
+/// Writes `defaults` into the stage at `path` of `doc` (a mapping with a valid `kind`),
+/// for the keys it leaves out, and records where each came from: an included file's stages
+/// are completed by that file's defaults before they join the including manifest.
+pub(crate) fn write_defaults_into(
+    doc: &mut Document,
+    path: &YamlPath,
+    defaults: &ManifestDefaults,
+) {
+    let Some(Value::Mapping(map)) = get_mut(&mut doc.root, path) else {
+        return;
+    };
+    let Some(kind) = map.get("kind").and_then(Value::as_str).map(str::to_string) else {
+        return;
+    };
+    let Some(schema) = StageDecl::schema_of(&kind) else {
+        return;
+    };
+    let allowed = schema_keys(&schema);
+    let mut redirects = Vec::new();
+    for (key, value, source) in defaults.for_kind(&kind, &allowed) {
+        if !map.contains_key(key.as_str()) {
+            map.insert(Value::from(key.as_str()), value);
+            redirects.push((path.key(key.as_str()), source));
+        }
+    }
+    for (target, source) in redirects {
+        doc.spans.redirect(target, source);
+    }
+}
+
+/// The node at `path` of `root`, for writing.
+fn get_mut<'v>(root: &'v mut Value, path: &YamlPath) -> Option<&'v mut Value> {
+    let mut node = root;
+    for segment in path.segments() {
+        let crate::syntax::Segment::Key(key) = segment else {
+            return None;
+        };
+        node = node.as_mapping_mut()?.get_mut(key.as_str())?;
+    }
+    Some(node)
 }
 
 pub(crate) fn model(
@@ -196,7 +294,7 @@ pub(crate) fn reward(
 
 /// What fills the parameters a stage leaves out.
 pub(crate) struct StageDefaults<'a> {
-    pub manifest: &'a Defaults,
+    pub manifest: &'a ManifestDefaults,
     pub seed: u64,
 }
 
@@ -221,6 +319,9 @@ pub(crate) fn stage(
     let mut known = known_part(map, &allowed);
     known.remove("kind");
 
+    // A stage an included file declared was completed by that file's defaults; this
+    // manifest's defaults are not its own.
+    let own_stage = doc.including(&doc.spans.resolve(path)).is_none();
     let seed_source = doc
         .spans
         .contains(&YamlPath::root().key("seed"))
@@ -233,9 +334,10 @@ pub(crate) fn stage(
             }
         }
     };
-    for (key, value) in defaults_entries(fill.manifest) {
-        let source = YamlPath::root().key("defaults").key(key.as_str());
-        fill_from(&key, value, Some(source), &mut known);
+    if own_stage {
+        for (key, value, source) in fill.manifest.for_kind(kind, &allowed) {
+            fill_from(&key, value, Some(source), &mut known);
+        }
     }
     if let Some(builtin) = StageDecl::builtin_defaults(kind) {
         for (key, value) in defaults_entries(&builtin) {

@@ -19,6 +19,12 @@ pub struct Manifest {
     /// What the pipeline is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Other manifests whose models, datasets, rewards and stages this one uses, by path
+    /// relative to this file. Names are shared (flat): a name declared twice is an error.
+    /// Each included stage keeps its own file's `defaults:`; the included files' `name`,
+    /// `seed`, `backend`, `dtype` and `ablations` are not used.
+    #[serde(default, skip_serializing_if = "Includes::is_empty")]
+    pub include: Includes,
     /// Seed of every stage that does not set its own. Default 0.
     #[serde(default)]
     pub seed: u64,
@@ -42,11 +48,33 @@ pub struct Manifest {
     #[serde(default)]
     pub rewards: IndexMap<String, RewardDecl>,
     /// The stages by name, each with a `kind`. Stages, models and datasets share one
-    /// namespace; names use ASCII letters, digits, `_` and `-`.
+    /// namespace; names use ASCII letters, digits, `_` and `-`. A manifest that includes
+    /// others may have no stages of its own.
+    #[serde(default)]
     pub stages: IndexMap<String, StageDecl>,
     /// Ablation axes: axis → arm → `{dotted.path: value}` overrides.
     #[serde(default)]
     pub ablations: Ablations,
+}
+
+/// `include:` — one manifest path, or a list of them.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Includes {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Default for Includes {
+    fn default() -> Self {
+        Self::Many(Vec::new())
+    }
+}
+
+impl Includes {
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Self::Many(paths) if paths.is_empty())
+    }
 }
 
 impl Manifest {
@@ -54,6 +82,7 @@ impl Manifest {
     pub const KEYS: &'static [&'static str] = &[
         "name",
         "description",
+        "include",
         "seed",
         "backend",
         "dtype",
@@ -64,4 +93,59 @@ impl Manifest {
         "stages",
         "ablations",
     ];
+}
+
+/// The manifest's schema: the types' schema with what composition adds to it, which the
+/// types do not carry because `check` decodes stages and defaults entry by entry: every
+/// stage may `extends:` another (and then leave out its `kind`), and `defaults:` takes
+/// one mapping per stage kind with that kind's parameters.
+pub(super) fn pipeline_schema() -> serde_json::Value {
+    let mut schema = super::draft07::<Manifest>();
+    let extends = serde_json::json!({
+        "type": "string",
+        "description": "Another stage this one is a variation of: its keys, with the ones written here replacing them whole. The kind may be left out (it is the base's)."
+    });
+    let definitions = &mut schema["definitions"];
+    let mut by_kind = serde_json::Map::new();
+    if let Some(kinds) = definitions["StageDecl"]["oneOf"].as_array_mut() {
+        for kind in kinds.iter_mut() {
+            let Some(properties) = kind["properties"].as_object_mut() else {
+                continue;
+            };
+            let name = properties
+                .get("kind")
+                .and_then(|k| k["const"].as_str())
+                .map(str::to_string);
+            let mut parameters = properties.clone();
+            parameters.remove("kind");
+            properties.insert("extends".into(), extends.clone());
+            if let Some(name) = name {
+                by_kind.insert(
+                    name.clone(),
+                    serde_json::json!({
+                        "type": "object",
+                        "additionalProperties": false,
+                        "description": format!("Defaults of every `{name}` stage: they win over the shared defaults, and a stage's own values win over them."),
+                        "properties": parameters,
+                    }),
+                );
+            }
+        }
+    }
+    let kinds = definitions["StageDecl"].take();
+    definitions["StageDecl"] = serde_json::json!({
+        "anyOf": [
+            kinds,
+            {
+                "type": "object",
+                "required": ["extends"],
+                "properties": {"extends": extends},
+                "description": "A stage declared as a variation of another (`extends:`), its kind taken from the base."
+            }
+        ]
+    });
+    if let Some(properties) = definitions["Defaults"]["properties"].as_object_mut() {
+        properties.extend(by_kind);
+    }
+    schema
 }

@@ -40,7 +40,7 @@ pub const SCHEMAS: &[PublishedSchema] = &[
     PublishedSchema {
         name: "pipeline",
         file: "pipeline.schema.json",
-        generate: draft07::<Manifest>,
+        generate: manifest::pipeline_schema,
     },
     PublishedSchema {
         name: "prompt",

@@ -23,17 +23,45 @@ pub struct Document {
     pub file: Arc<SourceFile>,
     pub root: serde_yaml::Value,
     pub spans: SpanIndex,
+    /// Entries brought in from other files by `include:`: the path of an entry in `root`
+    /// (`stages.zero`) and the document it was written in, at the same path there.
+    pub included: Vec<(YamlPath, Arc<Document>)>,
 }
 
 impl Document {
-    /// The location of the value at `path`.
+    /// The location of the value at `path` (in an included file when it came from one).
     pub fn value_location(&self, path: &YamlPath) -> Location {
-        Location::new(&self.file, self.spans.value(path))
+        let resolved = self.spans.resolve(path);
+        match self.including(&resolved) {
+            Some(source) => source.value_location(&resolved),
+            None => Location::new(&self.file, self.spans.value(&resolved)),
+        }
     }
 
     /// The location of the key that introduces `path`.
     pub fn key_location(&self, path: &YamlPath) -> Location {
-        Location::new(&self.file, self.spans.key(path))
+        let resolved = self.spans.resolve(path);
+        match self.including(&resolved) {
+            Some(source) => source.key_location(&resolved),
+            None => Location::new(&self.file, self.spans.key(&resolved)),
+        }
+    }
+
+    /// Whether the node at exactly `path` was written (here or in the file it came from).
+    pub fn written(&self, path: &YamlPath) -> bool {
+        let resolved = self.spans.resolve(path);
+        match self.including(&resolved) {
+            Some(source) => source.written(&resolved),
+            None => self.spans.contains(&resolved),
+        }
+    }
+
+    /// The included document the node at `path` (already resolved) was written in.
+    pub fn including(&self, path: &YamlPath) -> Option<&Document> {
+        self.included
+            .iter()
+            .find(|(at, _)| path.starts_with(at))
+            .map(|(_, source)| source.as_ref())
     }
 }
 
@@ -126,7 +154,12 @@ pub fn parse(file: Arc<SourceFile>) -> Result<Document, Vec<Diagnostic>> {
     if let Err(error) = root.apply_merge() {
         return Err(vec![syntax_error(&file, &error)]);
     }
-    Ok(Document { file, root, spans })
+    Ok(Document {
+        file,
+        root,
+        spans,
+        included: Vec::new(),
+    })
 }
 
 /// Deepest `[`/`{` nesting accepted. libyaml's parser slows down badly on pathological

@@ -69,13 +69,23 @@ impl SpanIndex {
         self.redirects.push((target, source));
     }
 
-    fn resolve(&self, path: &YamlPath) -> YamlPath {
-        for (target, source) in self.redirects.iter().rev() {
-            if let Some(rebased) = path.rebase(target, source) {
-                return rebased;
+    /// Where the node at `path` was written, following redirections: a value copied from a
+    /// copy (a stage extending one that got a default) is located at the original.
+    pub fn resolve(&self, path: &YamlPath) -> YamlPath {
+        let mut path = path.clone();
+        // Each step follows one redirection; a chain is at most as long as their number.
+        for _ in 0..=self.redirects.len() {
+            let next = self
+                .redirects
+                .iter()
+                .rev()
+                .find_map(|(target, source)| path.rebase(target, source));
+            match next {
+                Some(next) if next != path => path = next,
+                _ => break,
             }
         }
-        path.clone()
+        path
     }
 
     /// Where the node at `path` was written when a merge brought it: the anchored
