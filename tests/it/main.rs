@@ -2,6 +2,7 @@
 
 mod checkpoints;
 mod code_reward;
+mod docs;
 mod examples;
 mod faults;
 mod hostile;
