@@ -3,6 +3,7 @@
 mod checkpoints;
 mod code_reward;
 mod composition;
+mod docs;
 mod examples;
 mod faults;
 mod hostile;
