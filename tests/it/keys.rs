@@ -296,3 +296,81 @@ fn the_steps_scratchpad_is_the_key_of_a_dataset_that_never_set_it() {
         );
     }
 }
+
+/// One stage of every kind, with only what each needs written and no `defaults:`, so that
+/// a parameter left out takes the kind's built-in default or its type's.
+const EVERY_KIND: &str = r#"
+name: every-kind
+seed: 3
+models:
+  tiny: {preset: tiny}
+datasets:
+  arith: {kind: arithmetic, num_samples: 100}
+stages:
+  tasks: {kind: dataset, source: arith}
+  base: {kind: pretrain, from: tiny, data: tasks, max_steps: 10}
+  tuned: {kind: sft, from: base, data: tasks}
+  rl: {kind: grpo, from: base, prompts: tasks, rewards: {accuracy: 1.0}}
+  kept: {kind: rejection_sampling, from: rl, prompts: tasks, thresholds: {accuracy: 1.0}}
+  pairs: {kind: rejection_sampling, from: rl, prompts: tasks, thresholds: {accuracy: 1.0}, emit: preferences}
+  judge: {kind: reward_model, from: base, data: pairs}
+  aligned: {kind: rlhf, from: rl, prompts: tasks, rewards: {accuracy: 1.0}, reward_model: judge}
+  student: {kind: distill, student: base, data: kept}
+  scored: {kind: eval, from: rl, prompts: tasks}
+  shipped: {kind: export, from: rl}
+"#;
+
+/// A parameter written at the value it takes when left out gives the key of the stage that
+/// leaves it out, for every parameter of every kind that has a default: the kind's built-in
+/// default (a shared parameter) or the default its schema documents.
+#[test]
+fn a_parameter_written_at_its_default_keeps_the_key() {
+    let manifest: serde_yaml::Value = serde_yaml::from_str(EVERY_KIND).expect("yaml");
+    let original = keys(EVERY_KIND);
+    let stages = manifest["stages"].as_mapping().expect("stages");
+    let mut kinds_seen = std::collections::BTreeSet::new();
+    let mut tried = 0;
+    let mut moved = Vec::new();
+    for (name, stage) in stages {
+        let name = name.as_str().expect("stage name");
+        let kind = stage["kind"].as_str().expect("kind");
+        kinds_seen.insert(kind.to_string());
+        let mut defaults: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+        let schema = r1flow::stages::StageDecl::schema_of(kind)
+            .expect("a kind's schema")
+            .to_value();
+        for (param, property) in schema["properties"].as_object().expect("properties") {
+            if let Some(default) = property.get("default") {
+                defaults.insert(param.clone(), default.clone());
+            }
+        }
+        let builtin = r1flow::stages::StageDecl::builtin_defaults(kind).expect("builtins");
+        if let serde_json::Value::Object(map) = serde_json::to_value(&builtin).expect("json") {
+            for (param, value) in map {
+                if !value.is_null() && schema["properties"].get(&param).is_some() {
+                    defaults.insert(param, value);
+                }
+            }
+        }
+        for (param, value) in defaults {
+            if stage.get(param.as_str()).is_some() || value.is_null() {
+                continue;
+            }
+            let mut edited = manifest.clone();
+            edited["stages"][name][param.as_str()] =
+                serde_yaml::to_value(&value).expect("yaml value");
+            let text = serde_yaml::to_string(&edited).expect("yaml text");
+            tried += 1;
+            if key_of(&text, name) != original[name] {
+                moved.push(format!("{kind} `{param}: {value}`"));
+            }
+        }
+    }
+    assert_eq!(
+        kinds_seen.len(),
+        r1flow::stages::StageDecl::KINDS.len(),
+        "every kind is tried"
+    );
+    assert!(tried > 50, "only {tried} parameters tried");
+    assert!(moved.is_empty(), "these move the key: {moved:#?}");
+}

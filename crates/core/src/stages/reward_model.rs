@@ -31,9 +31,12 @@ stage_config! {
         pub max_seq_length: usize,
         /// Adds `coefficient · mean((score(chosen) + score(rejected))²)` to the loss to keep
         /// scores centred on zero (TRL's `center_rewards_coefficient`; 0.01 is the
-        /// suggested value). Default off.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub center_rewards_coefficient: Option<f64>,
+        /// suggested value). Default 0 (off); 0 written and left out are the same stage.
+        #[serde(
+            default = "RewardModelStage::off",
+            skip_serializing_if = "RewardModelStage::is_off"
+        )]
+        pub center_rewards_coefficient: f64,
         /// Seed of the head's initialisation and data order; defaults to the manifest's `seed`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub seed: Option<u64>,
@@ -44,6 +47,14 @@ stage_config! {
 impl RewardModelStage {
     fn default_max_seq_length() -> usize {
         1024
+    }
+
+    fn off() -> f64 {
+        0.0
+    }
+
+    fn is_off(coefficient: &f64) -> bool {
+        *coefficient == 0.0
     }
 }
 
@@ -89,7 +100,8 @@ impl StageConfig for RewardModelStage {
             "`max_seq_length` must be at least 2",
             "a scored sequence needs two tokens or more",
         );
-        if let Some(coefficient) = self.center_rewards_coefficient {
+        {
+            let coefficient = self.center_rewards_coefficient;
             checks.ensure(
                 coefficient.is_finite() && coefficient >= 0.0,
                 "center_rewards_coefficient",
@@ -104,7 +116,7 @@ impl StageConfig for RewardModelStage {
     fn resolve(&self) -> Result<RewardModel, Unset> {
         Ok(RewardModel {
             max_seq_length: self.max_seq_length,
-            center_rewards_coefficient: self.center_rewards_coefficient.unwrap_or(0.0),
+            center_rewards_coefficient: self.center_rewards_coefficient,
             training: training_settings!(self),
             seed: super::required(self.seed, "seed")?,
         })
