@@ -137,9 +137,8 @@ mod tests {
 
     #[test]
     fn identical_arms_are_within_noise_at_exactly_zero() {
-        let scores = solved(100, 0.5, &mut rng());
-        let interval =
-            paired_bootstrap(&[scores.clone()], &[scores], 1_000, &mut rng()).expect("interval");
+        let scores = [solved(100, 0.5, &mut rng())];
+        let interval = paired_bootstrap(&scores, &scores, 1_000, &mut rng()).expect("interval");
         assert_eq!(
             interval,
             Interval {
@@ -155,16 +154,16 @@ mod tests {
     fn a_real_shift_is_different_and_independent_draws_are_not() {
         // 200 prompts; the arm solves 30 points more often: different.
         let mut draws = SeededRng::new(11);
-        let base = solved(200, 0.3, &mut draws);
-        let better = solved(200, 0.6, &mut draws);
-        let shifted = paired_bootstrap(&[base.clone()], &[better], DEFAULT_RESAMPLES, &mut rng())
-            .expect("interval");
+        let base = [solved(200, 0.3, &mut draws)];
+        let better = [solved(200, 0.6, &mut draws)];
+        let shifted =
+            paired_bootstrap(&base, &better, DEFAULT_RESAMPLES, &mut rng()).expect("interval");
         assert_eq!(Verdict::of(&shifted), Verdict::Different, "{shifted:?}");
         assert!(shifted.low > 0.15 && shifted.high < 0.45, "{shifted:?}");
         // The same rate, drawn afresh: the interval straddles 0.
-        let same = solved(200, 0.3, &mut draws);
+        let same = [solved(200, 0.3, &mut draws)];
         let noise =
-            paired_bootstrap(&[base], &[same], DEFAULT_RESAMPLES, &mut rng()).expect("interval");
+            paired_bootstrap(&base, &same, DEFAULT_RESAMPLES, &mut rng()).expect("interval");
         assert_eq!(Verdict::of(&noise), Verdict::WithinNoise, "{noise:?}");
         assert!(noise.low < 0.0 && noise.high > 0.0, "{noise:?}");
     }
@@ -205,12 +204,12 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_interval() {
         let mut draws = SeededRng::new(5);
-        let base = solved(60, 0.4, &mut draws);
-        let arm = solved(60, 0.5, &mut draws);
-        let once = paired_bootstrap(&[base.clone()], &[arm.clone()], 3_000, &mut rng());
-        let again = paired_bootstrap(&[base.clone()], &[arm.clone()], 3_000, &mut rng());
+        let base = [solved(60, 0.4, &mut draws)];
+        let arm = [solved(60, 0.5, &mut draws)];
+        let once = paired_bootstrap(&base, &arm, 3_000, &mut rng());
+        let again = paired_bootstrap(&base, &arm, 3_000, &mut rng());
         assert_eq!(once, again);
-        let other = paired_bootstrap(&[base], &[arm], 3_000, &mut SeededRng::new(8));
+        let other = paired_bootstrap(&base, &arm, 3_000, &mut SeededRng::new(8));
         assert_ne!(once, other, "another seed, other resamples");
     }
 

@@ -123,7 +123,7 @@ mod tests {
             tokens: 10 + index,
             correct,
             answer: (!answer.is_empty()).then(|| answer.to_string()),
-            format_ok: index % 2 == 0,
+            format_ok: index.is_multiple_of(2),
             language: None,
             rewards: IndexMap::new(),
         }
