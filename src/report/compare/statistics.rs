@@ -137,10 +137,15 @@ impl Comparison {
         }
     }
 
-    /// The per-prompt scores of every shown eval instance, read from the store.
+    /// The per-prompt scores of every shown eval instance, read from the store (none
+    /// when the table has one row).
     pub fn load_prompt_scores(&self, store: &Store) -> Result<ScoresByKey, StoreError> {
-        let shown = self.shown_evals();
         let mut scores = ScoresByKey::new();
+        if self.rows.len() < 2 {
+            // One row: nothing to compare, nothing to read.
+            return Ok(scores);
+        }
+        let shown = self.shown_evals();
         for variant in &self.variants {
             for eval in variant.evals.iter().filter(|e| shown.contains(&e.stage)) {
                 if scores.contains_key(&eval.key) {
