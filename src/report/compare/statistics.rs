@@ -242,8 +242,9 @@ impl Comparison {
             ));
         };
         let all: Vec<&PromptScores> = base_scores.iter().chain(&arm_scores).copied().collect();
-        // The metrics every instance scored per prompt, in the table's order.
-        let metrics: Vec<&String> = self
+        // (column as the table names it, metric name) of the metrics every instance
+        // scored per prompt, in the table's order.
+        let metrics: Vec<(&String, &str)> = self
             .metric_columns
             .iter()
             .filter_map(|column| {
@@ -252,7 +253,8 @@ impl Comparison {
                 } else {
                     column.as_str()
                 };
-                (is_per_prompt(name) && all.iter().all(|s| s.contains_key(name))).then_some(column)
+                (is_per_prompt(name) && all.iter().all(|s| s.contains_key(name)))
+                    .then_some((column, name))
             })
             .collect();
         let mut result = PairedComparison {
@@ -264,12 +266,7 @@ impl Comparison {
             metrics: Vec::new(),
         };
         let mut notes = Vec::new();
-        for column in metrics {
-            let name = if prefixed {
-                &column[stage.len() + 1..]
-            } else {
-                column.as_str()
-            };
+        for (column, name) in metrics {
             let per_instance: Vec<&BTreeMap<String, f64>> =
                 all.iter().filter_map(|s| s.get(name)).collect();
             let union: BTreeSet<&String> = per_instance.iter().flat_map(|m| m.keys()).collect();
@@ -527,6 +524,51 @@ mod tests {
         let other = &reseeded.pairs[1].metrics[0];
         assert_eq!(other.interval.estimate, pass.interval.estimate);
         assert_ne!(other.interval, pass.interval);
+    }
+
+    #[test]
+    fn several_eval_stages_are_compared_each_under_the_table_s_names() {
+        let (mut table, mut scores) = ablation(&[("base", 0.3), ("better", 0.6)], 40);
+        // A second eval stage per variant, `hot`, with its own instances.
+        let mut rng = SeededRng::new(8);
+        let mut variants = std::mem::take(&mut table.variants);
+        for variant in &mut variants {
+            let key = StageKey::new(format!("hot of {}", variant.label));
+            let stored = samples(40, 0.5, &mut rng);
+            scores.insert(key.clone(), Some(super::prompt_scores(&stored, &METRICS)));
+            let mut eval = variant.evals[0].clone();
+            eval.stage = "hot".into();
+            eval.key = key;
+            variant.evals.push(eval);
+        }
+        let table = compare(variants, true);
+        assert_eq!(table.shown_evals(), ["eval", "hot"]);
+        let statistics = table
+            .paired_statistics(
+                &scores,
+                &StatsOptions {
+                    resamples: 500,
+                    ..StatsOptions::default()
+                },
+            )
+            .expect("baseline");
+        let stages: Vec<&str> = statistics.pairs.iter().map(|p| p.stage.as_str()).collect();
+        assert_eq!(stages, ["eval", "hot"]);
+        let names: Vec<&str> = statistics.pairs[1]
+            .metrics
+            .iter()
+            .map(|m| m.metric.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "hot/pass@1",
+                "hot/cons@4",
+                "hot/format_rate",
+                "hot/completion_len_mean"
+            ]
+        );
+        assert!(statistics.notes.is_empty(), "{:?}", statistics.notes);
     }
 
     #[test]
