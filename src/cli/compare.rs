@@ -1,6 +1,8 @@
 //! CLI `compare`: a table across runs and manifest variants — the parameters that differ,
-//! then final eval metrics (seeds grouped into mean ± std) — as text, Markdown, CSV or
-//! JSON; optionally the curves (`--plots DIR`) and an HTML report (`--html FILE`).
+//! then final eval metrics (seeds grouped into mean ± std) — and each row against a
+//! baseline row, prompt by prompt (a paired bootstrap's interval and verdict, the seeds'
+//! spread), as text, Markdown, CSV (the table only) or JSON; optionally the curves
+//! (`--plots DIR`) and an HTML report (`--html FILE`).
 //! A manifest is checked and planned, and its stages are looked up in the store by key:
 //! nothing is run.
 
@@ -12,7 +14,7 @@ use r1flow::check::{check_file, Capabilities};
 use r1flow::diag::render_all;
 use r1flow::output_dir::{replace_dir, Existing};
 use r1flow::plan::plan;
-use r1flow::report::compare::missing_stages;
+use r1flow::report::compare::{missing_stages, StatsOptions, DEFAULT_RESAMPLES};
 use r1flow::report::{compare, variants, VariantResult};
 use r1flow::store::Store;
 
@@ -52,6 +54,17 @@ pub(crate) struct CompareArgs {
     /// Replace `--plots DIR` even if it holds files other than earlier plots.
     #[arg(long)]
     force: bool,
+    /// The row every other row is compared with, prompt by prompt (by its name in the
+    /// `variant` column); default: the first row.
+    #[arg(long, value_name = "ROW")]
+    baseline: Option<String>,
+    /// Bootstrap resamples per metric for the paired intervals.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RESAMPLES as u32,
+          value_parser = clap::value_parser!(u32).range(100..=1_000_000))]
+    resamples: u32,
+    /// The seed of the bootstrap: the same seed, the same intervals.
+    #[arg(long, value_name = "SEED", default_value_t = 0)]
+    bootstrap_seed: u64,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -176,6 +189,16 @@ pub(crate) fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     }
 
     let table = compare(all, !args.per_seed);
+    let options = StatsOptions {
+        resamples: args.resamples as usize,
+        seed: args.bootstrap_seed,
+        baseline: args.baseline.clone(),
+    };
+    // The baseline is checked before the samples are read.
+    table.baseline_row(&options)?;
+    let scores = table.load_prompt_scores(&store)?;
+    let statistics = table.paired_statistics(&scores, &options)?;
+    let table = table.with_statistics(statistics);
     let text = match args.format {
         Format::Text => table.to_text(),
         Format::Markdown => table.to_markdown(),

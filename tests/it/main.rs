@@ -2,6 +2,7 @@
 
 mod checkpoints;
 mod code_reward;
+mod compare_stats;
 mod composition;
 mod docs;
 mod examples;

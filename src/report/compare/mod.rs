@@ -3,9 +3,17 @@
 //! eval metrics. Rows that differ only in seeds are grouped into one row with mean ± std
 //! (sample std, n − 1) across the seeds. `render` writes it as text, Markdown, CSV or JSON;
 //! `page` draws the training curves of the stages that differ and the HTML page.
+//! `statistics` compares each row with a baseline row prompt by prompt (`prompt_scores`
+//! from the stored samples, the `paired` bootstrap, `seeds` needed), shown by
+//! `render_stats`.
 
 mod page;
+pub mod paired;
+pub mod prompt_scores;
 mod render;
+mod render_stats;
+pub mod seeds;
+pub mod statistics;
 
 use std::collections::BTreeSet;
 
@@ -16,6 +24,12 @@ use super::params::{self, Params};
 use super::stats::mean_std;
 use super::stored::{order_metrics, StageSeries};
 use crate::plan::StageKey;
+
+pub use paired::{Interval, Verdict, DEFAULT_RESAMPLES};
+pub use statistics::{
+    MetricDifference, PairedComparison, ScoresByKey, SeedSpread, Statistics, StatsOptions,
+    UnknownBaseline,
+};
 
 /// One variant of a manifest, or one variant of a stored run, before seeds are grouped.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +83,9 @@ pub struct Comparison {
     /// Eval stages left out because every row shares one instance of them (equal
     /// metrics everywhere), while other eval stages differ.
     pub shared_evals: Vec<String>,
+    /// Each row against the baseline row, prompt by prompt (see `statistics`); `None`
+    /// until `with_statistics` adds them.
+    pub statistics: Option<Statistics>,
 }
 
 /// Builds the table. With `group_seeds`, variants whose differing parameters are all
@@ -241,6 +258,7 @@ pub fn compare(variants: Vec<VariantResult>, group_seeds: bool) -> Comparison {
         rows,
         seeds_grouped: seeds_grouped && !one_instance,
         shared_evals,
+        statistics: None,
     }
 }
 

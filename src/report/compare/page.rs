@@ -1,5 +1,6 @@
 //! Report (`compare`): the comparison's training curves — one line per row for every
-//! training stage that differs between rows — and its self-contained HTML page.
+//! training stage that differs between rows — and its self-contained HTML page (table,
+//! curves, then the paired statistics).
 
 use std::collections::BTreeSet;
 
@@ -9,8 +10,8 @@ use crate::report::html::HtmlReport;
 use crate::report::stored::StageSeries;
 
 impl Comparison {
-    /// The self-contained HTML page: the table, what is missing, and the curves; also
-    /// returns the plots, for the caller to write as files.
+    /// The self-contained HTML page: the table, what is missing, the curves, and the
+    /// paired statistics; also returns the plots, for the caller to write as files.
     pub fn to_html(&self, title: &str, sources: &[String]) -> (String, Vec<NamedPlot>) {
         let (plots, notes) = self.curves();
         let mut page = HtmlReport::new(title);
@@ -46,6 +47,10 @@ impl Comparison {
         }
         for plot in &plots {
             page.plot(&plot.plot);
+        }
+        // After the curves, so that the page's first screen stays the table and plots.
+        if let Some(statistics) = &self.statistics {
+            statistics.to_html(&mut page);
         }
         (page.finish(), plots)
     }

@@ -1,5 +1,6 @@
 //! Report (`compare`): the comparison table as text (aligned columns), Markdown, CSV and
-//! JSON, with notes on what is left out or not in the store.
+//! JSON, with notes on what is left out or not in the store, and the paired statistics
+//! after it where there are some (CSV holds the table only).
 
 use std::fmt::Write as _;
 
@@ -87,6 +88,9 @@ impl Comparison {
             out.push('\n');
         }
         self.append_notes(&mut out);
+        if let Some(statistics) = &self.statistics {
+            out.push_str(&statistics.to_text());
+        }
         out
     }
 
@@ -116,6 +120,9 @@ impl Comparison {
         if !self.missing().is_empty() || !self.shared_evals.is_empty() {
             out.push('\n');
             self.append_notes(&mut out);
+        }
+        if let Some(statistics) = &self.statistics {
+            out.push_str(&statistics.to_markdown());
         }
         out
     }
@@ -165,7 +172,8 @@ impl Comparison {
 
     /// `{"rows": [{"variant", "params", "metrics"}]}`; a row that groups seeds adds
     /// `"std"` (per metric), `"seeds"` (how many) and `"members"` (the variants); a row
-    /// with stages not in the store adds `"missing"`.
+    /// with stages not in the store adds `"missing"`. With statistics to show, `"paired"`
+    /// holds them (see `Statistics::to_json`).
     pub fn to_json(&self) -> Value {
         let rows: Vec<Value> = self
             .rows
@@ -196,7 +204,12 @@ impl Comparison {
                 Value::Object(object)
             })
             .collect();
-        json!({ "rows": rows })
+        match &self.statistics {
+            Some(statistics) if !statistics.is_empty() => {
+                json!({ "rows": rows, "paired": statistics.to_json() })
+            }
+            _ => json!({ "rows": rows }),
+        }
     }
 
     fn append_notes(&self, out: &mut String) {
