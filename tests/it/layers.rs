@@ -240,3 +240,42 @@ fn only_the_cli_terminal_prints() {
         "files that print outside cli/terminal.rs"
     );
 }
+
+/// ARCHITECTURE.md: every file a manifest names (a dataset, a word list, a tokenizer, a
+/// chat template, a checkpoint) is read through `user_file`, which refuses FIFOs and
+/// devices and stops at a byte limit. The front end (the core crate) and the model layer
+/// open no file otherwise; the exceptions read the kernel's own files.
+#[test]
+fn files_a_manifest_names_are_read_through_user_file() {
+    let allowed = [
+        "user_file.rs",
+        // /proc/meminfo and the cgroup's memory limit
+        "check/capabilities.rs",
+        // /proc/self/status
+        "rewards/sandbox.rs",
+    ];
+    let mut outside = BTreeSet::new();
+    for root in [
+        repo_root().join("crates/core/src"),
+        repo_root().join("src/model"),
+    ] {
+        for (file, code) in sources(&root) {
+            let relative = file
+                .strip_prefix(&root)
+                .expect("under the root")
+                .display()
+                .to_string();
+            let opens = ["fs::read(", "fs::read_to_string(", "File::open("]
+                .iter()
+                .any(|pattern| code.contains(pattern));
+            if opens && !allowed.contains(&relative.as_str()) {
+                outside.insert(relative);
+            }
+        }
+    }
+    assert_eq!(
+        outside,
+        BTreeSet::new(),
+        "files that open files without user_file"
+    );
+}

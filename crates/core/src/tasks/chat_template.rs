@@ -356,15 +356,12 @@ fn read_limited(path: &Path) -> Result<String, TaskError> {
     let failed = |message: String| TaskError::ChatTemplate {
         message: format!("{}: {message}", path.display()),
     };
-    let size = std::fs::metadata(path)
-        .map_err(|e| failed(e.to_string()))?
-        .len();
-    if size > MAX_TEMPLATE_BYTES {
-        return Err(failed(format!(
-            "{size} bytes, more than the {MAX_TEMPLATE_BYTES} a tokenizer config may have"
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| failed(e.to_string()))?;
+    let bytes = crate::user_file::read(path, MAX_TEMPLATE_BYTES).map_err(|e| match e {
+        crate::user_file::UserFileError::TooLarge { limit } => failed(format!(
+            "more than the {limit} bytes a tokenizer config or chat template may have"
+        )),
+        other => failed(other.to_string()),
+    })?;
     String::from_utf8(bytes).map_err(|e| failed(format!("not UTF-8: {e}")))
 }
 
