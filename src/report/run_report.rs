@@ -9,6 +9,7 @@ use indexmap::IndexMap;
 use super::curves::{stage_plots, NamedPlot};
 use super::html::{Cell, HtmlReport};
 use super::stored::{eval_metrics, format_metric, order_metrics, stage_series, StageRef};
+use crate::stages::StageKind;
 use crate::store::{RunRecord, StageRun, StageStatus, Store, StoreError};
 
 /// A run's report: the page and its plots.
@@ -23,6 +24,11 @@ fn status_name<T: serde::Serialize>(status: &T) -> String {
         .ok()
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default()
+}
+
+/// Whether a stored stage of kind `kind` (as the run record names it) is an eval.
+fn is_eval(kind: &str) -> bool {
+    StageKind::named(kind) == Some(StageKind::Eval)
 }
 
 fn finished(stage: &StageRun) -> bool {
@@ -79,7 +85,7 @@ pub fn run_report(store: &Store, run: &RunRecord) -> Result<RunReport, StoreErro
                 Cell::Text(status_name(&s.status)),
                 Cell::Number(format!("{:.1} s", s.duration_s)),
                 Cell::Text(s.error.clone().unwrap_or_else(|| {
-                    if s.kind == "eval" && finished(s) {
+                    if is_eval(&s.kind) && finished(s) {
                         return "see Evaluation".to_string();
                     }
                     s.metrics
@@ -108,7 +114,7 @@ pub fn run_report(store: &Store, run: &RunRecord) -> Result<RunReport, StoreErro
     // Eval stages: one row each, one column per metric any of them reports.
     let mut evals: Vec<(String, IndexMap<String, f64>)> = Vec::new();
     let mut unfinished: Vec<String> = Vec::new();
-    for stage in run.stages.iter().filter(|s| s.kind == "eval") {
+    for stage in run.stages.iter().filter(|s| is_eval(&s.kind)) {
         if finished(stage) {
             let metrics = eval_metrics(store, &stage.outputs, &stage.metrics)?;
             evals.push((display_name(stage, run), metrics));
@@ -155,7 +161,7 @@ pub fn run_report(store: &Store, run: &RunRecord) -> Result<RunReport, StoreErro
     page.heading(2, "Training curves");
     let mut plots = Vec::new();
     let mut any = false;
-    for stage in run.stages.iter().filter(|s| s.kind != "eval") {
+    for stage in run.stages.iter().filter(|s| !is_eval(&s.kind)) {
         let reference = StageRef {
             name: display_name(stage, run),
             kind: stage.kind.clone(),

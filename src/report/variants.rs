@@ -12,14 +12,16 @@ use super::params;
 use super::stored::{eval_metrics, stage_series, StageRef};
 use crate::plan::Plan;
 use crate::plan::{StageKey, StageSpec};
+use crate::stages::StageKind;
 use crate::store::{RunRecord, StageStatus, Store, StoreError};
 
 /// Kinds whose instances have a metric series worth plotting.
-fn is_training(kind: &str) -> bool {
-    matches!(
-        kind,
-        "pretrain" | "sft" | "grpo" | "rlhf" | "distill" | "reward_model"
-    )
+fn is_training(kind: Option<StageKind>) -> bool {
+    kind.is_some_and(StageKind::trains)
+}
+
+fn is_eval(kind: Option<StageKind>) -> bool {
+    kind == Some(StageKind::Eval)
 }
 
 /// The variants of a planned manifest, in variant order, as the store has them.
@@ -38,7 +40,7 @@ pub fn of_plan(store: &Store, plan: &Plan) -> Result<Vec<VariantResult>, StoreEr
             // Ablations change values, never stage names: one name in every variant.
             let stage_name = stage.name.clone();
             let Some(record) = store.artifact(&stage.key)? else {
-                if stage.kind == "eval" || is_training(stage.kind) {
+                if is_eval(Some(stage.kind)) || is_training(Some(stage.kind)) {
                     result
                         .missing
                         .push(format!("{stage_name} (key {})", stage.key.short()));
@@ -50,13 +52,13 @@ pub fn of_plan(store: &Store, plan: &Plan) -> Result<Vec<VariantResult>, StoreEr
                 kind: stage.kind.to_string(),
                 key: stage.key.clone(),
             };
-            if stage.kind == "eval" {
+            if is_eval(Some(stage.kind)) {
                 result.evals.push(EvalResult {
                     stage: stage_name,
                     key: stage.key.clone(),
                     metrics: eval_metrics(store, &record.outputs, &record.metrics)?,
                 });
-            } else if is_training(stage.kind) {
+            } else if is_training(Some(stage.kind)) {
                 result
                     .curves
                     .push(stage_series(store, reference, Some(&pipeline.rewards))?);
@@ -113,7 +115,9 @@ pub fn of_run(
                 StageStatus::Ran | StageStatus::Resumed | StageStatus::Cached
             );
             if !finished {
-                if stage.kind == "eval" || is_training(&stage.kind) {
+                if is_eval(StageKind::named(&stage.kind))
+                    || is_training(StageKind::named(&stage.kind))
+                {
                     let status = serde_json::to_value(stage.status)
                         .ok()
                         .and_then(|v| v.as_str().map(String::from))
@@ -132,13 +136,13 @@ pub fn of_run(
                 kind: stage.kind.clone(),
                 key: stage.key.clone(),
             };
-            if stage.kind == "eval" {
+            if is_eval(StageKind::named(&stage.kind)) {
                 result.evals.push(EvalResult {
                     stage: stage.name.clone(),
                     key: stage.key.clone(),
                     metrics: eval_metrics(store, &stage.outputs, &stage.metrics)?,
                 });
-            } else if is_training(&stage.kind) {
+            } else if is_training(StageKind::named(&stage.kind)) {
                 let rewards: Option<&IndexMap<_, _>> = specs.get(&stage.key).map(|s| &s.rewards);
                 result.curves.push(stage_series(store, reference, rewards)?);
             }

@@ -279,3 +279,20 @@ fn files_a_manifest_names_are_read_through_user_file() {
         "files that open files without user_file"
     );
 }
+
+/// Stage kinds are told apart through `stages::StageKind` (and the kind enums), never by
+/// comparing their names as strings outside the kind registry (`crates/core/src/stages/`):
+/// a renamed or added kind is then a compile error, not a branch that silently stops
+/// matching.
+#[test]
+fn stage_kinds_are_not_compared_as_strings() {
+    let mut comparing = BTreeSet::new();
+    for pattern in ["kind == \"", "kind != \"", "kind() == \"", "kind() != \""] {
+        comparing.extend(files_naming(pattern));
+    }
+    let outside: Vec<String> = comparing
+        .into_iter()
+        .filter(|f| !f.starts_with("stages/"))
+        .collect();
+    assert_eq!(outside, Vec::<String>::new(), "files comparing kind names");
+}

@@ -160,7 +160,7 @@ pub(crate) fn check_chat_templates(
 
     // Each stage that feeds rendered prompts to a checkpoint with a chat template.
     for stage in stages.values() {
-        let Some(model_field) = model_fields(stage).first() else {
+        let Some(&model_field) = model_fields(stage).first() else {
             continue;
         };
         let Some(model) = model_of(stages, models, stage, model_field, 0) else {

@@ -14,6 +14,7 @@ use super::decode::describe;
 use super::sections;
 use super::suggest;
 use crate::diag::Diagnostic;
+use crate::stages::StageKind;
 use crate::syntax::{self, Document, YamlPath};
 
 /// The sections whose entries an include brings, in the order they are merged.
@@ -286,7 +287,7 @@ fn relocate_paths(section: &str, value: &mut Value, dir: &Path, included_dir: &P
         ("models", _) => &["path", "tokenizer"],
         ("datasets", Some("jsonl")) => &["path"],
         ("rewards", Some("language")) => &["word_list"],
-        ("stages", Some("export")) => &["path"],
+        ("stages", Some(kind)) if StageKind::named(kind) == Some(StageKind::Export) => &["path"],
         _ => &[],
     };
     for field in fields {

@@ -8,7 +8,7 @@ use super::pipeline::{CheckedStage, Target};
 use crate::architecture::ModelConfig;
 use crate::diag::Diagnostic;
 use crate::manifest::ModelDecl;
-use crate::stages::{GenerationSettings, ResolvedStage, Sequences};
+use crate::stages::{GenerationSettings, Need, Sequences};
 use crate::syntax::{Document, YamlPath};
 
 /// A model a stage reads: where it was declared and its architecture.
@@ -20,15 +20,17 @@ pub(crate) struct ModelOf<'a> {
     pub preset: bool,
 }
 
-/// The input fields that name a stage's models (the first one is what it trains or
-/// samples; a model-producing stage's output has that model's architecture).
-pub(crate) fn model_fields(stage: &CheckedStage) -> &'static [&'static str] {
-    match stage.resolved {
-        ResolvedStage::Distill(_) => &["student", "teacher"],
-        ResolvedStage::Grpo(_) | ResolvedStage::Rlhf(_) => &["from", "reference"],
-        ResolvedStage::Dataset(_) => &[],
-        _ => &["from"],
-    }
+/// The input fields that name a stage's models, as its kind declares them (the first one
+/// is what it trains or samples; a model-producing stage's output has that model's
+/// architecture).
+pub(crate) fn model_fields(stage: &CheckedStage) -> Vec<&'static str> {
+    stage
+        .decl
+        .inputs()
+        .into_iter()
+        .filter(|input| matches!(input.need, Need::Model | Need::ModelInit))
+        .map(|input| input.field)
+        .collect()
 }
 
 /// The model behind input `field` of `stage`, following model-producing stages back to
@@ -50,7 +52,7 @@ pub(crate) fn model_of<'a>(
         // Check has rejected cycles; the depth bound only guards this walk.
         Target::Stage(name) if depth < stages.len() => {
             let upstream = stages.get(name)?;
-            let first = model_fields(upstream).first()?;
+            let first = *model_fields(upstream).first()?;
             model_of(stages, models, upstream, first, depth + 1)
         }
         _ => None,

@@ -16,6 +16,8 @@ use indexmap::IndexMap;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 
+use crate::stages::StageKind;
+
 pub use canonical::{canonicalize, hash as canonical_hash, to_canonical_string};
 pub use fingerprint::Fingerprints;
 pub use key::{KeyMaterial, KEY_FORMAT};
@@ -42,7 +44,7 @@ pub struct PlannedInput {
 pub struct PlannedStage {
     /// The stage's name (the first variant's, if variants name equal stages differently).
     pub name: String,
-    pub kind: &'static str,
+    pub kind: StageKind,
     pub key: StageKey,
     /// The variants that use this instance, in variant order.
     pub variants: Vec<String>,
@@ -111,7 +113,7 @@ pub fn plan(pipelines: Vec<Pipeline>) -> Plan {
                 .collect();
             let node = nodes.entry(key.clone()).or_insert_with(|| PlannedStage {
                 name: name.clone(),
-                kind: stage.decl.kind(),
+                kind: stage.decl.stage_kind(),
                 key,
                 variants: Vec::new(),
                 inputs,

@@ -78,6 +78,7 @@ impl DistillStage {
 impl StageConfig for DistillStage {
     const KIND: &'static str = "distill";
     const IMPLEMENTATION: u32 = 2;
+    const TRAINS: bool = true;
     type Resolved = Distill;
 
     fn inputs(&self) -> Vec<Input<'_>> {

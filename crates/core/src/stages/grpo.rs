@@ -76,6 +76,7 @@ pub(super) fn policy_defaults() -> Defaults {
 impl StageConfig for GrpoStage {
     const KIND: &'static str = "grpo";
     const IMPLEMENTATION: u32 = 2;
+    const TRAINS: bool = true;
     type Resolved = Grpo;
 
     fn inputs(&self) -> Vec<Input<'_>> {

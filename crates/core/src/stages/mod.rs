@@ -151,6 +151,8 @@ pub trait StageConfig: Serialize + DeserializeOwned + JsonSchema + Clone {
     /// Bumped whenever the kind's implementation changes its output for the same config;
     /// part of the cache key.
     const IMPLEMENTATION: u32;
+    /// Whether the kind trains a model (and logs a metric series worth plotting).
+    const TRAINS: bool = false;
     /// What execution reads: plain values, every default applied.
     type Resolved;
 
@@ -195,6 +197,45 @@ macro_rules! stage_kinds {
 
 
 
+        /// A stage kind, what `kind:` names: the one place kinds are told apart; code
+        /// outside the registry compares these, never the names as strings.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum StageKind {
+            $($variant,)*
+        }
+
+        impl StageKind {
+            /// Every kind, in the order of the design table.
+            pub const ALL: &'static [StageKind] = &[$(Self::$variant),*];
+
+            /// The name `kind:` writes.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => <$config as StageConfig>::KIND,)* }
+            }
+
+            /// The kind called `name` (as written in a manifest or a stored run).
+            pub fn named(name: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|kind| kind.as_str() == name)
+            }
+
+            /// Whether stages of this kind train a model.
+            pub fn trains(self) -> bool {
+                match self { $(Self::$variant => <$config as StageConfig>::TRAINS,)* }
+            }
+        }
+
+        impl Serialize for StageKind {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl std::fmt::Display for StageKind {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
         /// A stage as written in the manifest, by kind.
         #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
         #[serde(tag = "kind", rename_all = "snake_case")]
@@ -208,6 +249,11 @@ macro_rules! stage_kinds {
 
             pub fn kind(&self) -> &'static str {
                 match self { $(Self::$variant(_) => <$config as StageConfig>::KIND,)* }
+            }
+
+            /// The stage's kind, typed.
+            pub fn stage_kind(&self) -> StageKind {
+                match self { $(Self::$variant(_) => StageKind::$variant,)* }
             }
 
             pub fn implementation(&self) -> u32 {

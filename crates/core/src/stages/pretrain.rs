@@ -37,6 +37,7 @@ impl PretrainStage {
 impl StageConfig for PretrainStage {
     const KIND: &'static str = "pretrain";
     const IMPLEMENTATION: u32 = 2;
+    const TRAINS: bool = true;
     type Resolved = Pretrain;
 
     fn inputs(&self) -> Vec<Input<'_>> {

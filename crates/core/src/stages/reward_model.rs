@@ -61,6 +61,7 @@ impl RewardModelStage {
 impl StageConfig for RewardModelStage {
     const KIND: &'static str = "reward_model";
     const IMPLEMENTATION: u32 = 3;
+    const TRAINS: bool = true;
     type Resolved = RewardModel;
 
     fn inputs(&self) -> Vec<Input<'_>> {

@@ -49,6 +49,7 @@ stage_config! {
 impl StageConfig for RlhfStage {
     const KIND: &'static str = "rlhf";
     const IMPLEMENTATION: u32 = 3;
+    const TRAINS: bool = true;
     type Resolved = Rlhf;
 
     fn inputs(&self) -> Vec<Input<'_>> {

@@ -47,6 +47,7 @@ impl SftStage {
 impl StageConfig for SftStage {
     const KIND: &'static str = "sft";
     const IMPLEMENTATION: u32 = 2;
+    const TRAINS: bool = true;
     type Resolved = Sft;
 
     fn inputs(&self) -> Vec<Input<'_>> {
