@@ -54,7 +54,31 @@ pub enum StageError {
     },
     /// The stage failed; the message says why.
     Failed(String),
+    /// An input could not be used: the config field that names it, what it names (a stage,
+    /// a model or a dataset), and why.
+    Input {
+        field: String,
+        names: String,
+        reason: String,
+    },
     Store(StoreError),
+}
+
+impl StageError {
+    /// Input `field` of `spec` (naming what the spec says it names) cannot be used.
+    pub fn input(spec: &StageSpec, field: &str, reason: impl std::fmt::Display) -> Self {
+        let names = match spec.inputs.get(field) {
+            Some(InputSpec::Artifact { stage, .. }) => format!("stage `{stage}`"),
+            Some(InputSpec::Model { name, .. }) => format!("model `{name}`"),
+            Some(InputSpec::Source { name, .. }) => format!("dataset `{name}`"),
+            None => "nothing".to_string(),
+        };
+        Self::Input {
+            field: field.to_string(),
+            names,
+            reason: reason.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Display for StageError {
@@ -62,6 +86,11 @@ impl std::fmt::Display for StageError {
         match self {
             Self::Cancelled { step } => write!(f, "interrupted (checkpoint at step {step})"),
             Self::Failed(message) => f.write_str(message),
+            Self::Input {
+                field,
+                names,
+                reason,
+            } => write!(f, "input `{field}` ({names}): {reason}"),
             Self::Store(error) => write!(f, "{error}"),
         }
     }
@@ -115,14 +144,11 @@ impl<'a> StageContext<'a> {
     /// The artifact named by input `field`.
     pub fn input(&self, field: &str) -> Result<ArtifactRecord, StageError> {
         match self.spec.inputs.get(field) {
-            Some(InputSpec::Artifact { key, stage }) => self.io.artifact(key)?.ok_or_else(|| {
-                StageError::Failed(format!(
-                    "input `{field}` (stage `{stage}`) is not in the store"
-                ))
-            }),
-            _ => Err(StageError::Failed(format!(
-                "input `{field}` is not a stage output"
-            ))),
+            Some(InputSpec::Artifact { key, .. }) => self
+                .io
+                .artifact(key)?
+                .ok_or_else(|| StageError::input(self.spec, field, "not in the store")),
+            _ => Err(StageError::input(self.spec, field, "not a stage output")),
         }
     }
 
@@ -132,7 +158,7 @@ impl<'a> StageContext<'a> {
         let blob = artifact
             .outputs
             .get(name)
-            .ok_or_else(|| StageError::Failed(format!("input `{field}` has no output `{name}`")))?;
+            .ok_or_else(|| StageError::input(self.spec, field, format!("no output `{name}`")))?;
         Ok(self.io.blobs().read(blob)?)
     }
 
@@ -144,7 +170,7 @@ impl<'a> StageContext<'a> {
     ) -> Result<Vec<T>, StageError> {
         let bytes = self.read_input(field, name)?;
         crate::records::from_jsonl(&bytes)
-            .map_err(|e| StageError::Failed(format!("input `{field}` ({name}): {e}")))
+            .map_err(|e| StageError::input(self.spec, field, format!("{name}: {e}")))
     }
 
     /// The checkpoint this run resumes from, if any.

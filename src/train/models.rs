@@ -47,15 +47,17 @@ pub fn load_input<B: Backend>(
     let spec = context.spec();
     match spec.inputs.get(field) {
         Some(InputSpec::Model { decl, .. }) => {
+            let unusable = |e: &dyn std::fmt::Display| StageError::input(spec, field, e);
             let tokenizer_override = match &decl.tokenizer {
-                Some(path) => {
-                    Some(TextTokenizer::from_file(&spec.base_dir.join(path)).map_err(failed)?)
-                }
+                Some(path) => Some(
+                    TextTokenizer::from_file(&spec.base_dir.join(path))
+                        .map_err(|e| unusable(&e))?,
+                ),
                 None => None,
             };
             if let Some(path) = &decl.path {
-                let loaded =
-                    model::load_hf_dir::<B>(&spec.base_dir.join(path), device).map_err(failed)?;
+                let loaded = model::load_hf_dir::<B>(&spec.base_dir.join(path), device)
+                    .map_err(|e| unusable(&e))?;
                 return Ok(StageModel {
                     config: loaded.config,
                     model: loaded.model,
@@ -76,11 +78,13 @@ pub fn load_input<B: Backend>(
             })
         }
         Some(InputSpec::Artifact { .. }) => {
+            let unusable = |e: &dyn std::fmt::Display| StageError::input(spec, field, e);
             let bytes = context.read_input(field, MODEL_FILE)?;
-            let (config, model) = model::from_bytes::<B>(&bytes, device).map_err(failed)?;
+            let (config, model) =
+                model::from_bytes::<B>(&bytes, device).map_err(|e| unusable(&e))?;
             let json = context.read_input(field, TOKENIZER_FILE)?;
-            let mut tokenizer =
-                TextTokenizer::from_json(&String::from_utf8_lossy(&json)).map_err(failed)?;
+            let mut tokenizer = TextTokenizer::from_json(&String::from_utf8_lossy(&json))
+                .map_err(|e| unusable(&e))?;
             if context
                 .input(field)?
                 .outputs
@@ -97,7 +101,7 @@ pub fn load_input<B: Backend>(
                 tokenizer,
             })
         }
-        _ => Err(failed(format!("input `{field}` is not a model"))),
+        _ => Err(StageError::input(spec, field, "not a model")),
     }
 }
 

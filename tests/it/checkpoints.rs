@@ -213,4 +213,22 @@ fn a_checkpoint_with_nan_weights_names_the_tensor() {
         "{}",
         outcome.stderr
     );
+    // In a run, the stages that load it fail naming the input, what it names and the tensor.
+    let run = test
+        .clone_args(["run", "hf-grpo.yaml", "--store", "store"])
+        .run();
+    assert!(!run.success);
+    let record = crate::support::last_run_json(&test);
+    let errors: Vec<&str> = record["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter_map(|s| s["error"].as_str())
+        .collect();
+    assert!(
+        errors.iter().any(|e| e.starts_with("input `from` (model `policy`): ")
+            && e.contains("NaN or infinite values")
+            && e.contains("tensor `")),
+        "{errors:#?}"
+    );
 }
