@@ -177,7 +177,7 @@ impl ManifestDefaults {
             }
         }
         for (key, value) in defaults_entries(&self.shared) {
-            if allowed.iter().any(|a| *a == key) {
+            if allowed.contains(&key) {
                 let source = at.key(key.as_str());
                 entries.push((key, value, source));
             }
