@@ -125,17 +125,24 @@ impl Refill {
     }
 }
 
+/// What [`fill`] sampled: every round, the groups kept as (round, group) in the order
+/// they were drawn, and the counts the step logs.
+pub(super) struct Filled<R> {
+    pub rounds: Vec<R>,
+    pub kept: Vec<(usize, usize)>,
+    pub refill: Refill,
+}
+
 /// Rounds of drawing and dropping until a batch of `per_step` groups is kept, or
 /// `max_rounds` rounds were sampled: the first round draws `per_step` prompts, each later
 /// one as many as are missing. `draw_round(prompts, round)` samples and scores one round;
-/// `keep` says which of its groups stay. Returns each round's rollouts with the kept
-/// groups as (round, group), in the order they were drawn.
+/// `keep` says which of its groups stay.
 pub(super) fn fill<R>(
     per_step: usize,
     max_rounds: u32,
     mut draw_round: impl FnMut(usize, u32) -> Result<R, StageError>,
     keep: impl Fn(&R) -> Result<Vec<bool>, StageError>,
-) -> Result<(Vec<R>, Vec<(usize, usize)>, Refill), StageError> {
+) -> Result<Filled<R>, StageError> {
     let mut rounds = Vec::new();
     let mut kept = Vec::new();
     let mut refill = Refill {
@@ -159,7 +166,11 @@ pub(super) fn fill<R>(
         rounds.push(sampled);
     }
     refill.groups_kept = kept.len();
-    Ok((rounds, kept, refill))
+    Ok(Filled {
+        rounds,
+        kept,
+        refill,
+    })
 }
 
 /// One step of a stage with dynamic sampling: its groups drawn from `stream` and filtered
@@ -180,7 +191,11 @@ pub(super) fn sample_filled<B: KernelBackend>(
     let group = settings.policy.num_generations;
     // `rlhf` names its reasoning prompts' rewards `reasoning/NAME`.
     let routed_name = format!("reasoning/{}", config.metric);
-    let (rounds, kept, refill) = fill(
+    let Filled {
+        rounds,
+        kept,
+        refill,
+    } = fill(
         per_step,
         config.max_rounds,
         |missing, round| {
@@ -254,14 +269,18 @@ mod tests {
 
     /// Rounds whose groups are listed as kept (true) or dropped (false), each round
     /// drawing `missing` prompts numbered on from the last.
-    fn refill(
+    fn run_fill(
         per_step: usize,
         max_rounds: u32,
         verdicts: &[bool],
     ) -> (Vec<(usize, usize)>, Refill, Vec<usize>) {
         let mut next = 0;
         let mut sizes = Vec::new();
-        let (rounds, kept, refill) = fill(
+        let Filled {
+            rounds,
+            kept,
+            refill,
+        } = fill(
             per_step,
             max_rounds,
             |missing, _round| {
@@ -286,7 +305,7 @@ mod tests {
     fn dropped_groups_are_replaced_in_drawing_order() {
         // Prompts 0..4 in round 0, 1 and 3 dropped; round 1 draws 4 and 5, 4 dropped;
         // round 2 draws 6, kept.
-        let (kept, refill, sizes) = refill(4, 5, &[true, false, true, false, false, true, true]);
+        let (kept, refill, sizes) = run_fill(4, 5, &[true, false, true, false, false, true, true]);
         assert_eq!(sizes, vec![4, 2, 1]);
         assert_eq!(kept, vec![(0, 0), (0, 2), (1, 1), (2, 0)]);
         assert_eq!(
@@ -302,7 +321,7 @@ mod tests {
 
     #[test]
     fn max_rounds_ends_the_step_with_what_was_kept() {
-        let (kept, refill, sizes) = refill(2, 2, &[false, true, false, false, true]);
+        let (kept, refill, sizes) = run_fill(2, 2, &[false, true, false, false, true]);
         assert_eq!(sizes, vec![2, 1]);
         assert_eq!(kept, vec![(0, 1)]);
         assert_eq!(
@@ -310,15 +329,11 @@ mod tests {
             (2, 2, 1)
         );
         // Nothing informative at all: nothing kept, and the step will not update.
-        let (kept, refill, _) = refill_none();
+        let (kept, refill, _) = run_fill(2, 3, &[false; 6]);
         assert!(kept.is_empty());
         assert_eq!(
             (refill.rounds, refill.prompts_drawn, refill.groups_kept),
             (3, 6, 0)
         );
-    }
-
-    fn refill_none() -> (Vec<(usize, usize)>, Refill, Vec<usize>) {
-        refill(2, 3, &[false; 6])
     }
 }
