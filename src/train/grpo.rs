@@ -1,5 +1,6 @@
 //! Execute (training): the GRPO loop behind `grpo` and `rlhf` — each step samples and
-//! scores the step's groups (`rollout`), updates the policy on them (`policy_update`),
+//! scores the step's groups (`rollout`, refilled by `dynamic_sampling` when the stage asks
+//! for it), updates the policy on them (`policy_update`),
 //! syncs the reference model when asked (`reference_sync`), logs TRL's per-step metrics
 //! and the mechanism metrics (`crate::metrics::mechanism`), and keeps every rollout.
 //! Checkpoints and resume as the supervised trainer.
@@ -9,6 +10,7 @@ use std::collections::BTreeMap;
 use burn::module::AutodiffModule;
 use burn::optim::AdamWConfig;
 
+use super::dynamic_sampling::{sample_filled, PromptStream, Refill, PROMPTS_DRAWN};
 use super::models::{failed, load_input, model_files};
 use super::policy_rewards::PolicyRewards;
 use super::policy_update::{update_policy, UpdateSettings, UpdateStats};
@@ -97,7 +99,24 @@ impl BackendTask for GrpoTask<'_, '_> {
         let mut model = policy.model;
         let mut state = LoopState::default();
         let mut rollouts: Vec<Rollout> = Vec::new();
+        // With dynamic sampling a step draws as many prompts as it needs: where the stream
+        // stands is loop state. Without, a step's prompts are a function of the step.
+        let mut stream = job
+            .policy
+            .dynamic_sampling
+            .as_ref()
+            .map(|_| PromptStream::new(job.seed, records.len(), 0));
         if let Some(resumed) = resumed_state(context)? {
+            if let Some(stream) = &mut stream {
+                let drawn = resumed
+                    .extra
+                    .get(PROMPTS_DRAWN)
+                    .and_then(serde_json::Value::as_u64)
+                    .ok_or_else(|| {
+                        failed("the checkpoint does not say how many prompts dynamic sampling drew")
+                    })?;
+                *stream = PromptStream::new(job.seed, records.len(), drawn);
+            }
             model = load_module(model, context.read_checkpoint(WEIGHTS_FILE)?, &device)?;
             optimizer =
                 load_optimizer(optimizer, context.read_checkpoint(OPTIMIZER_FILE)?, &device)?;
@@ -121,21 +140,46 @@ impl BackendTask for GrpoTask<'_, '_> {
         };
         while state.step < total {
             let step = state.step;
-            let picks = prompt_batch(job.seed, records.len(), prompts_per_step, step);
-            let sampled = sample_step(
-                &model.valid(),
-                &tokenizer,
-                &records,
-                picks,
-                step,
-                &rollout_settings,
-                &reward_set,
-                &mut reward_models as &mut dyn ModelScorer,
-                &device,
-            )?;
+            let (sampled, refill): (Option<StepRollouts>, Option<Refill>) =
+                match (&job.policy.dynamic_sampling, &mut stream) {
+                    (Some(config), Some(stream)) => {
+                        let (sampled, refill) = sample_filled(
+                            &model.valid(),
+                            &tokenizer,
+                            &records,
+                            stream,
+                            (prompts_per_step, step),
+                            &rollout_settings,
+                            config,
+                            &reward_set,
+                            &mut reward_models as &mut dyn ModelScorer,
+                            &device,
+                        )?;
+                        state.extra = serde_json::json!({ PROMPTS_DRAWN: stream.drawn() });
+                        (sampled, Some(refill))
+                    }
+                    _ => {
+                        let picks = prompt_batch(job.seed, records.len(), prompts_per_step, step);
+                        let sampled = sample_step(
+                            &model.valid(),
+                            &tokenizer,
+                            &records,
+                            picks,
+                            (step, 0),
+                            &rollout_settings,
+                            &reward_set,
+                            &mut reward_models as &mut dyn ModelScorer,
+                            &device,
+                        )?;
+                        (Some(sampled), None)
+                    }
+                };
             // Scores so large that their group statistics overflow (a verifier printing
             // 1e308) would make every later step NaN: say so here, not as a diverged loss.
-            if sampled.advantages.iter().any(|a| !a.is_finite()) {
+            if sampled
+                .iter()
+                .any(|s| s.advantages.iter().any(|a| !a.is_finite()))
+            {
                 return Err(failed(format!(
                     "the rewards of step {} are too large to compare within a group (their mean or \
                      spread is not finite); keep reward scores within a moderate range, e.g. [-10, 10]",
@@ -154,15 +198,21 @@ impl BackendTask for GrpoTask<'_, '_> {
                 learning_rate,
                 step: state.step + 1,
             };
-            let stats;
-            (model, stats) = update_policy(
-                model,
-                &mut optimizer,
-                reference.as_ref(),
-                &sampled,
-                &update,
-                &device,
-            )?;
+            // A step whose every group dynamic sampling dropped has nothing to learn from:
+            // it takes no optimizer step (the schedule moves on with the step count).
+            let mut stats = None;
+            if let Some(sampled) = &sampled {
+                let updated;
+                (model, updated) = update_policy(
+                    model,
+                    &mut optimizer,
+                    reference.as_ref(),
+                    sampled,
+                    &update,
+                    &device,
+                )?;
+                stats = Some(updated);
+            }
             state.step += 1;
             if job.syncs_reference() && state.step % job.policy.sync_ref_model == 0 {
                 reference = reference.map(|r| {
@@ -171,7 +221,15 @@ impl BackendTask for GrpoTask<'_, '_> {
             }
             let update_s = clock.elapsed().as_secs_f64();
 
-            let mut metrics = step_metrics(&sampled, &stats, learning_rate, &accuracy);
+            let mut metrics = match (&sampled, &stats) {
+                (Some(sampled), Some(stats)) => {
+                    step_metrics(sampled, stats, learning_rate, &accuracy)
+                }
+                _ => BTreeMap::from([("learning_rate".to_string(), learning_rate)]),
+            };
+            if let Some(refill) = &refill {
+                metrics.extend(refill.metrics());
+            }
             metrics.insert("time/update_s".into(), update_s);
             let reward_mean = metrics.get("reward").copied().unwrap_or(f64::NAN);
             if state.step % training.logging_steps == 0 || state.step == total {
@@ -181,7 +239,9 @@ impl BackendTask for GrpoTask<'_, '_> {
                 metrics.retain(|_, value| value.is_finite());
                 context.log_metrics(state.step, metrics)?;
             }
-            rollouts.extend(sampled.records(state.step, &records));
+            if let Some(sampled) = &sampled {
+                rollouts.extend(sampled.records(state.step, &records));
+            }
             context.progress(state.step, total, &format!("reward {reward_mean:.3}"));
             checkpoint_if_due(
                 context,
@@ -225,7 +285,7 @@ impl BackendTask for GrpoTask<'_, '_> {
 }
 
 /// A step's metrics under TRL's names: each reward's mean and std, the share of groups
-/// whose rewards are all equal, the update's statistics, lengths, and phase times; then
+/// whose rewards are all equal (of the groups trained on, after dynamic sampling), the update's statistics, lengths, and phase times; then
 /// the mechanism metrics of its completions (`truncated_ratio` among them), correctness
 /// graded by `accuracy`.
 fn step_metrics(

@@ -1,11 +1,12 @@
 //! Execute (training): the GRPO objective on one batch — group-normalised advantages, the
-//! clipped surrogate with `epsilon`/`epsilon_high`, the k3 KL estimator against the
-//! reference, and TRL's loss aggregations (`grpo`, `dr_grpo`, `dapo`, `bnpo`).
+//! clipped surrogate with `epsilon`/`epsilon_high` on token ratios or on GSPO's sequence
+//! ratios (`importance_sampling_level`), the k3 KL estimator against the reference, and
+//! TRL's loss aggregations (`grpo`, `dr_grpo`, `dapo`, `bnpo`).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
 
-use crate::manifest::{LossType, ScaleRewards};
+use crate::manifest::{ImportanceSamplingLevel, LossType, ScaleRewards};
 
 /// Advantages of `rewards` (one per completion, `group` consecutive completions per
 /// prompt): minus the group mean, divided by the group's (or batch's) standard deviation
@@ -52,6 +53,7 @@ pub struct LossSettings {
     pub beta: f64,
     pub loss_type: LossType,
     pub max_completion_length: usize,
+    pub level: ImportanceSamplingLevel,
 }
 
 /// The loss and what the step logs about it.
@@ -59,7 +61,8 @@ pub struct PolicyLoss<B: Backend> {
     pub loss: Tensor<B, 1>,
     /// Mean k3 KL over completion tokens (0 without a reference).
     pub kl: f64,
-    /// Share of completion tokens whose ratio was clipped.
+    /// Share of completion tokens (with sequence ratios: of trained completions) whose
+    /// ratio was clipped.
     pub clip_ratio: f64,
 }
 
@@ -79,7 +82,21 @@ pub fn policy_loss<B: Backend>(
     let adv = Tensor::<B, 1>::from_floats(adv_values.as_slice(), &device)
         .reshape([rows, 1])
         .expand([rows, tokens]);
-    let ratio = (logp.clone() - old_logp).exp();
+    let log_ratio = logp.clone() - old_logp;
+    let ratio = match settings.level {
+        ImportanceSamplingLevel::Token => log_ratio.exp(),
+        // GSPO (Zheng et al. 2025, arXiv:2507.18071), as TRL's GRPOTrainer computes it for
+        // `importance_sampling_level == "sequence"` (trl/trainer/grpo_trainer.py,
+        // `_compute_loss`): s_i = exp(Σ_t m_t (log π_θ − log π_old) / max(Σ_t m_t, 1)),
+        // one ratio per completion, with its gradient through every token (no stop-gradient,
+        // GSPO's sequence form, not GSPO-token). The same ratio stands at each token, so
+        // the clipping and aggregation below are the token code's.
+        ImportanceSamplingLevel::Sequence => {
+            let per_row =
+                (log_ratio * mask.clone()).sum_dim(1) / mask.clone().sum_dim(1).clamp_min(1.0);
+            per_row.exp().expand([rows, tokens])
+        }
+    };
     let clipped = ratio
         .clone()
         .clamp(1.0 - settings.epsilon_low, 1.0 + settings.epsilon_high);
@@ -100,7 +117,22 @@ pub fn policy_loss<B: Backend>(
         * adv.clone().lower_elem(0.0).float();
     let high =
         ratio.greater_elem(1.0 + settings.epsilon_high).float() * adv.greater_elem(0.0).float();
-    let clipped_total: f64 = ((low + high) * mask.clone()).sum().into_scalar().elem();
+    let clipped_mask = (low + high) * mask.clone();
+    let clip_ratio = match settings.level {
+        ImportanceSamplingLevel::Token => {
+            let clipped_total: f64 = clipped_mask.sum().into_scalar().elem();
+            clipped_total / mask_sum.max(1.0)
+        }
+        // One ratio per completion: the share of trained completions clipped (TRL takes
+        // the mean over sequences for sequence-level ratios).
+        ImportanceSamplingLevel::Sequence => {
+            let trained = mask.clone().sum_dim(1).greater_elem(0.0).float();
+            let clipped = clipped_mask.sum_dim(1).greater_elem(0.0).float();
+            let rows_trained: f64 = trained.sum().into_scalar().elem();
+            let rows_clipped: f64 = clipped.sum().into_scalar().elem();
+            rows_clipped / rows_trained.max(1.0)
+        }
+    };
     let masked = per_token * mask.clone();
     let loss = match settings.loss_type {
         LossType::Grpo => {
@@ -115,7 +147,7 @@ pub fn policy_loss<B: Backend>(
     PolicyLoss {
         loss,
         kl: kl_mean,
-        clip_ratio: clipped_total / mask_sum.max(1.0),
+        clip_ratio,
     }
 }
 
@@ -142,6 +174,7 @@ mod tests {
             beta,
             loss_type,
             max_completion_length: 4,
+            level: ImportanceSamplingLevel::Token,
         };
         let out = policy_loss(
             t([[-1.0, -2.0], [-0.5, -1.5]]),
@@ -202,6 +235,184 @@ mod tests {
     }
 }
 
+/// GSPO's sequence ratios (`importance_sampling_level: sequence`) on the batch of `tests`:
+/// values and gradients worked out by hand.
+#[cfg(test)]
+mod sequence_level_tests {
+    use super::*;
+    use crate::model::CpuBackend;
+    use burn::backend::Autodiff;
+    use burn::tensor::TensorData;
+
+    type A = Autodiff<CpuBackend>;
+
+    fn t(values: [[f32; 2]; 2]) -> Tensor<A, 2> {
+        let flat: Vec<f32> = values.iter().flatten().copied().collect();
+        Tensor::from_data(TensorData::new(flat, [2, 2]), &Default::default())
+    }
+
+    fn settings(
+        level: ImportanceSamplingLevel,
+        loss_type: LossType,
+        eps: (f64, f64),
+    ) -> LossSettings {
+        LossSettings {
+            epsilon_low: eps.0,
+            epsilon_high: eps.1,
+            beta: 0.1,
+            loss_type,
+            max_completion_length: 4,
+            level,
+        }
+    }
+
+    /// The loss, clip ratio and d loss / d logp of 2 completions of 2 tokens (the second
+    /// row's last token masked), advantages +1 and −1.
+    fn run(
+        logp: [[f32; 2]; 2],
+        old: [[f32; 2]; 2],
+        beta: f64,
+        settings: LossSettings,
+    ) -> (f64, f64, Vec<f32>) {
+        let logp = t(logp).require_grad();
+        let out = policy_loss(
+            logp.clone(),
+            t(old),
+            Some(t([[-1.1, -2.0], [-0.6, -1.5]])),
+            &[1.0, -1.0],
+            t([[1.0, 1.0], [1.0, 0.0]]),
+            LossSettings { beta, ..settings },
+        );
+        let value: f64 = out.loss.clone().into_scalar().elem();
+        let grads = out.loss.backward();
+        let grad = logp
+            .grad(&grads)
+            .expect("logp is tracked")
+            .into_data()
+            .to_vec::<f32>()
+            .expect("values");
+        (value, out.clip_ratio, grad)
+    }
+
+    const LOGP: [[f32; 2]; 2] = [[-1.0, -2.0], [-0.5, -1.5]];
+    const OLD: [[f32; 2]; 2] = [[-1.2, -1.9], [-0.5, -1.0]];
+
+    fn close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-6, "{a} != {b}");
+    }
+
+    fn close_all(a: &[f32], b: &[f64]) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert!((f64::from(*x) - y).abs() < 1e-6, "{a:?} != {b:?}");
+        }
+    }
+
+    /// Row 0's log-ratios are 0.2 and −0.1: s₀ = exp((0.2 − 0.1)/2) = exp(0.05) =
+    /// 1.0512711; row 1 has one trained token with log-ratio 0 (its masked token's −0.5
+    /// does not count): s₁ = 1. Both lie inside [0.8, 1.2], so the surrogate of row 0 is
+    /// −1.0512711 at each token and row 1's is +1. With `grpo`'s aggregation and no KL:
+    /// (−1.0512711 + 1)/2 = −0.0256355. The KL terms (k3 of ref − logp = 0.1, 0 and −0.1:
+    /// 0.0051709, 0, 0.0048374) add 0.1 × (0.0051709/2 + 0.0048374)/2 = 0.0003628.
+    #[test]
+    fn sequence_ratios_match_the_hand_computed_loss() {
+        let grpo = settings(
+            ImportanceSamplingLevel::Sequence,
+            LossType::Grpo,
+            (0.2, 0.2),
+        );
+        let (loss, clip, _) = run(LOGP, OLD, 0.0, grpo);
+        close(loss, -0.025635548188011947);
+        close(clip, 0.0);
+        close(run(LOGP, OLD, 0.1, grpo).0, -0.025272741835315027);
+        let dapo = settings(
+            ImportanceSamplingLevel::Sequence,
+            LossType::Dapo,
+            (0.2, 0.2),
+        );
+        close(run(LOGP, OLD, 0.1, dapo).0, -0.367191569714952);
+        let dr = settings(
+            ImportanceSamplingLevel::Sequence,
+            LossType::DrGrpo,
+            (0.2, 0.2),
+        );
+        close(run(LOGP, OLD, 0.1, dr).0, -0.137696838643107);
+        // Token ratios on the same batch clip row 0's first token (exp(0.2) = 1.2214 >
+        // 1.2): the two levels differ here.
+        let token = settings(ImportanceSamplingLevel::Token, LossType::Grpo, (0.2, 0.2));
+        close(run(LOGP, OLD, 0.1, token).0, -0.025846548156292948);
+    }
+
+    /// d loss / d logp with `grpo`'s aggregation and β = 0. Sequence level: every trained
+    /// token of row 0 gets −½ · A₀ · s₀ · 1/|y₀| = −½ · 1.0512711 · ½ = −0.2628178 (both
+    /// tokens pushed up together); row 1's token −½ · (−1) · 1 · 1 = +0.5 (pushed down);
+    /// the masked token 0. Token level: row 0's first token is clipped (no gradient) and
+    /// its second gets −½ · exp(−0.1) · ½ = −0.2262093.
+    #[test]
+    fn sequence_ratios_move_every_token_of_a_completion_together() {
+        let sequence = settings(
+            ImportanceSamplingLevel::Sequence,
+            LossType::Grpo,
+            (0.2, 0.2),
+        );
+        let (_, _, grad) = run(LOGP, OLD, 0.0, sequence);
+        close_all(&grad, &[-0.262817774094006, -0.262817774094006, 0.5, 0.0]);
+        let token = settings(ImportanceSamplingLevel::Token, LossType::Grpo, (0.2, 0.2));
+        let (_, _, grad) = run(LOGP, OLD, 0.0, token);
+        close_all(&grad, &[0.0, -0.22620935450898987, 0.5, 0.0]);
+    }
+
+    /// GSPO's own clip range (3e-4, 4e-4): s₀ = 1.0513 > 1.0004 with A₀ > 0 is clipped, so
+    /// row 0 contributes −1.0004 and no gradient; half the trained completions clipped.
+    #[test]
+    fn a_sequence_outside_the_range_is_clipped_whole() {
+        let gspo = settings(
+            ImportanceSamplingLevel::Sequence,
+            LossType::Grpo,
+            (3e-4, 4e-4),
+        );
+        let (loss, clip, grad) = run(LOGP, OLD, 0.0, gspo);
+        close(loss, (-(1.0 + 4e-4) + 1.0) / 2.0);
+        close(clip, 0.5);
+        close_all(&grad, &[0.0, 0.0, 0.5, 0.0]);
+    }
+
+    /// When every token of a completion has the same ratio, the sequence ratio is that
+    /// ratio, and both levels give the same loss and the same gradient, clipped or not,
+    /// under every aggregation.
+    #[test]
+    fn equal_token_ratios_make_both_levels_coincide() {
+        // Log-ratios 0.1 on row 0 and −0.1 on row 1 (its masked token too).
+        let old = [[-1.1, -2.1], [-0.4, -1.4]];
+        for loss_type in [
+            LossType::Grpo,
+            LossType::Dapo,
+            LossType::DrGrpo,
+            LossType::Bnpo,
+        ] {
+            // 0.2 leaves both ratios inside; 0.05 clips both (exp(0.1) > 1.05 with A > 0,
+            // exp(−0.1) < 0.95 with A < 0).
+            for eps in [(0.2, 0.2), (0.05, 0.05)] {
+                let token = run(
+                    LOGP,
+                    old,
+                    0.1,
+                    settings(ImportanceSamplingLevel::Token, loss_type, eps),
+                );
+                let sequence = run(
+                    LOGP,
+                    old,
+                    0.1,
+                    settings(ImportanceSamplingLevel::Sequence, loss_type, eps),
+                );
+                close(token.0, sequence.0);
+                let expected: Vec<f64> = token.2.iter().map(|&g| f64::from(g)).collect();
+                close_all(&sequence.2, &expected);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod policy_step_tests {
     use super::*;
@@ -253,6 +464,7 @@ mod policy_step_tests {
             beta: 0.0,
             loss_type: LossType::Grpo,
             max_completion_length: 3,
+            level: ImportanceSamplingLevel::Token,
         };
         let loss = policy_loss(
             out.logprobs.clone(),

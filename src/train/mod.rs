@@ -8,6 +8,7 @@ mod bradley_terry;
 mod chunked_logprobs;
 mod clip;
 mod distill_kl;
+mod dynamic_sampling;
 mod eval;
 mod grpo;
 mod grpo_loss;

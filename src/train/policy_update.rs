@@ -110,6 +110,7 @@ where
         beta: policy.beta,
         loss_type: policy.loss_type,
         max_completion_length: settings.max_completion_length,
+        level: policy.importance_sampling_level,
     };
     let mut kl_sum = 0.0;
     let mut clip_sum = 0.0;

@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::grpo_loss::group_advantages;
 use super::models::failed;
 use crate::exec::StageError;
+use crate::manifest::ScaleRewards;
 use crate::metrics::{ModeSample, Rollout};
 use crate::model::KernelBackend;
 use crate::model::{self, Completion, FinishReason, SamplingParams, TextTokenizer, Transformer};
@@ -21,14 +22,19 @@ pub(super) fn prompt_batch(seed: u64, count: usize, per_step: usize, step: u64) 
     let per_epoch = (count / per_step.max(1)).max(1) as u64;
     let epoch = step / per_epoch;
     let within = (step % per_epoch) as usize;
-    let mut order: Vec<usize> = (0..count).collect();
-    SeededRng::for_purpose(seed, &format!("grpo-epoch-{epoch}")).shuffle(&mut order);
-    order
+    epoch_order(seed, count, epoch)
         .into_iter()
         .cycle()
         .skip(within * per_step)
         .take(per_step)
         .collect()
+}
+
+/// The seeded order of the `count` prompts in epoch `epoch`.
+pub(super) fn epoch_order(seed: u64, count: usize, epoch: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..count).collect();
+    SeededRng::for_purpose(seed, &format!("grpo-epoch-{epoch}")).shuffle(&mut order);
+    order
 }
 
 /// A step's sampled and scored groups: `group` consecutive rows per picked prompt.
@@ -58,14 +64,16 @@ pub(super) struct RolloutSettings<'a> {
     pub seed: u64,
 }
 
-/// Samples `group` completions for each of `picks` with `model` and scores them.
+/// Samples `group` completions for each of `picks` with `model` and scores them. `round`
+/// counts the sampling rounds of one step (dynamic sampling); round 0 is every step's
+/// first, with the seed steps always had.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn sample_step<B: KernelBackend>(
     model: &Transformer<B>,
     tokenizer: &TextTokenizer,
     records: &[DatasetRecord],
     picks: Vec<usize>,
-    step: u64,
+    (step, round): (u64, u32),
     settings: &RolloutSettings<'_>,
     rewards: &RoutedRewards,
     scorer: &mut dyn ModelScorer,
@@ -88,7 +96,9 @@ pub(super) fn sample_step<B: KernelBackend>(
         temperature: generation.temperature as f32,
         top_p: generation.top_p as f32,
         top_k: generation.top_k,
-        seed: settings.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        seed: settings.seed
+            ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ u64::from(round).wrapping_mul(0xD1B5_4A32_D192_ED03),
         stop: generation.stop.clone(),
     };
     let clock = Instant::now();
@@ -136,6 +146,55 @@ pub(super) fn sample_step<B: KernelBackend>(
 }
 
 impl StepRollouts {
+    /// The groups `kept` picks out of `rounds` (round, group), in that order, as one
+    /// step's batch; advantages are computed over it as if it had been sampled at once.
+    /// `None` when nothing is kept.
+    pub(super) fn gather(
+        rounds: &[StepRollouts],
+        kept: &[(usize, usize)],
+        scale: ScaleRewards,
+    ) -> Option<StepRollouts> {
+        let first = rounds.first()?;
+        if kept.is_empty() {
+            return None;
+        }
+        let group = first.group;
+        let rows: Vec<(usize, usize)> = kept
+            .iter()
+            .flat_map(|&(round, g)| (g * group..(g + 1) * group).map(move |r| (round, r)))
+            .collect();
+        let scores: Vec<&RoutedScores> = rounds.iter().map(|r| &r.scores).collect();
+        let scores = RoutedScores::gather(&scores, &rows);
+        let advantages = group_advantages(&scores.batch.total, group, scale);
+        Some(StepRollouts {
+            picks: kept
+                .iter()
+                .map(|&(round, g)| rounds[round].picks[g])
+                .collect(),
+            group,
+            rows: rows
+                .iter()
+                .map(|&(round, r)| rounds[round].rows[r].clone())
+                .collect(),
+            completions: rows
+                .iter()
+                .map(|&(round, r)| rounds[round].completions[r].clone())
+                .collect(),
+            responses: rows
+                .iter()
+                .map(|&(round, r)| rounds[round].responses[r].clone())
+                .collect(),
+            answers: kept
+                .iter()
+                .map(|&(round, g)| rounds[round].answers[g].clone())
+                .collect(),
+            scores,
+            advantages,
+            generation_s: rounds.iter().map(|r| r.generation_s).sum(),
+            reward_s: rounds.iter().map(|r| r.reward_s).sum(),
+        })
+    }
+
     /// Each row as the mechanism metrics read it, graded by `accuracy`.
     pub(super) fn mode_samples<'s>(&'s self, accuracy: &AccuracyVerifier) -> Vec<ModeSample<'s>> {
         self.responses

@@ -274,6 +274,26 @@ fn gradient_checkpointing_off_is_the_key_of_a_stage_that_never_set_it() {
 }
 
 #[test]
+fn token_ratios_are_the_key_of_a_stage_that_never_set_them() {
+    let with = |line: &str| {
+        BASE.replace(
+            "    learning_rate: 1.0e-5\n",
+            &format!("    learning_rate: 1.0e-5\n{line}"),
+        )
+    };
+    let token = with("    importance_sampling_level: token\n");
+    let sequence = with("    importance_sampling_level: sequence\n");
+    let filtered = with("    dynamic_sampling: {metric: accuracy, max_rounds: 3}\n");
+    assert_eq!(key_of(BASE, "rl"), key_of(&token, "rl"));
+    assert_ne!(key_of(BASE, "rl"), key_of(&sequence, "rl"));
+    assert_ne!(key_of(BASE, "rl"), key_of(&filtered, "rl"));
+    assert_ne!(
+        key_of(&filtered, "rl"),
+        key_of(&filtered.replace("max_rounds: 3", "max_rounds: 2"), "rl")
+    );
+}
+
+#[test]
 fn the_steps_scratchpad_is_the_key_of_a_dataset_that_never_set_it() {
     let added = BASE.replace(
         "{kind: arithmetic, num_samples: 100}",

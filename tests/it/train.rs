@@ -332,3 +332,103 @@ fn rejection_sampling_feeds_distillation_into_a_student() {
         .iter()
         .any(|s| s["name"] == "student" && s["status"] == "ran"));
 }
+
+/// A verifier whose score an untrained model's output already varies in: whether the text
+/// after the pre-filled `<think>` opens a tag (so some groups are all 0 or all 1).
+const TAG_JUDGE: &str = r#"import json, sys
+for line in sys.stdin:
+    print(int(json.loads(line)["completion"].count("<") > 1))
+"#;
+
+/// `MANIFEST`'s GRPO stage as GSPO (sequence ratios with the paper's clip range, two updates
+/// per batch so the ratio moves) with DAPO's dynamic sampling on the verifier's raw score.
+fn gspo_with_dynamic_sampling() -> String {
+    let manifest = MANIFEST
+        .replace(
+            "  short: {kind: length, max_length: 16, buffer: 14}\n",
+            "  short: {kind: length, max_length: 16, buffer: 14}\n  tag: {kind: command, command: [python3, judge.py]}\n",
+        )
+        .replace(
+            "rewards: {accuracy: 1.0, format: 0.5, short: 1.0}",
+            "rewards: {accuracy: 1.0, format: 0.5, short: 1.0, tag: 0.5}",
+        )
+        .replace(
+            "    beta: 0.05\n",
+            "    beta: 0.05\n    num_iterations: 2\n    importance_sampling_level: sequence\n    epsilon: 3.0e-4\n    epsilon_high: 4.0e-4\n    dynamic_sampling: {metric: tag, max_rounds: 2}\n",
+        );
+    assert_ne!(manifest, MANIFEST);
+    manifest
+}
+
+#[test]
+fn gspo_with_dynamic_sampling_logs_what_it_drew_and_resumes_bit_identical() {
+    let manifest = gspo_with_dynamic_sampling();
+    let fresh = || {
+        Test::new()
+            .write("m.yaml", &manifest)
+            .write("judge.py", TAG_JUDGE)
+    };
+    let test = fresh();
+    let run = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--until", "zero"])
+        .run();
+    assert!(run.success, "{}", run.stderr);
+    let uninterrupted = output_hashes(&last_run_json(&test));
+
+    let metrics = test
+        .clone_args([
+            "metrics", "last", "zero", "--store", "store", "--format", "json",
+        ])
+        .run();
+    assert!(metrics.success, "{}", metrics.stderr);
+    let series: Vec<serde_json::Value> = serde_json::from_str(&metrics.stdout).expect("json");
+    assert_eq!(series.len(), 4, "one point per step");
+    let value = |point: &serde_json::Value, name: &str| {
+        point["values"][name]
+            .as_f64()
+            .unwrap_or_else(|| panic!("`{name}` is logged: {}", point["values"]))
+    };
+    let mut dropped = 0.0;
+    for point in &series {
+        let (drawn, kept) = (
+            value(point, "dynamic_sampling/prompts_drawn"),
+            value(point, "dynamic_sampling/groups_kept"),
+        );
+        let step_dropped = value(point, "dynamic_sampling/groups_dropped");
+        let rounds = value(point, "dynamic_sampling/rounds");
+        // Every prompt drawn is sampled as one group, then kept or dropped; a step keeps
+        // at most its batch of 2 groups, in at most `max_rounds` rounds.
+        assert_eq!(drawn, kept + step_dropped, "{}", point["values"]);
+        assert!(
+            kept <= 2.0 && (1.0..=2.0).contains(&rounds),
+            "{}",
+            point["values"]
+        );
+        assert!(point["values"].get("frac_reward_zero_std").is_some());
+        dropped += step_dropped;
+    }
+    assert!(
+        dropped > 0.0,
+        "the judge's constant groups were dropped: {}",
+        metrics.stdout
+    );
+    assert!(
+        series.iter().any(|p| value(p, "clip_ratio") > 0.0),
+        "the second update's sequence ratios leave GSPO's narrow range: {}",
+        metrics.stdout
+    );
+
+    // Killed after every checkpoint (base at 4, zero at 2) and resumed: the same bits.
+    let test = fresh();
+    for attempt in 0.. {
+        assert!(attempt < 10, "the run did not finish after 10 resumptions");
+        let outcome = test
+            .clone_args(["run", "m.yaml", "--store", "store", "--until", "zero"])
+            .env("R1FLOW_FAILPOINT", "after-checkpoint")
+            .run();
+        if outcome.success {
+            break;
+        }
+    }
+    assert_eq!(output_hashes(&last_run_json(&test)), uninterrupted);
+}

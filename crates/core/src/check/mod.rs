@@ -11,6 +11,7 @@ mod compose;
 mod context;
 mod declarations;
 mod decode;
+mod dynamic_sampling;
 mod fields;
 mod pipeline;
 mod references;
@@ -311,6 +312,7 @@ fn check_variant(
             let mut checks = FieldChecks::new(&doc, path.clone(), diagnostics);
             fields::check_shared(&decl.to_json(), &mut checks);
             decl.check(&mut checks);
+            dynamic_sampling::check(&decl, &rewards, &mut checks);
             if let Some(resources) = decl.resources() {
                 fields::check_resources(resources, &mut checks);
             }

@@ -3,6 +3,7 @@
 //! `Pipeline` with names resolved and defaults filled.
 
 mod dataset;
+mod dynamic_sampling;
 mod model;
 pub mod params;
 mod resources;
@@ -17,8 +18,9 @@ pub use dataset::{
     AnswerExtractor, ArithmeticTask, CountdownTask, DatasetDecl, JsonlFormat, JsonlSource,
     Operation, RecordShape, Scratchpad, SolutionNoise, TestSize, MAX_GENERATED_SAMPLES,
 };
+pub use dynamic_sampling::DynamicSampling;
 pub use model::{ModelDecl, Preset};
-pub use params::{Defaults, LossType, LrScheduler, ScaleRewards};
+pub use params::{Defaults, ImportanceSamplingLevel, LossType, LrScheduler, ScaleRewards};
 pub use resources::Resources;
 pub use reward::{
     AccuracyMode, AccuracyReward, AnswerIn, CommandReward, FormatMode, FormatReward,

@@ -45,6 +45,18 @@ pub enum LossType {
     Bnpo,
 }
 
+/// Where the policy ratio π_θ/π_old is taken and clipped (TRL `importance_sampling_level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportanceSamplingLevel {
+    /// One ratio per token (GRPO, PPO).
+    #[default]
+    Token,
+    /// One ratio per completion, exp of the mean per-token log-ratio over its tokens,
+    /// clipped as a whole (GSPO).
+    Sequence,
+}
+
 /// Splices the shared parameter groups into a stage config struct.
 ///
 /// `stage_config! { #[attrs] pub struct X { own fields, } [training, generation, policy] }`
@@ -153,6 +165,17 @@ macro_rules! stage_config {
             /// Exclude completions cut off at `max_completion_length` from the loss.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub mask_truncated_completions: Option<bool>,
+            /// Where the ratio is taken and clipped: `token` (GRPO) or `sequence` (GSPO: one
+            /// length-normalised ratio per completion). GSPO's paper clips far tighter,
+            /// e.g. `epsilon: 3e-4`, `epsilon_high: 4e-4`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub importance_sampling_level:
+                Option<$crate::manifest::params::ImportanceSamplingLevel>,
+            /// DAPO's dynamic sampling: drop the groups whose `metric` reward is the same for
+            /// every completion (they have no advantage) and sample new prompts in their
+            /// place, for at most `max_rounds` rounds per step.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub dynamic_sampling: Option<$crate::manifest::DynamicSampling>,
             /// Mix the policy into the reference model every this many steps (TRL's
             /// `sync_ref_model` with `ref_model_sync_steps`): ref ← α·policy + (1 − α)·ref
             /// with α = `ref_model_mixup_alpha`; 0 never. Only matters when `beta` > 0.

@@ -21,7 +21,8 @@
 //! Not in the key: stage names, manifest name, formatting, comments, key order, other
 //! stages' parameters, `save_steps` (checkpoint cadence), export's copy-to `path`, a
 //! stage's `resources` (where it runs), `ref_model_mixup_alpha` while the reference is
-//! never synced, `gradient_checkpointing` while it is off.
+//! never synced, `gradient_checkpointing` while it is off, `importance_sampling_level` while
+//! it is `token`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -104,6 +105,11 @@ pub(crate) fn key_material(
         // were. On, the backward pass sums gradients in another order.
         if map.get("gradient_checkpointing") == Some(&Value::Bool(false)) {
             map.remove("gradient_checkpointing");
+        }
+        // Token ratios are how every policy stage trained before GSPO's sequence ratios
+        // existed: keys stay as they were.
+        if map.get("importance_sampling_level").and_then(Value::as_str) == Some("token") {
+            map.remove("importance_sampling_level");
         }
     }
     let chat_fields: Vec<&str> = stage

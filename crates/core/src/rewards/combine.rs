@@ -31,6 +31,41 @@ pub struct ScoredBatch {
     pub total: Vec<Option<f64>>,
 }
 
+impl ScoredBatch {
+    /// The samples `rows` picks out of `batches`, as (batch, sample) in that order — what
+    /// a step keeps of several rounds of sampling. A reward one of the batches lacks is
+    /// skipped on its samples.
+    pub fn gather(batches: &[&ScoredBatch], rows: &[(usize, usize)]) -> ScoredBatch {
+        let mut per_reward: IndexMap<String, Vec<RewardOutcome>> = IndexMap::new();
+        for batch in batches {
+            for name in batch.per_reward.keys() {
+                per_reward.entry(name.clone()).or_default();
+            }
+        }
+        for (name, outcomes) in &mut per_reward {
+            outcomes.extend(rows.iter().map(|&(b, i)| {
+                batches
+                    .get(b)
+                    .and_then(|batch| batch.per_reward.get(name))
+                    .and_then(|scored| scored.get(i))
+                    .cloned()
+                    .unwrap_or_else(|| RewardOutcome::Skipped("not scored in its round".into()))
+            }));
+        }
+        let total = rows
+            .iter()
+            .map(|&(b, i)| {
+                batches
+                    .get(b)
+                    .and_then(|batch| batch.total.get(i))
+                    .copied()
+                    .flatten()
+            })
+            .collect();
+        ScoredBatch { per_reward, total }
+    }
+}
+
 impl RewardSet {
     /// `rewards` as `(reward, weight)`, in the order they are reported.
     pub fn new(rewards: Vec<(Reward, f64)>) -> Self {

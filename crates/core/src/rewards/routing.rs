@@ -58,6 +58,8 @@ pub struct RoutedScores {
     pub batch: ScoredBatch,
     /// For `ByKind`: each kind with its own samples' scores.
     parts: Vec<(PromptKind, ScoredBatch)>,
+    /// For `ByKind`: each sample's kind.
+    kinds: Vec<PromptKind>,
 }
 
 impl RoutedRewards {
@@ -87,6 +89,7 @@ impl RoutedRewards {
                 return Ok(RoutedScores {
                     batch: set.score_with(samples, models)?,
                     parts: Vec::new(),
+                    kinds: Vec::new(),
                 })
             }
             Self::ByKind { reasoning, general } => (reasoning, general),
@@ -121,11 +124,64 @@ impl RoutedRewards {
         Ok(RoutedScores {
             batch: ScoredBatch { per_reward, total },
             parts,
+            kinds: samples.iter().map(PromptKind::of).collect(),
         })
     }
 }
 
 impl RoutedScores {
+    /// The samples `rows` picks out of `batches`, as (batch, sample) in that order, with
+    /// each kind's scores kept apart as [`RoutedRewards::score`] keeps them.
+    pub fn gather(batches: &[&RoutedScores], rows: &[(usize, usize)]) -> RoutedScores {
+        let whole: Vec<&ScoredBatch> = batches.iter().map(|b| &b.batch).collect();
+        let batch = ScoredBatch::gather(&whole, rows);
+        if batches.iter().all(|b| b.parts.is_empty()) {
+            return RoutedScores {
+                batch,
+                parts: Vec::new(),
+                kinds: Vec::new(),
+            };
+        }
+        let empty = ScoredBatch {
+            per_reward: IndexMap::new(),
+            total: Vec::new(),
+        };
+        let kind_of = |b: usize, i: usize| batches.get(b).and_then(|s| s.kinds.get(i)).copied();
+        let mut parts = Vec::new();
+        for kind in [PromptKind::Reasoning, PromptKind::General] {
+            // A sample's place in its own batch's part of this kind.
+            let picked: Vec<(usize, usize)> = rows
+                .iter()
+                .filter(|&&(b, i)| kind_of(b, i) == Some(kind))
+                .map(|&(b, i)| {
+                    (
+                        b,
+                        batches[b].kinds[..i].iter().filter(|k| **k == kind).count(),
+                    )
+                })
+                .collect();
+            let sources: Vec<&ScoredBatch> = batches
+                .iter()
+                .map(|b| {
+                    b.parts
+                        .iter()
+                        .find(|(k, _)| *k == kind)
+                        .map_or(&empty, |(_, part)| part)
+                })
+                .collect();
+            parts.push((kind, ScoredBatch::gather(&sources, &picked)));
+        }
+        let kinds = rows
+            .iter()
+            .map(|&(b, i)| kind_of(b, i).unwrap_or(PromptKind::General))
+            .collect();
+        RoutedScores {
+            batch,
+            parts,
+            kinds,
+        }
+    }
+
     /// The metrics of [`ScoredBatch::metrics`]; for `ByKind`, `reward` and `reward_std`
     /// over every sample, then per kind the share of the batch `prompts/KIND` and, when
     /// the batch has prompts of that kind, `reward/KIND`, `reward_std/KIND` and each of
@@ -266,5 +322,53 @@ mod tests {
         let without_model = routed.score(&samples, None).expect_err("needs the model");
         assert_eq!(without_model.reward(), "helpfulness");
         insta::assert_snapshot!(without_model.to_string());
+    }
+
+    #[test]
+    fn gathered_rows_score_as_if_scored_together() {
+        let model = RewardDecl::Model(ModelReward {
+            model: "rm".to_string(),
+        });
+        let routed = RoutedRewards::ByKind {
+            reasoning: RewardSet::new(vec![(Reward::builtin("accuracy").expect("built-in"), 1.0)]),
+            general: RewardSet::new(vec![(
+                Reward::from_decl("helpfulness", &model, Path::new(".")).expect("model reward"),
+                1.0,
+            )]),
+        };
+        let gold = Answer::Text("4".into());
+        let right = "<think>2+2</think> <answer>4</answer>";
+        let samples = [
+            Sample::new("2+2?", right, Some(&gold)),
+            Sample::new("say hi", "hello", None),
+            Sample::new("2+2?", "no answer", Some(&gold)),
+            Sample::new("say more", "hello there", None),
+        ];
+        let mut scorer = LengthModel { asked: Vec::new() };
+        let first = routed
+            .score(&samples[..2], Some(&mut scorer))
+            .expect("scores");
+        let second = routed
+            .score(&samples[2..], Some(&mut scorer))
+            .expect("scores");
+        // Sample 1 of the first round, then both of the second, then sample 0.
+        let gathered = RoutedScores::gather(&[&first, &second], &[(0, 1), (1, 0), (1, 1), (0, 0)]);
+        let order = [samples[1], samples[2], samples[3], samples[0]];
+        let together = routed.score(&order, Some(&mut scorer)).expect("scores");
+        assert_eq!(gathered, together);
+        assert_eq!(gathered.metrics(), together.metrics());
+
+        let same = RoutedRewards::Same(RewardSet::new(vec![(
+            Reward::builtin("accuracy").expect("built-in"),
+            1.0,
+        )]));
+        let one = same.score(&samples[..1], None).expect("scores");
+        let other = same.score(&samples[2..3], None).expect("scores");
+        let both = RoutedScores::gather(&[&one, &other], &[(1, 0), (0, 0)]);
+        assert_eq!(both.batch.total, vec![Some(0.0), Some(1.0)]);
+        assert_eq!(
+            both,
+            same.score(&[samples[2], samples[0]], None).expect("scores")
+        );
     }
 }

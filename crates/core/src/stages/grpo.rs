@@ -10,7 +10,9 @@ use super::{
     FieldChecks, GenerationSettings, Input, Need, Output, PolicySettings, RewardRefs, RewardRole,
     StageConfig, TrainingSettings, Unset,
 };
-use crate::manifest::params::{stage_config, LossType, LrScheduler, ScaleRewards};
+use crate::manifest::params::{
+    stage_config, ImportanceSamplingLevel, LossType, LrScheduler, ScaleRewards,
+};
 use crate::manifest::Defaults;
 
 stage_config! {
@@ -67,6 +69,7 @@ pub(super) fn policy_defaults() -> Defaults {
         scale_rewards: Some(ScaleRewards::Group),
         loss_type: Some(LossType::Grpo),
         mask_truncated_completions: Some(false),
+        importance_sampling_level: Some(ImportanceSamplingLevel::Token),
         sync_ref_model: Some(0),
         ref_model_mixup_alpha: Some(0.6),
         ..Defaults::default()

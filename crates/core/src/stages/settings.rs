@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{LossType, LrScheduler, ScaleRewards};
+use crate::manifest::{
+    DynamicSampling, ImportanceSamplingLevel, LossType, LrScheduler, ScaleRewards,
+};
 
 /// A field that has no value after defaults were applied: neither the stage, nor
 /// `defaults:`, nor the kind's built-in defaults set it. `check` reports it at the stage.
@@ -101,6 +103,13 @@ pub struct PolicySettings {
     pub scale_rewards: ScaleRewards,
     pub loss_type: LossType,
     pub mask_truncated_completions: bool,
+    /// Token (GRPO) or sequence (GSPO) ratios. Specs stored before it existed trained
+    /// with token ratios.
+    #[serde(default)]
+    pub importance_sampling_level: ImportanceSamplingLevel,
+    /// DAPO's dynamic sampling, when the stage asks for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_sampling: Option<DynamicSampling>,
     /// Mix the policy into the reference model every this many steps; 0 never.
     pub sync_ref_model: u64,
     /// The policy's share in that mix: ref ← α·policy + (1 − α)·ref.
@@ -181,6 +190,11 @@ macro_rules! policy_settings {
                 $config.mask_truncated_completions,
                 "mask_truncated_completions",
             )?,
+            importance_sampling_level: required(
+                $config.importance_sampling_level,
+                "importance_sampling_level",
+            )?,
+            dynamic_sampling: $config.dynamic_sampling.clone(),
             sync_ref_model: required($config.sync_ref_model, "sync_ref_model")?,
             ref_model_mixup_alpha: required(
                 $config.ref_model_mixup_alpha,
