@@ -7,8 +7,8 @@
 //! loops (`model`, `train`) are the only code that names burn. See ARCHITECTURE.md.
 
 pub use r1flow_core::{
-    architecture, check, diag, manifest, metrics, plan, records, rewards, schema, stages, syntax,
-    tasks, user_file,
+    architecture, check, diag, manifest, metric_names, metrics, plan, records, rewards, schema,
+    stages, syntax, tasks, user_file,
 };
 
 pub mod exec;

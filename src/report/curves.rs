@@ -3,6 +3,7 @@
 //! stage kind, so stages that log the same names (rlhf, distill) get the same plots, and a
 //! metric nobody planned for still gets a plot of its own.
 
+use crate::metric_names as names;
 use std::collections::BTreeSet;
 
 use super::stored::StageSeries;
@@ -37,7 +38,7 @@ pub fn slug(text: &str) -> String {
 /// Per-reward statistics that are not plotted as lines of their own: the std of each
 /// reward (`reward_std` is the band of the total reward instead).
 fn is_dispersion(name: &str) -> bool {
-    name == "reward_std" || (name.starts_with("reward/") && name.ends_with("/std"))
+    name == names::REWARD_STD || (name.starts_with(names::REWARD_PREFIX) && name.ends_with("/std"))
 }
 
 /// The plots of one training stage's series: total reward (± its std), each reward's
@@ -69,9 +70,9 @@ pub fn stage_plots(series: &StageSeries) -> Vec<NamedPlot> {
         }
     };
 
-    if names.iter().any(|n| n == "reward") {
-        let mean = series.values("reward");
-        let std = series.values("reward_std");
+    if names.iter().any(|n| n == names::REWARD) {
+        let mean = series.values(names::REWARD);
+        let std = series.values(names::REWARD_STD);
         let mut line = Series::new("reward (mean ± std)", mean.clone());
         if std.len() == mean.len() {
             line = line.with_band(
@@ -87,20 +88,22 @@ pub fn stage_plots(series: &StageSeries) -> Vec<NamedPlot> {
             format!("{stage}: total reward"),
             "reward",
             vec![line],
-            &["reward".into(), "reward_std".into()],
+            &[names::REWARD.into(), names::REWARD_STD.into()],
         );
     }
 
     let per_reward: Vec<String> = names
         .iter()
-        .filter(|n| n.starts_with("reward/") && !is_dispersion(n) && !n.ends_with("/skipped"))
+        .filter(|n| {
+            n.starts_with(names::REWARD_PREFIX) && !is_dispersion(n) && !n.ends_with("/skipped")
+        })
         .cloned()
         .collect();
     if !per_reward.is_empty() {
         let lines = per_reward
             .iter()
             .map(|n| {
-                let reward = n.trim_start_matches("reward/");
+                let reward = n.trim_start_matches(names::REWARD_PREFIX);
                 let kind = series.reward_kinds.get(reward);
                 let label = match kind {
                     Some(kind) if kind != reward => format!("{reward} ({kind})"),
@@ -120,9 +123,9 @@ pub fn stage_plots(series: &StageSeries) -> Vec<NamedPlot> {
     }
 
     let lengths: Vec<String> = [
-        "completion_length_max",
-        "completion_length",
-        "completion_length_min",
+        names::COMPLETION_LENGTH_MAX,
+        names::COMPLETION_LENGTH,
+        names::COMPLETION_LENGTH_MIN,
     ]
     .iter()
     .filter(|n| names.iter().any(|m| m == *n))
@@ -133,8 +136,8 @@ pub fn stage_plots(series: &StageSeries) -> Vec<NamedPlot> {
             .iter()
             .map(|n| {
                 let label = match n.as_str() {
-                    "completion_length" => "mean",
-                    "completion_length_max" => "max",
+                    names::COMPLETION_LENGTH => "mean",
+                    names::COMPLETION_LENGTH_MAX => "max",
                     _ => "min",
                 };
                 Series::new(label, series.values(n))
@@ -158,13 +161,20 @@ pub fn stage_plots(series: &StageSeries) -> Vec<NamedPlot> {
             "worked-mode",
             "worked mode: share, and accuracy of each mode",
             "share",
-            &["worked_share", "accuracy_worked", "accuracy_shortcut"][..],
+            &[
+                names::WORKED_SHARE,
+                names::ACCURACY_WORKED,
+                names::ACCURACY_SHORTCUT,
+            ][..],
         ),
         (
             "length-by-outcome",
             "completion length of correct and incorrect completions",
             "tokens",
-            &["completion_len_correct", "completion_len_incorrect"][..],
+            &[
+                names::COMPLETION_LEN_CORRECT,
+                names::COMPLETION_LEN_INCORRECT,
+            ][..],
         ),
     ] {
         let present: Vec<String> = members
@@ -188,14 +198,14 @@ pub fn stage_plots(series: &StageSeries) -> Vec<NamedPlot> {
         }
     }
 
-    if names.iter().any(|n| n == "loss") {
+    if names.iter().any(|n| n == names::LOSS) {
         add(
             &mut used,
             "loss",
             format!("{stage}: loss"),
             "loss",
-            vec![Series::new("loss", series.values("loss"))],
-            &["loss".into()],
+            vec![Series::new("loss", series.values(names::LOSS))],
+            &[names::LOSS.into()],
         );
     }
 
@@ -215,7 +225,7 @@ pub fn stage_plots(series: &StageSeries) -> Vec<NamedPlot> {
             continue;
         }
         let group = match name.split_once('/') {
-            Some((prefix, _)) if !name.starts_with("reward/") => prefix.to_string(),
+            Some((prefix, _)) if !name.starts_with(names::REWARD_PREFIX) => prefix.to_string(),
             _ => name.clone(),
         };
         match groups.iter_mut().find(|(g, _)| *g == group) {

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 
 use crate::check::{check_file, Capabilities};
+use crate::metric_names as names;
 use crate::metrics::{Rollout, StoredSample, ROLLOUTS_FILE, SAMPLES_FILE};
 use crate::plan::{InputSpec, StageSpec};
 use crate::records::{from_jsonl, Answer, DatasetRecord};
@@ -213,7 +214,11 @@ pub fn rescore(store: &Store, request: &RescoreRequest) -> Result<Rescored, Resc
         .rewards
         .iter()
         .map(|name| {
-            let get = |suffix: &str| metrics.get(&format!("reward/{name}{suffix}")).copied();
+            let get = |suffix: &str| {
+                metrics
+                    .get(&format!("{}{name}{suffix}", names::REWARD_PREFIX))
+                    .copied()
+            };
             RewardSummary {
                 name: name.clone(),
                 mean: get(""),

@@ -9,6 +9,7 @@ use indexmap::IndexMap;
 use super::curves::{stage_plots, NamedPlot};
 use super::html::{Cell, HtmlReport};
 use super::stored::{eval_metrics, format_metric, order_metrics, stage_series, StageRef};
+use crate::metric_names as names;
 use crate::stages::StageKind;
 use crate::store::{RunRecord, StageRun, StageStatus, Store, StoreError};
 
@@ -185,7 +186,7 @@ pub fn run_report(store: &Store, run: &RunRecord) -> Result<RunReport, StoreErro
         ));
         let stage_plots = stage_plots(&series);
         if series.reward_kinds.values().all(|k| k != "language")
-            && series.names().iter().any(|n| n == "reward")
+            && series.names().iter().any(|n| n == names::REWARD)
         {
             page.note("No language-consistency reward is used by this stage, so none is plotted.");
         }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use indexmap::IndexMap;
 
 use crate::manifest::RewardDecl;
+use crate::metric_names as names;
 use crate::metrics::METRICS_FILE;
 use crate::plan::{StageKey, StageSpec};
 use crate::store::{BlobRef, MetricPoint, Store, StoreError, StoreErrorKind};
@@ -141,7 +142,7 @@ pub fn order_metrics(metrics: impl IntoIterator<Item = (String, f64)>) -> IndexM
 /// four.
 pub fn format_metric(name: &str, value: f64) -> String {
     let name = name.rsplit('/').next().unwrap_or(name);
-    if name.starts_with("completion_len") || name.starts_with("completion_length") {
+    if name.starts_with("completion_len") {
         format!("{value:.1}")
     } else {
         format!("{value:.4}")
@@ -154,25 +155,25 @@ pub fn metric_rank(name: &str) -> (u8, usize) {
         name.strip_prefix(prefix)
             .and_then(|k| k.parse::<usize>().ok())
     };
-    if let Some(k) = k("pass@") {
+    if let Some(k) = k(names::PASS_AT_PREFIX) {
         return (0, k);
     }
-    if let Some(k) = k("cons@") {
+    if let Some(k) = k(names::CONS_AT_PREFIX) {
         return (1, k);
     }
     match name {
-        "format_rate" => (2, 0),
-        "language_consistency" => (3, 0),
-        "completion_len_mean" => (4, 0),
-        "completion_len_median" => (4, 1),
-        "completion_len_max" => (4, 2),
-        "completion_len_correct" => (4, 3),
-        "completion_len_incorrect" => (4, 4),
-        "worked_share" => (4, 5),
-        "accuracy_worked" => (4, 6),
-        "accuracy_shortcut" => (4, 7),
+        names::FORMAT_RATE => (2, 0),
+        names::LANGUAGE_CONSISTENCY => (3, 0),
+        names::COMPLETION_LEN_MEAN => (4, 0),
+        names::COMPLETION_LEN_MEDIAN => (4, 1),
+        names::COMPLETION_LEN_MAX => (4, 2),
+        names::COMPLETION_LEN_CORRECT => (4, 3),
+        names::COMPLETION_LEN_INCORRECT => (4, 4),
+        names::WORKED_SHARE => (4, 5),
+        names::ACCURACY_WORKED => (4, 6),
+        names::ACCURACY_SHORTCUT => (4, 7),
         "truncated_ratio" => (4, 8),
-        _ if name.starts_with("reward/") => (5, 0),
+        _ if name.starts_with(names::REWARD_PREFIX) => (5, 0),
         _ => (6, 0),
     }
 }

@@ -16,6 +16,7 @@ use super::models::failed;
 use super::rollout::{epoch_order, sample_step, RolloutSettings, StepRollouts};
 use crate::exec::StageError;
 use crate::manifest::DynamicSampling;
+use crate::metric_names as names;
 use crate::model::{KernelBackend, TextTokenizer, Transformer};
 use crate::records::DatasetRecord;
 use crate::rewards::{ModelScorer, RewardOutcome, RoutedRewards};
@@ -106,19 +107,19 @@ impl Refill {
     pub(super) fn metrics(&self) -> BTreeMap<String, f64> {
         BTreeMap::from([
             (
-                "dynamic_sampling/prompts_drawn".to_string(),
+                names::DYNAMIC_SAMPLING_PROMPTS_DRAWN.to_string(),
                 self.prompts_drawn as f64,
             ),
             (
-                "dynamic_sampling/groups_dropped".to_string(),
+                names::DYNAMIC_SAMPLING_GROUPS_DROPPED.to_string(),
                 self.groups_dropped as f64,
             ),
             (
-                "dynamic_sampling/groups_kept".to_string(),
+                names::DYNAMIC_SAMPLING_GROUPS_KEPT.to_string(),
                 self.groups_kept as f64,
             ),
             (
-                "dynamic_sampling/rounds".to_string(),
+                names::DYNAMIC_SAMPLING_ROUNDS.to_string(),
                 f64::from(self.rounds),
             ),
         ])

@@ -23,6 +23,7 @@ use super::state::{
 };
 use super::update::learning_rate_at;
 use crate::exec::{StageContext, StageError, StageOutput};
+use crate::metric_names as names;
 use crate::metrics::{mechanism_metrics, Rollout, ROLLOUTS_FILE};
 use crate::model::TrainBackend;
 use crate::model::{BackendTask, Transformer};
@@ -225,13 +226,13 @@ impl BackendTask for GrpoTask<'_, '_> {
                 (Some(sampled), Some(stats)) => {
                     step_metrics(sampled, stats, learning_rate, &accuracy)
                 }
-                _ => BTreeMap::from([("learning_rate".to_string(), learning_rate)]),
+                _ => BTreeMap::from([(names::LEARNING_RATE.to_string(), learning_rate)]),
             };
             if let Some(refill) = &refill {
                 metrics.extend(refill.metrics());
             }
-            metrics.insert("time/update_s".into(), update_s);
-            let reward_mean = metrics.get("reward").copied().unwrap_or(f64::NAN);
+            metrics.insert(names::TIME_UPDATE.into(), update_s);
+            let reward_mean = metrics.get(names::REWARD).copied().unwrap_or(f64::NAN);
             if state.step % training.logging_steps == 0 || state.step == total {
                 // A mean over no samples (a reward that skipped every sample, a prompt
                 // kind absent from the step) is NaN: it is left out of the point, which
@@ -276,7 +277,7 @@ impl BackendTask for GrpoTask<'_, '_> {
         let final_reward =
             last.iter().filter_map(|r| r.reward).sum::<f64>() / last.len().max(1) as f64;
         let metrics = BTreeMap::from([
-            ("steps".to_string(), total as f64),
+            (names::STEPS.to_string(), total as f64),
             ("final_reward".to_string(), final_reward),
             ("rollouts".to_string(), rollouts.len() as f64),
         ]);
@@ -296,36 +297,36 @@ fn step_metrics(
 ) -> BTreeMap<String, f64> {
     let mut metrics: BTreeMap<String, f64> = sampled.scores.metrics().into_iter().collect();
     metrics.insert(
-        "frac_reward_zero_std".into(),
+        names::FRAC_REWARD_ZERO_STD.into(),
         sampled
             .scores
             .batch
             .frac_reward_zero_std(sampled.group)
             .unwrap_or(f64::NAN),
     );
-    metrics.insert("kl".into(), stats.kl);
-    metrics.insert("clip_ratio".into(), stats.clip_ratio);
-    metrics.insert("entropy".into(), stats.entropy);
-    metrics.insert("loss".into(), stats.loss);
-    metrics.insert("grad_norm".into(), stats.grad_norm);
-    metrics.insert("learning_rate".into(), learning_rate);
-    metrics.insert("time/generation_s".into(), sampled.generation_s);
-    metrics.insert("time/reward_s".into(), sampled.reward_s);
+    metrics.insert(names::KL.into(), stats.kl);
+    metrics.insert(names::CLIP_RATIO.into(), stats.clip_ratio);
+    metrics.insert(names::ENTROPY.into(), stats.entropy);
+    metrics.insert(names::LOSS.into(), stats.loss);
+    metrics.insert(names::GRAD_NORM.into(), stats.grad_norm);
+    metrics.insert(names::LEARNING_RATE.into(), learning_rate);
+    metrics.insert(names::TIME_GENERATION.into(), sampled.generation_s);
+    metrics.insert(names::TIME_REWARD.into(), sampled.reward_s);
     let lengths: Vec<usize> = sampled
         .completions
         .iter()
         .map(|c| c.token_ids.len())
         .collect();
     metrics.insert(
-        "completion_length".into(),
+        names::COMPLETION_LENGTH.into(),
         lengths.iter().sum::<usize>() as f64 / lengths.len().max(1) as f64,
     );
     metrics.insert(
-        "completion_length_min".into(),
+        names::COMPLETION_LENGTH_MIN.into(),
         lengths.iter().copied().min().unwrap_or(0) as f64,
     );
     metrics.insert(
-        "completion_length_max".into(),
+        names::COMPLETION_LENGTH_MAX.into(),
         lengths.iter().copied().max().unwrap_or(0) as f64,
     );
     metrics.extend(mechanism_metrics(&sampled.mode_samples(accuracy)));

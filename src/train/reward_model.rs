@@ -21,6 +21,7 @@ use super::state::{
 use super::supervised::micro_batch;
 use super::update::{apply_gradients, learning_rate_at};
 use crate::exec::{StageContext, StageError, StageOutput};
+use crate::metric_names as names;
 use crate::model::{self, BackendTask, RewardModel, TextTokenizer, TokenBatch};
 use crate::model::{KernelBackend, TrainBackend};
 use crate::stages::TrainingSettings;
@@ -190,8 +191,8 @@ impl BackendTask for RewardModelTask<'_, '_> {
             context.log_metrics(
                 0,
                 BTreeMap::from([
-                    ("eval_accuracy".to_string(), stats.accuracy),
-                    ("eval_margin".to_string(), stats.margin),
+                    (names::EVAL_ACCURACY.to_string(), stats.accuracy),
+                    (names::EVAL_MARGIN.to_string(), stats.margin),
                 ]),
             )?;
         }
@@ -237,7 +238,7 @@ impl BackendTask for RewardModelTask<'_, '_> {
                 let n = window.len().max(1) as f64;
                 let mut metrics = BTreeMap::from([
                     (
-                        "loss".to_string(),
+                        names::LOSS.to_string(),
                         window.iter().map(|(l, _)| l).sum::<f64>() / n,
                     ),
                     (
@@ -248,12 +249,12 @@ impl BackendTask for RewardModelTask<'_, '_> {
                         "margin".to_string(),
                         window.iter().map(|(_, s)| s.margin).sum::<f64>() / n,
                     ),
-                    ("learning_rate".to_string(), lr),
-                    ("grad_norm".to_string(), grad_norm),
+                    (names::LEARNING_RATE.to_string(), lr),
+                    (names::GRAD_NORM.to_string(), grad_norm),
                 ]);
                 window.clear();
                 if state.step == total {
-                    final_metrics.insert("eval_pairs".to_string(), held_out.len() as f64);
+                    final_metrics.insert(names::EVAL_PAIRS.to_string(), held_out.len() as f64);
                     if !held_out.is_empty() {
                         let stats = held_out_stats(
                             &model.valid(),
@@ -262,8 +263,8 @@ impl BackendTask for RewardModelTask<'_, '_> {
                             pad,
                             &device,
                         )?;
-                        final_metrics.insert("eval_accuracy".to_string(), stats.accuracy);
-                        final_metrics.insert("eval_margin".to_string(), stats.margin);
+                        final_metrics.insert(names::EVAL_ACCURACY.to_string(), stats.accuracy);
+                        final_metrics.insert(names::EVAL_MARGIN.to_string(), stats.margin);
                     }
                     metrics.extend(final_metrics.clone());
                 }
@@ -279,9 +280,9 @@ impl BackendTask for RewardModelTask<'_, '_> {
                 || Ok(Vec::new()),
             )?;
         }
-        final_metrics.insert("final_loss".to_string(), last_loss);
-        final_metrics.insert("steps".to_string(), total as f64);
-        final_metrics.insert("train_pairs".to_string(), train.len() as f64);
+        final_metrics.insert(names::FINAL_LOSS.to_string(), last_loss);
+        final_metrics.insert(names::STEPS.to_string(), total as f64);
+        final_metrics.insert(names::TRAIN_PAIRS.to_string(), train.len() as f64);
         let metrics_json = serde_json::to_vec_pretty(&final_metrics).map_err(failed)?;
         let files = vec![
             (

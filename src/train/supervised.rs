@@ -19,6 +19,7 @@ use super::state::{
 };
 use super::update::{apply_gradients, learning_rate_at};
 use crate::exec::{StageContext, StageError, StageOutput};
+use crate::metric_names as names;
 use crate::model::TrainBackend;
 use crate::model::{self, BackendTask, TextTokenizer, TokenBatch, Transformer};
 use crate::stages::KlDirection;
@@ -270,9 +271,9 @@ impl BackendTask for SupervisedTask<'_, '_> {
                 context.log_metrics(
                     state.step,
                     BTreeMap::from([
-                        ("loss".to_string(), mean),
-                        ("learning_rate".to_string(), lr),
-                        ("grad_norm".to_string(), grad_norm),
+                        (names::LOSS.to_string(), mean),
+                        (names::LEARNING_RATE.to_string(), lr),
+                        (names::GRAD_NORM.to_string(), grad_norm),
                     ]),
                 )?;
             }
@@ -288,8 +289,8 @@ impl BackendTask for SupervisedTask<'_, '_> {
         }
         loaded.model = model;
         let metrics = BTreeMap::from([
-            ("final_loss".to_string(), last_loss),
-            ("steps".to_string(), total as f64),
+            (names::FINAL_LOSS.to_string(), last_loss),
+            (names::STEPS.to_string(), total as f64),
             ("sequences".to_string(), data.len() as f64),
         ]);
         Ok(StageOutput {

@@ -226,9 +226,11 @@ fn a_checkpoint_with_nan_weights_names_the_tensor() {
         .filter_map(|s| s["error"].as_str())
         .collect();
     assert!(
-        errors.iter().any(|e| e.starts_with("input `from` (model `policy`): ")
-            && e.contains("NaN or infinite values")
-            && e.contains("tensor `")),
+        errors
+            .iter()
+            .any(|e| e.starts_with("input `from` (model `policy`): ")
+                && e.contains("NaN or infinite values")
+                && e.contains("tensor `")),
         "{errors:#?}"
     );
 }

@@ -136,7 +136,7 @@ fn the_front_end_imports_run_down_its_layers() {
     let graph = import_graph(&root);
     assert_eq!(find_cycle(&graph), None, "{graph:#?}");
     let layers: &[&[&str]] = &[
-        &["diag", "user_file"],
+        &["diag", "user_file", "metric_names"],
         &["syntax"],
         &["manifest"],
         &["architecture", "records"],
@@ -295,4 +295,28 @@ fn stage_kinds_are_not_compared_as_strings() {
         .filter(|f| !f.starts_with("stages/"))
         .collect();
     assert_eq!(outside, Vec::<String>::new(), "files comparing kind names");
+}
+
+/// Metric names are written once (`metric_names`), for the code that logs them and the
+/// reports that read them: no other source file spells one as a string. (The short ones —
+/// `loss`, `reward`, `kl`, `entropy`, `steps` — are also plot labels and plain words, and
+/// `learning_rate` is a parameter's name; those are left out of the check.)
+#[test]
+fn metric_names_are_written_once() {
+    let distinctive = r1flow::metric_names::ALL
+        .iter()
+        .filter(|n| (n.contains('_') || n.contains('/')) && **n != "learning_rate");
+    let mut spelled = BTreeSet::new();
+    for name in distinctive {
+        for file in files_naming(&format!("\"{name}\"")) {
+            if file != "metric_names.rs" {
+                spelled.insert(format!("{file}: {name}"));
+            }
+        }
+    }
+    assert_eq!(
+        spelled,
+        BTreeSet::new(),
+        "metric names spelled outside metric_names.rs"
+    );
 }

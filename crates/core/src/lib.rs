@@ -8,6 +8,7 @@ pub mod architecture;
 pub mod check;
 pub mod diag;
 pub mod manifest;
+pub mod metric_names;
 pub mod metrics;
 pub mod plan;
 pub mod records;

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::Comparison;
+use crate::metric_names as names;
 use crate::report::curves::{slug, variant_plot, NamedPlot, VariantCurves};
 use crate::report::html::HtmlReport;
 use crate::report::stored::StageSeries;
@@ -101,12 +102,12 @@ impl Comparison {
                     .any(|s| s.points.iter().any(|p| p.values.contains_key(metric)))
             };
             let mut wanted: Vec<(&str, String, &str, Curve)> = Vec::new();
-            if logs("reward") {
+            if logs(names::REWARD) {
                 wanted.push((
                     "reward",
                     format!("{stage}: total reward"),
                     "reward",
-                    Curve::Metric("reward"),
+                    Curve::Metric(names::REWARD),
                 ));
                 wanted.push((
                     "accuracy",
@@ -121,36 +122,36 @@ impl Comparison {
                     Curve::RewardOfKind("language"),
                 ));
             }
-            if logs("completion_length") {
+            if logs(names::COMPLETION_LENGTH) {
                 wanted.push((
                     "completion-length",
                     format!("{stage}: mean completion length"),
                     "tokens",
-                    Curve::Metric("completion_length"),
+                    Curve::Metric(names::COMPLETION_LENGTH),
                 ));
             }
-            if logs("worked_share") {
+            if logs(names::WORKED_SHARE) {
                 wanted.push((
                     "worked-share",
                     format!("{stage}: share of completions in the worked mode"),
                     "share",
-                    Curve::Metric("worked_share"),
+                    Curve::Metric(names::WORKED_SHARE),
                 ));
             }
-            if logs("completion_len_correct") {
+            if logs(names::COMPLETION_LEN_CORRECT) {
                 wanted.push((
                     "length-correct",
                     format!("{stage}: mean length of correct completions"),
                     "tokens",
-                    Curve::Metric("completion_len_correct"),
+                    Curve::Metric(names::COMPLETION_LEN_CORRECT),
                 ));
             }
-            if logs("loss") && !logs("reward") {
+            if logs(names::LOSS) && !logs(names::REWARD) {
                 wanted.push((
                     "loss",
                     format!("{stage}: loss"),
                     "loss",
-                    Curve::Metric("loss"),
+                    Curve::Metric(names::LOSS),
                 ));
             }
             for (what, title, y_label, curve) in wanted {
@@ -185,7 +186,7 @@ impl Curve {
             Self::RewardOfKind(kind) => series
                 .rewards_of_kind(kind)
                 .into_iter()
-                .map(|name| format!("reward/{name}"))
+                .map(|name| names::reward_of(name))
                 .find(|metric| series.points.iter().any(|p| p.values.contains_key(metric))),
         }
     }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
 
+use crate::metric_names as names;
 use crate::metrics::{cons_at_k, pass_at_k, StoredSample, Vote, SAMPLES_FILE};
 use crate::plan::StageKey;
 use crate::records::from_jsonl;
@@ -25,11 +26,11 @@ pub fn is_per_prompt(metric: &str) -> bool {
             .strip_prefix(prefix)
             .is_some_and(|k| k.parse::<usize>().is_ok_and(|k| k > 0))
     };
-    k("pass@")
-        || k("cons@")
+    k(names::PASS_AT_PREFIX)
+        || k(names::CONS_AT_PREFIX)
         || matches!(
             metric,
-            "format_rate" | "language_consistency" | "completion_len_mean"
+            names::FORMAT_RATE | names::LANGUAGE_CONSISTENCY | names::COMPLETION_LEN_MEAN
         )
 }
 
@@ -66,25 +67,31 @@ fn prompt_score(metric: &str, samples: &[&StoredSample]) -> Option<f64> {
             })
         })
         .collect();
-    if let Some(k) = metric.strip_prefix("pass@").and_then(|k| k.parse().ok()) {
+    if let Some(k) = metric
+        .strip_prefix(names::PASS_AT_PREFIX)
+        .and_then(|k| k.parse().ok())
+    {
         let correct = votes.iter().filter(|v| v.correct).count();
         return pass_at_k(votes.len(), correct, k);
     }
-    if let Some(k) = metric.strip_prefix("cons@").and_then(|k| k.parse().ok()) {
+    if let Some(k) = metric
+        .strip_prefix(names::CONS_AT_PREFIX)
+        .and_then(|k| k.parse().ok())
+    {
         return cons_at_k(&votes, k);
     }
     let mean = |values: Vec<f64>| {
         (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
     };
     match metric {
-        "format_rate" => mean(
+        names::FORMAT_RATE => mean(
             samples
                 .iter()
                 .map(|s| f64::from(u8::from(s.format_ok)))
                 .collect(),
         ),
-        "language_consistency" => mean(samples.iter().filter_map(|s| s.language).collect()),
-        "completion_len_mean" => mean(samples.iter().map(|s| s.tokens as f64).collect()),
+        names::LANGUAGE_CONSISTENCY => mean(samples.iter().filter_map(|s| s.language).collect()),
+        names::COMPLETION_LEN_MEAN => mean(samples.iter().map(|s| s.tokens as f64).collect()),
         _ => None,
     }
 }

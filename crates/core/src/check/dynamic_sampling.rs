@@ -10,10 +10,17 @@ use indexmap::IndexMap;
 
 use super::suggest;
 use crate::manifest::{DynamicSampling, RewardDecl};
+use crate::metric_names as names;
 use crate::stages::{FieldChecks, StageDecl};
 
 /// Names a user may take for the weighted sum; none is a reward a stage can list.
-const COMBINED: &[&str] = &["reward", "rewards", "total", "score", "reward_std"];
+const COMBINED: &[&str] = &[
+    names::REWARD,
+    "rewards",
+    "total",
+    "score",
+    names::REWARD_STD,
+];
 
 /// Checks `decl`'s `dynamic_sampling:`, if it has one; `declared` are the manifest's
 /// `rewards:` entries.

@@ -18,6 +18,7 @@
 
 use indexmap::IndexMap;
 
+use crate::metric_names as names;
 use crate::records::Answer;
 use crate::rewards::answer::ANSWER_OPEN;
 use crate::rewards::language;
@@ -128,10 +129,13 @@ pub fn mechanism_metrics(samples: &[ModeSample<'_>]) -> IndexMap<String, f64> {
     let share = |count: usize, of: usize| count as f64 / of as f64;
     let worked: Vec<bool> = samples.iter().map(|s| is_worked(s.response)).collect();
     metrics.insert(
-        "worked_share".into(),
+        names::WORKED_SHARE.into(),
         share(worked.iter().filter(|&&w| w).count(), samples.len()),
     );
-    for (name, mode) in [("accuracy_worked", true), ("accuracy_shortcut", false)] {
+    for (name, mode) in [
+        (names::ACCURACY_WORKED, true),
+        (names::ACCURACY_SHORTCUT, false),
+    ] {
         let graded: Vec<bool> = samples
             .iter()
             .zip(&worked)
@@ -144,8 +148,8 @@ pub fn mechanism_metrics(samples: &[ModeSample<'_>]) -> IndexMap<String, f64> {
         }
     }
     for (name, outcome) in [
-        ("completion_len_correct", true),
-        ("completion_len_incorrect", false),
+        (names::COMPLETION_LEN_CORRECT, true),
+        (names::COMPLETION_LEN_INCORRECT, false),
     ] {
         let lengths: Vec<usize> = samples
             .iter()

@@ -15,6 +15,7 @@
 
 use indexmap::IndexMap;
 
+use crate::metric_names as names;
 use crate::records::Answer;
 use crate::rewards::answer::normalize_answer;
 use crate::rewards::format::is_strict_r1;
@@ -97,35 +98,35 @@ pub fn summarize(prompts: &[Vec<EvalSample>], ks: &[usize]) -> IndexMap<String, 
             pass_at_k(votes.len(), correct, k)
         }));
         if let Some(pass) = pass {
-            metrics.insert(format!("pass@{k}"), pass);
+            metrics.insert(names::pass_at(k), pass);
         }
     }
     for &k in &ks {
         if let Some(cons) = mean(gradable.iter().filter_map(|votes| cons_at_k(votes, k))) {
-            metrics.insert(format!("cons@{k}"), cons);
+            metrics.insert(names::cons_at(k), cons);
         }
     }
 
     let samples: Vec<&EvalSample> = prompts.iter().flatten().collect();
     if let Some(rate) = mean(samples.iter().map(|s| f64::from(u8::from(s.format_ok)))) {
-        metrics.insert("format_rate".into(), rate);
+        metrics.insert(names::FORMAT_RATE.into(), rate);
     }
     if let Some(language) = mean(samples.iter().filter_map(|s| s.language)) {
-        metrics.insert("language_consistency".into(), language);
+        metrics.insert(names::LANGUAGE_CONSISTENCY.into(), language);
     }
     let mut lengths: Vec<usize> = samples.iter().map(|s| s.completion_len).collect();
     lengths.sort_unstable();
     if let Some(mean_len) = mean(lengths.iter().map(|&l| l as f64)) {
-        metrics.insert("completion_len_mean".into(), mean_len);
+        metrics.insert(names::COMPLETION_LEN_MEAN.into(), mean_len);
         let mid = lengths.len() / 2;
         let median = if lengths.len() % 2 == 1 {
             lengths[mid] as f64
         } else {
             (lengths[mid - 1] + lengths[mid]) as f64 / 2.0
         };
-        metrics.insert("completion_len_median".into(), median);
+        metrics.insert(names::COMPLETION_LEN_MEDIAN.into(), median);
         let max = lengths.last().copied().unwrap_or(0);
-        metrics.insert("completion_len_max".into(), max as f64);
+        metrics.insert(names::COMPLETION_LEN_MAX.into(), max as f64);
     }
 
     let mut names: Vec<&String> = Vec::new();
@@ -141,7 +142,7 @@ pub fn summarize(prompts: &[Vec<EvalSample>], ks: &[usize]) -> IndexMap<String, 
             .iter()
             .filter_map(|s| s.rewards.get(name).copied().flatten());
         if let Some(value) = mean(scores) {
-            metrics.insert(format!("reward/{name}"), value);
+            metrics.insert(names::reward_of(name), value);
         }
     }
     metrics

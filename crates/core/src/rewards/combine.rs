@@ -11,6 +11,7 @@ use std::path::Path;
 use indexmap::IndexMap;
 
 use crate::manifest::RewardDecl;
+use crate::metric_names as names;
 
 use super::error::{RewardError, RewardErrorKind};
 use super::sample::{RewardOutcome, Sample};
@@ -155,15 +156,15 @@ impl ScoredBatch {
     pub fn metrics(&self) -> IndexMap<String, f64> {
         let mut metrics = IndexMap::new();
         let (mean, std) = mean_std(self.total.iter().flatten().copied());
-        metrics.insert("reward".to_string(), mean);
-        metrics.insert("reward_std".to_string(), std);
+        metrics.insert(names::REWARD.to_string(), mean);
+        metrics.insert(names::REWARD_STD.to_string(), std);
         for (name, outcomes) in &self.per_reward {
             let (mean, std) = mean_std(outcomes.iter().filter_map(RewardOutcome::score));
             let skipped = outcomes.iter().filter(|o| o.score().is_none()).count();
-            metrics.insert(format!("reward/{name}"), mean);
-            metrics.insert(format!("reward/{name}/std"), std);
+            metrics.insert(names::reward_of(name), mean);
+            metrics.insert(format!("{}/std", names::reward_of(name)), std);
             metrics.insert(
-                format!("reward/{name}/skipped"),
+                format!("{}/skipped", names::reward_of(name)),
                 ratio(skipped, outcomes.len()),
             );
         }

@@ -5,6 +5,7 @@
 //! (`reward/reasoning/NAME`, `reward/general/NAME`) with the kind's mean reward
 //! (`reward/reasoning`, `reward/general`), since the two scales differ.
 
+use crate::metric_names as names;
 use indexmap::IndexMap;
 
 use super::combine::{mean_std, RewardSet, ScoredBatch};
@@ -193,8 +194,8 @@ impl RoutedScores {
         }
         let mut metrics = IndexMap::new();
         let (mean, std) = mean_std(self.batch.total.iter().flatten().copied());
-        metrics.insert("reward".to_string(), mean);
-        metrics.insert("reward_std".to_string(), std);
+        metrics.insert(names::REWARD.to_string(), mean);
+        metrics.insert(names::REWARD_STD.to_string(), std);
         let samples = self.batch.total.len().max(1) as f64;
         for (kind, part) in &self.parts {
             let kind = kind.name();
@@ -205,10 +206,10 @@ impl RoutedScores {
             }
             for (name, value) in part.metrics() {
                 let renamed = match name.as_str() {
-                    "reward" => format!("reward/{kind}"),
-                    "reward_std" => format!("reward_std/{kind}"),
-                    other => match other.strip_prefix("reward/") {
-                        Some(rest) => format!("reward/{kind}/{rest}"),
+                    names::REWARD => names::reward_of(kind),
+                    names::REWARD_STD => format!("reward_std/{kind}"),
+                    other => match other.strip_prefix(names::REWARD_PREFIX) {
+                        Some(rest) => format!("{}/{rest}", names::reward_of(kind)),
                         None => format!("{other}/{kind}"),
                     },
                 };
