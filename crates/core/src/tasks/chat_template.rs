@@ -12,9 +12,13 @@
 //! their fixed date, so a rendering never depends on the day it runs.
 //!
 //! A template is a program a checkpoint brings: every rendering is bounded in work (a
-//! fuel of MiniJinja steps: nested loops cannot spin `validate` forever) and in output
-//! (what `{{ … }}` writes, captured or not, and the rendered text), so that a hostile or
-//! broken template is an error naming the bound, not a hang or an aborted allocation.
+//! fuel of MiniJinja steps: nested loops cannot spin `validate` forever; and a budget of
+//! what the builtins walk and build, [`super::chat_budget`]: one `|join` or `|sum` of a
+//! huge lazy sequence cannot either) and in output (what `{{ … }}` writes, captured or
+//! not, and the rendered text), so that a hostile or broken template is an error naming
+//! the bound, not a hang or an aborted allocation. MiniJinja's operators (`~`, `+`, `*`,
+//! `in`) run without a hook; `*` on a string stops at 100 MB a call, the others only at
+//! what their operands hold.
 
 use std::collections::BTreeMap;
 use std::io;
