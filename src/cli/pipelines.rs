@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
-use r1flow::check::check_file;
+use r1flow::check::{check_file, Capabilities};
 use r1flow::diag::render_all;
 use r1flow::manifest::Backend;
 use r1flow::plan::{plan, Plan};
@@ -21,6 +21,31 @@ pub(crate) struct PipelineArgs {
     pub(crate) backend: Option<Backend>,
 }
 
+/// Where stages run (`run --executor`, and `validate --executor` to check as it will).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExecutorKind {
+    Local,
+    Slurm,
+}
+
+impl ExecutorKind {
+    /// What a manifest is checked against when its stages run this way. As Slurm jobs
+    /// they run on compute nodes: this machine's memory and sandbox say nothing about
+    /// theirs, so neither bounds the check (a stage's job memory is its `resources.mem`,
+    /// checked against its models wherever it runs).
+    pub(crate) fn capabilities(self) -> Capabilities {
+        let can = r1flow::model::capabilities();
+        match self {
+            Self::Local => can,
+            Self::Slurm => Capabilities {
+                memory_bytes: None,
+                probe_sandbox: false,
+                ..can
+            },
+        }
+    }
+}
+
 fn parse_backend(text: &str) -> Result<Backend, String> {
     match text {
         "cpu" => Ok(Backend::Cpu),
@@ -31,8 +56,11 @@ fn parse_backend(text: &str) -> Result<Backend, String> {
 }
 
 /// Checks the manifest and plans it; `None` (after printing the errors) when it is invalid.
-pub(crate) fn load_plan(args: &PipelineArgs) -> anyhow::Result<Option<Plan>> {
-    let can = r1flow::model::capabilities();
+pub(crate) fn load_plan(
+    args: &PipelineArgs,
+    executor: ExecutorKind,
+) -> anyhow::Result<Option<Plan>> {
+    let can = executor.capabilities();
     if let Some(backend) = args.backend {
         if !can.backends.contains(&backend) {
             let name = backend.as_str();

@@ -8,7 +8,7 @@ use r1flow::exec::stage_states;
 use r1flow::plan::{render_dot, render_json, render_text};
 use r1flow::store::Store;
 
-use super::pipelines::{load_plan, PipelineArgs};
+use super::pipelines::{load_plan, ExecutorKind, PipelineArgs};
 use super::store_dir::StoreArgs;
 use super::terminal::say;
 
@@ -27,7 +27,7 @@ pub(crate) struct PlanArgs {
 }
 
 pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    let Some(plan) = load_plan(&args.pipeline)? else {
+    let Some(plan) = load_plan(&args.pipeline, ExecutorKind::Local)? else {
         return Ok(ExitCode::FAILURE);
     };
     let store_dir: PathBuf = args.store.resolve(Some(&args.pipeline.file));

@@ -15,7 +15,7 @@ use r1flow::plan::StageSpec;
 use r1flow::runners::Runners;
 use r1flow::store::{LockMode, RunStatus, StageRun, StageStatus, Store};
 
-use super::pipelines::{load_plan, PipelineArgs};
+use super::pipelines::{load_plan, ExecutorKind, PipelineArgs};
 use super::store_dir::StoreArgs;
 use super::terminal::say;
 
@@ -62,13 +62,6 @@ pub(crate) struct RunArgs {
     /// node sees.
     #[arg(long, value_name = "PATH", env = "R1FLOW_WORKER_BIN")]
     worker_bin: Option<PathBuf>,
-}
-
-/// Where stages run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum ExecutorKind {
-    Local,
-    Slurm,
 }
 
 /// Prints one line per stage and drives a progress bar on a terminal.
@@ -189,7 +182,7 @@ impl Reporter for TerminalReporter {
 }
 
 pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let Some(plan) = load_plan(&args.pipeline)? else {
+    let Some(plan) = load_plan(&args.pipeline, args.executor)? else {
         return Ok(ExitCode::FAILURE);
     };
     let store_dir = args.store.resolve(Some(&args.pipeline.file));

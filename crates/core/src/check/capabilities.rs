@@ -113,6 +113,56 @@ mod tests {
         assert_eq!(check(None), "");
     }
 
+    /// Under `--executor slurm` (no memory for this machine: the stages run elsewhere) a
+    /// model larger than this machine is not refused; a stage's job memory request
+    /// (`resources.mem`) bounds its models wherever the manifest runs.
+    #[test]
+    fn slurm_jobs_are_bounded_by_their_memory_request_not_this_machine() {
+        use crate::diag::{render_all, SourceFile};
+        // About 1.4 billion parameters: 5.3 GiB of f32 weights.
+        let manifest = |mem: &str| {
+            format!(
+                "name: fits\nmodels:\n  big: {{preset: small, hidden_size: 4096, \
+                 num_hidden_layers: 8, num_attention_heads: 32, \
+                 num_key_value_heads: 8, intermediate_size: 11008}}\n\
+                 datasets:\n  arith: {{kind: arithmetic}}\n\
+                 stages:\n  tasks: {{kind: dataset, source: arith}}\n  \
+                 base: {{kind: pretrain, from: big, data: tasks, max_steps: 1, \
+                 resources: {{mem: {mem}}}}}\n  \
+                 tuned: {{kind: sft, from: base, data: tasks, max_steps: 1}}\n"
+            )
+        };
+        let check = |mem: &str, memory_bytes| {
+            let doc = crate::syntax::parse(SourceFile::new("m.yaml", manifest(mem)))
+                .unwrap_or_else(|d| panic!("{}", render_all(&d)));
+            let can = Capabilities {
+                memory_bytes,
+                ..Capabilities::any()
+            };
+            render_all(&crate::check::check_document(&doc, &can).diagnostics)
+        };
+        // As Slurm jobs: the 4 GiB of this machine do not matter, the job's 64G does.
+        assert_eq!(check("64G", None), "");
+        // A job asking for less than the weights is refused at its `mem:`.
+        let short = check("4096M", None);
+        insta::assert_snapshot!(short, @r"
+error: stage `base`: its Slurm job asks for 4.0 GiB (`mem: 4096M`), less than the f32 weights alone of model `big` (1.4 billion parameters: 5.3 GiB); training it takes about 21.2 GiB (weights, gradients and AdamW's two moments: 16 bytes a parameter)
+ --> m.yaml:8:81
+  |
+8 |   base: {kind: pretrain, from: big, data: tasks, max_steps: 1, resources: {mem: 4096M}}
+  |                                                                                 ^^^^^
+  = help: ask for more memory (`mem: 6G` or more), or choose a smaller model
+
+1 error
+");
+        // Locally, this machine's memory still bounds the model.
+        let local = check("64G", Some(4 << 30));
+        assert!(
+            local.contains("more than this machine's memory (4.0 GiB)"),
+            "{local}"
+        );
+    }
+
     #[test]
     fn this_machine_has_some_memory() {
         if cfg!(target_os = "linux") {

@@ -233,3 +233,50 @@ pub(crate) fn check_chat_templates(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::check::Capabilities;
+    use crate::diag::{render_all, SourceFile};
+
+    /// validate's path: a checkpoint whose template's builtins would walk a huge lazy
+    /// sequence is refused at the stage's `chat_template:`, naming the builtin and its line.
+    #[test]
+    fn a_template_past_the_builtin_budget_is_refused_where_it_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/invalid/bounds/loops/config.json");
+        std::fs::copy(fixture, dir.path().join("config.json")).expect("config");
+        std::fs::write(
+            dir.path()
+                .join(crate::tasks::chat_template::CHAT_TEMPLATE_FILE),
+            "{% for m in messages %}{{ m.content }}{% endfor %}\n\
+             {{ (range(100000) * 100000)|join(', ') }}",
+        )
+        .expect("template");
+        let manifest = format!(
+            "name: budget\nmodels:\n  hostile: {{path: {}}}\n\
+             datasets:\n  arith: {{kind: arithmetic}}\n\
+             stages:\n  prompts: {{kind: dataset, source: arith, template: chat, \
+             chat_template: hostile}}\n",
+            dir.path().display()
+        );
+        let doc = crate::syntax::parse(SourceFile::new("m.yaml", manifest))
+            .unwrap_or_else(|d| panic!("{}", render_all(&d)));
+        let started = std::time::Instant::now();
+        let text =
+            render_all(&crate::check::check_document(&doc, &Capabilities::any()).diagnostics);
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            text.contains(
+                "error: stage `prompts`: checkpoint `hostile`'s chat template: the template \
+                 did too much work: `|join` on line 2 (at `join(', ')`)"
+            ) && text.contains(" --> m.yaml:7:"),
+            "{text}"
+        );
+    }
+}

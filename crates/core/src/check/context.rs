@@ -99,6 +99,69 @@ pub(crate) fn check_lengths(
             }
         }
     }
+    // Called from here, where a stage's models are at hand (check/mod.rs calls this
+    // module once).
+    check_job_memory(doc, stages, models, diagnostics);
+}
+
+/// A stage whose job asks Slurm for memory (`resources.mem`) must get enough for the
+/// weights of each model it loads: under `--executor slurm` that request, not the
+/// submitting machine's memory, is what the stage has, and a job short of it is killed
+/// after its wait in the queue. `resources` only matter to Slurm, but a request that
+/// cannot hold the stage's own model is wrong wherever the manifest runs.
+fn check_job_memory(
+    doc: &Document,
+    stages: &IndexMap<String, CheckedStage>,
+    models: &Models<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    use super::declarations::{count, size};
+    use crate::architecture::{TRAINING_BYTES, WEIGHT_BYTES};
+    use crate::manifest::Resources;
+    for stage in stages.values().filter(|s| !s.implicit) {
+        let Some(mem) = stage.decl.resources().and_then(|r| r.mem.as_deref()) else {
+            continue;
+        };
+        // A malformed `mem` is reported by the field checks.
+        let Ok(job) = Resources::mem_bytes(mem) else {
+            continue;
+        };
+        let largest = model_fields(stage)
+            .iter()
+            .filter_map(|field| model_of(stages, models, stage, field, 0))
+            .max_by_key(|model| model.config.param_count());
+        let Some(model) = largest else {
+            continue;
+        };
+        let params = model.config.param_count();
+        let weights = params.saturating_mul(WEIGHT_BYTES);
+        if weights <= u128::from(job) {
+            continue;
+        }
+        let path = YamlPath::root()
+            .key("stages")
+            .key(stage.name.as_str())
+            .key("resources")
+            .key("mem");
+        diagnostics.push(
+            Diagnostic::error(format!(
+                "stage `{}`: its Slurm job asks for {} (`mem: {mem}`), less than the f32 \
+                 weights alone of model `{}` ({} parameters: {}); training it takes about \
+                 {} (weights, gradients and AdamW's two moments: 16 bytes a parameter)",
+                stage.name,
+                size(u128::from(job)),
+                model.name,
+                count(params),
+                size(weights),
+                size(params.saturating_mul(TRAINING_BYTES)),
+            ))
+            .at(Some(doc.value_location(&path)))
+            .with_help(format!(
+                "ask for more memory (`mem: {}G` or more), or choose a smaller model",
+                weights.div_ceil(1 << 30)
+            )),
+        );
+    }
 }
 
 /// A training window longer than the model's context.

@@ -251,7 +251,7 @@ fn check_model_memory(
 }
 
 /// A parameter count as people say it: `494.0 million`, `7.6 billion`.
-fn count(params: u128) -> String {
+pub(crate) fn count(params: u128) -> String {
     let units = [(1e12, "trillion"), (1e9, "billion"), (1e6, "million")];
     let x = params as f64;
     units.iter().find(|(size, _)| x >= *size).map_or_else(
@@ -261,7 +261,7 @@ fn count(params: u128) -> String {
 }
 
 /// A byte count in binary units: `1.8 GiB`, `25.0 TiB`.
-fn size(bytes: u128) -> String {
+pub(crate) fn size(bytes: u128) -> String {
     let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     let mut x = bytes as f64;
     let mut unit = 0;

@@ -54,6 +54,12 @@ impl Resources {
 
     /// Why `mem` is not a Slurm memory size, if it is not.
     pub fn mem_error(mem: &str) -> Option<String> {
+        Self::mem_bytes(mem).err()
+    }
+
+    /// The bytes of a Slurm memory size (`16G`, `512M`; no suffix means megabytes), or
+    /// why `mem` is not one.
+    pub fn mem_bytes(mem: &str) -> Result<u64, String> {
         let digits = mem.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
         let suffix = &mem[digits.len()..];
         let unit: u64 = match suffix.to_ascii_uppercase().as_str() {
@@ -61,18 +67,18 @@ impl Resources {
             "" | "M" => 1 << 20,
             "G" => 1 << 30,
             "T" => 1 << 40,
-            _ => return Some(format!("`mem: {mem}` has more than one unit")),
+            _ => return Err(format!("`mem: {mem}` has more than one unit")),
         };
         if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
-            return Some(format!("`mem: {mem}` is not a memory size"));
+            return Err(format!("`mem: {mem}` is not a memory size"));
         }
         let bytes = digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit));
         match bytes {
-            None => Some(format!("`mem: {mem}` is too large to be a memory size")),
-            Some(0) => Some(format!(
+            None => Err(format!("`mem: {mem}` is too large to be a memory size")),
+            Some(0) => Err(format!(
                 "`mem: {mem}` is zero, which Slurm reads as all of a node's memory"
             )),
-            Some(_) => None,
+            Some(bytes) => Ok(bytes),
         }
     }
 

@@ -12,19 +12,24 @@
 //! their fixed date, so a rendering never depends on the day it runs.
 //!
 //! A template is a program a checkpoint brings: every rendering is bounded in work (a
-//! fuel of MiniJinja steps: nested loops cannot spin `validate` forever) and in output
-//! (what `{{ … }}` writes, captured or not, and the rendered text), so that a hostile or
-//! broken template is an error naming the bound, not a hang or an aborted allocation.
+//! fuel of MiniJinja steps: nested loops cannot spin `validate` forever; and a budget of
+//! what the builtins walk and build, [`super::chat_budget`]: one `|join` or `|sum` of a
+//! huge lazy sequence cannot either) and in output (what `{{ … }}` writes, captured or
+//! not, and the rendered text), so that a hostile or broken template is an error naming
+//! the bound, not a hang or an aborted allocation. MiniJinja's operators (`~`, `+`, `*`,
+//! `in`) run without a hook; `*` on a string stops at 100 MB a call, the others only at
+//! what their operands hold.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use minijinja::{Environment, ErrorKind, Value};
 use serde::Serialize;
 
+use super::chat_budget::{self, Budget, MAX_BUILTIN_WORK};
 use super::error::TaskError;
 
 /// The file newer transformers versions write the template to.
@@ -156,6 +161,19 @@ impl ChatTemplate {
         let mut env = environment();
         let fuel = fuel_for(&self.source);
         env.set_fuel(Some(fuel));
+        let budget = Arc::new(Budget::default());
+        chat_budget::guard(&mut env, &budget);
+        // The template's own `raise_exception("…")`, told apart from MiniJinja's errors of
+        // the same kind (`repeated string is too large`), which are located instead.
+        let raised = Arc::new(AtomicBool::new(false));
+        let raising = Arc::clone(&raised);
+        env.add_function(
+            "raise_exception",
+            move |message: String| -> Result<Value, minijinja::Error> {
+                raising.store(true, Ordering::Relaxed);
+                Err(minijinja::Error::new(ErrorKind::InvalidOperation, message))
+            },
+        );
         let counter = Arc::clone(&printed);
         env.set_formatter(move |out, state, value| {
             // Counted as it is written, so that printing a huge value stops at the bound
@@ -201,6 +219,25 @@ impl ChatTemplate {
                     ),
                 })
             }
+            Err(e) if budget.refused().is_some() => {
+                let builtin = budget.refused().unwrap_or_default();
+                let line = e.line().map_or(String::new(), |l| format!(" on line {l}"));
+                let at = e
+                    .range()
+                    .and_then(|range| self.source.get(range))
+                    .map(str::trim)
+                    .filter(|text| !text.is_empty())
+                    .map_or(String::new(), |text| format!(" (at `{}`)", excerpt(text)));
+                return Err(TaskError::ChatTemplate {
+                    message: format!(
+                        "the template did too much work: `{builtin}`{line}{at} would take its \
+                         filters and methods past {} of values walked or built for one prompt \
+                         (real chat templates use a few KB; look for huge ranges, repeated \
+                         sequences or strings, and joins or replacements that multiply text)",
+                        crate::user_file::human_bytes(MAX_BUILTIN_WORK)
+                    ),
+                });
+            }
             Err(_) if out.overflowed || printed.load(Ordering::Relaxed) > MAX_RENDERED_BYTES => {
                 return Err(TaskError::ChatTemplate {
                     message: format!(
@@ -209,7 +246,13 @@ impl ChatTemplate {
                     ),
                 })
             }
-            Err(e) => return Err(chat_error_in(&e, &self.source)),
+            Err(e) => {
+                return Err(chat_error_in(
+                    &e,
+                    &self.source,
+                    raised.load(Ordering::Relaxed),
+                ))
+            }
         }
         String::from_utf8(out.bytes).map_err(|e| TaskError::ChatTemplate {
             message: format!("the rendering is not UTF-8 text: {e}"),
@@ -296,7 +339,7 @@ impl io::Write for BoundedOutput {
 
 /// A rendering error, with the part of `source` that failed where MiniJinja's own message
 /// does not say it: "undefined value" becomes "`tools.name` is undefined (line 3)".
-fn chat_error_in(error: &minijinja::Error, source: &str) -> TaskError {
+fn chat_error_in(error: &minijinja::Error, source: &str, raised: bool) -> TaskError {
     let failed = error
         .range()
         .and_then(|range| source.get(range))
@@ -312,11 +355,14 @@ fn chat_error_in(error: &minijinja::Error, source: &str) -> TaskError {
                     .map_or(String::new(), |l| format!(" (line {l})"))
             ),
         },
-        (ErrorKind::InvalidOperation, _) if error.detail().is_some() => chat_error(error),
+        (ErrorKind::InvalidOperation, _) if raised && error.detail().is_some() => chat_error(error),
         (_, Some(expression)) => {
-            let TaskError::ChatTemplate { message } = chat_error(error) else {
+            let TaskError::ChatTemplate { mut message } = chat_error(error) else {
                 return chat_error(error);
             };
+            if let (Some(line), false) = (error.line(), message.contains("(in ")) {
+                message.push_str(&format!(" (line {line})"));
+            }
             TaskError::ChatTemplate {
                 message: format!("{message}, at `{}`", excerpt(expression)),
             }
@@ -477,6 +523,105 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    /// Builtins whose work is not VM steps: each walks or builds in proportion to its
+    /// arguments, so a one-step call on a huge lazy sequence or string is refused before
+    /// it starts, and so is a loop of calls that add up (the budget is per rendering).
+    #[test]
+    fn builtins_are_bounded_in_total_work_and_memory() {
+        for source in [
+            // huge lazy sequences, consumed by one filter
+            "{{ (range(100000) * 100000)|list|length }}",
+            "{{ (range(100000) * 100000)|join }}",
+            "{{ (range(100000) * 100000)|length }}",
+            "{{ (range(100000) * 100000)|sum }}",
+            "{{ (range(100000) * 100000)|tojson }}",
+            "{{ -1 is in (range(100000) * 100000) }}",
+            "{{ ','.join(range(100000) * 100000) }}",
+            // joins and replacements that multiply text
+            "{{ range(100000)|join('x' * 100000000) }}",
+            "{{ ('x' * 10000)|replace('x', 'y' * 100000) }}",
+            "{{ ('x' * 10000).replace('x', 'y' * 100000) }}",
+            "{{ ('x' * 100000000).split('x')|length }}",
+            "{{ 'x'|indent(1000000000) }}",
+            "{{ '%1000000000s'|format('x') }}",
+            "{{ '%*s'|format(1000000000, 'x') }}",
+            "{{ [1]|slice(1000000000)|list }}",
+            // growth through a namespace, one builtin call a step
+            "{% set ns = namespace(s='x' * 1000000) %}{% for i in range(40) %}\
+             {% set ns.s = '%s%s'|format(ns.s, ns.s) %}{% endfor %}{{ ns.s|length }}",
+            // many cheap-looking calls that add up
+            "{% for i in range(100000) %}{% set x = range(100000)|join(',') %}{% endfor %}",
+            "{% for i in range(1000) %}{% set x = range(100000)|reverse|sort|list %}{% endfor %}",
+        ] {
+            let started = std::time::Instant::now();
+            let error = render_source(source).expect_err("too much work");
+            let text = error.to_string();
+            assert!(
+                text.contains("the template did too much work: `")
+                    && text.contains("past 64 MiB of values walked or built"),
+                "{source}: {text}"
+            );
+            assert!(text.contains(" on line 1 (at `"), "{source}: {text}");
+            assert!(
+                started.elapsed().as_secs() < 5,
+                "{source}: took {:?}",
+                started.elapsed()
+            );
+        }
+        // MiniJinja's own bounds on one call are located too.
+        for (source, message) in [
+            ("{{ range(10**9)|list }}", "range has too many elements"),
+            ("{{ 'a' * 10**9 }}", "repeated string is too large"),
+            (
+                "{{ 'ab' * 100000 * 100000 }}",
+                "repeated string is too large",
+            ),
+        ] {
+            let text = render_source(source).expect_err("refused").to_string();
+            assert!(
+                text.contains(message) && text.contains("(line 1), at `"),
+                "{source}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_budget_error_names_the_builtin_and_its_line() {
+        let error = render_source("{{ bos_token }}\n{{ range(100000)|join('x' * 100000000) }}")
+            .expect_err("too much work");
+        insta::assert_snapshot!(error.to_string(), @"chat template: the template did too much work: `|join` on line 2 (at `join('x' * 100000000)`) would take its filters and methods past 64 MiB of values walked or built for one prompt (real chat templates use a few KB; look for huge ranges, repeated sequences or strings, and joins or replacements that multiply text)");
+    }
+
+    /// What real templates do with a 1 MiB record stays far inside the budget: filters
+    /// with keyword arguments still work through the guards.
+    #[test]
+    fn real_work_on_a_large_record_stays_inside_the_budget() {
+        let template = ChatTemplate::new(
+            "{% for m in messages %}{% set c = m.content %}\
+             {% if '</think>' in c %}{% set c = c.split('</think>')[-1].strip() %}{% endif %}\
+             <|{{ m.role|upper }}|>{{ c|trim|replace('\\n\\n', '\\n') }}\
+             {{ messages|length }}{{ (messages|selectattr('role', 'eq', 'user')|list|length) }}\
+             {{ messages|tojson(indent=2)|length }}{{ m|dictsort|length }}{% endfor %}",
+            BTreeMap::new(),
+        )
+        .expect("compiles");
+        let record = "word and a line\n\n".repeat(60_000);
+        let rendered = template
+            .render(
+                &[
+                    ChatMessage::new("system", "Be brief."),
+                    ChatMessage::new("user", &record),
+                ],
+                true,
+            )
+            .expect("renders");
+        assert!(
+            rendered.contains("<|USER|>word and a line\nword"),
+            "{}",
+            &rendered[..200]
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `rejection_sampling` and `eval` stages score with [`crate::rewards`].
 
 pub mod arithmetic;
+pub mod chat_budget;
 pub mod chat_template;
 pub mod columns;
 pub mod countdown;
