@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::io::StageIo;
 use crate::plan::{InputSpec, StageSpec};
+use crate::stages::InputField;
 use crate::store::{ArtifactRecord, CheckpointRecord, MetricPoint, StoreError};
 
 /// Set by the first Ctrl-C: stages checkpoint at their next step and stop.
@@ -57,7 +58,7 @@ pub enum StageError {
     /// An input could not be used: the config field that names it, what it names (a stage,
     /// a model or a dataset), and why.
     Input {
-        field: String,
+        field: InputField,
         names: String,
         reason: String,
     },
@@ -66,15 +67,15 @@ pub enum StageError {
 
 impl StageError {
     /// Input `field` of `spec` (naming what the spec says it names) cannot be used.
-    pub fn input(spec: &StageSpec, field: &str, reason: impl std::fmt::Display) -> Self {
-        let names = match spec.inputs.get(field) {
+    pub fn input(spec: &StageSpec, field: InputField, reason: impl std::fmt::Display) -> Self {
+        let names = match spec.input(field) {
             Some(InputSpec::Artifact { stage, .. }) => format!("stage `{stage}`"),
             Some(InputSpec::Model { name, .. }) => format!("model `{name}`"),
             Some(InputSpec::Source { name, .. }) => format!("dataset `{name}`"),
             None => "nothing".to_string(),
         };
         Self::Input {
-            field: field.to_string(),
+            field,
             names,
             reason: reason.to_string(),
         }
@@ -142,8 +143,8 @@ impl<'a> StageContext<'a> {
     }
 
     /// The artifact named by input `field`.
-    pub fn input(&self, field: &str) -> Result<ArtifactRecord, StageError> {
-        match self.spec.inputs.get(field) {
+    pub fn input(&self, field: InputField) -> Result<ArtifactRecord, StageError> {
+        match self.spec.input(field) {
             Some(InputSpec::Artifact { key, .. }) => self
                 .io
                 .artifact(key)?
@@ -153,7 +154,7 @@ impl<'a> StageContext<'a> {
     }
 
     /// The bytes of output `name` of the artifact named by input `field`.
-    pub fn read_input(&self, field: &str, name: &str) -> Result<Vec<u8>, StageError> {
+    pub fn read_input(&self, field: InputField, name: &str) -> Result<Vec<u8>, StageError> {
         let artifact = self.input(field)?;
         let blob = artifact
             .outputs
@@ -162,10 +163,33 @@ impl<'a> StageContext<'a> {
         Ok(self.io.blobs().read(blob)?)
     }
 
+    /// The bytes of output `name` of upstream stage `stage`, whichever field names it (a
+    /// reward model, which a `model` reward names by its stage).
+    pub fn read_stage_output(&self, stage: &str, name: &str) -> Result<Vec<u8>, StageError> {
+        let key = self
+            .spec
+            .inputs
+            .values()
+            .find_map(|input| match input {
+                InputSpec::Artifact { key, stage: s } if s == stage => Some(key),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                StageError::Failed(format!("stage `{stage}` is not an input of this stage"))
+            })?;
+        let artifact = self.io.artifact(key)?.ok_or_else(|| {
+            StageError::Failed(format!("the output of stage `{stage}` is not in the store"))
+        })?;
+        let blob = artifact.outputs.get(name).ok_or_else(|| {
+            StageError::Failed(format!("the output of stage `{stage}` has no `{name}`"))
+        })?;
+        Ok(self.io.blobs().read(blob)?)
+    }
+
     /// The records of JSONL output `name` of the artifact named by input `field`.
     pub fn read_records<T: serde::de::DeserializeOwned>(
         &self,
-        field: &str,
+        field: InputField,
         name: &str,
     ) -> Result<Vec<T>, StageError> {
         let bytes = self.read_input(field, name)?;

@@ -13,6 +13,7 @@ use crate::metrics::{Rollout, StoredSample, ROLLOUTS_FILE, SAMPLES_FILE};
 use crate::plan::{InputSpec, StageSpec};
 use crate::records::{from_jsonl, Answer, DatasetRecord};
 use crate::rewards::{RewardError, RewardSet, Sample};
+use crate::stages::InputField;
 use crate::store::{Store, StoreError};
 
 /// What to rescore.
@@ -133,7 +134,7 @@ pub fn rescore(store: &Store, request: &RescoreRequest) -> Result<Rescored, Resc
     })?;
     let Some(InputSpec::Artifact {
         key: prompts_key, ..
-    }) = spec.inputs.get("prompts")
+    }) = spec.input(InputField::Prompts)
     else {
         return Err(invalid(format!(
             "stage `{}` ({}) has no prompts to rescore",

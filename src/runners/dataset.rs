@@ -11,6 +11,7 @@ use crate::manifest::DatasetDecl;
 use crate::plan::InputSpec;
 use crate::records::{self, DatasetRecord};
 use crate::stages::Dataset;
+use crate::stages::InputField;
 use crate::tasks::{self, ChatTemplate};
 
 /// Generates or reads the records, renders their prompts, and splits them; outputs
@@ -21,11 +22,11 @@ pub(super) fn run(
 ) -> Result<StageOutput, StageError> {
     let spec = context.spec();
     let seed = settings.seed;
-    let Some(InputSpec::Source { decl, .. }) = spec.inputs.get("source") else {
+    let Some(InputSpec::Source { decl, .. }) = spec.input(InputField::Source) else {
         return Err(StageError::Failed("the dataset stage has no source".into()));
     };
     let failed = |e: &dyn std::fmt::Display| StageError::Failed(e.to_string());
-    let chat = match spec.inputs.get("chat_template") {
+    let chat = match spec.input(InputField::ChatTemplate) {
         Some(InputSpec::Model { name, decl }) => {
             let dir = spec
                 .base_dir

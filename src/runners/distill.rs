@@ -3,6 +3,7 @@
 
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::records::DatasetRecord;
+use crate::stages::InputField;
 use crate::stages::{Distill, DistillObjective};
 use crate::train::{self, Objective, SequenceMode, SupervisedJob, SupervisedTask};
 
@@ -13,17 +14,17 @@ pub(super) fn run(
     let objective = match settings.objective {
         DistillObjective::Sft => Objective::CrossEntropy,
         DistillObjective::Logits { kl } => Objective::TeacherLogits {
-            teacher_field: "teacher",
+            teacher_field: InputField::Teacher,
             kl,
         },
     };
-    let records: Vec<DatasetRecord> = context.read_records("data", "train.jsonl")?;
+    let records: Vec<DatasetRecord> = context.read_records(InputField::Data, "train.jsonl")?;
     let examples = records
         .into_iter()
         .filter_map(|r| Some((r.prompt, r.completion?)))
         .collect();
     let job = SupervisedJob {
-        init_field: "student",
+        init_field: InputField::Student,
         examples,
         mode: SequenceMode::Pairs {
             completion_only: true,

@@ -3,6 +3,7 @@
 
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::records::DatasetRecord;
+use crate::stages::InputField;
 use crate::stages::Pretrain;
 use crate::train::{self, Objective, SequenceMode, SupervisedJob, SupervisedTask};
 
@@ -10,13 +11,13 @@ pub(super) fn run(
     settings: Pretrain,
     context: &mut StageContext<'_>,
 ) -> Result<StageOutput, StageError> {
-    let records: Vec<DatasetRecord> = context.read_records("data", "train.jsonl")?;
+    let records: Vec<DatasetRecord> = context.read_records(InputField::Data, "train.jsonl")?;
     let examples = records
         .into_iter()
         .map(|r| (r.prompt, r.completion.unwrap_or_default()))
         .collect();
     let job = SupervisedJob {
-        init_field: "from",
+        init_field: InputField::From,
         examples,
         mode: SequenceMode::Packed,
         objective: Objective::CrossEntropy,

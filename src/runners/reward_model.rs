@@ -3,6 +3,7 @@
 
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::records::DatasetRecord;
+use crate::stages::InputField;
 use crate::stages::RewardModel;
 use crate::train::{self, PreferencePair, RewardModelJob, RewardModelTask};
 
@@ -11,7 +12,7 @@ pub(super) fn run(
     context: &mut StageContext<'_>,
 ) -> Result<StageOutput, StageError> {
     let pairs = |file: &str| -> Result<Vec<PreferencePair>, StageError> {
-        let records: Vec<DatasetRecord> = context.read_records("data", file)?;
+        let records: Vec<DatasetRecord> = context.read_records(InputField::Data, file)?;
         Ok(records
             .into_iter()
             .filter_map(|r| {

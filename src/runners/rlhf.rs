@@ -3,6 +3,7 @@
 //! for general ones.
 
 use crate::exec::{StageContext, StageError, StageOutput};
+use crate::stages::InputField;
 use crate::stages::Rlhf;
 use crate::train::{self, GrpoJob, GrpoTask, PolicyRewards};
 
@@ -17,7 +18,7 @@ pub(super) fn run(
         rewards: PolicyRewards::ByKind {
             reasoning: settings.rewards,
             general: settings.general_rewards,
-            reward_model_field: "reward_model",
+            reward_model_field: InputField::RewardModel,
         },
         seed: settings.seed,
     };

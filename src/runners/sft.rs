@@ -3,6 +3,7 @@
 
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::records::DatasetRecord;
+use crate::stages::InputField;
 use crate::stages::Sft;
 use crate::train::{self, Objective, SequenceMode, SupervisedJob, SupervisedTask};
 
@@ -10,7 +11,7 @@ pub(super) fn run(
     settings: Sft,
     context: &mut StageContext<'_>,
 ) -> Result<StageOutput, StageError> {
-    let records: Vec<DatasetRecord> = context.read_records("data", "train.jsonl")?;
+    let records: Vec<DatasetRecord> = context.read_records(InputField::Data, "train.jsonl")?;
     let examples = records
         .into_iter()
         .filter_map(|r| Some((r.prompt, r.completion?)))
@@ -23,7 +24,7 @@ pub(super) fn run(
         }
     };
     let job = SupervisedJob {
-        init_field: "from",
+        init_field: InputField::From,
         examples,
         mode,
         objective: Objective::CrossEntropy,

@@ -19,6 +19,7 @@ use crate::model::TrainBackend;
 use crate::model::{BackendTask, FinishReason, SamplingParams};
 use crate::records::DatasetRecord;
 use crate::rewards::{AccuracyVerifier, LanguageConsistency, ModelScorer, RewardSet};
+use crate::stages::InputField;
 
 /// The resolved settings of an evaluation.
 #[derive(Debug, Clone)]
@@ -44,8 +45,9 @@ impl BackendTask for EvalTask<'_, '_> {
     fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         let Self { context, job } = self;
         let spec = context.spec().clone();
-        let loaded = load_input::<B::InnerBackend>(context, "from", job.seed, &device)?;
-        let mut records: Vec<DatasetRecord> = context.read_records("prompts", job.split_file)?;
+        let loaded = load_input::<B::InnerBackend>(context, InputField::From, job.seed, &device)?;
+        let mut records: Vec<DatasetRecord> =
+            context.read_records(InputField::Prompts, job.split_file)?;
         if let Some(limit) = job.limit {
             records.truncate(limit);
         }

@@ -29,6 +29,7 @@ use crate::model::TrainBackend;
 use crate::model::{BackendTask, Transformer};
 use crate::records::DatasetRecord;
 use crate::rewards::{AccuracyVerifier, ModelScorer};
+use crate::stages::InputField;
 use crate::stages::{GenerationSettings, PolicySettings, TrainingSettings};
 
 /// Checkpoint file of a reference model that syncing has moved away from its start.
@@ -62,11 +63,17 @@ impl BackendTask for GrpoTask<'_, '_> {
     fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         let Self { context, job } = self;
         let spec = context.spec().clone();
-        let mut policy = load_input::<B>(context, "from", job.seed, &device)?;
+        let mut policy = load_input::<B>(context, InputField::From, job.seed, &device)?;
         let mut reference: Option<Transformer<B::InnerBackend>> = if job.policy.beta > 0.0 {
-            Some(match spec.inputs.get("reference") {
+            Some(match spec.input(InputField::Reference) {
                 Some(_) => {
-                    load_input::<B::InnerBackend>(context, "reference", job.seed, &device)?.model
+                    load_input::<B::InnerBackend>(
+                        context,
+                        InputField::Reference,
+                        job.seed,
+                        &device,
+                    )?
+                    .model
                 }
                 None => policy.model.valid(),
             })
@@ -76,7 +83,8 @@ impl BackendTask for GrpoTask<'_, '_> {
         if let (true, Some(reference)) = (job.syncs_reference(), &reference) {
             check_syncable(&policy.model.valid(), reference)?;
         }
-        let records: Vec<DatasetRecord> = context.read_records("prompts", "train.jsonl")?;
+        let records: Vec<DatasetRecord> =
+            context.read_records(InputField::Prompts, "train.jsonl")?;
         if records.is_empty() {
             return Err(failed("the prompts' train split is empty"));
         }

@@ -9,6 +9,7 @@ use crate::exec::{StageContext, StageError};
 use crate::manifest::{ModelDecl, Preset};
 use crate::model::{self, ModelConfig, TextTokenizer, Transformer};
 use crate::plan::InputSpec;
+use crate::stages::InputField;
 
 /// Output names of a model artifact.
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -40,12 +41,12 @@ pub fn preset_config(decl: &ModelDecl, preset: Preset) -> Result<ModelConfig, St
 /// checkpoint directory, or an upstream artifact.
 pub fn load_input<B: Backend>(
     context: &StageContext<'_>,
-    field: &str,
+    field: InputField,
     seed: u64,
     device: &B::Device,
 ) -> Result<StageModel<B>, StageError> {
     let spec = context.spec();
-    match spec.inputs.get(field) {
+    match spec.input(field) {
         Some(InputSpec::Model { decl, .. }) => {
             let unusable = |e: &dyn std::fmt::Display| StageError::input(spec, field, e);
             let tokenizer_override = match &decl.tokenizer {
@@ -137,7 +138,7 @@ impl model::BackendTask for ExportTask<'_, '_> {
     type Output = Result<crate::exec::StageOutput, StageError>;
 
     fn run<B: crate::model::TrainBackend>(self, device: B::Device) -> Self::Output {
-        let loaded = load_input::<B::InnerBackend>(self.context, "from", 0, &device)?;
+        let loaded = load_input::<B::InnerBackend>(self.context, InputField::From, 0, &device)?;
         let temp = std::env::temp_dir().join(format!(
             "r1flow-export-{}-{}",
             std::process::id(),

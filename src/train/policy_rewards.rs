@@ -9,6 +9,7 @@ use crate::exec::{StageContext, StageError};
 use crate::manifest::{ModelReward, RewardDecl};
 use crate::plan::InputSpec;
 use crate::rewards::{Reward, RewardSet, RoutedRewards};
+use crate::stages::InputField;
 
 /// Name of the implicit reward-model term of `rlhf`'s general prompts (logged as
 /// `reward/general/reward_model`).
@@ -26,7 +27,7 @@ pub enum PolicyRewards {
     ByKind {
         reasoning: IndexMap<String, f64>,
         general: IndexMap<String, f64>,
-        reward_model_field: &'static str,
+        reward_model_field: InputField,
     },
 }
 
@@ -44,7 +45,7 @@ impl PolicyRewards {
                 general,
                 reward_model_field,
             } => {
-                let Some(InputSpec::Artifact { stage, .. }) = spec.inputs.get(*reward_model_field)
+                let Some(InputSpec::Artifact { stage, .. }) = spec.input(*reward_model_field)
                 else {
                     return Err(failed(format!(
                         "input `{reward_model_field}` is not a reward model stage"

@@ -21,6 +21,7 @@ use crate::model::{BackendTask, SamplingParams};
 use crate::records::{to_jsonl, DatasetRecord};
 use crate::rewards::format::is_strict_r1;
 use crate::rewards::{ModelScorer, RewardSet};
+use crate::stages::InputField;
 
 /// The resolved settings of a rejection-sampling stage.
 #[derive(Debug, Clone)]
@@ -56,7 +57,7 @@ impl BackendTask for RejectionTask<'_, '_> {
     fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         let Self { context, job } = self;
         let spec = context.spec().clone();
-        let loaded = load_input::<B::InnerBackend>(context, "from", job.seed, &device)?;
+        let loaded = load_input::<B::InnerBackend>(context, InputField::From, job.seed, &device)?;
         let weights: IndexMap<String, f64> =
             job.thresholds.keys().map(|k| (k.clone(), 1.0)).collect();
         let reward_set =
@@ -104,7 +105,8 @@ impl BackendTask for RejectionTask<'_, '_> {
                 })
                 .collect())
         };
-        let mut records: Vec<DatasetRecord> = context.read_records("prompts", "train.jsonl")?;
+        let mut records: Vec<DatasetRecord> =
+            context.read_records(InputField::Prompts, "train.jsonl")?;
         if let Some(limit) = job.limit {
             records.truncate(limit);
         }
@@ -113,7 +115,8 @@ impl BackendTask for RejectionTask<'_, '_> {
             return kept_samples(&job, &records, &judged);
         }
         let (train, train_prompts) = preference_pairs(&job, &records, &judged);
-        let test_records: Vec<DatasetRecord> = context.read_records("prompts", "test.jsonl")?;
+        let test_records: Vec<DatasetRecord> =
+            context.read_records(InputField::Prompts, "test.jsonl")?;
         let test_sampling = SamplingParams {
             seed: job.sampling.seed ^ 0x7E57_5EED,
             ..job.sampling.clone()

@@ -24,6 +24,7 @@ use crate::exec::{StageContext, StageError, StageOutput};
 use crate::metric_names as names;
 use crate::model::{self, BackendTask, RewardModel, TextTokenizer, TokenBatch};
 use crate::model::{KernelBackend, TrainBackend};
+use crate::stages::InputField;
 use crate::stages::TrainingSettings;
 
 /// Output names of a reward-model artifact: the model (backbone + head) and the tokenizer
@@ -152,7 +153,7 @@ impl BackendTask for RewardModelTask<'_, '_> {
 
     fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         let Self { context, job } = self;
-        let loaded = load_input::<B>(context, "from", job.seed, &device)?;
+        let loaded = load_input::<B>(context, InputField::From, job.seed, &device)?;
         let tokenizer = loaded.tokenizer;
         let config = loaded.config;
         let train = encode_pairs(&job.pairs, &tokenizer, job.max_seq_length)?;
@@ -311,16 +312,16 @@ pub struct StoredRewardModel<B: Backend> {
     pub max_length: usize,
 }
 
-/// Reads the reward model of the artifact named by input `field`.
+/// Reads the reward model upstream stage `stage` trained.
 pub fn load_reward_model<B: KernelBackend>(
     context: &StageContext<'_>,
-    field: &str,
+    stage: &str,
     device: &B::Device,
 ) -> Result<StoredRewardModel<B>, StageError> {
-    let bytes = context.read_input(field, REWARD_MODEL_FILE)?;
+    let bytes = context.read_stage_output(stage, REWARD_MODEL_FILE)?;
     let (_, model, max_length) =
         model::reward_model_from_bytes::<B>(&bytes, device).map_err(failed)?;
-    let json = context.read_input(field, TOKENIZER_FILE)?;
+    let json = context.read_stage_output(stage, TOKENIZER_FILE)?;
     let tokenizer = TextTokenizer::from_json(&String::from_utf8_lossy(&json)).map_err(failed)?;
     Ok(StoredRewardModel {
         model,

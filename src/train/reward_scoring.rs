@@ -8,7 +8,6 @@ use burn::tensor::backend::Backend;
 use super::reward_model::{load_reward_model, StoredRewardModel};
 use crate::exec::{StageContext, StageError};
 use crate::model::KernelBackend;
-use crate::plan::InputSpec;
 use crate::rewards::{ModelScorer, Sample};
 
 /// Texts scored per forward pass.
@@ -29,22 +28,9 @@ impl<B: KernelBackend> RewardModels<B> {
     ) -> Result<Self, StageError> {
         let mut models = Vec::with_capacity(stages.len());
         for &stage in stages {
-            let field = context
-                .spec()
-                .inputs
-                .iter()
-                .find_map(|(field, input)| match input {
-                    InputSpec::Artifact { stage: s, .. } if s == stage => Some(field.clone()),
-                    _ => None,
-                })
-                .ok_or_else(|| {
-                    StageError::Failed(format!(
-                        "internal: no input of this stage is the reward model stage `{stage}`"
-                    ))
-                })?;
             models.push((
                 stage.to_string(),
-                load_reward_model::<B>(context, &field, device)?,
+                load_reward_model::<B>(context, stage, device)?,
             ));
         }
         Ok(Self {

@@ -22,6 +22,7 @@ use crate::exec::{StageContext, StageError, StageOutput};
 use crate::metric_names as names;
 use crate::model::TrainBackend;
 use crate::model::{self, BackendTask, TextTokenizer, TokenBatch, Transformer};
+use crate::stages::InputField;
 use crate::stages::KlDirection;
 use crate::stages::TrainingSettings;
 use crate::tasks::SeededRng;
@@ -45,7 +46,7 @@ pub enum Objective {
     /// The next-token distributions of the teacher model named by input `teacher_field`
     /// (token-level KL in direction `kl`).
     TeacherLogits {
-        teacher_field: &'static str,
+        teacher_field: InputField,
         kl: KlDirection,
     },
 }
@@ -53,7 +54,7 @@ pub enum Objective {
 /// A supervised training job.
 pub struct SupervisedJob {
     /// The input field holding the starting model.
-    pub init_field: &'static str,
+    pub init_field: InputField,
     /// (prompt, completion) texts.
     pub examples: Vec<(String, String)>,
     pub mode: SequenceMode,
@@ -333,7 +334,7 @@ mod tests {
 
     fn job(mode: SequenceMode, max_seq_length: usize) -> SupervisedJob {
         SupervisedJob {
-            init_field: "from",
+            init_field: InputField::From,
             examples: vec![
                 ("Q: 1+1\nA:".to_string(), " 2".to_string()),
                 ("Q: 2+2\nA:".to_string(), " 4".to_string()),

@@ -320,3 +320,26 @@ fn metric_names_are_written_once() {
         "metric names spelled outside metric_names.rs"
     );
 }
+
+/// A stage's inputs cross from the front end to its runner typed (`stages::InputField`):
+/// no runner or training loop looks one up by a string (`inputs.get("from")`,
+/// `read_records("prompts", …)`), which would compile with a typo and fail at run time.
+#[test]
+fn inputs_are_not_looked_up_by_string() {
+    let mut by_string = BTreeSet::new();
+    for pattern in [
+        "inputs.get(\"",
+        "read_records(\"",
+        "read_input(\"",
+        "input(\"",
+        "load_input(context, \"",
+        "_field: \"",
+    ] {
+        by_string.extend(files_naming(pattern));
+    }
+    assert_eq!(
+        by_string,
+        BTreeSet::new(),
+        "files looking inputs up by string"
+    );
+}

@@ -214,3 +214,32 @@ fn a_backend_not_compiled_in_is_refused_before_any_stage() {
         forced.stderr
     );
 }
+
+/// The machine a Slurm job runs on is not the one that submits it: `validate --executor
+/// slurm` does not bound a model by this machine's memory (the job's `mem:` request
+/// does), while a local validate does.
+#[test]
+fn a_model_larger_than_this_machine_is_refused_locally_not_for_slurm() {
+    // About 10 billion parameters: 40 GB of f32 weights, more than a CI machine holds and
+    // far below the absolute bound of 1 TiB.
+    let manifest = r#"name: large
+models:
+  big: {preset: tiny, hidden_size: 8192, num_hidden_layers: 36, num_attention_heads: 64, num_key_value_heads: 8, intermediate_size: 28672}
+datasets:
+  arith: {kind: arithmetic, num_samples: 100}
+stages:
+  tasks: {kind: dataset, source: arith}
+  base: {kind: pretrain, from: big, data: tasks, max_steps: 1}
+"#;
+    let test = Test::new().write("large.yaml", manifest);
+    let local = test.clone_args(["validate", "large.yaml"]).run();
+    let memory = r1flow::check::physical_memory().unwrap_or(u64::MAX);
+    if memory < 40_000_000_000 {
+        assert!(!local.success, "{}", local.stderr);
+        assert!(local.stderr.contains("memory"), "{}", local.stderr);
+    }
+    let slurm = test
+        .clone_args(["validate", "large.yaml", "--executor", "slurm"])
+        .run();
+    assert!(slurm.success, "{}", slurm.stderr);
+}

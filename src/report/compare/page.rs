@@ -186,7 +186,7 @@ impl Curve {
             Self::RewardOfKind(kind) => series
                 .rewards_of_kind(kind)
                 .into_iter()
-                .map(|name| names::reward_of(name))
+                .map(names::reward_of)
                 .find(|metric| series.points.iter().any(|p| p.values.contains_key(metric))),
         }
     }

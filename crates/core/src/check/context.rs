@@ -29,7 +29,7 @@ pub(crate) fn model_fields(stage: &CheckedStage) -> Vec<&'static str> {
         .inputs()
         .into_iter()
         .filter(|input| matches!(input.need, Need::Model | Need::ModelInit))
-        .map(|input| input.field)
+        .map(|input| input.field.as_str())
         .collect()
 }
 
@@ -99,9 +99,6 @@ pub(crate) fn check_lengths(
             }
         }
     }
-    // Called from here, where a stage's models are at hand (check/mod.rs calls this
-    // module once).
-    check_job_memory(doc, stages, models, diagnostics);
 }
 
 /// A stage whose job asks Slurm for memory (`resources.mem`) must get enough for the
@@ -109,7 +106,7 @@ pub(crate) fn check_lengths(
 /// submitting machine's memory, is what the stage has, and a job short of it is killed
 /// after its wait in the queue. `resources` only matter to Slurm, but a request that
 /// cannot hold the stage's own model is wrong wherever the manifest runs.
-fn check_job_memory(
+pub(crate) fn check_job_memory(
     doc: &Document,
     stages: &IndexMap<String, CheckedStage>,
     models: &Models<'_>,

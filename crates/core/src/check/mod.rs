@@ -358,6 +358,7 @@ fn check_variant(
         architectures: &architectures,
     };
     context::check_lengths(&doc, &checked, &known, diagnostics);
+    context::check_job_memory(&doc, &checked, &known, diagnostics);
     declarations::check_datasets(&doc, &base_dir, &datasets, diagnostics);
     declarations::check_rewards(
         &doc,

@@ -12,7 +12,7 @@ use crate::diag::Diagnostic;
 use crate::manifest::{
     DatasetDecl, ModelDecl, PromptTemplate, RecordShape, RewardDecl, TemplateName, TestSize,
 };
-use crate::stages::{DatasetStage, Need, Output, ResolvedStage, RewardRole, StageDecl};
+use crate::stages::{DatasetStage, InputField, Need, Output, ResolvedStage, RewardRole, StageDecl};
 use crate::syntax::{Document, YamlPath};
 
 /// The declarations names can refer to.
@@ -161,7 +161,7 @@ pub(crate) fn resolve(
         let path = stage_path(name);
         let mut bindings = Vec::new();
         for input in decl.inputs() {
-            let field_path = path.key(input.field);
+            let field_path = path.key(input.field.as_str());
             let at = Some(doc.value_location(&field_path));
             let mismatch = |found: String| {
                 Diagnostic::error(format!(
@@ -215,7 +215,7 @@ pub(crate) fn resolve(
                                             decl,
                                             resolved,
                                             implicit: true,
-                                            bindings: vec![Binding { field: "source".to_string(), target: Target::Source(input.name.to_string()) }],
+                                            bindings: vec![Binding { field: InputField::Source.to_string(), target: Target::Source(input.name.to_string()) }],
                                             output,
                                         });
                                     }

@@ -80,7 +80,7 @@ pub(crate) fn key_material(
     let mut params = stage.decl.to_json();
     if let Value::Object(map) = &mut params {
         for input in stage.decl.inputs() {
-            map.remove(input.field);
+            map.remove(input.field.as_str());
         }
         for field in NOT_IN_KEY {
             // `path` is only excluded where it is export's copy-to directory.
@@ -117,7 +117,7 @@ pub(crate) fn key_material(
         .inputs()
         .iter()
         .filter(|i| i.need == Need::ChatTemplate)
-        .map(|i| i.field)
+        .map(|i| i.field.as_str())
         .collect();
     let mut inputs = BTreeMap::new();
     for binding in &stage.bindings {

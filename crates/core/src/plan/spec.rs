@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::check::{Pipeline, Target};
 use crate::manifest::{Backend, DatasetDecl, Dtype, ModelDecl, Resources, RewardDecl};
 use crate::plan::{PlannedStage, StageKey};
-use crate::stages::{ResolvedStage, StageDecl};
+use crate::stages::{InputField, ResolvedStage, StageDecl};
 
 /// What an input field of a stage resolves to at run time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +98,11 @@ impl StageSpec {
             dtype: pipeline.dtype,
             resources: stage.stage.decl.resources().cloned().unwrap_or_default(),
         }
+    }
+
+    /// What input `field` of this stage resolves to.
+    pub fn input(&self, field: InputField) -> Option<&InputSpec> {
+        self.inputs.get(field.as_str())
     }
 
     /// The keys of the upstream artifacts this stage reads.

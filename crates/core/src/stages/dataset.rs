@@ -4,6 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::InputField;
 use super::{FieldChecks, Input, Need, Output, StageConfig, Unset};
 use crate::manifest::{PromptTemplate, RecordShape, TemplateName, TestSize};
 
@@ -61,13 +62,13 @@ impl StageConfig for DatasetStage {
 
     fn inputs(&self) -> Vec<Input<'_>> {
         let mut inputs = vec![Input {
-            field: "source",
+            field: InputField::Source,
             name: &self.source,
             need: Need::Source,
         }];
         if let Some(model) = &self.chat_template {
             inputs.push(Input {
-                field: "chat_template",
+                field: InputField::ChatTemplate,
                 name: model,
                 need: Need::ChatTemplate,
             });

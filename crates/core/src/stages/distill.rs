@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::settings::training_settings;
+use super::InputField;
 use super::{FieldChecks, Input, Need, Output, StageConfig, TrainingSettings, Unset};
 use crate::manifest::params::stage_config;
 use crate::manifest::Defaults;
@@ -84,19 +85,19 @@ impl StageConfig for DistillStage {
     fn inputs(&self) -> Vec<Input<'_>> {
         let mut inputs = vec![
             Input {
-                field: "student",
+                field: InputField::Student,
                 name: &self.student,
                 need: Need::ModelInit,
             },
             Input {
-                field: "data",
+                field: InputField::Data,
                 name: &self.data,
                 need: Need::Completions,
             },
         ];
         if let Some(teacher) = &self.teacher {
             inputs.push(Input {
-                field: "teacher",
+                field: InputField::Teacher,
                 name: teacher,
                 need: Need::Model,
             });

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::settings::generation_settings;
+use super::InputField;
 use super::{
     FieldChecks, GenerationSettings, Input, Need, Output, RewardRefs, RewardRole, StageConfig,
     Unset,
@@ -73,12 +74,12 @@ impl StageConfig for EvalStage {
     fn inputs(&self) -> Vec<Input<'_>> {
         vec![
             Input {
-                field: "from",
+                field: InputField::From,
                 name: &self.from,
                 need: Need::Model,
             },
             Input {
-                field: "prompts",
+                field: InputField::Prompts,
                 name: &self.prompts,
                 need: Need::Prompts,
             },

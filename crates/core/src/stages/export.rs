@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::InputField;
 use super::{FieldChecks, Input, Need, Output, StageConfig, Unset};
 
 /// `kind: export` — a model in HuggingFace layout, kept in the store and optionally copied
@@ -31,7 +32,7 @@ impl StageConfig for ExportStage {
 
     fn inputs(&self) -> Vec<Input<'_>> {
         vec![Input {
-            field: "from",
+            field: InputField::From,
             name: &self.from,
             need: Need::Model,
         }]

@@ -10,6 +10,7 @@ mod eval;
 mod export;
 mod field_checks;
 mod grpo;
+mod input_field;
 mod pretrain;
 mod rejection_sampling;
 mod reward_model;
@@ -28,6 +29,7 @@ pub use eval::{Eval, EvalSplit, EvalStage};
 pub use export::{Export, ExportStage};
 pub use field_checks::FieldChecks;
 pub use grpo::{Grpo, GrpoStage};
+pub use input_field::InputField;
 pub use pretrain::{Pretrain, PretrainStage};
 pub use rejection_sampling::{RejectionEmit, RejectionSampling, RejectionSamplingStage};
 pub use reward_model::{RewardModel, RewardModelStage};
@@ -120,7 +122,7 @@ impl Need {
 #[derive(Debug, Clone)]
 pub struct Input<'a> {
     /// The config field that holds the reference.
-    pub field: &'static str,
+    pub field: InputField,
     pub name: &'a str,
     pub need: Need,
 }

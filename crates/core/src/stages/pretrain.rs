@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::settings::training_settings;
+use super::InputField;
 use super::{FieldChecks, Input, Need, Output, StageConfig, TrainingSettings, Unset};
 use crate::manifest::params::{stage_config, LrScheduler};
 use crate::manifest::Defaults;
@@ -43,12 +44,12 @@ impl StageConfig for PretrainStage {
     fn inputs(&self) -> Vec<Input<'_>> {
         vec![
             Input {
-                field: "from",
+                field: InputField::From,
                 name: &self.from,
                 need: Need::ModelInit,
             },
             Input {
-                field: "data",
+                field: InputField::Data,
                 name: &self.data,
                 need: Need::Completions,
             },

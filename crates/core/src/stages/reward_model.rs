@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::settings::training_settings;
+use super::InputField;
 use super::{FieldChecks, Input, Need, Output, StageConfig, TrainingSettings, Unset};
 use crate::manifest::params::stage_config;
 use crate::manifest::Defaults;
@@ -67,12 +68,12 @@ impl StageConfig for RewardModelStage {
     fn inputs(&self) -> Vec<Input<'_>> {
         vec![
             Input {
-                field: "from",
+                field: InputField::From,
                 name: &self.from,
                 need: Need::ModelInit,
             },
             Input {
-                field: "data",
+                field: InputField::Data,
                 name: &self.data,
                 need: Need::Preferences,
             },

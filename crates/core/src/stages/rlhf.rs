@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::settings::{generation_settings, policy_settings, training_settings};
+use super::InputField;
 use super::{
     FieldChecks, GenerationSettings, Input, Need, Output, PolicySettings, RewardRefs, RewardRole,
     StageConfig, TrainingSettings, Unset,
@@ -55,24 +56,24 @@ impl StageConfig for RlhfStage {
     fn inputs(&self) -> Vec<Input<'_>> {
         let mut inputs = vec![
             Input {
-                field: "from",
+                field: InputField::From,
                 name: &self.from,
                 need: Need::Model,
             },
             Input {
-                field: "prompts",
+                field: InputField::Prompts,
                 name: &self.prompts,
                 need: Need::Prompts,
             },
             Input {
-                field: "reward_model",
+                field: InputField::RewardModel,
                 name: &self.reward_model,
                 need: Need::RewardModel,
             },
         ];
         if let Some(reference) = &self.reference {
             inputs.push(Input {
-                field: "reference",
+                field: InputField::Reference,
                 name: reference,
                 need: Need::Model,
             });

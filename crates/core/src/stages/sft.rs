@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::settings::training_settings;
+use super::InputField;
 use super::{FieldChecks, Input, Need, Output, StageConfig, TrainingSettings, Unset};
 use crate::manifest::params::stage_config;
 use crate::manifest::Defaults;
@@ -53,12 +54,12 @@ impl StageConfig for SftStage {
     fn inputs(&self) -> Vec<Input<'_>> {
         vec![
             Input {
-                field: "from",
+                field: InputField::From,
                 name: &self.from,
                 need: Need::Model,
             },
             Input {
-                field: "data",
+                field: InputField::Data,
                 name: &self.data,
                 need: Need::Completions,
             },
