@@ -36,6 +36,15 @@ pub enum Cell {
     Number(String),
 }
 
+impl Cell {
+    /// The cell's text, whatever its alignment.
+    pub fn text(&self) -> &str {
+        match self {
+            Self::Text(t) | Self::Number(t) => t,
+        }
+    }
+}
+
 /// An HTML page under construction.
 #[derive(Debug, Clone)]
 pub struct HtmlReport {

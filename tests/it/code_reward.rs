@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::support::{repo_root, Test};
+use crate::support::{metric_series, repo_root, Test};
 
 const MANIFEST: &str = r#"
 name: code
@@ -150,13 +150,7 @@ fn the_code_pipeline_runs_its_programs_in_the_sandbox() {
         .run();
     assert!(outcome.success, "{}", outcome.stderr);
 
-    let metrics = test
-        .clone_args([
-            "metrics", "last", "rl", "--store", "store", "--format", "json",
-        ])
-        .run();
-    assert!(metrics.success, "{}", metrics.stderr);
-    let series: Vec<serde_json::Value> = serde_json::from_str(&metrics.stdout).expect("json");
+    let series = metric_series(&test, "rl");
     assert_eq!(series.len(), 2, "one point per GRPO step");
     for point in &series {
         let values = &point["values"];

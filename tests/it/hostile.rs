@@ -5,20 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{last_run_json, Test};
+use crate::support::{last_run_json, micro_manifest, Test};
 
-/// A micro model and a small generated dataset: what every case's manifest starts from.
-const BASE: &str = r#"
-name: hostile
-seed: 1
-models:
-  micro: {preset: tiny, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}
-datasets:
-  arith: {kind: arithmetic, num_samples: 40, operations: [add], max_digits: 1}
-"#;
-
+/// A micro model and a small generated dataset, then `rest` (the case's stages).
 fn manifest(rest: &str) -> String {
-    format!("{BASE}{rest}")
+    format!("{}{rest}", micro_manifest("hostile"))
 }
 
 /// Stages that evaluate a one-step model with the verifier `verifier` (a file in the
@@ -270,7 +261,10 @@ fn non_finite_numbers_are_rejected_where_written() {
     ] {
         let test = Test::new().write(
             "m.yaml",
-            format!("{BASE}{section}stages:\n  tasks: {{kind: dataset, source: arith}}\n"),
+            format!(
+                "{}{section}stages:\n  tasks: {{kind: dataset, source: arith}}\n",
+                micro_manifest("hostile")
+            ),
         );
         let outcome = validate(&test);
         assert!(
@@ -605,7 +599,10 @@ fn absurd_dataset_sizes_are_refused_at_validate() {
     ] {
         let test = Test::new().write(
             "m.yaml",
-            format!("{BASE}  huge: {kind}\nstages:\n  tasks: {{kind: dataset, source: huge}}\n"),
+            format!(
+                "{}  huge: {kind}\nstages:\n  tasks: {{kind: dataset, source: huge}}\n",
+                micro_manifest("hostile")
+            ),
         );
         let outcome = validate(&test);
         assert!(

@@ -2,7 +2,7 @@
 //! with its label, and nothing different in value is called correct), and
 //! pipelines/math-grpo.yaml (MATH-layout data, `mode: math`, boxed answers) at CI size.
 
-use crate::support::{repo_root, Test};
+use crate::support::{metric_series, repo_root, Test};
 
 const GRADER: &str = "name: grade\nrewards:\n  math: {kind: accuracy, mode: math}\n";
 
@@ -138,13 +138,7 @@ fn the_math_pipeline_grades_every_reference_it_ships() {
         .write("data/math-forms.jsonl", data);
     let outcome = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
     assert!(outcome.success, "{}", outcome.stderr);
-    let metrics = test
-        .clone_args([
-            "metrics", "last", "rl", "--store", "store", "--format", "json",
-        ])
-        .run();
-    assert!(metrics.success, "{}", metrics.stderr);
-    let series: Vec<serde_json::Value> = serde_json::from_str(&metrics.stdout).expect("json");
+    let series = metric_series(&test, "rl");
     assert_eq!(series.len(), 2, "one point per GRPO step");
     for point in &series {
         let values = &point["values"];

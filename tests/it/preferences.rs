@@ -3,7 +3,7 @@
 //! type; `distill` in `logits` mode trains a smaller student both ways; rejection
 //! sampling emits preference pairs a reward model trains on.
 
-use crate::support::{last_run_json, output_hashes, Test};
+use crate::support::{last_run_json, metric_series, output_hashes, Test};
 
 const MANIFEST: &str = r#"
 name: preferences-test
@@ -71,16 +71,6 @@ fn project(manifest: &str) -> Test {
         .write("m.yaml", manifest)
         .write("prefs.jsonl", preference_lines())
         .write("mixed.jsonl", MIXED)
-}
-
-fn metric_series(test: &Test, stage: &str) -> Vec<serde_json::Value> {
-    let metrics = test
-        .clone_args([
-            "metrics", "last", stage, "--store", "store", "--format", "json",
-        ])
-        .run();
-    assert!(metrics.success, "{}", metrics.stderr);
-    serde_json::from_str(&metrics.stdout).expect("json")
 }
 
 fn stage<'a>(run: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {

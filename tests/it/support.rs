@@ -129,6 +129,33 @@ pub(crate) fn last_run_json(test: &Test) -> serde_json::Value {
     serde_json::from_str(&shown.stdout).expect("runs show --json is JSON")
 }
 
+/// The metric series of stage `stage` of the last run in the store `store`, a point per
+/// step (`metrics last STAGE --format json`).
+pub(crate) fn metric_series(test: &Test, stage: &str) -> Vec<serde_json::Value> {
+    let metrics = test
+        .clone_args([
+            "metrics", "last", stage, "--store", "store", "--format", "json",
+        ])
+        .run();
+    assert!(metrics.success, "{}", metrics.stderr);
+    serde_json::from_str(&metrics.stdout).expect("metrics --format json is JSON")
+}
+
+/// A micro model and a small generated dataset, as the manifest `name`: what the fault
+/// and hostile cases' manifests start from (their stages follow).
+pub(crate) fn micro_manifest(name: &str) -> String {
+    format!(
+        r#"
+name: {name}
+seed: 1
+models:
+  micro: {{preset: tiny, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}}
+datasets:
+  arith: {{kind: arithmetic, num_samples: 40, operations: [add], max_digits: 1}}
+"#
+    )
+}
+
 /// Every output of a run as `stage/output=hash`, sorted: equal lists mean equal bits.
 pub(crate) fn output_hashes(run: &serde_json::Value) -> Vec<String> {
     let mut hashes: Vec<String> = run["stages"]

@@ -1,7 +1,7 @@
 //! Training stages through the real binary on a micro model: determinism, resume after a
 //! crash inside a training stage (bit-identical on the CPU), and what GRPO logs.
 
-use crate::support::{last_run_json, output_hashes, Test};
+use crate::support::{last_run_json, metric_series, output_hashes, Test};
 
 const MANIFEST: &str = r#"
 name: train-test
@@ -55,13 +55,7 @@ fn the_same_seed_gives_the_same_bits() {
         "{first:?}"
     );
 
-    let metrics = test
-        .clone_args([
-            "metrics", "last", "zero", "--store", "store", "--format", "json",
-        ])
-        .run();
-    assert!(metrics.success, "{}", metrics.stderr);
-    let series: Vec<serde_json::Value> = serde_json::from_str(&metrics.stdout).expect("json");
+    let series = metric_series(&test, "zero");
     assert_eq!(series.len(), 4, "one point per GRPO step");
     for name in [
         "reward",
@@ -240,18 +234,12 @@ fn beta_zero_trains_without_a_reference() {
         .clone_args(["run", "m.yaml", "--store", "store", "--until", "zero"])
         .run();
     assert!(outcome.success, "{}", outcome.stderr);
-    let metrics = test
-        .clone_args([
-            "metrics", "last", "zero", "--store", "store", "--format", "json",
-        ])
-        .run();
-    let series: Vec<serde_json::Value> = serde_json::from_str(&metrics.stdout).expect("json");
+    let series = metric_series(&test, "zero");
     assert!(
         series
             .iter()
             .all(|p| p["values"]["kl"].as_f64() == Some(0.0)),
-        "no reference, no KL: {}",
-        metrics.stdout
+        "no reference, no KL: {series:?}"
     );
 }
 
@@ -375,13 +363,7 @@ fn gspo_with_dynamic_sampling_logs_what_it_drew_and_resumes_bit_identical() {
     assert!(run.success, "{}", run.stderr);
     let uninterrupted = output_hashes(&last_run_json(&test));
 
-    let metrics = test
-        .clone_args([
-            "metrics", "last", "zero", "--store", "store", "--format", "json",
-        ])
-        .run();
-    assert!(metrics.success, "{}", metrics.stderr);
-    let series: Vec<serde_json::Value> = serde_json::from_str(&metrics.stdout).expect("json");
+    let series = metric_series(&test, "zero");
     assert_eq!(series.len(), 4, "one point per step");
     let value = |point: &serde_json::Value, name: &str| {
         point["values"][name]
@@ -409,13 +391,11 @@ fn gspo_with_dynamic_sampling_logs_what_it_drew_and_resumes_bit_identical() {
     }
     assert!(
         dropped > 0.0,
-        "the judge's constant groups were dropped: {}",
-        metrics.stdout
+        "the judge's constant groups were dropped: {series:?}"
     );
     assert!(
         series.iter().any(|p| value(p, "clip_ratio") > 0.0),
-        "the second update's sequence ratios leave GSPO's narrow range: {}",
-        metrics.stdout
+        "the second update's sequence ratios leave GSPO's narrow range: {series:?}"
     );
 
     // Killed after every checkpoint (base at 4, zero at 2) and resumed: the same bits.

@@ -65,7 +65,7 @@ impl Comparison {
         let rows: Vec<Vec<String>> = self
             .cells()
             .into_iter()
-            .map(|row| row.into_iter().map(cell_text).collect())
+            .map(|row| row.iter().map(|c| c.text().to_string()).collect())
             .collect();
         let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
         for row in &rows {
@@ -97,26 +97,9 @@ impl Comparison {
     /// A GitHub-flavoured Markdown table.
     pub fn to_markdown(&self) -> String {
         let headers = self.headers();
-        let escape = |t: &str| t.replace('|', "\\|");
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "| {} |",
-            headers
-                .iter()
-                .map(|h| escape(h))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        );
         let metric_start = headers.len() - self.metric_columns.len();
-        let rule: Vec<&str> = (0..headers.len())
-            .map(|i| if i >= metric_start { "---:" } else { "---" })
-            .collect();
-        let _ = writeln!(out, "|{}|", rule.join("|"));
-        for row in self.cells() {
-            let cells: Vec<String> = row.into_iter().map(|c| escape(&cell_text(c))).collect();
-            let _ = writeln!(out, "| {} |", cells.join(" | "));
-        }
+        let numeric: Vec<bool> = (0..headers.len()).map(|i| i >= metric_start).collect();
+        let mut out = markdown_table(&headers, &numeric, &self.cells());
         if !self.missing().is_empty() || !self.shared_evals.is_empty() {
             out.push('\n');
             self.append_notes(&mut out);
@@ -225,10 +208,21 @@ impl Comparison {
     }
 }
 
-fn cell_text(cell: Cell) -> String {
-    match cell {
-        Cell::Text(t) | Cell::Number(t) => t,
+/// A GitHub-flavoured Markdown table: a header row, a rule that right-aligns the columns
+/// `numeric` marks, and the rows, with `|` escaped in every cell.
+pub(super) fn markdown_table(headers: &[String], numeric: &[bool], rows: &[Vec<Cell>]) -> String {
+    let escape = |t: &str| t.replace('|', "\\|");
+    let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+    let mut out = line(headers.iter().map(|h| escape(h)).collect());
+    let rule: Vec<&str> = numeric
+        .iter()
+        .map(|n| if *n { "---:" } else { "---" })
+        .collect();
+    let _ = writeln!(out, "|{}|", rule.join("|"));
+    for row in rows {
+        out.push_str(&line(row.iter().map(|c| escape(c.text())).collect()));
     }
+    out
 }
 
 fn json_numbers(metrics: &IndexMap<String, f64>) -> Value {

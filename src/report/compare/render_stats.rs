@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 use super::paired::CONFIDENCE;
+use super::render::markdown_table;
 use super::seeds::{Z_80, Z_975};
 use super::statistics::{MetricDifference, PairedComparison, Statistics};
 use crate::report::html::{Cell, HtmlReport};
@@ -78,7 +79,7 @@ impl Statistics {
             let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
             for row in &cells {
                 for (w, cell) in widths.iter_mut().zip(row) {
-                    *w = (*w).max(text_of(cell).chars().count());
+                    *w = (*w).max(cell.text().chars().count());
                 }
             }
             let mut line = String::new();
@@ -90,7 +91,7 @@ impl Statistics {
             for row in &cells {
                 let mut line = String::new();
                 for (cell, w) in row.iter().zip(&widths) {
-                    let text = text_of(cell);
+                    let text = cell.text();
                     let pad = " ".repeat(w - text.chars().count());
                     match cell {
                         Cell::Number(_) => {
@@ -116,36 +117,18 @@ impl Statistics {
         if self.is_empty() {
             return out;
         }
-        let escape = |t: &str| t.replace('|', "\\|");
         out.push_str("\n**Is the difference real?**\n\n");
         for line in self.legend() {
             let _ = writeln!(out, "{line}");
         }
         let cells = self.cells();
         if !cells.is_empty() {
-            let headers = Self::headers();
-            out.push('\n');
-            let _ = writeln!(
-                out,
-                "| {} |",
-                headers
-                    .iter()
-                    .map(|h| escape(h))
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            );
-            let rule: Vec<&str> = cells[0]
+            let numeric: Vec<bool> = cells[0]
                 .iter()
-                .map(|c| match c {
-                    Cell::Number(_) => "---:",
-                    Cell::Text(_) => "---",
-                })
+                .map(|c| matches!(c, Cell::Number(_)))
                 .collect();
-            let _ = writeln!(out, "|{}|", rule.join("|"));
-            for row in &cells {
-                let row: Vec<String> = row.iter().map(|c| escape(text_of(c))).collect();
-                let _ = writeln!(out, "| {} |", row.join(" | "));
-            }
+            out.push('\n');
+            out.push_str(&markdown_table(&Self::headers(), &numeric, &cells));
         }
         if !self.notes.is_empty() {
             out.push('\n');
@@ -259,12 +242,6 @@ fn signed(metric: &str, value: f64) -> String {
         text
     } else {
         format!("+{text}")
-    }
-}
-
-fn text_of(cell: &Cell) -> &str {
-    match cell {
-        Cell::Text(t) | Cell::Number(t) => t,
     }
 }
 

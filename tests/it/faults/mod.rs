@@ -8,24 +8,12 @@ mod overlap;
 mod pipes;
 mod store;
 
-use crate::support::Test;
-
-/// A micro model and a small generated dataset: what every case's manifest starts from.
-const BASE: &str = r#"
-name: faults
-seed: 1
-models:
-  micro: {preset: tiny, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}
-datasets:
-  arith: {kind: arithmetic, num_samples: 40, operations: [add], max_digits: 1}
-"#;
+use crate::support::{micro_manifest, Test};
 
 /// A pipeline that writes every kind of store record: a dataset, a pretraining with a
 /// checkpoint at every step, and an eval.
 fn training_manifest(max_steps: u32) -> String {
-    format!(
-        "{BASE}stages:\n  tasks: {{kind: dataset, source: arith, test_size: 4}}\n  base: {{kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: {max_steps}, per_device_train_batch_size: 4, save_steps: 1}}\n  eval: {{kind: eval, from: base, prompts: tasks, num_samples: 1, limit: 2, max_completion_length: 4}}\n"
-    )
+    format!("{}stages:\n  tasks: {{kind: dataset, source: arith, test_size: 4}}\n  base: {{kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: {max_steps}, per_device_train_batch_size: 4, save_steps: 1}}\n  eval: {{kind: eval, from: base, prompts: tasks, num_samples: 1, limit: 2, max_completion_length: 4}}\n", micro_manifest("faults"))
 }
 
 /// A project whose store `store` holds one finished run of `training_manifest(3)`.

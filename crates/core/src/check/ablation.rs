@@ -271,22 +271,10 @@ fn check_target(
 }
 
 fn set(root: &mut Value, path: &YamlPath, value: Value) {
-    let mut node = root;
-    let segments = path.segments();
-    for (i, segment) in segments.iter().enumerate() {
-        let crate::syntax::Segment::Key(key) = segment else {
-            return;
-        };
-        let Some(map) = node.as_mapping_mut() else {
-            return;
-        };
-        if i + 1 == segments.len() {
-            map.insert(Value::from(key.as_str()), value);
-            return;
-        }
-        let Some(next) = map.get_mut(key.as_str()) else {
-            return;
-        };
-        node = next;
+    let (Some(parent), Some(key)) = (path.parent(), path.last_key()) else {
+        return;
+    };
+    if let Some(Value::Mapping(map)) = super::sections::get_mut(root, &parent) {
+        map.insert(Value::from(key), value);
     }
 }

@@ -216,8 +216,8 @@ pub(crate) fn write_defaults_into(
     }
 }
 
-/// The node at `path` of `root`, for writing.
-fn get_mut<'v>(root: &'v mut Value, path: &YamlPath) -> Option<&'v mut Value> {
+/// The node at `path` of `root`, for writing (`None` past a sequence or a scalar).
+pub(crate) fn get_mut<'v>(root: &'v mut Value, path: &YamlPath) -> Option<&'v mut Value> {
     let mut node = root;
     for segment in path.segments() {
         let crate::syntax::Segment::Key(key) = segment else {
