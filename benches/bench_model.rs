@@ -2,7 +2,9 @@
 //! of the `tiny` and `small` presets on the CPU backends compiled in.
 //!
 //! `cargo run --release --features bench,ndarray --bin bench_model -- [--backend flex|ndarray]
-//! [--preset tiny|small] [--json]`; scripts/bench_torch.py runs it next to PyTorch.
+//! [--preset tiny|small] [--numerics portable|native] [--json]`; scripts/bench_torch.py runs
+//! it next to PyTorch. flex runs once per numeric profile asked for (both by default), in
+//! one process: the portable profile's cost is their ratio.
 
 use std::time::Instant;
 
@@ -20,6 +22,8 @@ const NEW_TOKENS: usize = 64;
 struct Args {
     backends: Vec<String>,
     presets: Vec<String>,
+    /// flex's numeric profiles (`portable`, `native`).
+    numerics: Vec<String>,
     json: bool,
     steps: usize,
     /// `train`, `generate` or both (empty).
@@ -32,6 +36,7 @@ fn parse_args() -> Args {
     let mut args = Args {
         backends: Vec::new(),
         presets: Vec::new(),
+        numerics: Vec::new(),
         json: false,
         steps: 5,
         only: None,
@@ -42,6 +47,7 @@ fn parse_args() -> Args {
         match a.as_str() {
             "--backend" => args.backends.extend(it.next()),
             "--preset" => args.presets.extend(it.next()),
+            "--numerics" => args.numerics.extend(it.next()),
             "--steps" => args.steps = it.next().and_then(|s| s.parse().ok()).unwrap_or(5),
             "--json" => args.json = true,
             "--only" => args.only = it.next(),
@@ -60,6 +66,9 @@ fn parse_args() -> Args {
     if args.presets.is_empty() {
         args.presets = vec!["tiny".into(), "small".into()];
     }
+    if args.numerics.is_empty() {
+        args.numerics = vec!["portable".into(), "native".into()];
+    }
     args
 }
 
@@ -70,7 +79,7 @@ fn report(json: bool, backend: &str, preset: &str, what: &str, tokens_per_s: f64
             serde_json::json!({"backend": backend, "preset": preset, "what": what, "tokens_per_s": tokens_per_s})
         );
     } else {
-        println!("{backend:8} {preset:6} {what:12} {tokens_per_s:10.0} tok/s");
+        println!("{backend:14} {preset:6} {what:12} {tokens_per_s:10.0} tok/s");
     }
 }
 
@@ -106,7 +115,7 @@ fn bench<B: TrainBackend>(name: &str, preset: &str, args: &Args) {
             Ok(lp) => lp,
             Err(e) => panic!("{e}"),
         };
-        let loss = lp.logprobs.mean().neg();
+        let loss = r1flow::model::kernels::mean(lp.logprobs).neg();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         optim.step(1e-3, model, grads)
     };
@@ -184,9 +193,24 @@ fn run(args: &Args) {
         for preset in &args.presets {
             match backend.as_str() {
                 #[cfg(feature = "flex")]
-                "flex" => bench::<burn::backend::Autodiff<r1flow::model::backend::FlexBackend>>(
-                    backend, preset, args,
-                ),
+                "flex" => {
+                    for numerics in &args.numerics {
+                        let profile = match numerics.as_str() {
+                            "portable" => r1flow::manifest::Numerics::Portable,
+                            "native" => r1flow::manifest::Numerics::Native,
+                            other => {
+                                eprintln!("unknown numerics {other}: use portable or native");
+                                continue;
+                            }
+                        };
+                        let _profile = r1flow::model::kernels::profile::scoped(profile);
+                        bench::<burn::backend::Autodiff<r1flow::model::backend::FlexBackend>>(
+                            &format!("flex/{numerics}"),
+                            preset,
+                            args,
+                        )
+                    }
+                }
                 #[cfg(feature = "ndarray")]
                 "ndarray" => {
                     bench::<burn::backend::Autodiff<r1flow::model::backend::NdArrayBackend>>(

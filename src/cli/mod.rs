@@ -99,6 +99,11 @@ struct ModelCommand<A: clap::Args> {
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    // An instruction-set cap the kernels would not understand is refused, not ignored.
+    if let Err(message) = r1flow::model::kernels::profile::simd_cap_from_env() {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
     if let Command::Rescore(_) = &cli.command {
         // Verifiers run in their own process group, out of the terminal's reach: an
         // interrupted rescore ends them (`run` has its own handler).

@@ -1,12 +1,13 @@
 //! CLI: reading a manifest into a plan, with the options `plan` and `run` share
-//! (`--variant`, `--backend`), printing diagnostics on the way.
+//! (`--variant`, `--backend`, `--numerics`), printing diagnostics on the way.
 
 use std::path::PathBuf;
 
 use anyhow::bail;
+use r1flow::check::numerics::refuse_portable;
 use r1flow::check::{check_file, Capabilities};
 use r1flow::diag::render_all;
-use r1flow::manifest::Backend;
+use r1flow::manifest::{Backend, Numerics};
 use r1flow::plan::{plan, Plan};
 
 #[derive(Debug, clap::Args)]
@@ -19,6 +20,11 @@ pub(crate) struct PipelineArgs {
     /// Run on this backend instead of the manifest's (`cpu`, `wgpu`, `cuda`).
     #[arg(long, value_parser = parse_backend)]
     pub(crate) backend: Option<Backend>,
+    /// Run in this numeric profile instead of the manifest's `numerics:` (`portable`: the
+    /// same bytes on every x86-64 machine with AVX2; `native`: faster, bits and keys that
+    /// depend on the machine).
+    #[arg(long, value_parser = parse_numerics)]
+    pub(crate) numerics: Option<Numerics>,
 }
 
 /// Where stages run (`run --executor`, and `validate --executor` to check as it will).
@@ -43,6 +49,16 @@ impl ExecutorKind {
                 ..can
             },
         }
+    }
+}
+
+fn parse_numerics(text: &str) -> Result<Numerics, String> {
+    match text {
+        "portable" => Ok(Numerics::Portable),
+        "native" => Ok(Numerics::Native),
+        other => Err(format!(
+            "unknown numeric profile `{other}`; use portable or native"
+        )),
     }
 }
 
@@ -88,9 +104,18 @@ pub(crate) fn load_plan(
             );
         }
     }
-    if let Some(backend) = args.backend {
-        for pipeline in &mut pipelines {
+    for pipeline in &mut pipelines {
+        if let Some(backend) = args.backend {
             pipeline.backend = backend;
+        }
+        match (args.numerics, pipeline.backend) {
+            (Some(Numerics::Portable), backend @ (Backend::Wgpu | Backend::Cuda)) => {
+                bail!("--numerics portable: {}", refuse_portable(backend).message)
+            }
+            (Some(numerics), _) => pipeline.numerics = numerics,
+            // A GPU runs its own kernels: native, whatever the manifest said for the CPU.
+            (None, Backend::Wgpu | Backend::Cuda) => pipeline.numerics = Numerics::Native,
+            (None, Backend::Cpu) => {}
         }
     }
     Ok(Some(plan(pipelines)))

@@ -3,21 +3,22 @@
 //! `center_rewards_coefficient` term — and the pair statistics reported on held-out data.
 
 use burn::tensor::activation::log_sigmoid;
-use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+
+use crate::model::kernels::{mean, KernelBackend};
 
 /// Mean Bradley–Terry loss over pairs, `[1]`: `mean(−log σ(chosen − rejected))`, plus
 /// `center · mean((chosen + rejected)²)` when `center` > 0 (TRL's
 /// `center_rewards_coefficient`, which keeps scores near zero).
-pub fn bradley_terry_loss<B: Backend>(
+pub fn bradley_terry_loss<B: KernelBackend>(
     chosen: Tensor<B, 1>,
     rejected: Tensor<B, 1>,
     center: f64,
 ) -> Tensor<B, 1> {
-    let loss = log_sigmoid(chosen.clone() - rejected.clone()).mean().neg();
+    let loss = mean(log_sigmoid(chosen.clone() - rejected.clone())).neg();
     if center > 0.0 {
         let sum = chosen + rejected;
-        loss + (sum.clone() * sum).mean().mul_scalar(center)
+        loss + mean(sum.clone() * sum).mul_scalar(center)
     } else {
         loss
     }

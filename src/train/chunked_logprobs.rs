@@ -28,7 +28,7 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::Tensor;
 
 use crate::model::batch::StepInput;
-use crate::model::kernels::rms_norm;
+use crate::model::kernels::{self, rms_norm};
 use crate::model::logprobs::{
     chunked_head_logprobs, head_logprobs, next_token_targets, position_chunks, predicting_states,
     LOGITS_PER_CHUNK,
@@ -161,7 +161,7 @@ where
             .require_grad();
         let (picked, _) = head_logprobs(model, chunk.clone(), &targets[range.clone()], false);
         let weight = Tensor::<B, 1>::from_inner(d_logp.clone().narrow(0, range.start, range.len()));
-        let mut grads = (picked * weight).sum().backward();
+        let mut grads = kernels::sum(picked * weight).backward();
         let hidden_dims = chunk.dims();
         d_states.push(
             chunk
@@ -179,7 +179,7 @@ where
     );
     match decoder {
         Decoder::Graph(hidden) => {
-            let grads = (hidden * Tensor::from_inner(d_hidden)).sum().backward();
+            let grads = kernels::sum(hidden * Tensor::from_inner(d_hidden)).backward();
             accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
         }
         Decoder::Checkpoints(mut kept) => {
@@ -195,7 +195,7 @@ where
                     let leaf = Tensor::<B, 3>::from_inner(x.unwrap_or_else(|| d_out.zeros_like()))
                         .require_grad();
                     let out = forward(leaf.clone());
-                    let mut grads = (out * Tensor::from_inner(d_out)).sum().backward();
+                    let mut grads = kernels::sum(out * Tensor::from_inner(d_out)).backward();
                     let d_in = leaf
                         .grad_remove(&mut grads)
                         .unwrap_or_else(|| Tensor::zeros(dims, device));
@@ -207,7 +207,7 @@ where
                 d = back(kept.pop(), d, &|x| model.layer_forward(l, x, &shared));
             }
             let embedded = model.embed_tokens.forward(input.ids.clone());
-            let grads = (embedded * Tensor::from_inner(d)).sum().backward();
+            let grads = kernels::sum(embedded * Tensor::from_inner(d)).backward();
             accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
         }
     }

@@ -4,18 +4,20 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor};
+
+use crate::model::kernels;
+use crate::model::TrainBackend;
 
 struct SquaredNorm<'g> {
     grads: &'g GradientsParams,
     total: f64,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredNorm<'_> {
+impl<B: TrainBackend> ModuleVisitor<B> for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(grad) = self.grads.get::<B::InnerBackend, D>(param.id) {
-            let sum: f64 = grad.powf_scalar(2.0).sum().into_scalar().elem();
+            let sum: f64 = kernels::sum(grad.clone() * grad).into_scalar().elem();
             self.total += sum;
         }
     }
@@ -26,7 +28,7 @@ struct Scale<'g> {
     factor: f64,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
+impl<B: TrainBackend> ModuleVisitor<B> for Scale<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(grad) = self.grads.remove::<B::InnerBackend, D>(param.id) {
             self.grads
@@ -37,7 +39,7 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
 
 /// Scales `grads` so that their global L2 norm is at most `max_norm` (0 disables it);
 /// returns the norm before clipping.
-pub fn clip_global_norm<B: AutodiffBackend, M: Module<B>>(
+pub fn clip_global_norm<B: TrainBackend, M: Module<B>>(
     model: &M,
     grads: &mut GradientsParams,
     max_norm: f64,

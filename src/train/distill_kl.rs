@@ -2,9 +2,9 @@
 //! divergence between the teacher's and the student's next-token distributions, averaged
 //! over the positions that predict completion tokens.
 
-use burn::tensor::activation::log_softmax;
-use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+
+use crate::model::kernels::{self, log_softmax, sum_last, KernelBackend};
 
 use crate::stages::KlDirection;
 
@@ -15,26 +15,22 @@ use crate::stages::KlDirection;
 /// Σ p_t (log p_t − log p_s), mass-covering; `Reverse` is KL(student ‖ teacher) =
 /// Σ p_s (log p_s − log p_t), mode-seeking. Gradients flow through the student only when
 /// the teacher's logits carry none.
-pub fn token_kl<B: Backend>(
+pub fn token_kl<B: KernelBackend>(
     student: Tensor<B, 3>,
     teacher: Tensor<B, 3>,
     mask: Tensor<B, 2>,
     direction: KlDirection,
 ) -> Tensor<B, 1> {
     let [batch, positions, _] = student.dims();
-    let log_student = log_softmax(student, 2);
-    let log_teacher = log_softmax(teacher, 2);
-    let per_position = match direction {
-        KlDirection::Forward => {
-            (log_teacher.clone().exp() * (log_teacher - log_student)).sum_dim(2)
-        }
-        KlDirection::Reverse => {
-            (log_student.clone().exp() * (log_student - log_teacher)).sum_dim(2)
-        }
-    }
+    let log_student = log_softmax(student);
+    let log_teacher = log_softmax(teacher);
+    let per_position = sum_last(match direction {
+        KlDirection::Forward => log_teacher.clone().exp() * (log_teacher - log_student),
+        KlDirection::Reverse => log_student.clone().exp() * (log_student - log_teacher),
+    })
     .reshape([batch, positions]);
-    let count = mask.clone().sum().clamp_min(1.0);
-    (per_position * mask).sum() / count
+    let count = kernels::sum(mask.clone()).clamp_min(1.0);
+    kernels::sum(per_position * mask) / count
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
 
+use crate::model::kernels::{self, expand_last, sum_last, KernelBackend};
+
 use crate::manifest::{ImportanceSamplingLevel, LossType, ScaleRewards};
 
 /// Advantages of `rewards` (one per completion, `group` consecutive completions per
@@ -68,7 +70,7 @@ pub struct PolicyLoss<B: Backend> {
 
 /// The GRPO loss. `logp`, `old_logp`, `ref_logp` and `mask` are `[rows, tokens]` (mask 1
 /// on completion tokens), `advantages` has one value per row.
-pub fn policy_loss<B: Backend>(
+pub fn policy_loss<B: KernelBackend>(
     logp: Tensor<B, 2>,
     old_logp: Tensor<B, 2>,
     ref_logp: Option<Tensor<B, 2>>,
@@ -79,9 +81,10 @@ pub fn policy_loss<B: Backend>(
     let [rows, tokens] = logp.dims();
     let device = logp.device();
     let adv_values: Vec<f32> = advantages.iter().map(|&a| a as f32).collect();
-    let adv = Tensor::<B, 1>::from_floats(adv_values.as_slice(), &device)
-        .reshape([rows, 1])
-        .expand([rows, tokens]);
+    let adv = expand_last(
+        Tensor::<B, 1>::from_floats(adv_values.as_slice(), &device).reshape([rows, 1]),
+        tokens,
+    );
     let log_ratio = logp.clone() - old_logp;
     let ratio = match settings.level {
         ImportanceSamplingLevel::Token => log_ratio.exp(),
@@ -93,8 +96,8 @@ pub fn policy_loss<B: Backend>(
         // the clipping and aggregation below are the token code's.
         ImportanceSamplingLevel::Sequence => {
             let per_row =
-                (log_ratio * mask.clone()).sum_dim(1) / mask.clone().sum_dim(1).clamp_min(1.0);
-            per_row.exp().expand([rows, tokens])
+                sum_last(log_ratio * mask.clone()) / sum_last(mask.clone()).clamp_min(1.0);
+            expand_last(per_row.exp(), tokens)
         }
     };
     let clipped = ratio
@@ -103,11 +106,11 @@ pub fn policy_loss<B: Backend>(
     let surrogate = (ratio.clone() * adv.clone()).min_pair(clipped * adv.clone());
     let mut per_token = surrogate.neg();
     let mut kl_mean = 0.0;
-    let mask_sum: f64 = mask.clone().sum().into_scalar().elem();
+    let mask_sum: f64 = kernels::sum(mask.clone()).into_scalar().elem();
     if let Some(reference) = ref_logp {
         let delta = reference - logp;
         let kl = delta.clone().exp() - delta - 1.0;
-        let kl_total: f64 = (kl.clone() * mask.clone()).sum().into_scalar().elem();
+        let kl_total: f64 = kernels::sum(kl.clone() * mask.clone()).into_scalar().elem();
         kl_mean = kl_total / mask_sum.max(1.0);
         if settings.beta > 0.0 {
             per_token = per_token + kl.mul_scalar(settings.beta);
@@ -120,29 +123,29 @@ pub fn policy_loss<B: Backend>(
     let clipped_mask = (low + high) * mask.clone();
     let clip_ratio = match settings.level {
         ImportanceSamplingLevel::Token => {
-            let clipped_total: f64 = clipped_mask.sum().into_scalar().elem();
+            let clipped_total: f64 = kernels::sum(clipped_mask).into_scalar().elem();
             clipped_total / mask_sum.max(1.0)
         }
         // One ratio per completion: the share of trained completions clipped (TRL takes
         // the mean over sequences for sequence-level ratios).
         ImportanceSamplingLevel::Sequence => {
-            let trained = mask.clone().sum_dim(1).greater_elem(0.0).float();
-            let clipped = clipped_mask.sum_dim(1).greater_elem(0.0).float();
-            let rows_trained: f64 = trained.sum().into_scalar().elem();
-            let rows_clipped: f64 = clipped.sum().into_scalar().elem();
+            let trained = sum_last(mask.clone()).greater_elem(0.0).float();
+            let clipped = sum_last(clipped_mask).greater_elem(0.0).float();
+            let rows_trained: f64 = kernels::sum(trained).into_scalar().elem();
+            let rows_clipped: f64 = kernels::sum(clipped).into_scalar().elem();
             rows_clipped / rows_trained.max(1.0)
         }
     };
     let masked = per_token * mask.clone();
     let loss = match settings.loss_type {
         LossType::Grpo => {
-            let per_row = masked.sum_dim(1) / mask.sum_dim(1).clamp_min(1.0);
-            per_row.mean()
+            let per_row = sum_last(masked) / sum_last(mask).clamp_min(1.0);
+            kernels::mean(per_row)
         }
-        LossType::Dapo | LossType::Bnpo => masked.sum() / mask.sum().clamp_min(1.0),
-        LossType::DrGrpo => masked
-            .sum()
-            .div_scalar((rows * settings.max_completion_length.max(1)) as f64),
+        LossType::Dapo | LossType::Bnpo => kernels::sum(masked) / kernels::sum(mask).clamp_min(1.0),
+        LossType::DrGrpo => {
+            kernels::sum(masked).div_scalar((rows * settings.max_completion_length.max(1)) as f64)
+        }
     };
     PolicyLoss {
         loss,

@@ -50,9 +50,11 @@ pub use state::LoopState;
 pub use supervised::{Objective, SequenceMode, SupervisedJob, SupervisedTask};
 pub use update::{apply_gradients, learning_rate_at};
 
+use crate::check::numerics::native_machine;
 use crate::exec::{StageContext, StageError, StageOutput};
-use crate::manifest::{Backend, Dtype};
-use crate::model::{BackendKind, BackendTask, SamplingParams};
+use crate::manifest::{Backend, Dtype, Numerics};
+use crate::model::kernels::profile;
+use crate::model::{BackendKind, BackendTask, SamplingParams, TrainBackend};
 use crate::stages::GenerationSettings;
 
 /// The sampler's settings for a stage's resolved `generation` group, seeded.
@@ -67,22 +69,131 @@ pub fn sampling_params(generation: &GenerationSettings, seed: u64) -> SamplingPa
     }
 }
 
-/// The backend and dtype of the running stage, read before a task borrows the context.
-pub fn stage_numerics(context: &StageContext<'_>) -> (Backend, Dtype) {
-    (context.spec().backend, context.spec().dtype)
+/// Where and how the running stage computes, read before a task borrows the context.
+#[derive(Debug, Clone)]
+pub struct StageNumerics {
+    backend: Backend,
+    dtype: Dtype,
+    numerics: Numerics,
+    /// The machine a native CPU key was planned for, for a kind whose key names it.
+    machine: Option<String>,
 }
 
-/// Runs `task` on `backend` (f32 only for now).
+/// The backend, dtype and numeric profile of the running stage.
+pub fn stage_numerics(context: &StageContext<'_>) -> StageNumerics {
+    let spec = context.spec();
+    StageNumerics {
+        backend: spec.backend,
+        dtype: spec.dtype,
+        numerics: spec.numerics,
+        machine: spec
+            .config
+            .stage_kind()
+            .runs_model()
+            .then(|| spec.machine.clone())
+            .flatten(),
+    }
+}
+
+/// Runs `task` on its backend (f32 only for now), in the stage's numeric profile. A native
+/// stage planned for another machine is refused: its bits would not be the ones its key
+/// promises (a Slurm node of another CPU type than the machine that planned the run).
 pub fn run_on_backend<T: BackendTask<Output = Result<StageOutput, StageError>>>(
-    (backend, dtype): (Backend, Dtype),
+    numerics: StageNumerics,
     task: T,
 ) -> Result<StageOutput, StageError> {
+    let StageNumerics {
+        backend,
+        dtype,
+        numerics,
+        machine,
+    } = numerics;
     if dtype != Dtype::F32 {
         return Err(StageError::Failed(format!(
             "training in {dtype:?} is not supported yet; use `dtype: f32`"
         )));
     }
+    if let Some(planned) = machine {
+        let here = native_machine();
+        if planned != here {
+            return Err(StageError::Failed(format!(
+                "this stage runs in the native numeric profile, whose bits depend on the \
+                 machine: its key was planned on `{planned}`, but this machine is `{here}`, \
+                 so it would store other bits under that key; run the pipeline with \
+                 `numerics: portable` (the same bits everywhere), or plan it where it runs \
+                 (on a cluster: nodes of one CPU type)"
+            )));
+        }
+    }
     BackendKind::from(backend)
-        .run(task)
+        .run(Profiled { numerics, task })
         .map_err(|e| StageError::Failed(e.to_string()))?
+}
+
+/// A stage's task run inside its numeric profile, on the thread that runs it.
+struct Profiled<T> {
+    numerics: Numerics,
+    task: T,
+}
+
+impl<T: BackendTask> BackendTask for Profiled<T> {
+    type Output = T::Output;
+
+    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
+        let _profile = profile::scoped(self.numerics);
+        self.task.run::<B>(device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reports the numeric profile it ran in, as an error (a stage output is not needed).
+    struct ReportProfile;
+
+    impl BackendTask for ReportProfile {
+        type Output = Result<StageOutput, StageError>;
+
+        fn run<B: TrainBackend>(self, _: B::Device) -> Self::Output {
+            Err(StageError::Failed(format!(
+                "ran in {}",
+                profile::numerics().as_str()
+            )))
+        }
+    }
+
+    fn numerics(numerics: Numerics, machine: Option<String>) -> StageNumerics {
+        StageNumerics {
+            backend: Backend::Cpu,
+            dtype: Dtype::F32,
+            numerics,
+            machine,
+        }
+    }
+
+    fn outcome(n: StageNumerics) -> String {
+        match run_on_backend(n, ReportProfile) {
+            Err(e) => e.to_string(),
+            Ok(_) => "an output".to_string(),
+        }
+    }
+
+    /// A stage runs in its spec's profile; a native one planned for another machine (a
+    /// forged spec, as a Slurm node of another CPU type would receive) does not run.
+    #[test]
+    fn a_native_stage_planned_on_another_machine_is_refused() {
+        assert!(outcome(numerics(Numerics::Portable, None)).ends_with("ran in portable"));
+        let here = Some(native_machine());
+        assert!(outcome(numerics(Numerics::Native, here)).ends_with("ran in native"));
+        let forged = Some("x86-64-v4 L1d 48K/12 L2 2048K/16".to_string());
+        let refused = outcome(numerics(Numerics::Native, forged));
+        assert!(
+            refused.contains("its key was planned on `x86-64-v4 L1d 48K/12 L2 2048K/16`")
+                && refused.contains(&format!("but this machine is `{}`", native_machine()))
+                && refused.contains("`numerics: portable`"),
+            "{refused}"
+        );
+        assert!(!refused.contains("ran in"), "{refused}");
+    }
 }

@@ -13,6 +13,7 @@ use super::models::failed;
 use super::rollout::StepRollouts;
 use super::update::apply_gradients;
 use crate::exec::StageError;
+use crate::model::kernels;
 use crate::model::TrainBackend;
 use crate::model::{self, TokenBatch, Transformer};
 use crate::stages::{PolicySettings, TrainingSettings};
@@ -144,8 +145,7 @@ where
                 .map_err(failed)?;
             let (loss, kl, clip) = pass.value;
             if let Some(entropy) = &pass.entropy {
-                let e: f64 = (entropy.clone() * mask.clone().inner())
-                    .sum()
+                let e: f64 = kernels::sum(entropy.clone() * mask.clone().inner())
                     .into_scalar()
                     .elem();
                 entropy_sum += e;

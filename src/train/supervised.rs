@@ -20,6 +20,7 @@ use super::state::{
 use super::update::{apply_gradients, learning_rate_at};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::metric_names as names;
+use crate::model::kernels;
 use crate::model::TrainBackend;
 use crate::model::{self, BackendTask, TextTokenizer, TokenBatch, Transformer};
 use crate::stages::InputField;
@@ -181,8 +182,9 @@ fn batch_gradients<B: TrainBackend>(
         logprob_gradients(model, &batch, device, false, checkpointing, |logprobs| {
             let mask = Tensor::<B, 2>::from_data(TensorData::new(weights, shape), device)
                 * Tensor::from_data(TensorData::new(real, shape), device);
-            let count = mask.clone().sum().clamp_min(1.0);
-            let loss = ((logprobs * mask).sum().neg() / count).div_scalar(accumulation as f64);
+            let count = kernels::sum(mask.clone()).clamp_min(1.0);
+            let loss =
+                (kernels::sum(logprobs * mask).neg() / count).div_scalar(accumulation as f64);
             let value = f64::from(loss.clone().into_scalar().elem::<f32>());
             (loss, value)
         })

@@ -5,11 +5,11 @@
 
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer};
-use burn::tensor::backend::AutodiffBackend;
 
 use super::clip::clip_global_norm;
 use super::schedule::learning_rate;
 use crate::exec::StageError;
+use crate::model::TrainBackend;
 use crate::stages::TrainingSettings;
 
 /// The learning rate of step `step` (0-based) of `total`, after warm-up and schedule.
@@ -39,7 +39,7 @@ pub fn apply_gradients<B, M, O>(
     (step, loss): (u64, f64),
 ) -> Result<(M, f64), StageError>
 where
-    B: AutodiffBackend,
+    B: TrainBackend,
     M: AutodiffModule<B>,
     O: Optimizer<M, B>,
 {

@@ -253,6 +253,8 @@ fn files_a_manifest_names_are_read_through_user_file() {
         "check/capabilities.rs",
         // /proc/self/status
         "rewards/sandbox.rs",
+        // /sys's description of the CPU caches (the native profile's machine)
+        "check/numerics.rs",
     ];
     let mut outside = BTreeSet::new();
     for root in [
@@ -341,5 +343,44 @@ fn inputs_are_not_looked_up_by_string() {
         by_string,
         BTreeSet::new(),
         "files looking inputs up by string"
+    );
+}
+
+/// The portable profile holds only if no tensor is reduced by burn's own sums, whose order
+/// follows the CPU's vector width (and, past 4M elements, the thread count): outside the
+/// kernels, tensors are summed through `model::kernels` (`sum`, `mean`, `sum_last`,
+/// `expand_last`, `log_softmax`), whose CPU implementations add in a fixed order.
+#[test]
+fn tensors_are_reduced_only_by_the_ordered_kernels() {
+    let kernels = repo_root().join("src/model/kernels");
+    let mut found = Vec::new();
+    for (file, code) in sources(&repo_root().join("src")) {
+        if file.starts_with(&kernels) || !(code.contains("burn::") || code.contains("Tensor<")) {
+            continue;
+        }
+        for line in code.lines() {
+            let burn_reduction = [
+                ".sum_dim(",
+                ".mean_dim(",
+                ".expand(",
+                "activation::softmax",
+                "activation::log_softmax",
+                ".var(",
+            ]
+            .iter()
+            .any(|p| line.contains(p));
+            // `.sum()` / `.mean()` on a tensor; an iterator's sum is exact in its order.
+            let tensor_sum = (line.contains(".sum()") || line.contains(".mean()"))
+                && !line.contains("iter")
+                && !line.contains("values()");
+            if burn_reduction || tensor_sum {
+                found.push(format!("{}: {}", file.display(), line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "tensors reduced by burn's own sums:\n{}",
+        found.join("\n")
     );
 }

@@ -11,6 +11,7 @@ mod hostile;
 mod keys;
 mod layers;
 mod math_grading;
+mod numerics;
 mod pipelines;
 mod preferences;
 mod report;

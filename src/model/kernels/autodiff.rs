@@ -54,6 +54,59 @@ impl<B: KernelBackend, const D: usize> Backward<B, 2> for Matmul<D> {
 }
 
 #[derive(Debug)]
+struct Sum<const D: usize>;
+
+impl<B: KernelBackend, const D: usize> Backward<B, 1> for Sum<D> {
+    /// The input's shape.
+    type State = [usize; D];
+
+    /// The gradient of a sum is its own, at every element (a copy: no arithmetic).
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = parent {
+            let dims = ops.state;
+            let ones = [1usize; D];
+            let g = inner::<B, 1>(&grad).reshape(ones).expand(dims);
+            grads.register::<B>(node.id, primitive(g));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SumRows;
+
+impl<B: KernelBackend> Backward<B, 1> for SumRows {
+    /// The rows' width.
+    type State = usize;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = parent {
+            let g = B::expand_rows(inner(&grad), ops.state);
+            grads.register::<B>(node.id, primitive(g));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ExpandRows;
+
+impl<B: KernelBackend> Backward<B, 1> for ExpandRows {
+    type State = ();
+
+    /// Each row's gradient summed by the backend's ordered row sum.
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = parent {
+            grads.register::<B>(node.id, primitive(B::sum_rows(inner(&grad))));
+        }
+    }
+}
+
+#[derive(Debug)]
 struct MaskedSoftmax;
 
 impl<B: KernelBackend> Backward<B, 1> for MaskedSoftmax {
@@ -172,8 +225,18 @@ impl<B: KernelBackend> Backward<B, 1> for TargetLogprob {
 impl<B: KernelBackend, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
     fn matmul<const D: usize>(lhs: Tensor<Self, D>, rhs: Tensor<Self, D>) -> Tensor<Self, D> {
         if lhs.dims()[..D - 2] != rhs.dims()[..D - 2] {
-            // Broadcast batch axes: burn's node sums the gradient over them.
-            return lhs.matmul(rhs);
+            // Broadcast batch axes, expanded first: the product is the backend's own, and
+            // burn's expand node sums the gradient over those axes (a sum over a leading
+            // axis adds element by element, in order).
+            let (l, r) = (lhs.dims(), rhs.dims());
+            let mut lhs_dims = l;
+            let mut rhs_dims = r;
+            for axis in 0..D - 2 {
+                let size = l[axis].max(r[axis]);
+                lhs_dims[axis] = size;
+                rhs_dims[axis] = size;
+            }
+            return Self::matmul(lhs.expand(lhs_dims), rhs.expand(rhs_dims));
         }
         let lhs = lhs.into_primitive().tensor();
         let rhs = rhs.into_primitive().tensor();
@@ -185,6 +248,53 @@ impl<B: KernelBackend, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
         wrap(
             match Matmul::<D>.prepare::<C>(nodes).compute_bound().stateful() {
                 OpsKind::Tracked(prep) => prep.finish((lhs.primitive, rhs.primitive), out),
+                OpsKind::UnTracked(prep) => prep.finish(out),
+            },
+        )
+    }
+
+    fn sum<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, 1> {
+        let dims = x.dims();
+        let x = x.into_primitive().tensor();
+        let out = primitive(B::sum(inner::<B, D>(&x.primitive)));
+        wrap(
+            match Sum::<D>
+                .prepare::<C>([x.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(dims, out),
+                OpsKind::UnTracked(prep) => prep.finish(out),
+            },
+        )
+    }
+
+    fn sum_rows(x: Tensor<Self, 2>) -> Tensor<Self, 1> {
+        let [_, cols] = x.dims();
+        let x = x.into_primitive().tensor();
+        let out = primitive(B::sum_rows(inner(&x.primitive)));
+        wrap(
+            match SumRows
+                .prepare::<C>([x.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(cols, out),
+                OpsKind::UnTracked(prep) => prep.finish(out),
+            },
+        )
+    }
+
+    fn expand_rows(x: Tensor<Self, 1>, cols: usize) -> Tensor<Self, 2> {
+        let x = x.into_primitive().tensor();
+        let out = primitive(B::expand_rows(inner(&x.primitive), cols));
+        wrap(
+            match ExpandRows
+                .prepare::<C>([x.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish((), out),
                 OpsKind::UnTracked(prep) => prep.finish(out),
             },
         )

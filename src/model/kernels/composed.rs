@@ -8,6 +8,12 @@ use burn::tensor::{IndexingUpdateOp, Int, Tensor};
 
 use super::TargetLogprobs;
 
+/// The sum of each row, `[rows]`.
+pub(crate) fn sum_rows<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 1> {
+    let [rows, _] = x.dims();
+    x.sum_dim(1).reshape([rows])
+}
+
 /// `softmax(scores · scale + mask)` along each row.
 pub(crate) fn masked_softmax<B: Backend>(
     scores: Tensor<B, 2>,

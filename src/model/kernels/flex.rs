@@ -10,7 +10,10 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
 use burn::tensor::{DType, Int, Tensor, TensorData, TensorPrimitive};
 
-use super::{composed, cpu, KernelBackend, TargetLogprobs};
+use r1flow_kernels::cpu;
+
+use super::{composed, profile, KernelBackend, TargetLogprobs};
+use crate::manifest::Numerics;
 
 /// The contiguous `f32` buffer of `t` (copied only when `t` is a strided view), or `None`
 /// for another dtype.
@@ -62,13 +65,36 @@ fn tensor<const D: usize>(values: Vec<f32>, dims: [usize; D]) -> Tensor<Flex, D>
 
 impl KernelBackend for Flex {
     fn matmul<const D: usize>(lhs: Tensor<Self, D>, rhs: Tensor<Self, D>) -> Tensor<Self, D> {
-        let out = super::gemm::matmul(
-            &lhs.clone().into_primitive().tensor(),
-            &rhs.clone().into_primitive().tensor(),
+        let numerics = profile::numerics();
+        let (l, r) = (
+            lhs.clone().into_primitive().tensor(),
+            rhs.clone().into_primitive().tensor(),
         );
+        let out = super::gemm::matmul(&l, &r, numerics).or_else(|| match numerics {
+            // A layout the routine does not read (a negative stride) is copied, never
+            // handed to burn's product, whose bits follow the CPU.
+            Numerics::Portable => {
+                super::gemm::matmul(&l.to_contiguous(), &r.to_contiguous(), numerics)
+            }
+            Numerics::Native => None,
+        });
         match out {
             Some(out) => Tensor::from_primitive(TensorPrimitive::Float(out)),
             None => lhs.matmul(rhs),
+        }
+    }
+
+    fn sum<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, 1> {
+        match f32_buffer(x.clone()) {
+            Some((values, _)) => tensor(vec![cpu::sum(values.storage())], [1]),
+            None => x.sum(),
+        }
+    }
+
+    fn sum_rows(x: Tensor<Self, 2>) -> Tensor<Self, 1> {
+        match f32_buffer(x.clone()) {
+            Some((values, [rows, cols])) => tensor(cpu::sum_rows(values.storage(), cols), [rows]),
+            None => composed::sum_rows(x),
         }
     }
 

@@ -8,6 +8,9 @@
 //! fused kernels together. Here the routine writes into a fresh `Vec<f32>` that becomes
 //! the tensor's buffer as it is.
 //!
+//! In the portable profile the same threading decisions call the ordered product of
+//! `r1flow_kernels::ordered_matmul` instead, whose bits do not depend on the CPU.
+//!
 //! This is the one module of r1flow allowed `unsafe` code: `gemm::gemm` takes raw
 //! pointers and strides. Every pointer handed to it is checked first: the strides are
 //! non-negative and the furthest element each matrix reaches lies inside its buffer.
@@ -18,6 +21,10 @@
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, TensorData};
 use rayon::prelude::*;
+
+use r1flow_kernels::ordered_matmul;
+
+use crate::manifest::Numerics;
 
 /// burn-flex's thresholds (ops/matmul.rs), kept equal so that every product is threaded
 /// as burn-flex would thread it: one product of at least this many multiply-adds is
@@ -31,8 +38,21 @@ struct Operand<'a> {
     data: &'a [f32],
     /// The offset of each batch entry's first element.
     starts: Vec<usize>,
+    /// Non-negative (checked by [`Operand::of`]).
     row_stride: isize,
     col_stride: isize,
+}
+
+impl<'a> Operand<'a> {
+    /// The same matrices as the ordered product reads them.
+    fn ordered(&self) -> ordered_matmul::Operand<'a> {
+        ordered_matmul::Operand {
+            data: self.data,
+            starts: self.starts.clone(),
+            row_stride: self.row_stride.unsigned_abs(),
+            col_stride: self.col_stride.unsigned_abs(),
+        }
+    }
 }
 
 impl<'a> Operand<'a> {
@@ -73,8 +93,9 @@ impl<'a> Operand<'a> {
 /// `lhs · rhs` over the last two axes, batched over the leading ones, or `None` when the
 /// operands are not `f32` matrices of matching shapes that this routine reads (the
 /// caller then falls back to burn's own product). Batch axes must be equal, not
-/// broadcast.
-pub(super) fn matmul(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
+/// broadcast. `numerics` picks the routine: `gemm` (native) or the ordered product
+/// (portable), threaded by the same decisions.
+pub(super) fn matmul(lhs: &FlexTensor, rhs: &FlexTensor, numerics: Numerics) -> Option<FlexTensor> {
     let lhs_dims = lhs.layout().shape().to_vec();
     let rhs_dims = rhs.layout().shape().to_vec();
     let d = lhs_dims.len();
@@ -99,22 +120,27 @@ pub(super) fn matmul(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
         // Large products are split by gemm; otherwise a large enough batch is split by
         // matrix; otherwise everything runs on this thread.
         let split_by_gemm = per_matrix_ops >= PARALLEL_THRESHOLD && !prefer_batch_parallel;
-        let one = |i: usize, out: &mut [f32], parallelism: gemm::Parallelism| {
-            product(&a, &b, i, (m, n, k), out, parallelism);
+        let portable = (numerics == Numerics::Portable).then(|| (a.ordered(), b.ordered()));
+        let one = |i: usize, out: &mut [f32], split: bool| {
+            if let Some((a, b)) = &portable {
+                ordered_matmul::product(a, b, i, (m, n, k), out, split);
+            } else {
+                let parallelism = if split {
+                    gemm::Parallelism::Rayon(0)
+                } else {
+                    gemm::Parallelism::None
+                };
+                product(&a, &b, i, (m, n, k), out, parallelism);
+            }
         };
         if !split_by_gemm && total_ops >= BATCH_PARALLEL_THRESHOLD && batch > 1 {
             out.par_chunks_mut(per_matrix)
                 .enumerate()
-                .for_each(|(i, o)| one(i, o, gemm::Parallelism::None));
+                .for_each(|(i, o)| one(i, o, false));
         } else {
-            let parallelism = if split_by_gemm {
-                gemm::Parallelism::Rayon(0)
-            } else {
-                gemm::Parallelism::None
-            };
             out.chunks_mut(per_matrix)
                 .enumerate()
-                .for_each(|(i, o)| one(i, o, parallelism));
+                .for_each(|(i, o)| one(i, o, split_by_gemm));
         }
     }
     Some(FlexTensor::from_data(TensorData::new(out, out_dims)))

@@ -14,9 +14,9 @@
 
 mod autodiff;
 pub(crate) mod composed;
-mod cpu;
 mod flex;
 mod gemm;
+pub mod profile;
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
@@ -41,6 +41,27 @@ pub trait KernelBackend: Backend {
     /// place (see `gemm.rs`).
     fn matmul<const D: usize>(lhs: Tensor<Self, D>, rhs: Tensor<Self, D>) -> Tensor<Self, D> {
         lhs.matmul(rhs)
+    }
+
+    /// The sum of every element, `[1]`: burn's `sum` by default; flex adds in an order
+    /// fixed by the length (`r1flow_kernels::cpu::sum`), whatever the vector width or the
+    /// thread count.
+    fn sum<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, 1> {
+        x.sum()
+    }
+
+    /// The sum of each row of `[rows, cols]`, `[rows]`: flex adds each row lane-wise in a
+    /// fixed order.
+    fn sum_rows(x: Tensor<Self, 2>) -> Tensor<Self, 1> {
+        composed::sum_rows(x)
+    }
+
+    /// `[rows]` → `[rows, cols]`, each value repeated along its row: burn's `expand`,
+    /// whose gradient under autodiff is [`Self::sum_rows`] (burn's would sum with the
+    /// backend's own reduction).
+    fn expand_rows(x: Tensor<Self, 1>, cols: usize) -> Tensor<Self, 2> {
+        let [rows] = x.dims();
+        x.reshape([rows, 1]).expand([rows, cols])
     }
 
     /// `softmax(scores · scale + mask)` along each row. The mask is additive (0 where a key
@@ -169,6 +190,44 @@ pub fn matmul<B: KernelBackend, const D: usize>(
     rhs: Tensor<B, D>,
 ) -> Tensor<B, D> {
     B::matmul(lhs, rhs)
+}
+
+/// `Σ x`, `[1]`: the backend's ordered sum (training code sums through this, never
+/// burn's `sum`, whose order follows the CPU's vector width: `tests/it/layers.rs`).
+pub fn sum<B: KernelBackend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, 1> {
+    B::sum(x)
+}
+
+/// The mean of every element, `[1]`.
+pub fn mean<B: KernelBackend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, 1> {
+    let count = x.shape().num_elements().max(1);
+    B::sum(x).div_scalar(count as f64)
+}
+
+/// The sums along the last axis: `[…, cols]` → `[…]` with the last axis kept as 1.
+pub fn sum_last<B: KernelBackend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    let (rows, mut dims) = as_rows(x);
+    dims[D - 1] = 1;
+    B::sum_rows(rows).reshape(dims)
+}
+
+/// `[…, 1]` → `[…, cols]`, each value repeated along the last axis (its gradient summed
+/// by [`KernelBackend::sum_rows`]).
+pub fn expand_last<B: KernelBackend, const D: usize>(x: Tensor<B, D>, cols: usize) -> Tensor<B, D> {
+    let mut dims = x.dims();
+    let rows: usize = dims[..D - 1].iter().product();
+    dims[D - 1] = cols;
+    B::expand_rows(x.reshape([rows]), cols).reshape(dims)
+}
+
+/// `log softmax` along the last axis, composed of the backend's ordered row sums: the
+/// rows' maximum (without gradient, which cancels) is taken out before the exponential.
+pub fn log_softmax<B: KernelBackend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    let cols = x.dims()[D - 1];
+    let max = x.clone().detach().max_dim(D - 1);
+    let shifted = x - expand_last(max, cols);
+    let log_sum_exp = sum_last(shifted.clone().exp()).log();
+    shifted - expand_last(log_sum_exp, cols)
 }
 
 /// `softmax(scores · scale + mask)` along the last axis; `mask` has the shape of `scores`.
@@ -454,10 +513,10 @@ mod tests {
         values.iter().map(|v| v.to_bits()).collect()
     }
 
-    /// The backend's matrix product gives burn's own bits, forward and backward, at the
-    /// shapes of each threading path (one product split by `gemm`, a batch split by
-    /// matrix, small ones on one thread), on transposed views, and where it falls back
-    /// (broadcast batch axes).
+    /// In the native profile, the backend's matrix product gives burn's own bits, forward
+    /// and backward, at the shapes of each threading path (one product split by `gemm`, a
+    /// batch split by matrix, small ones on one thread), on transposed views, and where it
+    /// falls back (broadcast batch axes).
     #[test]
     fn matmul_is_burns_matmul_bit_for_bit_forward_and_backward() {
         fn check<const D: usize>(lhs: [usize; D], rhs: [usize; D], seed: u64) {
@@ -488,6 +547,7 @@ mod tests {
                 "{what}: d rhs"
             );
         }
+        let _native = profile::scoped(crate::manifest::Numerics::Native);
         check([5, 7], [7, 3], 40);
         check([300, 200], [200, 250], 43);
         check([2, 3, 17, 8], [2, 3, 8, 19], 46);

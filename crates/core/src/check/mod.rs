@@ -13,6 +13,7 @@ mod declarations;
 mod decode;
 mod dynamic_sampling;
 mod fields;
+pub mod numerics;
 mod pipeline;
 mod references;
 mod sections;
@@ -30,7 +31,7 @@ pub use declarations::find_program;
 pub use pipeline::{Binding, CheckedStage, Pipeline, Target, Variant};
 
 use crate::diag::{sort_dedup, Diagnostic};
-use crate::manifest::{Backend, Dtype, RewardDecl};
+use crate::manifest::{Backend, Dtype, Numerics, RewardDecl};
 use crate::schema::Manifest;
 use crate::stages::{FieldChecks, Output, ResolvedStage, StageDecl};
 use crate::syntax::{self, Document, YamlPath};
@@ -271,6 +272,8 @@ fn check_variant(
     let backend: Backend = scalar(&doc, "backend", diagnostics);
     let dtype: Dtype = scalar(&doc, "dtype", diagnostics);
     check_numerics(&doc, backend, dtype, can, diagnostics);
+    let written: Option<Numerics> = scalar(&doc, "numerics", diagnostics);
+    let numerics = numerics::resolve(&doc, written, backend, diagnostics);
     let defaults = sections::defaults(&doc, diagnostics);
     let models = sections::named_entries(&doc, "models", diagnostics, |p, n, v, d| {
         sections::model(&doc, p, n, v, d)
@@ -395,6 +398,7 @@ fn check_variant(
         seed,
         backend,
         dtype,
+        numerics,
         models,
         datasets,
         rewards: all_rewards,

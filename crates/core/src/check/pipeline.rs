@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::diag::SourceFile;
-use crate::manifest::{Backend, DatasetDecl, Dtype, ModelDecl, RewardDecl};
+use crate::manifest::{Backend, DatasetDecl, Dtype, ModelDecl, Numerics, RewardDecl};
 use crate::stages::{Output, ResolvedStage, StageDecl};
 
 /// One combination of ablation arms (or the whole manifest when it has no ablations).
@@ -90,6 +90,9 @@ pub struct Pipeline {
     pub seed: u64,
     pub backend: Backend,
     pub dtype: Dtype,
+    /// The numeric profile of the CPU kernels (`numerics:`, resolved: portable on the CPU
+    /// unless the manifest says native; native on a GPU).
+    pub numerics: Numerics,
     pub models: IndexMap<String, ModelDecl>,
     pub datasets: IndexMap<String, DatasetDecl>,
     /// Declared rewards and the built-in ones the stages use.

@@ -52,6 +52,30 @@ impl Backend {
     }
 }
 
+/// How the CPU kernels order their floating-point arithmetic (`numerics:`).
+///
+/// `portable` (the default on the CPU): every matrix product, reduction and fused
+/// operation sums in an order fixed by the shapes alone, so every x86-64 machine with
+/// AVX2 writes the same bytes whatever its vector width or thread count, and a stage's
+/// cache key says everything its output depends on. `native`: matrix products by the
+/// `gemm` crate, whose instruction set and blocking follow the CPU (faster, but the bits
+/// depend on the machine, which then enters the key). GPU backends are always `native`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Numerics {
+    Portable,
+    Native,
+}
+
+impl Numerics {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Portable => "portable",
+            Self::Native => "native",
+        }
+    }
+}
+
 /// Floating-point type of weights and activations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

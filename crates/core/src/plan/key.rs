@@ -17,6 +17,8 @@
 //! |                  | the prompts)                                                   |
 //! | `rewards`        | per reward used: its weight and full definition (not just name)|
 //! | `backend`,`dtype`| numerics differ across backends and precisions                 |
+//! | `numerics`       | for a kind that computes with a model: `portable`, or `native` |
+//! |                  | and the machine (`check::numerics`), whose bits it depends on  |
 //!
 //! Not in the key: stage names, manifest name, formatting, comments, key order, other
 //! stages' parameters, `save_steps` (checkpoint cadence), export's copy-to `path`, a
@@ -33,6 +35,7 @@ use serde_json::{json, Value};
 use super::canonical;
 use super::fingerprint::Fingerprints;
 use super::stage_key::StageKey;
+use crate::check::numerics::key_numerics;
 use crate::check::{Pipeline, Target};
 use crate::manifest::{DatasetDecl, Dtype, ModelDecl, RewardDecl};
 use crate::stages::{Need, StageDecl};
@@ -56,6 +59,8 @@ pub struct KeyMaterial {
     pub rewards: BTreeMap<String, Value>,
     pub backend: &'static str,
     pub dtype: Dtype,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numerics: Option<String>,
 }
 
 impl KeyMaterial {
@@ -167,6 +172,11 @@ pub(crate) fn key_material(
         rewards,
         backend: pipeline.backend.as_str(),
         dtype: pipeline.dtype,
+        numerics: stage
+            .decl
+            .stage_kind()
+            .runs_model()
+            .then(|| key_numerics(pipeline.numerics, pipeline.backend)),
     }
 }
 

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use crate::check::numerics::native_machine;
 use crate::check::{Pipeline, Target};
-use crate::manifest::{Backend, DatasetDecl, Dtype, ModelDecl, Resources, RewardDecl};
+use crate::manifest::{Backend, DatasetDecl, Dtype, ModelDecl, Numerics, Resources, RewardDecl};
 use crate::plan::{PlannedStage, StageKey};
 use crate::stages::{InputField, ResolvedStage, StageDecl};
 
@@ -47,9 +48,21 @@ pub struct StageSpec {
     pub base_dir: PathBuf,
     pub backend: Backend,
     pub dtype: Dtype,
+    /// The numeric profile its model code runs in (specs stored before profiles existed
+    /// ran natively).
+    #[serde(default = "native")]
+    pub numerics: Numerics,
+    /// For the native profile on the CPU, the machine its key was planned for
+    /// (`check::numerics::native_machine`): a worker on another refuses to run it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
     /// What its job asks a cluster for (not in its key).
     #[serde(default)]
     pub resources: Resources,
+}
+
+fn native() -> Numerics {
+    Numerics::Native
 }
 
 impl StageSpec {
@@ -96,6 +109,9 @@ impl StageSpec {
             base_dir: pipeline.base_dir.clone(),
             backend: pipeline.backend,
             dtype: pipeline.dtype,
+            numerics: pipeline.numerics,
+            machine: (pipeline.numerics == Numerics::Native && pipeline.backend == Backend::Cpu)
+                .then(native_machine),
             resources: stage.stage.decl.resources().cloned().unwrap_or_default(),
         }
     }
@@ -130,6 +146,10 @@ struct StoredSpec {
     base_dir: PathBuf,
     backend: Backend,
     dtype: Dtype,
+    #[serde(default = "native")]
+    numerics: Numerics,
+    #[serde(default)]
+    machine: Option<String>,
     #[serde(default)]
     resources: Resources,
 }
@@ -159,6 +179,8 @@ impl TryFrom<StoredSpec> for StageSpec {
             base_dir: stored.base_dir,
             backend: stored.backend,
             dtype: stored.dtype,
+            numerics: stored.numerics,
+            machine: stored.machine,
             resources: stored.resources,
         })
     }

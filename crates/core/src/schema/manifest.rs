@@ -6,7 +6,9 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{Ablations, Backend, DatasetDecl, Defaults, Dtype, ModelDecl, RewardDecl};
+use crate::manifest::{
+    Ablations, Backend, DatasetDecl, Defaults, Dtype, ModelDecl, Numerics, RewardDecl,
+};
 use crate::stages::StageDecl;
 
 /// An r1flow pipeline manifest.
@@ -22,7 +24,7 @@ pub struct Manifest {
     /// Other manifests whose models, datasets, rewards and stages this one uses, by path
     /// relative to this file. Names are shared (flat): a name declared twice is an error.
     /// Each included stage keeps its own file's `defaults:`; the included files' `name`,
-    /// `seed`, `backend`, `dtype` and `ablations` are not used.
+    /// `seed`, `backend`, `dtype`, `numerics` and `ablations` are not used.
     #[serde(default, skip_serializing_if = "Includes::is_empty")]
     pub include: Includes,
     /// Seed of every stage that does not set its own. Default 0.
@@ -34,6 +36,12 @@ pub struct Manifest {
     /// `f32` (default), `bf16` or `f16`.
     #[serde(default)]
     pub dtype: Dtype,
+    /// How the CPU kernels order their arithmetic: `portable` (the default on the CPU:
+    /// the same bytes on every x86-64 machine with AVX2, at a measured cost in speed) or
+    /// `native` (faster; the bits, and so the stages' keys, depend on the machine). GPU
+    /// backends are native. `r1flow run --numerics` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numerics: Option<Numerics>,
     /// Values of shared stage parameters (`learning_rate`, `temperature`, `beta`, …) for
     /// every stage that has them and does not set them.
     #[serde(default)]
@@ -86,6 +94,7 @@ impl Manifest {
         "seed",
         "backend",
         "dtype",
+        "numerics",
         "defaults",
         "models",
         "datasets",

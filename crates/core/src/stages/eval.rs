@@ -69,6 +69,7 @@ impl EvalStage {
 impl StageConfig for EvalStage {
     const KIND: &'static str = "eval";
     const IMPLEMENTATION: u32 = 2;
+    const RUNS_MODEL: bool = true;
     type Resolved = Eval;
 
     fn inputs(&self) -> Vec<Input<'_>> {

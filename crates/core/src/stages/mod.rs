@@ -155,6 +155,9 @@ pub trait StageConfig: Serialize + DeserializeOwned + JsonSchema + Clone {
     const IMPLEMENTATION: u32;
     /// Whether the kind trains a model (and logs a metric series worth plotting).
     const TRAINS: bool = false;
+    /// Whether the kind computes with a model (trains it, generates or scores with it):
+    /// its output then depends on the numeric profile, which enters its key.
+    const RUNS_MODEL: bool = Self::TRAINS;
     /// What execution reads: plain values, every default applied.
     type Resolved;
 
@@ -223,6 +226,11 @@ macro_rules! stage_kinds {
             /// Whether stages of this kind train a model.
             pub fn trains(self) -> bool {
                 match self { $(Self::$variant => <$config as StageConfig>::TRAINS,)* }
+            }
+
+            /// Whether the kind computes with a model (`StageConfig::RUNS_MODEL`).
+            pub fn runs_model(self) -> bool {
+                match self { $(Self::$variant => <$config as StageConfig>::RUNS_MODEL,)* }
             }
         }
 

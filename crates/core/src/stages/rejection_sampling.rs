@@ -106,6 +106,7 @@ pub(super) fn sampling_defaults() -> Defaults {
 impl StageConfig for RejectionSamplingStage {
     const KIND: &'static str = "rejection_sampling";
     const IMPLEMENTATION: u32 = 2;
+    const RUNS_MODEL: bool = true;
     type Resolved = RejectionSampling;
 
     fn inputs(&self) -> Vec<Input<'_>> {

@@ -1,5 +1,6 @@
-//! Model layer (used by execute): the fused CPU kernels behind [`super::KernelBackend`] on
-//! burn's flex backend, on plain `f32` slices.
+//! Model layer (used by execute): the fused CPU kernels behind r1flow's `KernelBackend` on
+//! burn's flex backend, on plain `f32` slices, and the ordered sums the training code
+//! reduces tensors with.
 //!
 //! Each kernel does in one or two passes over its rows what the composed burn ops do in
 //! five to ten (a scale, an add, a max, a subtraction, an exponential, a sum, a division —
@@ -17,6 +18,8 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use crate::simd::{vectorized, RowKernel};
+
 /// Lanes the reductions accumulate in.
 const LANES: usize = 16;
 /// Elements per parallel chunk; below this a kernel runs on the calling thread.
@@ -25,29 +28,6 @@ const PARALLEL_MIN: usize = 1 << 15;
 const EXP_MIN: f32 = -87.3;
 /// Inputs above this are clamped, so that `2^n` stays a normal `f32` (`e^88.3` ≈ 2e38).
 const EXP_MAX: f32 = 88.3;
-
-/// The work of one kernel on one chunk of rows.
-trait RowKernel {
-    /// Does the work; implementations are `#[inline(always)]`.
-    fn run(self);
-}
-
-/// Adapts a [`RowKernel`] to pulp's run-time SIMD dispatch.
-struct Dispatch<K>(K);
-
-impl<K: RowKernel> pulp::WithSimd for Dispatch<K> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
-        self.0.run()
-    }
-}
-
-/// Runs `kernel` compiled for the widest SIMD instruction set the CPU supports.
-fn vectorized<K: RowKernel>(kernel: K) {
-    pulp::Arch::new().dispatch(Dispatch(kernel))
-}
 
 /// Chunks of whole rows: `rows` split into ranges of about [`PARALLEL_MIN`] elements of
 /// `cols`, one range when the whole is smaller.
@@ -124,7 +104,7 @@ fn map_rows2<M: RowMap2>(a: &[f32], b: &[f32], cols: usize, map: &M) -> Vec<f32>
 /// `2^n` through the exponent bits), written without branches or calls so that loops over
 /// it vectorise. Exactly 0 below [`EXP_MIN`], as libm's `expf` underflows there.
 #[inline(always)]
-pub(crate) fn exp(x: f32) -> f32 {
+pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
@@ -237,7 +217,7 @@ impl RowMap2 for MaskedSoftmax {
 }
 
 /// `softmax(scores · scale + mask)` over rows of `cols`.
-pub(crate) fn masked_softmax(scores: &[f32], mask: &[f32], scale: f32, cols: usize) -> Vec<f32> {
+pub fn masked_softmax(scores: &[f32], mask: &[f32], scale: f32, cols: usize) -> Vec<f32> {
     map_rows2(scores, mask, cols, &MaskedSoftmax { scale, cols })
 }
 
@@ -259,12 +239,7 @@ impl RowMap2 for MaskedSoftmaxBackward {
 }
 
 /// The gradient of [`masked_softmax`] with respect to the scores: `scale · p ⊙ (g − ⟨g, p⟩)`.
-pub(crate) fn masked_softmax_backward(
-    probs: &[f32],
-    grad: &[f32],
-    scale: f32,
-    cols: usize,
-) -> Vec<f32> {
+pub fn masked_softmax_backward(probs: &[f32], grad: &[f32], scale: f32, cols: usize) -> Vec<f32> {
     map_rows2(probs, grad, cols, &MaskedSoftmaxBackward { scale, cols })
 }
 
@@ -280,7 +255,7 @@ impl RowMap2 for Swiglu {
 }
 
 /// SwiGLU's product `silu(gate) ⊙ up`.
-pub(crate) fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
+pub fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
     map_rows2(gate, up, 1, &Swiglu)
 }
 
@@ -308,7 +283,7 @@ impl RowKernel for SwigluBackwardValues<'_> {
 }
 
 /// The gradients of [`swiglu`] with respect to `gate` and `up`.
-pub(crate) fn swiglu_backward(gate: &[f32], up: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+pub fn swiglu_backward(gate: &[f32], up: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let n = gate.len();
     let mut d_gate = vec![0.0f32; n];
     let mut d_up = vec![0.0f32; n];
@@ -362,7 +337,7 @@ impl RowKernel for RmsNormRows<'_> {
 }
 
 /// RMSNorm over rows of `gamma.len()`: `x / sqrt(mean(x²) + eps) ⊙ gamma`.
-pub(crate) fn rms_norm(x: &[f32], gamma: &[f32], eps: f32) -> Vec<f32> {
+pub fn rms_norm(x: &[f32], gamma: &[f32], eps: f32) -> Vec<f32> {
     let cols = gamma.len();
     let mut out = vec![0.0f32; x.len()];
     let rows = x.len().checked_div(cols).unwrap_or(0);
@@ -411,12 +386,7 @@ impl RowKernel for RmsNormBackwardRows<'_> {
 }
 
 /// The gradients of [`rms_norm`] with respect to `x` and `gamma`.
-pub(crate) fn rms_norm_backward(
-    x: &[f32],
-    gamma: &[f32],
-    grad: &[f32],
-    eps: f32,
-) -> (Vec<f32>, Vec<f32>) {
+pub fn rms_norm_backward(x: &[f32], gamma: &[f32], grad: &[f32], eps: f32) -> (Vec<f32>, Vec<f32>) {
     let cols = gamma.len();
     let rows = x.len().checked_div(cols).unwrap_or(0);
     let chunks = row_chunks(rows, cols);
@@ -491,7 +461,7 @@ impl RowKernel for RotaryRows<'_> {
 /// of one position each): `x ⊙ cos + rotate_half(x) ⊙ sin`, `rotate_half([a, b]) = [−b, a]`.
 /// With `backward`, the gradient with respect to `x` of that map applied to `x = grad`:
 /// `g ⊙ cos + rotate_halfᵀ(g ⊙ sin)`, `rotate_halfᵀ([u, v]) = [v, −u]`.
-pub(crate) fn rotary(x: &[f32], cos: &[f32], sin: &[f32], cols: usize, backward: bool) -> Vec<f32> {
+pub fn rotary(x: &[f32], cos: &[f32], sin: &[f32], cols: usize, backward: bool) -> Vec<f32> {
     let mut out = vec![0.0f32; x.len()];
     let rows = x.len().checked_div(cols).unwrap_or(0);
     for_row_chunks(rows, cols, &mut out, cols, |r, out| {
@@ -546,7 +516,7 @@ impl RowKernel for TargetLogprobRows<'_> {
 
 /// Per row of `logits` (`cols` wide): the log-probability of `targets[row]` under the
 /// row's softmax, the row's log-sum-exp, and, when asked, its entropy.
-pub(crate) fn target_logprobs(
+pub fn target_logprobs(
     logits: &[f32],
     targets: &[usize],
     cols: usize,
@@ -597,7 +567,7 @@ impl RowKernel for TargetLogprobBackwardRows<'_> {
 
 /// The gradient of [`target_logprobs`]' log-probabilities with respect to the logits:
 /// `g_row · (onehot(target) − softmax(row))`.
-pub(crate) fn target_logprobs_backward(
+pub fn target_logprobs_backward(
     logits: &[f32],
     targets: &[usize],
     lse: &[f32],
@@ -621,7 +591,7 @@ pub(crate) fn target_logprobs_backward(
 /// The elements of a 4-D tensor `[a, m, n, d]` stored at `offset` with `strides` in
 /// `storage`, written contiguously in `[a, n, m, d]` order (the middle axes swapped: a
 /// batch's positions and heads). `None` when the strides reach outside `storage`.
-pub(crate) fn swap_middle(
+pub fn swap_middle(
     storage: &[f32],
     offset: usize,
     dims: [usize; 4],
@@ -668,6 +638,77 @@ pub(crate) fn swap_middle(
             .for_each(|(index, out)| copy(index, out));
     }
     Some(out)
+}
+
+/// Elements per chunk of [`sum`]: each chunk is summed lane-wise, and the chunks' sums
+/// are added in order, so neither the thread count nor the vector width moves a bit.
+const SUM_CHUNK: usize = 1 << 16;
+
+/// Fills `out[i]` with the sum of chunk `i` of `values`.
+struct ChunkSums<'a> {
+    values: &'a [f32],
+    out: &'a mut [f32],
+}
+
+impl RowKernel for ChunkSums<'_> {
+    #[inline(always)]
+    fn run(self) {
+        for (chunk, o) in self.values.chunks(SUM_CHUNK).zip(self.out.iter_mut()) {
+            *o = row_sum(chunk);
+        }
+    }
+}
+
+/// `Σ values`, in an order fixed by the length alone.
+pub fn sum(values: &[f32]) -> f32 {
+    let mut partial = vec![0.0f32; values.len().div_ceil(SUM_CHUNK)];
+    if partial.len() <= 1 {
+        vectorized(ChunkSums {
+            values,
+            out: &mut partial,
+        });
+    } else {
+        partial
+            .par_iter_mut()
+            .zip(values.par_chunks(SUM_CHUNK))
+            .for_each(|(o, chunk)| {
+                vectorized(ChunkSums {
+                    values: chunk,
+                    out: std::slice::from_mut(o),
+                })
+            });
+    }
+    partial.iter().fold(0.0f32, |total, &p| total + p)
+}
+
+/// Fills `out[r]` with the sum of row `r` of `values`.
+struct RowSums<'a> {
+    values: &'a [f32],
+    out: &'a mut [f32],
+    cols: usize,
+}
+
+impl RowKernel for RowSums<'_> {
+    #[inline(always)]
+    fn run(self) {
+        for (row, o) in self.values.chunks_exact(self.cols).zip(self.out.iter_mut()) {
+            *o = row_sum(row);
+        }
+    }
+}
+
+/// The sum of each row of `values` (`cols` wide), each in the order of [`row_sum`].
+pub fn sum_rows(values: &[f32], cols: usize) -> Vec<f32> {
+    let rows = values.len().checked_div(cols).unwrap_or(0);
+    let mut out = vec![0.0f32; rows];
+    for_row_chunks(rows, cols, &mut out, 1, |r, out| {
+        vectorized(RowSums {
+            values: &values[r.start * cols..r.end * cols],
+            out,
+            cols,
+        })
+    });
+    out
 }
 
 #[cfg(test)]

@@ -1,0 +1,47 @@
+//! Model layer (used by execute): how the CPU kernels run in this process — the numeric
+//! profile a stage asked for (`numerics:`), and the widest instruction set they may use.
+//!
+//! The profile belongs to the thread that runs a stage's model code: the stage sets it from
+//! its spec for as long as it runs ([`scoped`]), so two stages in one process (tests,
+//! a library user) cannot mix profiles. The instruction-set cap is read once from `R1FLOW_MAX_SIMD`
+//! (`avx512`, `avx2` or `scalar`): the kernels r1flow owns dispatch to nothing wider,
+//! which is how a test proves on one machine that the portable profile's bits do not
+//! depend on the vector width. The `gemm` crate behind the native profile cannot be capped.
+
+use std::cell::Cell;
+
+pub use r1flow_kernels::simd::{set_simd_cap, simd_cap, simd_cap_from_env, SimdCap, MAX_SIMD_VAR};
+
+use crate::manifest::Numerics;
+
+thread_local! {
+    static NUMERICS: Cell<Numerics> = const { Cell::new(Numerics::Portable) };
+}
+
+/// The numeric profile of what this thread computes: read where a kernel starts, on the
+/// thread that calls it (the threads it splits work onto are handed the decision).
+pub fn numerics() -> Numerics {
+    NUMERICS.with(Cell::get)
+}
+
+/// The profile of this thread until the guard is dropped (the previous one is restored
+/// then): a stage's model code runs inside one, on the pool thread that runs the stage.
+/// Scoped rather than set, because a pool thread waiting for its share of a kernel may run
+/// another stage's whole task meanwhile, and must come back to its own profile.
+#[must_use = "the profile holds until the guard is dropped"]
+pub fn scoped(numerics: Numerics) -> NumericsGuard {
+    NumericsGuard {
+        previous: NUMERICS.with(|n| n.replace(numerics)),
+    }
+}
+
+/// Restores the previous profile of the thread when dropped (see [`scoped`]).
+pub struct NumericsGuard {
+    previous: Numerics,
+}
+
+impl Drop for NumericsGuard {
+    fn drop(&mut self) {
+        NUMERICS.with(|n| n.set(self.previous));
+    }
+}
