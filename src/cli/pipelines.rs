@@ -108,14 +108,13 @@ pub(crate) fn load_plan(
         if let Some(backend) = args.backend {
             pipeline.backend = backend;
         }
-        match (args.numerics, pipeline.backend) {
-            (Some(Numerics::Portable), backend @ (Backend::Wgpu | Backend::Cuda)) => {
-                bail!("--numerics portable: {}", refuse_portable(backend).message)
+        if let Some(numerics) = args.numerics {
+            if let (Numerics::Portable, backend @ (Backend::Wgpu | Backend::Cuda)) =
+                (numerics, pipeline.backend)
+            {
+                bail!("--numerics portable: {}", refuse_portable(backend).message);
             }
-            (Some(numerics), _) => pipeline.numerics = numerics,
-            // A GPU runs its own kernels: native, whatever the manifest said for the CPU.
-            (None, Backend::Wgpu | Backend::Cuda) => pipeline.numerics = Numerics::Native,
-            (None, Backend::Cpu) => {}
+            pipeline.numerics = Some(numerics);
         }
     }
     Ok(Some(plan(pipelines)))

@@ -1,12 +1,12 @@
 //! Model layer (used by execute): how the CPU kernels run in this process — the numeric
-//! profile a stage asked for (`numerics:`), and the widest instruction set they may use.
+//! profile a stage asked for (`numerics:`), and the instruction-set cap of r1flow's own
+//! kernels (`R1FLOW_MAX_SIMD`, read by `r1flow_kernels::simd` and re-exported here).
 //!
 //! The profile belongs to the thread that runs a stage's model code: the stage sets it from
-//! its spec for as long as it runs ([`scoped`]), so two stages in one process (tests,
-//! a library user) cannot mix profiles. The instruction-set cap is read once from `R1FLOW_MAX_SIMD`
-//! (`avx512`, `avx2` or `scalar`): the kernels r1flow owns dispatch to nothing wider,
-//! which is how a test proves on one machine that the portable profile's bits do not
-//! depend on the vector width. The `gemm` crate behind the native profile cannot be capped.
+//! its spec for as long as it runs ([`scoped`]), so two stages in one process (tests, a
+//! library user) cannot mix profiles. The cap is how a test proves on one machine that the
+//! portable profile's bits do not depend on the vector width; the `gemm` crate behind the
+//! native profile cannot be capped.
 
 use std::cell::Cell;
 

@@ -272,8 +272,8 @@ fn check_variant(
     let backend: Backend = scalar(&doc, "backend", diagnostics);
     let dtype: Dtype = scalar(&doc, "dtype", diagnostics);
     check_numerics(&doc, backend, dtype, can, diagnostics);
-    let written: Option<Numerics> = scalar(&doc, "numerics", diagnostics);
-    let numerics = numerics::resolve(&doc, written, backend, diagnostics);
+    let numerics: Option<Numerics> = scalar(&doc, "numerics", diagnostics);
+    numerics::check_written(&doc, numerics, backend, diagnostics);
     let defaults = sections::defaults(&doc, diagnostics);
     let models = sections::named_entries(&doc, "models", diagnostics, |p, n, v, d| {
         sections::model(&doc, p, n, v, d)

@@ -14,26 +14,29 @@ use crate::diag::Diagnostic;
 use crate::manifest::{Backend, Numerics};
 use crate::syntax::{Document, YamlPath};
 
-/// The profile a pipeline runs in: as written, else portable on the CPU and native on a
-/// GPU (whose kernels r1flow does not own). Portable on a GPU backend is refused at the
-/// `numerics:` value.
-pub(crate) fn resolve(
+/// The profile a pipeline runs in on `backend`: on the CPU as written (or chosen with
+/// `--numerics`), portable when nothing says; on a GPU, whose kernels r1flow does not own,
+/// native. `Pipeline::numeric_profile` derives it, so that `--backend` and `--numerics`
+/// given after check need no rule of their own.
+pub fn profile(written: Option<Numerics>, backend: Backend) -> Numerics {
+    match backend {
+        Backend::Cpu => written.unwrap_or(Numerics::Portable),
+        Backend::Wgpu | Backend::Cuda => Numerics::Native,
+    }
+}
+
+/// `numerics:` as written: portable on a GPU backend is refused at the value.
+pub(crate) fn check_written(
     doc: &Document,
     written: Option<Numerics>,
     backend: Backend,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Numerics {
-    match (written, backend) {
-        (Some(Numerics::Portable), Backend::Wgpu | Backend::Cuda) => {
-            diagnostics.push(
-                refuse_portable(backend)
-                    .at(Some(doc.value_location(&YamlPath::root().key("numerics")))),
-            );
-            Numerics::Native
-        }
-        (Some(numerics), _) => numerics,
-        (None, Backend::Cpu) => Numerics::Portable,
-        (None, _) => Numerics::Native,
+) {
+    if let (Some(Numerics::Portable), Backend::Wgpu | Backend::Cuda) = (written, backend) {
+        diagnostics.push(
+            refuse_portable(backend)
+                .at(Some(doc.value_location(&YamlPath::root().key("numerics")))),
+        );
     }
 }
 
@@ -130,6 +133,27 @@ fn caches() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On the CPU the profile is what was written, portable by default; a GPU is native
+    /// whatever was written (a manifest's portable is refused there by check, `--numerics
+    /// portable` by the CLI).
+    #[test]
+    fn the_profile_follows_what_was_written_and_the_backend() {
+        assert_eq!(profile(None, Backend::Cpu), Numerics::Portable);
+        assert_eq!(
+            profile(Some(Numerics::Native), Backend::Cpu),
+            Numerics::Native
+        );
+        assert_eq!(
+            profile(Some(Numerics::Portable), Backend::Cpu),
+            Numerics::Portable
+        );
+        assert_eq!(profile(None, Backend::Wgpu), Numerics::Native);
+        assert_eq!(
+            profile(Some(Numerics::Portable), Backend::Cuda),
+            Numerics::Native
+        );
+    }
 
     #[test]
     fn a_key_names_the_profile_and_a_native_one_the_machine() {

@@ -90,9 +90,9 @@ pub struct Pipeline {
     pub seed: u64,
     pub backend: Backend,
     pub dtype: Dtype,
-    /// The numeric profile of the CPU kernels (`numerics:`, resolved: portable on the CPU
-    /// unless the manifest says native; native on a GPU).
-    pub numerics: Numerics,
+    /// The numeric profile of the CPU kernels as written (`numerics:`, or `--numerics`);
+    /// [`Pipeline::numeric_profile`] is the one it runs in.
+    pub numerics: Option<Numerics>,
     pub models: IndexMap<String, ModelDecl>,
     pub datasets: IndexMap<String, DatasetDecl>,
     /// Declared rewards and the built-in ones the stages use.
@@ -102,6 +102,11 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// The numeric profile its stages run in, on its backend (`check::numerics::profile`).
+    pub fn numeric_profile(&self) -> Numerics {
+        super::numerics::profile(self.numerics, self.backend)
+    }
+
     /// A path from the manifest, resolved against the manifest's directory.
     pub fn resolve_path(&self, path: &std::path::Path) -> PathBuf {
         self.base_dir.join(path)

@@ -176,7 +176,7 @@ pub(crate) fn key_material(
             .decl
             .stage_kind()
             .runs_model()
-            .then(|| key_numerics(pipeline.numerics, pipeline.backend)),
+            .then(|| key_numerics(pipeline.numeric_profile(), pipeline.backend)),
     }
 }
 

@@ -97,6 +97,7 @@ impl StageSpec {
             .flat_map(|refs| refs.rewards.keys())
             .filter_map(|name| Some((name.clone(), pipeline.rewards.get(name)?.clone())))
             .collect();
+        let numerics = pipeline.numeric_profile();
         Self {
             key: stage.key.clone(),
             name: stage.name.clone(),
@@ -109,8 +110,8 @@ impl StageSpec {
             base_dir: pipeline.base_dir.clone(),
             backend: pipeline.backend,
             dtype: pipeline.dtype,
-            numerics: pipeline.numerics,
-            machine: (pipeline.numerics == Numerics::Native && pipeline.backend == Backend::Cpu)
+            numerics,
+            machine: (numerics == Numerics::Native && pipeline.backend == Backend::Cpu)
                 .then(native_machine),
             resources: stage.stage.decl.resources().cloned().unwrap_or_default(),
         }
