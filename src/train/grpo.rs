@@ -2,13 +2,12 @@
 //! scores the step's groups (`rollout`, refilled by `dynamic_sampling` when the stage asks
 //! for it), updates the policy on them (`policy_update`),
 //! syncs the reference model when asked (`reference_sync`), logs TRL's per-step metrics
-//! and the mechanism metrics (`crate::metrics::mechanism`), and keeps every rollout.
-//! Checkpoints and resume as the supervised trainer.
+//! and the mechanism metrics (`crate::metrics::mechanism`), and keeps every rollout; run
+//! by the shared training loop (`training_loop`: schedule, logging, checkpoints, resume).
 
 use std::collections::BTreeMap;
 
 use burn::module::AutodiffModule;
-use burn::optim::AdamWConfig;
 
 use super::dynamic_sampling::{sample_filled, PromptStream, Refill, PROMPTS_DRAWN};
 use super::models::{failed, load_input, model_files};
@@ -17,18 +16,15 @@ use super::policy_update::{update_policy, UpdateSettings, UpdateStats};
 use super::reference_sync::{check_syncable, mix_into_reference};
 use super::reward_scoring::RewardModels;
 use super::rollout::{prompt_batch, sample_step, RolloutSettings, StepRollouts};
-use super::state::{
-    checkpoint_if_due, load_module, load_optimizer, module_bytes, resumed_state, LoopState,
-    OPTIMIZER_FILE, WEIGHTS_FILE,
-};
-use super::update::learning_rate_at;
+use super::state::{load_module, module_bytes, LoopState};
+use super::training_loop::{train, AdamW, Learner, StepAt, StepReport};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::metric_names as names;
 use crate::metrics::{mechanism_metrics, Rollout, ROLLOUTS_FILE};
 use crate::model::TrainBackend;
-use crate::model::{BackendTask, Transformer};
+use crate::model::{BackendTask, TextTokenizer, Transformer};
 use crate::records::DatasetRecord;
-use crate::rewards::{AccuracyVerifier, ModelScorer};
+use crate::rewards::{AccuracyVerifier, ModelScorer, RoutedRewards};
 use crate::stages::InputField;
 use crate::stages::{GenerationSettings, PolicySettings, TrainingSettings};
 
@@ -64,7 +60,7 @@ impl BackendTask for GrpoTask<'_, '_> {
         let Self { context, job } = self;
         let spec = context.spec().clone();
         let mut policy = load_input::<B>(context, InputField::From, job.seed, &device)?;
-        let mut reference: Option<Transformer<B::InnerBackend>> = if job.policy.beta > 0.0 {
+        let reference: Option<Transformer<B::InnerBackend>> = if job.policy.beta > 0.0 {
             Some(match spec.input(InputField::Reference) {
                 Some(_) => {
                     load_input::<B::InnerBackend>(
@@ -89,192 +85,46 @@ impl BackendTask for GrpoTask<'_, '_> {
             return Err(failed("the prompts' train split is empty"));
         }
         let reward_set = job.rewards.build(context)?;
-        let accuracy = AccuracyVerifier::of_stage(&spec.rewards);
-        let mut reward_models = RewardModels::<B::InnerBackend>::load(
+        let reward_models = RewardModels::<B::InnerBackend>::load(
             context,
             &reward_set.reward_model_stages(),
             &device,
         )?;
         let training = &job.training;
-        let group = job.policy.num_generations;
-        let prompts_per_step = (training.sequences_per_step() / group).max(1);
+        let prompts_per_step = (training.sequences_per_step() / job.policy.num_generations).max(1);
         let total = training.total_steps(records.len(), prompts_per_step);
-        let tokenizer = policy.tokenizer.clone();
-        let mut optimizer = AdamWConfig::new()
-            .with_beta_1(training.adam_beta1 as f32)
-            .with_beta_2(training.adam_beta2 as f32)
-            .with_weight_decay(training.weight_decay as f32)
-            .init::<B, Transformer<B>>();
-        let mut model = policy.model;
-        let mut state = LoopState::default();
-        let mut rollouts: Vec<Rollout> = Vec::new();
         // With dynamic sampling a step draws as many prompts as it needs: where the stream
         // stands is loop state. Without, a step's prompts are a function of the step.
-        let mut stream = job
+        let stream = job
             .policy
             .dynamic_sampling
             .as_ref()
             .map(|_| PromptStream::new(job.seed, records.len(), 0));
-        if let Some(resumed) = resumed_state(context)? {
-            if let Some(stream) = &mut stream {
-                let drawn = resumed
-                    .extra
-                    .get(PROMPTS_DRAWN)
-                    .and_then(serde_json::Value::as_u64)
-                    .ok_or_else(|| {
-                        failed("the checkpoint does not say how many prompts dynamic sampling drew")
-                    })?;
-                *stream = PromptStream::new(job.seed, records.len(), drawn);
-            }
-            model = load_module(model, context.read_checkpoint(WEIGHTS_FILE)?, &device)?;
-            optimizer =
-                load_optimizer(optimizer, context.read_checkpoint(OPTIMIZER_FILE)?, &device)?;
-            rollouts = crate::records::from_jsonl(&context.read_checkpoint(ROLLOUTS_FILE)?)
-                .map_err(failed)?;
-            if job.syncs_reference() {
-                if let Some(start) = reference.take() {
-                    reference = Some(load_module(
-                        start,
-                        context.read_checkpoint(REFERENCE_FILE)?,
-                        &device,
-                    )?);
-                }
-            }
-            state = resumed;
-        }
-        let rollout_settings = RolloutSettings {
-            generation: &job.generation,
-            policy: &job.policy,
-            seed: job.seed,
+        let mut learner = GrpoLearner {
+            job: &job,
+            tokenizer: policy.tokenizer.clone(),
+            records: &records,
+            reward_set: &reward_set,
+            reward_models,
+            accuracy: AccuracyVerifier::of_stage(&spec.rewards),
+            reference,
+            stream,
+            prompts_per_step,
+            rollouts: Vec::new(),
+            device: &device,
         };
-        while state.step < total {
-            let step = state.step;
-            let (sampled, refill): (Option<StepRollouts>, Option<Refill>) =
-                match (&job.policy.dynamic_sampling, &mut stream) {
-                    (Some(config), Some(stream)) => {
-                        let (sampled, refill) = sample_filled(
-                            &model.valid(),
-                            &tokenizer,
-                            &records,
-                            stream,
-                            (prompts_per_step, step),
-                            &rollout_settings,
-                            config,
-                            &reward_set,
-                            &mut reward_models as &mut dyn ModelScorer,
-                            &device,
-                        )?;
-                        state.extra = serde_json::json!({ PROMPTS_DRAWN: stream.drawn() });
-                        (sampled, Some(refill))
-                    }
-                    _ => {
-                        let picks = prompt_batch(job.seed, records.len(), prompts_per_step, step);
-                        let sampled = sample_step(
-                            &model.valid(),
-                            &tokenizer,
-                            &records,
-                            picks,
-                            (step, 0),
-                            &rollout_settings,
-                            &reward_set,
-                            &mut reward_models as &mut dyn ModelScorer,
-                            &device,
-                        )?;
-                        (Some(sampled), None)
-                    }
-                };
-            // Scores so large that their group statistics overflow (a verifier printing
-            // 1e308) would make every later step NaN: say so here, not as a diverged loss.
-            if sampled
-                .iter()
-                .any(|s| s.advantages.iter().any(|a| !a.is_finite()))
-            {
-                return Err(failed(format!(
-                    "the rewards of step {} are too large to compare within a group (their mean or \
-                     spread is not finite); keep reward scores within a moderate range, e.g. [-10, 10]",
-                    step + 1
-                )));
-            }
-            // Wall time of each phase, logged as `time/*` (measurements, not part of any
-            // artifact, so they do not affect determinism).
-            let clock = std::time::Instant::now();
-            let learning_rate = learning_rate_at(training, step, total);
-            let update = UpdateSettings {
-                training,
-                policy: &job.policy,
-                max_completion_length: job.generation.max_completion_length,
-                pad: tokenizer.pad_id(),
-                learning_rate,
-                step: state.step + 1,
-            };
-            // A step whose every group dynamic sampling dropped has nothing to learn from:
-            // it takes no optimizer step (the schedule moves on with the step count).
-            let mut stats = None;
-            if let Some(sampled) = &sampled {
-                let updated;
-                (model, updated) = update_policy(
-                    model,
-                    &mut optimizer,
-                    reference.as_ref(),
-                    sampled,
-                    &update,
-                    &device,
-                )?;
-                stats = Some(updated);
-            }
-            state.step += 1;
-            if job.syncs_reference() && state.step % job.policy.sync_ref_model == 0 {
-                reference = reference.map(|r| {
-                    mix_into_reference(r, &model.valid(), job.policy.ref_model_mixup_alpha)
-                });
-            }
-            let update_s = clock.elapsed().as_secs_f64();
-
-            let mut metrics = match (&sampled, &stats) {
-                (Some(sampled), Some(stats)) => {
-                    step_metrics(sampled, stats, learning_rate, &accuracy)
-                }
-                _ => BTreeMap::from([(names::LEARNING_RATE.to_string(), learning_rate)]),
-            };
-            if let Some(refill) = &refill {
-                metrics.extend(refill.metrics());
-            }
-            metrics.insert(names::TIME_UPDATE.into(), update_s);
-            let reward_mean = metrics.get(names::REWARD).copied().unwrap_or(f64::NAN);
-            if state.step % training.logging_steps == 0 || state.step == total {
-                // A mean over no samples (a reward that skipped every sample, a prompt
-                // kind absent from the step) is NaN: it is left out of the point, which
-                // the store keeps as JSON (where NaN has no spelling).
-                metrics.retain(|_, value| value.is_finite());
-                context.log_metrics(state.step, metrics)?;
-            }
-            if let Some(sampled) = &sampled {
-                rollouts.extend(sampled.records(state.step, &records));
-            }
-            context.progress(state.step, total, &format!("reward {reward_mean:.3}"));
-            checkpoint_if_due(
-                context,
-                &model,
-                &optimizer,
-                &state,
-                (total, training.save_steps),
-                || {
-                    let mut files = vec![(
-                        ROLLOUTS_FILE.to_string(),
-                        crate::records::to_jsonl(&rollouts).map_err(failed)?,
-                    )];
-                    if let (true, Some(reference)) = (job.syncs_reference(), &reference) {
-                        files.push((REFERENCE_FILE.to_string(), module_bytes(reference)?));
-                    }
-                    Ok(files)
-                },
-            )?;
-        }
-        // The optimizer's moments are twice the weights: let them go before the weights
-        // are serialised (which copies them twice more).
-        drop(optimizer);
-        drop(reference);
-        policy.model = model;
+        policy.model = train(
+            context,
+            policy.model,
+            &mut learner,
+            training,
+            total,
+            &device,
+        )?;
+        // The reference model is as large as the weights: let it go before the weights are
+        // serialised (which copies them twice more); `train` has dropped the optimizer.
+        let rollouts = std::mem::take(&mut learner.rollouts);
+        drop(learner);
         let mut files = model_files(&policy)?;
         files.push((
             ROLLOUTS_FILE.to_string(),
@@ -290,6 +140,184 @@ impl BackendTask for GrpoTask<'_, '_> {
             ("rollouts".to_string(), rollouts.len() as f64),
         ]);
         Ok(StageOutput { files, metrics })
+    }
+}
+
+/// A GRPO step: sample and score the step's groups (refilled by dynamic sampling when the
+/// stage asks for it), update the policy on them, sync the reference when due; every
+/// rollout is kept, and checkpointed with the reference that syncing moves.
+struct GrpoLearner<'j, B: TrainBackend> {
+    job: &'j GrpoJob,
+    tokenizer: TextTokenizer,
+    records: &'j [DatasetRecord],
+    reward_set: &'j RoutedRewards,
+    reward_models: RewardModels<B::InnerBackend>,
+    accuracy: AccuracyVerifier,
+    reference: Option<Transformer<B::InnerBackend>>,
+    /// Where dynamic sampling's prompt stream stands (none without dynamic sampling).
+    stream: Option<PromptStream>,
+    prompts_per_step: usize,
+    rollouts: Vec<Rollout>,
+    device: &'j B::Device,
+}
+
+impl<B: TrainBackend> Learner<B> for GrpoLearner<'_, B> {
+    type Model = Transformer<B>;
+
+    fn resume(&mut self, context: &StageContext<'_>, state: &LoopState) -> Result<(), StageError> {
+        if let Some(stream) = &mut self.stream {
+            let drawn = state
+                .extra
+                .get(PROMPTS_DRAWN)
+                .and_then(serde_json::Value::as_u64)
+                .ok_or_else(|| {
+                    failed("the checkpoint does not say how many prompts dynamic sampling drew")
+                })?;
+            *stream = PromptStream::new(self.job.seed, self.records.len(), drawn);
+        }
+        self.rollouts =
+            crate::records::from_jsonl(&context.read_checkpoint(ROLLOUTS_FILE)?).map_err(failed)?;
+        if self.job.syncs_reference() {
+            if let Some(start) = self.reference.take() {
+                self.reference = Some(load_module(
+                    start,
+                    context.read_checkpoint(REFERENCE_FILE)?,
+                    self.device,
+                )?);
+            }
+        }
+        Ok(())
+    }
+
+    fn step(
+        &mut self,
+        model: Transformer<B>,
+        optimizer: &mut AdamW<B, Transformer<B>>,
+        at: StepAt,
+    ) -> Result<(Transformer<B>, StepReport), StageError> {
+        let job = self.job;
+        let step = at.step;
+        let rollout_settings = RolloutSettings {
+            generation: &job.generation,
+            policy: &job.policy,
+            seed: job.seed,
+        };
+        let mut extra = None;
+        let (sampled, refill): (Option<StepRollouts>, Option<Refill>) =
+            match (&job.policy.dynamic_sampling, &mut self.stream) {
+                (Some(config), Some(stream)) => {
+                    let (sampled, refill) = sample_filled(
+                        &model.valid(),
+                        &self.tokenizer,
+                        self.records,
+                        stream,
+                        (self.prompts_per_step, step),
+                        &rollout_settings,
+                        config,
+                        self.reward_set,
+                        &mut self.reward_models as &mut dyn ModelScorer,
+                        self.device,
+                    )?;
+                    extra = Some(serde_json::json!({ PROMPTS_DRAWN: stream.drawn() }));
+                    (sampled, Some(refill))
+                }
+                _ => {
+                    let picks =
+                        prompt_batch(job.seed, self.records.len(), self.prompts_per_step, step);
+                    let sampled = sample_step(
+                        &model.valid(),
+                        &self.tokenizer,
+                        self.records,
+                        picks,
+                        (step, 0),
+                        &rollout_settings,
+                        self.reward_set,
+                        &mut self.reward_models as &mut dyn ModelScorer,
+                        self.device,
+                    )?;
+                    (Some(sampled), None)
+                }
+            };
+        // Scores so large that their group statistics overflow (a verifier printing
+        // 1e308) would make every later step NaN: say so here, not as a diverged loss.
+        if sampled
+            .iter()
+            .any(|s| s.advantages.iter().any(|a| !a.is_finite()))
+        {
+            return Err(failed(format!(
+                "the rewards of step {} are too large to compare within a group (their mean or \
+                 spread is not finite); keep reward scores within a moderate range, e.g. [-10, 10]",
+                step + 1
+            )));
+        }
+        // Wall time of each phase, logged as `time/*` (measurements, not part of any
+        // artifact, so they do not affect determinism).
+        let clock = std::time::Instant::now();
+        let update = UpdateSettings {
+            training: &job.training,
+            policy: &job.policy,
+            max_completion_length: job.generation.max_completion_length,
+            pad: self.tokenizer.pad_id(),
+            learning_rate: at.learning_rate,
+            step: step + 1,
+        };
+        // A step whose every group dynamic sampling dropped has nothing to learn from:
+        // it takes no optimizer step (the schedule moves on with the step count).
+        let mut model = model;
+        let mut stats = None;
+        if let Some(sampled) = &sampled {
+            let updated;
+            (model, updated) = update_policy(
+                model,
+                optimizer,
+                self.reference.as_ref(),
+                sampled,
+                &update,
+                self.device,
+            )?;
+            stats = Some(updated);
+        }
+        if job.syncs_reference() && (step + 1).is_multiple_of(job.policy.sync_ref_model) {
+            self.reference = self
+                .reference
+                .take()
+                .map(|r| mix_into_reference(r, &model.valid(), job.policy.ref_model_mixup_alpha));
+        }
+        let update_s = clock.elapsed().as_secs_f64();
+
+        let mut metrics = match (&sampled, &stats) {
+            (Some(sampled), Some(stats)) => {
+                step_metrics(sampled, stats, at.learning_rate, &self.accuracy)
+            }
+            _ => BTreeMap::from([(names::LEARNING_RATE.to_string(), at.learning_rate)]),
+        };
+        if let Some(refill) = &refill {
+            metrics.extend(refill.metrics());
+        }
+        metrics.insert(names::TIME_UPDATE.into(), update_s);
+        let reward_mean = metrics.get(names::REWARD).copied().unwrap_or(f64::NAN);
+        if let Some(sampled) = &sampled {
+            self.rollouts
+                .extend(sampled.records(step + 1, self.records));
+        }
+        let report = StepReport {
+            averaged: Vec::new(),
+            latest: metrics,
+            progress: format!("reward {reward_mean:.3}"),
+            extra,
+        };
+        Ok((model, report))
+    }
+
+    fn checkpoint_files(&self) -> Result<Vec<(String, Vec<u8>)>, StageError> {
+        let mut files = vec![(
+            ROLLOUTS_FILE.to_string(),
+            crate::records::to_jsonl(&self.rollouts).map_err(failed)?,
+        )];
+        if let (true, Some(reference)) = (self.job.syncs_reference(), &self.reference) {
+            files.push((REFERENCE_FILE.to_string(), module_bytes(reference)?));
+        }
+        Ok(files)
     }
 }
 

@@ -25,6 +25,7 @@ mod sampling;
 mod schedule;
 mod state;
 mod supervised;
+mod training_loop;
 mod update;
 
 pub use bradley_terry::{bradley_terry_loss, pair_stats, PairStats};

@@ -2,24 +2,21 @@
 //! any model artifact plus a scalar head, trained on preference pairs with the
 //! Bradley–Terry loss (AdamW, schedule, global clipping, accumulation, seeded pair order,
 //! checkpoints and bit-identical resume as the supervised trainer), scored on the held-out
-//! pairs (pair accuracy, mean margin) before and after training. Also reads a stored
+//! pairs (pair accuracy, mean margin) before and after training; run by the shared
+//! training loop (`training_loop`). Also reads a stored
 //! reward model back and scores text with it.
 
 use std::collections::BTreeMap;
 
 use burn::module::AutodiffModule;
-use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
 
 use super::bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
 use super::models::{failed, load_input, TOKENIZER_FILE};
-use super::state::{
-    checkpoint_if_due, load_module, load_optimizer, resumed_state, LoopState, OPTIMIZER_FILE,
-    WEIGHTS_FILE,
-};
 use super::supervised::micro_batch;
-use super::update::{apply_gradients, learning_rate_at};
+use super::training_loop::{accumulated_step, train, AdamW, Learner, StepAt, StepReport};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::metric_names as names;
 use crate::model::{self, BackendTask, RewardModel, TextTokenizer, TokenBatch};
@@ -156,8 +153,8 @@ impl BackendTask for RewardModelTask<'_, '_> {
         let loaded = load_input::<B>(context, InputField::From, job.seed, &device)?;
         let tokenizer = loaded.tokenizer;
         let config = loaded.config;
-        let train = encode_pairs(&job.pairs, &tokenizer, job.max_seq_length)?;
-        if train.is_empty() {
+        let train_pairs = encode_pairs(&job.pairs, &tokenizer, job.max_seq_length)?;
+        if train_pairs.is_empty() {
             return Err(failed(
                 "no preference pairs: the data's train split is empty",
             ));
@@ -170,120 +167,22 @@ impl BackendTask for RewardModelTask<'_, '_> {
             );
         }
         let hyper = &job.hyper;
-        let total = hyper.total_steps(train.len(), hyper.sequences_per_step());
-        let pad = tokenizer.pad_id();
-        let mut model = RewardModel::new(loaded.model, config.hidden_size, job.seed, &device);
-        let mut optimizer = AdamWConfig::new()
-            .with_beta_1(hyper.adam_beta1 as f32)
-            .with_beta_2(hyper.adam_beta2 as f32)
-            .with_weight_decay(hyper.weight_decay as f32)
-            .init::<B, RewardModel<B>>();
-        let mut state = LoopState::default();
-        if let Some(resumed) = resumed_state(context)? {
-            model = load_module(model, context.read_checkpoint(WEIGHTS_FILE)?, &device)?;
-            optimizer =
-                load_optimizer(optimizer, context.read_checkpoint(OPTIMIZER_FILE)?, &device)?;
-            state = resumed;
-        }
-        if state.step == 0 && !held_out.is_empty() {
-            // The untrained head's held-out statistics: the baseline the final ones are
-            // read against (logged at step 0).
-            let stats = held_out_stats(&model.valid(), &held_out, hyper.batch_size, pad, &device)?;
-            context.log_metrics(
-                0,
-                BTreeMap::from([
-                    (names::EVAL_ACCURACY.to_string(), stats.accuracy),
-                    (names::EVAL_MARGIN.to_string(), stats.margin),
-                ]),
-            )?;
-        }
-        let mut window: Vec<(f64, PairStats)> = Vec::new();
-        let mut last_loss = f64::NAN;
-        let mut final_metrics = BTreeMap::new();
-        while state.step < total {
-            let step = state.step;
-            let mut accumulator = GradientsAccumulator::<RewardModel<B>>::new();
-            let mut step_loss = 0.0;
-            let (mut chosen_scores, mut rejected_scores) = (Vec::new(), Vec::new());
-            for micro in 0..hyper.accumulation as u64 {
-                let picks = micro_batch(
-                    job.seed,
-                    train.len(),
-                    hyper.batch_size,
-                    step * hyper.accumulation as u64 + micro,
-                );
-                let pairs: Vec<&EncodedPair> = picks.iter().map(|&i| &train[i]).collect();
-                let (chosen, rejected) = pair_scores(&model, &pairs, pad, &device)?;
-                chosen_scores.extend(host(chosen.clone().detach())?);
-                rejected_scores.extend(host(rejected.clone().detach())?);
-                let loss = bradley_terry_loss(chosen, rejected, job.center_rewards_coefficient)
-                    .div_scalar(hyper.accumulation as f64);
-                step_loss += f64::from(loss.clone().into_scalar().elem::<f32>());
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                accumulator.accumulate(&model, grads);
-            }
-            let lr = learning_rate_at(hyper, step, total);
-            let grad_norm;
-            (model, grad_norm) = apply_gradients(
-                model,
-                &mut optimizer,
-                accumulator.grads(),
-                hyper,
-                lr,
-                (step + 1, step_loss),
-            )?;
-            state.step += 1;
-            last_loss = step_loss;
-            window.push((step_loss, pair_stats(&chosen_scores, &rejected_scores)));
-            if state.step % hyper.logging_steps == 0 || state.step == total {
-                let n = window.len().max(1) as f64;
-                let mut metrics = BTreeMap::from([
-                    (
-                        names::LOSS.to_string(),
-                        window.iter().map(|(l, _)| l).sum::<f64>() / n,
-                    ),
-                    (
-                        "accuracy".to_string(),
-                        window.iter().map(|(_, s)| s.accuracy).sum::<f64>() / n,
-                    ),
-                    (
-                        "margin".to_string(),
-                        window.iter().map(|(_, s)| s.margin).sum::<f64>() / n,
-                    ),
-                    (names::LEARNING_RATE.to_string(), lr),
-                    (names::GRAD_NORM.to_string(), grad_norm),
-                ]);
-                window.clear();
-                if state.step == total {
-                    final_metrics.insert(names::EVAL_PAIRS.to_string(), held_out.len() as f64);
-                    if !held_out.is_empty() {
-                        let stats = held_out_stats(
-                            &model.valid(),
-                            &held_out,
-                            hyper.batch_size,
-                            pad,
-                            &device,
-                        )?;
-                        final_metrics.insert(names::EVAL_ACCURACY.to_string(), stats.accuracy);
-                        final_metrics.insert(names::EVAL_MARGIN.to_string(), stats.margin);
-                    }
-                    metrics.extend(final_metrics.clone());
-                }
-                context.log_metrics(state.step, metrics)?;
-            }
-            context.progress(state.step, total, &format!("loss {step_loss:.4}"));
-            checkpoint_if_due(
-                context,
-                &model,
-                &optimizer,
-                &state,
-                (total, hyper.save_steps),
-                || Ok(Vec::new()),
-            )?;
-        }
-        final_metrics.insert(names::FINAL_LOSS.to_string(), last_loss);
+        let total = hyper.total_steps(train_pairs.len(), hyper.sequences_per_step());
+        let model = RewardModel::new(loaded.model, config.hidden_size, job.seed, &device);
+        let mut learner = RewardModelLearner {
+            job: &job,
+            train: &train_pairs,
+            held_out: &held_out,
+            pad: tokenizer.pad_id(),
+            device: &device,
+            last_loss: f64::NAN,
+            final_metrics: BTreeMap::new(),
+        };
+        let model = train(context, model, &mut learner, hyper, total, &device)?;
+        let mut final_metrics = learner.final_metrics;
+        final_metrics.insert(names::FINAL_LOSS.to_string(), learner.last_loss);
         final_metrics.insert(names::STEPS.to_string(), total as f64);
-        final_metrics.insert(names::TRAIN_PAIRS.to_string(), train.len() as f64);
+        final_metrics.insert(names::TRAIN_PAIRS.to_string(), train_pairs.len() as f64);
         let metrics_json = serde_json::to_vec_pretty(&final_metrics).map_err(failed)?;
         let files = vec![
             (
@@ -301,6 +200,112 @@ impl BackendTask for RewardModelTask<'_, '_> {
             files,
             metrics: final_metrics,
         })
+    }
+}
+
+/// A reward-model job's step: Bradley–Terry on its micro-batches of pairs in the seeded
+/// order; the held-out pairs scored before the first step and after the last.
+struct RewardModelLearner<'j, B: TrainBackend> {
+    job: &'j RewardModelJob,
+    train: &'j [EncodedPair],
+    held_out: &'j [EncodedPair],
+    pad: u32,
+    device: &'j B::Device,
+    /// The loss of the last step taken.
+    last_loss: f64,
+    /// The held-out statistics after the last step.
+    final_metrics: BTreeMap<String, f64>,
+}
+
+impl<B: TrainBackend> RewardModelLearner<'_, B> {
+    /// Pair statistics of `model` on the held-out pairs.
+    fn held_out_stats(&self, model: &RewardModel<B>) -> Result<PairStats, StageError> {
+        held_out_stats(
+            &model.valid(),
+            self.held_out,
+            self.job.hyper.batch_size,
+            self.pad,
+            self.device,
+        )
+    }
+}
+
+impl<B: TrainBackend> Learner<B> for RewardModelLearner<'_, B> {
+    type Model = RewardModel<B>;
+
+    fn before_training(
+        &mut self,
+        context: &StageContext<'_>,
+        model: &RewardModel<B>,
+    ) -> Result<(), StageError> {
+        if self.held_out.is_empty() {
+            return Ok(());
+        }
+        // The untrained head's held-out statistics: the baseline the final ones are read
+        // against (logged at step 0).
+        let stats = self.held_out_stats(model)?;
+        context.log_metrics(
+            0,
+            BTreeMap::from([
+                (names::EVAL_ACCURACY.to_string(), stats.accuracy),
+                (names::EVAL_MARGIN.to_string(), stats.margin),
+            ]),
+        )
+    }
+
+    fn step(
+        &mut self,
+        model: RewardModel<B>,
+        optimizer: &mut AdamW<B, RewardModel<B>>,
+        at: StepAt,
+    ) -> Result<(RewardModel<B>, StepReport), StageError> {
+        let hyper = &self.job.hyper;
+        let (mut chosen_scores, mut rejected_scores) = (Vec::new(), Vec::new());
+        let (model, loss, grad_norm) =
+            accumulated_step(model, optimizer, hyper, at, |model, index| {
+                let picks = micro_batch(self.job.seed, self.train.len(), hyper.batch_size, index);
+                let pairs: Vec<&EncodedPair> = picks.iter().map(|&i| &self.train[i]).collect();
+                let (chosen, rejected) = pair_scores(model, &pairs, self.pad, self.device)?;
+                chosen_scores.extend(host(chosen.clone().detach())?);
+                rejected_scores.extend(host(rejected.clone().detach())?);
+                let loss =
+                    bradley_terry_loss(chosen, rejected, self.job.center_rewards_coefficient)
+                        .div_scalar(hyper.accumulation as f64);
+                let value = f64::from(loss.clone().into_scalar().elem::<f32>());
+                Ok((GradientsParams::from_grads(loss.backward(), model), value))
+            })?;
+        self.last_loss = loss;
+        let stats = pair_stats(&chosen_scores, &rejected_scores);
+        let report = StepReport {
+            averaged: vec![
+                (names::LOSS, loss),
+                ("accuracy", stats.accuracy),
+                ("margin", stats.margin),
+            ],
+            latest: BTreeMap::from([
+                (names::LEARNING_RATE.to_string(), at.learning_rate),
+                (names::GRAD_NORM.to_string(), grad_norm),
+            ]),
+            progress: format!("loss {loss:.4}"),
+            extra: None,
+        };
+        Ok((model, report))
+    }
+
+    fn final_metrics(
+        &mut self,
+        model: &RewardModel<B>,
+    ) -> Result<BTreeMap<String, f64>, StageError> {
+        self.final_metrics
+            .insert(names::EVAL_PAIRS.to_string(), self.held_out.len() as f64);
+        if !self.held_out.is_empty() {
+            let stats = self.held_out_stats(model)?;
+            self.final_metrics
+                .insert(names::EVAL_ACCURACY.to_string(), stats.accuracy);
+            self.final_metrics
+                .insert(names::EVAL_MARGIN.to_string(), stats.margin);
+        }
+        Ok(self.final_metrics.clone())
     }
 }
 

@@ -1,23 +1,19 @@
 //! Execute (training): the supervised trainer behind `pretrain`, `sft` and `distill` —
 //! next-token cross-entropy on chosen tokens, or (distill's `logits` mode) token-level KL
-//! to a frozen teacher's distributions on them — AdamW with the schedule and
-//! global clipping, gradient accumulation, seeded data order, checkpoints every
-//! `save_steps` and on Ctrl-C, and resume from the last checkpoint.
+//! to a frozen teacher's distributions on them — over micro-batches in a seeded order,
+//! run by the shared training loop (`training_loop`: schedule, accumulation, clipping,
+//! logging, checkpoints and resume).
 
 use std::collections::BTreeMap;
 
-use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 
 use super::chunked_logprobs::logprob_gradients;
 use super::distill_kl::token_kl;
 use super::loss_mask::next_token_weights;
 use super::models::{failed, load_input, model_files, StageModel};
-use super::state::{
-    checkpoint_if_due, load_module, load_optimizer, resumed_state, LoopState, OPTIMIZER_FILE,
-    WEIGHTS_FILE,
-};
-use super::update::{apply_gradients, learning_rate_at};
+use super::training_loop::{accumulated_step, train, AdamW, Learner, StepAt, StepReport};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::metric_names as names;
 use crate::model::kernels;
@@ -222,77 +218,17 @@ impl BackendTask for SupervisedTask<'_, '_> {
         }
         let hyper = &job.hyper;
         let total = hyper.total_steps(data.len(), hyper.sequences_per_step());
-        let pad = loaded.tokenizer.pad_id();
-        let mut optimizer = AdamWConfig::new()
-            .with_beta_1(hyper.adam_beta1 as f32)
-            .with_beta_2(hyper.adam_beta2 as f32)
-            .with_weight_decay(hyper.weight_decay as f32)
-            .init::<B, Transformer<B>>();
-        let mut model = loaded.model;
-        let mut state = LoopState::default();
-        if let Some(resumed) = resumed_state(context)? {
-            model = load_module(model, context.read_checkpoint(WEIGHTS_FILE)?, &device)?;
-            optimizer =
-                load_optimizer(optimizer, context.read_checkpoint(OPTIMIZER_FILE)?, &device)?;
-            state = resumed;
-        }
-        let mut window: Vec<f64> = Vec::new();
-        let mut last_loss = f64::NAN;
-        while state.step < total {
-            let step = state.step;
-            let mut accumulator = GradientsAccumulator::<Transformer<B>>::new();
-            let mut step_loss = 0.0;
-            for micro in 0..hyper.accumulation as u64 {
-                let picks = micro_batch(
-                    job.seed,
-                    data.len(),
-                    hyper.batch_size,
-                    step * hyper.accumulation as u64 + micro,
-                );
-                let rows: Vec<&Sequence> = picks.iter().map(|&i| &data[i]).collect();
-                let (grads, loss) =
-                    batch_gradients(&model, teacher.as_ref(), &rows, pad, hyper, &device)?;
-                step_loss += loss;
-                accumulator.accumulate(&model, grads);
-            }
-            let lr = learning_rate_at(hyper, step, total);
-            let grad_norm;
-            (model, grad_norm) = apply_gradients(
-                model,
-                &mut optimizer,
-                accumulator.grads(),
-                hyper,
-                lr,
-                (step + 1, step_loss),
-            )?;
-            state.step += 1;
-            window.push(step_loss);
-            last_loss = step_loss;
-            if state.step % hyper.logging_steps == 0 || state.step == total {
-                let mean = window.iter().sum::<f64>() / window.len().max(1) as f64;
-                window.clear();
-                context.log_metrics(
-                    state.step,
-                    BTreeMap::from([
-                        (names::LOSS.to_string(), mean),
-                        (names::LEARNING_RATE.to_string(), lr),
-                        (names::GRAD_NORM.to_string(), grad_norm),
-                    ]),
-                )?;
-            }
-            context.progress(state.step, total, &format!("loss {step_loss:.4}"));
-            checkpoint_if_due(
-                context,
-                &model,
-                &optimizer,
-                &state,
-                (total, hyper.save_steps),
-                || Ok(Vec::new()),
-            )?;
-        }
-        loaded.model = model;
+        let mut learner = SupervisedLearner {
+            job: &job,
+            data: &data,
+            teacher: teacher.as_ref(),
+            pad: loaded.tokenizer.pad_id(),
+            device: &device,
+            last_loss: f64::NAN,
+        };
+        loaded.model = train(context, loaded.model, &mut learner, hyper, total, &device)?;
         let metrics = BTreeMap::from([
-            (names::FINAL_LOSS.to_string(), last_loss),
+            (names::FINAL_LOSS.to_string(), learner.last_loss),
             (names::STEPS.to_string(), total as f64),
             ("sequences".to_string(), data.len() as f64),
         ]);
@@ -300,6 +236,48 @@ impl BackendTask for SupervisedTask<'_, '_> {
             files: model_files(&loaded)?,
             metrics,
         })
+    }
+}
+
+/// A supervised job's step: its micro-batches in the seeded order, the cross-entropy or
+/// the KL to the teacher on their target tokens.
+struct SupervisedLearner<'j, B: TrainBackend> {
+    job: &'j SupervisedJob,
+    data: &'j [Sequence],
+    teacher: Option<&'j Teacher<B>>,
+    pad: u32,
+    device: &'j B::Device,
+    /// The loss of the last step taken.
+    last_loss: f64,
+}
+
+impl<B: TrainBackend> Learner<B> for SupervisedLearner<'_, B> {
+    type Model = Transformer<B>;
+
+    fn step(
+        &mut self,
+        model: Transformer<B>,
+        optimizer: &mut AdamW<B, Transformer<B>>,
+        at: StepAt,
+    ) -> Result<(Transformer<B>, StepReport), StageError> {
+        let hyper = &self.job.hyper;
+        let (model, loss, grad_norm) =
+            accumulated_step(model, optimizer, hyper, at, |model, index| {
+                let picks = micro_batch(self.job.seed, self.data.len(), hyper.batch_size, index);
+                let rows: Vec<&Sequence> = picks.iter().map(|&i| &self.data[i]).collect();
+                batch_gradients(model, self.teacher, &rows, self.pad, hyper, self.device)
+            })?;
+        self.last_loss = loss;
+        let report = StepReport {
+            averaged: vec![(names::LOSS, loss)],
+            latest: BTreeMap::from([
+                (names::LEARNING_RATE.to_string(), at.learning_rate),
+                (names::GRAD_NORM.to_string(), grad_norm),
+            ]),
+            progress: format!("loss {loss:.4}"),
+            extra: None,
+        };
+        Ok((model, report))
     }
 }
 

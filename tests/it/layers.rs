@@ -384,3 +384,44 @@ fn tensors_are_reduced_only_by_the_ordered_kernels() {
         found.join("\n")
     );
 }
+
+/// One training loop: only `train/training_loop.rs` builds an optimizer, resumes from a
+/// checkpoint, schedules the learning rate, logs a training step or writes a checkpoint;
+/// the training kinds supply a `Learner` to it.
+#[test]
+fn one_training_loop_serves_every_training_kind() {
+    let train = repo_root().join("src/train");
+    let allowed = |file: &Path| {
+        // The loop, and the files that define what it calls.
+        ["training_loop.rs", "state.rs", "update.rs", "schedule.rs"]
+            .iter()
+            .any(|name| file == train.join(name))
+    };
+    let mut found = Vec::new();
+    for (file, code) in sources(&repo_root().join("src")) {
+        if allowed(&file) {
+            continue;
+        }
+        for pattern in [
+            "AdamWConfig::new",
+            "resumed_state(",
+            "checkpoint_if_due(",
+            "learning_rate_at(",
+            "load_optimizer(",
+        ] {
+            if code.contains(pattern) {
+                found.push(format!("{}: {pattern}", file.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a training loop of its own outside train/training_loop.rs:\n{}",
+        found.join("\n")
+    );
+    let learners = sources(&train)
+        .into_iter()
+        .filter(|(_, code)| code.contains("impl<B: TrainBackend> Learner<B> for"))
+        .count();
+    assert_eq!(learners, 3, "supervised, reward model and GRPO each give the loop a Learner");
+}
