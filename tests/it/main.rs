@@ -1,5 +1,6 @@
 //! Integration tests: one binary (so the crate links once), one module per area.
 
+mod bitcheck;
 mod checkpoints;
 mod code_reward;
 mod compare_stats;
