@@ -120,7 +120,11 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 5.0e-1;
     let e = (p * r * r + r) + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n through the exponent bits. n is a whole number in [-126, 128], so n + 127 added
+    // to ROUND lands in its mantissa's low bits: integer operations only, which vectorise
+    // (a float-to-int conversion saturates in Rust and kept this loop scalar).
+    let biased = (n + 127.0 + ROUND).to_bits().wrapping_sub(ROUND.to_bits());
+    let scale = f32::from_bits(biased << 23);
     if x < EXP_MIN {
         0.0
     } else {

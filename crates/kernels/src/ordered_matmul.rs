@@ -27,8 +27,9 @@ pub struct Operand<'a> {
     pub col_stride: usize,
 }
 
-/// Rows of a tile (six rows of two AVX2 registers: twelve accumulators; measured faster
-/// than four rows, though LLVM spills some of the twelve).
+/// Rows of a tile: six rows of two AVX2 registers (or one AVX-512 register) make twelve
+/// accumulators, which with the two loaded values of `b` and one broadcast of `a` fill
+/// fifteen of the sixteen registers.
 const MR: usize = 6;
 /// Columns of a tile.
 const NR: usize = 16;
@@ -36,6 +37,49 @@ const NR: usize = 16;
 const NC: usize = 256;
 /// Rows per parallel task (a multiple of [`MR`]).
 const MC: usize = 48;
+
+/// [`tile`] with its accumulators written out as `V` registers of `S` per row (`V ×
+/// S::F32_LANES == NR`): lane l of register j is column `j·lanes + l`'s chain, the same
+/// fused multiply-adds in the same order as [`tile`]'s, so the same bits. Written by hand
+/// because LLVM, vectorising [`tile`] for AVX2, spilled some of its twelve accumulators
+/// to the stack inside the loop over k.
+#[inline(always)]
+fn tile_in_registers<S: pulp::Simd, const V: usize>(
+    simd: S,
+    a: &[f32],
+    b: &[f32],
+    b_stride: usize,
+    k: usize,
+) -> [[f32; NR]; MR] {
+    let lanes = S::F32_LANES;
+    let load = |values: &[f32]| -> S::f32s {
+        pulp::bytemuck::pod_read_unaligned(pulp::bytemuck::cast_slice(values))
+    };
+    let zero = simd.splat_f32s(0.0);
+    let mut acc = [[zero; V]; MR];
+    for p in 0..k {
+        let (Some(ap), Some(bp)) = (
+            a.get(p * MR..p * MR + MR),
+            b.get(p * b_stride..p * b_stride + NR),
+        ) else {
+            break;
+        };
+        let bv: [S::f32s; V] = std::array::from_fn(|j| load(&bp[j * lanes..(j + 1) * lanes]));
+        for (row, &x) in acc.iter_mut().zip(ap) {
+            let x = simd.splat_f32s(x);
+            for (cell, &bj) in row.iter_mut().zip(&bv) {
+                *cell = simd.mul_add_f32s(x, bj, *cell);
+            }
+        }
+    }
+    let mut out = [[0.0f32; NR]; MR];
+    for (values, row) in out.iter_mut().zip(&acc) {
+        for (chunk, cell) in values.chunks_exact_mut(lanes).zip(row) {
+            chunk.copy_from_slice(pulp::bytemuck::cast_slice(std::slice::from_ref(cell)));
+        }
+    }
+    out
+}
 
 /// `MR × NR` accumulators over the whole of k: `a` holds k groups of [`MR`] values (one
 /// packed row panel), `b` k groups of [`NR`] (one packed column panel).
@@ -67,11 +111,15 @@ fn tile(a: &[f32], b: &[f32], b_stride: usize, k: usize) -> [[f32; NR]; MR] {
 fn pack_rows(a: &Operand<'_>, start: usize, m: usize, k: usize) -> Vec<f32> {
     let (rs, cs) = (a.row_stride, a.col_stride);
     let mut out = vec![0.0f32; m.div_ceil(MR) * MR * k];
+    // Group by group, so that both the reads (a transposed `a`, as the weight gradients
+    // have, is contiguous along the rows) and the writes move forward.
     for (q, panel) in out.chunks_exact_mut(MR * k).enumerate() {
-        for r in 0..MR.min(m - q * MR) {
-            let row = start + (q * MR + r) * rs;
-            for (p, group) in panel.chunks_exact_mut(MR).enumerate() {
-                group[r] = a.data[row + p * cs];
+        let height = MR.min(m - q * MR);
+        let first = start + q * MR * rs;
+        for (p, group) in panel.chunks_exact_mut(MR).enumerate() {
+            let at = first + p * cs;
+            for (r, value) in group[..height].iter_mut().enumerate() {
+                *value = a.data[at + r * rs];
             }
         }
     }
@@ -152,9 +200,10 @@ struct Block<'a> {
     col0: usize,
 }
 
-impl RowKernel for Block<'_> {
+impl Block<'_> {
+    /// Every tile of the block, in the registers of `S`.
     #[inline(always)]
-    fn run(self) {
+    fn tiles<S: pulp::Simd>(self, simd: S) {
         let panels = self.b.cols.div_ceil(NR);
         for (q, ap) in self.a.chunks_exact(MR * self.k).enumerate() {
             let r0 = q * MR;
@@ -163,13 +212,29 @@ impl RowKernel for Block<'_> {
                 let c0 = t * NR;
                 let width = NR.min(self.b.cols - c0);
                 let (bp, b_stride) = self.b.panel(t, self.k);
-                let acc = tile(ap, bp, b_stride, self.k);
+                let acc = match S::F32_LANES {
+                    8 => tile_in_registers::<S, 2>(simd, ap, bp, b_stride, self.k),
+                    16 => tile_in_registers::<S, 1>(simd, ap, bp, b_stride, self.k),
+                    _ => tile(ap, bp, b_stride, self.k),
+                };
                 for (r, values) in acc.iter().enumerate().take(height) {
                     let at = (r0 + r) * self.stride + self.col0 + c0;
                     self.out[at..at + width].copy_from_slice(&values[..width]);
                 }
             }
         }
+    }
+}
+
+impl RowKernel for Block<'_> {
+    #[inline(always)]
+    fn run(self) {
+        self.tiles(pulp::Scalar::new())
+    }
+
+    #[inline(always)]
+    fn run_in<S: pulp::Simd>(self, simd: S) {
+        self.tiles(simd)
     }
 }
 

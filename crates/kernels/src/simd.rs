@@ -82,9 +82,18 @@ pub fn set_simd_cap(cap: SimdCap) {
 }
 
 /// The work of one kernel on one chunk of rows.
-pub trait RowKernel {
+pub trait RowKernel: Sized {
     /// Does the work; implementations are `#[inline(always)]`.
     fn run(self);
+
+    /// Does the work with the instruction set's token in hand, for a kernel that writes
+    /// its registers out by hand (the ordered product's tile); the others let LLVM
+    /// vectorise [`RowKernel::run`].
+    #[inline(always)]
+    fn run_in<S: pulp::Simd>(self, simd: S) {
+        let _ = simd;
+        self.run()
+    }
 }
 
 /// Adapts a [`RowKernel`] to pulp's run-time SIMD dispatch.
@@ -94,8 +103,8 @@ impl<K: RowKernel> pulp::WithSimd for Dispatch<K> {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
-        self.0.run()
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
+        self.0.run_in(simd)
     }
 }
 
