@@ -276,19 +276,10 @@ impl<B: TrainBackend> Learner<B> for RewardModelLearner<'_, B> {
             })?;
         self.last_loss = loss;
         let stats = pair_stats(&chosen_scores, &rejected_scores);
-        let report = StepReport {
-            averaged: vec![
-                (names::LOSS, loss),
-                ("accuracy", stats.accuracy),
-                ("margin", stats.margin),
-            ],
-            latest: BTreeMap::from([
-                (names::LEARNING_RATE.to_string(), at.learning_rate),
-                (names::GRAD_NORM.to_string(), grad_norm),
-            ]),
-            progress: format!("loss {loss:.4}"),
-            extra: None,
-        };
+        let mut report = StepReport::of_update(loss, grad_norm, at);
+        report
+            .averaged
+            .extend([("accuracy", stats.accuracy), ("margin", stats.margin)]);
         Ok((model, report))
     }
 

@@ -268,16 +268,7 @@ impl<B: TrainBackend> Learner<B> for SupervisedLearner<'_, B> {
                 batch_gradients(model, self.teacher, &rows, self.pad, hyper, self.device)
             })?;
         self.last_loss = loss;
-        let report = StepReport {
-            averaged: vec![(names::LOSS, loss)],
-            latest: BTreeMap::from([
-                (names::LEARNING_RATE.to_string(), at.learning_rate),
-                (names::GRAD_NORM.to_string(), grad_norm),
-            ]),
-            progress: format!("loss {loss:.4}"),
-            extra: None,
-        };
-        Ok((model, report))
+        Ok((model, StepReport::of_update(loss, grad_norm, at)))
     }
 }
 

@@ -19,6 +19,7 @@ use super::state::{
 };
 use super::update::{apply_gradients, learning_rate_at};
 use crate::exec::{StageContext, StageError};
+use crate::metric_names as names;
 use crate::model::TrainBackend;
 use crate::stages::TrainingSettings;
 
@@ -47,6 +48,23 @@ pub(super) struct StepReport {
     pub progress: String,
     /// The kind's loop state after this step (`LoopState::extra`), where it has one.
     pub extra: Option<serde_json::Value>,
+}
+
+impl StepReport {
+    /// The report of a step that minimised `loss` with one optimizer update: the loss
+    /// averaged between logged points, the learning rate and the gradient norm (before
+    /// clipping) as they were at the logged step.
+    pub(super) fn of_update(loss: f64, grad_norm: f64, at: StepAt) -> Self {
+        Self {
+            averaged: vec![(names::LOSS, loss)],
+            latest: BTreeMap::from([
+                (names::LEARNING_RATE.to_string(), at.learning_rate),
+                (names::GRAD_NORM.to_string(), grad_norm),
+            ]),
+            progress: format!("loss {loss:.4}"),
+            extra: None,
+        }
+    }
 }
 
 /// What a training kind supplies to the loop.

@@ -423,5 +423,8 @@ fn one_training_loop_serves_every_training_kind() {
         .into_iter()
         .filter(|(_, code)| code.contains("impl<B: TrainBackend> Learner<B> for"))
         .count();
-    assert_eq!(learners, 3, "supervised, reward model and GRPO each give the loop a Learner");
+    assert_eq!(
+        learners, 3,
+        "supervised, reward model and GRPO each give the loop a Learner"
+    );
 }
