@@ -428,3 +428,63 @@ fn one_training_loop_serves_every_training_kind() {
         "supervised, reward model and GRPO each give the loop a Learner"
     );
 }
+
+/// Adding a stage kind is its two files — the config in `crates/core/src/stages/`, the
+/// runner in `src/runners/` — and one entry in each crate's registry (`stage_kinds!` and
+/// the runners' match, with their `mod` lines). Proven on the kinds that have no
+/// behaviour beyond their own files: nothing else in the code names them.
+#[test]
+fn a_stage_kind_is_its_own_files_and_one_registry_entry_per_crate() {
+    let registries = [
+        "crates/core/src/stages/mod.rs".to_string(),
+        "src/runners/mod.rs".to_string(),
+    ];
+    for (variant, file) in [
+        ("Pretrain", "pretrain"),
+        ("RejectionSampling", "rejection_sampling"),
+        ("Distill", "distill"),
+    ] {
+        let own = [
+            format!("crates/core/src/stages/{file}.rs"),
+            format!("src/runners/{file}.rs"),
+        ];
+        let mut naming = BTreeSet::new();
+        for dir in ["src", "crates/core/src"] {
+            for (path, code) in sources(&repo_root().join(dir)) {
+                let relative = path
+                    .strip_prefix(repo_root())
+                    .expect("under the repository")
+                    .display()
+                    .to_string();
+                let names_it = code
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .any(|word| word == variant || word == format!("{variant}Stage"));
+                if names_it && !own.contains(&relative) {
+                    naming.insert(relative);
+                }
+            }
+        }
+        assert_eq!(
+            naming,
+            registries.iter().cloned().collect::<BTreeSet<_>>(),
+            "`{variant}` is named outside its own files and the two registries"
+        );
+        for registry in &registries {
+            let code = std::fs::read_to_string(repo_root().join(registry)).expect("registry");
+            let lines = code
+                .lines()
+                .filter(|line| {
+                    line.trim() == format!("mod {file};")
+                        || line
+                            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                            .any(|word| word == variant)
+                })
+                .count();
+            assert!(
+                (2..=3).contains(&lines),
+                "{registry} names `{variant}` on {lines} lines: its `mod` line, its entry and \
+                 (in core) its re-export"
+            );
+        }
+    }
+}

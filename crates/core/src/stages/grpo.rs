@@ -9,7 +9,7 @@ use super::settings::{generation_settings, policy_settings, training_settings};
 use super::InputField;
 use super::{
     FieldChecks, GenerationSettings, Input, Need, Output, PolicySettings, RewardRefs, RewardRole,
-    StageConfig, TrainingSettings, Unset,
+    Sequences, StageConfig, TrainingSettings, Unset,
 };
 use crate::manifest::params::{
     stage_config, ImportanceSamplingLevel, LossType, LrScheduler, ScaleRewards,
@@ -82,6 +82,10 @@ impl StageConfig for GrpoStage {
     const IMPLEMENTATION: u32 = 2;
     const TRAINS: bool = true;
     type Resolved = Grpo;
+
+    fn sequences(resolved: &Grpo) -> Option<Sequences<'_>> {
+        Some(Sequences::Generated(&resolved.generation))
+    }
 
     fn inputs(&self) -> Vec<Input<'_>> {
         let mut inputs = vec![

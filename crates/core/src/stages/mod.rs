@@ -177,6 +177,13 @@ pub trait StageConfig: Serialize + DeserializeOwned + JsonSchema + Clone {
         Defaults::default()
     }
 
+    /// What a stage of this kind feeds its model, if it feeds one sequences (check bounds
+    /// them by the model's context).
+    fn sequences(resolved: &Self::Resolved) -> Option<Sequences<'_>> {
+        let _ = resolved;
+        None
+    }
+
     /// Checks that concern this kind alone (shared fields are checked elsewhere).
     fn check(&self, checks: &mut FieldChecks<'_>);
 
@@ -197,6 +204,11 @@ macro_rules! stage_kinds {
         impl ResolvedStage {
             pub fn kind(&self) -> &'static str {
                 match self { $(Self::$variant(_) => <$config as StageConfig>::KIND,)* }
+            }
+
+            /// What this stage feeds its model, if it feeds one sequences.
+            pub fn sequences(&self) -> Option<Sequences<'_>> {
+                match self { $(Self::$variant(s) => <$config as StageConfig>::sequences(s),)* }
             }
         }
 
@@ -355,21 +367,4 @@ pub enum Sequences<'a> {
     Window(usize),
     /// Prompts of up to `max_prompt_length` tokens and completions generated after them.
     Generated(&'a GenerationSettings),
-}
-
-impl ResolvedStage {
-    /// What this stage feeds its model, if it feeds one sequences.
-    pub fn sequences(&self) -> Option<Sequences<'_>> {
-        match self {
-            Self::Pretrain(s) => Some(Sequences::Window(s.max_seq_length)),
-            Self::Sft(s) => Some(Sequences::Window(s.max_seq_length)),
-            Self::Distill(s) => Some(Sequences::Window(s.max_seq_length)),
-            Self::RewardModel(s) => Some(Sequences::Window(s.max_seq_length)),
-            Self::Grpo(s) => Some(Sequences::Generated(&s.generation)),
-            Self::Rlhf(s) => Some(Sequences::Generated(&s.generation)),
-            Self::Eval(s) => Some(Sequences::Generated(&s.generation)),
-            Self::RejectionSampling(s) => Some(Sequences::Generated(&s.generation)),
-            Self::Dataset(_) | Self::Export(_) => None,
-        }
-    }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::settings::training_settings;
 use super::InputField;
-use super::{FieldChecks, Input, Need, Output, StageConfig, TrainingSettings, Unset};
+use super::{FieldChecks, Input, Need, Output, Sequences, StageConfig, TrainingSettings, Unset};
 use crate::manifest::params::{stage_config, LrScheduler};
 use crate::manifest::Defaults;
 
@@ -40,6 +40,10 @@ impl StageConfig for PretrainStage {
     const IMPLEMENTATION: u32 = 2;
     const TRAINS: bool = true;
     type Resolved = Pretrain;
+
+    fn sequences(resolved: &Pretrain) -> Option<Sequences<'_>> {
+        Some(Sequences::Window(resolved.max_seq_length))
+    }
 
     fn inputs(&self) -> Vec<Input<'_>> {
         vec![

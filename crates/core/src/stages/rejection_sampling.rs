@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::settings::generation_settings;
 use super::InputField;
 use super::{
-    FieldChecks, GenerationSettings, Input, Need, Output, RewardRefs, RewardRole, StageConfig,
-    Unset,
+    FieldChecks, GenerationSettings, Input, Need, Output, RewardRefs, RewardRole, Sequences,
+    StageConfig, Unset,
 };
 use crate::manifest::params::stage_config;
 use crate::manifest::{Defaults, RecordShape};
@@ -108,6 +108,10 @@ impl StageConfig for RejectionSamplingStage {
     const IMPLEMENTATION: u32 = 2;
     const RUNS_MODEL: bool = true;
     type Resolved = RejectionSampling;
+
+    fn sequences(resolved: &RejectionSampling) -> Option<Sequences<'_>> {
+        Some(Sequences::Generated(&resolved.generation))
+    }
 
     fn inputs(&self) -> Vec<Input<'_>> {
         vec![

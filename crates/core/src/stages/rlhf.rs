@@ -9,7 +9,7 @@ use super::settings::{generation_settings, policy_settings, training_settings};
 use super::InputField;
 use super::{
     FieldChecks, GenerationSettings, Input, Need, Output, PolicySettings, RewardRefs, RewardRole,
-    StageConfig, TrainingSettings, Unset,
+    Sequences, StageConfig, TrainingSettings, Unset,
 };
 use crate::manifest::params::stage_config;
 use crate::manifest::Defaults;
@@ -52,6 +52,10 @@ impl StageConfig for RlhfStage {
     const IMPLEMENTATION: u32 = 3;
     const TRAINS: bool = true;
     type Resolved = Rlhf;
+
+    fn sequences(resolved: &Rlhf) -> Option<Sequences<'_>> {
+        Some(Sequences::Generated(&resolved.generation))
+    }
 
     fn inputs(&self) -> Vec<Input<'_>> {
         let mut inputs = vec![

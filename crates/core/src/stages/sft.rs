@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::settings::training_settings;
 use super::InputField;
-use super::{FieldChecks, Input, Need, Output, StageConfig, TrainingSettings, Unset};
+use super::{FieldChecks, Input, Need, Output, Sequences, StageConfig, TrainingSettings, Unset};
 use crate::manifest::params::stage_config;
 use crate::manifest::Defaults;
 
@@ -50,6 +50,10 @@ impl StageConfig for SftStage {
     const IMPLEMENTATION: u32 = 2;
     const TRAINS: bool = true;
     type Resolved = Sft;
+
+    fn sequences(resolved: &Sft) -> Option<Sequences<'_>> {
+        Some(Sequences::Window(resolved.max_seq_length))
+    }
 
     fn inputs(&self) -> Vec<Input<'_>> {
         vec![
