@@ -191,7 +191,7 @@ impl<B: TrainBackend> Learner<B> for GrpoLearner<'_, B> {
 
     fn step(
         &mut self,
-        model: Transformer<B>,
+        mut model: Transformer<B>,
         optimizer: &mut AdamW<B, Transformer<B>>,
         at: StepAt,
     ) -> Result<(Transformer<B>, StepReport), StageError> {
@@ -263,7 +263,6 @@ impl<B: TrainBackend> Learner<B> for GrpoLearner<'_, B> {
         };
         // A step whose every group dynamic sampling dropped has nothing to learn from:
         // it takes no optimizer step (the schedule moves on with the step count).
-        let mut model = model;
         let mut stats = None;
         if let Some(sampled) = &sampled {
             let updated;

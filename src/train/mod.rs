@@ -1,8 +1,8 @@
-//! Execute (training): the training loops behind the stage kinds — supervised
-//! (`pretrain`, `sft`, `distill`), GRPO (`grpo`, `rlhf`), the reward model
-//! (`reward_model`), and evaluation (`eval`) — written once,
-//! generic over the burn backend, with checkpoints and resume. With `model`, the only
-//! code that names burn.
+//! Execute (training): what the stage kinds that compute with a model run — one training
+//! loop (`training_loop`: optimizer, schedule, logging, checkpoints and resume) driving
+//! supervised training (`pretrain`, `sft`, `distill`), GRPO (`grpo`, `rlhf`) and the
+//! reward model (`reward_model`), plus evaluation (`eval`) and rejection sampling —
+//! generic over the burn backend. With `model`, the only code that names burn.
 
 mod bradley_terry;
 mod chunked_logprobs;
@@ -49,7 +49,6 @@ pub use sampling::{sample_records, PromptSample};
 pub use schedule::learning_rate;
 pub use state::LoopState;
 pub use supervised::{Objective, SequenceMode, SupervisedJob, SupervisedTask};
-pub use update::{apply_gradients, learning_rate_at};
 
 use crate::check::numerics::native_machine;
 use crate::exec::{StageContext, StageError, StageOutput};

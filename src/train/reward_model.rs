@@ -1,10 +1,8 @@
 //! Execute (training): the reward-model trainer behind `reward_model` — a backbone from
-//! any model artifact plus a scalar head, trained on preference pairs with the
-//! Bradley–Terry loss (AdamW, schedule, global clipping, accumulation, seeded pair order,
-//! checkpoints and bit-identical resume as the supervised trainer), scored on the held-out
-//! pairs (pair accuracy, mean margin) before and after training; run by the shared
-//! training loop (`training_loop`). Also reads a stored
-//! reward model back and scores text with it.
+//! any model artifact plus a scalar head, trained on preference pairs in a seeded order
+//! with the Bradley–Terry loss by the shared training loop (`training_loop`), and scored
+//! on the held-out pairs (pair accuracy, mean margin) before and after training. Also
+//! reads a stored reward model back and scores text with it.
 
 use std::collections::BTreeMap;
 

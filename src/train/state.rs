@@ -58,7 +58,7 @@ pub(super) fn resumed_state(context: &StageContext<'_>) -> Result<Option<LoopSta
 /// At a checkpoint point — every `save_steps` steps, or when the run was cancelled, but
 /// not after the last step, whose outputs are written instead — saves the weights, the
 /// optimizer state, the stage's `extra` files and the loop state; a cancelled run then
-/// stops with `Cancelled`. Every training loop calls it once per step.
+/// stops with `Cancelled`. The training loop (`training_loop`) calls it once per step.
 pub(super) fn checkpoint_if_due<B, M, O>(
     context: &mut StageContext<'_>,
     model: &M,

@@ -1,7 +1,7 @@
-//! Execute (every training loop): one optimizer update from accumulated gradients —
-//! global gradient-norm clipping as PyTorch's `clip_grad_norm_`, then AdamW at the
-//! scheduled learning rate. Shared by `supervised`, `grpo` and `reward_model`, so the
-//! loops cannot drift apart in how a step is applied.
+//! Execute (training): one optimizer update from accumulated gradients — global
+//! gradient-norm clipping as PyTorch's `clip_grad_norm_`, then AdamW at the scheduled
+//! learning rate. Applied by the training loop's `accumulated_step` and by GRPO's
+//! `policy_update` (once per iteration), so no kind applies a step its own way.
 
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer};
@@ -13,7 +13,7 @@ use crate::model::TrainBackend;
 use crate::stages::TrainingSettings;
 
 /// The learning rate of step `step` (0-based) of `total`, after warm-up and schedule.
-pub fn learning_rate_at(training: &TrainingSettings, step: u64, total: u64) -> f64 {
+pub(super) fn learning_rate_at(training: &TrainingSettings, step: u64, total: u64) -> f64 {
     learning_rate(
         training.learning_rate,
         training.scheduler,
@@ -30,7 +30,7 @@ pub fn learning_rate_at(training: &TrainingSettings, step: u64, total: u64) -> f
 /// gradient norm that is not finite means training diverged: every later step would be
 /// NaN, and the weights with it. The stage fails here, saying where and what to change,
 /// instead of storing NaN weights and metrics.
-pub fn apply_gradients<B, M, O>(
+pub(super) fn apply_gradients<B, M, O>(
     model: M,
     optimizer: &mut O,
     mut grads: GradientsParams,
