@@ -488,3 +488,44 @@ fn a_stage_kind_is_its_own_files_and_one_registry_entry_per_crate() {
         }
     }
 }
+
+/// One parameter, one declaration: a shared parameter's field, default, range, key rule and
+/// resolved name come from its declaration in `manifest/params.rs` alone. Written anywhere
+/// else, it would be a second place to keep in sync: a `pub NAME:` field in a stage or
+/// manifest struct (the splice writes those), a `("NAME", Range::…)` rule, or a `"NAME"`
+/// string in `plan/` (the key rules come from the declarations).
+#[test]
+fn a_shared_parameter_is_declared_once() {
+    let declarations = "crates/core/src/manifest/params.rs";
+    let names: Vec<&str> = r1flow::manifest::params::declared_parameters()
+        .map(|declared| declared.name)
+        .collect();
+    assert!(names.len() > 30, "only {} shared parameters", names.len());
+    let mut found = Vec::new();
+    for (path, code) in sources(&repo_root().join("crates/core/src")) {
+        let relative = path
+            .strip_prefix(repo_root())
+            .expect("under the repository")
+            .display()
+            .to_string();
+        if relative == declarations {
+            continue;
+        }
+        let declares_configs = relative.contains("/stages/") || relative.contains("/manifest/");
+        for line in code.lines() {
+            let line = line.trim();
+            for name in &names {
+                let field = declares_configs && line.starts_with(&format!("pub {name}:"));
+                let range = line.contains(&format!("(\"{name}\", Range::"));
+                let key = relative.contains("/plan/") && line.contains(&format!("\"{name}\""));
+                if field || range || key {
+                    found.push(format!("{relative}: {line}"));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "shared parameters written outside their declaration ({declarations}): {found:#?}"
+    );
+}

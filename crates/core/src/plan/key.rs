@@ -21,10 +21,12 @@
 //! |                  | and the machine (`check::numerics`), whose bits it depends on  |
 //!
 //! Not in the key: stage names, manifest name, formatting, comments, key order, other
-//! stages' parameters, `save_steps` (checkpoint cadence), export's copy-to `path`, a
-//! stage's `resources` (where it runs), `ref_model_mixup_alpha` while the reference is
-//! never synced, `gradient_checkpointing` while it is off, `importance_sampling_level` while
-//! it is `token`.
+//! stages' parameters, a kind's own `StageConfig::NOT_IN_KEY` fields (export's copy-to
+//! `path`), and what the shared parameters' declarations (`manifest::params`) leave out by
+//! their `KeyRule`: `save_steps` (checkpoint cadence) and `resources` (where it runs)
+//! always, `ref_model_mixup_alpha` while the reference is never synced,
+//! `gradient_checkpointing` while it is off, `importance_sampling_level` while it is
+//! `token`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -37,15 +39,13 @@ use super::fingerprint::Fingerprints;
 use super::stage_key::StageKey;
 use crate::check::numerics::key_numerics;
 use crate::check::{Pipeline, Target};
+use crate::manifest::params::{declared_parameters, KeyRule};
 use crate::manifest::{DatasetDecl, Dtype, ModelDecl, RewardDecl};
-use crate::stages::{Need, StageDecl};
+use crate::stages::Need;
 use crate::tasks::ChatTemplate;
 
 /// Bump when the meaning of `KeyMaterial` changes.
 pub const KEY_FORMAT: u32 = 1;
-
-/// Config fields that never change a stage's output.
-const NOT_IN_KEY: &[&str] = &["save_steps", "path", "resources"];
 
 /// Everything that determines a stage's output. Serialized canonically and hashed.
 #[derive(Debug, Clone, Serialize)]
@@ -87,34 +87,28 @@ pub(crate) fn key_material(
         for input in stage.decl.inputs() {
             map.remove(input.field.as_str());
         }
-        for field in NOT_IN_KEY {
-            // `path` is only excluded where it is export's copy-to directory.
-            if *field != "path" || matches!(stage.decl, StageDecl::Export(_)) {
-                map.remove(*field);
-            }
+        for field in stage.decl.not_in_key() {
+            map.remove(*field);
         }
         for refs in stage.decl.rewards() {
             map.remove(refs.field);
         }
-        // The mixup weight only acts when the reference model is synced (and used).
-        let synced = map
-            .get("sync_ref_model")
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-            > 0
-            && map.get("beta").and_then(Value::as_f64).unwrap_or(0.0) > 0.0;
-        if !synced {
-            map.remove("ref_model_mixup_alpha");
-        }
-        // Off is how every stage trained before the setting existed: keys stay as they
-        // were. On, the backward pass sums gradients in another order.
-        if map.get("gradient_checkpointing") == Some(&Value::Bool(false)) {
-            map.remove("gradient_checkpointing");
-        }
-        // Token ratios are how every policy stage trained before GSPO's sequence ratios
-        // existed: keys stay as they were.
-        if map.get("importance_sampling_level").and_then(Value::as_str) == Some("token") {
-            map.remove("importance_sampling_level");
+        let omitted: Vec<&str> = declared_parameters()
+            .filter(|declared| {
+                map.get(declared.name)
+                    .is_some_and(|value| match declared.key {
+                        KeyRule::Always => false,
+                        KeyRule::Never => true,
+                        KeyRule::OmittedAt(legacy) => {
+                            serde_json::from_str::<Value>(legacy).ok().as_ref() == Some(value)
+                        }
+                        KeyRule::OnlyWhen(acts) => !acts(map),
+                    })
+            })
+            .map(|declared| declared.name)
+            .collect();
+        for field in omitted {
+            map.remove(field);
         }
     }
     let chat_fields: Vec<&str> = stage

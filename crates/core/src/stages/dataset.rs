@@ -6,41 +6,41 @@ use serde::{Deserialize, Serialize};
 
 use super::InputField;
 use super::{FieldChecks, Input, Need, Output, StageConfig, Unset};
+use crate::manifest::params::stage_config;
 use crate::manifest::{PromptTemplate, RecordShape, TemplateName, TestSize};
 
-/// `kind: dataset` — the prompts (and answers, solutions or preference pairs) of one
-/// declared dataset, shuffled by seed and split into train and test sets that never overlap.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DatasetStage {
-    /// The entry of `datasets:` to read.
-    pub source: String,
-    /// Prompt template. Default `r1_zero`.
-    #[serde(default = "DatasetStage::default_template")]
-    pub template: PromptTemplate,
-    /// With `template: chat`: the checkpoint under `models:` whose own chat template
-    /// (tokenizer_config.json's `chat_template`, or chat_template.jinja) renders the
-    /// prompts. Without it, `chat` writes r1flow's built-in turns, which only models
-    /// trained with the built-in tokenizer know.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chat_template: Option<String>,
-    /// Held-out records: an integer count, or a fraction in (0, 1). Default 0.1.
-    #[serde(default = "DatasetStage::default_test_size")]
-    pub test_size: TestSize,
-    /// Keep at most this many records (before splitting).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<usize>,
-    /// Shuffle before splitting. Default true.
-    #[serde(default = "DatasetStage::default_shuffle")]
-    pub shuffle: bool,
-    /// Seed of generation and shuffling; defaults to the manifest's `seed`. Set it to keep
-    /// the data fixed across a seed ablation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
-    /// What the stage's job asks a cluster for under `--executor slurm`. Not part of the
-    /// cache key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<crate::manifest::Resources>,
+stage_config! {
+    /// `kind: dataset` — the prompts (and answers, solutions or preference pairs) of one
+    /// declared dataset, shuffled by seed and split into train and test sets that never overlap.
+    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct DatasetStage {
+        /// The entry of `datasets:` to read.
+        pub source: String,
+        /// Prompt template. Default `r1_zero`.
+        #[serde(default = "DatasetStage::default_template")]
+        pub template: PromptTemplate,
+        /// With `template: chat`: the checkpoint under `models:` whose own chat template
+        /// (tokenizer_config.json's `chat_template`, or chat_template.jinja) renders the
+        /// prompts. Without it, `chat` writes r1flow's built-in turns, which only models
+        /// trained with the built-in tokenizer know.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub chat_template: Option<String>,
+        /// Held-out records: an integer count, or a fraction in (0, 1). Default 0.1.
+        #[serde(default = "DatasetStage::default_test_size")]
+        pub test_size: TestSize,
+        /// Keep at most this many records (before splitting).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub limit: Option<usize>,
+        /// Shuffle before splitting. Default true.
+        #[serde(default = "DatasetStage::default_shuffle")]
+        pub shuffle: bool,
+        /// Seed of generation and shuffling; defaults to the manifest's `seed`. Set it to keep
+        /// the data fixed across a seed ablation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seed: Option<u64>,
+    }
+    [resources]
 }
 
 impl DatasetStage {

@@ -4,7 +4,6 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::settings::training_settings;
 use super::InputField;
 use super::{FieldChecks, Input, Need, Output, Sequences, StageConfig, TrainingSettings, Unset};
 use crate::manifest::params::stage_config;
@@ -115,7 +114,11 @@ impl StageConfig for DistillStage {
 
     /// As `sft` (R1 distilled with plain SFT).
     fn builtin_defaults() -> Defaults {
-        Defaults::trl_training(2e-5, 3.0)
+        // SFT on the teacher's traces: TRL's SFTConfig defaults.
+        Defaults {
+            learning_rate: Some(2e-5),
+            ..Defaults::default()
+        }
     }
 
     fn check(&self, checks: &mut FieldChecks<'_>) {
@@ -146,7 +149,7 @@ impl StageConfig for DistillStage {
                 DistillMode::Logits => DistillObjective::Logits { kl: self.kl },
             },
             max_seq_length: self.max_seq_length,
-            training: training_settings!(self),
+            training: self.shared().training()?,
             seed: super::required(self.seed, "seed")?,
         })
     }

@@ -5,7 +5,6 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::settings::generation_settings;
 use super::InputField;
 use super::{
     FieldChecks, GenerationSettings, Input, Need, Output, RewardRefs, RewardRole, Sequences,
@@ -156,7 +155,7 @@ impl StageConfig for EvalStage {
             },
             rewards: self.rewards.clone(),
             limit: self.limit,
-            generation: generation_settings!(self),
+            generation: self.shared().generation()?,
             seed: super::required(self.seed, "seed")?,
         })
     }

@@ -8,27 +8,29 @@ use serde::{Deserialize, Serialize};
 
 use super::InputField;
 use super::{FieldChecks, Input, Need, Output, StageConfig, Unset};
+use crate::manifest::params::stage_config;
 
-/// `kind: export` — a model in HuggingFace layout, kept in the store and optionally copied
-/// to a directory.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExportStage {
-    /// The model to export.
-    pub from: String,
-    /// Also copy the directory here (relative to the manifest). Not part of the cache key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
-    /// What the stage's job asks a cluster for under `--executor slurm`. Not part of the
-    /// cache key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<crate::manifest::Resources>,
+stage_config! {
+    /// `kind: export` — a model in HuggingFace layout, kept in the store and optionally copied
+    /// to a directory.
+    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ExportStage {
+        /// The model to export.
+        pub from: String,
+        /// Also copy the directory here (relative to the manifest). Not part of the cache key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub path: Option<PathBuf>,
+    }
+    [resources]
 }
 
 impl StageConfig for ExportStage {
     const KIND: &'static str = "export";
     const IMPLEMENTATION: u32 = 1;
     type Resolved = Export;
+    /// Where the directory is also copied to does not change it.
+    const NOT_IN_KEY: &'static [&'static str] = &["path"];
 
     fn inputs(&self) -> Vec<Input<'_>> {
         vec![Input {

@@ -5,15 +5,12 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::settings::{generation_settings, policy_settings, training_settings};
 use super::InputField;
 use super::{
     FieldChecks, GenerationSettings, Input, Need, Output, PolicySettings, RewardRefs, RewardRole,
     Sequences, StageConfig, TrainingSettings, Unset,
 };
-use crate::manifest::params::{
-    stage_config, ImportanceSamplingLevel, LossType, LrScheduler, ScaleRewards,
-};
+use crate::manifest::params::stage_config;
 use crate::manifest::Defaults;
 
 stage_config! {
@@ -41,38 +38,14 @@ stage_config! {
     [training, generation, policy, resources]
 }
 
-/// TRL `GRPOConfig` defaults, shared by `grpo` and `rlhf`.
+/// TRL `GRPOConfig`'s training defaults, shared by `grpo` and `rlhf` (its generation and
+/// policy defaults are the declared ones).
 pub(super) fn policy_defaults() -> Defaults {
     Defaults {
         learning_rate: Some(1e-6),
-        lr_scheduler_type: Some(LrScheduler::Linear),
-        warmup_ratio: Some(0.0),
-        weight_decay: Some(0.0),
-        adam_beta1: Some(0.9),
-        adam_beta2: Some(0.999),
-        max_grad_norm: Some(1.0),
-        per_device_train_batch_size: Some(8),
-        gradient_accumulation_steps: Some(1),
         num_train_epochs: Some(1.0),
         logging_steps: Some(1),
         save_steps: Some(50),
-        gradient_checkpointing: Some(false),
-        temperature: Some(1.0),
-        top_p: Some(1.0),
-        top_k: Some(0),
-        max_prompt_length: Some(512),
-        max_completion_length: Some(256),
-        stop: Some(Vec::new()),
-        num_generations: Some(8),
-        beta: Some(0.0),
-        epsilon: Some(0.2),
-        num_iterations: Some(1),
-        scale_rewards: Some(ScaleRewards::Group),
-        loss_type: Some(LossType::Grpo),
-        mask_truncated_completions: Some(false),
-        importance_sampling_level: Some(ImportanceSamplingLevel::Token),
-        sync_ref_model: Some(0),
-        ref_model_mixup_alpha: Some(0.6),
         ..Defaults::default()
     }
 }
@@ -136,11 +109,12 @@ impl StageConfig for GrpoStage {
     }
 
     fn resolve(&self) -> Result<Grpo, Unset> {
+        let shared = self.shared();
         Ok(Grpo {
             rewards: self.rewards.clone(),
-            training: training_settings!(self),
-            generation: generation_settings!(self),
-            policy: policy_settings!(self),
+            training: shared.training()?,
+            generation: shared.generation()?,
+            policy: shared.policy()?,
             seed: super::required(self.seed, "seed")?,
         })
     }

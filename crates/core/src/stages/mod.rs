@@ -160,6 +160,9 @@ pub trait StageConfig: Serialize + DeserializeOwned + JsonSchema + Clone {
     const RUNS_MODEL: bool = Self::TRAINS;
     /// What execution reads: plain values, every default applied.
     type Resolved;
+    /// The kind's own fields that do not change its output, left out of its cache key
+    /// (the shared parameters' key rules are declared with them, in `manifest::params`).
+    const NOT_IN_KEY: &'static [&'static str] = &[];
 
     /// The references this stage makes, in field order.
     fn inputs(&self) -> Vec<Input<'_>>;
@@ -172,7 +175,8 @@ pub trait StageConfig: Serialize + DeserializeOwned + JsonSchema + Clone {
         Vec::new()
     }
 
-    /// Values of the shared parameters when neither the stage nor `defaults:` sets them.
+    /// Values of the shared parameters when neither the stage nor `defaults:` sets them,
+    /// where the kind's differ from the declared ones (`Defaults::declared`).
     fn builtin_defaults() -> Defaults {
         Defaults::default()
     }
@@ -298,6 +302,11 @@ macro_rules! stage_kinds {
                 match self { $(Self::$variant(c) => c.check(checks),)* }
             }
 
+            /// The kind's own fields left out of its cache key.
+            pub fn not_in_key(&self) -> &'static [&'static str] {
+                match self { $(Self::$variant(_) => <$config as StageConfig>::NOT_IN_KEY,)* }
+            }
+
             /// What the stage's job asks a cluster for.
             pub fn resources(&self) -> Option<&crate::manifest::Resources> {
                 match self { $(Self::$variant(c) => c.resources.as_ref(),)* }
@@ -314,12 +323,14 @@ macro_rules! stage_kinds {
                 value.unwrap_or(serde_json::Value::Null)
             }
 
-            /// The built-in defaults of `kind`, or `None` for an unknown kind.
+            /// The built-in defaults of `kind` (its own, then the declared ones), or `None`
+            /// for an unknown kind.
             pub fn builtin_defaults(kind: &str) -> Option<Defaults> {
-                match kind {
-                    $(k if k == <$config as StageConfig>::KIND => Some(<$config as StageConfig>::builtin_defaults()),)*
-                    _ => None,
-                }
+                let own = match kind {
+                    $(k if k == <$config as StageConfig>::KIND => <$config as StageConfig>::builtin_defaults(),)*
+                    _ => return None,
+                };
+                Some(own.or(&Defaults::declared()))
             }
 
             /// The JSON Schema of `kind`'s config, or `None` for an unknown kind.

@@ -4,7 +4,6 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::settings::training_settings;
 use super::InputField;
 use super::{FieldChecks, Input, Need, Output, Sequences, StageConfig, TrainingSettings, Unset};
 use crate::manifest::params::{stage_config, LrScheduler};
@@ -71,15 +70,10 @@ impl StageConfig for PretrainStage {
             lr_scheduler_type: Some(LrScheduler::Cosine),
             warmup_ratio: Some(0.05),
             weight_decay: Some(0.1),
-            adam_beta1: Some(0.9),
             adam_beta2: Some(0.95),
-            max_grad_norm: Some(1.0),
             per_device_train_batch_size: Some(16),
-            gradient_accumulation_steps: Some(1),
             num_train_epochs: Some(1.0),
-            logging_steps: Some(10),
             save_steps: Some(100),
-            gradient_checkpointing: Some(false),
             ..Defaults::default()
         }
     }
@@ -96,7 +90,7 @@ impl StageConfig for PretrainStage {
     fn resolve(&self) -> Result<Pretrain, Unset> {
         Ok(Pretrain {
             max_seq_length: self.max_seq_length,
-            training: training_settings!(self),
+            training: self.shared().training()?,
             seed: super::required(self.seed, "seed")?,
         })
     }

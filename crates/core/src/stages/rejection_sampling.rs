@@ -7,7 +7,6 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::settings::generation_settings;
 use super::InputField;
 use super::{
     FieldChecks, GenerationSettings, Input, Need, Output, RewardRefs, RewardRole, Sequences,
@@ -90,15 +89,12 @@ impl RejectionSamplingStage {
     }
 }
 
-/// The sampling settings R1 and open-r1 use for evaluation and data generation.
+/// The sampling settings R1 and open-r1 use for evaluation and data generation (the
+/// other generation defaults are the declared ones).
 pub(super) fn sampling_defaults() -> Defaults {
     Defaults {
         temperature: Some(0.6),
         top_p: Some(0.95),
-        top_k: Some(0),
-        max_prompt_length: Some(512),
-        max_completion_length: Some(256),
-        stop: Some(Vec::new()),
         ..Defaults::default()
     }
 }
@@ -193,7 +189,7 @@ impl StageConfig for RejectionSamplingStage {
             max_per_prompt: self.max_per_prompt,
             emit: self.emit,
             limit: self.limit,
-            generation: generation_settings!(self),
+            generation: self.shared().generation()?,
             seed: super::required(self.seed, "seed")?,
         })
     }

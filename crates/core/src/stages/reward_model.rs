@@ -4,7 +4,6 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::settings::training_settings;
 use super::InputField;
 use super::{FieldChecks, Input, Need, Output, Sequences, StageConfig, TrainingSettings, Unset};
 use crate::manifest::params::stage_config;
@@ -90,7 +89,12 @@ impl StageConfig for RewardModelStage {
 
     /// TRL `RewardConfig` (transformers `TrainingArguments`) defaults.
     fn builtin_defaults() -> Defaults {
-        Defaults::trl_training(5e-5, 1.0)
+        // TRL's RewardConfig: one epoch at transformers' 5e-5.
+        Defaults {
+            learning_rate: Some(5e-5),
+            num_train_epochs: Some(1.0),
+            ..Defaults::default()
+        }
     }
 
     fn check(&self, checks: &mut FieldChecks<'_>) {
@@ -123,7 +127,7 @@ impl StageConfig for RewardModelStage {
         Ok(RewardModel {
             max_seq_length: self.max_seq_length,
             center_rewards_coefficient: self.center_rewards_coefficient,
-            training: training_settings!(self),
+            training: self.shared().training()?,
             seed: super::required(self.seed, "seed")?,
         })
     }

@@ -5,7 +5,6 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::settings::{generation_settings, policy_settings, training_settings};
 use super::InputField;
 use super::{
     FieldChecks, GenerationSettings, Input, Need, Output, PolicySettings, RewardRefs, RewardRole,
@@ -118,12 +117,13 @@ impl StageConfig for RlhfStage {
     }
 
     fn resolve(&self) -> Result<Rlhf, Unset> {
+        let shared = self.shared();
         Ok(Rlhf {
             rewards: self.rewards.clone(),
             general_rewards: self.general_rewards.clone(),
-            training: training_settings!(self),
-            generation: generation_settings!(self),
-            policy: policy_settings!(self),
+            training: shared.training()?,
+            generation: shared.generation()?,
+            policy: shared.policy()?,
             seed: super::required(self.seed, "seed")?,
         })
     }

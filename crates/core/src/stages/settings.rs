@@ -6,9 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{
-    DynamicSampling, ImportanceSamplingLevel, LossType, LrScheduler, ScaleRewards,
-};
+use crate::manifest::params::{generation_params, policy_params, training_params};
+use crate::manifest::{Defaults, DynamicSampling};
 
 /// A field that has no value after defaults were applied: neither the stage, nor
 /// `defaults:`, nor the kind's built-in defaults set it. `check` reports it at the stage.
@@ -32,29 +31,65 @@ pub enum TrainingLength {
     Epochs(f64),
 }
 
-/// AdamW, schedule, batch and length settings of a training stage (TRL's
-/// `TrainingArguments` names in the manifest; short names here). Ranges are checked: batch
-/// sizes, accumulation, logging and save intervals are at least 1.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainingSettings {
-    pub learning_rate: f64,
-    pub scheduler: LrScheduler,
-    pub warmup_ratio: f64,
-    pub weight_decay: f64,
-    pub adam_beta1: f64,
-    pub adam_beta2: f64,
-    /// 0 disables clipping.
-    pub max_grad_norm: f64,
-    /// Sequences per micro-batch (`per_device_train_batch_size`; for GRPO, completions).
-    pub batch_size: usize,
-    /// Micro-batches per optimizer step (`gradient_accumulation_steps`).
-    pub accumulation: usize,
-    pub length: TrainingLength,
-    pub logging_steps: u64,
-    pub save_steps: u64,
-    /// Recompute each decoder layer in the backward pass instead of keeping its
-    /// activations.
-    pub gradient_checkpointing: bool,
+/// Generates a group's resolved settings struct from its declarations (generator of the
+/// group macros in `manifest::params`) — a field for each declaration with a `resolved`
+/// name, plus the fields written here, each resolved by a function of the parameters —
+/// and the `Defaults` method that resolves it, naming the first parameter left unset.
+macro_rules! resolved_settings {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident, resolved by $method:ident {
+            $( $(#[$extra_meta:meta])* $extra:ident : $extra_ty:ty = $extra_fn:expr, )*
+        }
+        $( $(#[doc = $doc:literal])* $field:ident : $ty:ty {
+            default: [$($default:expr)?],
+            range: [$($range:expr, $hint:literal)?],
+            key: $key:expr,
+            resolved: [$($(#[$resolved_meta:meta])* $resolved:ident)?],
+        } )*
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(
+                #[doc = concat!("`", stringify!($field), "`.")]
+                $(#[$resolved_meta])*
+                pub $resolved: $ty,
+            )?)*
+            $(
+                $(#[$extra_meta])*
+                pub $extra: $extra_ty,
+            )*
+        }
+
+        impl Defaults {
+            #[doc = concat!("The `", stringify!($name), "` these parameters resolve to.")]
+            pub fn $method(&self) -> Result<$name, Unset> {
+                Ok($name {
+                    $($( $resolved: required(self.$field.clone(), stringify!($field))?, )?)*
+                    $( $extra: ($extra_fn)(self)?, )*
+                })
+            }
+        }
+    };
+}
+
+training_params!(resolved_settings {
+    /// AdamW, schedule, batch and length settings of a training stage (TRL's
+    /// `TrainingArguments` names in the manifest; short names here). Ranges are checked:
+    /// batch sizes, accumulation, logging and save intervals are at least 1.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct TrainingSettings, resolved by training {
+        /// `max_steps` when set, else `num_train_epochs`.
+        length: TrainingLength = training_length,
+    }
+});
+
+/// How long a training stage runs: `max_steps` wins over `num_train_epochs`.
+fn training_length(params: &Defaults) -> Result<TrainingLength, Unset> {
+    Ok(match params.max_steps {
+        Some(steps) => TrainingLength::MaxSteps(steps),
+        None => TrainingLength::Epochs(required(params.num_train_epochs, "num_train_epochs")?),
+    })
 }
 
 impl TrainingSettings {
@@ -75,135 +110,23 @@ impl TrainingSettings {
     }
 }
 
-/// Sampling settings of a stage that generates.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GenerationSettings {
-    /// 0 samples greedily.
-    pub temperature: f64,
-    /// In (0, 1]; 1 disables nucleus sampling.
-    pub top_p: f64,
-    /// 0 disables top-k.
-    pub top_k: usize,
-    pub max_prompt_length: usize,
-    pub max_completion_length: usize,
-    pub stop: Vec<String>,
-}
+generation_params!(resolved_settings {
+    /// Sampling settings of a stage that generates.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct GenerationSettings, resolved by generation {}
+});
 
-/// Policy-optimisation settings of `grpo` and `rlhf` (TRL's `GRPOConfig` names).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PolicySettings {
-    /// The group size G, at least 2.
-    pub num_generations: usize,
-    pub beta: f64,
-    pub epsilon: f64,
-    /// `epsilon` unless the stage sets it.
-    pub epsilon_high: f64,
-    /// At least 1.
-    pub num_iterations: usize,
-    pub scale_rewards: ScaleRewards,
-    pub loss_type: LossType,
-    pub mask_truncated_completions: bool,
-    /// Token (GRPO) or sequence (GSPO) ratios. Specs stored before it existed trained
-    /// with token ratios.
-    #[serde(default)]
-    pub importance_sampling_level: ImportanceSamplingLevel,
-    /// DAPO's dynamic sampling, when the stage asks for it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dynamic_sampling: Option<DynamicSampling>,
-    /// Mix the policy into the reference model every this many steps; 0 never.
-    pub sync_ref_model: u64,
-    /// The policy's share in that mix: ref ← α·policy + (1 − α)·ref.
-    pub ref_model_mixup_alpha: f64,
-}
-
-/// Resolves the `training` group of a stage config (spliced by `stage_config!`).
-macro_rules! training_settings {
-    ($config:expr) => {{
-        use $crate::stages::settings::required;
-        $crate::stages::TrainingSettings {
-            learning_rate: required($config.learning_rate, "learning_rate")?,
-            scheduler: required($config.lr_scheduler_type, "lr_scheduler_type")?,
-            warmup_ratio: required($config.warmup_ratio, "warmup_ratio")?,
-            weight_decay: required($config.weight_decay, "weight_decay")?,
-            adam_beta1: required($config.adam_beta1, "adam_beta1")?,
-            adam_beta2: required($config.adam_beta2, "adam_beta2")?,
-            max_grad_norm: required($config.max_grad_norm, "max_grad_norm")?,
-            batch_size: required(
-                $config.per_device_train_batch_size,
-                "per_device_train_batch_size",
-            )?,
-            accumulation: required(
-                $config.gradient_accumulation_steps,
-                "gradient_accumulation_steps",
-            )?,
-            length: match $config.max_steps {
-                Some(steps) => $crate::stages::TrainingLength::MaxSteps(steps),
-                None => $crate::stages::TrainingLength::Epochs(required(
-                    $config.num_train_epochs,
-                    "num_train_epochs",
-                )?),
-            },
-            logging_steps: required($config.logging_steps, "logging_steps")?,
-            save_steps: required($config.save_steps, "save_steps")?,
-            gradient_checkpointing: required(
-                $config.gradient_checkpointing,
-                "gradient_checkpointing",
-            )?,
-        }
-    }};
-}
-pub(crate) use training_settings;
-
-/// Resolves the `generation` group of a stage config.
-macro_rules! generation_settings {
-    ($config:expr) => {{
-        use $crate::stages::settings::required;
-        $crate::stages::GenerationSettings {
-            temperature: required($config.temperature, "temperature")?,
-            top_p: required($config.top_p, "top_p")?,
-            top_k: required($config.top_k, "top_k")?,
-            max_prompt_length: required($config.max_prompt_length, "max_prompt_length")?,
-            max_completion_length: required(
-                $config.max_completion_length,
-                "max_completion_length",
-            )?,
-            stop: required($config.stop.clone(), "stop")?,
-        }
-    }};
-}
-pub(crate) use generation_settings;
-
-/// Resolves the `policy` group of a stage config.
-macro_rules! policy_settings {
-    ($config:expr) => {{
-        use $crate::stages::settings::required;
-        $crate::stages::PolicySettings {
-            num_generations: required($config.num_generations, "num_generations")?,
-            beta: required($config.beta, "beta")?,
-            epsilon: required($config.epsilon, "epsilon")?,
-            // Check fills it from `epsilon` when the stage leaves it out.
-            epsilon_high: required($config.epsilon_high, "epsilon_high")?,
-            num_iterations: required($config.num_iterations, "num_iterations")?,
-            scale_rewards: required($config.scale_rewards, "scale_rewards")?,
-            loss_type: required($config.loss_type, "loss_type")?,
-            mask_truncated_completions: required(
-                $config.mask_truncated_completions,
-                "mask_truncated_completions",
-            )?,
-            importance_sampling_level: required(
-                $config.importance_sampling_level,
-                "importance_sampling_level",
-            )?,
-            dynamic_sampling: $config.dynamic_sampling.clone(),
-            sync_ref_model: required($config.sync_ref_model, "sync_ref_model")?,
-            ref_model_mixup_alpha: required(
-                $config.ref_model_mixup_alpha,
-                "ref_model_mixup_alpha",
-            )?,
-        }
-    }};
-}
-pub(crate) use policy_settings;
+policy_params!(resolved_settings {
+    /// Policy-optimisation settings of `grpo` and `rlhf` (TRL's `GRPOConfig` names).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct PolicySettings, resolved by policy {
+        /// DAPO's dynamic sampling, when the stage asks for it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dynamic_sampling: Option<DynamicSampling> = |params: &Defaults| {
+            Ok::<_, Unset>(params.dynamic_sampling.clone())
+        },
+    }
+});
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,6 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::settings::training_settings;
 use super::InputField;
 use super::{FieldChecks, Input, Need, Output, Sequences, StageConfig, TrainingSettings, Unset};
 use crate::manifest::params::stage_config;
@@ -76,7 +75,11 @@ impl StageConfig for SftStage {
 
     /// TRL `SFTConfig` defaults.
     fn builtin_defaults() -> Defaults {
-        Defaults::trl_training(2e-5, 3.0)
+        // TRL's SFTConfig: transformers' training defaults (the declared ones) at 2e-5.
+        Defaults {
+            learning_rate: Some(2e-5),
+            ..Defaults::default()
+        }
     }
 
     fn check(&self, checks: &mut FieldChecks<'_>) {
@@ -93,7 +96,7 @@ impl StageConfig for SftStage {
             max_seq_length: self.max_seq_length,
             completion_only_loss: self.completion_only_loss,
             packing: self.packing,
-            training: training_settings!(self),
+            training: self.shared().training()?,
             seed: super::required(self.seed, "seed")?,
         })
     }
