@@ -126,30 +126,24 @@ pub(crate) fn main() -> ExitCode {
         Command::Score(args) => score::run(args),
         Command::Generate(ModelCommand { args, store }) => {
             let mut args = args.clone();
-            stored_model::resolve(&args.model, store).and_then(|stored| {
-                if let Some(stored) = &stored {
-                    args.model = stored.weights.display().to_string();
-                    args.tokenizer
-                        .get_or_insert_with(|| stored.tokenizer.clone());
-                }
-                r1flow::model::cli::run_generate(&args)
-                    .and_then(|text| terminal::print_text(&text))
-                    .map(|()| ExitCode::SUCCESS)
-            })
+            stored_model::substitute(&mut args.model, &mut args.tokenizer, store).and_then(
+                |_stored| {
+                    r1flow::model::cli::run_generate(&args)
+                        .and_then(|text| terminal::print_text(&text))
+                        .map(|()| ExitCode::SUCCESS)
+                },
+            )
         }
         Command::Export(ModelCommand { args, store }) => {
             let mut args = args.clone();
-            stored_model::resolve(&args.model, store).and_then(|stored| {
-                if let Some(stored) = &stored {
-                    args.model = stored.weights.display().to_string();
-                    args.tokenizer
-                        .get_or_insert_with(|| stored.tokenizer.clone());
-                }
-                r1flow::model::cli::run_export(&args).map(|line| {
-                    say!("{line}");
-                    ExitCode::SUCCESS
-                })
-            })
+            stored_model::substitute(&mut args.model, &mut args.tokenizer, store).and_then(
+                |_stored| {
+                    r1flow::model::cli::run_export(&args).map(|line| {
+                        say!("{line}");
+                        ExitCode::SUCCESS
+                    })
+                },
+            )
         }
         Command::Schema(args) => schema::run(args),
         Command::ExecStage(args) => exec_stage::run(args),

@@ -42,24 +42,17 @@ impl StoreArgs {
 impl StoreArgs {
     /// Opens the store `gc` works on, which must exist already; it takes the lock.
     pub(crate) fn open_existing(&self) -> anyhow::Result<Store> {
-        let dir = self.resolve(None);
-        if dir.exists() && !dir.is_dir() {
-            return Err(StoreError::new(StoreErrorKind::NotADirectory)
-                .with_path(dir)
-                .into());
-        }
-        if !Store::exists(&dir) {
-            bail!(
-                "no store at {} (run a pipeline first, or pass --store)",
-                dir.display()
-            );
-        }
-        Ok(Store::open(&dir, LockMode::Fail)?)
+        Ok(Store::open(&self.existing()?, LockMode::Fail)?)
     }
 
     /// Opens the store the read commands (`runs`, `metrics`, `report`, `rescore`) work on;
     /// while a run holds it, its live snapshot.
     pub(crate) fn open_for_reading(&self) -> anyhow::Result<Store> {
+        open_for_reading(&self.existing()?)
+    }
+
+    /// The store's directory, which must hold a store already.
+    fn existing(&self) -> anyhow::Result<PathBuf> {
         let dir = self.resolve(None);
         if dir.exists() && !dir.is_dir() {
             return Err(StoreError::new(StoreErrorKind::NotADirectory)
@@ -72,7 +65,7 @@ impl StoreArgs {
                 dir.display()
             );
         }
-        open_for_reading(&dir)
+        Ok(dir)
     }
 }
 

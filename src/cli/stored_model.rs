@@ -23,6 +23,22 @@ impl Drop for StoredModel {
     }
 }
 
+/// When `model` names a stored model (`RUN/STAGE`, see [`resolve`]), points `model` at its
+/// weights and `tokenizer`, unless set, at its tokenizer. The files live as long as what
+/// is returned.
+pub(crate) fn substitute(
+    model: &mut String,
+    tokenizer: &mut Option<PathBuf>,
+    store: &StoreArgs,
+) -> anyhow::Result<Option<StoredModel>> {
+    let stored = resolve(model, store)?;
+    if let Some(stored) = &stored {
+        *model = stored.weights.display().to_string();
+        tokenizer.get_or_insert_with(|| stored.tokenizer.clone());
+    }
+    Ok(stored)
+}
+
 /// When `spec` is `RUN/STAGE` (and no such path exists), the model that stage stored in
 /// the store `store` names (read from the live snapshot while a run holds it).
 pub(crate) fn resolve(spec: &str, store: &StoreArgs) -> anyhow::Result<Option<StoredModel>> {

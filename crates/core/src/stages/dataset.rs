@@ -61,17 +61,13 @@ impl StageConfig for DatasetStage {
     type Resolved = Dataset;
 
     fn inputs(&self) -> Vec<Input<'_>> {
-        let mut inputs = vec![Input {
-            field: InputField::Source,
-            name: &self.source,
-            need: Need::Source,
-        }];
+        let mut inputs = vec![Input::new(InputField::Source, &self.source, Need::Source)];
         if let Some(model) = &self.chat_template {
-            inputs.push(Input {
-                field: InputField::ChatTemplate,
-                name: model,
-                need: Need::ChatTemplate,
-            });
+            inputs.push(Input::new(
+                InputField::ChatTemplate,
+                model,
+                Need::ChatTemplate,
+            ));
         }
         inputs
     }

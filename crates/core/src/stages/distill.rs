@@ -87,23 +87,11 @@ impl StageConfig for DistillStage {
 
     fn inputs(&self) -> Vec<Input<'_>> {
         let mut inputs = vec![
-            Input {
-                field: InputField::Student,
-                name: &self.student,
-                need: Need::ModelInit,
-            },
-            Input {
-                field: InputField::Data,
-                name: &self.data,
-                need: Need::Completions,
-            },
+            Input::new(InputField::Student, &self.student, Need::ModelInit),
+            Input::new(InputField::Data, &self.data, Need::Completions),
         ];
         if let Some(teacher) = &self.teacher {
-            inputs.push(Input {
-                field: InputField::Teacher,
-                name: teacher,
-                need: Need::Model,
-            });
+            inputs.push(Input::new(InputField::Teacher, teacher, Need::Model));
         }
         inputs
     }

@@ -77,16 +77,8 @@ impl StageConfig for EvalStage {
 
     fn inputs(&self) -> Vec<Input<'_>> {
         vec![
-            Input {
-                field: InputField::From,
-                name: &self.from,
-                need: Need::Model,
-            },
-            Input {
-                field: InputField::Prompts,
-                name: &self.prompts,
-                need: Need::Prompts,
-            },
+            Input::new(InputField::From, &self.from, Need::Model),
+            Input::new(InputField::Prompts, &self.prompts, Need::Prompts),
         ]
     }
 

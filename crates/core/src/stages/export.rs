@@ -33,11 +33,7 @@ impl StageConfig for ExportStage {
     const NOT_IN_KEY: &'static [&'static str] = &["path"];
 
     fn inputs(&self) -> Vec<Input<'_>> {
-        vec![Input {
-            field: InputField::From,
-            name: &self.from,
-            need: Need::Model,
-        }]
+        vec![Input::new(InputField::From, &self.from, Need::Model)]
     }
 
     fn output(&self, _inputs: &[Output]) -> Output {

@@ -62,23 +62,11 @@ impl StageConfig for GrpoStage {
 
     fn inputs(&self) -> Vec<Input<'_>> {
         let mut inputs = vec![
-            Input {
-                field: InputField::From,
-                name: &self.from,
-                need: Need::Model,
-            },
-            Input {
-                field: InputField::Prompts,
-                name: &self.prompts,
-                need: Need::Prompts,
-            },
+            Input::new(InputField::From, &self.from, Need::Model),
+            Input::new(InputField::Prompts, &self.prompts, Need::Prompts),
         ];
         if let Some(reference) = &self.reference {
-            inputs.push(Input {
-                field: InputField::Reference,
-                name: reference,
-                need: Need::Model,
-            });
+            inputs.push(Input::new(InputField::Reference, reference, Need::Model));
         }
         inputs
     }

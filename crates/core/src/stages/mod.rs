@@ -127,6 +127,13 @@ pub struct Input<'a> {
     pub need: Need,
 }
 
+impl<'a> Input<'a> {
+    /// The reference `name` held by `field`, which must satisfy `need`.
+    pub fn new(field: InputField, name: &'a str, need: Need) -> Self {
+        Self { field, name, need }
+    }
+}
+
 /// A map of reward names to weights (or thresholds) held by a stage.
 #[derive(Debug, Clone)]
 pub struct RewardRefs<'a> {

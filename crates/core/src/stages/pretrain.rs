@@ -46,16 +46,8 @@ impl StageConfig for PretrainStage {
 
     fn inputs(&self) -> Vec<Input<'_>> {
         vec![
-            Input {
-                field: InputField::From,
-                name: &self.from,
-                need: Need::ModelInit,
-            },
-            Input {
-                field: InputField::Data,
-                name: &self.data,
-                need: Need::Completions,
-            },
+            Input::new(InputField::From, &self.from, Need::ModelInit),
+            Input::new(InputField::Data, &self.data, Need::Completions),
         ]
     }
 

@@ -111,16 +111,8 @@ impl StageConfig for RejectionSamplingStage {
 
     fn inputs(&self) -> Vec<Input<'_>> {
         vec![
-            Input {
-                field: InputField::From,
-                name: &self.from,
-                need: Need::Model,
-            },
-            Input {
-                field: InputField::Prompts,
-                name: &self.prompts,
-                need: Need::Prompts,
-            },
+            Input::new(InputField::From, &self.from, Need::Model),
+            Input::new(InputField::Prompts, &self.prompts, Need::Prompts),
         ]
     }
 

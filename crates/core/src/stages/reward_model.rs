@@ -70,16 +70,8 @@ impl StageConfig for RewardModelStage {
 
     fn inputs(&self) -> Vec<Input<'_>> {
         vec![
-            Input {
-                field: InputField::From,
-                name: &self.from,
-                need: Need::ModelInit,
-            },
-            Input {
-                field: InputField::Data,
-                name: &self.data,
-                need: Need::Preferences,
-            },
+            Input::new(InputField::From, &self.from, Need::ModelInit),
+            Input::new(InputField::Data, &self.data, Need::Preferences),
         ]
     }
 

@@ -58,28 +58,16 @@ impl StageConfig for RlhfStage {
 
     fn inputs(&self) -> Vec<Input<'_>> {
         let mut inputs = vec![
-            Input {
-                field: InputField::From,
-                name: &self.from,
-                need: Need::Model,
-            },
-            Input {
-                field: InputField::Prompts,
-                name: &self.prompts,
-                need: Need::Prompts,
-            },
-            Input {
-                field: InputField::RewardModel,
-                name: &self.reward_model,
-                need: Need::RewardModel,
-            },
+            Input::new(InputField::From, &self.from, Need::Model),
+            Input::new(InputField::Prompts, &self.prompts, Need::Prompts),
+            Input::new(
+                InputField::RewardModel,
+                &self.reward_model,
+                Need::RewardModel,
+            ),
         ];
         if let Some(reference) = &self.reference {
-            inputs.push(Input {
-                field: InputField::Reference,
-                name: reference,
-                need: Need::Model,
-            });
+            inputs.push(Input::new(InputField::Reference, reference, Need::Model));
         }
         inputs
     }

@@ -56,16 +56,8 @@ impl StageConfig for SftStage {
 
     fn inputs(&self) -> Vec<Input<'_>> {
         vec![
-            Input {
-                field: InputField::From,
-                name: &self.from,
-                need: Need::Model,
-            },
-            Input {
-                field: InputField::Data,
-                name: &self.data,
-                need: Need::Completions,
-            },
+            Input::new(InputField::From, &self.from, Need::Model),
+            Input::new(InputField::Data, &self.data, Need::Completions),
         ]
     }
 
