@@ -5,7 +5,8 @@
 //! · `rope`, `attention`, `mlp`, `block`,
 //! `transformer` (one model part per file) · `batch` (padded token batches and masks) ·
 //! `sampling` (batched KV-cache generation) · `logprobs` (per-token log-probs) ·
-//! `scalar_head` (the reward model: backbone + scalar head) ·
+//! `scalar_head` (the reward model: backbone + scalar head) · `lora` (a LoRA adapter on a
+//! projection), `lora_transformer` (adding, leaving out and merging adapters) ·
 //! `tokenizer` (tokenizer.json, the built-in byte tokenizer) · `hf_import`, `hf_export`
 //! (HF checkpoint directories in and out) · `artifact` (a model as stored bytes) ·
 //! `safetensors_io` (tensors to and from safetensors) · `kernels` (fused operations with
@@ -23,6 +24,8 @@ pub mod hf_export;
 pub mod hf_import;
 pub mod kernels;
 pub mod logprobs;
+pub mod lora;
+mod lora_transformer;
 pub mod mlp;
 mod projection;
 pub(crate) mod rng;
@@ -45,6 +48,7 @@ pub use kernels::{KernelBackend, TrainBackend};
 pub use logprobs::{
     completion_logprobs, token_logprobs, token_logprobs_with_entropy, TokenLogprobs,
 };
+pub use lora::{Lora, LoraConfig, LoraTarget};
 pub use sampling::{generate, Completion, FinishReason, SamplingParams};
 pub use scalar_head::{reward_model_from_bytes, reward_model_to_bytes, RewardModel};
 pub use tokenizer::TextTokenizer;
