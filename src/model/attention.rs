@@ -7,7 +7,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::kernels::{masked_softmax, matmul, swap_middle, KernelBackend};
-use super::projection::project;
+use super::lora::Lora;
+use super::projection::project_adapted;
 use super::rope::RopeTables;
 
 /// Cached keys and values of one layer, `[batch, kv_heads, keys, head_dim]` each.
@@ -34,6 +35,14 @@ pub struct Attention<B: Backend> {
     pub num_kv_heads: usize,
     /// Width of a head.
     pub head_dim: usize,
+    /// LoRA adapter of `q_proj` (`None`: the projection alone).
+    pub q_lora: Option<Lora<B>>,
+    /// LoRA adapter of `k_proj`.
+    pub k_lora: Option<Lora<B>>,
+    /// LoRA adapter of `v_proj`.
+    pub v_lora: Option<Lora<B>>,
+    /// LoRA adapter of `o_proj`.
+    pub o_lora: Option<Lora<B>>,
 }
 
 impl<B: KernelBackend> Attention<B> {
@@ -50,12 +59,16 @@ impl<B: KernelBackend> Attention<B> {
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         // Rotate while still [batch, seq, heads, head_dim] (contiguous), then
         // [batch, heads, seq, head_dim], laid out so (contiguous on the CPU).
-        let q = project(&self.q_proj, x.clone()).reshape([b, s, h, d]);
+        let q =
+            project_adapted(&self.q_proj, self.q_lora.as_ref(), x.clone()).reshape([b, s, h, d]);
         let q = swap_middle(rope.apply_q(q));
         // [batch, kv_heads, seq, head_dim]
-        let k = project(&self.k_proj, x.clone()).reshape([b, s, kvh, d]);
+        let k =
+            project_adapted(&self.k_proj, self.k_lora.as_ref(), x.clone()).reshape([b, s, kvh, d]);
         let k = swap_middle(rope.apply_k(k));
-        let v = swap_middle(project(&self.v_proj, x).reshape([b, s, kvh, d]));
+        let v = swap_middle(
+            project_adapted(&self.v_proj, self.v_lora.as_ref(), x).reshape([b, s, kvh, d]),
+        );
 
         let (k, v) = match cache {
             Some(slot) => {
@@ -86,6 +99,6 @@ impl<B: KernelBackend> Attention<B> {
         let probs = masked_softmax(scores, mask.clone(), scale).reshape([b, kvh, group * s, keys]);
         // [batch, kv_heads, group * seq, head_dim] → [batch, seq, heads * head_dim]
         let out = swap_middle(matmul(probs, v).reshape([b, h, s, d])).reshape([b, s, h * d]);
-        project(&self.o_proj, out)
+        project_adapted(&self.o_proj, self.o_lora.as_ref(), out)
     }
 }

@@ -24,6 +24,9 @@ pub enum ModelErrorKind {
     Backend,
     /// Invalid sampling parameters or inputs.
     Generation,
+    /// A LoRA configuration, or an adapter file (PEFT's `adapter_config.json` and
+    /// `adapter_model.safetensors`), that is invalid or does not fit the model.
+    Adapter,
 }
 
 /// An error from the model layer, with its kind and a message meant for the user.
@@ -68,6 +71,9 @@ impl ModelError {
     }
     pub(crate) fn tokenizer(message: impl Into<String>) -> Self {
         Self::new(ModelErrorKind::Tokenizer, message)
+    }
+    pub(crate) fn adapter(message: impl Into<String>) -> Self {
+        Self::new(ModelErrorKind::Adapter, message)
     }
     pub(crate) fn generation(message: impl Into<String>) -> Self {
         Self::new(ModelErrorKind::Generation, message)

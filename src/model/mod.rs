@@ -5,9 +5,11 @@
 //! · `rope`, `attention`, `mlp`, `block`,
 //! `transformer` (one model part per file) · `batch` (padded token batches and masks) ·
 //! `sampling` (batched KV-cache generation) · `logprobs` (per-token log-probs) ·
-//! `scalar_head` (the reward model: backbone + scalar head) ·
+//! `scalar_head` (the reward model: backbone + scalar head) · `lora` (a LoRA adapter on a
+//! projection), `lora_transformer` (adding, leaving out and merging adapters) ·
 //! `tokenizer` (tokenizer.json, the built-in byte tokenizer) · `hf_import`, `hf_export`
-//! (HF checkpoint directories in and out) · `artifact` (a model as stored bytes) ·
+//! (HF checkpoint directories in and out) · `peft_adapter` (LoRA adapters as PEFT's
+//! files) · `artifact` (a model as stored bytes) ·
 //! `safetensors_io` (tensors to and from safetensors) · `kernels` (fused operations with
 //! their own backward passes, and the CPU kernels behind them) · `backend` (run-time backend
 //! choice) · `cli` (generate/export).
@@ -23,7 +25,10 @@ pub mod hf_export;
 pub mod hf_import;
 pub mod kernels;
 pub mod logprobs;
+pub mod lora;
+mod lora_transformer;
 pub mod mlp;
+pub mod peft_adapter;
 mod projection;
 pub(crate) mod rng;
 pub mod rope;
@@ -45,6 +50,8 @@ pub use kernels::{KernelBackend, TrainBackend};
 pub use logprobs::{
     completion_logprobs, token_logprobs, token_logprobs_with_entropy, TokenLogprobs,
 };
+pub use lora::{Lora, LoraConfig, LoraTarget};
+pub use peft_adapter::{load_peft_adapter, read_peft_config, save_peft_adapter, PeftAdapter};
 pub use sampling::{generate, Completion, FinishReason, SamplingParams};
 pub use scalar_head::{reward_model_from_bytes, reward_model_to_bytes, RewardModel};
 pub use tokenizer::TextTokenizer;

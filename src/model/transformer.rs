@@ -159,6 +159,10 @@ impl<B: Backend> Transformer<B> {
                     num_heads: config.num_attention_heads,
                     num_kv_heads: config.num_key_value_heads,
                     head_dim: d,
+                    q_lora: None,
+                    k_lora: None,
+                    v_lora: None,
+                    o_lora: None,
                 },
                 post_attention_layernorm: b.norm(
                     &format!("{p}.post_attention_layernorm.weight"),
@@ -169,6 +173,9 @@ impl<B: Backend> Transformer<B> {
                     gate_proj: b.linear(&format!("{p}.mlp.gate_proj"), h, i, false)?,
                     up_proj: b.linear(&format!("{p}.mlp.up_proj"), h, i, false)?,
                     down_proj: b.linear(&format!("{p}.mlp.down_proj"), i, h, false)?,
+                    gate_lora: None,
+                    up_lora: None,
+                    down_lora: None,
                 },
             });
         }
