@@ -14,13 +14,36 @@ use crate::exec::{StageContext, StageError};
 pub(super) const STATE_FILE: &str = "state.json";
 pub(super) const OPTIMIZER_FILE: &str = "optimizer.bin";
 
+/// The layout of a checkpoint's weights and optimizer files. 2 since the model has adapter
+/// slots (LoRA): burn's record writes a byte for each absent adapter, so a file of layout
+/// 1 would be read with its bytes shifted. A checkpoint of another layout is not resumed.
+pub(super) const CHECKPOINT_FORMAT: u32 = 2;
+
 /// Progress of a training loop; `extra` holds what a stage kind adds (rollout logs …).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoopState {
     /// Optimizer steps completed.
     pub step: u64,
     #[serde(default)]
     pub extra: serde_json::Value,
+    /// `CHECKPOINT_FORMAT` of the binary that wrote it (1 when it was written before the
+    /// field existed).
+    #[serde(default = "first_format")]
+    pub format: u32,
+}
+
+impl Default for LoopState {
+    fn default() -> Self {
+        Self {
+            step: 0,
+            extra: serde_json::Value::Null,
+            format: CHECKPOINT_FORMAT,
+        }
+    }
+}
+
+fn first_format() -> u32 {
+    1
 }
 
 /// Serialises an optimizer's state.
@@ -50,9 +73,26 @@ pub(super) fn resumed_state(context: &StageContext<'_>) -> Result<Option<LoopSta
         return Ok(None);
     }
     let bytes = context.read_checkpoint(STATE_FILE)?;
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| failed(format!("checkpoint state: {e}")))
+    let state: LoopState =
+        serde_json::from_slice(&bytes).map_err(|e| failed(format!("checkpoint state: {e}")))?;
+    Ok(resumable(state))
+}
+
+/// `state`, when this binary can read the files of its checkpoint; otherwise (a checkpoint
+/// written by an r1flow with another layout) nothing, and the stage trains from step 0 —
+/// to the same bits an uninterrupted run gives, at the cost of the steps it had done.
+fn resumable(state: LoopState) -> Option<LoopState> {
+    if state.format == CHECKPOINT_FORMAT {
+        return Some(state);
+    }
+    tracing::warn!(
+        step = state.step,
+        format = state.format,
+        expected = CHECKPOINT_FORMAT,
+        "the stage's checkpoint was written by an r1flow whose checkpoint layout this one \
+         cannot read: training starts again from step 0 (the result is the same)"
+    );
+    None
 }
 
 /// At a checkpoint point — every `save_steps` steps, or when the run was cancelled, but
@@ -117,4 +157,25 @@ pub(super) fn load_module<B: Backend, M: Module<B>>(
         .load(bytes, device)
         .map_err(|e| failed(format!("loading weights: {e}")))?;
     Ok(module.load_record(record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A checkpoint written before the layout was recorded is not read back (its weights
+    /// would be read shifted); one of this layout is.
+    #[test]
+    fn only_a_checkpoint_of_this_layout_is_resumed() {
+        let old: LoopState = serde_json::from_str(r#"{"step": 40, "extra": null}"#).expect("json");
+        assert_eq!(old.format, 1);
+        assert!(resumable(old).is_none());
+        let written = serde_json::to_string(&LoopState {
+            step: 40,
+            ..LoopState::default()
+        })
+        .expect("json");
+        let current: LoopState = serde_json::from_str(&written).expect("json");
+        assert_eq!(resumable(current).map(|s| s.step), Some(40));
+    }
 }
