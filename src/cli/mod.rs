@@ -202,7 +202,11 @@ fn init_logging(format: LogFormat) {
     // what to do, so sled's lines are left out unless RUST_LOG asks for them.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sled=off"));
+    // A log line that cannot be written (stderr closed, or a file on a full disk) is
+    // dropped: tracing-subscriber would otherwise report it with `eprintln!`, which
+    // panics on the same stderr and took a run down with its store held.
     let builder = tracing_subscriber::fmt()
+        .log_internal_errors(false)
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
