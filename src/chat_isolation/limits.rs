@@ -50,12 +50,16 @@ impl Limits {
         }
     }
 
-    /// Sets the memory and CPU limits, and no core dump, on this process.
+    /// Sets the memory and CPU limits, and no core dump, on this process — or keeps a
+    /// lower hard limit it inherited (`ulimit -v`), which it may not raise.
     #[cfg(unix)]
     pub fn apply_to_this_process(&self) -> Result<(), String> {
-        use nix::sys::resource::{setrlimit, Resource};
-        let set = |resource, soft, hard, what: &str| {
-            setrlimit(resource, soft, hard).map_err(|e| format!("cannot limit {what}: {e}"))
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        let set = |resource, soft: u64, hard: u64, what: &str| {
+            let inherited = getrlimit(resource).map_or(u64::MAX, |(_, hard)| hard);
+            let hard = hard.min(inherited);
+            setrlimit(resource, soft.min(hard), hard)
+                .map_err(|e| format!("cannot limit {what}: {e}"))
         };
         set(Resource::RLIMIT_CORE, 0, 0, "core dumps")?;
         set(
