@@ -83,6 +83,22 @@ enum Command {
     /// Run one stage from a job directory (what `run --executor slurm` submits).
     #[command(hide = true)]
     ExecStage(exec_stage::ExecStageArgs),
+    /// Render a batch of chat-template conversations framed on stdin, under the OS
+    /// limits given, replies framed on stdout: the child every other command renders
+    /// checkpoints' chat templates in (`r1flow::chat_isolation`).
+    #[command(hide = true, name = "render-chat-template")]
+    RenderChatTemplate(RenderChatTemplateArgs),
+}
+
+/// The limits a chat-template renderer child sets on itself.
+#[derive(Debug, clap::Args)]
+struct RenderChatTemplateArgs {
+    /// Its address space, in bytes (RLIMIT_AS).
+    #[arg(long)]
+    memory_bytes: u64,
+    /// Its CPU time, in seconds (RLIMIT_CPU).
+    #[arg(long)]
+    cpu_seconds: u64,
 }
 
 /// `generate` and `export`: the model layer's flags, and the store a `RUN/STAGE` model is
@@ -98,6 +114,9 @@ struct ModelCommand<A: clap::Args> {
 /// Parses the command line, runs the command, and turns its outcome into an exit code.
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every chat template this process renders (check's probes, a dataset stage's
+    // records) is rendered in a child under OS limits.
+    r1flow::chat_isolation::install();
     init_logging(cli.log_format);
     // An instruction-set cap the kernels would not understand is refused, not ignored.
     if let Err(message) = r1flow::model::kernels::profile::simd_cap_from_env() {
@@ -147,6 +166,7 @@ pub(crate) fn main() -> ExitCode {
         }
         Command::Schema(args) => schema::run(args),
         Command::ExecStage(args) => exec_stage::run(args),
+        Command::RenderChatTemplate(args) => render_chat_template(args),
     };
     match outcome {
         Ok(code) => code,
@@ -157,13 +177,30 @@ pub(crate) fn main() -> ExitCode {
     }
 }
 
+/// The renderer child: its stdout is a stream of frames for its parent, not text, which
+/// is why it is written here and not through `terminal`.
+fn render_chat_template(args: &RenderChatTemplateArgs) -> anyhow::Result<ExitCode> {
+    let limits = r1flow::chat_isolation::Limits {
+        memory_bytes: args.memory_bytes,
+        cpu_seconds: args.cpu_seconds,
+        wall: std::time::Duration::MAX,
+    };
+    r1flow::chat_isolation::serve(&limits, std::io::stdin().lock(), std::io::stdout().lock())
+        .map_err(anyhow::Error::msg)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn init_logging(format: LogFormat) {
     use std::io::IsTerminal as _;
     // sled logs its own view of a damaged index; the store reports it as an error with
     // what to do, so sled's lines are left out unless RUST_LOG asks for them.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sled=off"));
+    // A log line that cannot be written (stderr closed, or a file on a full disk) is
+    // dropped: tracing-subscriber would otherwise report it with `eprintln!`, which
+    // panics on the same stderr and took a run down with its store held.
     let builder = tracing_subscriber::fmt()
+        .log_internal_errors(false)
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);

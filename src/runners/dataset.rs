@@ -41,60 +41,68 @@ pub(super) fn run(
         }
         _ => None,
     };
-    let render = |fields: &[(&str, String)]| {
-        tasks::render_with(&settings.template, chat.as_ref(), fields).map_err(|e| failed(&e))
-    };
+    // Every record's prompt in one batch: one child process for a chat template.
     let rendered: Vec<DatasetRecord> = match decl {
         DatasetDecl::Jsonl(source) => {
             let path = spec.base_dir.join(&source.path);
-            records::read_file(&path, source.format, &source.fields)
-                .map_err(StageError::Failed)?
-                .into_iter()
-                .enumerate()
-                .map(|(i, mut r)| {
-                    if let (Some(extractor), Some(answer)) = (source.extract_answer, &r.answer) {
-                        let reference =
-                            tasks::extract_reference(extractor, answer).map_err(|e| {
-                                StageError::Failed(format!(
-                                    "{}: record {} {e}",
-                                    path.display(),
-                                    i + 1
-                                ))
-                            })?;
-                        r.answer = Some(reference);
-                    }
-                    let mut fields = vec![("question", r.prompt.clone())];
-                    if let Some(system) = r.system.clone().or_else(|| source.system_prompt.clone())
-                    {
-                        fields.push(("system", system));
-                    }
-                    let prompt = render(&fields)?;
-                    Ok(DatasetRecord {
-                        id: DatasetRecord::id_of(&r.prompt),
-                        task: None,
-                        completion: r
-                            .completion
-                            .as_deref()
-                            .map(|c| prompt.sft_target(c).to_string()),
-                        question: r.prompt,
-                        prompt: prompt.text,
-                        response_prefix: prompt.response_prefix,
-                        answer: r.answer,
-                        chosen: r.chosen,
-                        rejected: r.rejected,
-                        tests: r.tests,
-                        entry_point: r.entry_point,
-                    })
+            let mut read = records::read_file(&path, source.format, &source.fields)
+                .map_err(StageError::Failed)?;
+            let mut fields = Vec::with_capacity(read.len());
+            for (i, r) in read.iter_mut().enumerate() {
+                if let (Some(extractor), Some(answer)) = (source.extract_answer, &r.answer) {
+                    let reference = tasks::extract_reference(extractor, answer).map_err(|e| {
+                        StageError::Failed(format!("{}: record {} {e}", path.display(), i + 1))
+                    })?;
+                    r.answer = Some(reference);
+                }
+                let mut own = vec![("question", r.prompt.clone())];
+                if let Some(system) = r.system.clone().or_else(|| source.system_prompt.clone()) {
+                    own.push(("system", system));
+                }
+                fields.push(own);
+            }
+            let prompts =
+                tasks::render_all(&settings.template, chat.as_ref(), &fields).map_err(|f| {
+                    StageError::Failed(format!(
+                        "{}: record {}: {}",
+                        path.display(),
+                        f.index + 1,
+                        f.error
+                    ))
+                })?;
+            read.into_iter()
+                .zip(prompts)
+                .map(|(r, prompt)| DatasetRecord {
+                    id: DatasetRecord::id_of(&r.prompt),
+                    task: None,
+                    completion: r
+                        .completion
+                        .as_deref()
+                        .map(|c| prompt.sft_target(c).to_string()),
+                    question: r.prompt,
+                    prompt: prompt.text,
+                    response_prefix: prompt.response_prefix,
+                    answer: r.answer,
+                    chosen: r.chosen,
+                    rejected: r.rejected,
+                    tests: r.tests,
+                    entry_point: r.entry_point,
                 })
-                .collect::<Result<_, StageError>>()?
+                .collect()
         }
-        generated => tasks::generate(generated, seed)
-            .ok_or_else(|| StageError::Failed("not a generated dataset".into()))?
-            .map_err(|e| failed(&e))?
-            .into_iter()
-            .map(|example| {
-                let prompt = render(&example.template_fields())?;
-                Ok(DatasetRecord {
+        generated => {
+            let examples = tasks::generate(generated, seed)
+                .ok_or_else(|| StageError::Failed("not a generated dataset".into()))?
+                .map_err(|e| failed(&e))?;
+            let fields: Vec<_> = examples.iter().map(|e| e.template_fields()).collect();
+            let prompts =
+                tasks::render_all(&settings.template, chat.as_ref(), &fields).map_err(|f| {
+                    StageError::Failed(format!("generated example {}: {}", f.index + 1, f.error))
+                })?;
+            examples
+                .into_iter()
+                .zip(prompts)
+                .map(|(example, prompt)| DatasetRecord {
                     id: DatasetRecord::id_of(&example.question),
                     task: Some(example.task.clone()),
                     completion: Some(prompt.sft_target(&example.solution).to_string()),
@@ -107,8 +115,8 @@ pub(super) fn run(
                     tests: None,
                     entry_point: None,
                 })
-            })
-            .collect::<Result<_, StageError>>()?,
+                .collect()
+        }
     };
     let split = tasks::split(
         rendered,

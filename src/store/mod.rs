@@ -60,6 +60,39 @@ pub(crate) fn disk_full() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Test hook: with `R1FLOW_FAILPOINT=fill-disk-at-commit`, the commit numbered
+/// `R1FLOW_FAILPOINT_COMMIT` (the index's generation it raises to) first fills the
+/// filesystem through the file `R1FLOW_FAILPOINT_FILLER` until the kernel says it is
+/// full, so that sled's own log append of that commit meets a real ENOSPC. The file is
+/// left for the test to delete (freeing the space).
+fn fill_disk_at_commit(generation: u64) {
+    if !failpoint_armed("fill-disk-at-commit") {
+        return;
+    }
+    let wanted = std::env::var("R1FLOW_FAILPOINT_COMMIT")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok());
+    let Some(filler) = std::env::var_os("R1FLOW_FAILPOINT_FILLER") else {
+        return;
+    };
+    if wanted != Some(generation) {
+        return;
+    }
+    use std::io::Write as _;
+    let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(filler)
+    else {
+        return;
+    };
+    // Pages, then single bytes: the last partial page is taken too.
+    for chunk in [vec![0u8; 1 << 16], vec![0u8; 512], vec![0u8; 1]] {
+        while file.write_all(&chunk).is_ok() {}
+    }
+    let _ = file.sync_all();
+}
+
 /// An open store, held exclusively by this process.
 pub struct Store {
     dir: PathBuf,
@@ -340,6 +373,7 @@ impl Store {
         self.db
             .open_tree("meta")?
             .insert("generation", encode(&generation)?)?;
+        fill_disk_at_commit(generation);
         self.db.flush()?;
         seal::write(&self.dir, generation)?;
         self.generation.store(generation, Ordering::SeqCst);

@@ -157,13 +157,35 @@ fn execution_and_reports_import_down_their_layers() {
     assert_eq!(find_cycle(&graph), None, "{graph:#?}");
     // The front end's modules (re-exported from r1flow-core) lie below all of these.
     let layers: &[&[&str]] = &[
-        &["store", "output_dir"],
+        &["store", "output_dir", "chat_isolation"],
         &["exec", "model"],
         &["train"],
         &["runners", "report"],
         &["cli"],
     ];
     assert_eq!(check_layers(&graph, layers), Vec::<String>::new());
+}
+
+/// ARCHITECTURE.md: a chat template is rendered in this process only by the renderer
+/// child and the in-process default of the seam; everything else asks
+/// `tasks::chat_render::render_all`, which the binary points at the child process.
+#[test]
+fn chat_templates_are_rendered_only_through_the_seam() {
+    let rendering: Vec<String> = files_naming("render_in_process(").into_iter().collect();
+    assert_eq!(
+        rendering,
+        [
+            "chat_isolation/child.rs",
+            "tasks/chat_render.rs",
+            "tasks/chat_template.rs"
+        ],
+        "files that render a chat template outside the seam"
+    );
+    let installed = std::fs::read_to_string(repo_root().join("src/cli/mod.rs")).expect("cli");
+    assert!(
+        installed.contains("r1flow::chat_isolation::install();"),
+        "the CLI installs the isolated renderer"
+    );
 }
 
 #[test]

@@ -2,8 +2,12 @@
 //! `.ci/run` starts one and sets `R1FLOW_REQUIRE_SLURM=1`, so that there these tests
 //! cannot be skipped): the same bits as a local run with one job per stage, faults named
 //! with Slurm's state and the job's log, a cancelled job reported as cancelled, a job
-//! killed mid-stage resumed from its checkpoint, and a killed coordinator re-attaching to
-//! its running job.
+//! killed mid-stage resumed from its checkpoint, a killed coordinator re-attaching to
+//! its running job, and a job pending on a node drained for real shown with Slurm's reason.
+//!
+//! The tests share the cluster's one node: each holds a shared lock on a file beside the
+//! cluster (across test processes too), and the test that drains the node holds it
+//! exclusively, so that no other test's jobs wait on the drained node.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -41,9 +45,38 @@ stages:
     )
 }
 
-/// Whether this machine has a Slurm cluster to test against; with
-/// `R1FLOW_REQUIRE_SLURM=1` its absence is a failure.
-fn cluster() -> bool {
+/// A hold on the cluster for one test: shared by the tests that only submit jobs,
+/// exclusive for one that changes the node (released when dropped).
+struct ClusterHold {
+    _file: std::fs::File,
+}
+
+/// The lock file the cluster's tests hold.
+fn hold(exclusive: bool) -> ClusterHold {
+    let path = std::env::temp_dir().join("r1flow-slurm-tests.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .expect("the cluster's test lock file");
+    if exclusive {
+        file.lock().expect("lock the cluster");
+    } else {
+        file.lock_shared().expect("lock the cluster, shared");
+    }
+    ClusterHold { _file: file }
+}
+
+/// Whether this machine has a Slurm cluster to test against — then a shared hold on it;
+/// with `R1FLOW_REQUIRE_SLURM=1` its absence is a failure.
+fn cluster() -> Option<ClusterHold> {
+    cluster_held(false)
+}
+
+fn cluster_held(exclusive: bool) -> Option<ClusterHold> {
+    // Taken first: a node another test drained is resumed before its hold ends.
+    let held = hold(exclusive);
     let up = Command::new("sinfo")
         .args(["-h", "-o", "%T"])
         .output()
@@ -60,7 +93,7 @@ fn cluster() -> bool {
         );
         eprintln!("no Slurm cluster here (scripts/slurm/start.sh starts one): skipped");
     }
-    up
+    up.then_some(held)
 }
 
 /// The Slurm job ids the run record names (`slurm job 12 …`).
@@ -115,9 +148,9 @@ fn running_job(test: &Test, stage: &str, limit: Duration) -> String {
 
 #[test]
 fn a_slurm_run_has_the_local_bits_and_one_job_per_stage() {
-    if !cluster() {
+    let Some(_cluster) = cluster() else {
         return;
-    }
+    };
     let local = Test::new().write("m.yaml", manifest(40));
     let outcome = local
         .clone_args(["run", "m.yaml", "--store", "store"])
@@ -155,9 +188,9 @@ fn a_slurm_run_has_the_local_bits_and_one_job_per_stage() {
 
 #[test]
 fn a_job_that_dies_fails_its_stage_with_slurm_state_and_log_and_then_resumes() {
-    if !cluster() {
+    let Some(_cluster) = cluster() else {
         return;
-    }
+    };
     let test = Test::new().write("m.yaml", manifest(300));
     // The worker aborts (as a kill -9 would stop it) right after its first checkpoint.
     let failed = test
@@ -218,9 +251,9 @@ fn a_job_that_dies_fails_its_stage_with_slurm_state_and_log_and_then_resumes() {
 
 #[test]
 fn a_cancelled_job_is_reported_as_cancelled() {
-    if !cluster() {
+    let Some(_cluster) = cluster() else {
         return;
-    }
+    };
     let test = Test::new().write("m.yaml", manifest(100_000));
     let mut coordinator = test
         .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
@@ -241,9 +274,9 @@ fn a_cancelled_job_is_reported_as_cancelled() {
 
 #[test]
 fn a_restarted_coordinator_reattaches_to_its_running_job() {
-    if !cluster() {
+    let Some(_cluster) = cluster() else {
         return;
-    }
+    };
     let steps = 2_500;
     let test = Test::new().write("m.yaml", manifest(steps));
     let mut first = test
@@ -296,9 +329,9 @@ fn a_restarted_coordinator_reattaches_to_its_running_job() {
 
 #[test]
 fn ctrl_c_makes_running_jobs_checkpoint_and_the_run_resumable() {
-    if !cluster() {
+    let Some(_cluster) = cluster() else {
         return;
-    }
+    };
     let test = Test::new().write("m.yaml", manifest(100_000));
     let mut coordinator = test
         .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
@@ -326,4 +359,147 @@ fn ctrl_c_makes_running_jobs_checkpoint_and_the_run_resumable() {
         "{}",
         plan.stdout
     );
+}
+
+/// The cluster's node drained (`scontrol update … state=drain`) for as long as it lives:
+/// resumed when dropped — when the test ends, and when it fails part-way, since a panic
+/// unwinds through it (a test process killed outright leaves it drained, which
+/// scripts/slurm/start.sh resumes).
+struct DrainedNode {
+    name: String,
+}
+
+impl DrainedNode {
+    fn drain(name: &str, reason: &str) -> Self {
+        let drained = Command::new("scontrol")
+            .args(["update", &format!("nodename={name}"), "state=drain"])
+            .arg(format!("reason={reason}"))
+            .status()
+            .expect("scontrol");
+        assert!(drained.success(), "could not drain node {name}");
+        Self {
+            name: name.to_string(),
+        }
+    }
+
+    fn state(&self) -> String {
+        Command::new("sinfo")
+            .args(["-h", "-N", "-n", &self.name, "-o", "%T"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for DrainedNode {
+    fn drop(&mut self) {
+        let _ = Command::new("scontrol")
+            .args(["update", &format!("nodename={}", self.name), "state=resume"])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline && self.state().starts_with("drain") {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// A coordinator stopped when dropped (left running by a failing test): interrupted as
+/// Ctrl-C would, so that it cancels its jobs, then killed if it lingers.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-INT", &self.0.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_job_pending_on_a_drained_node_shows_slurms_reason() {
+    let Some(_cluster) = cluster_held(true) else {
+        return;
+    };
+    let node = Command::new("sinfo")
+        .args(["-h", "-N", "-o", "%N"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
+        .expect("sinfo");
+    assert!(!node.is_empty(), "the cluster names no node");
+    let drained = DrainedNode::drain(&node, "r1flow test: drained on purpose");
+    assert!(drained.state().starts_with("drain"), "{}", drained.state());
+
+    let test = Test::new().write("m.yaml", manifest(20));
+    let mut coordinator = Killed(
+        test.clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
+            .spawn("run.log"),
+    );
+    // What `runs show` says of the dataset stage's job while the node is drained.
+    let started = Instant::now();
+    let shown = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the pending job was never shown with its reason: {}",
+            std::fs::read_to_string(test.path("run.log")).unwrap_or_default()
+        );
+        let show = test
+            .clone_args(["runs", "show", "last", "--json", "--store", "store"])
+            .run();
+        let job = serde_json::from_str::<serde_json::Value>(&show.stdout)
+            .ok()
+            .and_then(|run| run["stages"][0]["job"].as_str().map(str::to_string));
+        if let Some(job) = job.filter(|j| j.contains("(pending: ")) {
+            break job;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    // Slurm's reason, in its words or by its code (the same job shows both, as its
+    // scheduler passes over it), then what r1flow makes of it.
+    assert!(
+        shown.starts_with("slurm job ")
+            && (shown.contains("(pending: Nodes required for job are DOWN, DRAINED")
+                || shown.contains("(pending: ReqNodeNotAvail"))
+            && shown.ends_with("— a node it needs is drained or down; `sinfo -R` says why)"),
+        "{shown}"
+    );
+    let log = std::fs::read_to_string(test.path("run.log")).unwrap_or_default();
+    assert!(
+        log.contains("(pending: ") && log.contains("`sinfo -R` says why"),
+        "the run's own lines: {log}"
+    );
+
+    // Resumed, the node takes the job and the run finishes.
+    drop(drained);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = coordinator.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run did not finish once the node resumed"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(test.path("run.log")).unwrap_or_default()
+    );
+    assert_eq!(last_run_json(&test)["status"], "succeeded");
 }

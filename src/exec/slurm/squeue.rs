@@ -44,9 +44,14 @@ impl JobState {
         if self.state != "PENDING" || reason.is_empty() || reason == "None" {
             return state;
         }
+        // Slurm names a drained node's wait by its code (`ReqNodeNotAvail`, `NodeDown`)
+        // or, as squeue's `%r` prints it on Slurm 22+, in words: "Nodes required for job
+        // are DOWN, DRAINED or reserved for jobs in higher priority partitions".
+        let upper = reason.to_uppercase();
         let hint = if reason.starts_with("ReqNodeNotAvail")
             || reason.contains("NodeDown")
-            || reason.contains("Drain")
+            || upper.contains("DRAIN")
+            || upper.contains("NODES REQUIRED FOR JOB ARE DOWN")
         {
             " — a node it needs is drained or down; `sinfo -R` says why"
         } else if reason.starts_with("PartitionDown") || reason.starts_with("PartitionInactive") {
@@ -137,6 +142,14 @@ mod tests {
             drained.starts_with("pending: ReqNodeNotAvail, UnavailableNodes:node1")
                 && drained.contains("sinfo -R"),
             "{drained}"
+        );
+        // What a real cluster's squeue said for a job waiting on a drained node
+        // (tests/it/slurm.rs drains one).
+        let words = "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher \
+                     priority partitions";
+        assert_eq!(
+            job("PENDING", words).label(),
+            format!("pending: {words} — a node it needs is drained or down; `sinfo -R` says why")
         );
     }
 

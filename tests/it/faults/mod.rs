@@ -1,8 +1,10 @@
 //! Faults a flaky machine or a careless command line brings (issue 22), one module per
 //! class: the store under a full disk, a crash or a damaged index (`store`), outputs that
 //! would overlap a store or someone's files (`overlap`), closed pipes and signals
-//! (`pipes`). Each case runs the real binary and is bounded in time.
+//! (`pipes`), chat templates past the renderer's OS limits (`bounds`). Each case runs the
+//! real binary and is bounded in time.
 
+mod bounds;
 mod messages;
 mod overlap;
 mod pipes;

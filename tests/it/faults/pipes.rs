@@ -1,8 +1,8 @@
 //! Closed pipes and signals: a run whose stderr closes (`r1flow run … 2>&1 | head -c 1`,
 //! a dropped ssh session, a killed `tee`) stops as on Ctrl-C once it next writes a line —
 //! between stages, or at the next step with a checkpoint — exits with 141 and releases the
-//! store; SIGTERM still works; a read command
-//! whose reader stops reading ends quietly.
+//! store — a log that cannot be written, on a full disk, too; SIGTERM still works; a read
+//! command whose reader stops reading ends quietly.
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};
@@ -133,4 +133,32 @@ fn a_reader_that_stops_reading_ends_a_read_command_quietly() {
         assert!(code.is_some(), "{args:?} was killed by a signal");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+/// A log that cannot be written — stderr to a file on a full disk; `/dev/full` fails
+/// every write with ENOSPC — is a closed stderr: the run stops with 141 and releases the
+/// store. tracing-subscriber used to report the failed log line with `eprintln!`, which
+/// panicked on the same stderr and took the run down with 101.
+#[test]
+fn a_log_on_a_full_disk_stops_a_run_as_a_closed_stderr_does() {
+    let test = Test::new().write("m.yaml", training_manifest(1));
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let mut child = r1flow(&test, &["run", "m.yaml", "--store", "store"])
+        .env("RUST_LOG", "trace")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(full)
+        .spawn()
+        .expect("start r1flow");
+    let code = wait_within(&mut child, 120);
+    assert_eq!(
+        code,
+        Some(141),
+        "a log that cannot be written must end the run with 141"
+    );
+    let runs = test.clone_args(["runs", "--store", "store"]).run_within(30);
+    assert!(runs.success, "the store is still held: {}", runs.stderr);
 }

@@ -1,6 +1,6 @@
 //! The store under faults: a half-written file from an interrupted write, an index cut
 //! short or with bytes altered, a seal altered, and a disk that fills up at any point of a
-//! run. Each ends in a working store with nothing lost, or in a "damaged" error whose
+//! run — sled's own log appends included. Each ends in a working store with nothing lost, or in a "damaged" error whose
 //! recovery command is run and checked — never in a store that silently reads older.
 
 use std::path::Path;
@@ -352,4 +352,108 @@ fn dir_size(dir: &Path) -> u64 {
         }
     }
     total
+}
+
+/// What a run printed when sled's own log append met the full disk: sled's I/O error,
+/// passed up from the index's commit.
+fn sled_log_append_failed(stderr: &str) -> bool {
+    stderr.contains("store index error: IO error") && stderr.contains("No space left on device")
+}
+
+#[test]
+fn a_full_disk_at_sleds_own_log_append_loses_nothing() {
+    // The fill levels above stop a run at whichever write first needs a page: blobs, the
+    // seal and the snapshot, which are written whole, always came before sled's log,
+    // whose commits are small appends into pages it already holds. Here the disk is made
+    // full just before each commit of a run in turn (R1FLOW_FAILPOINT=fill-disk-at-commit:
+    // a filler file grown until the kernel refuses a byte), so that sled's own append of
+    // that commit, or the seal after it, meets a real ENOSPC. Each run must end with an
+    // error (no hang, no panic); with space freed the store must open — or be reported
+    // damaged and recovered by `r1flow recover` — and a run must finish with the bytes of
+    // one that never met a full disk.
+    let Some(disk) = SmallDisk::mount(48 << 20) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root and must be able to mount a tmpfs for this test"
+        );
+        eprintln!(
+            "SKIPPED: cannot mount a tmpfs here (not root); the sled ENOSPC test did not run"
+        );
+        return;
+    };
+    let reference = trained_project();
+    let expected = last_run_state(&reference);
+    let filler = disk.path().join("filler");
+    let mut sled_failures = Vec::new();
+    let mut damaged = 0;
+    let mut commit = 0;
+    let finished = loop {
+        commit += 1;
+        assert!(commit <= 64, "the run never finished past its commits");
+        let project = disk.path().join("project");
+        let _ = std::fs::remove_dir_all(&project);
+        let _ = std::fs::remove_file(&filler);
+        let test = Test::in_dir(&project)
+            .write("m.yaml", training_manifest(3))
+            .args(["run", "m.yaml", "--store", "store"])
+            .env("R1FLOW_FAILPOINT", "fill-disk-at-commit")
+            .env("R1FLOW_FAILPOINT_COMMIT", &commit.to_string())
+            .env("R1FLOW_FAILPOINT_FILLER", &filler.display().to_string());
+        let full = test.run_within(120);
+        let at = format!("disk full at commit {commit}");
+        assert!(
+            !full.stderr.contains("TIMED OUT") && !full.stderr.contains("panicked"),
+            "{at}: {}",
+            full.stderr
+        );
+        let _ = std::fs::remove_file(&filler);
+        if full.success {
+            // Past the run's last commit: the hook never fired.
+            break commit;
+        }
+        if sled_log_append_failed(&full.stderr) {
+            sled_failures.push(commit);
+        } else {
+            assert!(
+                full.stderr.contains("No space left on device"),
+                "{at}: another error than the full disk: {}",
+                full.stderr
+            );
+        }
+        let runs = test
+            .clone_args(["runs", "show", "last", "--json", "--store", "store"])
+            .run_within(30);
+        if !runs.success {
+            damaged += 1;
+            assert!(
+                runs.stderr.contains("damaged") && runs.stderr.contains("r1flow recover"),
+                "{at}: {}",
+                runs.stderr
+            );
+            let recover = test
+                .clone_args(["recover", "--store", "store"])
+                .run_within(60);
+            assert!(recover.success, "{at}: {}", recover.stderr);
+        }
+        let again = test
+            .clone_args(["run", "m.yaml", "--store", "store"])
+            .run_within(120);
+        assert!(
+            again.success,
+            "{at}, then space freed: {}\n(the full run said: {})",
+            again.stderr, full.stderr
+        );
+        assert_eq!(last_run_state(&test), expected, "{at}");
+        let _ = std::fs::remove_dir_all(&project);
+    };
+    eprintln!(
+        "{} commits; sled's log append failed at commits {sled_failures:?}; {damaged} \
+         stores reported damaged and recovered",
+        finished - 1
+    );
+    // Not vacuous: sled's own append met the full disk, more than once.
+    assert!(
+        sled_failures.len() >= 2,
+        "sled's log append failed at commits {sled_failures:?} only"
+    );
 }

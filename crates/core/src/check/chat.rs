@@ -15,7 +15,7 @@ use crate::manifest::{DatasetDecl, PromptTemplate, TemplateName};
 use crate::records;
 use crate::stages::StageDecl;
 use crate::syntax::{Document, YamlPath};
-use crate::tasks::{ChatMessage, ChatTemplate};
+use crate::tasks::{chat_render, ChatMessage, ChatTemplate, TaskError};
 
 /// A checkpoint's chat template, read once per check.
 type Templates = IndexMap<String, Option<ChatTemplate>>;
@@ -123,6 +123,7 @@ pub(crate) fn check_chat_templates(
                 .key(stage.name.as_str())
                 .key("chat_template"),
         );
+        let mut limit_hit = false;
         let problem = match template_of(model) {
             Err(error) if error.is_empty() => None,
             Err(error) => Some(format!("checkpoint `{model}`'s {error}")),
@@ -130,20 +131,32 @@ pub(crate) fn check_chat_templates(
                 "checkpoint `{model}` has no chat template (neither chat_template.jinja nor \
                  `chat_template` in its tokenizer_config.json)"
             )),
-            Ok(Some(template)) => probes(base_dir, datasets.get(&config.source))
-                .into_iter()
-                .find_map(|probe| {
-                    let error = template.render(&probe.turns, true).err()?;
-                    Some(match probe.context {
-                        None => format!("checkpoint `{model}`'s {error}"),
-                        Some(context) => {
-                            format!("checkpoint `{model}`'s {error}, rendering {context}")
+            Ok(Some(template)) => {
+                // One batch for the stage's probes: one child process in the binary.
+                let probes = probes(base_dir, datasets.get(&config.source));
+                let turns: Vec<Vec<ChatMessage>> = probes.iter().map(|p| p.turns.clone()).collect();
+                chat_render::render_all(&template, &turns, true)
+                    .err()
+                    .map(|failure| {
+                        if matches!(failure.error, TaskError::ChatTemplateLimit { .. }) {
+                            limit_hit = true;
+                        }
+                        let error = failure.error;
+                        match probes.get(failure.index).and_then(|p| p.context.as_ref()) {
+                            None => format!("checkpoint `{model}`'s {error}"),
+                            Some(context) => {
+                                format!("checkpoint `{model}`'s {error}, rendering {context}")
+                            }
                         }
                     })
-                }),
+            }
         };
         if let Some(problem) = problem {
-            let help = if problem.contains("whose `system` field") {
+            let help = if limit_hit {
+                "the template is rendered in a process of its own whose memory and CPU time are \
+                 limited, which stops what MiniJinja's operators build with no bound of their \
+                 own: fix the template, or name a checkpoint whose template renders"
+            } else if problem.contains("whose `system` field") {
                 "the template refuses that system message: drop the `system` field from those \
                  records, or name a checkpoint whose template takes one"
             } else {

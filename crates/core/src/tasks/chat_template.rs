@@ -18,7 +18,11 @@
 //! not, and the rendered text), so that a hostile or broken template is an error naming
 //! the bound, not a hang or an aborted allocation. MiniJinja's operators (`~`, `+`, `*`,
 //! `in`) run without a hook; `*` on a string stops at 100 MB a call, the others only at
-//! what their operands hold.
+//! what their operands hold — so a string doubled in a loop, or by a recursive macro,
+//! grows until the process's memory runs out. That is why renderings are asked of
+//! [`super::chat_render`], whose renderer in the binary is a child process under OS
+//! limits on memory and CPU time; the bounds here stay the first line, which names the
+//! loop, the builtin or the output that went too far.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -27,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use minijinja::{Environment, ErrorKind, Value};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::chat_budget::{self, Budget, MAX_BUILTIN_WORK};
 use super::error::TaskError;
@@ -56,7 +60,7 @@ const MAX_LITERAL_BYTES: u64 = 1 << 30;
 pub const MAX_RENDERED_BYTES: usize = 16 << 20;
 
 /// One turn of a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// `system`, `user` or `assistant`.
     pub role: String,
@@ -144,10 +148,13 @@ impl ChatTemplate {
         Self::new(source, special_tokens).map(Some)
     }
 
-    /// Renders `messages`; with `add_generation_prompt`, ends with the opening of the
-    /// assistant's turn (what a prompt for sampling needs). Bounded in work and output:
-    /// past either bound the rendering stops with an error naming it.
-    pub fn render(
+    /// Renders `messages` here, in this process; with `add_generation_prompt`, ends with
+    /// the opening of the assistant's turn (what a prompt for sampling needs). Bounded in
+    /// work and output: past either bound the rendering stops with an error naming it.
+    /// What MiniJinja's operators build is not bounded here: renderings a user asks for
+    /// go through [`super::chat_render::render_all`], which the binary runs in a child
+    /// process under OS limits.
+    pub fn render_in_process(
         &self,
         messages: &[ChatMessage],
         add_generation_prompt: bool,
@@ -446,7 +453,7 @@ mod tests {
                 .iter()
                 .map(|m| ChatMessage::new(&m["role"], &m["content"]))
                 .collect();
-            let rendered = template.render(&messages, case.add_generation_prompt);
+            let rendered = template.render_in_process(&messages, case.add_generation_prompt);
             match (&case.text, &case.error) {
                 (Some(text), _) => assert_eq!(
                     rendered.as_ref().ok(),
@@ -481,7 +488,7 @@ mod tests {
 
     fn render_source(source: &str) -> Result<String, TaskError> {
         ChatTemplate::new(source, BTreeMap::new())?
-            .render(&[ChatMessage::new("user", "What is 2 + 3?")], true)
+            .render_in_process(&[ChatMessage::new("user", "What is 2 + 3?")], true)
     }
 
     #[test]
@@ -609,7 +616,7 @@ mod tests {
         .expect("compiles");
         let record = "word and a line\n\n".repeat(60_000);
         let rendered = template
-            .render(
+            .render_in_process(
                 &[
                     ChatMessage::new("system", "Be brief."),
                     ChatMessage::new("user", &record),
@@ -640,7 +647,7 @@ mod tests {
                       {{ raise_exception('System role not supported') }}{% endif %}";
         let template = ChatTemplate::new(raised, BTreeMap::new()).expect("compiles");
         let error = template
-            .render(
+            .render_in_process(
                 &[
                     ChatMessage::new("system", "Be brief."),
                     ChatMessage::new("user", "Hi"),
@@ -686,6 +693,6 @@ mod tests {
         tokens.insert("bos_token".to_string(), "<s>".to_string());
         let b = ChatTemplate::new("{{ bos_token }}", tokens).expect("compiles");
         assert_ne!(a.fingerprint(), b.fingerprint());
-        assert_eq!(b.render(&[], false).as_deref(), Ok("<s>"));
+        assert_eq!(b.render_in_process(&[], false).as_deref(), Ok("<s>"));
     }
 }

@@ -24,6 +24,9 @@ pub enum TaskError {
     TooFewRecords { records: usize, test: usize },
     /// A checkpoint's chat template that cannot be read, compiled or rendered.
     ChatTemplate { message: String },
+    /// A chat template whose rendering went past the OS limits of the process rendering
+    /// it (memory, CPU time, the wall clock): what the in-process bounds do not reach.
+    ChatTemplateLimit { message: String },
 }
 
 impl fmt::Display for TaskError {
@@ -55,7 +58,9 @@ impl fmt::Display for TaskError {
                 "{records} distinct records cannot be split into a test set of {test} and a \
                  non-empty train set; lower `test_size` or add records"
             ),
-            Self::ChatTemplate { message } => write!(f, "chat template: {message}"),
+            Self::ChatTemplate { message } | Self::ChatTemplateLimit { message } => {
+                write!(f, "chat template: {message}")
+            }
         }
     }
 }

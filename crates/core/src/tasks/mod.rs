@@ -4,6 +4,7 @@
 
 pub mod arithmetic;
 pub mod chat_budget;
+pub mod chat_render;
 pub mod chat_template;
 pub mod columns;
 pub mod countdown;
@@ -16,13 +17,14 @@ pub mod solution;
 pub mod split;
 pub mod template;
 
+pub use chat_render::{ChatRenderer, RenderBatch, RenderFailure};
 pub use chat_template::{ChatMessage, ChatTemplate};
 pub use error::TaskError;
 pub use example::{CountdownItem, Example};
 pub use reference_answer::extract_reference;
 pub use rng::SeededRng;
 pub use split::{split, Split};
-pub use template::{render, render_with, RenderedPrompt};
+pub use template::{render, render_all, RenderedPrompt};
 
 use crate::manifest::DatasetDecl;
 

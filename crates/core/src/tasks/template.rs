@@ -10,6 +10,7 @@
 
 use crate::manifest::{PromptTemplate, TemplateName};
 
+use super::chat_render::{self, RenderFailure};
 use super::chat_template::{ChatMessage, ChatTemplate};
 use super::error::TaskError;
 
@@ -59,27 +60,13 @@ pub fn render(
     template: &PromptTemplate,
     fields: &[(&str, String)],
 ) -> Result<RenderedPrompt, TaskError> {
-    render_with(template, None, fields)
-}
-
-/// Like [`render`]; `template: chat` renders with `chat` when given — the system prompt
-/// (when any) as the system message, the question as the user's, and the opening of the
-/// assistant's turn (`add_generation_prompt`).
-pub fn render_with(
-    template: &PromptTemplate,
-    chat: Option<&ChatTemplate>,
-    fields: &[(&str, String)],
-) -> Result<RenderedPrompt, TaskError> {
+    let question = question_of(fields)?;
     let field = |name: &str| {
         fields
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
     };
-    let question = field("question").ok_or_else(|| TaskError::UnknownField {
-        field: "question".into(),
-        known: fields.iter().map(|(n, _)| n.to_string()).collect(),
-    })?;
     let system = field("system");
     let (text, response_prefix) = match template {
         PromptTemplate::Named(TemplateName::R1Zero) => (
@@ -89,24 +76,14 @@ pub fn render_with(
             ),
             R1_ZERO_PREFILL.to_string(),
         ),
-        PromptTemplate::Named(TemplateName::Chat) => match chat {
-            Some(chat) => {
-                let mut messages = Vec::with_capacity(2);
-                if let Some(system) = system {
-                    messages.push(ChatMessage::new("system", system));
-                }
-                messages.push(ChatMessage::new("user", question));
-                (chat.render(&messages, true)?, String::new())
+        PromptTemplate::Named(TemplateName::Chat) => {
+            let mut text = String::new();
+            if let Some(system) = system {
+                text.push_str(&format!("<|system|>\n{system}\n"));
             }
-            None => {
-                let mut text = String::new();
-                if let Some(system) = system {
-                    text.push_str(&format!("<|system|>\n{system}\n"));
-                }
-                text.push_str(&format!("<|user|>\n{question}\n<|assistant|>\n"));
-                (text, String::new())
-            }
-        },
+            text.push_str(&format!("<|user|>\n{question}\n<|assistant|>\n"));
+            (text, String::new())
+        }
         PromptTemplate::Named(TemplateName::Plain) => match system {
             Some(system) => (format!("{system}\n\n{question}"), String::new()),
             None => (question.to_string(), String::new()),
@@ -120,6 +97,61 @@ pub fn render_with(
         text,
         response_prefix,
     })
+}
+
+/// Renders records, each given as its named fields, like [`render`]; `template: chat`
+/// renders with `chat` when given — the system prompt (when any) as the system message,
+/// the question as the user's, and the opening of the assistant's turn
+/// (`add_generation_prompt`) — all records in one call of the chat renderer
+/// ([`chat_render::render_all`]: in the binary, one child process under OS limits).
+/// Stops at the first record that fails, and says which.
+pub fn render_all(
+    template: &PromptTemplate,
+    chat: Option<&ChatTemplate>,
+    records: &[Vec<(&str, String)>],
+) -> Result<Vec<RenderedPrompt>, RenderFailure> {
+    let (PromptTemplate::Named(TemplateName::Chat), Some(chat)) = (template, chat) else {
+        return records
+            .iter()
+            .enumerate()
+            .map(|(index, fields)| {
+                render(template, fields).map_err(|error| RenderFailure { index, error })
+            })
+            .collect();
+    };
+    let conversations = records
+        .iter()
+        .enumerate()
+        .map(|(index, fields)| {
+            let question = question_of(fields).map_err(|error| RenderFailure { index, error })?;
+            let mut messages = Vec::with_capacity(2);
+            if let Some((_, system)) = fields.iter().find(|(n, _)| *n == "system") {
+                messages.push(ChatMessage::new("system", system));
+            }
+            messages.push(ChatMessage::new("user", question));
+            Ok(messages)
+        })
+        .collect::<Result<Vec<_>, RenderFailure>>()?;
+    let texts = chat_render::render_all(chat, &conversations, true)?;
+    Ok(texts
+        .into_iter()
+        .map(|text| RenderedPrompt {
+            text,
+            response_prefix: String::new(),
+        })
+        .collect())
+}
+
+/// The `question` of a record's fields.
+fn question_of<'f>(fields: &'f [(&str, String)]) -> Result<&'f str, TaskError> {
+    fields
+        .iter()
+        .find(|(n, _)| *n == "question")
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| TaskError::UnknownField {
+            field: "question".into(),
+            known: fields.iter().map(|(n, _)| n.to_string()).collect(),
+        })
 }
 
 /// Checks a custom template against the fields its records will have, before any data is
@@ -256,14 +288,14 @@ mod tests {
         let mut with_system = fields();
         with_system.push(("system", "Be brief.".into()));
         let chat = PromptTemplate::Named(TemplateName::Chat);
-        let rendered = render_with(&chat, Some(&template), &with_system).expect("renders");
+        let rendered =
+            render_all(&chat, Some(&template), &[with_system, fields()]).expect("renders");
         assert_eq!(
-            rendered.text,
+            rendered[0].text,
             "<system>Be brief.</s><user>What is 2 + 3?</s><assistant>"
         );
-        assert_eq!(rendered.response_prefix, "");
-        let plain = render_with(&chat, Some(&template), &fields()).expect("renders");
-        assert_eq!(plain.text, "<user>What is 2 + 3?</s><assistant>");
+        assert_eq!(rendered[0].response_prefix, "");
+        assert_eq!(rendered[1].text, "<user>What is 2 + 3?</s><assistant>");
     }
 
     #[test]
