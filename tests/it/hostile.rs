@@ -359,8 +359,16 @@ fn a_verifier_child_in_a_new_session_dies_with_its_call() {
     }
 }
 
-#[test]
-fn ctrl_c_twice_during_a_verifier_leaves_no_process_behind() {
+/// Runs an eval whose verifier starts two long children, interrupts r1flow twice (`args`
+/// added to `run`), and checks that no child outlives it. `started_within`: how long the
+/// verifier may take to start; `pause`: between the two Ctrl-Cs; `exit_within`: how long
+/// r1flow may take to exit after them.
+fn ctrl_c_twice_leaves_no_verifier_child(
+    args: &[&str],
+    started_within: Duration,
+    pause: Duration,
+    exit_within: Duration,
+) {
     let mark = mark();
     let test = executable(
         Test::new().write("m.yaml", eval_with_verifier("hang.sh", 60.0)),
@@ -369,6 +377,7 @@ fn ctrl_c_twice_during_a_verifier_leaves_no_process_behind() {
     );
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_r1flow"))
         .args(["run", "m.yaml", "--store", "store"])
+        .args(args)
         .current_dir(test.path(""))
         .env_remove("R1FLOW_STORE")
         .stdin(std::process::Stdio::null())
@@ -377,7 +386,7 @@ fn ctrl_c_twice_during_a_verifier_leaves_no_process_behind() {
         .spawn()
         .expect("start r1flow");
     assert_eq!(
-        children_started(&test, 2, Duration::from_secs(60)),
+        children_started(&test, 2, started_within),
         2,
         "the verifier ran"
     );
@@ -385,9 +394,9 @@ fn ctrl_c_twice_during_a_verifier_leaves_no_process_behind() {
         let _ = std::process::Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status();
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(pause);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + exit_within;
     while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -397,40 +406,23 @@ fn ctrl_c_twice_during_a_verifier_leaves_no_process_behind() {
 }
 
 #[test]
+fn ctrl_c_twice_during_a_verifier_leaves_no_process_behind() {
+    ctrl_c_twice_leaves_no_verifier_child(
+        &[],
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        Duration::from_secs(10),
+    );
+}
+
+#[test]
 fn ctrl_c_twice_with_worker_processes_leaves_no_verifier_behind() {
-    let mark = mark();
-    let test = executable(
-        Test::new().write("m.yaml", eval_with_verifier("hang.sh", 60.0)),
-        "hang.sh",
-        &format!("#!/bin/sh\nsleep {mark} &\necho started >> started\nsleep {mark} &\necho started >> started\nwait\n"),
+    ctrl_c_twice_leaves_no_verifier_child(
+        &["--jobs", "2"],
+        Duration::from_secs(90),
+        Duration::from_millis(700),
+        Duration::from_secs(15),
     );
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_r1flow"))
-        .args(["run", "m.yaml", "--store", "store", "--jobs", "2"])
-        .current_dir(test.path(""))
-        .env_remove("R1FLOW_STORE")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start r1flow");
-    assert_eq!(
-        children_started(&test, 2, Duration::from_secs(90)),
-        2,
-        "the verifier ran"
-    );
-    for _ in 0..2 {
-        let _ = std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
-        std::thread::sleep(Duration::from_millis(700));
-    }
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    assert_all_dead(&mark);
 }
 
 // --- 4. verifier output is bounded ----------------------------------------------------
