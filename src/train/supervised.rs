@@ -327,6 +327,7 @@ mod tests {
                 logging_steps: 1,
                 save_steps: 1,
                 gradient_checkpointing: false,
+                lora: None,
             },
             seed: 0,
         }
