@@ -51,7 +51,10 @@ pub use logprobs::{
     completion_logprobs, token_logprobs, token_logprobs_with_entropy, TokenLogprobs,
 };
 pub use lora::{Lora, LoraConfig, LoraTarget};
-pub use peft_adapter::{load_peft_adapter, read_peft_config, save_peft_adapter, PeftAdapter};
+pub use peft_adapter::{
+    load_peft_adapter, peft_adapter_files, read_peft_config, save_peft_adapter, PeftAdapter,
+    ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE,
+};
 pub use sampling::{generate, Completion, FinishReason, SamplingParams};
 pub use scalar_head::{reward_model_from_bytes, reward_model_to_bytes, RewardModel};
 pub use tokenizer::TextTokenizer;

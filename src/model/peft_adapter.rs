@@ -116,6 +116,22 @@ pub fn save_peft_adapter<B: Backend>(
     base_model_name_or_path: Option<&str>,
     dir: &Path,
 ) -> Result<(), ModelError> {
+    let files = peft_adapter_files(model, lora, base_model_name_or_path)?;
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| ModelError::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// The files [`save_peft_adapter`] writes, by name, as bytes (what a training stage with
+/// `lora:` stores beside its merged model).
+pub fn peft_adapter_files<B: Backend>(
+    model: &Transformer<B>,
+    lora: &LoraConfig,
+    base_model_name_or_path: Option<&str>,
+) -> Result<Vec<(&'static str, Vec<u8>)>, ModelError> {
     lora.validate()?;
     let targets = model.lora_targets();
     if targets.is_empty() {
@@ -178,15 +194,10 @@ pub fn save_peft_adapter<B: Backend>(
     let weights = serialize_f32(tensors, meta)?;
     let config = serde_json::to_string_pretty(&config_json(&adapter))
         .map_err(|e| ModelError::adapter(format!("writing {ADAPTER_CONFIG_FILE}: {e}")))?;
-    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
-    for (name, bytes) in [
+    Ok(vec![
         (ADAPTER_WEIGHTS_FILE, weights),
         (ADAPTER_CONFIG_FILE, (config + "\n").into_bytes()),
-    ] {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).map_err(|e| ModelError::io(&path, e))?;
-    }
-    Ok(())
+    ])
 }
 
 /// Reads `adapter_config.json`: a plain LoRA (no DoRA, rsLoRA, per-module ranks, bias

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use burn::module::AutodiffModule;
 
 use super::dynamic_sampling::{sample_filled, PromptStream, Refill, PROMPTS_DRAWN};
-use super::models::{failed, load_input, model_files};
+use super::lora::{trained_model_files, with_adapters};
+use super::models::{failed, load_input};
 use super::policy_rewards::PolicyRewards;
 use super::policy_update::{update_policy, UpdateSettings, UpdateStats};
 use super::reference_sync::{check_syncable, mix_into_reference};
@@ -60,6 +61,14 @@ impl BackendTask for GrpoTask<'_, '_> {
         let Self { context, job } = self;
         let spec = context.spec().clone();
         let mut policy = load_input::<B>(context, InputField::From, job.seed, &device)?;
+        let lora = job.training.lora.as_ref();
+        if lora.is_some() && job.syncs_reference() {
+            // `check` refuses it at `sync_ref_model`; a spec written by hand meets this.
+            return Err(failed(
+                "`sync_ref_model` with `lora:`: the reference is the frozen base, which syncing cannot move",
+            ));
+        }
+        policy.model = with_adapters(policy.model, lora, job.seed, &device)?;
         let reference: Option<Transformer<B::InnerBackend>> = if job.policy.beta > 0.0 {
             Some(match spec.input(InputField::Reference) {
                 Some(_) => {
@@ -71,7 +80,9 @@ impl BackendTask for GrpoTask<'_, '_> {
                     )?
                     .model
                 }
-                None => policy.model.valid(),
+                // With adapters the reference is the frozen base: the policy's own
+                // weights with the adapters left out, not a second copy.
+                None => policy.model.valid().without_lora(),
             })
         } else {
             None
@@ -125,7 +136,7 @@ impl BackendTask for GrpoTask<'_, '_> {
         // serialised (which copies them twice more); `train` has dropped the optimizer.
         let rollouts = std::mem::take(&mut learner.rollouts);
         drop(learner);
-        let mut files = model_files(&policy)?;
+        let mut files = trained_model_files(policy, lora)?;
         files.push((
             ROLLOUTS_FILE.to_string(),
             crate::records::to_jsonl(&rollouts).map_err(failed)?,

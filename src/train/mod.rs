@@ -12,6 +12,7 @@ mod dynamic_sampling;
 mod eval;
 mod grpo;
 mod grpo_loss;
+mod lora;
 mod loss_mask;
 mod models;
 mod policy_rewards;

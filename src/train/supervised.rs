@@ -11,8 +11,9 @@ use burn::tensor::{ElementConversion, Tensor, TensorData};
 
 use super::chunked_logprobs::logprob_gradients;
 use super::distill_kl::token_kl;
+use super::lora::{trained_model_files, with_adapters};
 use super::loss_mask::next_token_weights;
-use super::models::{failed, load_input, model_files, StageModel};
+use super::models::{failed, load_input, StageModel};
 use super::training_loop::{accumulated_step, train, AdamW, Learner, StepAt, StepReport};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::metric_names as names;
@@ -200,6 +201,9 @@ impl BackendTask for SupervisedTask<'_, '_> {
     fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         let Self { context, job } = self;
         let mut loaded: StageModel<B> = load_input(context, job.init_field, job.seed, &device)?;
+        // Only the student gets adapters; a teacher stays as it is.
+        let lora = job.hyper.lora.as_ref();
+        loaded.model = with_adapters(loaded.model, lora, job.seed, &device)?;
         let teacher = match job.objective {
             Objective::CrossEntropy => None,
             Objective::TeacherLogits { teacher_field, kl } => {
@@ -233,7 +237,7 @@ impl BackendTask for SupervisedTask<'_, '_> {
             ("sequences".to_string(), data.len() as f64),
         ]);
         Ok(StageOutput {
-            files: model_files(&loaded)?,
+            files: trained_model_files(loaded, lora)?,
             metrics,
         })
     }
@@ -327,6 +331,7 @@ mod tests {
                 logging_steps: 1,
                 save_steps: 1,
                 gradient_checkpointing: false,
+                lora: None,
             },
             seed: 0,
         }

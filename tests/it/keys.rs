@@ -294,6 +294,37 @@ fn token_ratios_are_the_key_of_a_stage_that_never_set_them() {
 }
 
 #[test]
+fn lora_changes_its_stages_key_and_pefts_defaults_written_out_do_not() {
+    let with = |stage_line: &str| {
+        BASE.replace(
+            "    learning_rate: 1.0e-5\n",
+            &format!("    learning_rate: 1.0e-5\n{stage_line}"),
+        )
+    };
+    let lora = with("    lora: {}\n");
+    // PEFT's defaults written out are `lora: {}`.
+    let written = with(
+        "    lora: {r: 8, alpha: 8, dropout: 0, target_modules: [q_proj, v_proj], init: true}\n",
+    );
+    let rank = with("    lora: {r: 4}\n");
+    let targets = with("    lora: {target_modules: [all-linear]}\n");
+    assert_ne!(key_of(BASE, "rl"), key_of(&lora, "rl"));
+    assert_eq!(key_of(&lora, "rl"), key_of(&written, "rl"));
+    assert_ne!(key_of(&lora, "rl"), key_of(&rank, "rl"));
+    assert_ne!(key_of(&lora, "rl"), key_of(&targets, "rl"));
+    for stage in ["tasks", "base", "other"] {
+        assert_eq!(
+            key_of(BASE, stage),
+            key_of(&lora, stage),
+            "{stage} keeps its key"
+        );
+    }
+    let sft_stage = "  other:\n    kind: sft\n    from: base\n    data: tasks\n";
+    let sft = BASE.replace(sft_stage, &format!("{sft_stage}    lora: {{r: 4}}\n"));
+    assert_ne!(key_of(BASE, "other"), key_of(&sft, "other"));
+}
+
+#[test]
 fn the_steps_scratchpad_is_the_key_of_a_dataset_that_never_set_it() {
     let added = BASE.replace(
         "{kind: arithmetic, num_samples: 100}",

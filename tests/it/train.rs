@@ -412,3 +412,139 @@ fn gspo_with_dynamic_sampling_logs_what_it_drew_and_resumes_bit_identical() {
     }
     assert_eq!(output_hashes(&last_run_json(&test)), uninterrupted);
 }
+
+/// `MANIFEST` with LoRA: an `sft` stage training rank-4 adapters on every projection of
+/// `base`, then `zero` (GRPO with a KL term against the frozen base) with PEFT's default
+/// adapters on the merged result.
+fn with_lora() -> String {
+    let manifest = MANIFEST
+        .replace(
+            "  zero:\n    kind: grpo\n    from: base\n",
+            "  tuned: {kind: sft, from: base, data: tasks, max_seq_length: 48, max_steps: 4, per_device_train_batch_size: 4, save_steps: 2, learning_rate: 1.0e-2, lora: {r: 4, alpha: 8, target_modules: [all-linear]}}\n  zero:\n    kind: grpo\n    from: tuned\n",
+        )
+        .replace("    beta: 0.05\n", "    beta: 0.05\n    lora: {}\n");
+    assert_ne!(manifest, MANIFEST);
+    manifest
+}
+
+/// The stored bytes of output `name` (`stage/file`) of a run's hashes.
+fn output_bytes(test: &Test, hashes: &[String], name: &str) -> Vec<u8> {
+    let hash = hashes
+        .iter()
+        .find_map(|h| h.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no output {name} in {hashes:#?}"));
+    std::fs::read(test.path(&format!("store/blobs/{}/{hash}", &hash[..2]))).expect("blob")
+}
+
+/// `[name, shape]` of every tensor in a safetensors file's header.
+fn safetensors_shapes(bytes: &[u8]) -> Vec<(String, Vec<u64>)> {
+    let len = u64::from_le_bytes(bytes[..8].try_into().expect("header length")) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).expect("header");
+    header
+        .as_object()
+        .expect("header object")
+        .iter()
+        .filter(|(name, _)| *name != "__metadata__")
+        .map(|(name, t)| {
+            let shape = t["shape"].as_array().expect("shape");
+            (
+                name.clone(),
+                shape.iter().map(|d| d.as_u64().expect("dim")).collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn lora_sft_and_grpo_store_merged_models_and_peft_adapters_and_resume_bit_identical() {
+    let manifest = with_lora();
+    let test = Test::new().write("m.yaml", &manifest);
+    let outcome = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--until", "zero"])
+        .run();
+    assert!(outcome.success, "{}", outcome.stderr);
+    let hashes = output_hashes(&last_run_json(&test));
+    let hash = |name: &str| {
+        hashes
+            .iter()
+            .find(|h| h.starts_with(&format!("{name}=")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no output {name} in {hashes:#?}"))
+    };
+    // The merged models moved away from what they started from.
+    assert_ne!(
+        hash("base/model.safetensors").split('=').nth(1),
+        hash("tuned/model.safetensors").split('=').nth(1)
+    );
+    assert_ne!(
+        hash("tuned/model.safetensors").split('=').nth(1),
+        hash("zero/model.safetensors").split('=').nth(1)
+    );
+    // A stage without `lora:` stores no adapter.
+    assert!(!hashes.iter().any(|h| h.starts_with("base/adapter")));
+    for (stage, rank, targets) in [
+        (
+            "tuned",
+            4,
+            vec![
+                "down_proj",
+                "gate_proj",
+                "k_proj",
+                "o_proj",
+                "q_proj",
+                "up_proj",
+                "v_proj",
+            ],
+        ),
+        ("zero", 8, vec!["q_proj", "v_proj"]),
+    ] {
+        let config: serde_json::Value = serde_json::from_slice(&output_bytes(
+            &test,
+            &hashes,
+            &format!("{stage}/adapter_config.json"),
+        ))
+        .expect("adapter_config.json");
+        assert_eq!(config["r"], rank, "{config}");
+        assert_eq!(config["peft_type"], "LORA");
+        let mut written: Vec<&str> = config["target_modules"]
+            .as_array()
+            .expect("target_modules")
+            .iter()
+            .filter_map(|t| t.as_str())
+            .collect();
+        written.sort();
+        assert_eq!(written, targets);
+        let shapes = safetensors_shapes(&output_bytes(
+            &test,
+            &hashes,
+            &format!("{stage}/adapter_model.safetensors"),
+        ));
+        // Two layers, A and B per target.
+        assert_eq!(shapes.len(), 2 * 2 * targets.len(), "{shapes:?}");
+        for (name, shape) in &shapes {
+            let expected_rank_dim = if name.ends_with("lora_A.weight") {
+                0
+            } else {
+                1
+            };
+            assert_eq!(shape[expected_rank_dim], rank as u64, "{name}: {shape:?}");
+        }
+    }
+    // Killed after every checkpoint and resumed: the same bits.
+    let resumed = {
+        let test = Test::new().write("m.yaml", &manifest);
+        let mut finished = None;
+        for _ in 0..12 {
+            let outcome = test
+                .clone_args(["run", "m.yaml", "--store", "store", "--until", "zero"])
+                .env("R1FLOW_FAILPOINT", "after-checkpoint")
+                .run();
+            if outcome.success {
+                finished = Some(output_hashes(&last_run_json(&test)));
+                break;
+            }
+        }
+        finished.expect("the run finished after at most 12 resumptions")
+    };
+    assert_eq!(resumed, hashes);
+}

@@ -13,6 +13,7 @@ mod declarations;
 mod decode;
 mod dynamic_sampling;
 mod fields;
+mod lora;
 pub mod numerics;
 mod pipeline;
 mod references;
@@ -313,7 +314,9 @@ fn check_variant(
         if let Some(decl) = sections::stage(&mut doc, &path, stage_name, value, &fill, diagnostics)
         {
             let mut checks = FieldChecks::new(&doc, path.clone(), diagnostics);
-            fields::check_shared(&decl.to_json(), &mut checks);
+            let config = decl.to_json();
+            fields::check_shared(&config, &mut checks);
+            lora::check(&config, &mut checks);
             decl.check(&mut checks);
             dynamic_sampling::check(&decl, &rewards, &mut checks);
             if let Some(resources) = decl.resources() {

@@ -4,6 +4,7 @@
 
 mod dataset;
 mod dynamic_sampling;
+mod lora;
 mod model;
 pub mod params;
 mod resources;
@@ -19,6 +20,7 @@ pub use dataset::{
     Operation, RecordShape, Scratchpad, SolutionNoise, TestSize, MAX_GENERATED_SAMPLES,
 };
 pub use dynamic_sampling::DynamicSampling;
+pub use lora::{LoraInit, LoraSpec, LORA_ALL_LINEAR, LORA_TARGET_MODULES, MAX_LORA_RANK};
 pub use model::{ModelDecl, Preset};
 pub use params::{Defaults, ImportanceSamplingLevel, LossType, LrScheduler, ScaleRewards};
 pub use resources::Resources;

@@ -263,6 +263,18 @@ macro_rules! training_params {
                 key: KeyRule::OmittedAt("false"),
                 resolved: [gradient_checkpointing],
             }
+            /// Train LoRA adapters instead of the weights (PEFT's `LoraConfig` names and
+            /// defaults: `r` 8, `alpha` 8, `dropout` 0, `target_modules` `[q_proj, v_proj]`,
+            /// `init` true); the base stays frozen and the stage stores the merged model
+            /// with the adapter's PEFT files. Not for `pretrain` nor `reward_model`.
+            lora: $crate::manifest::LoraSpec {
+                default: [],
+                range: [],
+                // Absent is not serialised, so stages without it keep their keys.
+                key: KeyRule::Always,
+                // Resolved by hand in `stages::settings` (optional, as `dynamic_sampling`).
+                resolved: [],
+            }
         }
     };
 }

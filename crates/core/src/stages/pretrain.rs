@@ -72,6 +72,12 @@ impl StageConfig for PretrainStage {
 
     fn check(&self, checks: &mut FieldChecks<'_>) {
         checks.ensure(
+            self.lora.is_none(),
+            "lora",
+            "`lora:` does not apply to pretraining",
+            "pretraining trains every weight, often from fresh ones, which low-rank adapters on a frozen base cannot; remove `lora:` (a `defaults:` entry reaches every training stage: set it on the stages instead)",
+        );
+        checks.ensure(
             self.max_seq_length >= 2,
             "max_seq_length",
             "`max_seq_length` must be at least 2",

@@ -91,6 +91,12 @@ impl StageConfig for RewardModelStage {
 
     fn check(&self, checks: &mut FieldChecks<'_>) {
         checks.ensure(
+            self.lora.is_none(),
+            "lora",
+            "`lora:` is not implemented for reward models",
+            "the reward model's scalar head is trained from scratch and PEFT would train it beside the adapters (`modules_to_save`), which r1flow does not do yet; remove `lora:` (a `defaults:` entry reaches every training stage: set it on the stages instead)",
+        );
+        checks.ensure(
             self.gradient_checkpointing != Some(true),
             "gradient_checkpointing",
             "`gradient_checkpointing` is not implemented for reward models",

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::params::{generation_params, policy_params, training_params};
-use crate::manifest::{Defaults, DynamicSampling};
+use crate::manifest::{Defaults, DynamicSampling, LoraSpec};
 
 /// A field that has no value after defaults were applied: neither the stage, nor
 /// `defaults:`, nor the kind's built-in defaults set it. `check` reports it at the stage.
@@ -81,6 +81,10 @@ training_params!(resolved_settings {
     pub struct TrainingSettings, resolved by training {
         /// `max_steps` when set, else `num_train_epochs`.
         length: TrainingLength = training_length,
+        /// LoRA adapters, when the stage trains them (specs stored before it existed
+        /// have none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lora: Option<LoraSpec> = |params: &Defaults| Ok::<_, Unset>(params.lora.clone()),
     }
 });
 
