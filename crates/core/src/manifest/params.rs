@@ -144,7 +144,8 @@ pub fn reference_is_synced(params: &serde_json::Map<String, serde_json::Value>) 
 //         default: [value] or [] (each kind that has the group sets it),
 //         range: [Range, "hint"] or [] (not a number, or any value),
 //         key: KeyRule,
-//         resolved: [name in the resolved settings] or [] (resolved by hand),
+//         resolved: [name in the resolved settings], [name as optional] (an `Option`
+//             there, `None` when no one sets it) or [] (resolved by hand),
 //     }
 //
 // A kind's own defaults (`StageConfig::builtin_defaults`) override `default`. Types are
@@ -272,8 +273,11 @@ macro_rules! training_params {
                 range: [],
                 // Absent is not serialised, so stages without it keep their keys.
                 key: KeyRule::Always,
-                // Resolved by hand in `stages::settings` (optional, as `dynamic_sampling`).
-                resolved: [],
+                // Specs stored before it existed have none.
+                resolved: [
+                    #[serde(default, skip_serializing_if = "Option::is_none")]
+                    lora as optional
+                ],
             }
         }
     };
@@ -418,7 +422,11 @@ macro_rules! policy_params {
                 default: [],
                 range: [],
                 key: KeyRule::Always,
-                resolved: [],
+                // Specs stored before it existed have none.
+                resolved: [
+                    #[serde(default, skip_serializing_if = "Option::is_none")]
+                    dynamic_sampling as optional
+                ],
             }
             /// Mix the policy into the reference model every this many steps (TRL's
             /// `sync_ref_model` with `ref_model_sync_steps`): ref ← α·policy + (1 − α)·ref
@@ -487,10 +495,10 @@ macro_rules! optional {
 macro_rules! declared {
     ($(
         $(#[doc = $doc:literal])* $field:ident : $ty:ty {
-            default: [$($default:expr)?],
+            default: $default:tt,
             range: [$($range:expr, $hint:literal)?],
             key: $key:expr,
-            resolved: [$($(#[$resolved_meta:meta])* $resolved:ident)?],
+            resolved: $resolved:tt,
         }
     )*) => {
         &[$(
@@ -601,9 +609,7 @@ macro_rules! set_declared_defaults {
     ($defaults:ident
         $( $(#[doc = $doc:literal])* $field:ident : $ty:ty {
             default: [$($default:expr)?],
-            range: [$($range:expr, $hint:literal)?],
-            key: $key:expr,
-            resolved: [$($(#[$rmeta:meta])* $resolved:ident)?],
+            $($declaration:tt)*
         } )*
     ) => {
         $( $( $defaults.$field = Some($default); )? )*

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::params::{generation_params, policy_params, training_params};
-use crate::manifest::{Defaults, DynamicSampling, LoraSpec};
+use crate::manifest::Defaults;
 
 /// A field that has no value after defaults were applied: neither the stage, nor
 /// `defaults:`, nor the kind's built-in defaults set it. `check` reports it at the stage.
@@ -31,6 +31,24 @@ pub enum TrainingLength {
     Epochs(f64),
 }
 
+/// The type a declared parameter resolves to: its own, or `Option` of it when it is
+/// declared `as optional`.
+macro_rules! resolved_type {
+    ($ty:ty) => { $ty };
+    ($ty:ty, optional) => { Option<$ty> };
+}
+
+/// What a declared parameter resolves to: its value, which must be set, or (`as
+/// optional`) whatever is set.
+macro_rules! resolved_value {
+    ($value:expr, $field:expr) => {
+        required($value, $field)?
+    };
+    ($value:expr, $field:expr, optional) => {
+        $value
+    };
+}
+
 /// Generates a group's resolved settings struct from its declarations (generator of the
 /// group macros in `manifest::params`) — a field for each declaration with a `resolved`
 /// name, plus the fields written here, each resolved by a function of the parameters —
@@ -42,10 +60,10 @@ macro_rules! resolved_settings {
             $( $(#[$extra_meta:meta])* $extra:ident : $extra_ty:ty = $extra_fn:expr, )*
         }
         $( $(#[doc = $doc:literal])* $field:ident : $ty:ty {
-            default: [$($default:expr)?],
-            range: [$($range:expr, $hint:literal)?],
+            default: $default:tt,
+            range: $range:tt,
             key: $key:expr,
-            resolved: [$($(#[$resolved_meta:meta])* $resolved:ident)?],
+            resolved: [$($(#[$resolved_meta:meta])* $resolved:ident $(as $resolved_kind:ident)?)?],
         } )*
     ) => {
         $(#[$meta])*
@@ -53,7 +71,7 @@ macro_rules! resolved_settings {
             $($(
                 #[doc = concat!("`", stringify!($field), "`.")]
                 $(#[$resolved_meta])*
-                pub $resolved: $ty,
+                pub $resolved: resolved_type!($ty $(, $resolved_kind)?),
             )?)*
             $(
                 $(#[$extra_meta])*
@@ -65,7 +83,11 @@ macro_rules! resolved_settings {
             #[doc = concat!("The `", stringify!($name), "` these parameters resolve to.")]
             pub fn $method(&self) -> Result<$name, Unset> {
                 Ok($name {
-                    $($( $resolved: required(self.$field.clone(), stringify!($field))?, )?)*
+                    $($(
+                        $resolved: resolved_value!(
+                            self.$field.clone(), stringify!($field) $(, $resolved_kind)?
+                        ),
+                    )?)*
                     $( $extra: ($extra_fn)(self)?, )*
                 })
             }
@@ -81,10 +103,6 @@ training_params!(resolved_settings {
     pub struct TrainingSettings, resolved by training {
         /// `max_steps` when set, else `num_train_epochs`.
         length: TrainingLength = training_length,
-        /// LoRA adapters, when the stage trains them (specs stored before it existed
-        /// have none).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        lora: Option<LoraSpec> = |params: &Defaults| Ok::<_, Unset>(params.lora.clone()),
     }
 });
 
@@ -123,13 +141,7 @@ generation_params!(resolved_settings {
 policy_params!(resolved_settings {
     /// Policy-optimisation settings of `grpo` and `rlhf` (TRL's `GRPOConfig` names).
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    pub struct PolicySettings, resolved by policy {
-        /// DAPO's dynamic sampling, when the stage asks for it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        dynamic_sampling: Option<DynamicSampling> = |params: &Defaults| {
-            Ok::<_, Unset>(params.dynamic_sampling.clone())
-        },
-    }
+    pub struct PolicySettings, resolved by policy {}
 });
 
 #[cfg(test)]
