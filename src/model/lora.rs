@@ -14,10 +14,11 @@ use burn::tensor::{Tensor, TensorData};
 use super::kernels::{matmul, KernelBackend};
 use super::rng::SeededRng;
 use super::ModelError;
+use crate::manifest::LORA_TARGET_MODULES;
 
-/// The largest rank accepted, from a user or an adapter file: far past any useful rank,
-/// and small enough that `r × d` stays within the model's own dimension limits.
-pub const MAX_LORA_RANK: usize = 1 << 16;
+/// The largest rank accepted, from a user or an adapter file (the bound `check` applies to
+/// `lora:`), and PEFT's shorthand for every linear layer but the output head.
+pub use crate::manifest::{LORA_ALL_LINEAR as ALL_LINEAR, MAX_LORA_RANK};
 
 /// The shape of a set of adapters, in PEFT's terms: `r`, `lora_alpha`, `lora_dropout`.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,9 +81,6 @@ pub enum LoraTarget {
     DownProj,
 }
 
-/// PEFT's shorthand for every linear layer but the output head.
-pub const ALL_LINEAR: &str = "all-linear";
-
 impl LoraTarget {
     /// The seven projections of a decoder layer, in the order r1flow visits them.
     pub const ALL: [LoraTarget; 7] = [
@@ -95,17 +93,10 @@ impl LoraTarget {
         Self::DownProj,
     ];
 
-    /// PEFT's (and transformers') module name, `q_proj` ….
+    /// PEFT's (and transformers') module name, `q_proj` …, as `lora:`'s `target_modules`
+    /// lists them (in the order of `ALL`).
     pub fn peft_name(self) -> &'static str {
-        match self {
-            Self::QProj => "q_proj",
-            Self::KProj => "k_proj",
-            Self::VProj => "v_proj",
-            Self::OProj => "o_proj",
-            Self::GateProj => "gate_proj",
-            Self::UpProj => "up_proj",
-            Self::DownProj => "down_proj",
-        }
+        LORA_TARGET_MODULES[self as usize]
     }
 
     /// The module's path inside a decoder layer, `self_attn.q_proj` ….
