@@ -96,7 +96,7 @@ def side_trl(a):
 
     with tempfile.TemporaryDirectory() as out:
         config = GRPOConfig(
-            output_dir=out, use_cpu=True, bf16=False, seed=7,
+            output_dir=out, use_cpu=a.device == "cpu", bf16=False, seed=7,
             per_device_train_batch_size=a.prompts * a.generations,
             num_generations=a.generations, max_completion_length=a.completion,
             temperature=1.0, beta=0.0, learning_rate=1e-6, loss_type="grpo",
@@ -119,7 +119,10 @@ def side_trl(a):
     steps = times[1:]  # the first step is a warm-up, as on r1flow's side
     result = {"steps": len(steps), "step_s": sum(steps) / len(steps),
               "gradient_checkpointing": config.gradient_checkpointing,
-              "torch": torch.__version__, "threads": torch.get_num_threads()}
+              "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "device": a.device}
+    if a.device == "cuda":
+        result["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
     if len(generation) == len(times):
         gen = generation[1:]
         result["generation_s"] = sum(gen) / len(gen)
@@ -169,6 +172,8 @@ def main():
     ap.add_argument("--checkpoint", type=pathlib.Path,
                     default=pathlib.Path(tempfile.gettempdir()) / "r1flow-bench-smollm2-135m")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="where TRL's side runs (scripts/gpu-check.sh asks for cuda)")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--prompts", type=int, default=4)
     ap.add_argument("--generations", type=int, default=4)

@@ -77,3 +77,167 @@ fn wgpu_matches_the_transformers_fixture_and_trains() {
         .elem::<f32>();
     assert!(after < before, "{before} -> {after}");
 }
+
+type CpuAd = burn::backend::Autodiff<r1flow::model::CpuBackend>;
+
+/// Deterministic values in about [-2, 2] (a small LCG: the same on every backend).
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+        })
+        .collect()
+}
+
+/// A leaf of the graph on backend `B` from host values.
+fn leaf<B: AutodiffBackend, const D: usize>(data: &[f32], dims: [usize; D]) -> Tensor<B, D> {
+    Tensor::<B, D>::from_data(TensorData::new(data.to_vec(), dims), &Default::default())
+        .require_grad()
+}
+
+fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().into_vec().expect("f32")
+}
+
+/// The largest `|a - b| / (1 + |b|)`.
+fn worst(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
+        .fold(0.0, f32::max)
+}
+
+/// One fused operation of [`r1flow::model::kernels`] on both backends: its output and the
+/// gradients of `Σ weights ⊙ output` with respect to its inputs, as host vectors.
+fn forward_and_gradients<B: AutodiffBackend + KernelBackend>(
+    op: &str,
+    (rows, cols): (usize, usize),
+) -> Vec<(String, Vec<f32>)>
+where
+    B::InnerBackend: KernelBackend,
+{
+    let n = rows * cols;
+    let x = leaf::<B, 2>(&values(n, 1), [rows, cols]);
+    let y = leaf::<B, 2>(&values(n, 2), [rows, cols]);
+    let weights = Tensor::<B, 2>::from_data(
+        TensorData::new(values(n, 3), [rows, cols]),
+        &Default::default(),
+    );
+    let mut out = Vec::new();
+    match op {
+        "masked_softmax" => {
+            let mask: Vec<f32> = (0..n)
+                .map(|i| if i % cols > i / cols * 3 { -1.0e9 } else { 0.0 })
+                .collect();
+            let mask =
+                Tensor::<B, 2>::from_data(TensorData::new(mask, [rows, cols]), &Default::default());
+            let probs = B::masked_softmax(x.clone(), mask, 0.125);
+            let grads = (probs.clone() * weights).sum().backward();
+            out.push(("forward".into(), host(probs.inner())));
+            out.push(("d scores".into(), host(x.grad(&grads).expect("grad"))));
+        }
+        "swiglu" => {
+            let h = B::swiglu(x.clone(), y.clone());
+            let grads = (h.clone() * weights).sum().backward();
+            out.push(("forward".into(), host(h.inner())));
+            out.push(("d gate".into(), host(x.grad(&grads).expect("grad"))));
+            out.push(("d up".into(), host(y.grad(&grads).expect("grad"))));
+        }
+        "rms_norm" => {
+            let gamma = leaf::<B, 1>(&values(cols, 4), [cols]);
+            let h = B::rms_norm(x.clone(), gamma.clone(), 1e-6);
+            let grads = (h.clone() * weights).sum().backward();
+            out.push(("forward".into(), host(h.inner())));
+            out.push(("d x".into(), host(x.grad(&grads).expect("grad"))));
+            out.push(("d gamma".into(), host(gamma.grad(&grads).expect("grad"))));
+        }
+        "rotary" => {
+            let angles = Tensor::<B, 2>::from_data(
+                TensorData::new(values(n, 5), [rows, cols]),
+                &Default::default(),
+            );
+            let h = B::rotary(x.clone(), angles.clone().cos(), angles.sin());
+            let grads = (h.clone() * weights).sum().backward();
+            out.push(("forward".into(), host(h.inner())));
+            out.push(("d x".into(), host(x.grad(&grads).expect("grad"))));
+        }
+        "swap_middle" => {
+            let x4 = leaf::<B, 4>(&values(n, 1), [2, rows / 2, cols / 4, 4]);
+            let w4 = Tensor::<B, 4>::from_data(
+                TensorData::new(values(n, 3), [2, cols / 4, rows / 2, 4]),
+                &Default::default(),
+            );
+            let h = B::swap_middle(x4.clone());
+            let grads = (h.clone() * w4).sum().backward();
+            out.push(("forward".into(), host(h.inner())));
+            out.push(("d x".into(), host(x4.grad(&grads).expect("grad"))));
+        }
+        "target_logprobs" => {
+            let targets: Vec<i32> = (0..rows).map(|r| ((r * 7) % cols) as i32).collect();
+            let targets = Tensor::<B, 1, Int>::from_data(
+                TensorData::new(targets, [rows]),
+                &Default::default(),
+            );
+            let lp = B::target_logprobs(x.clone(), targets, true);
+            let row_weights = Tensor::<B, 1>::from_data(
+                TensorData::new(values(rows, 6), [rows]),
+                &Default::default(),
+            );
+            let grads = (lp.logprobs.clone() * row_weights).sum().backward();
+            out.push(("forward".into(), host(lp.logprobs.inner())));
+            out.push((
+                "entropy".into(),
+                host(lp.entropy.expect("asked for").inner()),
+            ));
+            out.push(("d logits".into(), host(x.grad(&grads).expect("grad"))));
+        }
+        "matmul" => {
+            let a = leaf::<B, 3>(&values(n, 1), [2, rows / 2, cols]);
+            let b = leaf::<B, 3>(&values(n, 2), [2, cols, rows / 2]);
+            let h = B::matmul(a.clone(), b.clone());
+            let grads = h.clone().sum().backward();
+            out.push(("forward".into(), host(h.inner())));
+            out.push(("d lhs".into(), host(a.grad(&grads).expect("grad"))));
+            out.push(("d rhs".into(), host(b.grad(&grads).expect("grad"))));
+        }
+        other => panic!("no operation {other}"),
+    }
+    out
+}
+
+/// The fused operations on wgpu (burn's compositions, compiled by CubeCL and fused by
+/// burn's fusion) against the CPU backend's kernels, forward and backward. Prints the
+/// largest difference of each; they must stay within 1e-4 relative (f32 sums in other
+/// orders differ by about 1e-6 here).
+#[test]
+fn fused_operations_on_wgpu_match_the_cpu_kernels() {
+    let shape = (12, 96);
+    let mut failures = Vec::new();
+    for op in [
+        "masked_softmax",
+        "swiglu",
+        "rms_norm",
+        "rotary",
+        "swap_middle",
+        "target_logprobs",
+        "matmul",
+    ] {
+        let gpu = forward_and_gradients::<Ad>(op, shape);
+        let cpu = forward_and_gradients::<CpuAd>(op, shape);
+        for ((what, got), (_, want)) in gpu.iter().zip(&cpu) {
+            let difference = worst(got, want);
+            eprintln!("{op} {what}: max relative difference {difference:.2e}");
+            if difference > 1e-4 || got.iter().any(|v| !v.is_finite()) {
+                failures.push(format!("{op} {what}: {difference}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

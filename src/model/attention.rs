@@ -11,11 +11,60 @@ use super::lora::Lora;
 use super::projection::project_adapted;
 use super::rope::RopeTables;
 
-/// Cached keys and values of one layer, `[batch, kv_heads, keys, head_dim]` each.
+/// Cached keys and values of one layer: buffers of `[batch, kv_heads, capacity,
+/// head_dim]` allocated at the first step, of which the first `len` keys are filled.
+/// A step writes its keys into the buffers in place and attends to a view of the filled
+/// part, instead of concatenating a new copy of every key so far at every decoded token.
 #[derive(Debug, Clone)]
 pub struct LayerKv<B: Backend> {
-    k: Tensor<B, 4>,
-    v: Tensor<B, 4>,
+    capacity: usize,
+    len: usize,
+    buffers: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+}
+
+impl<B: Backend> LayerKv<B> {
+    /// An empty cache for up to `capacity` keys per row (it grows past that if asked).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            len: 0,
+            buffers: None,
+        }
+    }
+
+    /// Appends this step's keys and values (`[batch, kv_heads, seq, head_dim]`); returns
+    /// every key and value so far, `[batch, kv_heads, len, head_dim]`.
+    fn append(&mut self, k: Tensor<B, 4>, v: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let [b, kvh, s, d] = k.dims();
+        let end = self.len + s;
+        let (mut keys, mut values) = match self.buffers.take() {
+            Some((keys, values)) if end <= keys.dims()[2] => (keys, values),
+            // Past the capacity (or the first step): a larger buffer, the filled part
+            // copied over once.
+            previous => {
+                self.capacity = self.capacity.max(end).max(2 * self.len);
+                let device = k.device();
+                let empty = || Tensor::<B, 4>::zeros([b, kvh, self.capacity, d], &device);
+                let (mut keys, mut values) = (empty(), empty());
+                if let Some((old_k, old_v)) = previous {
+                    let filled = [0..b, 0..kvh, 0..self.len, 0..d];
+                    keys = keys.slice_assign(filled.clone(), old_k.narrow(2, 0, self.len));
+                    values = values.slice_assign(filled, old_v.narrow(2, 0, self.len));
+                }
+                (keys, values)
+            }
+        };
+        let new = [0..b, 0..kvh, self.len..end, 0..d];
+        keys = keys.slice_assign(new.clone(), k);
+        values = values.slice_assign(new, v);
+        self.len = end;
+        let filled = (
+            keys.clone().narrow(2, 0, end),
+            values.clone().narrow(2, 0, end),
+        );
+        self.buffers = Some((keys, values));
+        filled
+    }
 }
 
 /// Self-attention with `num_heads` query heads sharing `num_kv_heads` key/value heads.
@@ -53,7 +102,7 @@ impl<B: KernelBackend> Attention<B> {
         x: Tensor<B, 3>,
         rope: &RopeTables<B>,
         mask: &Tensor<B, 5>,
-        cache: Option<&mut Option<LayerKv<B>>>,
+        cache: Option<&mut LayerKv<B>>,
     ) -> Tensor<B, 3> {
         let [b, s, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
@@ -71,20 +120,7 @@ impl<B: KernelBackend> Attention<B> {
         );
 
         let (k, v) = match cache {
-            Some(slot) => {
-                let (k, v) = match slot.take() {
-                    Some(prev) => (
-                        Tensor::cat(vec![prev.k, k], 2),
-                        Tensor::cat(vec![prev.v, v], 2),
-                    ),
-                    None => (k, v),
-                };
-                *slot = Some(LayerKv {
-                    k: k.clone(),
-                    v: v.clone(),
-                });
-                (k, v)
-            }
+            Some(cache) => cache.append(k, v),
             None => (k, v),
         };
         let keys = k.dims()[2];

@@ -30,7 +30,7 @@ impl<B: KernelBackend> DecoderLayer<B> {
         x: Tensor<B, 3>,
         rope: &RopeTables<B>,
         mask: &Tensor<B, 5>,
-        cache: Option<&mut Option<LayerKv<B>>>,
+        cache: Option<&mut LayerKv<B>>,
     ) -> Tensor<B, 3> {
         let attn = self.self_attn.forward(
             rms_norm(x.clone(), &self.input_layernorm),

@@ -183,7 +183,7 @@ pub fn generate<B: KernelBackend>(
     prompt.check(model.vocab_size)?;
     let b = prompt.batch;
 
-    let mut cache = KvCache::new(model.num_layers());
+    let mut cache = KvCache::new(model.num_layers(), prompt.seq + params.max_new_tokens);
     let mut key_valid = prompt.valid.clone();
     let mut next_pos: Vec<usize> = prompts.iter().map(Vec::len).collect();
     let mut rngs: Vec<SeededRng> = (0..b as u64)

@@ -45,14 +45,15 @@ pub struct LayerInputs<B: Backend> {
 /// Keys and values of every layer for the tokens seen so far.
 #[derive(Debug, Clone)]
 pub struct KvCache<B: Backend> {
-    layers: Vec<Option<LayerKv<B>>>,
+    layers: Vec<LayerKv<B>>,
 }
 
 impl<B: Backend> KvCache<B> {
-    /// An empty cache for `num_layers` layers.
-    pub fn new(num_layers: usize) -> Self {
+    /// An empty cache for `num_layers` layers of up to `capacity` keys per row (the
+    /// prompt and every token to be generated: its buffers are allocated once).
+    pub fn new(num_layers: usize, capacity: usize) -> Self {
         Self {
-            layers: vec![None; num_layers],
+            layers: (0..num_layers).map(|_| LayerKv::new(capacity)).collect(),
         }
     }
 }

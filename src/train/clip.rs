@@ -4,21 +4,23 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{ElementConversion, Tensor};
+use burn::tensor::Tensor;
 
 use crate::model::kernels;
 use crate::model::TrainBackend;
 
-struct SquaredNorm<'g> {
+/// Each gradient's sum of squares, `[1]` on the device, in the model's parameter order:
+/// read back in one transfer (a read per parameter would stall a GPU's queue hundreds of
+/// times a step).
+struct SquaredNorms<'g, B: TrainBackend> {
     grads: &'g GradientsParams,
-    total: f64,
+    sums: Vec<Tensor<B::InnerBackend, 1>>,
 }
 
-impl<B: TrainBackend> ModuleVisitor<B> for SquaredNorm<'_> {
+impl<B: TrainBackend> ModuleVisitor<B> for SquaredNorms<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(grad) = self.grads.get::<B::InnerBackend, D>(param.id) {
-            let sum: f64 = kernels::sum(grad.clone() * grad).into_scalar().elem();
-            self.total += sum;
+            self.sums.push(kernels::sum(grad.clone() * grad));
         }
     }
 }
@@ -44,9 +46,23 @@ pub fn clip_global_norm<B: TrainBackend, M: Module<B>>(
     grads: &mut GradientsParams,
     max_norm: f64,
 ) -> f64 {
-    let mut norm = SquaredNorm { grads, total: 0.0 };
-    Module::<B>::visit(model, &mut norm);
-    let total = norm.total.sqrt();
+    let mut norms = SquaredNorms::<B> {
+        grads,
+        sums: Vec::new(),
+    };
+    Module::<B>::visit(model, &mut norms);
+    // Added on the host in f64, in parameter order, as each was read one by one before.
+    let total = if norms.sums.is_empty() {
+        0.0
+    } else {
+        Tensor::cat(norms.sums, 0)
+            .into_data()
+            .convert::<f32>()
+            .iter::<f32>()
+            .map(f64::from)
+            .sum::<f64>()
+            .sqrt()
+    };
     if max_norm > 0.0 && total > max_norm {
         let mut scale = Scale {
             grads,

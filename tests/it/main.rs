@@ -8,6 +8,7 @@ mod composition;
 mod docs;
 mod examples;
 mod faults;
+mod gpu_pipeline;
 mod hostile;
 mod keys;
 mod layers;

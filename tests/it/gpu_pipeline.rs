@@ -1,0 +1,196 @@
+//! Every stage kind on a GPU backend, checked against the CPU backend: `wgpu` by default
+//! (CI runs it on the CPU through Mesa's lavapipe, a real Vulkan driver: the same shaders
+//! a GPU gets), or the backend `R1FLOW_GPU_BACKEND` names (`cuda`: scripts/gpu-check.sh).
+//!
+//! One micro pipeline with every kind — dataset, pretrain, SFT, GRPO (with a KL term),
+//! rejection sampling in both modes, the reward model, RLHF, distillation in both modes,
+//! eval and export — runs into one store per backend. Compared, per stage and per logged
+//! point: every metric both backends log (wall times aside), within [`TOLERANCE`]; the
+//! outputs each stage wrote (the same names); and the greedy completions of the GPU-trained
+//! model, decoded on both backends from the exported checkpoint, token for token.
+//!
+//! Why a tolerance and which: the backends add in different orders (flex's kernels in a
+//! fixed lane-wise order, CubeCL's matrix products and reductions in tiles), so their f32
+//! results differ in the last bits, about 1e-6 relative per operation; a few optimizer
+//! steps carry that to about 1e-5. A wrong gradient, a mask that lets padding in or a
+//! reward wired to the wrong completion moves a loss or a reward by far more than
+//! [`TOLERANCE`] on the first logged step. Sampling reads the same logits on the host with
+//! the same seeded generator, so completions match unless two tokens' probabilities sit
+//! within that noise of a sampling boundary; the pipeline is small enough that none does.
+#![cfg(any(feature = "wgpu", feature = "cuda"))]
+
+use crate::support::{metric_series, repo_root, Test};
+
+/// Largest difference allowed between a metric on the two backends, relative to
+/// `max(1, |cpu value|)`.
+const TOLERANCE: f64 = 1e-3;
+
+const MANIFEST: &str = r#"
+name: every-kind-on-a-gpu
+seed: 5
+defaults:
+  max_prompt_length: 32
+  max_completion_length: 12
+models:
+  micro: {preset: tiny, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}
+datasets:
+  arith: {kind: arithmetic, num_samples: 48, operations: [add], max_digits: 1, noise: {shortcut: 0.5, unformatted: 0.3}}
+  prefs: {kind: jsonl, path: preferences.jsonl, format: preferences}
+stages:
+  tasks: {kind: dataset, source: arith, template: {user: "Q: {question}\nA: <think>"}, test_size: 8}
+  pairs: {kind: dataset, source: prefs, test_size: 4}
+  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, learning_rate: 3.0e-3, per_device_train_batch_size: 4, max_steps: 4, logging_steps: 1}
+  sft: {kind: sft, from: base, data: tasks, learning_rate: 1.0e-3, per_device_train_batch_size: 4, max_steps: 2, logging_steps: 1}
+  grpo: {kind: grpo, from: sft, prompts: tasks, rewards: {accuracy: 1.0, format: 0.2}, learning_rate: 1.0e-4, num_generations: 4, per_device_train_batch_size: 8, max_steps: 2, beta: 0.04, logging_steps: 1}
+  kept: {kind: rejection_sampling, from: grpo, prompts: tasks, num_samples: 2, thresholds: {accuracy: 0.0}, require_format: false, max_per_prompt: 1, limit: 8}
+  judged: {kind: rejection_sampling, from: grpo, prompts: tasks, num_samples: 2, emit: preferences, thresholds: {accuracy: 0.0}, require_format: false, max_per_prompt: 1, limit: 8}
+  rm: {kind: reward_model, from: sft, data: pairs, learning_rate: 1.0e-3, per_device_train_batch_size: 4, max_steps: 2, max_seq_length: 64, logging_steps: 1}
+  rlhf: {kind: rlhf, from: sft, prompts: tasks, rewards: {accuracy: 1.0, format: 0.5}, reward_model: rm, learning_rate: 1.0e-4, num_generations: 4, per_device_train_batch_size: 8, max_steps: 2, beta: 0.0, logging_steps: 1}
+  distil_sft: {kind: distill, teacher: grpo, student: base, data: kept, mode: sft, learning_rate: 1.0e-3, per_device_train_batch_size: 4, max_steps: 2, logging_steps: 1}
+  distil_logits: {kind: distill, teacher: grpo, student: base, data: tasks, mode: logits, learning_rate: 1.0e-3, per_device_train_batch_size: 4, max_steps: 2, logging_steps: 1}
+  scored: {kind: eval, from: grpo, prompts: tasks, num_samples: 2, k: [1, 2], limit: 4}
+  shipped: {kind: export, from: grpo, path: exported}
+"#;
+
+/// The stages whose logged points are compared.
+const LOGGED: [&str; 8] = [
+    "base",
+    "sft",
+    "grpo",
+    "rm",
+    "rlhf",
+    "distil_sft",
+    "distil_logits",
+    "scored",
+];
+
+/// Runs the manifest on `backend` in a fresh directory.
+fn run_on(backend: &str) -> Test {
+    let prefs = std::fs::read(repo_root().join("pipelines/data/preferences.jsonl"))
+        .expect("shipped preferences");
+    let test = Test::new()
+        .write("m.yaml", MANIFEST)
+        .write("preferences.jsonl", prefs);
+    let started = std::time::Instant::now();
+    let run = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--backend", backend])
+        .run();
+    assert!(run.success, "--backend {backend}: {}", run.stderr);
+    eprintln!(
+        "every-kind pipeline on {backend}: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    test
+}
+
+/// The metrics of a stage's logged points, `(step, name, value)`, wall times aside.
+fn points(test: &Test, stage: &str) -> Vec<(u64, String, f64)> {
+    let mut out = Vec::new();
+    for point in metric_series(test, stage) {
+        let step = point["step"].as_u64().unwrap_or(0);
+        if let Some(values) = point["values"].as_object() {
+            for (name, value) in values {
+                if let (false, Some(value)) = (name.starts_with("time/"), value.as_f64()) {
+                    out.push((step, name.clone(), value));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Greedy completions of the exported model decoded on `backend`, one line per prompt.
+fn greedy(test: &Test, backend: &str) -> String {
+    let out = test
+        .clone_args([
+            "generate",
+            "--model",
+            "exported",
+            "--backend",
+            backend,
+            "--temperature",
+            "0",
+            "--max-new-tokens",
+            "16",
+            "--prompt",
+            "Q: 3 + 4\nA: <think>",
+            "--prompt",
+            "Q: 12 + 7 + 1\nA: <think>",
+        ])
+        .run();
+    assert!(out.success, "generate on {backend}: {}", out.stderr);
+    out.stdout
+}
+
+/// The GPU backend under test: `R1FLOW_GPU_BACKEND`, else wgpu where it is compiled in.
+fn gpu_backend() -> String {
+    std::env::var("R1FLOW_GPU_BACKEND").unwrap_or_else(|_| {
+        if cfg!(feature = "wgpu") {
+            "wgpu"
+        } else {
+            "cuda"
+        }
+        .to_string()
+    })
+}
+
+#[test]
+fn every_stage_kind_runs_on_a_gpu_backend_and_agrees_with_the_cpu() {
+    let backend = gpu_backend();
+    let cpu = run_on("cpu");
+    let gpu = run_on(&backend);
+
+    let mut worst: std::collections::BTreeMap<String, f64> = Default::default();
+    let mut wrong = Vec::new();
+    for stage in LOGGED {
+        let (want, got) = (points(&cpu, stage), points(&gpu, stage));
+        assert!(!want.is_empty(), "{stage} logged nothing on the CPU");
+        let want_keys: Vec<_> = want.iter().map(|(s, n, _)| (s, n)).collect();
+        let got_keys: Vec<_> = got.iter().map(|(s, n, _)| (s, n)).collect();
+        assert_eq!(got_keys, want_keys, "{stage}: the same points and metrics");
+        for ((step, name, a), (_, _, b)) in want.iter().zip(&got) {
+            let difference = (a - b).abs() / a.abs().max(1.0);
+            let slot = worst.entry(format!("{stage} {name}")).or_insert(0.0);
+            *slot = slot.max(difference);
+            if difference > TOLERANCE || a.is_nan() != b.is_nan() {
+                wrong.push(format!(
+                    "{stage} step {step} {name}: cpu {a}, {backend} {b}"
+                ));
+            }
+        }
+    }
+    // The largest difference per metric, for the CI log.
+    for (metric, difference) in &worst {
+        eprintln!("max relative difference {metric}: {difference:.2e}");
+    }
+    assert!(
+        wrong.is_empty(),
+        "beyond {TOLERANCE} of the CPU: {wrong:#?}"
+    );
+
+    let outputs = |test: &Test| -> Vec<String> {
+        let run = crate::support::last_run_json(test);
+        let mut names: Vec<String> = run["stages"]
+            .as_array()
+            .expect("stages")
+            .iter()
+            .flat_map(|s| {
+                let stage = s["name"].as_str().unwrap_or("").to_string();
+                s["outputs"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |o| format!("{stage}/{}", o["name"].as_str().unwrap_or("")))
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(outputs(&gpu), outputs(&cpu), "the same outputs");
+
+    // The same weights decode the same greedy tokens on both backends.
+    let on_gpu = greedy(&gpu, &backend);
+    assert_eq!(greedy(&gpu, "cpu"), on_gpu, "greedy completions");
+    assert!(!on_gpu.trim().is_empty(), "generate printed nothing");
+}
