@@ -5,7 +5,7 @@ use crate::exec::{StageContext, StageError, StageOutput};
 use crate::records::DatasetRecord;
 use crate::stages::InputField;
 use crate::stages::{Distill, DistillObjective};
-use crate::train::{self, Objective, SequenceMode, SupervisedJob, SupervisedTask};
+use crate::train::{self, Objective, SequenceMode, SupervisedJob};
 
 pub(super) fn run(
     settings: Distill,
@@ -34,6 +34,5 @@ pub(super) fn run(
         hyper: settings.training,
         seed: settings.seed,
     };
-    let numerics = train::stage_numerics(context);
-    train::run_on_backend(numerics, SupervisedTask { context, job })
+    train::run_job(context, job)
 }

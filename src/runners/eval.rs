@@ -3,7 +3,7 @@
 
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::stages::{Eval, EvalSplit};
-use crate::train::{self, EvalJob, EvalTask};
+use crate::train::{self, EvalJob};
 
 pub(super) fn run(
     settings: Eval,
@@ -22,6 +22,5 @@ pub(super) fn run(
         max_prompt_length: settings.generation.max_prompt_length,
         seed: settings.seed,
     };
-    let numerics = train::stage_numerics(context);
-    train::run_on_backend(numerics, EvalTask { context, job })
+    train::run_job(context, job)
 }

@@ -3,7 +3,7 @@
 
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::stages::Grpo;
-use crate::train::{self, GrpoJob, GrpoTask, PolicyRewards};
+use crate::train::{self, GrpoJob, PolicyRewards};
 
 pub(super) fn run(
     settings: Grpo,
@@ -16,6 +16,5 @@ pub(super) fn run(
         rewards: PolicyRewards::Same(settings.rewards),
         seed: settings.seed,
     };
-    let numerics = train::stage_numerics(context);
-    train::run_on_backend(numerics, GrpoTask { context, job })
+    train::run_job(context, job)
 }

@@ -3,7 +3,7 @@
 
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::stages::{RejectionEmit, RejectionSampling};
-use crate::train::{self, RejectionJob, RejectionTask};
+use crate::train::{self, RejectionJob};
 
 pub(super) fn run(
     settings: RejectionSampling,
@@ -21,6 +21,5 @@ pub(super) fn run(
         preferences: settings.emit == RejectionEmit::Preferences,
         seed: settings.seed,
     };
-    let numerics = train::stage_numerics(context);
-    train::run_on_backend(numerics, RejectionTask { context, job })
+    train::run_job(context, job)
 }

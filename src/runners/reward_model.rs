@@ -5,7 +5,7 @@ use crate::exec::{StageContext, StageError, StageOutput};
 use crate::records::DatasetRecord;
 use crate::stages::InputField;
 use crate::stages::RewardModel;
-use crate::train::{self, PreferencePair, RewardModelJob, RewardModelTask};
+use crate::train::{self, PreferencePair, RewardModelJob};
 
 pub(super) fn run(
     settings: RewardModel,
@@ -32,6 +32,5 @@ pub(super) fn run(
         hyper: settings.training,
         seed: settings.seed,
     };
-    let numerics = train::stage_numerics(context);
-    train::run_on_backend(numerics, RewardModelTask { context, job })
+    train::run_job(context, job)
 }

@@ -5,7 +5,7 @@
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::stages::InputField;
 use crate::stages::Rlhf;
-use crate::train::{self, GrpoJob, GrpoTask, PolicyRewards};
+use crate::train::{self, GrpoJob, PolicyRewards};
 
 pub(super) fn run(
     settings: Rlhf,
@@ -22,6 +22,5 @@ pub(super) fn run(
         },
         seed: settings.seed,
     };
-    let numerics = train::stage_numerics(context);
-    train::run_on_backend(numerics, GrpoTask { context, job })
+    train::run_job(context, job)
 }
