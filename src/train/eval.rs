@@ -11,8 +11,8 @@ use indexmap::IndexMap;
 use super::models::{failed, load_input};
 use super::reward_scoring::RewardModels;
 use super::sampling::{answers_of, reward_samples, sample_records};
-use super::stage_job::StageJob;
-use crate::exec::{StageContext, StageError, StageOutput};
+use super::stage_job::{JobResult, StageJob};
+use crate::exec::{StageContext, StageOutput};
 use crate::manifest::RewardDecl;
 use crate::metrics::{mechanism_metrics, summarize, EvalSample, ModeSample};
 use crate::metrics::{StoredSample, METRICS_FILE, SAMPLES_FILE};
@@ -36,11 +36,7 @@ pub struct EvalJob {
 }
 
 impl StageJob for EvalJob {
-    fn run<B: TrainBackend>(
-        self,
-        context: &mut StageContext<'_>,
-        device: B::Device,
-    ) -> Result<StageOutput, StageError> {
+    fn run<B: TrainBackend>(self, context: &mut StageContext<'_>, device: B::Device) -> JobResult {
         let spec = context.spec().clone();
         let loaded = load_input::<B::InnerBackend>(context, InputField::From, self.seed, &device)?;
         let mut records: Vec<DatasetRecord> =

@@ -17,7 +17,7 @@ use super::policy_update::{update_policy, UpdateSettings, UpdateStats};
 use super::reference_sync::{check_syncable, mix_into_reference};
 use super::reward_scoring::RewardModels;
 use super::rollout::{prompt_batch, sample_step, RolloutSettings, StepRollouts};
-use super::stage_job::StageJob;
+use super::stage_job::{JobResult, StageJob};
 use super::state::{load_module, module_bytes, LoopState};
 use super::training_loop::{train, AdamW, Learner, StepAt, StepReport};
 use crate::exec::{StageContext, StageError, StageOutput};
@@ -51,11 +51,7 @@ impl GrpoJob {
 }
 
 impl StageJob for GrpoJob {
-    fn run<B: TrainBackend>(
-        self,
-        context: &mut StageContext<'_>,
-        device: B::Device,
-    ) -> Result<StageOutput, StageError> {
+    fn run<B: TrainBackend>(self, context: &mut StageContext<'_>, device: B::Device) -> JobResult {
         let spec = context.spec().clone();
         let mut policy = load_input::<B>(context, InputField::From, self.seed, &device)?;
         let lora = self.training.lora.as_ref();

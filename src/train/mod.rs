@@ -49,7 +49,7 @@ pub use reward_model::{
 pub use reward_scoring::RewardModels;
 pub use sampling::{sample_records, PromptSample};
 pub use schedule::learning_rate;
-pub use stage_job::{run_job, StageJob};
+pub use stage_job::{run_job, JobResult, StageJob};
 pub use state::LoopState;
 pub use supervised::{Objective, SequenceMode, SupervisedJob};
 

@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 use super::models::{failed, load_input};
 use super::reward_scoring::RewardModels;
 use super::sampling::{answers_of, reward_samples, sample_records, PromptSample};
-use super::stage_job::StageJob;
+use super::stage_job::{JobResult, StageJob};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::model::SamplingParams;
 use crate::model::TrainBackend;
@@ -48,11 +48,7 @@ struct Judged {
 }
 
 impl StageJob for RejectionJob {
-    fn run<B: TrainBackend>(
-        self,
-        context: &mut StageContext<'_>,
-        device: B::Device,
-    ) -> Result<StageOutput, StageError> {
+    fn run<B: TrainBackend>(self, context: &mut StageContext<'_>, device: B::Device) -> JobResult {
         let spec = context.spec().clone();
         let loaded = load_input::<B::InnerBackend>(context, InputField::From, self.seed, &device)?;
         let weights: IndexMap<String, f64> =

@@ -13,7 +13,7 @@ use burn::tensor::{ElementConversion, Tensor};
 
 use super::bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
 use super::models::{failed, load_input, TOKENIZER_FILE};
-use super::stage_job::StageJob;
+use super::stage_job::{JobResult, StageJob};
 use super::supervised::micro_batch;
 use super::training_loop::{accumulated_step, train, AdamW, Learner, StepAt, StepReport};
 use crate::exec::{StageContext, StageError, StageOutput};
@@ -140,11 +140,7 @@ fn held_out_stats<B: KernelBackend>(
 
 impl StageJob for RewardModelJob {
     /// Runs a reward-model job on backend `B`.
-    fn run<B: TrainBackend>(
-        self,
-        context: &mut StageContext<'_>,
-        device: B::Device,
-    ) -> Result<StageOutput, StageError> {
+    fn run<B: TrainBackend>(self, context: &mut StageContext<'_>, device: B::Device) -> JobResult {
         let loaded = load_input::<B>(context, InputField::From, self.seed, &device)?;
         let tokenizer = loaded.tokenizer;
         let config = loaded.config;

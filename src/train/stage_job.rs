@@ -5,15 +5,14 @@ use super::{run_on_backend, stage_numerics};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::model::{BackendTask, TrainBackend};
 
+/// What running a stage's job gives: the stage's output, or why it failed.
+pub type JobResult = Result<StageOutput, StageError>;
+
 /// The work of a kind that computes with a model: its settings, run on a backend with the
 /// context of its stage.
 pub trait StageJob: Send {
     /// Runs the job on backend `B` (autodiff; `B::InnerBackend` for forward-only work).
-    fn run<B: TrainBackend>(
-        self,
-        context: &mut StageContext<'_>,
-        device: B::Device,
-    ) -> Result<StageOutput, StageError>;
+    fn run<B: TrainBackend>(self, context: &mut StageContext<'_>, device: B::Device) -> JobResult;
 }
 
 /// A job with the context of its stage: one backend task.
@@ -23,7 +22,7 @@ struct StageTask<'c, 'a, J> {
 }
 
 impl<J: StageJob> BackendTask for StageTask<'_, '_, J> {
-    type Output = Result<StageOutput, StageError>;
+    type Output = JobResult;
 
     fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         self.job.run::<B>(self.context, device)
@@ -31,10 +30,7 @@ impl<J: StageJob> BackendTask for StageTask<'_, '_, J> {
 }
 
 /// Runs `job` on the stage's backend, in the stage's numeric profile.
-pub fn run_job<J: StageJob>(
-    context: &mut StageContext<'_>,
-    job: J,
-) -> Result<StageOutput, StageError> {
+pub fn run_job<J: StageJob>(context: &mut StageContext<'_>, job: J) -> JobResult {
     let numerics = stage_numerics(context);
     run_on_backend(numerics, StageTask { context, job })
 }

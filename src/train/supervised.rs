@@ -14,7 +14,7 @@ use super::distill_kl::token_kl;
 use super::lora::{trained_model_files, with_adapters};
 use super::loss_mask::next_token_weights;
 use super::models::{failed, load_input, StageModel};
-use super::stage_job::StageJob;
+use super::stage_job::{JobResult, StageJob};
 use super::training_loop::{accumulated_step, train, AdamW, Learner, StepAt, StepReport};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::metric_names as names;
@@ -192,11 +192,7 @@ fn batch_gradients<B: TrainBackend>(
 
 impl StageJob for SupervisedJob {
     /// Runs a supervised job on backend `B`.
-    fn run<B: TrainBackend>(
-        self,
-        context: &mut StageContext<'_>,
-        device: B::Device,
-    ) -> Result<StageOutput, StageError> {
+    fn run<B: TrainBackend>(self, context: &mut StageContext<'_>, device: B::Device) -> JobResult {
         let mut loaded: StageModel<B> = load_input(context, self.init_field, self.seed, &device)?;
         // Only the student gets adapters; a teacher stays as it is.
         let lora = self.hyper.lora.as_ref();
