@@ -46,6 +46,11 @@ fn executable(test: Test, name: &str, script: &str) -> Test {
     test
 }
 
+/// `validate` of `manifest(rest)` in a fresh project.
+fn validate_manifest(rest: &str) -> crate::support::Outcome {
+    validate(&Test::new().write("m.yaml", manifest(rest)))
+}
+
 fn validate(test: &Test) -> crate::support::Outcome {
     test.clone_args(["validate", "m.yaml"]).run_within(30)
 }
@@ -165,7 +170,7 @@ fn a_diverging_loss_fails_its_stage_and_the_store_stays_usable() {
             outcome.stderr
         );
     }
-    let listed = test.clone_args(["runs", "--store", "store"]).run_within(30);
+    let listed = test.runs_in_store().run_within(30);
     assert!(!listed.stdout.contains("running"), "{}", listed.stdout);
 }
 
@@ -229,10 +234,8 @@ fn non_finite_numbers_are_rejected_where_written() {
     ];
     for field in fields {
         for value in [".nan", ".inf", "-.inf", ".NaN", "-.Inf"] {
-            let test = Test::new().write(
-                "m.yaml",
-                manifest(&format!(
-                    r#"stages:
+            let outcome = validate_manifest(&format!(
+                r#"stages:
   tasks: {{kind: dataset, source: arith}}
   base: {{kind: pretrain, from: micro, data: tasks}}
   zero:
@@ -242,9 +245,7 @@ fn non_finite_numbers_are_rejected_where_written() {
     rewards: {{accuracy: 1.0}}
     {field}: {value}
 "#
-                )),
-            );
-            let outcome = validate(&test);
+            ));
             assert!(!outcome.success, "{field}: {value} validated");
             assert!(
                 outcome.stderr.contains("not a finite number")
@@ -263,14 +264,9 @@ fn non_finite_numbers_are_rejected_where_written() {
         ),
         ("rewards:\n  long: {kind: length, penalty: -.inf}\n", 9),
     ] {
-        let test = Test::new().write(
-            "m.yaml",
-            format!(
-                "{}{section}stages:\n  tasks: {{kind: dataset, source: arith}}\n",
-                micro_manifest("hostile")
-            ),
-        );
-        let outcome = validate(&test);
+        let outcome = validate_manifest(&format!(
+            "{section}stages:\n  tasks: {{kind: dataset, source: arith}}\n"
+        ));
         assert!(
             !outcome.success && outcome.stderr.contains(&format!("m.yaml:{line}:")),
             "{section}: {}",
@@ -458,13 +454,9 @@ fn an_empty_jsonl_file_is_a_located_error() {
 
 #[test]
 fn dataset_files_must_stay_inside_the_project() {
-    let test = Test::new().write(
-        "m.yaml",
-        manifest(
-            "  leak: {kind: jsonl, path: /etc/passwd, format: prompts}\nstages:\n  tasks: {kind: dataset, source: leak}\n",
-        ),
+    let outcome = validate_manifest(
+        "  leak: {kind: jsonl, path: /etc/passwd, format: prompts}\nstages:\n  tasks: {kind: dataset, source: leak}\n"
     );
-    let outcome = validate(&test);
     assert!(!outcome.success);
     assert!(
         outcome.stderr.contains("outside the project") && !outcome.stderr.contains("root:"),
@@ -546,14 +538,9 @@ fn absurd_dataset_sizes_are_refused_at_validate() {
         "{kind: arithmetic, num_samples: 18446744073709551615}",
         "{kind: countdown, num_samples: 18446744073709551615}",
     ] {
-        let test = Test::new().write(
-            "m.yaml",
-            format!(
-                "{}  huge: {kind}\nstages:\n  tasks: {{kind: dataset, source: huge}}\n",
-                micro_manifest("hostile")
-            ),
-        );
-        let outcome = validate(&test);
+        let outcome = validate_manifest(&format!(
+            "  huge: {kind}\nstages:\n  tasks: {{kind: dataset, source: huge}}\n"
+        ));
         outcome
             .assert_failure_says("m.yaml:8:")
             .assert_stderr_says("at most 1000000");
@@ -564,13 +551,11 @@ fn absurd_dataset_sizes_are_refused_at_validate() {
         ("{kind: rejection_sampling, from: base, prompts: tasks, num_samples: 100000, thresholds: {accuracy: 1.0}}", "num_samples"),
         ("{kind: grpo, from: base, prompts: tasks, rewards: {accuracy: 1.0}, num_generations: 100000, per_device_train_batch_size: 100000}", "num_generations"),
     ] {
-        let test = Test::new().write(
-            "m.yaml",
-            manifest(&format!(
+        let outcome = validate_manifest(
+            &format!(
                 "stages:\n  tasks: {{kind: dataset, source: arith}}\n  base: {{kind: pretrain, from: micro, data: tasks}}\n  big: {stage}\n"
-            )),
+            )
         );
-        let outcome = validate(&test);
         assert!(
             !outcome.success
                 && outcome.stderr.contains("m.yaml:11:")
@@ -723,7 +708,7 @@ fn a_damaged_index_is_reported_with_what_to_do() {
     // A damaged index file: sled's own complaint, located, without terminal colour codes.
     let test = stored_project();
     std::fs::write(test.path("store/index/conf"), "segment_size: 5").expect("damage conf");
-    let outcome = test.clone_args(["runs", "--store", "store"]).run_within(30);
+    let outcome = test.runs_in_store().run_within(30);
     assert!(!outcome.success, "{}", outcome.stdout);
     assert!(
         outcome.stderr.contains("damaged")
@@ -742,7 +727,7 @@ fn a_damaged_index_is_reported_with_what_to_do() {
             std::fs::remove_dir_all(test.path("store/index")).expect("rm index");
             std::fs::create_dir(test.path("store/index")).expect("mkdir index");
         }
-        let outcome = test.clone_args(["runs", "--store", "store"]).run_within(30);
+        let outcome = test.runs_in_store().run_within(30);
         assert!(!outcome.success, "{damage}: {}", outcome.stdout);
         assert!(
             outcome.stderr.contains("damaged"),

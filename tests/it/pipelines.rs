@@ -99,13 +99,9 @@ fn plan_renders_graphviz_and_selects_variants() {
     let dot = Test::in_dir(&repo_root())
         .args(["plan", "pipelines/distill.yaml", "--dot"])
         .run();
-    dot.assert_success();
-    assert!(
-        dot.stdout.starts_with("digraph \"distill\" {"),
-        "{}",
-        dot.stdout
-    );
-    dot.assert_stdout_says("[label=\"data\"]");
+    dot.assert_success()
+        .assert_stdout_starts_with("digraph \"distill\" {")
+        .assert_stdout_says("[label=\"data\"]");
 
     let one = Test::in_dir(&repo_root())
         .args(["plan", "pipelines/distill.yaml", "--variant", "s2+micro"])

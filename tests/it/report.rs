@@ -288,13 +288,8 @@ fn an_ablation_is_reported_and_compared() {
             "compare", "m.yaml", "--format", "markdown", "--store", "store",
         ])
         .run();
-    assert!(
-        markdown
-            .stdout
-            .starts_with("| variant | seeds | stages.zero.rewards.language | pass@1 |"),
-        "{}",
-        markdown.stdout
-    );
+    markdown
+        .assert_stdout_starts_with("| variant | seeds | stages.zero.rewards.language | pass@1 |");
     let csv = test
         .clone_args([
             "compare",

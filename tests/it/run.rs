@@ -24,6 +24,13 @@ fn project() -> Test {
         .write("data.jsonl", DATA)
 }
 
+/// The project after one successful run.
+fn project_run_once() -> Test {
+    let test = project();
+    test.run_in_store().run().assert_success();
+    test
+}
+
 fn statuses(run: &serde_json::Value) -> Vec<(String, String)> {
     run["stages"]
         .as_array()
@@ -68,7 +75,7 @@ fn a_second_run_reuses_everything() {
     );
     assert_eq!(output_hashes(&last_run_json(&test)), output_hashes(&run));
 
-    let listing = test.clone_args(["runs", "--store", "store"]).run();
+    let listing = test.runs_in_store().run();
     listing.assert_success();
     assert_eq!(
         listing.stdout.lines().count(),
@@ -80,8 +87,7 @@ fn a_second_run_reuses_everything() {
 
 #[test]
 fn a_corrupt_blob_is_detected_and_recomputed() {
-    let test = project();
-    assert!(test.run_in_store().run().success);
+    let test = project_run_once();
     let run = last_run_json(&test);
     let hash = run["stages"][0]["outputs"][0]["hash"]
         .as_str()
@@ -120,7 +126,7 @@ fn crashes_at_every_write_point_leave_a_store_that_resumes() {
             expected,
             "{point}: artifacts differ from an uninterrupted run"
         );
-        let runs = test.clone_args(["runs", "--store", "store"]).run();
+        let runs = test.runs_in_store().run();
         assert!(
             runs.stdout.contains("interrupted"),
             "{point}: the crashed run is marked interrupted:\n{}",
@@ -131,8 +137,7 @@ fn crashes_at_every_write_point_leave_a_store_that_resumes() {
 
 #[test]
 fn a_second_writer_is_refused_and_a_dead_holder_is_taken_over() {
-    let test = project();
-    assert!(test.run_in_store().run().success);
+    let test = project_run_once();
     // Hold the store from this process, as a running r1flow would.
     let store = r1flow::store::Store::open(&test.path("store"), r1flow::store::LockMode::Fail)
         .expect("open");
@@ -200,8 +205,7 @@ fn selection_options_pick_stages() {
 
 #[test]
 fn plan_says_why_a_stage_runs_again() {
-    let test = project();
-    assert!(test.run_in_store().run().success);
+    let test = project_run_once();
     let edited = project().write("m.yaml", MANIFEST.replace("test_size: 20", "test_size: 25"));
     std::fs::write(
         test.path("m.yaml"),
@@ -216,8 +220,7 @@ fn plan_says_why_a_stage_runs_again() {
 
 #[test]
 fn metrics_and_gc_report_from_the_store() {
-    let test = project();
-    assert!(test.run_in_store().run().success);
+    let test = project_run_once();
     assert!(
         test.clone_args(["run", "m.yaml", "--store", "store", "--force", "tasks"])
             .run()
@@ -226,18 +229,12 @@ fn metrics_and_gc_report_from_the_store() {
     let dry = test
         .clone_args(["gc", "--keep-last", "1", "--dry-run", "--store", "store"])
         .run();
-    dry.assert_success();
-    assert!(
-        dry.stdout
-            .starts_with("would remove 1 run(s), 0 artifact(s)"),
-        "{}",
-        dry.stdout
-    );
+    dry.assert_success()
+        .assert_stdout_starts_with("would remove 1 run(s), 0 artifact(s)");
     let csv = test
         .clone_args(["metrics", "last", "tasks", "--store", "store"])
         .run();
-    csv.assert_success();
-    assert!(csv.stdout.starts_with("step"), "{}", csv.stdout);
+    csv.assert_success().assert_stdout_starts_with("step");
 }
 
 #[test]
@@ -356,7 +353,7 @@ fn a_running_run_is_watched_from_another_process() {
     shown
         .assert_stdout_says("(live:")
         .assert_stdout_says("coordinator pid");
-    let listed = test.clone_args(["runs", "--store", "store"]).run();
+    let listed = test.runs_in_store().run();
     assert!(
         listed.success && listed.stdout.contains("running"),
         "{}",

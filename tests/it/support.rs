@@ -173,6 +173,13 @@ impl Outcome {
         self
     }
 
+    /// Asserts that stdout starts with `prefix`, showing stdout if it does not.
+    #[track_caller]
+    pub(crate) fn assert_stdout_starts_with(&self, prefix: &str) -> &Self {
+        assert!(self.stdout.starts_with(prefix), "{}", self.stdout);
+        self
+    }
+
     /// Asserts that stdout says `needle`, showing stdout if it does not.
     #[track_caller]
     pub(crate) fn assert_stdout_says(&self, needle: impl AsRef<str>) -> &Self {
@@ -202,6 +209,11 @@ impl Test {
             .run();
         assert!(planned.success, "{manifest}: {}", planned.stderr);
         serde_json::from_str(&planned.stdout).expect("plan --json is JSON")
+    }
+
+    /// `r1flow runs --store store` in this test's directory: the store's runs, listed.
+    pub(crate) fn runs_in_store(&self) -> Self {
+        self.clone_args(["runs", "--store", "store"])
     }
 
     /// `r1flow plan m.yaml --store store` in this test's directory.

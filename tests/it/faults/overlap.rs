@@ -27,10 +27,7 @@ fn assert_forced_writes_refused(test: &Test, out: &str, reason: &str) {
 #[test]
 fn no_output_is_written_inside_a_store_even_forced() {
     let test = trained_project();
-    let runs_before = test
-        .clone_args(["runs", "--store", "store"])
-        .run_within(30)
-        .stdout;
+    let runs_before = test.runs_in_store().run_within(30).stdout;
     for out in [
         "store/index",
         "store/blobs",
@@ -39,7 +36,7 @@ fn no_output_is_written_inside_a_store_even_forced() {
     ] {
         assert_forced_writes_refused(&test, out, "inside the r1flow store");
     }
-    let runs_after = test.clone_args(["runs", "--store", "store"]).run_within(30);
+    let runs_after = test.runs_in_store().run_within(30);
     runs_after.assert_success();
     assert_eq!(runs_after.stdout, runs_before, "the store changed");
     assert!(!test.path("store/new").exists());

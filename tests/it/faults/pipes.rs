@@ -96,7 +96,7 @@ fn sigterm_stops_a_run_whose_stderr_is_closed() {
     assert!(kill.success());
     let code = wait_within(&mut child, 60);
     assert!(code.is_some(), "ended by a signal, not by its handler");
-    let runs = test.clone_args(["runs", "--store", "store"]).run_within(30);
+    let runs = test.runs_in_store().run_within(30);
     assert!(runs.success, "the store is still held: {}", runs.stderr);
 }
 
@@ -154,6 +154,6 @@ fn a_log_on_a_full_disk_stops_a_run_as_a_closed_stderr_does() {
         Some(141),
         "a log that cannot be written must end the run with 141"
     );
-    let runs = test.clone_args(["runs", "--store", "store"]).run_within(30);
+    let runs = test.runs_in_store().run_within(30);
     assert!(runs.success, "the store is still held: {}", runs.stderr);
 }

@@ -32,7 +32,7 @@ fn a_half_written_sled_snapshot_is_cleaned_on_open() {
     let stale = test.path("store/index/snap.00000000FFFFFFFF.generating");
     std::fs::write(&stale, "").expect("stale snapshot");
     std::fs::write(test.path("store/snapshot/.index.snap.999999"), "half").expect("stale");
-    let runs = test.clone_args(["runs", "--store", "store"]).run_within(30);
+    let runs = test.runs_in_store().run_within(30);
     runs.assert_success();
     assert!(!stale.exists(), "the half-written file is left");
     assert!(!test.path("store/snapshot/.index.snap.999999").exists());
@@ -135,7 +135,7 @@ fn an_altered_seal_is_damage_and_recover_reseals() {
     let seal = test.path("store/index.seal");
     let text = std::fs::read_to_string(&seal).expect("a store has a seal");
     std::fs::write(&seal, &text[..text.len() / 2]).expect("alter the seal");
-    let runs = test.clone_args(["runs", "--store", "store"]).run_within(30);
+    let runs = test.runs_in_store().run_within(30);
     runs.assert_failure_says("seal")
         .assert_stderr_says("r1flow recover");
     let recover = test
@@ -161,7 +161,7 @@ fn an_index_that_lost_commits_is_rebuilt_from_the_last_runs_snapshot() {
     std::fs::remove_dir_all(test.path("store/index")).expect("remove index");
     copy_dir(&test.path("older-index"), &test.path("store/index"));
 
-    let runs = test.clone_args(["runs", "--store", "store"]).run_within(30);
+    let runs = test.runs_in_store().run_within(30);
     runs.assert_failure_says("commits its seal records");
     let recover = test
         .clone_args(["recover", "--store", "store"])
