@@ -1,16 +1,13 @@
 //! Execute (stage kind `distill`): the student trains on the teacher's samples — SFT on
 //! their completions as R1 distilled, or KL to the teacher's distributions on them.
 
-use crate::exec::{StageContext, StageError, StageOutput};
+use crate::exec::StageContext;
 use crate::records::DatasetRecord;
 use crate::stages::InputField;
 use crate::stages::{Distill, DistillObjective};
-use crate::train::{self, Objective, SequenceMode, SupervisedJob, SupervisedTask};
+use crate::train::{self, JobResult, Objective, SequenceMode, SupervisedJob};
 
-pub(super) fn run(
-    settings: Distill,
-    context: &mut StageContext<'_>,
-) -> Result<StageOutput, StageError> {
+pub(super) fn run(settings: Distill, context: &mut StageContext<'_>) -> JobResult {
     let objective = match settings.objective {
         DistillObjective::Sft => Objective::CrossEntropy,
         DistillObjective::Logits { kl } => Objective::TeacherLogits {
@@ -34,6 +31,5 @@ pub(super) fn run(
         hyper: settings.training,
         seed: settings.seed,
     };
-    let numerics = train::stage_numerics(context);
-    train::run_on_backend(numerics, SupervisedTask { context, job })
+    train::run_job(context, job)
 }

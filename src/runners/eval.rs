@@ -1,14 +1,11 @@
 //! Execute (stage kind `eval`): n samples per held-out prompt, and pass@1, pass@k, cons@k,
 //! format rate, language consistency, lengths and each reward; the samples are kept.
 
-use crate::exec::{StageContext, StageError, StageOutput};
+use crate::exec::StageContext;
 use crate::stages::{Eval, EvalSplit};
-use crate::train::{self, EvalJob, EvalTask};
+use crate::train::{self, EvalJob, JobResult};
 
-pub(super) fn run(
-    settings: Eval,
-    context: &mut StageContext<'_>,
-) -> Result<StageOutput, StageError> {
+pub(super) fn run(settings: Eval, context: &mut StageContext<'_>) -> JobResult {
     let job = EvalJob {
         split_file: match settings.split {
             EvalSplit::Train => "train.jsonl",
@@ -22,6 +19,5 @@ pub(super) fn run(
         max_prompt_length: settings.generation.max_prompt_length,
         seed: settings.seed,
     };
-    let numerics = train::stage_numerics(context);
-    train::run_on_backend(numerics, EvalTask { context, job })
+    train::run_job(context, job)
 }

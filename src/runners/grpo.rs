@@ -1,14 +1,11 @@
 //! Execute (stage kind `grpo`): Group Relative Policy Optimization with the stage's
 //! weighted rewards on every prompt — R1-Zero's RL and R1's reasoning RL.
 
-use crate::exec::{StageContext, StageError, StageOutput};
+use crate::exec::StageContext;
 use crate::stages::Grpo;
-use crate::train::{self, GrpoJob, GrpoTask, PolicyRewards};
+use crate::train::{self, GrpoJob, JobResult, PolicyRewards};
 
-pub(super) fn run(
-    settings: Grpo,
-    context: &mut StageContext<'_>,
-) -> Result<StageOutput, StageError> {
+pub(super) fn run(settings: Grpo, context: &mut StageContext<'_>) -> JobResult {
     let job = GrpoJob {
         training: settings.training,
         generation: settings.generation,
@@ -16,6 +13,5 @@ pub(super) fn run(
         rewards: PolicyRewards::Same(settings.rewards),
         seed: settings.seed,
     };
-    let numerics = train::stage_numerics(context);
-    train::run_on_backend(numerics, GrpoTask { context, job })
+    train::run_job(context, job)
 }

@@ -1,16 +1,13 @@
 //! Execute (stage kind `pretrain`): next-token training on the data's full texts (prompt
 //! and completion), packed into `max_seq_length` windows.
 
-use crate::exec::{StageContext, StageError, StageOutput};
+use crate::exec::StageContext;
 use crate::records::DatasetRecord;
 use crate::stages::InputField;
 use crate::stages::Pretrain;
-use crate::train::{self, Objective, SequenceMode, SupervisedJob, SupervisedTask};
+use crate::train::{self, JobResult, Objective, SequenceMode, SupervisedJob};
 
-pub(super) fn run(
-    settings: Pretrain,
-    context: &mut StageContext<'_>,
-) -> Result<StageOutput, StageError> {
+pub(super) fn run(settings: Pretrain, context: &mut StageContext<'_>) -> JobResult {
     let records: Vec<DatasetRecord> = context.read_records(InputField::Data, "train.jsonl")?;
     let examples = records
         .into_iter()
@@ -25,6 +22,5 @@ pub(super) fn run(
         hyper: settings.training,
         seed: settings.seed,
     };
-    let numerics = train::stage_numerics(context);
-    train::run_on_backend(numerics, SupervisedTask { context, job })
+    train::run_job(context, job)
 }

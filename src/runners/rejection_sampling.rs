@@ -1,14 +1,11 @@
 //! Execute (stage kind `rejection_sampling`): n samples per prompt, kept when they pass
 //! the thresholds and format rule — an SFT dataset, or preference pairs.
 
-use crate::exec::{StageContext, StageError, StageOutput};
+use crate::exec::StageContext;
 use crate::stages::{RejectionEmit, RejectionSampling};
-use crate::train::{self, RejectionJob, RejectionTask};
+use crate::train::{self, JobResult, RejectionJob};
 
-pub(super) fn run(
-    settings: RejectionSampling,
-    context: &mut StageContext<'_>,
-) -> Result<StageOutput, StageError> {
+pub(super) fn run(settings: RejectionSampling, context: &mut StageContext<'_>) -> JobResult {
     let job = RejectionJob {
         num_samples: settings.num_samples,
         thresholds: settings.thresholds,
@@ -21,6 +18,5 @@ pub(super) fn run(
         preferences: settings.emit == RejectionEmit::Preferences,
         seed: settings.seed,
     };
-    let numerics = train::stage_numerics(context);
-    train::run_on_backend(numerics, RejectionTask { context, job })
+    train::run_job(context, job)
 }

@@ -1,16 +1,13 @@
 //! Execute (stage kind `reward_model`): a scalar-head model trained on the data's train
 //! pairs with the Bradley–Terry loss, scored on its test pairs.
 
-use crate::exec::{StageContext, StageError, StageOutput};
+use crate::exec::{StageContext, StageError};
 use crate::records::DatasetRecord;
 use crate::stages::InputField;
 use crate::stages::RewardModel;
-use crate::train::{self, PreferencePair, RewardModelJob, RewardModelTask};
+use crate::train::{self, JobResult, PreferencePair, RewardModelJob};
 
-pub(super) fn run(
-    settings: RewardModel,
-    context: &mut StageContext<'_>,
-) -> Result<StageOutput, StageError> {
+pub(super) fn run(settings: RewardModel, context: &mut StageContext<'_>) -> JobResult {
     let pairs = |file: &str| -> Result<Vec<PreferencePair>, StageError> {
         let records: Vec<DatasetRecord> = context.read_records(InputField::Data, file)?;
         Ok(records
@@ -32,6 +29,5 @@ pub(super) fn run(
         hyper: settings.training,
         seed: settings.seed,
     };
-    let numerics = train::stage_numerics(context);
-    train::run_on_backend(numerics, RewardModelTask { context, job })
+    train::run_job(context, job)
 }

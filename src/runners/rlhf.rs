@@ -2,15 +2,12 @@
 //! for reasoning prompts, the reward model (input `reward_model`) plus `general_rewards`
 //! for general ones.
 
-use crate::exec::{StageContext, StageError, StageOutput};
+use crate::exec::StageContext;
 use crate::stages::InputField;
 use crate::stages::Rlhf;
-use crate::train::{self, GrpoJob, GrpoTask, PolicyRewards};
+use crate::train::{self, GrpoJob, JobResult, PolicyRewards};
 
-pub(super) fn run(
-    settings: Rlhf,
-    context: &mut StageContext<'_>,
-) -> Result<StageOutput, StageError> {
+pub(super) fn run(settings: Rlhf, context: &mut StageContext<'_>) -> JobResult {
     let job = GrpoJob {
         training: settings.training,
         generation: settings.generation,
@@ -22,6 +19,5 @@ pub(super) fn run(
         },
         seed: settings.seed,
     };
-    let numerics = train::stage_numerics(context);
-    train::run_on_backend(numerics, GrpoTask { context, job })
+    train::run_job(context, job)
 }

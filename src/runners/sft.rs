@@ -1,16 +1,13 @@
 //! Execute (stage kind `sft`): fine-tuning on the data's (prompt, completion) pairs, the
 //! loss on completion tokens only unless `completion_only_loss` is off.
 
-use crate::exec::{StageContext, StageError, StageOutput};
+use crate::exec::StageContext;
 use crate::records::DatasetRecord;
 use crate::stages::InputField;
 use crate::stages::Sft;
-use crate::train::{self, Objective, SequenceMode, SupervisedJob, SupervisedTask};
+use crate::train::{self, JobResult, Objective, SequenceMode, SupervisedJob};
 
-pub(super) fn run(
-    settings: Sft,
-    context: &mut StageContext<'_>,
-) -> Result<StageOutput, StageError> {
+pub(super) fn run(settings: Sft, context: &mut StageContext<'_>) -> JobResult {
     let records: Vec<DatasetRecord> = context.read_records(InputField::Data, "train.jsonl")?;
     let examples = records
         .into_iter()
@@ -32,6 +29,5 @@ pub(super) fn run(
         hyper: settings.training,
         seed: settings.seed,
     };
-    let numerics = train::stage_numerics(context);
-    train::run_on_backend(numerics, SupervisedTask { context, job })
+    train::run_job(context, job)
 }

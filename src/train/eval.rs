@@ -11,12 +11,13 @@ use indexmap::IndexMap;
 use super::models::{failed, load_input};
 use super::reward_scoring::RewardModels;
 use super::sampling::{answers_of, reward_samples, sample_records};
-use crate::exec::{StageContext, StageError, StageOutput};
+use super::stage_job::{JobResult, StageJob};
+use crate::exec::{StageContext, StageOutput};
 use crate::manifest::RewardDecl;
 use crate::metrics::{mechanism_metrics, summarize, EvalSample, ModeSample};
 use crate::metrics::{StoredSample, METRICS_FILE, SAMPLES_FILE};
 use crate::model::TrainBackend;
-use crate::model::{BackendTask, FinishReason, SamplingParams};
+use crate::model::{FinishReason, SamplingParams};
 use crate::records::DatasetRecord;
 use crate::rewards::{AccuracyVerifier, LanguageConsistency, ModelScorer, RewardSet};
 use crate::stages::InputField;
@@ -34,27 +35,19 @@ pub struct EvalJob {
     pub seed: u64,
 }
 
-pub struct EvalTask<'c, 'a> {
-    pub context: &'c mut StageContext<'a>,
-    pub job: EvalJob,
-}
-
-impl BackendTask for EvalTask<'_, '_> {
-    type Output = Result<StageOutput, StageError>;
-
-    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
-        let Self { context, job } = self;
+impl StageJob for EvalJob {
+    fn run<B: TrainBackend>(self, context: &mut StageContext<'_>, device: B::Device) -> JobResult {
         let spec = context.spec().clone();
-        let loaded = load_input::<B::InnerBackend>(context, InputField::From, job.seed, &device)?;
+        let loaded = load_input::<B::InnerBackend>(context, InputField::From, self.seed, &device)?;
         let mut records: Vec<DatasetRecord> =
-            context.read_records(InputField::Prompts, job.split_file)?;
-        if let Some(limit) = job.limit {
+            context.read_records(InputField::Prompts, self.split_file)?;
+        if let Some(limit) = self.limit {
             records.truncate(limit);
         }
         if records.is_empty() {
             return Err(failed(format!(
                 "no prompts to evaluate in {}",
-                job.split_file
+                self.split_file
             )));
         }
         let accuracy = AccuracyVerifier::of_stage(&spec.rewards);
@@ -68,16 +61,16 @@ impl BackendTask for EvalTask<'_, '_> {
             .transpose()
             .map_err(|e| failed(format!("language reward: {e:?}")))?;
         let reward_set =
-            RewardSet::build(&job.rewards, &spec.rewards, &spec.base_dir).map_err(failed)?;
+            RewardSet::build(&self.rewards, &spec.rewards, &spec.base_dir).map_err(failed)?;
         let answers = answers_of(&records);
         let generated = sample_records(
             context,
             &loaded.model,
             &loaded.tokenizer,
             &records,
-            job.num_samples,
-            job.max_prompt_length,
-            &job.sampling,
+            self.num_samples,
+            self.max_prompt_length,
+            &self.sampling,
             &device,
         )?;
         let samples = reward_samples(&records, &answers, &generated);
@@ -118,7 +111,7 @@ impl BackendTask for EvalTask<'_, '_> {
             per_prompt[g.prompt].push(sample);
         }
         let mut metrics: BTreeMap<String, f64> =
-            summarize(&per_prompt, &job.ks).into_iter().collect();
+            summarize(&per_prompt, &self.ks).into_iter().collect();
         let modes: Vec<ModeSample<'_>> = generated
             .iter()
             .zip(&stored)

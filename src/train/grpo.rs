@@ -17,13 +17,14 @@ use super::policy_update::{update_policy, UpdateSettings, UpdateStats};
 use super::reference_sync::{check_syncable, mix_into_reference};
 use super::reward_scoring::RewardModels;
 use super::rollout::{prompt_batch, sample_step, RolloutSettings, StepRollouts};
+use super::stage_job::{JobResult, StageJob};
 use super::state::{load_module, module_bytes, LoopState};
 use super::training_loop::{train, AdamW, Learner, StepAt, StepReport};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::metric_names as names;
 use crate::metrics::{mechanism_metrics, Rollout, ROLLOUTS_FILE};
 use crate::model::TrainBackend;
-use crate::model::{BackendTask, TextTokenizer, Transformer};
+use crate::model::{TextTokenizer, Transformer};
 use crate::records::DatasetRecord;
 use crate::rewards::{AccuracyVerifier, ModelScorer, RoutedRewards};
 use crate::stages::InputField;
@@ -49,33 +50,25 @@ impl GrpoJob {
     }
 }
 
-pub struct GrpoTask<'c, 'a> {
-    pub context: &'c mut StageContext<'a>,
-    pub job: GrpoJob,
-}
-
-impl BackendTask for GrpoTask<'_, '_> {
-    type Output = Result<StageOutput, StageError>;
-
-    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
-        let Self { context, job } = self;
+impl StageJob for GrpoJob {
+    fn run<B: TrainBackend>(self, context: &mut StageContext<'_>, device: B::Device) -> JobResult {
         let spec = context.spec().clone();
-        let mut policy = load_input::<B>(context, InputField::From, job.seed, &device)?;
-        let lora = job.training.lora.as_ref();
-        if lora.is_some() && job.syncs_reference() {
+        let mut policy = load_input::<B>(context, InputField::From, self.seed, &device)?;
+        let lora = self.training.lora.as_ref();
+        if lora.is_some() && self.syncs_reference() {
             // `check` refuses it at `sync_ref_model`; a spec written by hand meets this.
             return Err(failed(
                 "`sync_ref_model` with `lora:`: the reference is the frozen base, which syncing cannot move",
             ));
         }
-        policy.model = with_adapters(policy.model, lora, job.seed, &device)?;
-        let reference: Option<Transformer<B::InnerBackend>> = if job.policy.beta > 0.0 {
+        policy.model = with_adapters(policy.model, lora, self.seed, &device)?;
+        let reference: Option<Transformer<B::InnerBackend>> = if self.policy.beta > 0.0 {
             Some(match spec.input(InputField::Reference) {
                 Some(_) => {
                     load_input::<B::InnerBackend>(
                         context,
                         InputField::Reference,
-                        job.seed,
+                        self.seed,
                         &device,
                     )?
                     .model
@@ -87,7 +80,7 @@ impl BackendTask for GrpoTask<'_, '_> {
         } else {
             None
         };
-        if let (true, Some(reference)) = (job.syncs_reference(), &reference) {
+        if let (true, Some(reference)) = (self.syncs_reference(), &reference) {
             check_syncable(&policy.model.valid(), reference)?;
         }
         let records: Vec<DatasetRecord> =
@@ -95,24 +88,24 @@ impl BackendTask for GrpoTask<'_, '_> {
         if records.is_empty() {
             return Err(failed("the prompts' train split is empty"));
         }
-        let reward_set = job.rewards.build(context)?;
+        let reward_set = self.rewards.build(context)?;
         let reward_models = RewardModels::<B::InnerBackend>::load(
             context,
             &reward_set.reward_model_stages(),
             &device,
         )?;
-        let training = &job.training;
-        let prompts_per_step = (training.sequences_per_step() / job.policy.num_generations).max(1);
+        let training = &self.training;
+        let prompts_per_step = (training.sequences_per_step() / self.policy.num_generations).max(1);
         let total = training.total_steps(records.len(), prompts_per_step);
         // With dynamic sampling a step draws as many prompts as it needs: where the stream
         // stands is loop state. Without, a step's prompts are a function of the step.
-        let stream = job
+        let stream = self
             .policy
             .dynamic_sampling
             .as_ref()
-            .map(|_| PromptStream::new(job.seed, records.len(), 0));
+            .map(|_| PromptStream::new(self.seed, records.len(), 0));
         let mut learner = GrpoLearner {
-            job: &job,
+            job: &self,
             tokenizer: policy.tokenizer.clone(),
             records: &records,
             reward_set: &reward_set,

@@ -24,6 +24,7 @@ mod reward_scoring;
 mod rollout;
 mod sampling;
 mod schedule;
+mod stage_job;
 mod state;
 mod supervised;
 mod training_loop;
@@ -32,24 +33,25 @@ mod update;
 pub use bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
 pub use clip::clip_global_norm;
 pub use distill_kl::token_kl;
-pub use eval::{EvalJob, EvalTask};
-pub use grpo::{GrpoJob, GrpoTask};
+pub use eval::EvalJob;
+pub use grpo::GrpoJob;
 pub use grpo_loss::{group_advantages, policy_loss, LossSettings, PolicyLoss};
 pub use models::{
     load_input, model_files, preset_config, ExportTask, StageModel, MODEL_FILE, TOKENIZER_FILE,
     TOKENIZER_SETTINGS_FILE,
 };
 pub use policy_rewards::{PolicyRewards, REWARD_MODEL_TERM};
-pub use rejection::{RejectionJob, RejectionTask};
+pub use rejection::RejectionJob;
 pub use reward_model::{
-    load_reward_model, scored_sequence, PreferencePair, RewardModelJob, RewardModelTask,
-    StoredRewardModel, REWARD_METRICS_FILE, REWARD_MODEL_FILE,
+    load_reward_model, scored_sequence, PreferencePair, RewardModelJob, StoredRewardModel,
+    REWARD_METRICS_FILE, REWARD_MODEL_FILE,
 };
 pub use reward_scoring::RewardModels;
 pub use sampling::{sample_records, PromptSample};
 pub use schedule::learning_rate;
+pub use stage_job::{run_job, JobResult, StageJob};
 pub use state::LoopState;
-pub use supervised::{Objective, SequenceMode, SupervisedJob, SupervisedTask};
+pub use supervised::{Objective, SequenceMode, SupervisedJob};
 
 use crate::check::numerics::native_machine;
 use crate::exec::{StageContext, StageError, StageOutput};

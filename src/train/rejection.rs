@@ -15,9 +15,10 @@ use indexmap::IndexMap;
 use super::models::{failed, load_input};
 use super::reward_scoring::RewardModels;
 use super::sampling::{answers_of, reward_samples, sample_records, PromptSample};
+use super::stage_job::{JobResult, StageJob};
 use crate::exec::{StageContext, StageError, StageOutput};
+use crate::model::SamplingParams;
 use crate::model::TrainBackend;
-use crate::model::{BackendTask, SamplingParams};
 use crate::records::{to_jsonl, DatasetRecord};
 use crate::rewards::format::is_strict_r1;
 use crate::rewards::{ModelScorer, RewardSet};
@@ -46,20 +47,12 @@ struct Judged {
     passed: bool,
 }
 
-pub struct RejectionTask<'c, 'a> {
-    pub context: &'c mut StageContext<'a>,
-    pub job: RejectionJob,
-}
-
-impl BackendTask for RejectionTask<'_, '_> {
-    type Output = Result<StageOutput, StageError>;
-
-    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
-        let Self { context, job } = self;
+impl StageJob for RejectionJob {
+    fn run<B: TrainBackend>(self, context: &mut StageContext<'_>, device: B::Device) -> JobResult {
         let spec = context.spec().clone();
-        let loaded = load_input::<B::InnerBackend>(context, InputField::From, job.seed, &device)?;
+        let loaded = load_input::<B::InnerBackend>(context, InputField::From, self.seed, &device)?;
         let weights: IndexMap<String, f64> =
-            job.thresholds.keys().map(|k| (k.clone(), 1.0)).collect();
+            self.thresholds.keys().map(|k| (k.clone(), 1.0)).collect();
         let reward_set =
             RewardSet::build(&weights, &spec.rewards, &spec.base_dir).map_err(failed)?;
         let mut reward_models = RewardModels::<B::InnerBackend>::load(
@@ -76,8 +69,8 @@ impl BackendTask for RejectionTask<'_, '_> {
                 &loaded.model,
                 &loaded.tokenizer,
                 records,
-                job.num_samples,
-                job.max_prompt_length,
+                self.num_samples,
+                self.max_prompt_length,
                 sampling,
                 &device,
             )?;
@@ -90,14 +83,14 @@ impl BackendTask for RejectionTask<'_, '_> {
                 .into_iter()
                 .enumerate()
                 .map(|(i, sample)| {
-                    let thresholds_met = job.thresholds.iter().all(|(name, threshold)| {
+                    let thresholds_met = self.thresholds.iter().all(|(name, threshold)| {
                         scored
                             .per_reward
                             .get(name)
                             .and_then(|o| o[i].score())
                             .is_some_and(|s| s >= *threshold)
                     });
-                    let formatted = !job.require_format || is_strict_r1(&sample.response);
+                    let formatted = !self.require_format || is_strict_r1(&sample.response);
                     Judged {
                         passed: thresholds_met && formatted,
                         sample,
@@ -107,22 +100,22 @@ impl BackendTask for RejectionTask<'_, '_> {
         };
         let mut records: Vec<DatasetRecord> =
             context.read_records(InputField::Prompts, "train.jsonl")?;
-        if let Some(limit) = job.limit {
+        if let Some(limit) = self.limit {
             records.truncate(limit);
         }
-        let judged = judge(context, &records, &job.sampling)?;
-        if !job.preferences {
-            return kept_samples(&job, &records, &judged);
+        let judged = judge(context, &records, &self.sampling)?;
+        if !self.preferences {
+            return kept_samples(&self, &records, &judged);
         }
-        let (train, train_prompts) = preference_pairs(&job, &records, &judged);
+        let (train, train_prompts) = preference_pairs(&self, &records, &judged);
         let test_records: Vec<DatasetRecord> =
             context.read_records(InputField::Prompts, "test.jsonl")?;
         let test_sampling = SamplingParams {
-            seed: job.sampling.seed ^ 0x7E57_5EED,
-            ..job.sampling.clone()
+            seed: self.sampling.seed ^ 0x7E57_5EED,
+            ..self.sampling.clone()
         };
         let test_judged = judge(context, &test_records, &test_sampling)?;
-        let (test, _) = preference_pairs(&job, &test_records, &test_judged);
+        let (test, _) = preference_pairs(&self, &test_records, &test_judged);
         let total = judged.len().max(1) as f64;
         let passed = judged.iter().filter(|j| j.passed).count();
         let metrics = BTreeMap::from([

@@ -13,11 +13,12 @@ use burn::tensor::{ElementConversion, Tensor};
 
 use super::bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
 use super::models::{failed, load_input, TOKENIZER_FILE};
+use super::stage_job::{JobResult, StageJob};
 use super::supervised::micro_batch;
 use super::training_loop::{accumulated_step, train, AdamW, Learner, StepAt, StepReport};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::metric_names as names;
-use crate::model::{self, BackendTask, RewardModel, TextTokenizer, TokenBatch};
+use crate::model::{self, RewardModel, TextTokenizer, TokenBatch};
 use crate::model::{KernelBackend, TrainBackend};
 use crate::stages::InputField;
 use crate::stages::TrainingSettings;
@@ -137,38 +138,30 @@ fn held_out_stats<B: KernelBackend>(
     Ok(pair_stats(&chosen, &rejected))
 }
 
-/// Runs a reward-model job on backend `B`.
-pub struct RewardModelTask<'c, 'a> {
-    pub context: &'c mut StageContext<'a>,
-    pub job: RewardModelJob,
-}
-
-impl BackendTask for RewardModelTask<'_, '_> {
-    type Output = Result<StageOutput, StageError>;
-
-    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
-        let Self { context, job } = self;
-        let loaded = load_input::<B>(context, InputField::From, job.seed, &device)?;
+impl StageJob for RewardModelJob {
+    /// Runs a reward-model job on backend `B`.
+    fn run<B: TrainBackend>(self, context: &mut StageContext<'_>, device: B::Device) -> JobResult {
+        let loaded = load_input::<B>(context, InputField::From, self.seed, &device)?;
         let tokenizer = loaded.tokenizer;
         let config = loaded.config;
-        let train_pairs = encode_pairs(&job.pairs, &tokenizer, job.max_seq_length)?;
+        let train_pairs = encode_pairs(&self.pairs, &tokenizer, self.max_seq_length)?;
         if train_pairs.is_empty() {
             return Err(failed(
                 "no preference pairs: the data's train split is empty",
             ));
         }
-        let held_out = encode_pairs(&job.held_out, &tokenizer, job.max_seq_length)?;
+        let held_out = encode_pairs(&self.held_out, &tokenizer, self.max_seq_length)?;
         if held_out.is_empty() {
             tracing::warn!(
                 stage = %context.spec().name,
                 "the preference data has no test split: pair accuracy cannot be reported"
             );
         }
-        let hyper = &job.hyper;
+        let hyper = &self.hyper;
         let total = hyper.total_steps(train_pairs.len(), hyper.sequences_per_step());
-        let model = RewardModel::new(loaded.model, config.hidden_size, job.seed, &device);
+        let model = RewardModel::new(loaded.model, config.hidden_size, self.seed, &device);
         let mut learner = RewardModelLearner {
-            job: &job,
+            job: &self,
             train: &train_pairs,
             held_out: &held_out,
             pad: tokenizer.pad_id(),
@@ -185,7 +178,7 @@ impl BackendTask for RewardModelTask<'_, '_> {
         let files = vec![
             (
                 REWARD_MODEL_FILE.to_string(),
-                model::reward_model_to_bytes(&model, &config, job.max_seq_length)
+                model::reward_model_to_bytes(&model, &config, self.max_seq_length)
                     .map_err(failed)?,
             ),
             (

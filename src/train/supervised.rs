@@ -14,12 +14,13 @@ use super::distill_kl::token_kl;
 use super::lora::{trained_model_files, with_adapters};
 use super::loss_mask::next_token_weights;
 use super::models::{failed, load_input, StageModel};
+use super::stage_job::{JobResult, StageJob};
 use super::training_loop::{accumulated_step, train, AdamW, Learner, StepAt, StepReport};
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::metric_names as names;
 use crate::model::kernels;
 use crate::model::TrainBackend;
-use crate::model::{self, BackendTask, TextTokenizer, TokenBatch, Transformer};
+use crate::model::{self, TextTokenizer, TokenBatch, Transformer};
 use crate::stages::InputField;
 use crate::stages::KlDirection;
 use crate::stages::TrainingSettings;
@@ -189,26 +190,18 @@ fn batch_gradients<B: TrainBackend>(
     Ok((grads, pass.value))
 }
 
-/// Runs a supervised job on backend `B`.
-pub struct SupervisedTask<'c, 'a> {
-    pub context: &'c mut StageContext<'a>,
-    pub job: SupervisedJob,
-}
-
-impl BackendTask for SupervisedTask<'_, '_> {
-    type Output = Result<StageOutput, StageError>;
-
-    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
-        let Self { context, job } = self;
-        let mut loaded: StageModel<B> = load_input(context, job.init_field, job.seed, &device)?;
+impl StageJob for SupervisedJob {
+    /// Runs a supervised job on backend `B`.
+    fn run<B: TrainBackend>(self, context: &mut StageContext<'_>, device: B::Device) -> JobResult {
+        let mut loaded: StageModel<B> = load_input(context, self.init_field, self.seed, &device)?;
         // Only the student gets adapters; a teacher stays as it is.
-        let lora = job.hyper.lora.as_ref();
-        loaded.model = with_adapters(loaded.model, lora, job.seed, &device)?;
-        let teacher = match job.objective {
+        let lora = self.hyper.lora.as_ref();
+        loaded.model = with_adapters(loaded.model, lora, self.seed, &device)?;
+        let teacher = match self.objective {
             Objective::CrossEntropy => None,
             Objective::TeacherLogits { teacher_field, kl } => {
                 let teacher =
-                    load_input::<B::InnerBackend>(context, teacher_field, job.seed, &device)?;
+                    load_input::<B::InnerBackend>(context, teacher_field, self.seed, &device)?;
                 check_same_vocabulary(&teacher, &loaded)?;
                 Some(Teacher::<B> {
                     model: teacher.model,
@@ -216,14 +209,14 @@ impl BackendTask for SupervisedTask<'_, '_> {
                 })
             }
         };
-        let data = sequences(&job, &loaded.tokenizer)?;
+        let data = sequences(&self, &loaded.tokenizer)?;
         if data.is_empty() {
             return Err(failed("no training sequences: the data is empty or shorter than one `max_seq_length` window"));
         }
-        let hyper = &job.hyper;
+        let hyper = &self.hyper;
         let total = hyper.total_steps(data.len(), hyper.sequences_per_step());
         let mut learner = SupervisedLearner {
-            job: &job,
+            job: &self,
             data: &data,
             teacher: teacher.as_ref(),
             pad: loaded.tokenizer.pad_id(),

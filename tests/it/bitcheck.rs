@@ -62,7 +62,7 @@ fn every_training_kind_writes_its_recorded_bits() {
     let run = test
         .clone_args(["run", "bitcheck.yaml", "--store", "store"])
         .run();
-    assert!(run.success, "{}", run.stderr);
+    run.assert_success();
     let mut record = output_hashes(&last_run_json(&test));
     for stage in TRAINED {
         for point in metric_series(&test, stage) {

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::support::{repo_root, Test};
+use crate::support::{blob_path, repo_root, run_stage, Test};
 
 /// Where hf-grpo.yaml expects the checkpoint and the data, relative to the manifest.
 const CHECKPOINT: &str = "checkpoints/SmolLM2-135M-Instruct";
@@ -59,7 +59,7 @@ fn set(manifest: String, key: &str, value: &str) -> String {
 fn hf_grpo_validates_with_the_checkpoint_in_place() {
     let test = project(|m| m);
     let outcome = test.clone_args(["validate", "hf-grpo.yaml"]).run();
-    assert!(outcome.success, "{}", outcome.stderr);
+    outcome.assert_success();
     assert!(outcome.stderr.is_empty(), "warnings: {}", outcome.stderr);
     let missing = Test::in_dir(&repo_root().join("pipelines"))
         .args(["validate", "hf-grpo.yaml"])
@@ -101,10 +101,7 @@ fn hf_grpo_runs_at_ci_size_on_a_tiny_checkpoint() {
 
     // The prompts are the checkpoint's ChatML turns, the system prompt first, and the
     // references the numbers after `####`.
-    let prompts = stages
-        .iter()
-        .find(|s| s["name"] == "prompts")
-        .expect("prompts stage");
+    let prompts = run_stage(&shown, "prompts");
     let train = prompts["outputs"]
         .as_array()
         .expect("outputs")
@@ -112,8 +109,7 @@ fn hf_grpo_runs_at_ci_size_on_a_tiny_checkpoint() {
         .find(|o| o["name"] == "train.jsonl")
         .expect("train.jsonl");
     let hash = train["hash"].as_str().expect("hash");
-    let text = std::fs::read_to_string(test.path(&format!("store/blobs/{}/{hash}", &hash[..2])))
-        .expect("blob");
+    let text = std::fs::read_to_string(blob_path(&test, hash)).expect("blob");
     let first: serde_json::Value =
         serde_json::from_str(text.lines().next().expect("a record")).expect("json");
     let prompt = first["prompt"].as_str().expect("prompt");
@@ -158,14 +154,10 @@ fn a_cut_or_mismatched_checkpoint_is_a_validate_error_at_its_path() {
     let bytes = std::fs::read(&weights).expect("weights");
     std::fs::write(&weights, &bytes[..bytes.len() - 100]).expect("cut");
     let outcome = test.clone_args(["validate", "hf-grpo.yaml"]).run();
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains("hf-grpo.yaml:")
-            && outcome.stderr.contains("cut short")
-            && outcome.stderr.contains("model.safetensors"),
-        "{}",
-        outcome.stderr
-    );
+    outcome
+        .assert_failure_says("hf-grpo.yaml:")
+        .assert_stderr_says("cut short")
+        .assert_stderr_says("model.safetensors");
 
     // A config.json of another model than its weights.
     let test = project(|m| m);
@@ -177,13 +169,9 @@ fn a_cut_or_mismatched_checkpoint_is_a_validate_error_at_its_path() {
     config["num_hidden_layers"] = serde_json::json!(layers + 1);
     std::fs::write(&config_path, config.to_string()).expect("write");
     let outcome = test.clone_args(["validate", "hf-grpo.yaml"]).run();
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains(&format!("model.layers.{layers}."))
-            && outcome.stderr.contains("missing"),
-        "{}",
-        outcome.stderr
-    );
+    outcome
+        .assert_failure_says(format!("model.layers.{layers}."))
+        .assert_stderr_says("missing");
 }
 
 #[test]
@@ -208,11 +196,9 @@ fn a_checkpoint_with_nan_weights_names_the_tensor() {
         ])
         .run();
     assert!(!outcome.success, "{}", outcome.stdout);
-    assert!(
-        outcome.stderr.contains("NaN or infinite values") && outcome.stderr.contains("tensor `"),
-        "{}",
-        outcome.stderr
-    );
+    outcome
+        .assert_stderr_says("NaN or infinite values")
+        .assert_stderr_says("tensor `");
     // In a run, the stages that load it fail naming the input, what it names and the tensor.
     let run = test
         .clone_args(["run", "hf-grpo.yaml", "--store", "store"])

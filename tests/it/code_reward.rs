@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::support::{metric_series, repo_root, Test};
+use crate::support::{metric_series, repo_root, shipped_pipeline_with, Test, MICRO_MODEL};
 
 const MANIFEST: &str = r#"
 name: code
@@ -67,7 +67,7 @@ fn validate_refuses_a_sandboxed_code_reward_where_bwrap_is_missing() {
         .args(["validate", "m.yaml"])
         .env("PATH", &empty)
         .run();
-    assert!(outcome.success, "{}", outcome.stderr);
+    outcome.assert_success();
 }
 
 /// Whether the sandbox works on this machine (`validate` tries it); says so when not.
@@ -78,13 +78,7 @@ fn sandbox_works() -> bool {
     if outcome.success {
         return true;
     }
-    assert!(
-        outcome
-            .stderr
-            .contains("the code sandbox does not work here"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.assert_stderr_says("the code sandbox does not work here");
     eprintln!(
         "SKIPPED (did not run): the bwrap sandbox does not work on this machine:\n{}",
         outcome.stderr
@@ -95,23 +89,17 @@ fn sandbox_works() -> bool {
 /// pipelines/code-grpo.yaml with a micro model and few steps: enough training that the
 /// model opens a ```python block, so that its completions' programs run.
 fn ci_sized() -> String {
-    let mut manifest =
-        std::fs::read_to_string(repo_root().join("pipelines/code-grpo.yaml")).expect("manifest");
-    for (from, to) in [
-        (
-            "    preset: tiny\n",
-            "    preset: tiny\n    hidden_size: 32\n    num_hidden_layers: 2\n    num_attention_heads: 4\n    num_key_value_heads: 2\n    intermediate_size: 64\n",
-        ),
-        ("    max_seq_length: 256\n", "    max_seq_length: 128\n"),
-        ("    learning_rate: 3.0e-3\n", "    learning_rate: 5.0e-3\n"),
-        ("    max_steps: 300\n", "    max_steps: 150\n"),
-        ("    max_steps: 20\n", "    max_steps: 2\n"),
-        ("    beta: 0.0\n", "    beta: 0.0\n    temperature: 0.2\n"),
-    ] {
-        assert!(manifest.contains(from), "code-grpo.yaml no longer has {from:?}");
-        manifest = manifest.replacen(from, to, 1);
-    }
-    manifest
+    shipped_pipeline_with(
+        "code-grpo.yaml",
+        &[
+            MICRO_MODEL,
+            ("    max_seq_length: 256\n", "    max_seq_length: 128\n"),
+            ("    learning_rate: 3.0e-3\n", "    learning_rate: 5.0e-3\n"),
+            ("    max_steps: 300\n", "    max_steps: 150\n"),
+            ("    max_steps: 20\n", "    max_steps: 2\n"),
+            ("    beta: 0.0\n", "    beta: 0.0\n    temperature: 0.2\n"),
+        ],
+    )
 }
 
 #[test]
@@ -144,11 +132,8 @@ fn the_code_pipeline_runs_its_programs_in_the_sandbox() {
         test.path("shim").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let outcome = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .env("PATH", &path)
-        .run();
-    assert!(outcome.success, "{}", outcome.stderr);
+    let outcome = test.run_in_store().env("PATH", &path).run();
+    outcome.assert_success();
 
     let series = metric_series(&test, "rl");
     assert_eq!(series.len(), 2, "one point per GRPO step");

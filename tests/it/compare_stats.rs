@@ -62,8 +62,8 @@ fn number(value: &Value) -> f64 {
 #[test]
 fn compare_prints_paired_intervals_and_verdicts() {
     let test = Test::new().write("m.yaml", ARMS);
-    let ran = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(ran.success, "{}", ran.stderr);
+    let ran = test.run_in_store().run();
+    ran.assert_success();
 
     // --- JSON: every arm against the first row -----------------------------------------
     let json = compare_json(&test, &[]);
@@ -141,14 +141,13 @@ fn compare_prints_paired_intervals_and_verdicts() {
             "store",
         ])
         .run();
-    assert!(!unknown.success);
-    insta::assert_snapshot!(unknown.stderr, @"error: --baseline `long` is not a row of the comparison; its rows: plain, reweighted, short");
+    insta::assert_snapshot!(unknown.failure_stderr(), @"error: --baseline `long` is not a row of the comparison; its rows: plain, reweighted, short");
 
     // --- text, Markdown, CSV, HTML ---------------------------------------------------------
     let text = test
         .clone_args(["compare", "m.yaml", "--store", "store"])
         .run();
-    assert!(text.success, "{}", text.stderr);
+    text.assert_success();
     assert!(
         text.stdout.starts_with("variant     seeds  stages.eval."),
         "the table first: {}",
@@ -181,13 +180,7 @@ fn compare_prints_paired_intervals_and_verdicts() {
             "compare", "m.yaml", "--format", "markdown", "--store", "store",
         ])
         .run();
-    assert!(
-        markdown
-            .stdout
-            .contains("| arm | baseline | metric | arm − baseline | 95 % interval | verdict | prompts | seeds | seed sd | seeds needed |"),
-        "{}",
-        markdown.stdout
-    );
+    markdown.assert_stdout_says("| arm | baseline | metric | arm − baseline | 95 % interval | verdict | prompts | seeds | seed sd | seeds needed |");
     assert!(markdown
         .stdout
         .contains("| short | plain | completion_len_mean | -"));
@@ -202,7 +195,7 @@ fn compare_prints_paired_intervals_and_verdicts() {
             "compare", "m.yaml", "--html", "cmp.html", "--store", "store",
         ])
         .run();
-    assert!(html.success, "{}", html.stderr);
+    html.assert_success();
     let page = std::fs::read_to_string(test.path("cmp.html")).expect("cmp.html");
     assert!(page.contains("<h2>Is the difference real?</h2>"));
     assert!(page.contains("<td>short</td><td>plain</td><td>completion_len_mean</td>"));
@@ -220,11 +213,11 @@ fn compare_prints_paired_intervals_and_verdicts() {
     let ran = test
         .clone_args(["run", "same.yaml", "--store", "store"])
         .run();
-    assert!(ran.success, "{}", ran.stderr);
+    ran.assert_success();
     let text = test
         .clone_args(["compare", "same.yaml", "--store", "store"])
         .run();
-    assert!(text.success, "{}", text.stderr);
+    text.assert_success();
     let block = text
         .stdout
         .split_once("\nIs the difference real?\n")

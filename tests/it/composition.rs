@@ -74,17 +74,7 @@ const DATA: &str = "{\"prompt\": \"1+1?\"}\n{\"prompt\": \"2+2?\"}\n{\"prompt\":
 
 /// Stage name → key, as `plan --json` gives them for `manifest` in `test`'s directory.
 fn keys(test: &Test, manifest: &str) -> BTreeMap<String, String> {
-    let planned = test
-        .clone_args([
-            "plan",
-            manifest,
-            "--json",
-            "--store",
-            "/nonexistent-r1flow-store",
-        ])
-        .run();
-    assert!(planned.success, "{manifest}: {}", planned.stderr);
-    let plan: serde_json::Value = serde_json::from_str(&planned.stdout).expect("plan json");
+    let plan = test.plan_json(manifest);
     // With ablations, a stage is listed once per distinct key: the first variant's here.
     let mut keys = BTreeMap::new();
     for stage in plan["stages"].as_array().expect("stages") {
@@ -94,11 +84,17 @@ fn keys(test: &Test, manifest: &str) -> BTreeMap<String, String> {
     keys
 }
 
-#[test]
-fn included_and_extended_stages_have_the_keys_they_have_written_out() {
-    let test = Test::new()
+/// A project holding the teacher manifest and its data under `common/`, for a manifest
+/// that includes it.
+fn teacher_project() -> Test {
+    Test::new()
         .write("common/teacher.yaml", teacher())
         .write("common/data.jsonl", DATA)
+}
+
+#[test]
+fn included_and_extended_stages_have_the_keys_they_have_written_out() {
+    let test = teacher_project()
         .write("student.yaml", STUDENT)
         .write("full.yaml", written_out());
     let composed = keys(&test, "student.yaml");
@@ -127,9 +123,7 @@ fn included_and_extended_stages_have_the_keys_they_have_written_out() {
 
 #[test]
 fn a_stage_extending_one_follows_it_and_replaces_what_it_writes() {
-    let test = Test::new()
-        .write("common/teacher.yaml", teacher())
-        .write("common/data.jsonl", DATA)
+    let test = teacher_project()
         .write(
             "chain.yaml",
             r#"name: chain
@@ -236,31 +230,19 @@ stages:
 /// the arm; an included file's own ablations are not the including pipeline's.
 #[test]
 fn ablations_reach_included_entries_and_included_ablations_do_not_apply() {
-    let test = Test::new()
-        .write("common/teacher.yaml", teacher())
-        .write("common/data.jsonl", DATA)
+    let test = teacher_project()
         .write(
             "arms.yaml",
             "name: arms\nseed: 5\ninclude: common/teacher.yaml\nablations:\n  steps:\n    short: {}\n    long: {stages.base.max_steps: 3}\n",
         );
-    let planned = test
-        .clone_args([
-            "plan",
-            "arms.yaml",
-            "--json",
-            "--store",
-            "/nonexistent-r1flow-store",
-        ])
-        .run();
-    assert!(planned.success, "{}", planned.stderr);
-    let plan: serde_json::Value = serde_json::from_str(&planned.stdout).expect("plan json");
+    let plan = test.plan_json("arms.yaml");
     let variants: Vec<&str> = plan["variants"]
         .as_array()
         .expect("variants")
         .iter()
         .filter_map(|v| v["name"].as_str().or_else(|| v.as_str()))
         .collect();
-    assert_eq!(variants, ["short", "long"], "{}", planned.stdout);
+    assert_eq!(variants, ["short", "long"], "{plan}");
     let bases = plan["stages"]
         .as_array()
         .expect("stages")

@@ -88,6 +88,17 @@ fn documents() -> Vec<PathBuf> {
     files
 }
 
+/// Every document with its text.
+fn documents_with_text() -> Vec<(PathBuf, String)> {
+    documents()
+        .into_iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(&file).expect("read a Markdown file");
+            (file, text)
+        })
+        .collect()
+}
+
 /// A line's fence, if it opens or closes a fenced code block: (indent, fence character,
 /// fence length, info string). A backtick fence's info string may not hold a backtick
 /// (CommonMark), so ```` ```` ```py ```` ```` is inline code, not a fence.
@@ -259,8 +270,7 @@ fn docs_manifest_snippets_pass_the_checker() {
     let root = repo_root();
     let mut problems = Vec::new();
     let mut checked = 0;
-    for file in documents() {
-        let text = std::fs::read_to_string(&file).expect("read a Markdown file");
+    for (file, text) in documents_with_text() {
         let shown = file
             .strip_prefix(&root)
             .unwrap_or(&file)
@@ -450,8 +460,7 @@ fn docs_relative_links_point_at_files() {
     let root = repo_root();
     let mut problems = Vec::new();
     let mut links = 0;
-    for file in documents() {
-        let text = std::fs::read_to_string(&file).expect("read a Markdown file");
+    for (file, text) in documents_with_text() {
         links += relative_links(&text).len();
         problems.extend(link_problems(&root, &file, &text));
     }

@@ -26,6 +26,16 @@ stages:
     ))
 }
 
+/// A project whose eval stage scores with `script`, written as the verifier `verifier`
+/// (see `eval_with_verifier`).
+fn verifier_project(verifier: &str, timeout_s: f64, script: &str) -> Test {
+    executable(
+        Test::new().write("m.yaml", eval_with_verifier(verifier, timeout_s)),
+        verifier,
+        script,
+    )
+}
+
 fn executable(test: Test, name: &str, script: &str) -> Test {
     let test = test.write(name, script);
     let status = std::process::Command::new("chmod")
@@ -34,6 +44,11 @@ fn executable(test: Test, name: &str, script: &str) -> Test {
         .expect("chmod");
     assert!(status.success());
     test
+}
+
+/// `validate` of `manifest(rest)` in a fresh project.
+fn validate_manifest(rest: &str) -> crate::support::Outcome {
+    validate(&Test::new().write("m.yaml", manifest(rest)))
 }
 
 fn validate(test: &Test) -> crate::support::Outcome {
@@ -46,6 +61,14 @@ fn mark() -> String {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     format!("1000.{}{n:03}", std::process::id())
+}
+
+/// A verifier that starts two `sleep`s marked `mark`, notes each in `started`, and waits
+/// for them: it hangs until killed.
+fn two_sleepers_then_wait(mark: &str) -> String {
+    format!(
+        "#!/bin/sh\nsleep {mark} &\necho started >> started\nsleep {mark} &\necho started >> started\nwait\n"
+    )
 }
 
 /// Host pids of live (not zombie) processes whose command line holds `mark`.
@@ -125,15 +148,10 @@ fn a_diverging_loss_fails_its_stage_and_the_store_stays_usable() {
 "#,
         ),
     );
-    let run = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(120);
+    let run = test.run_in_store().run_within(120);
     assert!(!run.success, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("loss became NaN at step 2") && run.stderr.contains("learning_rate"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stderr_says("loss became NaN at step 2")
+        .assert_stderr_says("learning_rate");
     let shown = last_run_json(&test);
     assert_eq!(shown["status"], "failed", "{shown}");
     for args in [
@@ -152,21 +170,19 @@ fn a_diverging_loss_fails_its_stage_and_the_store_stays_usable() {
             outcome.stderr
         );
     }
-    let listed = test.clone_args(["runs", "--store", "store"]).run_within(30);
+    let listed = test.runs_in_store().run_within(30);
     assert!(!listed.stdout.contains("running"), "{}", listed.stdout);
 }
 
 #[test]
 fn an_overflowing_verifier_score_is_stored_and_read_back() {
-    let test = executable(
-        Test::new().write("m.yaml", eval_with_verifier("big.sh", 30.0)),
+    let test = verifier_project(
         "big.sh",
+        30.0,
         "#!/bin/sh\nwhile read -r line; do echo 1e308; done\n",
     );
-    let run = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(120);
-    assert!(run.success, "{}", run.stderr);
+    let run = test.run_in_store().run_within(120);
+    run.assert_success();
     for args in [
         vec!["runs", "show", "last", "--store", "store"],
         vec!["run", "m.yaml", "--store", "store"],
@@ -198,15 +214,8 @@ stages:
         "big.sh",
         "#!/bin/sh\nwhile read -r line; do echo 1e308; done\n",
     );
-    let run = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(120);
-    assert!(!run.success);
-    assert!(
-        run.stderr.contains("rewards of step 1 are too large"),
-        "{}",
-        run.stderr
-    );
+    let run = test.run_in_store().run_within(120);
+    run.assert_failure_says("rewards of step 1 are too large");
     assert_eq!(last_run_json(&test)["status"], "failed");
 }
 
@@ -225,10 +234,8 @@ fn non_finite_numbers_are_rejected_where_written() {
     ];
     for field in fields {
         for value in [".nan", ".inf", "-.inf", ".NaN", "-.Inf"] {
-            let test = Test::new().write(
-                "m.yaml",
-                manifest(&format!(
-                    r#"stages:
+            let outcome = validate_manifest(&format!(
+                r#"stages:
   tasks: {{kind: dataset, source: arith}}
   base: {{kind: pretrain, from: micro, data: tasks}}
   zero:
@@ -238,9 +245,7 @@ fn non_finite_numbers_are_rejected_where_written() {
     rewards: {{accuracy: 1.0}}
     {field}: {value}
 "#
-                )),
-            );
-            let outcome = validate(&test);
+            ));
             assert!(!outcome.success, "{field}: {value} validated");
             assert!(
                 outcome.stderr.contains("not a finite number")
@@ -259,14 +264,9 @@ fn non_finite_numbers_are_rejected_where_written() {
         ),
         ("rewards:\n  long: {kind: length, penalty: -.inf}\n", 9),
     ] {
-        let test = Test::new().write(
-            "m.yaml",
-            format!(
-                "{}{section}stages:\n  tasks: {{kind: dataset, source: arith}}\n",
-                micro_manifest("hostile")
-            ),
-        );
-        let outcome = validate(&test);
+        let outcome = validate_manifest(&format!(
+            "{section}stages:\n  tasks: {{kind: dataset, source: arith}}\n"
+        ));
         assert!(
             !outcome.success && outcome.stderr.contains(&format!("m.yaml:{line}:")),
             "{section}: {}",
@@ -280,16 +280,9 @@ fn non_finite_numbers_are_rejected_where_written() {
 #[test]
 fn a_verifier_timeout_kills_its_whole_process_group() {
     let mark = mark();
-    let test = executable(
-        Test::new().write("m.yaml", eval_with_verifier("hang.sh", 1.0)),
-        "hang.sh",
-        &format!("#!/bin/sh\nsleep {mark} &\necho started >> started\nsleep {mark} &\necho started >> started\nwait\n"),
-    );
-    let run = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(120);
-    assert!(!run.success);
-    assert!(run.stderr.contains("timed out"), "{}", run.stderr);
+    let test = verifier_project("hang.sh", 1.0, &two_sleepers_then_wait(&mark));
+    let run = test.run_in_store().run_within(120);
+    run.assert_failure_says("timed out");
     assert_eq!(
         children_started(&test, 2, Duration::from_secs(1)),
         2,
@@ -301,16 +294,10 @@ fn a_verifier_timeout_kills_its_whole_process_group() {
 #[test]
 fn a_verifier_that_exits_leaving_a_child_holding_stdout_is_cleaned_up() {
     let mark = mark();
-    let test = executable(
-        Test::new().write("m.yaml", eval_with_verifier("bg.sh", 20.0)),
-        "bg.sh",
-        &format!("#!/bin/sh\nsleep {mark} &\necho started >> started\nwhile read -r line; do echo 1.0; done\n"),
-    );
+    let test = verifier_project("bg.sh", 20.0, &format!("#!/bin/sh\nsleep {mark} &\necho started >> started\nwhile read -r line; do echo 1.0; done\n"));
     let started = Instant::now();
-    let run = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(120);
-    assert!(run.success, "{}", run.stderr);
+    let run = test.run_in_store().run_within(120);
+    run.assert_success();
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "waited for the grandchild"
@@ -341,14 +328,12 @@ fn a_verifier_child_in_a_new_session_dies_with_its_call() {
         (1.0, "sleep 1000"),
     ] {
         let mark = mark();
-        let test = executable(
-            Test::new().write("m.yaml", eval_with_verifier("escape.sh", timeout)),
+        let test = verifier_project(
             "escape.sh",
+            timeout,
             &format!("#!/bin/sh\nsetsid sleep {mark} &\necho started >> started\n{body}\n"),
         );
-        let run = test
-            .clone_args(["run", "m.yaml", "--store", "store"])
-            .run_within(120);
+        let run = test.run_in_store().run_within(120);
         assert_eq!(run.success, timeout > 1.0, "{}", run.stderr);
         assert_eq!(
             children_started(&test, 1, Duration::from_secs(1)),
@@ -370,11 +355,7 @@ fn ctrl_c_twice_leaves_no_verifier_child(
     exit_within: Duration,
 ) {
     let mark = mark();
-    let test = executable(
-        Test::new().write("m.yaml", eval_with_verifier("hang.sh", 60.0)),
-        "hang.sh",
-        &format!("#!/bin/sh\nsleep {mark} &\necho started >> started\nsleep {mark} &\necho started >> started\nwait\n"),
-    );
+    let test = verifier_project("hang.sh", 60.0, &two_sleepers_then_wait(&mark));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_r1flow"))
         .args(["run", "m.yaml", "--store", "store"])
         .args(args)
@@ -429,20 +410,9 @@ fn ctrl_c_twice_with_worker_processes_leaves_no_verifier_behind() {
 
 #[test]
 fn endless_verifier_output_fails_the_call() {
-    let test = executable(
-        Test::new().write("m.yaml", eval_with_verifier("yes.sh", 60.0)),
-        "yes.sh",
-        "#!/bin/sh\nexec yes 1.0\n",
-    );
-    let run = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(120);
-    assert!(!run.success);
-    assert!(
-        run.stderr.contains("verifier wrote more than 1 MiB"),
-        "{}",
-        run.stderr
-    );
+    let test = verifier_project("yes.sh", 60.0, "#!/bin/sh\nexec yes 1.0\n");
+    let run = test.run_in_store().run_within(120);
+    run.assert_failure_says("verifier wrote more than 1 MiB");
 }
 
 // --- 5. JSONL records have a size limit; errors quote an excerpt ----------------------
@@ -461,22 +431,15 @@ fn a_huge_jsonl_record_is_refused_at_validate() {
     let line = format!("{{\"prompt\": \"{}\"}}\n", "x".repeat(2 << 20));
     let outcome = validate(&jsonl_project(line));
     assert!(!outcome.success, "a 2 MiB record validated");
-    assert!(
-        outcome.stderr.contains("data.jsonl:1:") && outcome.stderr.contains("1 MiB"),
-        "{}",
-        outcome.stderr
-    );
+    outcome
+        .assert_stderr_says("data.jsonl:1:")
+        .assert_stderr_says("1 MiB");
     assert!(outcome.stderr.len() < 2000, "{}", outcome.stderr.len());
 
     // An invalid long line is quoted as an excerpt around the error, not whole.
     let line = format!("{{\"prompt\": \"{}\", oops}}\n", "y".repeat(20_000));
     let outcome = validate(&jsonl_project(line));
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains("data.jsonl:1:"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.assert_failure_says("data.jsonl:1:");
     assert!(outcome.stderr.len() < 2000, "{}", outcome.stderr);
 }
 
@@ -484,22 +447,16 @@ fn a_huge_jsonl_record_is_refused_at_validate() {
 fn an_empty_jsonl_file_is_a_located_error() {
     let outcome = validate(&jsonl_project("\n\n"));
     assert!(!outcome.success, "an empty dataset validated");
-    assert!(
-        outcome.stderr.contains("no records") && outcome.stderr.contains("m.yaml:8:"),
-        "{}",
-        outcome.stderr
-    );
+    outcome
+        .assert_stderr_says("no records")
+        .assert_stderr_says("m.yaml:8:");
 }
 
 #[test]
 fn dataset_files_must_stay_inside_the_project() {
-    let test = Test::new().write(
-        "m.yaml",
-        manifest(
-            "  leak: {kind: jsonl, path: /etc/passwd, format: prompts}\nstages:\n  tasks: {kind: dataset, source: leak}\n",
-        ),
+    let outcome = validate_manifest(
+        "  leak: {kind: jsonl, path: /etc/passwd, format: prompts}\nstages:\n  tasks: {kind: dataset, source: leak}\n"
     );
-    let outcome = validate(&test);
     assert!(!outcome.success);
     assert!(
         outcome.stderr.contains("outside the project") && !outcome.stderr.contains("root:"),
@@ -517,7 +474,7 @@ fn dataset_files_must_stay_inside_the_project() {
     );
     std::os::unix::fs::symlink(elsewhere.path(), test.path("data")).expect("symlink");
     let outcome = validate(&test);
-    assert!(outcome.success, "{}", outcome.stderr);
+    outcome.assert_success();
 }
 
 // --- 6. readers never trust metadata, never block ------------------------------------
@@ -533,19 +490,11 @@ fn mkfifo(test: &Test, name: &str) {
 #[test]
 fn device_and_fifo_manifests_fail_fast() {
     let outcome = Test::new().args(["validate", "/dev/zero"]).run_within(20);
-    assert!(
-        !outcome.success && outcome.stderr.contains("not a regular file"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.assert_failure_says("not a regular file");
     let test = Test::new();
     mkfifo(&test, "m.yaml");
     let outcome = validate(&test);
-    assert!(
-        !outcome.success && outcome.stderr.contains("named pipe"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.assert_failure_says("named pipe");
 }
 
 #[test]
@@ -589,21 +538,12 @@ fn absurd_dataset_sizes_are_refused_at_validate() {
         "{kind: arithmetic, num_samples: 18446744073709551615}",
         "{kind: countdown, num_samples: 18446744073709551615}",
     ] {
-        let test = Test::new().write(
-            "m.yaml",
-            format!(
-                "{}  huge: {kind}\nstages:\n  tasks: {{kind: dataset, source: huge}}\n",
-                micro_manifest("hostile")
-            ),
-        );
-        let outcome = validate(&test);
-        assert!(
-            !outcome.success
-                && outcome.stderr.contains("m.yaml:8:")
-                && outcome.stderr.contains("at most 1000000"),
-            "{}",
-            outcome.stderr
-        );
+        let outcome = validate_manifest(&format!(
+            "  huge: {kind}\nstages:\n  tasks: {{kind: dataset, source: huge}}\n"
+        ));
+        outcome
+            .assert_failure_says("m.yaml:8:")
+            .assert_stderr_says("at most 1000000");
     }
     // Samples per prompt are allocated at once: bounded too.
     for (stage, field) in [
@@ -611,13 +551,11 @@ fn absurd_dataset_sizes_are_refused_at_validate() {
         ("{kind: rejection_sampling, from: base, prompts: tasks, num_samples: 100000, thresholds: {accuracy: 1.0}}", "num_samples"),
         ("{kind: grpo, from: base, prompts: tasks, rewards: {accuracy: 1.0}, num_generations: 100000, per_device_train_batch_size: 100000}", "num_generations"),
     ] {
-        let test = Test::new().write(
-            "m.yaml",
-            manifest(&format!(
+        let outcome = validate_manifest(
+            &format!(
                 "stages:\n  tasks: {{kind: dataset, source: arith}}\n  base: {{kind: pretrain, from: micro, data: tasks}}\n  big: {stage}\n"
-            )),
+            )
         );
-        let outcome = validate(&test);
         assert!(
             !outcome.success
                 && outcome.stderr.contains("m.yaml:11:")
@@ -643,12 +581,7 @@ fn generate_refuses_to_run_past_the_context() {
             "100000",
         ])
         .run_within(60);
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains("max_position_embeddings"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.assert_failure_says("max_position_embeddings");
 }
 
 // --- 9. export never mixes old and new files -----------------------------------------
@@ -660,7 +593,7 @@ fn export_refuses_a_non_empty_directory_unless_forced() {
         .clone_args(["export", "--model", "preset:tiny", "--out", "out"])
         .run_within(60);
     assert!(!outcome.success, "export wrote into a non-empty directory");
-    assert!(outcome.stderr.contains("--force"), "{}", outcome.stderr);
+    outcome.assert_stderr_says("--force");
     assert!(test.path("out/stale.txt").is_file());
     assert!(!test.path("out/config.json").exists());
 
@@ -677,7 +610,7 @@ fn export_refuses_a_non_empty_directory_unless_forced() {
     assert!(test.path("out/stale.txt").is_file());
     std::fs::remove_file(test.path("out/stale.txt")).expect("remove");
     let outcome = forced("out");
-    assert!(outcome.success, "{}", outcome.stderr);
+    outcome.assert_success();
     assert!(test.path("out/config.json").is_file());
     let outcome = forced("out");
     assert!(
@@ -710,11 +643,8 @@ fn the_export_stage_never_writes_into_a_foreign_directory() {
     let test = Test::new()
         .write("m.yaml", stages("notes"))
         .write("notes/todo.txt", "mine");
-    let run = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(120);
-    assert!(!run.success);
-    assert!(run.stderr.contains("not empty"), "{}", run.stderr);
+    let run = test.run_in_store().run_within(120);
+    run.assert_failure_says("not empty");
     assert_eq!(
         std::fs::read_to_string(test.path("notes/todo.txt"))
             .ok()
@@ -734,26 +664,18 @@ fn manifest_encoding_problems_are_located_with_hints() {
         manifest("stages:\n  tasks: {kind: dataset, source: arith}\n")
     );
     let outcome = validate(&Test::new().write("m.yaml", with_bom));
-    assert!(outcome.success, "{}", outcome.stderr);
+    outcome.assert_success();
 
     // Tabs get a hint.
     let tabbed = manifest("stages:\n\ttasks: {kind: dataset, source: arith}\n");
     let outcome = validate(&Test::new().write("m.yaml", tabbed));
-    assert!(
-        !outcome.success && outcome.stderr.contains("indent with spaces"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.assert_failure_says("indent with spaces");
 
     // Non-UTF-8 bytes are located as file:line:col.
     let mut bytes = b"name: x\nseed: 1\ndescription: caf".to_vec();
     bytes.extend([0xE9, b'\n']);
     let outcome = validate(&Test::new().write("m.yaml", bytes));
-    assert!(
-        !outcome.success && outcome.stderr.contains("m.yaml:3:17"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.assert_failure_says("m.yaml:3:17");
 }
 
 fn stored_project() -> Test {
@@ -761,10 +683,8 @@ fn stored_project() -> Test {
         "m.yaml",
         manifest("stages:\n  tasks: {kind: dataset, source: arith, test_size: 4}\n"),
     );
-    let run = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(60);
-    assert!(run.success, "{}", run.stderr);
+    let run = test.run_in_store().run_within(60);
+    run.assert_success();
     test
 }
 
@@ -779,12 +699,7 @@ fn a_foreign_directory_is_not_taken_for_a_store() {
     let outcome = test
         .clone_args(["run", "m.yaml", "--store", "photos"])
         .run_within(60);
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains("not an r1flow store"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.assert_failure_says("not an r1flow store");
     assert!(!test.path("photos/index").exists());
 }
 
@@ -793,7 +708,7 @@ fn a_damaged_index_is_reported_with_what_to_do() {
     // A damaged index file: sled's own complaint, located, without terminal colour codes.
     let test = stored_project();
     std::fs::write(test.path("store/index/conf"), "segment_size: 5").expect("damage conf");
-    let outcome = test.clone_args(["runs", "--store", "store"]).run_within(30);
+    let outcome = test.runs_in_store().run_within(30);
     assert!(!outcome.success, "{}", outcome.stdout);
     assert!(
         outcome.stderr.contains("damaged")
@@ -812,7 +727,7 @@ fn a_damaged_index_is_reported_with_what_to_do() {
             std::fs::remove_dir_all(test.path("store/index")).expect("rm index");
             std::fs::create_dir(test.path("store/index")).expect("mkdir index");
         }
-        let outcome = test.clone_args(["runs", "--store", "store"]).run_within(30);
+        let outcome = test.runs_in_store().run_within(30);
         assert!(!outcome.success, "{damage}: {}", outcome.stdout);
         assert!(
             outcome.stderr.contains("damaged"),
@@ -830,15 +745,13 @@ fn a_finished_stage_leaves_no_checkpoint_blobs() {
             "stages:\n  tasks: {kind: dataset, source: arith, test_size: 4}\n  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 3, per_device_train_batch_size: 4, save_steps: 1}\n",
         ),
     );
-    let run = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(120);
-    assert!(run.success, "{}", run.stderr);
+    let run = test.run_in_store().run_within(120);
+    run.assert_success();
     let gc = test
         .clone_args(["gc", "--dry-run", "--store", "store"])
         .run_within(30);
-    assert!(gc.success, "{}", gc.stderr);
-    assert!(gc.stdout.contains("0 blob(s): 0 B freed"), "{}", gc.stdout);
+    gc.assert_success()
+        .assert_stdout_says("0 blob(s): 0 B freed");
 }
 
 #[test]
@@ -860,11 +773,7 @@ fn report_and_compare_replace_their_own_output_whole() {
     // Someone else's file is not removed without --force.
     std::fs::write(test.path("rep/notes.txt"), "mine").expect("write");
     let refused = report(&[]);
-    assert!(
-        !refused.success && refused.stderr.contains("--force"),
-        "{}",
-        refused.stderr
-    );
+    refused.assert_failure_says("--force");
     assert!(test.path("rep/notes.txt").is_file());
     assert!(report(&["--force"]).success);
     assert!(!test.path("rep/notes.txt").exists());
@@ -875,17 +784,15 @@ fn report_and_compare_replace_their_own_output_whole() {
             "stages:\n  tasks: {kind: dataset, source: arith, test_size: 4}\n  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 1, per_device_train_batch_size: 4}\n  eval: {kind: eval, from: base, prompts: tasks, num_samples: 1, limit: 2, max_completion_length: 4}\n",
         ),
     );
-    let run = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(120);
-    assert!(run.success, "{}", run.stderr);
+    let run = test.run_in_store().run_within(120);
+    run.assert_success();
     let compare = |extra: &[&str]| {
         let mut args = vec!["compare", "m.yaml", "--plots", "cmp", "--store", "store"];
         args.extend(extra);
         test.clone_args(args).run_within(60)
     };
     let first = compare(&[]);
-    assert!(first.success, "{}", first.stderr);
+    first.assert_success();
     std::fs::create_dir_all(test.path("cmp")).expect("mkdir");
     std::fs::write(test.path("cmp/stale.png"), "png").expect("write");
     assert!(compare(&[]).success);
@@ -901,10 +808,6 @@ fn report_and_compare_replace_their_own_output_whole() {
     let outcome = test
         .clone_args(["compare", "m.yaml", "--plots", "pics", "--store", "store"])
         .run_within(60);
-    assert!(
-        !outcome.success && outcome.stderr.contains("not written by r1flow"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.assert_failure_says("not written by r1flow");
     assert!(test.path("pics/cat.png").is_file());
 }

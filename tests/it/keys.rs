@@ -96,6 +96,12 @@ fn renaming_stages_keeps_their_keys() {
     assert_eq!(renamed["policy"], original["rl"]);
 }
 
+/// What an edit of `BASE` changes the keys of: every stage, `base` and the stages
+/// trained from it, or `rl` alone.
+const EVERY_STAGE: &[&str] = &["tasks", "base", "rl", "other"];
+const FROM_BASE_ON: &[&str] = &["base", "rl", "other"];
+const ONLY_RL: &[&str] = &["rl"];
+
 #[test]
 fn edits_that_change_the_output_change_the_key() {
     let original = keys(BASE);
@@ -103,52 +109,48 @@ fn edits_that_change_the_output_change_the_key() {
         (
             "its own parameter",
             BASE.replace("learning_rate: 1.0e-5", "learning_rate: 2.0e-5"),
-            vec!["rl"],
+            ONLY_RL,
         ),
         (
             "a reward weight",
             BASE.replace("format: 0.5", "format: 0.25"),
-            vec!["rl"],
+            ONLY_RL,
         ),
         (
             "an added reward",
             BASE.replace("format: 0.5}", "format: 0.5, tag_count: 0.1}"),
-            vec!["rl"],
+            ONLY_RL,
         ),
         (
             "an upstream parameter",
             BASE.replace("max_steps: 10", "max_steps: 11"),
-            vec!["base", "rl", "other"],
+            FROM_BASE_ON,
         ),
         (
             "the dataset declaration",
             BASE.replace("num_samples: 100", "num_samples: 101"),
-            vec!["tasks", "base", "rl", "other"],
+            EVERY_STAGE,
         ),
-        (
-            "the seed",
-            BASE.replace("seed: 1", "seed: 2"),
-            vec!["tasks", "base", "rl", "other"],
-        ),
+        ("the seed", BASE.replace("seed: 1", "seed: 2"), EVERY_STAGE),
         (
             "the backend",
             BASE.replace("seed: 1", "seed: 1\nbackend: wgpu"),
-            vec!["tasks", "base", "rl", "other"],
+            EVERY_STAGE,
         ),
         (
             "the dtype",
             BASE.replace("seed: 1", "seed: 1\ndtype: bf16"),
-            vec!["tasks", "base", "rl", "other"],
+            EVERY_STAGE,
         ),
         (
             "the model architecture",
             BASE.replace("{preset: tiny}", "{preset: tiny, num_hidden_layers: 3}"),
-            vec!["base", "rl", "other"],
+            FROM_BASE_ON,
         ),
         (
             "a default the stage uses",
             BASE.replace("seed: 1\n", "seed: 1\ndefaults: {temperature: 0.7}\n"),
-            vec!["rl"],
+            ONLY_RL,
         ),
     ];
     for (what, edited, changed) in edits {

@@ -2,9 +2,23 @@
 //! with its label, and nothing different in value is called correct), and
 //! pipelines/math-grpo.yaml (MATH-layout data, `mode: math`, boxed answers) at CI size.
 
-use crate::support::{metric_series, repo_root, Test};
+use crate::support::{metric_series, repo_root, shipped_pipeline_with, Outcome, Test, MICRO_MODEL};
 
 const GRADER: &str = "name: grade\nrewards:\n  math: {kind: accuracy, mode: math}\n";
+
+/// `r1flow score` of the test's `in.jsonl` by reward `reward` of `grade.yaml`.
+fn score(test: &Test, reward: &str) -> Outcome {
+    test.clone_args([
+        "score",
+        "--input",
+        "in.jsonl",
+        "--manifest",
+        "grade.yaml",
+        "--reward",
+        reward,
+    ])
+    .run()
+}
 
 #[test]
 fn score_grades_the_labelled_set_as_labelled() {
@@ -34,18 +48,8 @@ fn score_grades_the_labelled_set_as_labelled() {
     let test = Test::new()
         .write("grade.yaml", GRADER)
         .write("in.jsonl", input);
-    let outcome = test
-        .clone_args([
-            "score",
-            "--input",
-            "in.jsonl",
-            "--manifest",
-            "grade.yaml",
-            "--reward",
-            "math",
-        ])
-        .run();
-    assert!(outcome.success, "{}", outcome.stderr);
+    let outcome = score(&test, "math");
+    outcome.assert_success();
     let verdicts: Vec<serde_json::Value> = outcome
         .stdout
         .lines()
@@ -80,54 +84,23 @@ fn score_reports_unreadable_input_at_its_line() {
         "in.jsonl",
         "{\"completion\": \"<answer>1</answer>\", \"answer\": \"1\"}\n{\"completion\": 3\n",
     );
-    let outcome = test
-        .clone_args([
-            "score",
-            "--input",
-            "in.jsonl",
-            "--manifest",
-            "grade.yaml",
-            "--reward",
-            "math",
-        ])
-        .run();
-    assert!(!outcome.success);
-    assert!(outcome.stderr.contains("in.jsonl:2:"), "{}", outcome.stderr);
-    let unknown = test
-        .clone_args([
-            "score",
-            "--input",
-            "in.jsonl",
-            "--manifest",
-            "grade.yaml",
-            "--reward",
-            "nope",
-        ])
-        .run();
-    assert!(
-        !unknown.success && unknown.stderr.contains("declares no reward `nope`"),
-        "{}",
-        unknown.stderr
-    );
+    let outcome = score(&test, "math");
+    outcome.assert_failure_says("in.jsonl:2:");
+    let unknown = score(&test, "nope");
+    unknown.assert_failure_says("declares no reward `nope`");
 }
 
 /// pipelines/math-grpo.yaml with a micro model and few steps.
 fn ci_sized() -> String {
-    let mut manifest =
-        std::fs::read_to_string(repo_root().join("pipelines/math-grpo.yaml")).expect("manifest");
-    for (from, to) in [
-        (
-            "    preset: tiny\n",
-            "    preset: tiny\n    hidden_size: 32\n    num_hidden_layers: 2\n    num_attention_heads: 4\n    num_key_value_heads: 2\n    intermediate_size: 64\n",
-        ),
-        // GRPO's steps first: the pretraining's new count would match it too.
-        ("    max_steps: 20\n", "    max_steps: 2\n"),
-        ("    max_steps: 200\n", "    max_steps: 20\n"),
-    ] {
-        assert!(manifest.contains(from), "math-grpo.yaml no longer has {from:?}");
-        manifest = manifest.replacen(from, to, 1);
-    }
-    manifest
+    shipped_pipeline_with(
+        "math-grpo.yaml",
+        &[
+            MICRO_MODEL,
+            // GRPO's steps first: the pretraining's new count would match it too.
+            ("    max_steps: 20\n", "    max_steps: 2\n"),
+            ("    max_steps: 200\n", "    max_steps: 20\n"),
+        ],
+    )
 }
 
 #[test]
@@ -136,8 +109,8 @@ fn the_math_pipeline_grades_every_reference_it_ships() {
     let test = Test::new()
         .write("m.yaml", ci_sized())
         .write("data/math-forms.jsonl", data);
-    let outcome = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(outcome.success, "{}", outcome.stderr);
+    let outcome = test.run_in_store().run();
+    outcome.assert_success();
     let series = metric_series(&test, "rl");
     assert_eq!(series.len(), 2, "one point per GRPO step");
     for point in &series {

@@ -40,10 +40,7 @@ fn hashes(env: &[(&str, &str)]) -> Vec<String> {
     let test = Test::new().write("m.yaml", MANIFEST);
     let run = env
         .iter()
-        .fold(
-            test.clone_args(["run", "m.yaml", "--store", "store"]),
-            |t, (key, value)| t.env(key, value),
-        )
+        .fold(test.run_in_store(), |t, (key, value)| t.env(key, value))
         .run();
     assert!(run.success, "{env:?}: {}", run.stderr);
     output_hashes(&last_run_json(&test))
@@ -85,11 +82,9 @@ fn a_native_result_is_keyed_by_the_machine_and_never_served_as_portable() {
     let run = test
         .clone_args(["run", "m.yaml", "--store", "store", "--numerics", "native"])
         .run();
-    assert!(run.success, "{}", run.stderr);
-    let plan = test
-        .clone_args(["plan", "m.yaml", "--store", "store"])
-        .run();
-    assert!(plan.success, "{}", plan.stderr);
+    run.assert_success();
+    let plan = test.plan_in_store().run();
+    plan.assert_success();
     let machine = r1flow::check::numerics::native_machine();
     let short: String = machine.chars().take(20).collect();
     assert!(
@@ -97,7 +92,7 @@ fn a_native_result_is_keyed_by_the_machine_and_never_served_as_portable() {
         "plan names the native machine as the reason:\n{}",
         plan.stdout
     );
-    assert!(plan.stdout.contains("→ portable"), "{}", plan.stdout);
+    plan.assert_stdout_says("→ portable");
     assert_eq!(
         statuses(&plan.stdout),
         ["cached", "run", "run", "run"],
@@ -107,7 +102,7 @@ fn a_native_result_is_keyed_by_the_machine_and_never_served_as_portable() {
     let native = test
         .clone_args(["plan", "m.yaml", "--store", "store", "--numerics", "native"])
         .run();
-    assert!(native.success, "{}", native.stderr);
+    native.assert_success();
     assert_eq!(statuses(&native.stdout), ["cached"; 4], "{}", native.stdout);
 }
 
@@ -118,25 +113,17 @@ fn portable_on_a_gpu_and_an_unknown_cap_are_refused() {
     let manifest = MANIFEST.replace("seed: 3\n", "seed: 3\nbackend: cuda\nnumerics: portable\n");
     let test = Test::new().write("m.yaml", &manifest);
     let validate = test.clone_args(["validate", "m.yaml"]).run();
-    assert!(!validate.success);
-    assert!(
-        validate.stderr.contains(
-            "`numerics: portable` is a profile of the CPU kernels; backend `cuda` runs its own"
-        ) && validate.stderr.contains("m.yaml:5:11"),
-        "{}",
-        validate.stderr
-    );
+    validate
+        .assert_failure_says(
+            "`numerics: portable` is a profile of the CPU kernels; backend `cuda` runs its own",
+        )
+        .assert_stderr_says("m.yaml:5:11");
     let capped = Test::new()
         .write("m.yaml", MANIFEST)
         .args(["validate", "m.yaml"])
         .env("R1FLOW_MAX_SIMD", "sse9")
         .run();
-    assert!(!capped.success);
-    assert!(
-        capped.stderr.contains(
-            "R1FLOW_MAX_SIMD=sse9: not an instruction-set cap; use avx512, avx2 or scalar"
-        ),
-        "{}",
-        capped.stderr
+    capped.assert_failure_says(
+        "R1FLOW_MAX_SIMD=sse9: not an instruction-set cap; use avx512, avx2 or scalar",
     );
 }

@@ -71,9 +71,7 @@ fn plan_shows_shared_stages_of_the_readability_ablation() {
     let outcome = Test::in_dir(&repo_root())
         .args(["plan", "pipelines/ablation-readability.yaml", "--json"])
         .run();
-    assert!(outcome.success, "{}", outcome.stderr);
-    let plan: serde_json::Value =
-        serde_json::from_str(&outcome.stdout).expect("plan --json is JSON");
+    let plan = outcome.stdout_json();
     let stages = plan["stages"].as_array().expect("stages");
     let variants_of = |name: &str| -> Vec<usize> {
         stages
@@ -101,35 +99,20 @@ fn plan_renders_graphviz_and_selects_variants() {
     let dot = Test::in_dir(&repo_root())
         .args(["plan", "pipelines/distill.yaml", "--dot"])
         .run();
-    assert!(dot.success, "{}", dot.stderr);
-    assert!(
-        dot.stdout.starts_with("digraph \"distill\" {"),
-        "{}",
-        dot.stdout
-    );
-    assert!(dot.stdout.contains("[label=\"data\"]"), "{}", dot.stdout);
+    dot.assert_success()
+        .assert_stdout_starts_with("digraph \"distill\" {")
+        .assert_stdout_says("[label=\"data\"]");
 
     let one = Test::in_dir(&repo_root())
         .args(["plan", "pipelines/distill.yaml", "--variant", "s2+micro"])
         .run();
-    assert!(one.success, "{}", one.stderr);
-    assert!(
-        one.stdout.contains("variants: 1 (s2+micro)"),
-        "{}",
-        one.stdout
-    );
+    one.assert_success()
+        .assert_stdout_says("variants: 1 (s2+micro)");
 
     let unknown = Test::in_dir(&repo_root())
         .args(["plan", "pipelines/distill.yaml", "--variant", "huge"])
         .run();
-    assert!(!unknown.success);
-    assert!(
-        unknown
-            .stderr
-            .contains("the variants are: s1+mini, s1+micro, s2+mini, s2+micro"),
-        "{}",
-        unknown.stderr
-    );
+    unknown.assert_failure_says("the variants are: s1+mini, s1+micro, s2+mini, s2+micro");
 }
 
 #[test]
@@ -141,12 +124,9 @@ fn the_readme_walkthrough_manifest_validates() {
         .write("walkthrough.yaml", &readme[start..end])
         .args(["plan", "walkthrough.yaml"])
         .run();
-    assert!(outcome.success, "{}", outcome.stderr);
-    assert!(
-        outcome.stdout.contains("variants: 2 (low, high)"),
-        "{}",
-        outcome.stdout
-    );
+    outcome
+        .assert_success()
+        .assert_stdout_says("variants: 2 (low, high)");
 }
 
 /// Every stage key of every shipped pipeline, as a snapshot: a change that moves a key
@@ -156,17 +136,7 @@ fn the_readme_walkthrough_manifest_validates() {
 fn shipped_pipeline_keys_change_only_on_purpose() {
     let mut lines = Vec::new();
     for name in runnable_manifests() {
-        let planned = Test::in_dir(&repo_root().join("pipelines"))
-            .args([
-                "plan",
-                name.as_str(),
-                "--json",
-                "--store",
-                "/nonexistent-r1flow-store",
-            ])
-            .run();
-        assert!(planned.success, "{name}: {}", planned.stderr);
-        let plan: serde_json::Value = serde_json::from_str(&planned.stdout).expect("json");
+        let plan = Test::in_dir(&repo_root().join("pipelines")).plan_json(&name);
         for stage in plan["stages"].as_array().expect("stages") {
             lines.push(format!(
                 "{name} {} {}",

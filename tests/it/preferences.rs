@@ -3,7 +3,7 @@
 //! type; `distill` in `logits` mode trains a smaller student both ways; rejection
 //! sampling emits preference pairs a reward model trains on.
 
-use crate::support::{last_run_json, metric_series, output_hashes, Test};
+use crate::support::{last_run_json, metric_series, output_hashes, output_names, run_stage, Test};
 
 const MANIFEST: &str = r#"
 name: preferences-test
@@ -73,38 +73,23 @@ fn project(manifest: &str) -> Test {
         .write("mixed.jsonl", MIXED)
 }
 
-fn stage<'a>(run: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    run["stages"]
-        .as_array()
-        .expect("stages")
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("stage {name} in {run}"))
-}
-
 #[test]
 fn a_reward_model_learns_separable_pairs_and_rlhf_routes_rewards_by_prompt_type() {
     let test = project(MANIFEST);
-    let outcome = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(outcome.success, "{}", outcome.stderr);
+    let outcome = test.run_in_store().run();
+    outcome.assert_success();
     let run = last_run_json(&test);
 
     // The reward model: held-out pair accuracy well above chance, stored with the model.
-    let rm = stage(&run, "rm");
+    let rm = run_stage(&run, "rm");
     let accuracy = rm["metrics"]["eval_accuracy"]
         .as_f64()
         .expect("eval_accuracy");
     assert_eq!(rm["metrics"]["eval_pairs"].as_f64(), Some(8.0));
     assert!(accuracy >= 0.875, "held-out pair accuracy {accuracy}");
     assert!(rm["metrics"]["eval_margin"].as_f64().unwrap_or(0.0) > 0.0);
-    let outputs: Vec<&str> = rm["outputs"]
-        .as_array()
-        .expect("outputs")
-        .iter()
-        .filter_map(|o| o["name"].as_str())
-        .collect();
     assert_eq!(
-        outputs,
+        output_names(rm),
         ["metrics.json", "reward_model.safetensors", "tokenizer.json"]
     );
     let series = metric_series(&test, "rm");
@@ -158,7 +143,7 @@ fn a_reward_model_learns_separable_pairs_and_rlhf_routes_rewards_by_prompt_type(
     }
 
     // A `model` reward scores inside eval too.
-    let scored = stage(&run, "scored");
+    let scored = run_stage(&run, "scored");
     assert!(
         scored["metrics"]["reward/helpful"]
             .as_f64()
@@ -173,7 +158,7 @@ fn a_reward_model_killed_mid_training_resumes_bit_identical() {
     let until = ["run", "m.yaml", "--store", "store", "--until", "rm"];
     let test = project(MANIFEST);
     let full = test.clone_args(until).run();
-    assert!(full.success, "{}", full.stderr);
+    full.assert_success();
     let expected = output_hashes(&last_run_json(&test));
     assert!(
         expected
@@ -189,16 +174,12 @@ fn a_reward_model_killed_mid_training_resumes_bit_identical() {
             .clone_args(until)
             .env("R1FLOW_FAILPOINT", "after-checkpoint")
             .run();
-        assert!(!killed.success);
-        assert!(killed.stderr.contains(step), "{}", killed.stderr);
+        killed.assert_failure_says(step);
     }
     let resumed = test.clone_args(until).run();
-    assert!(resumed.success, "{}", resumed.stderr);
-    assert!(
-        resumed.stderr.contains("resuming from step 20"),
-        "{}",
-        resumed.stderr
-    );
+    resumed
+        .assert_success()
+        .assert_stderr_says("resuming from step 20");
     assert_eq!(output_hashes(&last_run_json(&test)), expected);
 }
 
@@ -212,7 +193,7 @@ fn logit_distillation_trains_a_smaller_student_both_ways() {
         let outcome = test
             .clone_args(["run", "m.yaml", "--store", "store", "--until", target])
             .run();
-        assert!(outcome.success, "{}", outcome.stderr);
+        outcome.assert_success();
         let series = metric_series(&test, target);
         let losses: Vec<f64> = series
             .iter()
@@ -244,16 +225,16 @@ fn rejection_sampling_emits_preference_pairs_for_a_reward_model() {
     let outcome = test
         .clone_args(["run", "m.yaml", "--store", "store", "--until", "rm"])
         .run();
-    assert!(outcome.success, "{}", outcome.stderr);
+    outcome.assert_success();
     let run = last_run_json(&test);
-    let judged = stage(&run, "judged");
+    let judged = run_stage(&run, "judged");
     let pairs = judged["metrics"]["pairs"].as_f64().unwrap_or(0.0);
     assert!(pairs >= 1.0, "{}", judged["metrics"]);
     assert!(
         pairs <= 30.0,
         "at most one pair per train prompt (30): {pairs}"
     );
-    let rm = stage(&run, "rm");
+    let rm = run_stage(&run, "rm");
     assert_eq!(rm["status"], "ran");
     assert_eq!(
         rm["metrics"]["train_pairs"].as_f64(),
@@ -268,14 +249,7 @@ fn rejection_sampling_emits_preference_pairs_for_a_reward_model() {
     );
     let test = project(&wrong).write("judge.py", JUDGE);
     let outcome = test.clone_args(["validate", "m.yaml"]).run();
-    assert!(!outcome.success);
-    assert!(
-        outcome
-            .stderr
-            .contains("`data` needs a dataset with completions"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.assert_failure_says("`data` needs a dataset with completions");
 }
 
 #[test]
@@ -285,8 +259,7 @@ fn an_ablation_axis_over_the_student_shares_the_teacher() {
     let outcome = Test::in_dir(&crate::support::repo_root())
         .args(["plan", "pipelines/distill.yaml", "--json"])
         .run();
-    assert!(outcome.success, "{}", outcome.stderr);
-    let plan: serde_json::Value = serde_json::from_str(&outcome.stdout).expect("json");
+    let plan = outcome.stdout_json();
     let variants_of = |name: &str| -> Vec<usize> {
         plan["stages"]
             .as_array()
@@ -339,7 +312,7 @@ fn rlhf_on_general_prompts_only_scores_with_the_reward_model_once() {
     let outcome = test
         .clone_args(["run", "m.yaml", "--store", "store", "--until", "tuned"])
         .run();
-    assert!(outcome.success, "{}", outcome.stderr);
+    outcome.assert_success();
     // Steps without reasoning prompts log no mean over them (NaN has no JSON spelling).
     for point in metric_series(&test, "tuned") {
         let values = &point["values"];

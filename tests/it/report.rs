@@ -84,6 +84,18 @@ fn files(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Asserts that `plots` (file names) hold each of `names` drawn both as SVG and as PNG.
+fn assert_plotted_as_svg_and_png(plots: &[String], names: &[&str]) {
+    for name in names {
+        for extension in ["svg", "png"] {
+            assert!(
+                plots.contains(&format!("{name}.{extension}")),
+                "{name}.{extension} in {plots:?}"
+            );
+        }
+    }
+}
+
 fn assert_png(path: &Path) {
     let bytes = std::fs::read(path).expect("PNG written");
     assert!(
@@ -94,17 +106,20 @@ fn assert_png(path: &Path) {
     assert!(bytes.len() > 5_000, "{} is a real picture", path.display());
 }
 
+/// The ablation, run and reported into `rep/`.
+fn ablation_reported() -> Test {
+    let test = Test::new().write("m.yaml", ABLATION);
+    test.run_in_store().run().assert_success();
+    test.clone_args(["report", "last", "--out", "rep", "--store", "store"])
+        .run()
+        .assert_success();
+    test
+}
+
 #[test]
 fn an_ablation_is_reported_and_compared() {
-    let test = Test::new().write("m.yaml", ABLATION);
-    let ran = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(ran.success, "{}", ran.stderr);
-
     // --- report -------------------------------------------------------------------
-    let report = test
-        .clone_args(["report", "last", "--out", "rep", "--store", "store"])
-        .run();
-    assert!(report.success, "{}", report.stderr);
+    let test = ablation_reported();
     let html = std::fs::read_to_string(test.path("rep/report.html")).expect("report.html");
     assert_self_contained(&html);
     for text in [
@@ -117,23 +132,16 @@ fn an_ablation_is_reported_and_compared() {
     ] {
         assert!(html.contains(text), "`{text}` in the report");
     }
-    let plots = files(&test.path("rep/plots"));
-    for name in [
-        "base-loss",
-        "zero-plain-s1-reward",
-        "zero-plain-s1-rewards",
-        "zero-lang-s2-completion-length",
-        "zero-plain-s1-worked-mode",
-    ] {
-        assert!(
-            plots.contains(&format!("{name}.svg")),
-            "{name}.svg in {plots:?}"
-        );
-        assert!(
-            plots.contains(&format!("{name}.png")),
-            "{name}.png in {plots:?}"
-        );
-    }
+    assert_plotted_as_svg_and_png(
+        &files(&test.path("rep/plots")),
+        &[
+            "base-loss",
+            "zero-plain-s1-reward",
+            "zero-plain-s1-rewards",
+            "zero-lang-s2-completion-length",
+            "zero-plain-s1-worked-mode",
+        ],
+    );
     assert_png(&test.path("rep/plots/zero-plain-s1-reward.png"));
     let svg = std::fs::read_to_string(test.path("rep/plots/base-loss.svg")).expect("svg");
     assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
@@ -259,7 +267,7 @@ fn an_ablation_is_reported_and_compared() {
     let text = test
         .clone_args(["compare", "m.yaml", "--store", "store"])
         .run();
-    assert!(text.success, "{}", text.stderr);
+    text.assert_success();
     let header = text.stdout.lines().next().unwrap_or_default();
     let columns: Vec<&str> = header.split_whitespace().collect();
     assert_eq!(
@@ -274,19 +282,14 @@ fn an_ablation_is_reported_and_compared() {
         "{}",
         text.stdout
     );
-    assert!(text.stdout.contains(" ± "), "{}", text.stdout);
+    text.assert_stdout_says(" ± ");
     let markdown = test
         .clone_args([
             "compare", "m.yaml", "--format", "markdown", "--store", "store",
         ])
         .run();
-    assert!(
-        markdown
-            .stdout
-            .starts_with("| variant | seeds | stages.zero.rewards.language | pass@1 |"),
-        "{}",
-        markdown.stdout
-    );
+    markdown
+        .assert_stdout_starts_with("| variant | seeds | stages.zero.rewards.language | pass@1 |");
     let csv = test
         .clone_args([
             "compare",
@@ -317,8 +320,7 @@ fn an_ablation_is_reported_and_compared() {
     let no_stage = test
         .clone_args(["compare", "m.yaml", "--stage", "final", "--store", "store"])
         .run();
-    assert!(!no_stage.success);
-    insta::assert_snapshot!(no_stage.stderr, @"error: no eval stage `final` in m.yaml; its eval stages: eval");
+    insta::assert_snapshot!(no_stage.failure_stderr(), @"error: no eval stage `final` in m.yaml; its eval stages: eval");
 
     // --- curves and the HTML page ------------------------------------------------------
     let drawn = test
@@ -333,24 +335,18 @@ fn an_ablation_is_reported_and_compared() {
             "store",
         ])
         .run();
-    assert!(drawn.success, "{}", drawn.stderr);
+    drawn.assert_success();
     let plots = files(&test.path("cmp"));
-    for name in [
-        "zero-reward",
-        "zero-accuracy",
-        "zero-language-consistency",
-        "zero-completion-length",
-        "zero-worked-share",
-    ] {
-        assert!(
-            plots.contains(&format!("{name}.png")),
-            "{name}.png in {plots:?}"
-        );
-        assert!(
-            plots.contains(&format!("{name}.svg")),
-            "{name}.svg in {plots:?}"
-        );
-    }
+    assert_plotted_as_svg_and_png(
+        &plots,
+        &[
+            "zero-reward",
+            "zero-accuracy",
+            "zero-language-consistency",
+            "zero-completion-length",
+            "zero-worked-share",
+        ],
+    );
     // `base` is shared by every variant: no comparison curve for it.
     assert!(!plots.iter().any(|p| p.starts_with("base")), "{plots:?}");
     let reward = std::fs::read_to_string(test.path("cmp/zero-reward.svg")).expect("svg");
@@ -371,7 +367,7 @@ fn store_with_data_only() -> Test {
     let ran = test
         .clone_args(["run", "m.yaml", "--until", "tasks", "--store", "store"])
         .run();
-    assert!(ran.success, "{}", ran.stderr);
+    ran.assert_success();
     test
 }
 
@@ -399,20 +395,17 @@ fn errors_say_what_is_missing_and_what_to_do() {
     let unknown = test
         .clone_args(["report", "nope", "--store", "store"])
         .run();
-    assert!(!unknown.success);
-    insta::assert_snapshot!(unknown.stderr, @"error: no run `nope` in this store (see `r1flow runs`)");
+    insta::assert_snapshot!(unknown.failure_stderr(), @"error: no run `nope` in this store (see `r1flow runs`)");
 
     let unknown = test
         .clone_args(["compare", "nope", "--store", "store"])
         .run();
-    assert!(!unknown.success);
-    insta::assert_snapshot!(unknown.stderr, @"error: no run `nope` in this store (see `r1flow runs`)");
+    insta::assert_snapshot!(unknown.failure_stderr(), @"error: no run `nope` in this store (see `r1flow runs`)");
 
     let not_run = test
         .clone_args(["compare", "m.yaml", "--store", "store"])
         .run();
-    assert!(!not_run.success);
-    insta::assert_snapshot!(redact_keys(&not_run.stderr), @r"
+    insta::assert_snapshot!(redact_keys(&not_run.failure_stderr()), @r"
     error: no results to compare: no eval stage of m.yaml has results in the store at store; missing:
       base (key [KEY]) for plain+s1, plain+s2, lang+s1, lang+s2
       zero (key [KEY]) for plain+s1
@@ -457,7 +450,7 @@ fn errors_say_what_is_missing_and_what_to_do() {
     let partial = test
         .clone_args(["report", "last", "--out", "partial", "--store", "store"])
         .run();
-    assert!(partial.success, "{}", partial.stderr);
+    partial.assert_success();
     let html = std::fs::read_to_string(test.path("partial/report.html")).expect("report.html");
     assert_self_contained_text(&html);
     assert!(
@@ -549,13 +542,7 @@ fn decode_png(path: &Path) -> (usize, usize, Vec<[u8; 3]>) {
 #[ignore = "needs Chromium: run scripts/check_report_renders.sh"]
 fn reports_render_in_headless_chromium() {
     let browser = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".to_string());
-    let test = Test::new().write("m.yaml", ABLATION);
-    let ran = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(ran.success, "{}", ran.stderr);
-    let report = test
-        .clone_args(["report", "last", "--out", "rep", "--store", "store"])
-        .run();
-    assert!(report.success, "{}", report.stderr);
+    let test = ablation_reported();
     let compare = test
         .clone_args([
             "compare",
@@ -566,7 +553,7 @@ fn reports_render_in_headless_chromium() {
             "store",
         ])
         .run();
-    assert!(compare.success, "{}", compare.stderr);
+    compare.assert_success();
 
     let keep = std::env::var_os("R1FLOW_SCREENSHOT_DIR").map(std::path::PathBuf::from);
     for (page, name) in [

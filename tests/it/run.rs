@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{last_run_json, output_hashes, Test};
+use crate::support::{blob_path, last_run_json, output_hashes, output_names, Test};
 
 const MANIFEST: &str = r#"
 name: store-test
@@ -24,6 +24,13 @@ fn project() -> Test {
         .write("data.jsonl", DATA)
 }
 
+/// The project after one successful run.
+fn project_run_once() -> Test {
+    let test = project();
+    test.run_in_store().run().assert_success();
+    test
+}
+
 fn statuses(run: &serde_json::Value) -> Vec<(String, String)> {
     run["stages"]
         .as_array()
@@ -41,8 +48,8 @@ fn statuses(run: &serde_json::Value) -> Vec<(String, String)> {
 #[test]
 fn a_second_run_reuses_everything() {
     let test = project();
-    let first = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(first.success, "{}", first.stderr);
+    let first = test.run_in_store().run();
+    first.assert_success();
     let run = last_run_json(&test);
     assert_eq!(run["status"], "succeeded");
     assert_eq!(
@@ -55,21 +62,12 @@ fn a_second_run_reuses_everything() {
     let stage = &run["stages"][0];
     assert_eq!(stage["key"].as_str().map(str::len), Some(64));
     assert_eq!(stage["metrics"]["records_test"], 20.0);
-    let outputs: Vec<&str> = stage["outputs"]
-        .as_array()
-        .expect("outputs")
-        .iter()
-        .filter_map(|o| o["name"].as_str())
-        .collect();
-    assert_eq!(outputs, ["test.jsonl", "train.jsonl"]);
+    assert_eq!(output_names(stage), ["test.jsonl", "train.jsonl"]);
 
-    let second = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(second.success, "{}", second.stderr);
-    assert!(
-        second.stderr.contains("0 ran, 2 cached"),
-        "{}",
-        second.stderr
-    );
+    let second = test.run_in_store().run();
+    second
+        .assert_success()
+        .assert_stderr_says("0 ran, 2 cached");
     assert!(
         !second.stderr.contains("running"),
         "a no-op re-run does no stage work:\n{}",
@@ -77,8 +75,8 @@ fn a_second_run_reuses_everything() {
     );
     assert_eq!(output_hashes(&last_run_json(&test)), output_hashes(&run));
 
-    let listing = test.clone_args(["runs", "--store", "store"]).run();
-    assert!(listing.success, "{}", listing.stderr);
+    let listing = test.runs_in_store().run();
+    listing.assert_success();
     assert_eq!(
         listing.stdout.lines().count(),
         3,
@@ -89,30 +87,22 @@ fn a_second_run_reuses_everything() {
 
 #[test]
 fn a_corrupt_blob_is_detected_and_recomputed() {
-    let test = project();
-    assert!(
-        test.clone_args(["run", "m.yaml", "--store", "store"])
-            .run()
-            .success
-    );
+    let test = project_run_once();
     let run = last_run_json(&test);
     let hash = run["stages"][0]["outputs"][0]["hash"]
         .as_str()
         .expect("hash")
         .to_string();
-    let blob = test.path(&format!("store/blobs/{}/{hash}", &hash[..2]));
+    let blob = blob_path(&test, &hash);
     let mut bytes = std::fs::read(&blob).expect("blob");
     bytes[0] ^= 0xff;
     std::fs::write(&blob, bytes).expect("flip bytes");
 
-    let again = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(again.success, "{}", again.stderr);
-    assert!(
-        again.stderr.contains("stored artifact is damaged"),
-        "{}",
-        again.stderr
-    );
-    assert!(again.stderr.contains("1 ran, 1 cached"), "{}", again.stderr);
+    let again = test.run_in_store().run();
+    again
+        .assert_success()
+        .assert_stderr_says("stored artifact is damaged")
+        .assert_stderr_says("1 ran, 1 cached");
     assert_eq!(
         output_hashes(&last_run_json(&test)),
         output_hashes(&run),
@@ -123,28 +113,20 @@ fn a_corrupt_blob_is_detected_and_recomputed() {
 #[test]
 fn crashes_at_every_write_point_leave_a_store_that_resumes() {
     let reference = project();
-    assert!(
-        reference
-            .clone_args(["run", "m.yaml", "--store", "store"])
-            .run()
-            .success
-    );
+    assert!(reference.run_in_store().run().success);
     let expected = output_hashes(&last_run_json(&reference));
     for point in ["blob-write", "before-index-commit"] {
         let test = project();
-        let crashed = test
-            .clone_args(["run", "m.yaml", "--store", "store"])
-            .env("R1FLOW_FAILPOINT", point)
-            .run();
+        let crashed = test.run_in_store().env("R1FLOW_FAILPOINT", point).run();
         assert!(!crashed.success, "{point}: the process should have died");
-        let resumed = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
+        let resumed = test.run_in_store().run();
         assert!(resumed.success, "{point}: {}", resumed.stderr);
         assert_eq!(
             output_hashes(&last_run_json(&test)),
             expected,
             "{point}: artifacts differ from an uninterrupted run"
         );
-        let runs = test.clone_args(["runs", "--store", "store"]).run();
+        let runs = test.runs_in_store().run();
         assert!(
             runs.stdout.contains("interrupted"),
             "{point}: the crashed run is marked interrupted:\n{}",
@@ -155,24 +137,12 @@ fn crashes_at_every_write_point_leave_a_store_that_resumes() {
 
 #[test]
 fn a_second_writer_is_refused_and_a_dead_holder_is_taken_over() {
-    let test = project();
-    assert!(
-        test.clone_args(["run", "m.yaml", "--store", "store"])
-            .run()
-            .success
-    );
+    let test = project_run_once();
     // Hold the store from this process, as a running r1flow would.
     let store = r1flow::store::Store::open(&test.path("store"), r1flow::store::LockMode::Fail)
         .expect("open");
-    let refused = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(!refused.success);
-    assert!(
-        refused
-            .stderr
-            .contains(&format!("in use by process {}", std::process::id())),
-        "{}",
-        refused.stderr
-    );
+    let refused = test.run_in_store().run();
+    refused.assert_failure_says(format!("in use by process {}", std::process::id()));
 
     // `--wait` waits for the holder to finish.
     let mut waiting = Command::new(env!("CARGO_BIN_EXE_r1flow"))
@@ -195,15 +165,10 @@ fn a_second_writer_is_refused_and_a_dead_holder_is_taken_over() {
         "999999\nr1flow run m.yaml\n2026-01-01 00:00:00 UTC\n",
     )
     .expect("stale lock");
-    let taken = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(taken.success, "{}", taken.stderr);
-    assert!(
-        taken
-            .stderr
-            .contains("took over the store lock left by process 999999"),
-        "{}",
-        taken.stderr
-    );
+    let taken = test.run_in_store().run();
+    taken
+        .assert_success()
+        .assert_stderr_says("took over the store lock left by process 999999");
 }
 
 #[test]
@@ -212,93 +177,50 @@ fn an_unusable_store_path_is_a_clear_error() {
     let outcome = test
         .clone_args(["run", "m.yaml", "--store", "not-a-dir/store"])
         .run();
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains("not-a-dir/store"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.assert_failure_says("not-a-dir/store");
     assert!(!outcome.stderr.contains("panicked"), "{}", outcome.stderr);
 }
 
 #[test]
 fn selection_options_pick_stages() {
     let test = project();
-    let only = test
-        .clone_args(["run", "m.yaml", "--store", "store", "--only", "user"])
-        .run();
-    assert!(only.success, "{}", only.stderr);
-    assert_eq!(
-        statuses(&last_run_json(&test)),
-        [
-            ("tasks".into(), "skipped".into()),
-            ("user".into(), "ran".into())
-        ]
-    );
-
-    let forced = test
-        .clone_args(["run", "m.yaml", "--store", "store", "--force", "user"])
-        .run();
-    assert!(forced.success, "{}", forced.stderr);
-    assert_eq!(
-        statuses(&last_run_json(&test)),
-        [
-            ("tasks".into(), "ran".into()),
-            ("user".into(), "ran".into())
-        ]
-    );
+    // A run with each option, in turn, and what became of each stage.
+    for (option, tasks, user) in [("--only", "skipped", "ran"), ("--force", "ran", "ran")] {
+        let selected = test
+            .clone_args(["run", "m.yaml", "--store", "store", option, "user"])
+            .run();
+        selected.assert_success();
+        assert_eq!(
+            statuses(&last_run_json(&test)),
+            [("tasks".into(), tasks.into()), ("user".into(), user.into())],
+            "{option} user"
+        );
+    }
 
     let unknown = test
         .clone_args(["run", "m.yaml", "--store", "store", "--until", "taks"])
         .run();
-    assert!(!unknown.success);
-    assert!(
-        unknown.stderr.contains("did you mean `tasks`?"),
-        "{}",
-        unknown.stderr
-    );
+    unknown.assert_failure_says("did you mean `tasks`?");
 }
 
 #[test]
 fn plan_says_why_a_stage_runs_again() {
-    let test = project();
-    assert!(
-        test.clone_args(["run", "m.yaml", "--store", "store"])
-            .run()
-            .success
-    );
+    let test = project_run_once();
     let edited = project().write("m.yaml", MANIFEST.replace("test_size: 20", "test_size: 25"));
     std::fs::write(
         test.path("m.yaml"),
         std::fs::read(edited.path("m.yaml")).expect("read"),
     )
     .expect("write");
-    let plan = test
-        .clone_args(["plan", "m.yaml", "--store", "store"])
-        .run();
-    assert!(plan.success, "{}", plan.stderr);
-    assert!(
-        plan.stdout.contains("params.test_size: 20.0 → 25.0"),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout
-            .lines()
-            .any(|l| l.contains("user") && l.contains("cached")),
-        "{}",
-        plan.stdout
-    );
+    let plan = test.plan_in_store().run();
+    plan.assert_success()
+        .assert_stdout_says("params.test_size: 20.0 → 25.0");
+    plan.assert_stdout_line_says(&["user", "cached"]);
 }
 
 #[test]
 fn metrics_and_gc_report_from_the_store() {
-    let test = project();
-    assert!(
-        test.clone_args(["run", "m.yaml", "--store", "store"])
-            .run()
-            .success
-    );
+    let test = project_run_once();
     assert!(
         test.clone_args(["run", "m.yaml", "--store", "store", "--force", "tasks"])
             .run()
@@ -307,33 +229,22 @@ fn metrics_and_gc_report_from_the_store() {
     let dry = test
         .clone_args(["gc", "--keep-last", "1", "--dry-run", "--store", "store"])
         .run();
-    assert!(dry.success, "{}", dry.stderr);
-    assert!(
-        dry.stdout
-            .starts_with("would remove 1 run(s), 0 artifact(s)"),
-        "{}",
-        dry.stdout
-    );
+    dry.assert_success()
+        .assert_stdout_starts_with("would remove 1 run(s), 0 artifact(s)");
     let csv = test
         .clone_args(["metrics", "last", "tasks", "--store", "store"])
         .run();
-    assert!(csv.success, "{}", csv.stderr);
-    assert!(csv.stdout.starts_with("step"), "{}", csv.stdout);
+    csv.assert_success().assert_stdout_starts_with("step");
 }
 
 #[test]
 fn a_full_disk_is_a_clear_error_and_leaves_the_store_consistent() {
     let test = project();
     let full = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
+        .run_in_store()
         .env("R1FLOW_FAILPOINT", "disk-full")
         .run();
-    assert!(!full.success);
-    assert!(
-        full.stderr.contains("No space left on device"),
-        "{}",
-        full.stderr
-    );
+    full.assert_failure_says("No space left on device");
     assert!(
         full.stderr.contains("store/blobs/"),
         "the error names the file: {}",
@@ -341,9 +252,8 @@ fn a_full_disk_is_a_clear_error_and_leaves_the_store_consistent() {
     );
     assert!(!full.stderr.contains("panicked"), "{}", full.stderr);
     // Nothing half-written was adopted: the next run computes everything and succeeds.
-    let retry = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(retry.success, "{}", retry.stderr);
-    assert!(retry.stderr.contains("2 ran, 0 cached"), "{}", retry.stderr);
+    let retry = test.run_in_store().run();
+    retry.assert_success().assert_stderr_says("2 ran, 0 cached");
     assert!(
         std::fs::read_dir(test.path("store/tmp"))
             .expect("tmp")
@@ -419,9 +329,7 @@ fn a_running_run_is_watched_from_another_process() {
     let test = Test::new()
         .write("m.yaml", manifest)
         .write("data.jsonl", DATA);
-    let mut run = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .spawn("run.log");
+    let mut run = test.run_in_store().spawn("run.log");
     let started = std::time::Instant::now();
     let shown = loop {
         assert!(
@@ -442,9 +350,10 @@ fn a_running_run_is_watched_from_another_process() {
             break shown;
         }
     };
-    assert!(shown.stdout.contains("(live:"), "{}", shown.stdout);
-    assert!(shown.stdout.contains("coordinator pid"), "{}", shown.stdout);
-    let listed = test.clone_args(["runs", "--store", "store"]).run();
+    shown
+        .assert_stdout_says("(live:")
+        .assert_stdout_says("coordinator pid");
+    let listed = test.runs_in_store().run();
     assert!(
         listed.success && listed.stdout.contains("running"),
         "{}",
@@ -453,7 +362,7 @@ fn a_running_run_is_watched_from_another_process() {
     let metrics = test
         .clone_args(["metrics", "last", "base", "--store", "store"])
         .run();
-    assert!(metrics.success, "{}", metrics.stderr);
+    metrics.assert_success();
     run.kill().expect("stop the run");
     let _ = run.wait();
 }

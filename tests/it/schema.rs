@@ -20,8 +20,7 @@ fn committed_schemas_match_the_types() {
 #[test]
 fn the_cli_prints_the_pipeline_schema_as_draft_07() {
     let outcome = Test::in_dir(&repo_root()).args(["schema"]).run();
-    assert!(outcome.success, "{}", outcome.stderr);
-    let value: serde_json::Value = serde_json::from_str(&outcome.stdout).expect("schema is JSON");
+    let value = outcome.stdout_json();
     assert_eq!(value["$schema"], "http://json-schema.org/draft-07/schema#");
     // Field docs come from the doc comments.
     // A stage is one of the kinds, or a variation of another stage (`extends:`).

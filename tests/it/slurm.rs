@@ -116,6 +116,27 @@ fn squeue_state(job: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// `r1flow run m.yaml --store store --executor slurm` in `test`'s directory.
+fn on_slurm(test: &Test) -> Test {
+    test.clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
+}
+
+/// Starts the run on Slurm in the background (its output in `log`) and waits until
+/// `base`'s job runs: the coordinator, and the job's id.
+fn start_on_slurm(test: &Test, log: &str) -> (std::process::Child, String) {
+    let coordinator = on_slurm(test).spawn(log);
+    let job = running_job(test, "base", Duration::from_secs(120));
+    (coordinator, job)
+}
+
+/// The outputs of an uninterrupted local run of `manifest(steps)`: the bits a Slurm run
+/// must have.
+fn local_hashes(steps: u32) -> Vec<String> {
+    let local = Test::new().write("m.yaml", manifest(steps));
+    local.run_in_store().run().assert_success();
+    output_hashes(&last_run_json(&local))
+}
+
 /// Waits until `test`'s store says stage `stage` runs as a Slurm job that Slurm lists as
 /// RUNNING, and has logged a metric point; that job's id.
 fn running_job(test: &Test, stage: &str, limit: Duration) -> String {
@@ -151,18 +172,11 @@ fn a_slurm_run_has_the_local_bits_and_one_job_per_stage() {
     let Some(_cluster) = cluster() else {
         return;
     };
-    let local = Test::new().write("m.yaml", manifest(40));
-    let outcome = local
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run();
-    assert!(outcome.success, "{}", outcome.stderr);
-    let expected = output_hashes(&last_run_json(&local));
+    let expected = local_hashes(40);
 
     let test = Test::new().write("m.yaml", manifest(40));
-    let outcome = test
-        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
-        .run();
-    assert!(outcome.success, "{}", outcome.stderr);
+    let outcome = on_slurm(&test).run();
+    outcome.assert_success();
     let run = last_run_json(&test);
     assert_eq!(output_hashes(&run), expected);
     let jobs = job_ids(&run);
@@ -176,9 +190,7 @@ fn a_slurm_run_has_the_local_bits_and_one_job_per_stage() {
         "{run}"
     );
     // A re-run submits nothing: every stage is cached.
-    let again = test
-        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
-        .run();
+    let again = on_slurm(&test).run();
     assert!(
         again.success && again.stderr.contains("0 ran, 3 cached"),
         "{}",
@@ -193,8 +205,7 @@ fn a_job_that_dies_fails_its_stage_with_slurm_state_and_log_and_then_resumes() {
     };
     let test = Test::new().write("m.yaml", manifest(300));
     // The worker aborts (as a kill -9 would stop it) right after its first checkpoint.
-    let failed = test
-        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
+    let failed = on_slurm(&test)
         .env("R1FLOW_FAILPOINT", "after-checkpoint")
         .run();
     assert!(!failed.success);
@@ -215,36 +226,17 @@ fn a_job_that_dies_fails_its_stage_with_slurm_state_and_log_and_then_resumes() {
         "eval depends on base"
     );
 
-    let plan = test
-        .clone_args(["plan", "m.yaml", "--store", "store"])
-        .run();
-    assert!(
-        plan.stdout
-            .lines()
-            .any(|l| l.contains("base") && l.contains("resume@100")),
-        "the checkpoint the job wrote is in the store: {}",
-        plan.stdout
-    );
-    let resumed = test
-        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
-        .run();
-    assert!(resumed.success, "{}", resumed.stderr);
-    assert!(
-        resumed.stderr.contains("resuming from step 100"),
-        "{}",
-        resumed.stderr
-    );
+    let plan = test.plan_in_store().run();
+    // The checkpoint the job wrote is in the store.
+    plan.assert_stdout_line_says(&["base", "resume@100"]);
+    let resumed = on_slurm(&test).run();
+    resumed
+        .assert_success()
+        .assert_stderr_says("resuming from step 100");
 
-    let local = Test::new().write("m.yaml", manifest(300));
-    assert!(
-        local
-            .clone_args(["run", "m.yaml", "--store", "store"])
-            .run()
-            .success
-    );
     assert_eq!(
         output_hashes(&last_run_json(&test)),
-        output_hashes(&last_run_json(&local)),
+        local_hashes(300),
         "resumed from the job's checkpoint, the bits are an uninterrupted run's"
     );
 }
@@ -255,10 +247,7 @@ fn a_cancelled_job_is_reported_as_cancelled() {
         return;
     };
     let test = Test::new().write("m.yaml", manifest(100_000));
-    let mut coordinator = test
-        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
-        .spawn("run.log");
-    let job = running_job(&test, "base", Duration::from_secs(120));
+    let (mut coordinator, job) = start_on_slurm(&test, "run.log");
     let scancel = Command::new("scancel").arg(&job).status().expect("scancel");
     assert!(scancel.success());
     let status = coordinator.wait().expect("the coordinator ends");
@@ -279,36 +268,24 @@ fn a_restarted_coordinator_reattaches_to_its_running_job() {
     };
     let steps = 2_500;
     let test = Test::new().write("m.yaml", manifest(steps));
-    let mut first = test
-        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
-        .spawn("first.log");
-    let job = running_job(&test, "base", Duration::from_secs(120));
+    let (mut first, job) = start_on_slurm(&test, "first.log");
     // The live view from another terminal, while the job runs.
     let shown = test
         .clone_args(["runs", "show", "last", "--store", "store"])
         .run();
-    assert!(shown.success, "{}", shown.stderr);
-    assert!(
-        shown.stdout.contains("(live:") && shown.stdout.contains(&format!("slurm job {job}")),
-        "{}",
-        shown.stdout
-    );
+    shown
+        .assert_success()
+        .assert_stdout_says("(live:")
+        .assert_stdout_says(format!("slurm job {job}"));
     // The coordinator dies; its job goes on.
     first.kill().expect("kill the coordinator");
     let _ = first.wait();
     assert_eq!(squeue_state(&job).as_deref(), Some("RUNNING"));
 
-    let second = test
-        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
-        .run();
-    assert!(second.success, "{}", second.stderr);
-    assert!(
-        second
-            .stderr
-            .contains(&format!("slurm job {job} (re-attached)")),
-        "{}",
-        second.stderr
-    );
+    let second = on_slurm(&test).run();
+    second
+        .assert_success()
+        .assert_stderr_says(format!("slurm job {job} (re-attached)"));
     let run = last_run_json(&test);
     let jobs = job_ids(&run);
     assert_eq!(jobs.len(), 2, "base's re-attached job and eval's: {run}");
@@ -317,14 +294,7 @@ fn a_restarted_coordinator_reattaches_to_its_running_job() {
         "base ran as the one job it was submitted as: {run}"
     );
 
-    let local = Test::new().write("m.yaml", manifest(steps));
-    assert!(
-        local
-            .clone_args(["run", "m.yaml", "--store", "store"])
-            .run()
-            .success
-    );
-    assert_eq!(output_hashes(&run), output_hashes(&last_run_json(&local)));
+    assert_eq!(output_hashes(&run), local_hashes(steps));
 }
 
 #[test]
@@ -333,10 +303,7 @@ fn ctrl_c_makes_running_jobs_checkpoint_and_the_run_resumable() {
         return;
     };
     let test = Test::new().write("m.yaml", manifest(100_000));
-    let mut coordinator = test
-        .clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
-        .spawn("run.log");
-    let job = running_job(&test, "base", Duration::from_secs(120));
+    let (mut coordinator, job) = start_on_slurm(&test, "run.log");
     let interrupted = Command::new("kill")
         .args(["-INT", &coordinator.id().to_string()])
         .status()
@@ -349,16 +316,8 @@ fn ctrl_c_makes_running_jobs_checkpoint_and_the_run_resumable() {
     assert_eq!(run["stages"][1]["status"], "interrupted", "{run}");
     // The job was signalled, not cancelled: it checkpointed and ended.
     assert_eq!(squeue_state(&job).as_deref(), Some("COMPLETED"));
-    let plan = test
-        .clone_args(["plan", "m.yaml", "--store", "store"])
-        .run();
-    assert!(
-        plan.stdout
-            .lines()
-            .any(|l| l.contains("base") && l.contains("resume@")),
-        "{}",
-        plan.stdout
-    );
+    let plan = test.plan_in_store().run();
+    plan.assert_stdout_line_says(&["base", "resume@"]);
 }
 
 /// The cluster's node drained (`scontrol update … state=drain`) for as long as it lives:
@@ -445,10 +404,7 @@ fn a_job_pending_on_a_drained_node_shows_slurms_reason() {
     assert!(drained.state().starts_with("drain"), "{}", drained.state());
 
     let test = Test::new().write("m.yaml", manifest(20));
-    let mut coordinator = Killed(
-        test.clone_args(["run", "m.yaml", "--store", "store", "--executor", "slurm"])
-            .spawn("run.log"),
-    );
+    let mut coordinator = Killed(on_slurm(&test).spawn("run.log"));
     // What `runs show` says of the dataset stage's job while the node is drained.
     let started = Instant::now();
     let shown = loop {

@@ -115,10 +115,136 @@ impl Test {
     }
 }
 
+impl Outcome {
+    /// Asserts that the command succeeded, showing its stderr if it did not.
+    #[track_caller]
+    pub(crate) fn assert_success(&self) -> &Self {
+        assert!(self.success, "{}", self.stderr);
+        self
+    }
+
+    /// Asserts that the command failed and that its stderr says `needle`.
+    #[track_caller]
+    pub(crate) fn assert_failure_says(&self, needle: impl AsRef<str>) -> &Self {
+        assert!(
+            !self.success,
+            "the command should have failed:\n{}",
+            self.stderr
+        );
+        self.assert_stderr_says(needle)
+    }
+
+    /// Asserts that the command succeeded; its stdout, parsed as JSON.
+    #[track_caller]
+    pub(crate) fn stdout_json(&self) -> serde_json::Value {
+        self.assert_success();
+        serde_json::from_str(&self.stdout).expect("stdout is JSON")
+    }
+
+    /// Asserts that the command failed; its stderr, for a snapshot of the error.
+    #[track_caller]
+    pub(crate) fn failure_stderr(&self) -> String {
+        assert!(
+            !self.success,
+            "the command should have failed:\n{}",
+            self.stderr
+        );
+        self.stderr.clone()
+    }
+
+    /// Asserts that stderr says `needle`, showing stderr if it does not.
+    #[track_caller]
+    pub(crate) fn assert_stderr_says(&self, needle: impl AsRef<str>) -> &Self {
+        assert!(self.stderr.contains(needle.as_ref()), "{}", self.stderr);
+        self
+    }
+
+    /// Asserts that one line of stdout says every one of `words` (a stage and what `plan`
+    /// says of it, say), showing stdout if none does.
+    #[track_caller]
+    pub(crate) fn assert_stdout_line_says(&self, words: &[&str]) -> &Self {
+        assert!(
+            self.stdout
+                .lines()
+                .any(|line| words.iter().all(|word| line.contains(word))),
+            "no line says all of {words:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    /// Asserts that stdout starts with `prefix`, showing stdout if it does not.
+    #[track_caller]
+    pub(crate) fn assert_stdout_starts_with(&self, prefix: &str) -> &Self {
+        assert!(self.stdout.starts_with(prefix), "{}", self.stdout);
+        self
+    }
+
+    /// Asserts that stdout says `needle`, showing stdout if it does not.
+    #[track_caller]
+    pub(crate) fn assert_stdout_says(&self, needle: impl AsRef<str>) -> &Self {
+        assert!(self.stdout.contains(needle.as_ref()), "{}", self.stdout);
+        self
+    }
+}
+
+impl Test {
+    /// `r1flow run m.yaml --store store` in this test's directory: how most tests run
+    /// their manifest.
+    pub(crate) fn run_in_store(&self) -> Self {
+        self.clone_args(["run", "m.yaml", "--store", "store"])
+    }
+
+    /// `r1flow plan MANIFEST --json` of `manifest` in this test's directory, against a
+    /// store that does not exist (the keys, with nothing looked up), asserted to succeed.
+    pub(crate) fn plan_json(&self, manifest: &str) -> serde_json::Value {
+        let planned = self
+            .clone_args([
+                "plan",
+                manifest,
+                "--json",
+                "--store",
+                "/nonexistent-r1flow-store",
+            ])
+            .run();
+        assert!(planned.success, "{manifest}: {}", planned.stderr);
+        serde_json::from_str(&planned.stdout).expect("plan --json is JSON")
+    }
+
+    /// `r1flow runs --store store` in this test's directory: the store's runs, listed.
+    pub(crate) fn runs_in_store(&self) -> Self {
+        self.clone_args(["runs", "--store", "store"])
+    }
+
+    /// `r1flow plan m.yaml --store store` in this test's directory.
+    pub(crate) fn plan_in_store(&self) -> Self {
+        self.clone_args(["plan", "m.yaml", "--store", "store"])
+    }
+}
+
 /// The repository root (where Cargo.toml is).
 pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// The shipped pipeline `pipelines/NAME` with each `(from, to)` replaced once, in order:
+/// how a test runs a shipped pipeline at CI size. A `from` the pipeline no longer has
+/// fails the test, so that an edit of the pipeline cannot silently undo the sizing.
+pub(crate) fn shipped_pipeline_with(name: &str, replacements: &[(&str, &str)]) -> String {
+    let mut manifest = std::fs::read_to_string(repo_root().join("pipelines").join(name))
+        .expect("a shipped pipeline");
+    for (from, to) in replacements {
+        assert!(manifest.contains(from), "{name} no longer has {from:?}");
+        manifest = manifest.replacen(from, to, 1);
+    }
+    manifest
+}
+
+/// The replacement that shrinks a shipped pipeline's `preset: tiny` model to a micro one.
+pub(crate) const MICRO_MODEL: (&str, &str) = (
+    "    preset: tiny\n",
+    "    preset: tiny\n    hidden_size: 32\n    num_hidden_layers: 2\n    num_attention_heads: 4\n    num_key_value_heads: 2\n    intermediate_size: 64\n",
+);
 
 /// `runs show last --json` of the store `store` in the test directory.
 pub(crate) fn last_run_json(test: &Test) -> serde_json::Value {
@@ -127,6 +253,31 @@ pub(crate) fn last_run_json(test: &Test) -> serde_json::Value {
         .run();
     assert!(shown.success, "{}", shown.stderr);
     serde_json::from_str(&shown.stdout).expect("runs show --json is JSON")
+}
+
+/// Stage `name` of a run record (`runs show --json`).
+pub(crate) fn run_stage<'a>(run: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    run["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("stage {name} in {run}"))
+}
+
+/// The names of a stage record's outputs, in the record's order.
+pub(crate) fn output_names(stage: &serde_json::Value) -> Vec<&str> {
+    stage["outputs"]
+        .as_array()
+        .expect("outputs")
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .collect()
+}
+
+/// Where the store `store` in the test directory keeps the blob `hash`.
+pub(crate) fn blob_path(test: &Test, hash: &str) -> PathBuf {
+    test.path(&format!("store/blobs/{}/{hash}", &hash[..2]))
 }
 
 /// The metric series of stage `stage` of the last run in the store `store`, a point per

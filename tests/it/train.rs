@@ -1,7 +1,7 @@
 //! Training stages through the real binary on a micro model: determinism, resume after a
 //! crash inside a training stage (bit-identical on the CPU), and what GRPO logs.
 
-use crate::support::{last_run_json, metric_series, output_hashes, Test};
+use crate::support::{blob_path, last_run_json, metric_series, output_hashes, run_stage, Test};
 
 const MANIFEST: &str = r#"
 name: train-test
@@ -35,8 +35,8 @@ stages:
 
 fn full_run() -> (Test, Vec<String>) {
     let test = Test::new().write("m.yaml", MANIFEST);
-    let outcome = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(outcome.success, "{}", outcome.stderr);
+    let outcome = test.run_in_store().run();
+    outcome.assert_success();
     let run = last_run_json(&test);
     (test, output_hashes(&run))
 }
@@ -91,7 +91,7 @@ fn the_same_seed_gives_the_same_bits() {
             "store",
         ])
         .run();
-    assert!(rescored.success, "{}", rescored.stderr);
+    rescored.assert_success();
     assert!(
         rescored.stdout.contains("10 completions"),
         "5 prompts × 2 samples: {}",
@@ -146,38 +146,23 @@ fn a_run_killed_inside_a_training_stage_resumes_bit_identical() {
     let test = Test::new().write("m.yaml", MANIFEST);
     // Dies right after the first checkpoint of `base` (step 4 of 8).
     let killed = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
+        .run_in_store()
         .env("R1FLOW_FAILPOINT", "after-checkpoint")
         .run();
     assert!(!killed.success);
-    let plan = test
-        .clone_args(["plan", "m.yaml", "--store", "store"])
-        .run();
-    assert!(
-        plan.stdout
-            .lines()
-            .any(|l| l.contains("base") && l.contains("resume@4")),
-        "{}",
-        plan.stdout
-    );
+    let plan = test.plan_in_store().run();
+    plan.assert_stdout_line_says(&["base", "resume@4"]);
     // Dies again at the first checkpoint of `zero` (step 2 of 4), after finishing `base`.
     let killed = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
+        .run_in_store()
         .env("R1FLOW_FAILPOINT", "after-checkpoint")
         .run();
-    assert!(!killed.success);
-    assert!(
-        killed.stderr.contains("resuming from step 4"),
-        "{}",
-        killed.stderr
-    );
-    let resumed = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(resumed.success, "{}", resumed.stderr);
-    assert!(
-        resumed.stderr.contains("zero (grpo)") && resumed.stderr.contains("resuming from step 2"),
-        "{}",
-        resumed.stderr
-    );
+    killed.assert_failure_says("resuming from step 4");
+    let resumed = test.run_in_store().run();
+    resumed
+        .assert_success()
+        .assert_stderr_says("zero (grpo)")
+        .assert_stderr_says("resuming from step 2");
     // The resumed run's record lists every stage: all outputs are compared.
     assert_eq!(output_hashes(&last_run_json(&test)), expected);
 }
@@ -185,8 +170,8 @@ fn a_run_killed_inside_a_training_stage_resumes_bit_identical() {
 /// Runs `manifest` to the end in a fresh directory; the output hashes.
 fn hashes_of(manifest: &str) -> Vec<String> {
     let test = Test::new().write("m.yaml", manifest);
-    let outcome = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(outcome.success, "{}", outcome.stderr);
+    let outcome = test.run_in_store().run();
+    outcome.assert_success();
     output_hashes(&last_run_json(&test))
 }
 
@@ -195,7 +180,7 @@ fn hashes_killed_and_resumed(manifest: &str) -> Vec<String> {
     let test = Test::new().write("m.yaml", manifest);
     for _ in 0..10 {
         let outcome = test
-            .clone_args(["run", "m.yaml", "--store", "store"])
+            .run_in_store()
             .env("R1FLOW_FAILPOINT", "after-checkpoint")
             .run();
         if outcome.success {
@@ -233,7 +218,7 @@ fn beta_zero_trains_without_a_reference() {
     let outcome = test
         .clone_args(["run", "m.yaml", "--store", "store", "--until", "zero"])
         .run();
-    assert!(outcome.success, "{}", outcome.stderr);
+    outcome.assert_success();
     let series = metric_series(&test, "zero");
     assert!(
         series
@@ -249,8 +234,8 @@ fn export_writes_a_huggingface_directory_that_generate_reads() {
         "m.yaml",
         "name: export\nmodels:\n  micro: {preset: tiny, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}\ndatasets:\n  arith: {kind: arithmetic, num_samples: 100, operations: [add], max_digits: 1}\nstages:\n  base: {kind: pretrain, from: micro, data: arith, max_seq_length: 32, max_steps: 2, per_device_train_batch_size: 2}\n  hf: {kind: export, from: base, path: exported}\n",
     );
-    let run = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(run.success, "{}", run.stderr);
+    let run = test.run_in_store().run();
+    run.assert_success();
     for file in [
         "config.json",
         "model.safetensors",
@@ -281,7 +266,7 @@ fn export_writes_a_huggingface_directory_that_generate_reads() {
             "--json",
         ])
         .run();
-    assert!(generated.success, "{}", generated.stderr);
+    generated.assert_success();
 }
 
 #[test]
@@ -291,15 +276,10 @@ fn rejection_sampling_feeds_distillation_into_a_student() {
         "  samples: {kind: rejection_sampling, from: zero, prompts: tasks, num_samples: 2, thresholds: {short: -0.5}, require_format: false, max_per_prompt: 1, limit: 60}\n  student: {kind: distill, student: micro, data: samples, max_seq_length: 48, max_steps: 2, per_device_train_batch_size: 4}\n",
     );
     let test = Test::new().write("m.yaml", manifest);
-    let outcome = test.clone_args(["run", "m.yaml", "--store", "store"]).run();
-    assert!(outcome.success, "{}", outcome.stderr);
+    let outcome = test.run_in_store().run();
+    outcome.assert_success();
     let run = last_run_json(&test);
-    let samples = run["stages"]
-        .as_array()
-        .expect("stages")
-        .iter()
-        .find(|s| s["name"] == "samples")
-        .expect("samples stage");
+    let samples = run_stage(&run, "samples");
     let rate = samples["metrics"]["acceptance_rate"]
         .as_f64()
         .expect("acceptance rate");
@@ -360,7 +340,7 @@ fn gspo_with_dynamic_sampling_logs_what_it_drew_and_resumes_bit_identical() {
     let run = test
         .clone_args(["run", "m.yaml", "--store", "store", "--until", "zero"])
         .run();
-    assert!(run.success, "{}", run.stderr);
+    run.assert_success();
     let uninterrupted = output_hashes(&last_run_json(&test));
 
     let series = metric_series(&test, "zero");
@@ -433,7 +413,7 @@ fn output_bytes(test: &Test, hashes: &[String], name: &str) -> Vec<u8> {
         .iter()
         .find_map(|h| h.strip_prefix(&format!("{name}=")))
         .unwrap_or_else(|| panic!("no output {name} in {hashes:#?}"));
-    std::fs::read(test.path(&format!("store/blobs/{}/{hash}", &hash[..2]))).expect("blob")
+    std::fs::read(blob_path(test, hash)).expect("blob")
 }
 
 /// `[name, shape]` of every tensor in a safetensors file's header.
@@ -462,7 +442,7 @@ fn lora_sft_and_grpo_store_merged_models_and_peft_adapters_and_resume_bit_identi
     let outcome = test
         .clone_args(["run", "m.yaml", "--store", "store", "--until", "zero"])
         .run();
-    assert!(outcome.success, "{}", outcome.stderr);
+    outcome.assert_success();
     let hashes = output_hashes(&last_run_json(&test));
     let hash = |name: &str| {
         hashes

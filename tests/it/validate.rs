@@ -27,8 +27,7 @@ fn binary_junk_is_refused_as_not_utf8() {
         )
         .args(["validate", "junk.yaml"])
         .run();
-    assert!(!outcome.success);
-    insta::assert_snapshot!(outcome.stderr, @r"
+    insta::assert_snapshot!(outcome.failure_stderr(), @r"
     error: the manifest is not UTF-8 text
      --> junk.yaml:1:5
       |
@@ -53,16 +52,9 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         .run();
     assert!(!outcome.success);
     assert!(!outcome.stderr.contains("panicked"));
-    assert!(
-        outcome.stderr.contains("nest deeper than 128 levels"),
-        "{}",
-        outcome.stderr
-    );
-    assert!(
-        outcome.stderr.contains("deep.yaml:2:"),
-        "{}",
-        outcome.stderr
-    );
+    outcome
+        .assert_stderr_says("nest deeper than 128 levels")
+        .assert_stderr_says("deep.yaml:2:");
 }
 
 #[test]
@@ -76,12 +68,7 @@ fn nesting_just_past_serde_yaml_limit_is_reported() {
         .write("block.yaml", yaml)
         .args(["validate", "block.yaml"])
         .run();
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains("recursion limit exceeded"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.assert_failure_says("recursion limit exceeded");
 }
 
 #[test]
@@ -91,8 +78,7 @@ fn huge_files_are_refused_before_parsing() {
         .write("huge.yaml", huge)
         .args(["validate", "huge.yaml"])
         .run();
-    assert!(!outcome.success);
-    insta::assert_snapshot!(outcome.stderr, @r"
+    insta::assert_snapshot!(outcome.failure_stderr(), @r"
     error: `huge.yaml` is 5242894 bytes; manifests are limited to 4194304 bytes
       = help: is this the right file? large data belongs in JSONL files that a dataset names
 
@@ -103,12 +89,7 @@ fn huge_files_are_refused_before_parsing() {
 #[test]
 fn missing_manifest_names_the_path() {
     let outcome = Test::new().args(["validate", "nowhere.yaml"]).run();
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains("cannot read `nowhere.yaml`"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.assert_failure_says("cannot read `nowhere.yaml`");
 }
 
 #[test]
@@ -133,16 +114,9 @@ fn several_files_are_checked_and_the_exit_status_reflects_any_failure() {
         ])
         .run();
     assert!(!outcome.success);
-    assert!(
-        outcome.stdout.contains("ok: pipelines/quickstart.yaml"),
-        "{}",
-        outcome.stdout
-    );
-    assert!(
-        outcome.stderr.contains("dependency cycle"),
-        "{}",
-        outcome.stderr
-    );
+    outcome
+        .assert_stdout_says("ok: pipelines/quickstart.yaml")
+        .assert_stderr_says("dependency cycle");
 }
 
 #[test]
@@ -159,8 +133,7 @@ fn a_checkpoint_r1flow_cannot_run_is_refused_at_its_path() {
         )
         .args(["validate", "m.yaml"])
         .run();
-    assert!(!outcome.success);
-    insta::assert_snapshot!(outcome.stderr, @r"
+    insta::assert_snapshot!(outcome.failure_stderr(), @r"
     error: model `gpt`: r1flow cannot run this checkpoint: unsupported model_type `gpt2` (supported: qwen2, llama)
      --> m.yaml:3:15
       |
@@ -182,8 +155,7 @@ fn a_backend_not_compiled_in_is_refused_before_any_stage() {
         "name: b\nbackend: cuda\ndatasets:\n  a: {kind: arithmetic}\nstages:\n  t: {kind: dataset, source: a}\n",
     );
     let outcome = test.clone_args(["validate", "m.yaml"]).run();
-    assert!(!outcome.success);
-    insta::assert_snapshot!(outcome.stderr, @r"
+    insta::assert_snapshot!(outcome.failure_stderr(), @r"
     error: backend `cuda` is not compiled into this r1flow
      --> m.yaml:2:10
       |
@@ -200,14 +172,7 @@ fn a_backend_not_compiled_in_is_refused_before_any_stage() {
         )
         .args(["run", "m.yaml", "--backend", "cuda", "--store", "store"])
         .run();
-    assert!(!forced.success);
-    assert!(
-        forced
-            .stderr
-            .contains("--backend cuda: this r1flow was built without it"),
-        "{}",
-        forced.stderr
-    );
+    forced.assert_failure_says("--backend cuda: this r1flow was built without it");
     assert!(
         !forced.stderr.contains("[1/1]"),
         "no stage ran: {}",
@@ -236,10 +201,10 @@ stages:
     let memory = r1flow::check::physical_memory().unwrap_or(u64::MAX);
     if memory < 40_000_000_000 {
         assert!(!local.success, "{}", local.stderr);
-        assert!(local.stderr.contains("memory"), "{}", local.stderr);
+        local.assert_stderr_says("memory");
     }
     let slurm = test
         .clone_args(["validate", "large.yaml", "--executor", "slurm"])
         .run();
-    assert!(slurm.success, "{}", slurm.stderr);
+    slurm.assert_success();
 }

@@ -118,13 +118,9 @@ fn operators_that_build_without_bound_stop_at_the_renderers_memory_limit() {
 fn string_repetition_is_refused_at_once_or_stopped_by_the_renderers_cpu_limit() {
     let test = chat_project("{{ 'x' * 10**10 }}", QUESTIONS);
     let (outcome, _) = fails_within(&test, &["validate", "m.yaml"], 60);
-    assert!(
-        outcome.stderr.contains(
-            "checkpoint `chk`'s chat template: repeated string is too large (line 1), at \
-             `'x' * 10**10`"
-        ),
-        "{}",
-        outcome.stderr
+    outcome.assert_stderr_says(
+        "checkpoint `chk`'s chat template: repeated string is too large (line 1), at \
+         `'x' * 10**10`",
     );
 
     let test = chat_project(
@@ -132,13 +128,11 @@ fn string_repetition_is_refused_at_once_or_stopped_by_the_renderers_cpu_limit() 
         QUESTIONS,
     );
     let (outcome, took) = fails_within(&test, &["validate", "m.yaml"], 120);
-    assert!(
-        outcome.stderr.contains(
-            "the template used more than 10 s of CPU time, the limit of its renderer for 1 prompt"
-        ) && outcome.stderr.contains(" --> m.yaml:7:68"),
-        "{}",
-        outcome.stderr
-    );
+    outcome
+        .assert_stderr_says(
+            "the template used more than 10 s of CPU time, the limit of its renderer for 1 prompt",
+        )
+        .assert_stderr_says(" --> m.yaml:7:68");
     // Ten seconds of the child's CPU, however busy the machine is: the wall clock's
     // 40 s would have said so instead.
     assert!(took >= Duration::from_secs(10), "took {took:?}");
@@ -158,7 +152,7 @@ fn the_dataset_stage_renders_its_records_under_the_same_limits() {
     let records = format!("{QUESTIONS}{{\"prompt\": \"boom\", \"answer\": \"0\"}}\n");
     let test = chat_project(template, &records);
     let validated = test.clone_args(["validate", "m.yaml"]).run_within(60);
-    assert!(validated.success, "{}", validated.stderr);
+    validated.assert_success();
     for jobs in ["1", "2"] {
         let (outcome, took) = fails_within(
             &test,
@@ -189,8 +183,6 @@ fn the_dataset_stage_renders_its_records_under_the_same_limits() {
         );
     }
     let fixed = test.write("q.jsonl", QUESTIONS);
-    let run = fixed
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(120);
-    assert!(run.success, "{}", run.stderr);
+    let run = fixed.run_in_store().run_within(120);
+    run.assert_success();
 }

@@ -38,13 +38,9 @@ fn rescore_names_the_stages_a_run_has() {
             "rescore", "last", "evl", "--reward", "accuracy", "--store", "store",
         ])
         .run_within(60);
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains("has no stage `evl`")
-            && outcome.stderr.contains("did you mean `eval`?"),
-        "{}",
-        outcome.stderr
-    );
+    outcome
+        .assert_failure_says("has no stage `evl`")
+        .assert_stderr_says("did you mean `eval`?");
 }
 
 #[test]
@@ -63,12 +59,9 @@ fn generate_and_export_read_a_stored_model_from_the_store_given() {
             "store",
         ])
         .run_within(60);
-    assert!(generate.success, "{}", generate.stderr);
-    assert!(
-        generate.stdout.contains("--- prompt 0, sample 0"),
-        "{}",
-        generate.stdout
-    );
+    generate
+        .assert_success()
+        .assert_stdout_says("--- prompt 0, sample 0");
     let export = test
         .clone_args([
             "export",
@@ -80,7 +73,7 @@ fn generate_and_export_read_a_stored_model_from_the_store_given() {
             "store",
         ])
         .run_within(60);
-    assert!(export.success, "{}", export.stderr);
+    export.assert_success();
     assert!(test.path("hf/config.json").is_file());
     let missing = test
         .clone_args([
@@ -93,9 +86,5 @@ fn generate_and_export_read_a_stored_model_from_the_store_given() {
             "store",
         ])
         .run_within(60);
-    assert!(
-        !missing.success && missing.stderr.contains("its stages: tasks, base, eval"),
-        "{}",
-        missing.stderr
-    );
+    missing.assert_failure_says("its stages: tasks, base, eval");
 }

@@ -21,9 +21,7 @@ fn training_manifest(max_steps: u32) -> String {
 /// A project whose store `store` holds one finished run of `training_manifest(3)`.
 fn trained_project() -> Test {
     let test = Test::new().write("m.yaml", training_manifest(3));
-    let run = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(120);
-    assert!(run.success, "{}", run.stderr);
+    let run = test.run_in_store().run_within(120);
+    run.assert_success();
     test
 }

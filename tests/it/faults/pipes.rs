@@ -21,6 +21,17 @@ fn r1flow(test: &Test, args: &[&str]) -> Command {
     command
 }
 
+/// Starts `r1flow run m.yaml --store store` with its stderr a pipe this test reads (and
+/// closes).
+fn start_run_reading_its_stderr(test: &Test) -> std::process::Child {
+    r1flow(test, &["run", "m.yaml", "--store", "store"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start r1flow")
+}
+
 /// Waits for `child` at most `seconds`; its exit code (`None`: killed by a signal).
 fn wait_within(child: &mut std::process::Child, seconds: u64) -> Option<i32> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -40,12 +51,7 @@ fn wait_within(child: &mut std::process::Child, seconds: u64) -> Option<i32> {
 #[test]
 fn a_closed_stderr_stops_a_run_and_releases_the_store() {
     let test = Test::new().write("m.yaml", training_manifest(30));
-    let mut child = r1flow(&test, &["run", "m.yaml", "--store", "store"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start r1flow");
+    let mut child = start_run_reading_its_stderr(&test);
     // Read until the training stage has started, then close the pipe, as `head` does.
     let mut stderr = child.stderr.take().expect("stderr");
     let mut seen = Vec::new();
@@ -63,15 +69,11 @@ fn a_closed_stderr_stops_a_run_and_releases_the_store() {
     // The store is released and the run is resumable to the uninterrupted bytes.
     let run = last_run_json(&test);
     assert_eq!(run["status"], "interrupted", "{run}");
-    let resumed = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(300);
-    assert!(resumed.success, "{}", resumed.stderr);
+    let resumed = test.run_in_store().run_within(300);
+    resumed.assert_success();
     let reference = Test::new().write("m.yaml", training_manifest(30));
-    let whole = reference
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(300);
-    assert!(whole.success, "{}", whole.stderr);
+    let whole = reference.run_in_store().run_within(300);
+    whole.assert_success();
     assert_eq!(
         output_hashes(&last_run_json(&test)),
         output_hashes(&last_run_json(&reference))
@@ -81,12 +83,7 @@ fn a_closed_stderr_stops_a_run_and_releases_the_store() {
 #[test]
 fn sigterm_stops_a_run_whose_stderr_is_closed() {
     let test = Test::new().write("m.yaml", training_manifest(100_000));
-    let mut child = r1flow(&test, &["run", "m.yaml", "--store", "store"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start r1flow");
+    let mut child = start_run_reading_its_stderr(&test);
     let mut stderr = child.stderr.take().expect("stderr");
     let mut first = [0u8; 1];
     stderr.read_exact(&mut first).expect("a first byte");
@@ -99,17 +96,15 @@ fn sigterm_stops_a_run_whose_stderr_is_closed() {
     assert!(kill.success());
     let code = wait_within(&mut child, 60);
     assert!(code.is_some(), "ended by a signal, not by its handler");
-    let runs = test.clone_args(["runs", "--store", "store"]).run_within(30);
+    let runs = test.runs_in_store().run_within(30);
     assert!(runs.success, "the store is still held: {}", runs.stderr);
 }
 
 #[test]
 fn a_reader_that_stops_reading_ends_a_read_command_quietly() {
     let test = Test::new().write("m.yaml", training_manifest(1));
-    let run = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(120);
-    assert!(run.success, "{}", run.stderr);
+    let run = test.run_in_store().run_within(120);
+    run.assert_success();
     for args in [
         vec!["schema"],
         vec!["plan", "m.yaml", "--store", "store"],
@@ -159,6 +154,6 @@ fn a_log_on_a_full_disk_stops_a_run_as_a_closed_stderr_does() {
         Some(141),
         "a log that cannot be written must end the run with 141"
     );
-    let runs = test.clone_args(["runs", "--store", "store"]).run_within(30);
+    let runs = test.runs_in_store().run_within(30);
     assert!(runs.success, "the store is still held: {}", runs.stderr);
 }

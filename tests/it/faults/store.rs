@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::{trained_project, training_manifest};
-use crate::support::{last_run_json, output_hashes, Test};
+use crate::support::{last_run_json, output_hashes, Outcome, Test};
 
 /// What a store shows of its last run: status and every output's hash.
 fn last_run_state(test: &Test) -> (String, Vec<String>) {
@@ -15,6 +15,12 @@ fn last_run_state(test: &Test) -> (String, Vec<String>) {
         run["status"].as_str().unwrap_or("").to_string(),
         output_hashes(&run),
     )
+}
+
+/// What a run that met no fault leaves: what every faulted run must end with once the
+/// fault is gone.
+fn trained_state() -> (String, Vec<String>) {
+    last_run_state(&trained_project())
 }
 
 #[test]
@@ -26,8 +32,8 @@ fn a_half_written_sled_snapshot_is_cleaned_on_open() {
     let stale = test.path("store/index/snap.00000000FFFFFFFF.generating");
     std::fs::write(&stale, "").expect("stale snapshot");
     std::fs::write(test.path("store/snapshot/.index.snap.999999"), "half").expect("stale");
-    let runs = test.clone_args(["runs", "--store", "store"]).run_within(30);
-    assert!(runs.success, "{}", runs.stderr);
+    let runs = test.runs_in_store().run_within(30);
+    runs.assert_success();
     assert!(!stale.exists(), "the half-written file is left");
     assert!(!test.path("store/snapshot/.index.snap.999999").exists());
     assert_eq!(last_run_state(&test), before);
@@ -56,8 +62,7 @@ fn alter(file: &Path, fraction: f64) {
 
 #[test]
 fn a_cut_or_altered_index_is_damaged_and_recovered_never_read_as_older() {
-    let reference = trained_project();
-    let expected = last_run_state(&reference);
+    let expected = trained_state();
     assert_eq!(expected.0, "succeeded");
     let damages: [(&str, f64); 6] = [
         ("cut", 0.3),
@@ -113,9 +118,7 @@ fn a_cut_or_altered_index_is_damaged_and_recovered_never_read_as_older() {
                     .starts_with("index.damaged-")
             });
         assert!(kept, "{what}: the damaged index was not kept");
-        let again = test
-            .clone_args(["run", "m.yaml", "--store", "store"])
-            .run_within(120);
+        let again = test.run_in_store().run_within(120);
         assert!(again.success, "{what}: {}", again.stderr);
         assert_eq!(last_run_state(&test), expected, "{what}");
     }
@@ -132,16 +135,13 @@ fn an_altered_seal_is_damage_and_recover_reseals() {
     let seal = test.path("store/index.seal");
     let text = std::fs::read_to_string(&seal).expect("a store has a seal");
     std::fs::write(&seal, &text[..text.len() / 2]).expect("alter the seal");
-    let runs = test.clone_args(["runs", "--store", "store"]).run_within(30);
-    assert!(
-        !runs.success && runs.stderr.contains("seal") && runs.stderr.contains("r1flow recover"),
-        "{}",
-        runs.stderr
-    );
+    let runs = test.runs_in_store().run_within(30);
+    runs.assert_failure_says("seal")
+        .assert_stderr_says("r1flow recover");
     let recover = test
         .clone_args(["recover", "--store", "store"])
         .run_within(60);
-    assert!(recover.success, "{}", recover.stderr);
+    recover.assert_success();
     assert_eq!(last_run_state(&test), expected);
 }
 
@@ -153,36 +153,25 @@ fn an_index_that_lost_commits_is_rebuilt_from_the_last_runs_snapshot() {
     let first = test
         .clone_args(["run", "m.yaml", "--store", "store", "--until", "tasks"])
         .run_within(120);
-    assert!(first.success, "{}", first.stderr);
+    first.assert_success();
     copy_dir(&test.path("store/index"), &test.path("older-index"));
-    let second = test
-        .clone_args(["run", "m.yaml", "--store", "store"])
-        .run_within(120);
-    assert!(second.success, "{}", second.stderr);
+    let second = test.run_in_store().run_within(120);
+    second.assert_success();
     let expected = last_run_state(&test);
     std::fs::remove_dir_all(test.path("store/index")).expect("remove index");
     copy_dir(&test.path("older-index"), &test.path("store/index"));
 
-    let runs = test.clone_args(["runs", "--store", "store"]).run_within(30);
-    assert!(
-        !runs.success && runs.stderr.contains("commits its seal records"),
-        "{}",
-        runs.stderr
-    );
+    let runs = test.runs_in_store().run_within(30);
+    runs.assert_failure_says("commits its seal records");
     let recover = test
         .clone_args(["recover", "--store", "store"])
         .run_within(60);
-    assert!(recover.success, "{}", recover.stderr);
-    assert!(
-        recover.stderr.contains("the snapshot the last run left")
-            && recover.stderr.contains("nothing was lost"),
-        "{}",
-        recover.stderr
-    );
+    recover
+        .assert_success()
+        .assert_stderr_says("the snapshot the last run left")
+        .assert_stderr_says("nothing was lost");
     assert_eq!(last_run_state(&test), expected);
-    let plan = test
-        .clone_args(["plan", "m.yaml", "--store", "store"])
-        .run_within(60);
+    let plan = test.plan_in_store().run_within(60);
     assert!(
         plan.success && plan.stdout.matches(" cached ").count() == 3,
         "every stage should be cached: {}",
@@ -218,6 +207,20 @@ impl SmallDisk {
             .status()
             .ok()?;
         status.success().then_some(Self { dir })
+    }
+
+    /// A small disk of 48 MiB; `None`, with a SKIPPED line naming `what` did not run,
+    /// where this process may not mount one (outside CI: CI runs as root and must).
+    fn mount_or_skip(what: &str) -> Option<Self> {
+        let disk = Self::mount(48 << 20);
+        if disk.is_none() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs as root and must be able to mount a tmpfs for this test"
+            );
+            eprintln!("SKIPPED: cannot mount a tmpfs here (not root); {what} did not run");
+        }
+        disk
     }
 
     fn path(&self) -> &Path {
@@ -276,12 +279,7 @@ fn a_full_disk_at_any_point_of_a_run_loses_nothing() {
     // blobs, checkpoints, the live snapshot. Each run must end (no hang, no panic); once
     // space is freed the store must open and a run must finish with the bytes of a run
     // that never met a full disk.
-    let Some(disk) = SmallDisk::mount(48 << 20) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root and must be able to mount a tmpfs for this test"
-        );
-        eprintln!("SKIPPED: cannot mount a tmpfs here (not root); the full-disk test did not run");
+    let Some(disk) = SmallDisk::mount_or_skip("the full-disk test") else {
         return;
     };
     let reference = trained_project();
@@ -301,29 +299,16 @@ fn a_full_disk_at_any_point_of_a_run_loses_nothing() {
         disk.free_space();
         let test = Test::in_dir(&project).write("m.yaml", training_manifest(3));
         disk.fill_leaving(free);
-        let full = test
-            .clone_args(["run", "m.yaml", "--store", "store"])
-            .run_within(120);
-        assert!(
-            !full.stderr.contains("TIMED OUT") && !full.stderr.contains("panicked"),
-            "{free} bytes free: {}",
-            full.stderr
-        );
+        let full = test.run_in_store().run_within(120);
+        let when = format!("{free} bytes free");
+        assert_ended_without_hang_or_panic(&full, &when);
         // Where the disk ran out, for the log: the run's last line.
         eprintln!(
             "{free} bytes free: {}",
             full.stderr.lines().last().unwrap_or("")
         );
         disk.free_space();
-        let again = test
-            .clone_args(["run", "m.yaml", "--store", "store"])
-            .run_within(120);
-        assert!(
-            again.success,
-            "{free} bytes free, then space freed: {}\n(the full run said: {})",
-            again.stderr, full.stderr
-        );
-        assert_eq!(last_run_state(&test), expected, "{free} bytes free");
+        assert_a_new_run_finishes(&test, &expected, &when, &full);
         let _ = std::fs::remove_dir_all(&project);
         if full.success && first_success.is_none() {
             // The last writes of a run (the eval's blobs, the index's commits, its seal,
@@ -337,6 +322,32 @@ fn a_full_disk_at_any_point_of_a_run_loses_nothing() {
         first_success.is_some(),
         "no run succeeded on the small disk"
     );
+}
+
+/// Asserts that a run on a full disk (`when` says how full) ended by itself.
+fn assert_ended_without_hang_or_panic(full: &Outcome, when: &str) {
+    assert!(
+        !full.stderr.contains("TIMED OUT") && !full.stderr.contains("panicked"),
+        "{when}: {}",
+        full.stderr
+    );
+}
+
+/// Asserts that, with space freed after the `full` run (`when` says how full the disk
+/// was), a new run finishes with `expected`: the state of a run that met no full disk.
+fn assert_a_new_run_finishes(
+    test: &Test,
+    expected: &(String, Vec<String>),
+    when: &str,
+    full: &Outcome,
+) {
+    let again = test.run_in_store().run_within(120);
+    assert!(
+        again.success,
+        "{when}, then space freed: {}\n(the full run said: {})",
+        again.stderr, full.stderr
+    );
+    assert_eq!(&last_run_state(test), expected, "{when}");
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -371,18 +382,10 @@ fn a_full_disk_at_sleds_own_log_append_loses_nothing() {
     // error (no hang, no panic); with space freed the store must open — or be reported
     // damaged and recovered by `r1flow recover` — and a run must finish with the bytes of
     // one that never met a full disk.
-    let Some(disk) = SmallDisk::mount(48 << 20) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root and must be able to mount a tmpfs for this test"
-        );
-        eprintln!(
-            "SKIPPED: cannot mount a tmpfs here (not root); the sled ENOSPC test did not run"
-        );
+    let Some(disk) = SmallDisk::mount_or_skip("the sled ENOSPC test") else {
         return;
     };
-    let reference = trained_project();
-    let expected = last_run_state(&reference);
+    let expected = trained_state();
     let filler = disk.path().join("filler");
     let mut sled_failures = Vec::new();
     let mut damaged = 0;
@@ -401,11 +404,7 @@ fn a_full_disk_at_sleds_own_log_append_loses_nothing() {
             .env("R1FLOW_FAILPOINT_FILLER", &filler.display().to_string());
         let full = test.run_within(120);
         let at = format!("disk full at commit {commit}");
-        assert!(
-            !full.stderr.contains("TIMED OUT") && !full.stderr.contains("panicked"),
-            "{at}: {}",
-            full.stderr
-        );
+        assert_ended_without_hang_or_panic(&full, &at);
         let _ = std::fs::remove_file(&filler);
         if full.success {
             // Past the run's last commit: the hook never fired.
@@ -435,15 +434,7 @@ fn a_full_disk_at_sleds_own_log_append_loses_nothing() {
                 .run_within(60);
             assert!(recover.success, "{at}: {}", recover.stderr);
         }
-        let again = test
-            .clone_args(["run", "m.yaml", "--store", "store"])
-            .run_within(120);
-        assert!(
-            again.success,
-            "{at}, then space freed: {}\n(the full run said: {})",
-            again.stderr, full.stderr
-        );
-        assert_eq!(last_run_state(&test), expected, "{at}");
+        assert_a_new_run_finishes(&test, &expected, &at, &full);
         let _ = std::fs::remove_dir_all(&project);
     };
     eprintln!(

@@ -50,6 +50,18 @@ impl At<'_> {
             );
         }
     }
+
+    /// Whether `file`, a `what` the manifest names at `field`, is a regular file; if it is
+    /// not, reports what it is, with `help`.
+    fn ensure_named_file(&mut self, file: &Path, what: &str, field: &str, help: &str) -> bool {
+        let problem = match user_file::check_regular(file) {
+            Ok(_) => return true,
+            Err(e) if e.is_missing() => format!("{what} `{}` does not exist", file.display()),
+            Err(e) => format!("{what} `{}`: {e}", file.display()),
+        };
+        self.ensure(false, field, problem, help);
+        false
+    }
 }
 
 pub(crate) fn check_models(
@@ -135,15 +147,12 @@ pub(crate) fn check_models(
             }
         }
         if let Some(tokenizer) = &model.tokenizer {
-            let file = base_dir.join(tokenizer);
-            if let Err(problem) = named_file(&file, "tokenizer file") {
-                at.ensure(
-                    false,
-                    "tokenizer",
-                    problem,
-                    "name a tokenizer.json, relative to the manifest's directory",
-                );
-            }
+            at.ensure_named_file(
+                &base_dir.join(tokenizer),
+                "tokenizer file",
+                "tokenizer",
+                "name a tokenizer.json, relative to the manifest's directory",
+            );
         }
         // What the model layer will build: anything it would refuse is refused here.
         if at.diagnostics.iter().filter(|d| d.is_error()).count() == errors_before {
@@ -273,15 +282,6 @@ pub(crate) fn size(bytes: u128) -> String {
         format!("{bytes} bytes")
     } else {
         format!("{x:.1} {}", units[unit])
-    }
-}
-
-/// Whether `file` (a `what` the manifest names) is a regular file; what it is otherwise.
-fn named_file(file: &Path, what: &str) -> Result<(), String> {
-    match user_file::check_regular(file) {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_missing() => Err(format!("{what} `{}` does not exist", file.display())),
-        Err(e) => Err(format!("{what} `{}`: {e}", file.display())),
     }
 }
 
@@ -480,13 +480,12 @@ pub(crate) fn check_datasets(
             }
             DatasetDecl::Jsonl(source) => {
                 let file = base_dir.join(&source.path);
-                if let Err(problem) = named_file(&file, "JSONL file") {
-                    at.ensure(
-                        false,
-                        "path",
-                        problem,
-                        "paths are relative to the manifest's directory",
-                    );
+                if !at.ensure_named_file(
+                    &file,
+                    "JSONL file",
+                    "path",
+                    "paths are relative to the manifest's directory",
+                ) {
                     continue;
                 }
                 let root = project_root(base_dir);
@@ -651,15 +650,12 @@ pub(crate) fn check_rewards(
                         "list the target language's words inline or in a file, one per line",
                     );
                     if let Some(list) = &lang.word_list {
-                        let file = base_dir.join(list);
-                        if let Err(problem) = named_file(&file, "word list") {
-                            at.ensure(
-                                false,
-                                "word_list",
-                                problem,
-                                "paths are relative to the manifest's directory",
-                            );
-                        }
+                        at.ensure_named_file(
+                            &base_dir.join(list),
+                            "word list",
+                            "word_list",
+                            "paths are relative to the manifest's directory",
+                        );
                     }
                 }
             },

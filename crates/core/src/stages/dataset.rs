@@ -103,14 +103,7 @@ impl StageConfig for DatasetStage {
             "`chat_template` renders `template: chat`, but this stage's template is another",
             "set `template: chat`, or remove `chat_template:`",
         );
-        if let Some(limit) = self.limit {
-            checks.ensure(
-                limit > 0,
-                "limit",
-                "`limit` must be at least 1",
-                "remove `limit` to keep every record",
-            );
-        }
+        checks.limit_at_least_one(self.limit, "remove `limit` to keep every record");
     }
 
     fn resolve(&self) -> Result<Dataset, Unset> {

@@ -90,9 +90,11 @@ impl StageConfig for DistillStage {
             Input::new(InputField::Student, &self.student, Need::ModelInit),
             Input::new(InputField::Data, &self.data, Need::Completions),
         ];
-        if let Some(teacher) = &self.teacher {
-            inputs.push(Input::new(InputField::Teacher, teacher, Need::Model));
-        }
+        inputs.extend(Input::optional(
+            InputField::Teacher,
+            &self.teacher,
+            Need::Model,
+        ));
         inputs
     }
 
@@ -102,11 +104,7 @@ impl StageConfig for DistillStage {
 
     /// As `sft` (R1 distilled with plain SFT).
     fn builtin_defaults() -> Defaults {
-        // SFT on the teacher's traces: TRL's SFTConfig defaults.
-        Defaults {
-            learning_rate: Some(2e-5),
-            ..Defaults::default()
-        }
+        super::sft::sft_defaults()
     }
 
     fn check(&self, checks: &mut FieldChecks<'_>) {
@@ -122,10 +120,8 @@ impl StageConfig for DistillStage {
             "`mode: logits` needs the teacher model",
             "add `teacher: STAGE` naming the teacher, or use `mode: sft`",
         );
-        checks.ensure(
-            self.max_seq_length >= 2,
-            "max_seq_length",
-            "`max_seq_length` must be at least 2",
+        checks.sequence_length(
+            self.max_seq_length,
             "a training sequence needs two tokens or more",
         );
     }

@@ -5,10 +5,9 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::InputField;
 use super::{
-    FieldChecks, GenerationSettings, Input, Need, Output, RewardRefs, RewardRole, Sequences,
-    StageConfig, Unset,
+    FieldChecks, GenerationSettings, Input, Output, RewardRefs, RewardRole, Sequences, StageConfig,
+    Unset,
 };
 use crate::manifest::params::stage_config;
 use crate::manifest::Defaults;
@@ -76,10 +75,7 @@ impl StageConfig for EvalStage {
     }
 
     fn inputs(&self) -> Vec<Input<'_>> {
-        vec![
-            Input::new(InputField::From, &self.from, Need::Model),
-            Input::new(InputField::Prompts, &self.prompts, Need::Prompts),
-        ]
+        Input::sampling(&self.from, &self.prompts)
     }
 
     fn output(&self, _inputs: &[Output]) -> Output {
@@ -87,11 +83,11 @@ impl StageConfig for EvalStage {
     }
 
     fn rewards(&self) -> Vec<RewardRefs<'_>> {
-        vec![RewardRefs {
-            field: "rewards",
-            rewards: &self.rewards,
-            role: RewardRole::Weights,
-        }]
+        vec![RewardRefs::new(
+            "rewards",
+            &self.rewards,
+            RewardRole::Weights,
+        )]
     }
 
     fn builtin_defaults() -> Defaults {
@@ -99,20 +95,9 @@ impl StageConfig for EvalStage {
     }
 
     fn check(&self, checks: &mut FieldChecks<'_>) {
-        checks.ensure(
-            self.num_samples >= 1,
-            "num_samples",
-            "`num_samples` must be at least 1",
+        checks.samples_per_prompt(
+            self.num_samples,
             "pass@1 averages over one sample or more per prompt",
-        );
-        checks.ensure(
-            self.num_samples <= super::MAX_SAMPLES_PER_PROMPT,
-            "num_samples",
-            format!(
-                "`num_samples` must be at most {}, not {}",
-                super::MAX_SAMPLES_PER_PROMPT,
-                self.num_samples
-            ),
             "pass@k is usually measured with up to 64 samples per prompt",
         );
         for (i, k) in self.k.iter().enumerate() {
@@ -126,14 +111,7 @@ impl StageConfig for EvalStage {
                 "pass@k and cons@k need k samples per prompt: raise `num_samples` or lower k",
             );
         }
-        if let Some(limit) = self.limit {
-            checks.ensure(
-                limit > 0,
-                "limit",
-                "`limit` must be at least 1",
-                "remove `limit` to evaluate every prompt",
-            );
-        }
+        checks.limit_at_least_one(self.limit, "remove `limit` to evaluate every prompt");
     }
 
     fn resolve(&self) -> Result<Eval, Unset> {

@@ -1,6 +1,7 @@
 //! Check (per stage kind): where a kind's own value rules report — each error located at
 //! the field's value in the manifest, with the stage's name and a hint.
 
+use super::MAX_SAMPLES_PER_PROMPT;
 use crate::diag::Diagnostic;
 use crate::syntax::{Document, YamlPath};
 
@@ -63,5 +64,43 @@ impl<'a> FieldChecks<'a> {
         if !ok {
             self.error(field, message, help);
         }
+    }
+
+    /// Reports a `max_seq_length` under 2: a training or scored sequence needs two tokens
+    /// or more (`help` says what the kind's sequences are).
+    pub fn sequence_length(&mut self, max_seq_length: usize, help: &str) {
+        self.ensure(
+            max_seq_length >= 2,
+            "max_seq_length",
+            "`max_seq_length` must be at least 2",
+            help,
+        );
+    }
+
+    /// Reports a `num_samples` outside 1..=`MAX_SAMPLES_PER_PROMPT`, with the kind's hint
+    /// for too few and for too many.
+    pub fn samples_per_prompt(&mut self, num_samples: usize, too_few: &str, too_many: &str) {
+        self.ensure(
+            num_samples >= 1,
+            "num_samples",
+            "`num_samples` must be at least 1",
+            too_few,
+        );
+        self.ensure(
+            num_samples <= MAX_SAMPLES_PER_PROMPT,
+            "num_samples",
+            format!("`num_samples` must be at most {MAX_SAMPLES_PER_PROMPT}, not {num_samples}"),
+            too_many,
+        );
+    }
+
+    /// Reports `limit: 0`; `help` says what leaving `limit` out does.
+    pub fn limit_at_least_one(&mut self, limit: Option<usize>, help: &str) {
+        self.ensure(
+            limit != Some(0),
+            "limit",
+            "`limit` must be at least 1",
+            help,
+        );
     }
 }

@@ -61,13 +61,12 @@ impl StageConfig for GrpoStage {
     }
 
     fn inputs(&self) -> Vec<Input<'_>> {
-        let mut inputs = vec![
-            Input::new(InputField::From, &self.from, Need::Model),
-            Input::new(InputField::Prompts, &self.prompts, Need::Prompts),
-        ];
-        if let Some(reference) = &self.reference {
-            inputs.push(Input::new(InputField::Reference, reference, Need::Model));
-        }
+        let mut inputs = Input::sampling(&self.from, &self.prompts);
+        inputs.extend(Input::optional(
+            InputField::Reference,
+            &self.reference,
+            Need::Model,
+        ));
         inputs
     }
 
@@ -76,11 +75,11 @@ impl StageConfig for GrpoStage {
     }
 
     fn rewards(&self) -> Vec<RewardRefs<'_>> {
-        vec![RewardRefs {
-            field: "rewards",
-            rewards: &self.rewards,
-            role: RewardRole::Weights,
-        }]
+        vec![RewardRefs::new(
+            "rewards",
+            &self.rewards,
+            RewardRole::Weights,
+        )]
     }
 
     fn builtin_defaults() -> Defaults {

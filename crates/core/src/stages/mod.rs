@@ -132,6 +132,20 @@ impl<'a> Input<'a> {
     pub fn new(field: InputField, name: &'a str, need: Need) -> Self {
         Self { field, name, need }
     }
+
+    /// The reference held by the optional `field`, when it is set.
+    pub fn optional(field: InputField, name: &'a Option<String>, need: Need) -> Option<Self> {
+        name.as_deref().map(|name| Self::new(field, name, need))
+    }
+
+    /// The inputs every kind that samples a model starts with: the model (`from`) and the
+    /// prompts it samples on (`prompts`).
+    pub fn sampling(from: &'a str, prompts: &'a str) -> Vec<Self> {
+        vec![
+            Self::new(InputField::From, from, Need::Model),
+            Self::new(InputField::Prompts, prompts, Need::Prompts),
+        ]
+    }
 }
 
 /// A map of reward names to weights (or thresholds) held by a stage.
@@ -140,6 +154,17 @@ pub struct RewardRefs<'a> {
     pub field: &'static str,
     pub rewards: &'a IndexMap<String, f64>,
     pub role: RewardRole,
+}
+
+impl<'a> RewardRefs<'a> {
+    /// The reward map held by `field`, its numbers meaning `role`.
+    pub fn new(field: &'static str, rewards: &'a IndexMap<String, f64>, role: RewardRole) -> Self {
+        Self {
+            field,
+            rewards,
+            role,
+        }
+    }
 }
 
 /// What the numbers of a reward map mean.

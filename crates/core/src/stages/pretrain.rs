@@ -77,10 +77,8 @@ impl StageConfig for PretrainStage {
             "`lora:` does not apply to pretraining",
             "pretraining trains every weight, often from fresh ones, which low-rank adapters on a frozen base cannot; remove `lora:` (a `defaults:` entry reaches every training stage: set it on the stages instead)",
         );
-        checks.ensure(
-            self.max_seq_length >= 2,
-            "max_seq_length",
-            "`max_seq_length` must be at least 2",
+        checks.sequence_length(
+            self.max_seq_length,
             "next-token training needs two tokens or more",
         );
     }

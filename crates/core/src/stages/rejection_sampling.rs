@@ -7,10 +7,9 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::InputField;
 use super::{
-    FieldChecks, GenerationSettings, Input, Need, Output, RewardRefs, RewardRole, Sequences,
-    StageConfig, Unset,
+    FieldChecks, GenerationSettings, Input, Output, RewardRefs, RewardRole, Sequences, StageConfig,
+    Unset,
 };
 use crate::manifest::params::stage_config;
 use crate::manifest::{Defaults, RecordShape};
@@ -110,10 +109,7 @@ impl StageConfig for RejectionSamplingStage {
     }
 
     fn inputs(&self) -> Vec<Input<'_>> {
-        vec![
-            Input::new(InputField::From, &self.from, Need::Model),
-            Input::new(InputField::Prompts, &self.prompts, Need::Prompts),
-        ]
+        Input::sampling(&self.from, &self.prompts)
     }
 
     fn output(&self, _inputs: &[Output]) -> Output {
@@ -124,11 +120,11 @@ impl StageConfig for RejectionSamplingStage {
     }
 
     fn rewards(&self) -> Vec<RewardRefs<'_>> {
-        vec![RewardRefs {
-            field: "thresholds",
-            rewards: &self.thresholds,
-            role: RewardRole::Thresholds,
-        }]
+        vec![RewardRefs::new(
+            "thresholds",
+            &self.thresholds,
+            RewardRole::Thresholds,
+        )]
     }
 
     fn builtin_defaults() -> Defaults {
@@ -136,20 +132,9 @@ impl StageConfig for RejectionSamplingStage {
     }
 
     fn check(&self, checks: &mut FieldChecks<'_>) {
-        checks.ensure(
-            self.num_samples >= 1,
-            "num_samples",
-            "`num_samples` must be at least 1",
+        checks.samples_per_prompt(
+            self.num_samples,
             "draw one sample or more per prompt",
-        );
-        checks.ensure(
-            self.num_samples <= super::MAX_SAMPLES_PER_PROMPT,
-            "num_samples",
-            format!(
-                "`num_samples` must be at most {}, not {}",
-                super::MAX_SAMPLES_PER_PROMPT,
-                self.num_samples
-            ),
             "DeepSeek-R1 samples 16 to 64 completions per prompt",
         );
         checks.ensure(

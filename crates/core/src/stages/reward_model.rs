@@ -102,10 +102,8 @@ impl StageConfig for RewardModelStage {
             "`gradient_checkpointing` is not implemented for reward models",
             "remove it: reward models score one position per sequence and keep little activation memory at the sizes r1flow trains them",
         );
-        checks.ensure(
-            self.max_seq_length >= 2,
-            "max_seq_length",
-            "`max_seq_length` must be at least 2",
+        checks.sequence_length(
+            self.max_seq_length,
             "a scored sequence needs two tokens or more",
         );
         {

@@ -57,18 +57,17 @@ impl StageConfig for RlhfStage {
     }
 
     fn inputs(&self) -> Vec<Input<'_>> {
-        let mut inputs = vec![
-            Input::new(InputField::From, &self.from, Need::Model),
-            Input::new(InputField::Prompts, &self.prompts, Need::Prompts),
-            Input::new(
-                InputField::RewardModel,
-                &self.reward_model,
-                Need::RewardModel,
-            ),
-        ];
-        if let Some(reference) = &self.reference {
-            inputs.push(Input::new(InputField::Reference, reference, Need::Model));
-        }
+        let mut inputs = Input::sampling(&self.from, &self.prompts);
+        inputs.push(Input::new(
+            InputField::RewardModel,
+            &self.reward_model,
+            Need::RewardModel,
+        ));
+        inputs.extend(Input::optional(
+            InputField::Reference,
+            &self.reference,
+            Need::Model,
+        ));
         inputs
     }
 
@@ -78,16 +77,12 @@ impl StageConfig for RlhfStage {
 
     fn rewards(&self) -> Vec<RewardRefs<'_>> {
         vec![
-            RewardRefs {
-                field: "rewards",
-                rewards: &self.rewards,
-                role: RewardRole::Weights,
-            },
-            RewardRefs {
-                field: "general_rewards",
-                rewards: &self.general_rewards,
-                role: RewardRole::OptionalWeights,
-            },
+            RewardRefs::new("rewards", &self.rewards, RewardRole::Weights),
+            RewardRefs::new(
+                "general_rewards",
+                &self.general_rewards,
+                RewardRole::OptionalWeights,
+            ),
         ]
     }
 

@@ -44,6 +44,15 @@ impl SftStage {
     }
 }
 
+/// TRL `SFTConfig`'s defaults: transformers' training defaults (the declared ones) at
+/// 2e-5; shared by `sft` and `distill`, which fine-tunes on a teacher's traces as R1 did.
+pub(super) fn sft_defaults() -> Defaults {
+    Defaults {
+        learning_rate: Some(2e-5),
+        ..Defaults::default()
+    }
+}
+
 impl StageConfig for SftStage {
     const KIND: &'static str = "sft";
     const IMPLEMENTATION: u32 = 2;
@@ -65,20 +74,13 @@ impl StageConfig for SftStage {
         Output::Model
     }
 
-    /// TRL `SFTConfig` defaults.
     fn builtin_defaults() -> Defaults {
-        // TRL's SFTConfig: transformers' training defaults (the declared ones) at 2e-5.
-        Defaults {
-            learning_rate: Some(2e-5),
-            ..Defaults::default()
-        }
+        sft_defaults()
     }
 
     fn check(&self, checks: &mut FieldChecks<'_>) {
-        checks.ensure(
-            self.max_seq_length >= 2,
-            "max_seq_length",
-            "`max_seq_length` must be at least 2",
+        checks.sequence_length(
+            self.max_seq_length,
             "a training sequence needs two tokens or more",
         );
     }

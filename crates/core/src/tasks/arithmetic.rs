@@ -84,11 +84,9 @@ pub fn check(task: &ArithmeticTask) -> Result<(), TaskError> {
 /// `task.num_samples` items from `seed`.
 pub fn generate(task: &ArithmeticTask, seed: u64) -> Result<Vec<Example>, TaskError> {
     check(task)?;
-    let mut rng = SeededRng::for_purpose(seed, TASK);
-    let mut noise_rng = SeededRng::for_purpose(seed, noise::PURPOSE);
-    (0..task.num_samples)
-        .map(|_| generate_one(task, &mut rng, &mut noise_rng))
-        .collect()
+    noise::generate_items(task.num_samples, seed, TASK, |rng, noise_rng| {
+        generate_one(task, rng, noise_rng)
+    })
 }
 
 fn symbol(op: Operation) -> char {

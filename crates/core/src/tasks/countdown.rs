@@ -83,11 +83,9 @@ pub fn check(task: &CountdownTask) -> Result<(), TaskError> {
 /// `task.num_samples` items from `seed`.
 pub fn generate(task: &CountdownTask, seed: u64) -> Result<Vec<Example>, TaskError> {
     check(task)?;
-    let mut rng = SeededRng::for_purpose(seed, TASK);
-    let mut noise_rng = SeededRng::for_purpose(seed, noise::PURPOSE);
-    (0..task.num_samples)
-        .map(|_| generate_one(task, &mut rng, &mut noise_rng))
-        .collect()
+    noise::generate_items(task.num_samples, seed, TASK, |rng, noise_rng| {
+        generate_one(task, rng, noise_rng)
+    })
 }
 
 /// A partial equation: its value, its text, and whether the text needs parentheses when

@@ -5,11 +5,27 @@
 
 use crate::manifest::SolutionNoise;
 
+use super::error::TaskError;
+use super::example::Example;
 use super::rng::SeededRng;
 use super::solution::{Layout, Sentence, WorkedSolution};
 
 /// The purpose name of the noise stream (see [`SeededRng::for_purpose`]).
 pub const PURPOSE: &str = "solution-noise";
+
+/// `count` items, each drawn by `item` from the task's own stream (purpose `task`) and
+/// from the noise stream: every generated task draws its items so, so that noise never
+/// moves the items themselves.
+pub fn generate_items(
+    count: usize,
+    seed: u64,
+    task: &str,
+    mut item: impl FnMut(&mut SeededRng, &mut SeededRng) -> Result<Example, TaskError>,
+) -> Result<Vec<Example>, TaskError> {
+    let mut rng = SeededRng::for_purpose(seed, task);
+    let mut noise_rng = SeededRng::for_purpose(seed, PURPOSE);
+    (0..count).map(|_| item(&mut rng, &mut noise_rng)).collect()
+}
 
 /// The text of one item's worked solution under `noise`. `wrong` makes the flawed
 /// solution a task can write instead (it may return `None` when it cannot make one, and
@@ -88,25 +104,8 @@ mod tests {
     use super::*;
     use crate::tasks::solution::Sentence;
 
-    fn clean() -> WorkedSolution {
-        WorkedSolution {
-            sentences: vec![
-                Sentence {
-                    en: "12 + 30 = 42.".into(),
-                    zh: "12 加 30 得 42。".into(),
-                },
-                Sentence {
-                    en: "So 12 + 30 = 42.".into(),
-                    zh: "所以 12 + 30 = 42。".into(),
-                },
-            ],
-            steps: 0..1,
-            answer: "42".into(),
-        }
-    }
-
     fn wrong(_: &mut SeededRng) -> Option<WorkedSolution> {
-        let mut w = clean();
+        let mut w = WorkedSolution::example();
         w.answer = "52".into();
         Some(w)
     }
@@ -125,7 +124,7 @@ mod tests {
         let n = 4000;
         let (mut w, mut u, mut m) = (0, 0, 0);
         for _ in 0..n {
-            let text = write(noise, &clean(), wrong, &mut rng);
+            let text = write(noise, &WorkedSolution::example(), wrong, &mut rng);
             w += usize::from(text.contains("52"));
             u += usize::from(!text.contains("<answer>"));
             m += usize::from(text.contains('得') || text.contains("所以"));
@@ -139,8 +138,13 @@ mod tests {
         let mut rng = SeededRng::new(1);
         for _ in 0..20 {
             assert_eq!(
-                write(&SolutionNoise::default(), &clean(), wrong, &mut rng),
-                clean().render()
+                write(
+                    &SolutionNoise::default(),
+                    &WorkedSolution::example(),
+                    wrong,
+                    &mut rng
+                ),
+                WorkedSolution::example().render()
             );
         }
     }
@@ -163,7 +167,7 @@ mod tests {
         };
         let mut rng = SeededRng::new(4);
         assert_eq!(
-            write(&shortcut, &clean(), wrong, &mut rng),
+            write(&shortcut, &WorkedSolution::example(), wrong, &mut rng),
             "<think> So 12 + 30 = 42. </think> <answer> 42 </answer>"
         );
     }
@@ -185,14 +189,14 @@ mod tests {
             zh: "4567 + 9123:".into(),
         };
         let mut sentences = vec![neutral];
-        sentences.extend(clean().sentences);
+        sentences.extend(WorkedSolution::example().sentences);
         for seed in 0..50 {
             let chinese = chinese_sentences(&sentences, seed);
             assert!(!chinese[0]);
             assert!(chinese[1..].contains(&true) && chinese[1..].contains(&false));
             // Sentences that all have a language are drawn as before.
             assert_eq!(
-                chinese_sentences(&clean().sentences, seed),
+                chinese_sentences(&WorkedSolution::example().sentences, seed),
                 mixed_languages(2, seed)
             );
         }

@@ -80,11 +80,11 @@ impl WorkedSolution {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn solution() -> WorkedSolution {
-        WorkedSolution {
+impl WorkedSolution {
+    /// 12 + 30 = 42 in one step and its conclusion, in both languages: the solution the
+    /// tests render and write flaws into.
+    pub(crate) fn example() -> Self {
+        Self {
             sentences: vec![
                 Sentence {
                     en: "12 + 30 = 42.".into(),
@@ -99,18 +99,23 @@ mod tests {
             answer: "42".into(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn without_steps_keeps_the_result() {
         assert_eq!(
-            solution().without_steps().render(),
+            WorkedSolution::example().without_steps().render(),
             "<think> So 12 + 30 = 42. </think> <answer> 42 </answer>"
         );
     }
 
     #[test]
     fn layouts_and_languages() {
-        let s = solution();
+        let s = WorkedSolution::example();
         assert_eq!(
             s.render(),
             "<think> 12 + 30 = 42. So 12 + 30 = 42. </think> <answer> 42 </answer>"
