@@ -11,6 +11,7 @@ mod faults;
 mod hostile;
 mod keys;
 mod layers;
+mod lora_export;
 mod math_grading;
 mod numerics;
 mod pipelines;
