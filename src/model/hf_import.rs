@@ -95,3 +95,21 @@ pub fn load_hf_dir<B: Backend>(
         tokenizer,
     })
 }
+
+/// Loads the checkpoint in `dir` with the PEFT LoRA adapter in `adapter` merged into its
+/// weights (`W + alpha / r · B·A` for each adapted projection, the model layer's merge):
+/// a plain model, every weight trainable, as if the merged checkpoint had been loaded.
+/// The adapter is read and checked as [`super::load_peft_adapter`] reads it: a tensor
+/// missing, of the wrong shape or for modules this model does not have is refused.
+pub fn load_hf_dir_with_adapter<B: super::KernelBackend>(
+    dir: &Path,
+    adapter: &Path,
+    device: &B::Device,
+) -> Result<LoadedModel<B>, ModelError> {
+    let loaded = load_hf_dir::<B>(dir, device)?;
+    let (model, _) = super::load_peft_adapter(loaded.model, adapter, device)?;
+    Ok(LoadedModel {
+        model: model.merge_lora(),
+        ..loaded
+    })
+}

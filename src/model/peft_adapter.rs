@@ -21,10 +21,8 @@ use super::safetensors_io::{serialize_f32, to_f32};
 use super::transformer::TensorSpec;
 use super::{ModelError, Transformer};
 
-/// PEFT's adapter configuration file.
-pub const ADAPTER_CONFIG_FILE: &str = "adapter_config.json";
-/// PEFT's adapter weights file.
-pub const ADAPTER_WEIGHTS_FILE: &str = "adapter_model.safetensors";
+/// PEFT's file names, as the manifest's `adapter:` check reads them.
+pub use crate::manifest::{ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE};
 
 /// What an adapter directory says besides its tensors.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,12 +190,28 @@ pub fn peft_adapter_files<B: Backend>(
     };
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     let weights = serialize_f32(tensors, meta)?;
-    let config = serde_json::to_string_pretty(&config_json(&adapter))
-        .map_err(|e| ModelError::adapter(format!("writing {ADAPTER_CONFIG_FILE}: {e}")))?;
     Ok(vec![
         (ADAPTER_WEIGHTS_FILE, weights),
-        (ADAPTER_CONFIG_FILE, (config + "\n").into_bytes()),
+        (ADAPTER_CONFIG_FILE, peft_config_file(&adapter)?),
     ])
+}
+
+/// The bytes of the `adapter_config.json` PEFT writes for `adapter`.
+pub fn peft_config_file(adapter: &PeftAdapter) -> Result<Vec<u8>, ModelError> {
+    let config = serde_json::to_string_pretty(&config_json(adapter))
+        .map_err(|e| ModelError::adapter(format!("writing {ADAPTER_CONFIG_FILE}: {e}")))?;
+    Ok((config + "\n").into_bytes())
+}
+
+/// `adapter_config.json`'s bytes read as [`read_peft_config`] reads the file; `origin`
+/// names where they come from in errors.
+pub fn parse_peft_config(bytes: &[u8], origin: &str) -> Result<PeftAdapter, ModelError> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| ModelError::adapter(format!("{origin}: {e}")))?;
+    let Some(map) = value.as_object() else {
+        return Err(ModelError::adapter(format!("{origin}: not a JSON object")));
+    };
+    parse_config(map).map_err(|e| ModelError::adapter(format!("{origin}: {e}")))
 }
 
 /// Reads `adapter_config.json`: a plain LoRA (no DoRA, rsLoRA, per-module ranks, bias
@@ -206,15 +220,7 @@ pub fn peft_adapter_files<B: Backend>(
 pub fn read_peft_config(dir: &Path) -> Result<PeftAdapter, ModelError> {
     let path = dir.join(ADAPTER_CONFIG_FILE);
     let text = ModelError::read_text(&path, MAX_JSON_BYTES)?;
-    let value: Value = serde_json::from_str(&text)
-        .map_err(|e| ModelError::adapter(format!("{}: {e}", path.display())))?;
-    let Some(map) = value.as_object() else {
-        return Err(ModelError::adapter(format!(
-            "{}: not a JSON object",
-            path.display()
-        )));
-    };
-    parse_config(map).map_err(|e| ModelError::adapter(format!("{}: {e}", path.display())))
+    parse_peft_config(text.as_bytes(), &path.display().to_string())
 }
 
 fn parse_config(map: &Map<String, Value>) -> Result<PeftAdapter, String> {
@@ -285,11 +291,22 @@ fn parse_config(map: &Map<String, Value>) -> Result<PeftAdapter, String> {
                 excerpt(s)
             ))
         }
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_string))
-            .collect::<Option<_>>()
-            .ok_or("target_modules must list module names")?,
+        Some(Value::Array(items)) => {
+            // PEFT matches an entry against a module's name or its last components, and
+            // saves `all-linear` expanded to full names (`model.layers.0.mlp.up_proj`):
+            // each entry is read as its last component, once.
+            let mut names: Vec<String> = Vec::new();
+            for item in items {
+                let full = item
+                    .as_str()
+                    .ok_or("target_modules must list module names")?;
+                let name = full.rsplit('.').next().unwrap_or(full).to_string();
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            names
+        }
         _ => return Err("`target_modules` is missing".into()),
     };
     let targets = LoraTarget::parse_list(&names).map_err(|e| e.message().to_string())?;
@@ -380,4 +397,15 @@ pub fn load_peft_adapter<B: Backend>(
         )));
     }
     Ok((model, adapter))
+}
+
+/// The number of values in an `adapter_model.safetensors` (every tensor's elements).
+pub fn parameter_count(weights: &[u8]) -> Result<usize, ModelError> {
+    let file = SafeTensors::deserialize(weights)
+        .map_err(|e| ModelError::adapter(format!("{ADAPTER_WEIGHTS_FILE}: {e}")))?;
+    Ok(file
+        .tensors()
+        .iter()
+        .map(|(_, view)| view.shape().iter().product::<usize>())
+        .sum::<usize>())
 }

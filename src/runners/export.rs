@@ -1,5 +1,6 @@
-//! Execute (stage kind `export`): a model as a HuggingFace directory, stored as the
-//! artifact and, with `path`, also copied there.
+//! Execute (stage kind `export`): a model as a HuggingFace directory, or with
+//! `merge: false` its LoRA adapter as PEFT's, stored as the artifact and, with `path`,
+//! also copied there.
 
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::stages::Export;
@@ -9,10 +10,6 @@ pub(super) fn run(
     settings: &Export,
     context: &mut StageContext<'_>,
 ) -> Result<StageOutput, StageError> {
-    let copy_to = settings
-        .copy_to
-        .as_ref()
-        .map(|p| context.spec().base_dir.join(p));
     let numerics = train::stage_numerics(context);
-    train::run_on_backend(numerics, ExportTask { context, copy_to })
+    train::run_on_backend(numerics, ExportTask::new(settings, context))
 }

@@ -10,6 +10,7 @@ mod clip;
 mod distill_kl;
 mod dynamic_sampling;
 mod eval;
+mod export;
 mod grpo;
 mod grpo_loss;
 mod lora;
@@ -34,10 +35,11 @@ pub use bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
 pub use clip::clip_global_norm;
 pub use distill_kl::token_kl;
 pub use eval::EvalJob;
+pub use export::ExportTask;
 pub use grpo::GrpoJob;
 pub use grpo_loss::{group_advantages, policy_loss, LossSettings, PolicyLoss};
 pub use models::{
-    load_input, model_files, preset_config, ExportTask, StageModel, MODEL_FILE, TOKENIZER_FILE,
+    load_input, model_files, preset_config, StageModel, MODEL_FILE, TOKENIZER_FILE,
     TOKENIZER_SETTINGS_FILE,
 };
 pub use policy_rewards::{PolicyRewards, REWARD_MODEL_TERM};

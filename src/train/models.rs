@@ -7,7 +7,7 @@ use burn::tensor::backend::Backend;
 use crate::architecture;
 use crate::exec::{StageContext, StageError};
 use crate::manifest::{ModelDecl, Preset};
-use crate::model::{self, ModelConfig, TextTokenizer, Transformer};
+use crate::model::{self, KernelBackend, ModelConfig, TextTokenizer, Transformer};
 use crate::plan::InputSpec;
 use crate::stages::InputField;
 
@@ -38,8 +38,9 @@ pub fn preset_config(decl: &ModelDecl, preset: Preset) -> Result<ModelConfig, St
 }
 
 /// Loads the model named by input `field`: fresh weights (seeded) for a preset, a
-/// checkpoint directory, or an upstream artifact.
-pub fn load_input<B: Backend>(
+/// checkpoint directory (with a declared PEFT adapter merged into it), or an upstream
+/// artifact.
+pub fn load_input<B: KernelBackend>(
     context: &StageContext<'_>,
     field: InputField,
     seed: u64,
@@ -57,8 +58,16 @@ pub fn load_input<B: Backend>(
                 None => None,
             };
             if let Some(path) = &decl.path {
-                let loaded = model::load_hf_dir::<B>(&spec.base_dir.join(path), device)
-                    .map_err(|e| unusable(&e))?;
+                let dir = spec.base_dir.join(path);
+                let loaded = match &decl.adapter {
+                    Some(adapter) => model::hf_import::load_hf_dir_with_adapter::<B>(
+                        &dir,
+                        &spec.base_dir.join(adapter),
+                        device,
+                    ),
+                    None => model::load_hf_dir::<B>(&dir, device),
+                }
+                .map_err(|e| unusable(&e))?;
                 return Ok(StageModel {
                     config: loaded.config,
                     model: loaded.model,
@@ -125,62 +134,4 @@ pub fn model_files<B: Backend>(
         files.push((TOKENIZER_SETTINGS_FILE.to_string(), settings.into_bytes()));
     }
     Ok(files)
-}
-
-/// Writes the model named by input `from` as a HuggingFace directory: the files become the
-/// stage's outputs, and are also copied to `copy_to` when given.
-pub struct ExportTask<'c, 'a> {
-    pub context: &'c mut crate::exec::StageContext<'a>,
-    pub copy_to: Option<std::path::PathBuf>,
-}
-
-impl model::BackendTask for ExportTask<'_, '_> {
-    type Output = Result<crate::exec::StageOutput, StageError>;
-
-    fn run<B: crate::model::TrainBackend>(self, device: B::Device) -> Self::Output {
-        let loaded = load_input::<B::InnerBackend>(self.context, InputField::From, 0, &device)?;
-        let temp = std::env::temp_dir().join(format!(
-            "r1flow-export-{}-{}",
-            std::process::id(),
-            self.context.spec().key.short()
-        ));
-        model::save_hf_dir(&loaded.model, &loaded.config, &loaded.tokenizer, &temp)
-            .map_err(failed)?;
-        let mut files = Vec::new();
-        let mut entries: Vec<_> = std::fs::read_dir(&temp)
-            .map_err(failed)?
-            .filter_map(Result::ok)
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            files.push((name, std::fs::read(entry.path()).map_err(failed)?));
-        }
-        let _ = std::fs::remove_dir_all(&temp);
-        if let Some(target) = &self.copy_to {
-            // The path is rewritten every run: a previous export there is replaced whole,
-            // anything else is left alone and refused.
-            let is_ours = |entry: &str| files.iter().any(|(name, _)| name == entry);
-            crate::output_dir::replace_dir(
-                target,
-                crate::output_dir::Existing::ReplaceOnly {
-                    is_ours: &is_ours,
-                    help: "an export stage only replaces an earlier export: choose an empty directory or move those files away",
-                },
-                |dir| {
-                    files.iter().try_for_each(|(name, bytes)| {
-                        let path = dir.join(name);
-                        std::fs::write(&path, bytes)
-                            .map_err(|e| format!("{}: {e}", path.display()))
-                    })
-                },
-            )
-            .map_err(failed)?;
-        }
-        let metrics = std::collections::BTreeMap::from([(
-            "parameters".to_string(),
-            loaded.config.num_params() as f64,
-        )]);
-        Ok(crate::exec::StageOutput { files, metrics })
-    }
 }

@@ -12,6 +12,7 @@ mod gpu_pipeline;
 mod hostile;
 mod keys;
 mod layers;
+mod lora_export;
 mod math_grading;
 mod numerics;
 mod pipelines;

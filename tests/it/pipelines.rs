@@ -2,9 +2,9 @@
 
 use crate::support::{repo_root, Test};
 
-/// Manifests that read a checkpoint the user brings: tests/it/checkpoints.rs validates
-/// and runs them with one in place.
-const BRING_YOUR_OWN: &[&str] = &["hf-grpo.yaml"];
+/// Manifests that read a checkpoint the user brings: tests/it/checkpoints.rs (hf-grpo)
+/// and tests/it/lora_export.rs (hf-grpo-lora) validate them with one in place.
+const BRING_YOUR_OWN: &[&str] = &["hf-grpo.yaml", "hf-grpo-lora.yaml"];
 
 /// The shipped manifests that run as they are.
 fn runnable_manifests() -> Vec<String> {

@@ -284,7 +284,7 @@ fn relocate_paths(section: &str, value: &mut Value, dir: &Path, included_dir: &P
             .then(|| dir.join(path).to_string_lossy().into_owned())
     };
     let fields: &[&str] = match (section, kind.as_deref()) {
-        ("models", _) => &["path", "tokenizer"],
+        ("models", _) => &["path", "adapter", "tokenizer"],
         ("datasets", Some("jsonl")) => &["path"],
         ("rewards", Some("language")) => &["word_list"],
         ("stages", Some(kind)) if StageKind::named(kind) == Some(StageKind::Export) => &["path"],

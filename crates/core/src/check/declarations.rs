@@ -11,7 +11,8 @@ use crate::architecture::{self, ModelConfig};
 use crate::diag::Diagnostic;
 use crate::manifest::{
     CodeSandbox, DatasetDecl, LanguageDetection, ModelDecl, Operation, RewardDecl, Scratchpad,
-    SolutionNoise, MAX_GENERATED_SAMPLES,
+    SolutionNoise, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, LORA_ALL_LINEAR, LORA_TARGET_MODULES,
+    MAX_GENERATED_SAMPLES, MAX_LORA_RANK,
 };
 use crate::records;
 use crate::syntax::{Document, YamlPath};
@@ -146,6 +147,23 @@ pub(crate) fn check_models(
                 );
             }
         }
+        if let Some(adapter) = &model.adapter {
+            if model.path.is_none() {
+                at.ensure(
+                    false,
+                    "adapter",
+                    "`adapter` is merged into a checkpoint: give `path` too",
+                    "a PEFT adapter is trained on a checkpoint, e.g. `path: checkpoints/qwen2.5-0.5b` with `adapter: adapters/grpo-lora`",
+                );
+            } else if let Err(problem) = check_adapter_dir(&base_dir.join(adapter)) {
+                at.ensure(
+                    false,
+                    "adapter",
+                    problem,
+                    "name a PEFT LoRA adapter directory (adapter_config.json and adapter_model.safetensors, as `save_pretrained` or an export with `merge: false` writes it), relative to the manifest's directory",
+                );
+            }
+        }
         if let Some(tokenizer) = &model.tokenizer {
             at.ensure_named_file(
                 &base_dir.join(tokenizer),
@@ -197,6 +215,66 @@ pub(crate) fn check_models(
         }
     }
     architectures
+}
+
+/// The most bytes of an adapter_config.json read (PEFT writes about one KiB).
+const MAX_ADAPTER_CONFIG_BYTES: u64 = 1 << 20;
+
+/// What `validate` can tell of a PEFT adapter directory without the model: its two files
+/// are there, and its configuration is a plain LoRA on modules r1flow adapts. Shapes
+/// against the checkpoint are checked when the model loads (the stage names the model).
+fn check_adapter_dir(dir: &Path) -> Result<(), String> {
+    if !dir.is_dir() {
+        return Err(format!(
+            "adapter directory `{}` does not exist",
+            dir.display()
+        ));
+    }
+    named_file(
+        &dir.join(ADAPTER_WEIGHTS_FILE),
+        "the adapter's weights file",
+    )?;
+    let config = dir.join(ADAPTER_CONFIG_FILE);
+    named_file(&config, "the adapter's configuration")?;
+    let bytes = user_file::read(&config, MAX_ADAPTER_CONFIG_BYTES)
+        .map_err(|e| format!("`{}`: {e}", config.display()))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("`{}` is not JSON: {e}", config.display()))?;
+    let fail = |what: String| Err(format!("`{}`: {what}", config.display()));
+    let get = |key: &str| value.get(key).filter(|v| !v.is_null());
+    if get("peft_type").and_then(serde_json::Value::as_str) != Some("LORA") {
+        return fail("`peft_type` is not \"LORA\": r1flow reads LoRA adapters".into());
+    }
+    let rank = get("r").and_then(serde_json::Value::as_u64);
+    if !rank.is_some_and(|r| (1..=MAX_LORA_RANK as u64).contains(&r)) {
+        return fail(format!("`r` must be an integer in 1..={MAX_LORA_RANK}"));
+    }
+    let names: Vec<&str> = match get("target_modules") {
+        Some(serde_json::Value::String(name)) => vec![name.as_str()],
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(serde_json::Value::as_str)
+            .collect::<Option<_>>()
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    if names.is_empty() {
+        return fail("`target_modules` must list the modules the adapter is on".into());
+    }
+    // PEFT saves `all-linear` expanded to full names (`model.layers.0.mlp.up_proj`) and
+    // matches an entry by its last components.
+    let last = |name: &str| name.rsplit('.').next().unwrap_or(name).to_string();
+    if let Some(unknown) = names.iter().find(|n| {
+        let module = last(n);
+        !LORA_TARGET_MODULES.contains(&module.as_str()) && **n != LORA_ALL_LINEAR
+    }) {
+        let shown: String = unknown.chars().take(64).collect();
+        return fail(format!(
+            "target module `{shown}` is not one r1flow adapts ({}, or {LORA_ALL_LINEAR})",
+            LORA_TARGET_MODULES.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// The help under a model dimension above its sanity bound.

@@ -12,6 +12,7 @@ mod context;
 mod declarations;
 mod decode;
 mod dynamic_sampling;
+mod export_adapter;
 mod fields;
 mod lora;
 pub mod numerics;
@@ -352,7 +353,8 @@ fn check_variant(
         seed,
     };
     references::check_unique_names(&doc, &scope, diagnostics);
-    let checked = references::resolve(&doc, &scope, diagnostics);
+    let mut checked = references::resolve(&doc, &scope, diagnostics);
+    export_adapter::check(&doc, &mut checked, &models, diagnostics);
     let reward_model_stages: Vec<&str> = checked
         .values()
         .filter(|s| s.output == Output::RewardModel)

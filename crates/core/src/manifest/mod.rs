@@ -21,7 +21,7 @@ pub use dataset::{
 };
 pub use dynamic_sampling::DynamicSampling;
 pub use lora::{LoraInit, LoraSpec, LORA_ALL_LINEAR, LORA_TARGET_MODULES, MAX_LORA_RANK};
-pub use model::{ModelDecl, Preset};
+pub use model::{ModelDecl, Preset, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE};
 pub use params::{Defaults, ImportanceSamplingLevel, LossType, LrScheduler, ScaleRewards};
 pub use resources::Resources;
 pub use reward::{

@@ -1,10 +1,16 @@
 //! Parse: a model declaration under `models:` — a built-in preset to train from scratch,
-//! or a local HuggingFace checkpoint directory — with architecture overrides.
+//! or a local HuggingFace checkpoint directory, optionally with a PEFT LoRA adapter merged
+//! into it — with architecture overrides.
 
 use std::path::PathBuf;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+/// PEFT's adapter configuration file (in an `adapter:` directory).
+pub const ADAPTER_CONFIG_FILE: &str = "adapter_config.json";
+/// PEFT's adapter weights file (in an `adapter:` directory).
+pub const ADAPTER_WEIGHTS_FILE: &str = "adapter_model.safetensors";
 
 /// A built-in architecture sized for CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -18,7 +24,8 @@ pub enum Preset {
 
 /// A model: exactly one of `preset` (fresh weights, trained by a `pretrain` stage) or
 /// `path` (a local HuggingFace checkpoint: config.json, *.safetensors, tokenizer.json).
-/// The architecture fields override the preset's (or the checkpoint's) values.
+/// With `path`, `adapter` names a PEFT LoRA adapter directory merged into the checkpoint
+/// as it loads. The architecture fields override the preset's (or the checkpoint's) values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelDecl {
@@ -29,6 +36,12 @@ pub struct ModelDecl {
     /// the manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    /// A PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors, as
+    /// `peft` saves it or an `export` with `merge: false` writes it) trained on the
+    /// checkpoint at `path`, relative to the manifest: the model is that checkpoint with
+    /// the adapter merged into its weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<PathBuf>,
     /// A tokenizer.json to use instead of the built-in one (presets) or the checkpoint's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<PathBuf>,

@@ -174,12 +174,19 @@ pub(crate) fn key_material(
     }
 }
 
-/// A model declaration with its files replaced by their content hashes.
+/// A model declaration with its files (checkpoint, adapter, tokenizer) replaced by their
+/// content hashes.
 fn model_fingerprint(model: &ModelDecl, base_dir: &Path, files: &mut Fingerprints) -> String {
     let mut value = serde_json::to_value(model).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
         if let Some(path) = &model.path {
             map.insert("path".into(), Value::String(files.of(&base_dir.join(path))));
+        }
+        if let Some(adapter) = &model.adapter {
+            map.insert(
+                "adapter".into(),
+                Value::String(files.of(&base_dir.join(adapter))),
+            );
         }
         if let Some(tokenizer) = &model.tokenizer {
             map.insert(
