@@ -55,13 +55,22 @@ impl At<'_> {
     /// Whether `file`, a `what` the manifest names at `field`, is a regular file; if it is
     /// not, reports what it is, with `help`.
     fn ensure_named_file(&mut self, file: &Path, what: &str, field: &str, help: &str) -> bool {
-        let problem = match user_file::check_regular(file) {
-            Ok(_) => return true,
-            Err(e) if e.is_missing() => format!("{what} `{}` does not exist", file.display()),
-            Err(e) => format!("{what} `{}`: {e}", file.display()),
-        };
-        self.ensure(false, field, problem, help);
-        false
+        match named_file(file, what) {
+            Ok(()) => true,
+            Err(problem) => {
+                self.ensure(false, field, problem, help);
+                false
+            }
+        }
+    }
+}
+
+/// Whether `file`, a `what` the manifest names, is a regular file; if not, what it is.
+fn named_file(file: &Path, what: &str) -> Result<(), String> {
+    match user_file::check_regular(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_missing() => Err(format!("{what} `{}` does not exist", file.display())),
+        Err(e) => Err(format!("{what} `{}`: {e}", file.display())),
     }
 }
 
