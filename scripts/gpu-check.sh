@@ -96,7 +96,7 @@ echo "== pipeline: every stage kind on cuda against the CPU"
 start=$SECONDS
 log=$(mktemp)
 if R1FLOW_GPU_BACKEND=cuda timeout 240 cargo test --release --locked --features cuda,wgpu \
-  --test it gpu_pipeline -- --nocapture >"$log" 2>&1; then
+  --test it gpu_pipeline -- --include-ignored --nocapture >"$log" 2>&1; then
   status=passed
 else
   status=failed

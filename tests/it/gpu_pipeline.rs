@@ -1,8 +1,12 @@
 //! Every stage kind on a GPU backend, checked against the CPU backend: `wgpu` by default
-//! (CI runs it on the CPU through Mesa's lavapipe, a real Vulkan driver: the same shaders
-//! a GPU gets), or the backend `R1FLOW_GPU_BACKEND` names (`cuda`: scripts/gpu-check.sh).
+//! (on a machine without a GPU, through Mesa's lavapipe, a real Vulkan driver: the same
+//! shaders a GPU gets), or the backend `R1FLOW_GPU_BACKEND` names (`cuda`:
+//! scripts/gpu-check.sh). Ignored by default: on lavapipe each stage's new shaders are
+//! compiled by LLVM on the CPU, minutes per stage, too slow for CI's budget.
 //!
-//! One micro pipeline with every kind — dataset, pretrain, SFT, GRPO (with a KL term),
+//! One micro pipeline with every kind — dataset, pretrain, SFT, GRPO (with a KL term and
+//! the language reward, whose value differs between completions of one prompt even for a
+//! barely trained model, so that the policy gradient is not zero),
 //! rejection sampling in both modes, the reward model, RLHF, distillation in both modes,
 //! eval and export — runs into one store per backend. Compared: every metric each training
 //! stage logs at each step and every stage's final metrics (wall times aside), within
@@ -36,6 +40,8 @@ defaults:
   max_completion_length: 8
 models:
   micro: {preset: tiny, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}
+rewards:
+  english: {kind: language, language: en}
 datasets:
   arith: {kind: arithmetic, num_samples: 48, operations: [add], max_digits: 1, noise: {shortcut: 0.5, unformatted: 0.3}}
   prefs: {kind: jsonl, path: preferences.jsonl, format: preferences}
@@ -44,11 +50,11 @@ stages:
   pairs: {kind: dataset, source: prefs, test_size: 4}
   base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, learning_rate: 3.0e-3, per_device_train_batch_size: 4, max_steps: 2, logging_steps: 1}
   sft: {kind: sft, from: base, data: tasks, learning_rate: 1.0e-3, per_device_train_batch_size: 4, max_steps: 1, logging_steps: 1}
-  grpo: {kind: grpo, from: sft, prompts: tasks, rewards: {accuracy: 1.0, format: 0.2}, learning_rate: 1.0e-4, num_generations: 4, per_device_train_batch_size: 8, max_steps: 1, beta: 0.04, logging_steps: 1}
+  grpo: {kind: grpo, from: sft, prompts: tasks, rewards: {accuracy: 1.0, format: 0.2, english: 1.0}, learning_rate: 1.0e-4, num_generations: 4, per_device_train_batch_size: 8, max_steps: 1, beta: 0.04, logging_steps: 1}
   kept: {kind: rejection_sampling, from: grpo, prompts: tasks, num_samples: 2, thresholds: {accuracy: 0.0}, require_format: false, max_per_prompt: 1, limit: 4}
   judged: {kind: rejection_sampling, from: grpo, prompts: tasks, num_samples: 2, emit: preferences, thresholds: {accuracy: 0.0}, require_format: false, max_per_prompt: 1, limit: 4}
   rm: {kind: reward_model, from: sft, data: pairs, learning_rate: 1.0e-3, per_device_train_batch_size: 4, max_steps: 1, max_seq_length: 64, logging_steps: 1}
-  rlhf: {kind: rlhf, from: sft, prompts: tasks, rewards: {accuracy: 1.0, format: 0.5}, reward_model: rm, learning_rate: 1.0e-4, num_generations: 4, per_device_train_batch_size: 8, max_steps: 1, beta: 0.0, logging_steps: 1}
+  rlhf: {kind: rlhf, from: sft, prompts: tasks, rewards: {accuracy: 1.0, format: 0.5, english: 1.0}, reward_model: rm, learning_rate: 1.0e-4, num_generations: 4, per_device_train_batch_size: 8, max_steps: 1, beta: 0.0, logging_steps: 1}
   distil_sft: {kind: distill, teacher: grpo, student: base, data: kept, mode: sft, learning_rate: 1.0e-3, per_device_train_batch_size: 4, max_steps: 1, logging_steps: 1}
   distil_logits: {kind: distill, teacher: grpo, student: base, data: tasks, mode: logits, learning_rate: 1.0e-3, per_device_train_batch_size: 4, max_steps: 1, logging_steps: 1}
   scored: {kind: eval, from: grpo, prompts: tasks, num_samples: 2, k: [1, 2], limit: 4}
@@ -156,6 +162,8 @@ fn gpu_backend() -> String {
 }
 
 #[test]
+#[ignore = "minutes per stage on lavapipe (its LLVM compiles each stage's shaders): run with \
+            --include-ignored, as scripts/gpu-check.sh does"]
 fn every_stage_kind_runs_on_a_gpu_backend_and_agrees_with_the_cpu() {
     let backend = gpu_backend();
     let cpu = run_on("cpu");
