@@ -26,7 +26,7 @@
 //! within that noise of a sampling boundary; the pipeline is small enough that none does.
 #![cfg(any(feature = "wgpu", feature = "cuda"))]
 
-use crate::support::{metric_series, repo_root, Test};
+use crate::support::{last_run_json, metric_series, output_hashes, repo_root, Test};
 
 /// Largest difference allowed between a metric on the two backends, relative to
 /// `max(1, |cpu value|)`.
@@ -111,7 +111,7 @@ fn points(test: &Test, stage: &str) -> Vec<(u64, String, f64)> {
 
 /// Every stage's final metrics, `(stage, name, value)` (what `runs show` lists).
 fn final_metrics(test: &Test) -> Vec<(u64, String, f64)> {
-    let run = crate::support::last_run_json(test);
+    let run = last_run_json(test);
     let mut out = Vec::new();
     for stage in run["stages"].as_array().expect("stages") {
         let name = stage["name"].as_str().unwrap_or("");
@@ -205,24 +205,12 @@ fn every_stage_kind_runs_on_a_gpu_backend_and_agrees_with_the_cpu() {
         "beyond {TOLERANCE} of the CPU: {wrong:#?}"
     );
 
+    // Each output's name (its bytes differ between backends).
     let outputs = |test: &Test| -> Vec<String> {
-        let run = crate::support::last_run_json(test);
-        let mut names: Vec<String> = run["stages"]
-            .as_array()
-            .expect("stages")
-            .iter()
-            .flat_map(|s| {
-                let stage = s["name"].as_str().unwrap_or("").to_string();
-                s["outputs"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(move |o| format!("{stage}/{}", o["name"].as_str().unwrap_or("")))
-            })
-            .collect();
-        names.sort();
-        names
+        output_hashes(&last_run_json(test))
+            .into_iter()
+            .map(|named| named.split('=').next().unwrap_or("").to_string())
+            .collect()
     };
     assert_eq!(outputs(&gpu), outputs(&cpu), "the same outputs");
 
