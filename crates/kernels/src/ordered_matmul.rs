@@ -8,10 +8,13 @@
 //! machine.
 //!
 //! The layout is the usual one of a packed product: `a`'s rows packed [`MR`] at a time
-//! (once per product), `b`'s columns [`NR`] at a time in blocks of [`NC`] (one block stays
-//! in a core's L2 while the row blocks use it), and an `MR × NR` tile of accumulators held
-//! in registers for the whole of k. Safe code on slices: the caller checked the bounds
-//! when it read the operands (r1flow's `kernels/gemm.rs`).
+//! (once per product), `b`'s columns [`NR`] at a time in blocks of [`NC`] columns by
+//! [`KC`] values of k (one block stays in a core's L2 while the row blocks use it), and an
+//! `MR × NR` tile of accumulators held in registers for one chunk of k. Between chunks a
+//! tile's chains wait in the output: an `f32` stored and loaded again is the same `f32`,
+//! so each chain is the same sequence of operations as if it had stayed in registers.
+//! Safe code on slices: the caller checked the bounds when it read the operands
+//! (r1flow's `kernels/gemm.rs`).
 
 use rayon::prelude::*;
 
@@ -37,6 +40,11 @@ const NR: usize = 16;
 const NC: usize = 256;
 /// Rows per parallel task (a multiple of [`MR`]).
 const MC: usize = 48;
+/// Values of k per chunk: a chunk of a packed row panel (`MR × KC`, 6 KB) stays in L1 and
+/// its block of `b` (`KC × NC`, 256 KB) in L2. Without chunks a long k — the weight
+/// gradients', whose k is every token of the batch — streamed the whole block (2 MB at
+/// k = 2,032) from memory again for every six rows.
+const KC: usize = 256;
 
 /// [`tile`] with its accumulators written out as `V` registers of `S` per row (`V ×
 /// S::F32_LANES == NR`): lane l of register j is column `j·lanes + l`'s chain, the same
@@ -50,13 +58,15 @@ fn tile_in_registers<S: pulp::Simd, const V: usize>(
     b: &[f32],
     b_stride: usize,
     k: usize,
+    init: &[[f32; NR]; MR],
 ) -> [[f32; NR]; MR] {
     let lanes = S::F32_LANES;
     let load = |values: &[f32]| -> S::f32s {
         pulp::bytemuck::pod_read_unaligned(pulp::bytemuck::cast_slice(values))
     };
-    let zero = simd.splat_f32s(0.0);
-    let mut acc = [[zero; V]; MR];
+    let mut acc: [[S::f32s; V]; MR] = std::array::from_fn(|r| {
+        std::array::from_fn(|j| load(&init[r][j * lanes..(j + 1) * lanes]))
+    });
     for p in 0..k {
         let (Some(ap), Some(bp)) = (
             a.get(p * MR..p * MR + MR),
@@ -81,14 +91,21 @@ fn tile_in_registers<S: pulp::Simd, const V: usize>(
     out
 }
 
-/// `MR × NR` accumulators over the whole of k: `a` holds k groups of [`MR`] values (one
-/// packed row panel), `b` k groups of [`NR`] (one packed column panel).
+/// `MR × NR` chains carried on from `init` over one chunk of k: `a` holds the chunk's k
+/// groups of [`MR`] values (of one packed row panel), `b` its k groups of [`NR`] (of one
+/// column panel).
 #[inline(always)]
-fn tile(a: &[f32], b: &[f32], b_stride: usize, k: usize) -> [[f32; NR]; MR] {
+fn tile(
+    a: &[f32],
+    b: &[f32],
+    b_stride: usize,
+    k: usize,
+    init: &[[f32; NR]; MR],
+) -> [[f32; NR]; MR] {
     // Written as index loops over fixed-size arrays: LLVM keeps the accumulators in
     // registers and turns each row's sixteen chains into vector FMAs (lane l is column l's
     // chain, whatever the register width).
-    let mut acc = [[0.0f32; NR]; MR];
+    let mut acc = *init;
     for p in 0..k {
         let (Ok(ap), Ok(bp)) = (
             <&[f32; MR]>::try_from(&a[p * MR..p * MR + MR]),
@@ -188,10 +205,14 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// One block of the output: `rows` rows (packed in `a`) by the columns of `b`, written at
-/// column `col0` of `out`'s rows, `stride` apart.
+/// One block of the output over one chunk of k: `rows` rows (packed in `a`, each panel
+/// holding `depth` groups, the chunk from group `p0`) by the columns of `b` (the chunk's
+/// `k` rows), at column `col0` of `out`'s rows, `stride` apart. The first chunk starts
+/// each chain from zero; the others carry on from the values in `out`.
 struct Block<'a> {
     a: &'a [f32],
+    depth: usize,
+    p0: usize,
     b: &'a Columns<'a>,
     rows: usize,
     k: usize,
@@ -205,17 +226,25 @@ impl Block<'_> {
     #[inline(always)]
     fn tiles<S: pulp::Simd>(self, simd: S) {
         let panels = self.b.cols.div_ceil(NR);
-        for (q, ap) in self.a.chunks_exact(MR * self.k).enumerate() {
+        for (q, panel) in self.a.chunks_exact(MR * self.depth).enumerate() {
+            let ap = &panel[self.p0 * MR..(self.p0 + self.k) * MR];
             let r0 = q * MR;
             let height = MR.min(self.rows - r0);
             for t in 0..panels {
                 let c0 = t * NR;
                 let width = NR.min(self.b.cols - c0);
                 let (bp, b_stride) = self.b.panel(t, self.k);
+                let mut init = [[0.0f32; NR]; MR];
+                if self.p0 > 0 {
+                    for (r, values) in init.iter_mut().enumerate().take(height) {
+                        let at = (r0 + r) * self.stride + self.col0 + c0;
+                        values[..width].copy_from_slice(&self.out[at..at + width]);
+                    }
+                }
                 let acc = match S::F32_LANES {
-                    8 => tile_in_registers::<S, 2>(simd, ap, bp, b_stride, self.k),
-                    16 => tile_in_registers::<S, 1>(simd, ap, bp, b_stride, self.k),
-                    _ => tile(ap, bp, b_stride, self.k),
+                    8 => tile_in_registers::<S, 2>(simd, ap, bp, b_stride, self.k, &init),
+                    16 => tile_in_registers::<S, 1>(simd, ap, bp, b_stride, self.k, &init),
+                    _ => tile(ap, bp, b_stride, self.k, &init),
                 };
                 for (r, values) in acc.iter().enumerate().take(height) {
                     let at = (r0 + r) * self.stride + self.col0 + c0;
@@ -259,23 +288,30 @@ pub fn product(
     }
     let packed_a = pack_rows(a, a.starts[i], m, k);
     let col_blocks: Vec<usize> = (0..n).step_by(NC).collect();
+    let chunks: Vec<(usize, usize)> = (0..k).step_by(KC).map(|p0| (p0, KC.min(k - p0))).collect();
+    // Chunk `p0` of `b`'s rows: the same matrix from row p0 on.
+    let b_from = |p0: usize| b.starts[i] + p0 * b.row_stride;
     let by_rows = m.div_ceil(MC) >= 2 * rayon::current_num_threads();
     if parallel && !by_rows && col_blocks.len() > 1 {
         let blocks: Vec<(usize, Vec<f32>)> = col_blocks
             .par_iter()
             .map(|&col0| {
                 let cols = NC.min(n - col0);
-                let columns = Columns::of(b, b.starts[i], col0, cols, k);
                 let mut block = vec![0.0f32; m * cols];
-                vectorized(Block {
-                    a: &packed_a,
-                    b: &columns,
-                    rows: m,
-                    k,
-                    out: &mut block,
-                    stride: cols,
-                    col0: 0,
-                });
+                for &(p0, depth) in &chunks {
+                    let columns = Columns::of(b, b_from(p0), col0, cols, depth);
+                    vectorized(Block {
+                        a: &packed_a,
+                        depth: k,
+                        p0,
+                        b: &columns,
+                        rows: m,
+                        k: depth,
+                        out: &mut block,
+                        stride: cols,
+                        col0: 0,
+                    });
+                }
                 (col0, block)
             })
             .collect();
@@ -289,26 +325,30 @@ pub fn product(
     }
     for &col0 in &col_blocks {
         let cols = NC.min(n - col0);
-        let columns = Columns::of(b, b.starts[i], col0, cols, k);
-        let run = |(rows_out, rows_a): (&mut [f32], &[f32])| {
-            vectorized(Block {
-                a: rows_a,
-                b: &columns,
-                rows: rows_out.len() / n,
-                k,
-                out: rows_out,
-                stride: n,
-                col0,
-            })
-        };
-        if parallel {
-            out.par_chunks_mut(MC * n)
-                .zip(packed_a.par_chunks(MC * k))
-                .for_each(run);
-        } else {
-            out.chunks_mut(MC * n)
-                .zip(packed_a.chunks(MC * k))
-                .for_each(run);
+        for &(p0, depth) in &chunks {
+            let columns = Columns::of(b, b_from(p0), col0, cols, depth);
+            let run = |(rows_out, rows_a): (&mut [f32], &[f32])| {
+                vectorized(Block {
+                    a: rows_a,
+                    depth: k,
+                    p0,
+                    b: &columns,
+                    rows: rows_out.len() / n,
+                    k: depth,
+                    out: rows_out,
+                    stride: n,
+                    col0,
+                })
+            };
+            if parallel {
+                out.par_chunks_mut(MC * n)
+                    .zip(packed_a.par_chunks(MC * k))
+                    .for_each(run);
+            } else {
+                out.chunks_mut(MC * n)
+                    .zip(packed_a.chunks(MC * k))
+                    .for_each(run);
+            }
         }
     }
 }
@@ -362,6 +402,10 @@ mod tests {
             (50, 300, 33),
             (3, 700, 64),
             (97, 20, 130),
+            // k past one chunk, and past two with a partial last one.
+            (13, 40, KC + 1),
+            (50, 300, 2 * KC + 37),
+            (2, 530, 3 * KC),
         ] {
             let (a, b) = (values(m * k, 1), values(k * n, 2));
             let want = reference(&a, &b, (m, n, k));
@@ -389,7 +433,7 @@ mod tests {
     /// leave every bit in place.
     #[test]
     fn the_bits_do_not_depend_on_the_vector_width_or_the_threads() {
-        let (m, n, k) = (120, 530, 77);
+        let (m, n, k) = (120, 530, KC + 77);
         let (a, b) = (values(m * k, 3), values(k * n, 4));
         let run = |cap: SimdCap, threads: usize| {
             set_simd_cap(cap);
