@@ -15,10 +15,17 @@
 //!
 //! `cargo build --release --features bench --bin bench_hf`, then
 //! `bench_hf grpo --model DIR --data FILE [--steps N] [--prompts 4] [--generations 4]
-//! [--completion 32] [--gradient-checkpointing on|off] [--backend cpu|wgpu|cuda]` or
+//! [--completion 32] [--gradient-checkpointing on|off] [--lora R] [--backend cpu|wgpu|cuda]`
+//! or
 //! `bench_hf generate --model DIR [--batch 16] [--new-tokens 128]` or
 //! `bench_hf parity --model DIR --backend wgpu|cuda`. `grpo` also takes `--dtype` (what a
-//! manifest's `dtype:` says; this r1flow refuses anything but f32 before running).
+//! manifest's `dtype:` says; this r1flow refuses anything but f32 before running). `--lora
+//! R` (R ≥ 1) trains rank-R adapters on every linear layer (`lora: {r: R, alpha: 2R,
+//! target_modules: [all-linear]}`) instead of every weight; `--beta B` sets the KL
+//! coefficient (default 0, TRL's default), which adds the reference model's forward pass
+//! (with LoRA, the frozen base without the adapters; otherwise a second copy of the weights).
+//! `--numerics portable|native` picks the CPU's numeric profile; the benchmark runs
+//! `native` (the profile to choose for speed) unless asked.
 
 mod support;
 
@@ -30,7 +37,7 @@ use r1flow::model::burn_prelude::TrainBackend;
 use r1flow::model::{
     self, BackendKind, BackendTask, CpuBackend, ModelError, SamplingParams, TokenBatch,
 };
-use r1flow::tasks::{ChatMessage, ChatTemplate};
+use r1flow::tasks::{chat_render, ChatMessage, ChatTemplate};
 
 struct Args {
     mode: String,
@@ -45,6 +52,12 @@ struct Args {
     checkpointing: bool,
     backend: String,
     dtype: String,
+    /// The LoRA rank; 0 trains every weight.
+    lora: usize,
+    /// The KL coefficient: above 0 the step also runs the reference model.
+    beta: f64,
+    /// The CPU's numeric profile (`numerics:`): `native` unless asked.
+    numerics: String,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -65,6 +78,9 @@ fn parse_args() -> Result<Args, String> {
         checkpointing: true,
         backend: "cpu".into(),
         dtype: "f32".into(),
+        lora: 0,
+        beta: 0.0,
+        numerics: "native".into(),
     };
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -87,6 +103,13 @@ fn parse_args() -> Result<Args, String> {
             }
             "--backend" => args.backend = value("--backend")?,
             "--dtype" => args.dtype = value("--dtype")?,
+            "--numerics" => args.numerics = value("--numerics")?,
+            "--lora" => args.lora = number(value("--lora")?, "--lora")?,
+            "--beta" => {
+                args.beta = value("--beta")?
+                    .parse()
+                    .map_err(|e| format!("--beta: {e}"))?
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -98,16 +121,25 @@ fn parse_args() -> Result<Args, String> {
 
 /// GRPO on the checkpoint with TRL's defaults where the benchmark sets nothing: the
 /// questions through the checkpoint's chat template (its own default system prompt),
-/// accuracy and format rewards, `beta: 0`, one micro-batch of every completion of the
-/// step.
+/// accuracy and format rewards, `beta: 0` unless `--beta`, one micro-batch of every
+/// completion of the step; with `--lora R`, rank-R adapters on every linear layer
+/// (alpha 2R).
 fn manifest(args: &Args, data: &Path) -> String {
     let batch = args.prompts * args.generations;
+    let lora = match args.lora {
+        0 => String::new(),
+        r => format!(
+            "    lora: {{r: {r}, alpha: {alpha}, target_modules: [all-linear]}}\n",
+            alpha = 2 * r
+        ),
+    };
     format!(
         r#"
 name: bench-hf
 seed: 7
 backend: {backend}
 dtype: {dtype}
+numerics: {numerics}
 models:
   policy: {{path: "{model}"}}
 datasets:
@@ -131,9 +163,9 @@ stages:
     max_completion_length: {completion}
     temperature: 1.0
     max_steps: {steps}
-    beta: 0.0
+    beta: {beta:?}
     gradient_checkpointing: {checkpointing}
-"#,
+{lora}"#,
         model = args.model.display(),
         data = data.display(),
         generations = args.generations,
@@ -142,6 +174,8 @@ stages:
         checkpointing = args.checkpointing,
         backend = args.backend,
         dtype = args.dtype,
+        beta = args.beta,
+        numerics = args.numerics,
     )
 }
 
@@ -165,6 +199,9 @@ fn grpo(args: &Args) -> Result<serde_json::Value, Box<dyn Error>> {
             "step_s": generation + reward + update,
             "completion_length": mean("completion_length"),
             "gradient_checkpointing": args.checkpointing,
+            "lora_r": args.lora,
+            "beta": args.beta,
+            "numerics": args.numerics,
             "run_s": figures.run_s,
         }))
     })();
@@ -177,14 +214,14 @@ fn generate(args: &Args) -> Result<serde_json::Value, Box<dyn Error>> {
     let loaded = model::load_hf_dir::<CpuBackend>(&args.model, &device)?;
     let template =
         ChatTemplate::from_checkpoint(&args.model)?.ok_or("the checkpoint has no chat template")?;
-    let prompt = template.render(
-        &[ChatMessage::new(
-            "user",
-            "Natalia sold clips to 48 of her friends in April, and then she sold half as many \
-             clips in May. How many clips did Natalia sell altogether in April and May?",
-        )],
-        true,
-    )?;
+    let conversation = vec![ChatMessage::new(
+        "user",
+        "Natalia sold clips to 48 of her friends in April, and then she sold half as many \
+         clips in May. How many clips did Natalia sell altogether in April and May?",
+    )];
+    let prompt = chat_render::render_all(&template, &[conversation], true)
+        .map_err(|failure| failure.error.to_string())?
+        .remove(0);
     let ids = loaded.tokenizer.encode(&prompt, false)?;
     let rows = vec![ids.clone(); args.batch];
     let params = |tokens: usize, seed: u64| SamplingParams {

@@ -1,18 +1,25 @@
 #!/usr/bin/env python3
-"""Writes a randomly initialised HuggingFace Llama checkpoint directory, as a user's
-checkpoint looks: config.json, model.safetensors (bf16), tokenizer.json (a byte-level BPE
+"""Writes a randomly initialised HuggingFace checkpoint directory (Llama or Qwen2), as a
+user's checkpoint looks: config.json, model.safetensors (bf16), tokenizer.json (a byte-level BPE
 trained here), tokenizer_config.json with SmolLM2-Instruct's ChatML chat template, and
 generation_config.json. Nothing is downloaded: the architecture is written out below and
 the weights are transformers' `from_config` initialisation.
 
     python scripts/make_hf_checkpoint.py --size tiny --out tests/fixtures/llama-chat-tiny
     python scripts/make_hf_checkpoint.py --size smollm2-135m --out /tmp/smollm2-135m-random
+    python scripts/make_hf_checkpoint.py --size qwen2.5-0.5b --out /tmp/qwen2.5-0.5b-random
 
 `tiny` (2 layers, hidden 32, 1k-token vocabulary) is the checkpoint the tests and
 pipelines/hf-grpo.yaml's CI run use. `smollm2-135m` has SmolLM2-135M-Instruct's exact
 architecture (LlamaForCausalLM, 30 layers, hidden 576, 9 query / 3 key-value heads,
 intermediate 1536, vocabulary 49152, tied embeddings, rope_theta 100000): the benchmark
-scripts/bench_hf_grpo.py builds it.
+scripts/bench_hf_grpo.py builds it. `qwen2.5-0.5b` has Qwen2.5-0.5B-Instruct's exact
+architecture (Qwen2ForCausalLM, 24 layers, hidden 896, 14 query / 2 key-value heads with
+biases on the q/k/v projections, intermediate 4864, vocabulary 151936, tied embeddings,
+rope_theta 1000000, rms_norm_eps 1e-6) and Qwen2.5's ChatML template with its default
+system prompt: the LoRA benchmark at that size uses it (494M parameters; the BPE fills as
+much of the vocabulary as its corpus allows, as Qwen's 151,665 tokens leave the last rows
+of its 151,936 unused).
 """
 import argparse
 import json
@@ -21,7 +28,8 @@ import random
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import (LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, Qwen2Config,
+                          Qwen2ForCausalLM)
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 # SmolLM2-135M-Instruct's chat template.
@@ -33,12 +41,28 @@ CHAT_TEMPLATE = (
     "{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
+# Qwen2.5-Instruct's template without its tool-calling branches.
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+    "assistant.<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + "
+    "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+# name: (architecture, its config's fields, chat template)
 SIZES = {
-    "tiny": dict(vocab_size=1024, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024),
-    "smollm2-135m": dict(vocab_size=49152, hidden_size=576, intermediate_size=1536,
-                         num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
-                         max_position_embeddings=8192),
+    "tiny": ("llama", dict(vocab_size=1024, hidden_size=32, intermediate_size=64,
+                           num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                           max_position_embeddings=1024), CHAT_TEMPLATE),
+    "smollm2-135m": ("llama", dict(vocab_size=49152, hidden_size=576, intermediate_size=1536,
+                                   num_hidden_layers=30, num_attention_heads=9,
+                                   num_key_value_heads=3, max_position_embeddings=8192),
+                     CHAT_TEMPLATE),
+    "qwen2.5-0.5b": ("qwen2", dict(vocab_size=151936, hidden_size=896, intermediate_size=4864,
+                                   num_hidden_layers=24, num_attention_heads=14,
+                                   num_key_value_heads=2, max_position_embeddings=32768),
+                     QWEN_CHAT_TEMPLATE),
 }
 
 WORDS = ("the a of to and in is how many what each she he they sold bought has had more "
@@ -85,18 +109,22 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    size = SIZES[a.size]
+    arch, size, template = SIZES[a.size]
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
 
     tok = tokenizer(size["vocab_size"])
-    tok.chat_template = CHAT_TEMPLATE
+    tok.chat_template = template
     torch.manual_seed(a.seed)
-    config = LlamaConfig(
-        rope_theta=100000.0, rms_norm_eps=1e-5, tie_word_embeddings=True,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id, hidden_act="silu", **size)
-    model = LlamaForCausalLM(config).to(torch.bfloat16)
+    tokens = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                  pad_token_id=tok.pad_token_id, hidden_act="silu", tie_word_embeddings=True)
+    if arch == "qwen2":
+        config = Qwen2Config(rope_theta=1000000.0, rms_norm_eps=1e-6, use_sliding_window=False,
+                             **tokens, **size)
+        model = Qwen2ForCausalLM(config).to(torch.bfloat16)
+    else:
+        config = LlamaConfig(rope_theta=100000.0, rms_norm_eps=1e-5, **tokens, **size)
+        model = LlamaForCausalLM(config).to(torch.bfloat16)
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(out, safe_serialization=True)

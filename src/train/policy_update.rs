@@ -127,9 +127,28 @@ where
             let old = old_logps.get(c).map(|old| Tensor::from_inner(old.clone()));
             let reference_logp = ref_logps.get(c).map(|r| Tensor::from_inner(r.clone()));
             let advantages = &rollouts.advantages[range.clone()];
-            let (grads, pass) =
-                logprob_gradients(&model, &batch, device, true, checkpointing, |logp| {
-                    let old = old.unwrap_or_else(|| logp.clone().detach());
+            // Only the trained completion tokens go through the head.
+            let scored: Vec<bool> = weights[range.start * cols..range.end * cols]
+                .iter()
+                .map(|w| *w > 0.0)
+                .collect();
+            let (grads, pass) = logprob_gradients(
+                &model,
+                &batch,
+                device,
+                true,
+                checkpointing,
+                Some(&scored),
+                |logp| {
+                    // Where no token is trained, `logp` may be 0 (the head skipped it):
+                    // the old and reference log-probs take its value there, so the
+                    // masked-out terms stay finite (a ratio of 1, a KL of 0).
+                    let detached = logp.clone().detach();
+                    let unscored = mask.clone().equal_elem(0.0);
+                    let aligned =
+                        |x: Tensor<B, 2>| x.mask_where(unscored.clone(), detached.clone());
+                    let old = old.map_or_else(|| detached.clone(), aligned);
+                    let reference_logp = reference_logp.map(aligned);
                     let result = policy_loss(
                         logp,
                         old,
@@ -141,8 +160,9 @@ where
                     let loss = result.loss.div_scalar(chunks.len() as f64);
                     let value = f64::from(loss.clone().into_scalar().elem::<f32>());
                     (loss, (value, result.kl, result.clip_ratio))
-                })
-                .map_err(failed)?;
+                },
+            )
+            .map_err(failed)?;
             let (loss, kl, clip) = pass.value;
             if let Some(entropy) = &pass.entropy {
                 let e: f64 = kernels::sum(entropy.clone() * mask.clone().inner())

@@ -176,8 +176,24 @@ fn batch_gradients<B: TrainBackend>(
     });
     let (_, real) = model::logprobs::next_token_targets(&batch);
     let shape = [batch.batch, batch.seq - 1];
-    let (grads, pass) =
-        logprob_gradients(model, &batch, device, false, checkpointing, |logprobs| {
+    // With a completion-only loss, only the positions it counts go through the head
+    // (pretraining counts every real token: nothing to leave out).
+    let completion_only = rows.iter().any(|row| row.target.iter().any(|t| !t));
+    let scored: Option<Vec<bool>> = completion_only.then(|| {
+        weights
+            .iter()
+            .zip(&real)
+            .map(|(w, r)| *w > 0.0 && *r > 0.0)
+            .collect()
+    });
+    let (grads, pass) = logprob_gradients(
+        model,
+        &batch,
+        device,
+        false,
+        checkpointing,
+        scored.as_deref(),
+        |logprobs| {
             let mask = Tensor::<B, 2>::from_data(TensorData::new(weights, shape), device)
                 * Tensor::from_data(TensorData::new(real, shape), device);
             let count = kernels::sum(mask.clone()).clamp_min(1.0);
@@ -185,8 +201,9 @@ fn batch_gradients<B: TrainBackend>(
                 (kernels::sum(logprobs * mask).neg() / count).div_scalar(accumulation as f64);
             let value = f64::from(loss.clone().into_scalar().elem::<f32>());
             (loss, value)
-        })
-        .map_err(failed)?;
+        },
+    )
+    .map_err(failed)?;
     Ok((grads, pass.value))
 }
 
