@@ -374,6 +374,21 @@ mod tests {
         visitor.out
     }
 
+    /// Every parameter's gradient within 1e-4 of the reference's largest value.
+    fn assert_same_gradients(got: &[Vec<f32>], reference: &[Vec<f32>], context: &str) {
+        assert_eq!(got.len(), reference.len());
+        for (ga, gb) in got.iter().zip(reference) {
+            assert_eq!(ga.len(), gb.len(), "every parameter has a gradient");
+            let scale = gb.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+            for (x, y) in ga.iter().zip(gb) {
+                assert!(
+                    (x - y).abs() <= 1e-4 * scale + 1e-9,
+                    "{x} vs {y} (scale {scale}, {context})"
+                );
+            }
+        }
+    }
+
     #[test]
     fn chunked_and_checkpointed_gradients_equal_the_one_pass_gradients() {
         for tied in [true, false] {
@@ -424,18 +439,8 @@ mod tests {
                 for (a, b) in entropy.iter().zip(&expected) {
                     assert!((a - b).abs() < 1e-4, "entropy {a} vs {b}");
                 }
-                let got = flat(&model, &grads);
-                assert_eq!(got.len(), reference.len());
-                for (ga, gb) in got.iter().zip(&reference) {
-                    assert_eq!(ga.len(), gb.len(), "every parameter has a gradient");
-                    let scale = gb.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
-                    for (x, y) in ga.iter().zip(gb) {
-                        assert!(
-                            (x - y).abs() <= 1e-4 * scale + 1e-9,
-                            "{x} vs {y} (scale {scale}, budget {budget}, checkpointing {checkpointing})"
-                        );
-                    }
-                }
+                let context = format!("budget {budget}, checkpointing {checkpointing}");
+                assert_same_gradients(&flat(&model, &grads), &reference, &context);
             }
         }
     }
@@ -515,15 +520,8 @@ mod tests {
             for (i, e) in entropy.iter().enumerate() {
                 assert_eq!(*e == 0.0, !scored[i], "entropy at {i}: {e}");
             }
-            for (ga, gb) in flat(&model, &grads).iter().zip(&reference) {
-                let scale = gb.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
-                for (x, y) in ga.iter().zip(gb) {
-                    assert!(
-                        (x - y).abs() <= 1e-4 * scale + 1e-9,
-                        "{x} vs {y} (budget {budget}, checkpointing {checkpointing})"
-                    );
-                }
-            }
+            let context = format!("budget {budget}, checkpointing {checkpointing}");
+            assert_same_gradients(&flat(&model, &grads), &reference, &context);
         }
     }
 }
