@@ -227,10 +227,21 @@ impl<B: Backend> Lora<B> {
 }
 
 impl<B: KernelBackend> Lora<B> {
-    /// `[rows, d_in]` → `[rows, d_out]`: `scale · (x · A) · B`, as PEFT computes it (the
-    /// scale applied last).
+    /// `[rows, d_in]` → `[rows, d_out]`: `(x · A) · scale · B`. PEFT applies the scale
+    /// last, to the `[rows, d_out]` product; here it goes on the rank-wide `[rows, r]` one
+    /// (and not at all when it is 1), which saves a pass over every projection's output
+    /// in both directions. For a power-of-two scale (`alpha` = `r`, `2r`, …: PEFT's
+    /// defaults and the usual choices) the bits are PEFT's order's; otherwise they differ
+    /// by rounding.
     pub(super) fn update(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        matmul(matmul(x, self.a.val()), self.b.val()).mul_scalar(self.scale())
+        let narrow = matmul(x, self.a.val());
+        let scale = self.scale();
+        let narrow = if scale == 1.0 {
+            narrow
+        } else {
+            narrow.mul_scalar(scale)
+        };
+        matmul(narrow, self.b.val())
     }
 
     /// `W + scale · A · B`, `[d_in, d_out]`: the weight that computes base and update in
