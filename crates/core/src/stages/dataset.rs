@@ -1,21 +1,16 @@
 //! Stage kind `dataset`: materialises an entry of `datasets:` (a task generator or a JSONL
 //! file) into prompts with a fixed train/test split and a prompt template.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-use super::InputField;
-use super::{FieldChecks, Input, Need, Output, StageConfig, Unset};
-use crate::manifest::params::stage_config;
+use super::kind_config::kind_config;
+use super::{FieldChecks, InputField, Need, Output, StageConfig};
 use crate::manifest::{PromptTemplate, RecordShape, TemplateName, TestSize};
 
-stage_config! {
+kind_config! {
     /// `kind: dataset` — the prompts (and answers, solutions or preference pairs) of one
     /// declared dataset, shuffled by seed and split into train and test sets that never overlap.
-    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-    #[serde(deny_unknown_fields)]
     pub struct DatasetStage {
         /// The entry of `datasets:` to read.
+        #[input(InputField::Source, Need::Source)]
         pub source: String,
         /// Prompt template. Default `r1_zero`.
         #[serde(default = "DatasetStage::default_template")]
@@ -25,6 +20,7 @@ stage_config! {
         /// prompts. Without it, `chat` writes r1flow's built-in turns, which only models
         /// trained with the built-in tokenizer know.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[input(InputField::ChatTemplate, Need::ChatTemplate)]
         pub chat_template: Option<String>,
         /// Held-out records: an integer count, or a fraction in (0, 1). Default 0.1.
         #[serde(default = "DatasetStage::default_test_size")]
@@ -38,9 +34,13 @@ stage_config! {
         /// Seed of generation and shuffling; defaults to the manifest's `seed`. Set it to keep
         /// the data fixed across a seed ablation.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[resolved(required)]
         pub seed: Option<u64>,
     }
     [resources]
+
+    /// A checked `dataset` stage; its source is input `source`.
+    resolved pub struct Dataset;
 }
 
 impl DatasetStage {
@@ -58,19 +58,6 @@ impl DatasetStage {
 impl StageConfig for DatasetStage {
     const KIND: &'static str = "dataset";
     const IMPLEMENTATION: u32 = 1;
-    type Resolved = Dataset;
-
-    fn inputs(&self) -> Vec<Input<'_>> {
-        let mut inputs = vec![Input::new(InputField::Source, &self.source, Need::Source)];
-        if let Some(model) = &self.chat_template {
-            inputs.push(Input::new(
-                InputField::ChatTemplate,
-                model,
-                Need::ChatTemplate,
-            ));
-        }
-        inputs
-    }
 
     fn output(&self, inputs: &[Output]) -> Output {
         match inputs.first() {
@@ -105,25 +92,4 @@ impl StageConfig for DatasetStage {
         );
         checks.limit_at_least_one(self.limit, "remove `limit` to keep every record");
     }
-
-    fn resolve(&self) -> Result<Dataset, Unset> {
-        Ok(Dataset {
-            template: self.template.clone(),
-            test_size: self.test_size,
-            limit: self.limit,
-            shuffle: self.shuffle,
-            seed: super::required(self.seed, "seed")?,
-        })
-    }
-}
-
-/// A checked `dataset` stage; its source is input `source`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Dataset {
-    pub template: PromptTemplate,
-    pub test_size: TestSize,
-    /// At most this many records (before splitting); `None` keeps every record.
-    pub limit: Option<usize>,
-    pub shuffle: bool,
-    pub seed: u64,
 }

@@ -4,9 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::InputField;
-use super::{FieldChecks, Input, Need, Output, Sequences, StageConfig, TrainingSettings, Unset};
-use crate::manifest::params::stage_config;
+use super::kind_config::kind_config;
+use super::{FieldChecks, InputField, Need, Output, StageConfig};
 use crate::manifest::Defaults;
 
 /// How the student learns from the teacher.
@@ -31,36 +30,44 @@ pub enum KlDirection {
     Reverse,
 }
 
-stage_config! {
+kind_config! {
     /// `kind: distill` — one student learns from a teacher's samples: by SFT on them, or by
     /// matching the teacher's token distributions on them. Several students are several
     /// stages, or one stage with an ablation axis over `student` (variants share every
     /// teacher stage, which runs once).
-    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-    #[serde(deny_unknown_fields)]
     pub struct DistillStage {
         /// The student's starting point: an entry of `models:` (any size, same tokenizer)
         /// or a model-producing stage.
+        #[input(InputField::Student, Need::ModelInit)]
         pub student: String,
         /// The teacher's samples: usually a `rejection_sampling` stage on the teacher.
+        #[input(InputField::Data, Need::Completions)]
         pub data: String,
         /// The teacher model; required in `logits` mode.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[input(InputField::Teacher, Need::Model)]
         pub teacher: Option<String>,
         /// `sft` (default) or `logits`.
         #[serde(default = "DistillStage::default_mode")]
+        #[resolved(objective: DistillObjective = DistillStage::objective)]
         pub mode: DistillMode,
         /// KL direction in `logits` mode. Default `forward`.
         #[serde(default = "DistillStage::default_kl")]
+        #[resolved(skip)]
         pub kl: KlDirection,
         /// Training sequence length in tokens. Default 1024.
         #[serde(default = "DistillStage::default_max_seq_length")]
+        #[sequences(window)]
         pub max_seq_length: usize,
         /// Seed of data order; defaults to the manifest's `seed`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[resolved(required)]
         pub seed: Option<u64>,
     }
     [training, resources]
+
+    /// A checked `distill` stage.
+    resolved pub struct Distill;
 }
 
 impl DistillStage {
@@ -73,30 +80,20 @@ impl DistillStage {
     fn default_max_seq_length() -> usize {
         1024
     }
+
+    /// What the student learns: `mode`, with `kl` in `logits` mode.
+    fn objective(&self) -> DistillObjective {
+        match self.mode {
+            DistillMode::Sft => DistillObjective::Sft,
+            DistillMode::Logits => DistillObjective::Logits { kl: self.kl },
+        }
+    }
 }
 
 impl StageConfig for DistillStage {
     const KIND: &'static str = "distill";
     const IMPLEMENTATION: u32 = 2;
     const TRAINS: bool = true;
-    type Resolved = Distill;
-
-    fn sequences(resolved: &Distill) -> Option<Sequences<'_>> {
-        Some(Sequences::Window(resolved.max_seq_length))
-    }
-
-    fn inputs(&self) -> Vec<Input<'_>> {
-        let mut inputs = vec![
-            Input::new(InputField::Student, &self.student, Need::ModelInit),
-            Input::new(InputField::Data, &self.data, Need::Completions),
-        ];
-        inputs.extend(Input::optional(
-            InputField::Teacher,
-            &self.teacher,
-            Need::Model,
-        ));
-        inputs
-    }
 
     fn output(&self, _inputs: &[Output]) -> Output {
         Output::Model
@@ -125,18 +122,6 @@ impl StageConfig for DistillStage {
             "a training sequence needs two tokens or more",
         );
     }
-
-    fn resolve(&self) -> Result<Distill, Unset> {
-        Ok(Distill {
-            objective: match self.mode {
-                DistillMode::Sft => DistillObjective::Sft,
-                DistillMode::Logits => DistillObjective::Logits { kl: self.kl },
-            },
-            max_seq_length: self.max_seq_length,
-            training: self.shared().training()?,
-            seed: super::required(self.seed, "seed")?,
-        })
-    }
 }
 
 /// What a distilled student learns from the teacher.
@@ -147,13 +132,4 @@ pub enum DistillObjective {
     Sft,
     /// Token-level KL to the teacher's distributions (input `teacher`) on those tokens.
     Logits { kl: KlDirection },
-}
-
-/// A checked `distill` stage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Distill {
-    pub objective: DistillObjective,
-    pub max_seq_length: usize,
-    pub training: TrainingSettings,
-    pub seed: u64,
 }

@@ -5,11 +5,8 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    FieldChecks, GenerationSettings, Input, Output, RewardRefs, RewardRole, Sequences, StageConfig,
-    Unset,
-};
-use crate::manifest::params::stage_config;
+use super::kind_config::kind_config;
+use super::{FieldChecks, InputField, Need, Output, RewardRole, StageConfig};
 use crate::manifest::Defaults;
 
 /// Which split of the prompts to evaluate on.
@@ -20,14 +17,14 @@ pub enum EvalSplit {
     Test,
 }
 
-stage_config! {
+kind_config! {
     /// `kind: eval` — metrics of a model on prompts.
-    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-    #[serde(deny_unknown_fields)]
     pub struct EvalStage {
         /// The model to evaluate.
+        #[input(InputField::From, Need::Model)]
         pub from: String,
         /// The prompts.
+        #[input(InputField::Prompts, Need::Prompts)]
         pub prompts: String,
         /// `test` (default, held out) or `train`.
         #[serde(default = "EvalStage::default_split")]
@@ -37,19 +34,25 @@ stage_config! {
         pub num_samples: usize,
         /// The k of pass@k and cons@k (each ≤ `num_samples`). Default: `num_samples`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[resolved(ks: Vec<usize> = EvalStage::ks)]
         pub k: Vec<usize>,
         /// Rewards reported as `reward/NAME` (name → weight of the reported total).
         /// Default `{accuracy: 1.0, format: 1.0}`.
         #[serde(default = "EvalStage::default_rewards")]
+        #[rewards(RewardRole::Weights)]
         pub rewards: IndexMap<String, f64>,
         /// Evaluate at most this many prompts.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub limit: Option<usize>,
         /// Seed of sampling; defaults to the manifest's `seed`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[resolved(required)]
         pub seed: Option<u64>,
     }
     [generation, resources]
+
+    /// A checked `eval` stage.
+    resolved pub struct Eval;
 }
 
 impl EvalStage {
@@ -62,32 +65,24 @@ impl EvalStage {
     fn default_rewards() -> IndexMap<String, f64> {
         IndexMap::from([("accuracy".to_string(), 1.0), ("format".to_string(), 1.0)])
     }
+
+    /// The k of pass@k and cons@k: those written, else `num_samples`.
+    fn ks(&self) -> Vec<usize> {
+        if self.k.is_empty() {
+            vec![self.num_samples]
+        } else {
+            self.k.clone()
+        }
+    }
 }
 
 impl StageConfig for EvalStage {
     const KIND: &'static str = "eval";
     const IMPLEMENTATION: u32 = 2;
     const RUNS_MODEL: bool = true;
-    type Resolved = Eval;
-
-    fn sequences(resolved: &Eval) -> Option<Sequences<'_>> {
-        Some(Sequences::Generated(&resolved.generation))
-    }
-
-    fn inputs(&self) -> Vec<Input<'_>> {
-        Input::sampling(&self.from, &self.prompts)
-    }
 
     fn output(&self, _inputs: &[Output]) -> Output {
         Output::Metrics
-    }
-
-    fn rewards(&self) -> Vec<RewardRefs<'_>> {
-        vec![RewardRefs::new(
-            "rewards",
-            &self.rewards,
-            RewardRole::Weights,
-        )]
     }
 
     fn builtin_defaults() -> Defaults {
@@ -113,35 +108,4 @@ impl StageConfig for EvalStage {
         }
         checks.limit_at_least_one(self.limit, "remove `limit` to evaluate every prompt");
     }
-
-    fn resolve(&self) -> Result<Eval, Unset> {
-        Ok(Eval {
-            split: self.split,
-            num_samples: self.num_samples,
-            ks: if self.k.is_empty() {
-                vec![self.num_samples]
-            } else {
-                self.k.clone()
-            },
-            rewards: self.rewards.clone(),
-            limit: self.limit,
-            generation: self.shared().generation()?,
-            seed: super::required(self.seed, "seed")?,
-        })
-    }
-}
-
-/// A checked `eval` stage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Eval {
-    pub split: EvalSplit,
-    /// Samples per prompt (n).
-    pub num_samples: usize,
-    /// The k of pass@k and cons@k, each in 1..=n.
-    pub ks: Vec<usize>,
-    pub rewards: IndexMap<String, f64>,
-    /// At most this many prompts; `None` evaluates every prompt.
-    pub limit: Option<usize>,
-    pub generation: GenerationSettings,
-    pub seed: u64,
 }

@@ -5,29 +5,27 @@
 
 use std::path::PathBuf;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use super::kind_config::kind_config;
+use super::{FieldChecks, InputField, Need, Output, StageConfig};
 
-use super::InputField;
-use super::{FieldChecks, Input, Need, Output, StageConfig, Unset};
-use crate::manifest::params::stage_config;
-
-stage_config! {
+kind_config! {
     /// `kind: export` — a model in HuggingFace layout (or its LoRA adapter in PEFT's),
     /// kept in the store and optionally copied to a directory.
-    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-    #[serde(deny_unknown_fields)]
     pub struct ExportStage {
         /// The model to export.
+        #[input(InputField::From, Need::Model)]
         pub from: String,
         /// Also copy the directory here (relative to the manifest). Not part of the cache key.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[resolved(as copy_to)]
         pub path: Option<PathBuf>,
         /// `true` (default): the whole model, a stage's LoRA adapter merged into its
         /// weights, as a HuggingFace checkpoint. `false`: only the LoRA adapter of `from`
         /// (a stage with `lora:`, or a model declared with `adapter:`), as the PEFT adapter
         /// directory `PeftModel.from_pretrained` loads on top of its base.
         #[serde(default = "ExportStage::default_merge", skip_serializing_if = "ExportStage::is_merge")]
+        // Specs stored before `merge` existed exported the whole model.
+        #[resolved(serde(default = "ExportStage::default_merge"))]
         pub merge: bool,
         /// With `merge: false`: the `base_model_name_or_path` written in
         /// adapter_config.json (a Hub id such as `Qwen/Qwen2.5-0.5B-Instruct`, or a
@@ -35,9 +33,13 @@ stage_config! {
         /// the manifest names it, when that is a `models:` entry with `path:`; else none
         /// (`null`, as PEFT writes it without one).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[resolved(serde(default, skip_serializing_if = "Option::is_none"))]
         pub base_model: Option<String>,
     }
     [resources]
+
+    /// A checked `export` stage.
+    resolved pub struct Export;
 }
 
 impl ExportStage {
@@ -56,13 +58,8 @@ const MAX_BASE_MODEL_CHARS: usize = 4096;
 impl StageConfig for ExportStage {
     const KIND: &'static str = "export";
     const IMPLEMENTATION: u32 = 1;
-    type Resolved = Export;
     /// Where the directory is also copied to does not change it.
     const NOT_IN_KEY: &'static [&'static str] = &["path"];
-
-    fn inputs(&self) -> Vec<Input<'_>> {
-        vec![Input::new(InputField::From, &self.from, Need::Model)]
-    }
 
     fn output(&self, _inputs: &[Output]) -> Output {
         Output::Export
@@ -86,30 +83,4 @@ impl StageConfig for ExportStage {
             );
         }
     }
-
-    fn resolve(&self) -> Result<Export, Unset> {
-        Ok(Export {
-            copy_to: self.path.clone(),
-            merge: self.merge,
-            base_model: self.base_model.clone(),
-        })
-    }
-}
-
-/// A checked `export` stage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Export {
-    /// Also copy the exported directory here (relative to the manifest); the stored
-    /// artifact is written either way.
-    pub copy_to: Option<PathBuf>,
-    /// The whole model (`true`) or its LoRA adapter as PEFT's files (`false`).
-    #[serde(default = "merged")]
-    pub merge: bool,
-    /// With `merge: false`, adapter_config.json's `base_model_name_or_path`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_model: Option<String>,
-}
-
-fn merged() -> bool {
-    true
 }

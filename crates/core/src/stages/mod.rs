@@ -11,6 +11,7 @@ mod export;
 mod field_checks;
 mod grpo;
 mod input_field;
+mod kind_config;
 mod pretrain;
 mod rejection_sampling;
 mod reward_model;
@@ -128,23 +129,29 @@ pub struct Input<'a> {
 }
 
 impl<'a> Input<'a> {
-    /// The reference `name` held by `field`, which must satisfy `need`.
-    pub fn new(field: InputField, name: &'a str, need: Need) -> Self {
-        Self { field, name, need }
+    /// The reference held by `field` (`kind_config!`'s `#[input]`), if it holds one: a
+    /// required field always does, an optional one when it is set.
+    pub fn declared(field: InputField, name: &'a impl InputName, need: Need) -> Option<Self> {
+        name.input_name().map(|name| Self { field, name, need })
     }
+}
 
-    /// The reference held by the optional `field`, when it is set.
-    pub fn optional(field: InputField, name: &'a Option<String>, need: Need) -> Option<Self> {
-        name.as_deref().map(|name| Self::new(field, name, need))
+/// The type of a config field that names an input: `String`, or `Option<String>` for an
+/// optional input.
+pub trait InputName {
+    /// The name it holds, if any.
+    fn input_name(&self) -> Option<&str>;
+}
+
+impl InputName for String {
+    fn input_name(&self) -> Option<&str> {
+        Some(self)
     }
+}
 
-    /// The inputs every kind that samples a model starts with: the model (`from`) and the
-    /// prompts it samples on (`prompts`).
-    pub fn sampling(from: &'a str, prompts: &'a str) -> Vec<Self> {
-        vec![
-            Self::new(InputField::From, from, Need::Model),
-            Self::new(InputField::Prompts, prompts, Need::Prompts),
-        ]
+impl InputName for Option<String> {
+    fn input_name(&self) -> Option<&str> {
+        self.as_deref()
     }
 }
 
@@ -178,8 +185,30 @@ pub enum RewardRole {
     Thresholds,
 }
 
-/// The behaviour every stage kind's config provides.
-pub trait StageConfig: Serialize + DeserializeOwned + JsonSchema + Clone {
+/// What `kind_config!` generates from a kind's field declarations: its resolved settings,
+/// its inputs, its reward maps and the sequences it feeds its model.
+pub trait StageFields {
+    /// What execution reads: plain values, every default applied.
+    type Resolved;
+
+    /// The references this stage makes, in field order.
+    fn inputs(&self) -> Vec<Input<'_>>;
+
+    /// Reward references (name → weight or threshold).
+    fn rewards(&self) -> Vec<RewardRefs<'_>>;
+
+    /// What a stage of this kind feeds its model, if it feeds one sequences (check bounds
+    /// them by the model's context): prompts and completions if it has the generation
+    /// settings, windows of its `#[sequences(window)]` length if it has one.
+    fn sequences(resolved: &Self::Resolved) -> Option<Sequences<'_>>;
+
+    /// The settings a run reads: this config (defaults filled by check) with every
+    /// remaining default applied. `Unset` names a field that still has no value.
+    fn resolve(&self) -> Result<Self::Resolved, Unset>;
+}
+
+/// The behaviour every stage kind's config provides beyond its fields.
+pub trait StageConfig: StageFields + Serialize + DeserializeOwned + JsonSchema + Clone {
     /// The `kind:` a manifest writes.
     const KIND: &'static str;
     /// Bumped whenever the kind's implementation changes its output for the same config;
@@ -190,22 +219,12 @@ pub trait StageConfig: Serialize + DeserializeOwned + JsonSchema + Clone {
     /// Whether the kind computes with a model (trains it, generates or scores with it):
     /// its output then depends on the numeric profile, which enters its key.
     const RUNS_MODEL: bool = Self::TRAINS;
-    /// What execution reads: plain values, every default applied.
-    type Resolved;
     /// The kind's own fields that do not change its output, left out of its cache key
     /// (the shared parameters' key rules are declared with them, in `manifest::params`).
     const NOT_IN_KEY: &'static [&'static str] = &[];
 
-    /// The references this stage makes, in field order.
-    fn inputs(&self) -> Vec<Input<'_>>;
-
     /// What this stage produces, given what its inputs produce (in `inputs()` order).
     fn output(&self, inputs: &[Output]) -> Output;
-
-    /// Reward references (name → weight or threshold).
-    fn rewards(&self) -> Vec<RewardRefs<'_>> {
-        Vec::new()
-    }
 
     /// Values of the shared parameters when neither the stage nor `defaults:` sets them,
     /// where the kind's differ from the declared ones (`Defaults::declared`).
@@ -213,19 +232,8 @@ pub trait StageConfig: Serialize + DeserializeOwned + JsonSchema + Clone {
         Defaults::default()
     }
 
-    /// What a stage of this kind feeds its model, if it feeds one sequences (check bounds
-    /// them by the model's context).
-    fn sequences(resolved: &Self::Resolved) -> Option<Sequences<'_>> {
-        let _ = resolved;
-        None
-    }
-
     /// Checks that concern this kind alone (shared fields are checked elsewhere).
     fn check(&self, checks: &mut FieldChecks<'_>);
-
-    /// The settings a run reads: this config (defaults filled by check) with every
-    /// remaining default applied. `Unset` names a field that still has no value.
-    fn resolve(&self) -> Result<Self::Resolved, Unset>;
 }
 
 macro_rules! stage_kinds {
@@ -234,7 +242,7 @@ macro_rules! stage_kinds {
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(tag = "kind", rename_all = "snake_case")]
         pub enum ResolvedStage {
-            $($variant(<$config as StageConfig>::Resolved),)*
+            $($variant(<$config as StageFields>::Resolved),)*
         }
 
         impl ResolvedStage {
@@ -244,7 +252,7 @@ macro_rules! stage_kinds {
 
             /// What this stage feeds its model, if it feeds one sequences.
             pub fn sequences(&self) -> Option<Sequences<'_>> {
-                match self { $(Self::$variant(s) => <$config as StageConfig>::sequences(s),)* }
+                match self { $(Self::$variant(s) => <$config as StageFields>::sequences(s),)* }
             }
         }
 

@@ -1,31 +1,34 @@
 //! Stage kind `pretrain`: a base model from scratch (or continued from a checkpoint) on the
 //! text of a dataset — next-token prediction over prompts and solutions alike.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-use super::InputField;
-use super::{FieldChecks, Input, Need, Output, Sequences, StageConfig, TrainingSettings, Unset};
-use crate::manifest::params::{stage_config, LrScheduler};
+use super::kind_config::kind_config;
+use super::{FieldChecks, InputField, Need, Output, StageConfig};
+use crate::manifest::params::LrScheduler;
 use crate::manifest::Defaults;
 
-stage_config! {
+kind_config! {
     /// `kind: pretrain` — next-token training of a model declared under `models:`.
-    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-    #[serde(deny_unknown_fields)]
     pub struct PretrainStage {
         /// The model to train: an entry of `models:` (a preset starts from fresh weights).
+        #[input(InputField::From, Need::ModelInit)]
         pub from: String,
         /// The corpus: a dataset stage (its prompts and completions are the text).
+        #[input(InputField::Data, Need::Completions)]
         pub data: String,
         /// Training sequence length in tokens. Default 256.
         #[serde(default = "PretrainStage::default_max_seq_length")]
+        #[sequences(window)]
         pub max_seq_length: usize,
         /// Seed of initialisation and data order; defaults to the manifest's `seed`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[resolved(required)]
         pub seed: Option<u64>,
     }
     [training, resources]
+
+    /// A checked `pretrain` stage: next-token training on the data's full texts (prompt and
+    /// completion), packed into `max_seq_length` windows.
+    resolved pub struct Pretrain;
 }
 
 impl PretrainStage {
@@ -38,18 +41,6 @@ impl StageConfig for PretrainStage {
     const KIND: &'static str = "pretrain";
     const IMPLEMENTATION: u32 = 2;
     const TRAINS: bool = true;
-    type Resolved = Pretrain;
-
-    fn sequences(resolved: &Pretrain) -> Option<Sequences<'_>> {
-        Some(Sequences::Window(resolved.max_seq_length))
-    }
-
-    fn inputs(&self) -> Vec<Input<'_>> {
-        vec![
-            Input::new(InputField::From, &self.from, Need::ModelInit),
-            Input::new(InputField::Data, &self.data, Need::Completions),
-        ]
-    }
 
     fn output(&self, _inputs: &[Output]) -> Output {
         Output::Model
@@ -82,21 +73,4 @@ impl StageConfig for PretrainStage {
             "next-token training needs two tokens or more",
         );
     }
-
-    fn resolve(&self) -> Result<Pretrain, Unset> {
-        Ok(Pretrain {
-            max_seq_length: self.max_seq_length,
-            training: self.shared().training()?,
-            seed: super::required(self.seed, "seed")?,
-        })
-    }
-}
-
-/// A checked `pretrain` stage: next-token training on the data's full texts (prompt and
-/// completion), packed into `max_seq_length` windows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Pretrain {
-    pub max_seq_length: usize,
-    pub training: TrainingSettings,
-    pub seed: u64,
 }

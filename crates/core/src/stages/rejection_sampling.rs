@@ -7,11 +7,8 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    FieldChecks, GenerationSettings, Input, Output, RewardRefs, RewardRole, Sequences, StageConfig,
-    Unset,
-};
-use crate::manifest::params::stage_config;
+use super::kind_config::kind_config;
+use super::{FieldChecks, InputField, Need, Output, RewardRole, StageConfig};
 use crate::manifest::{Defaults, RecordShape};
 
 /// What a rejection-sampling stage writes.
@@ -33,16 +30,16 @@ impl RejectionEmit {
     }
 }
 
-stage_config! {
+kind_config! {
     /// `kind: rejection_sampling` — n samples per prompt, filtered by reward thresholds,
     /// format and deduplication; emits the kept samples, or preference pairs of kept and
     /// rejected samples (`emit: preferences`).
-    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-    #[serde(deny_unknown_fields)]
     pub struct RejectionSamplingStage {
         /// The model to sample from.
+        #[input(InputField::From, Need::Model)]
         pub from: String,
         /// The prompts (train split).
+        #[input(InputField::Prompts, Need::Prompts)]
         pub prompts: String,
         /// Samples drawn per prompt. Default 8.
         #[serde(default = "RejectionSamplingStage::default_num_samples")]
@@ -50,6 +47,7 @@ stage_config! {
         /// Minimum score per reward (name → threshold) a sample must reach to be kept,
         /// e.g. `{accuracy: 1.0}`.
         #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+        #[rewards(RewardRole::Thresholds)]
         pub thresholds: IndexMap<String, f64>,
         /// Keep only samples in the strict R1 format. Default true.
         #[serde(default = "RejectionSamplingStage::default_true")]
@@ -68,12 +66,18 @@ stage_config! {
         /// Sample at most this many prompts: the first of the train split (already
         /// shuffled by the dataset stage). Default: all of them.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        // Absent from stored specs when unset, as they were written before it existed.
+        #[resolved(serde(default, skip_serializing_if = "Option::is_none"))]
         pub limit: Option<usize>,
         /// Seed of sampling; defaults to the manifest's `seed`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[resolved(required)]
         pub seed: Option<u64>,
     }
     [generation, resources]
+
+    /// A checked `rejection_sampling` stage.
+    resolved pub struct RejectionSampling;
 }
 
 impl RejectionSamplingStage {
@@ -102,29 +106,12 @@ impl StageConfig for RejectionSamplingStage {
     const KIND: &'static str = "rejection_sampling";
     const IMPLEMENTATION: u32 = 2;
     const RUNS_MODEL: bool = true;
-    type Resolved = RejectionSampling;
-
-    fn sequences(resolved: &RejectionSampling) -> Option<Sequences<'_>> {
-        Some(Sequences::Generated(&resolved.generation))
-    }
-
-    fn inputs(&self) -> Vec<Input<'_>> {
-        Input::sampling(&self.from, &self.prompts)
-    }
 
     fn output(&self, _inputs: &[Output]) -> Output {
         Output::Dataset(match self.emit {
             RejectionEmit::Completions => RecordShape::Completions,
             RejectionEmit::Preferences => RecordShape::Preferences,
         })
-    }
-
-    fn rewards(&self) -> Vec<RewardRefs<'_>> {
-        vec![RewardRefs::new(
-            "thresholds",
-            &self.thresholds,
-            RewardRole::Thresholds,
-        )]
     }
 
     fn builtin_defaults() -> Defaults {
@@ -156,34 +143,4 @@ impl StageConfig for RejectionSamplingStage {
             "add e.g. `thresholds: {accuracy: 1.0}` or `require_format: true`",
         );
     }
-
-    fn resolve(&self) -> Result<RejectionSampling, Unset> {
-        Ok(RejectionSampling {
-            num_samples: self.num_samples,
-            thresholds: self.thresholds.clone(),
-            require_format: self.require_format,
-            dedup: self.dedup,
-            max_per_prompt: self.max_per_prompt,
-            emit: self.emit,
-            limit: self.limit,
-            generation: self.shared().generation()?,
-            seed: super::required(self.seed, "seed")?,
-        })
-    }
-}
-
-/// A checked `rejection_sampling` stage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RejectionSampling {
-    pub num_samples: usize,
-    pub thresholds: IndexMap<String, f64>,
-    pub require_format: bool,
-    pub dedup: bool,
-    pub max_per_prompt: usize,
-    pub emit: RejectionEmit,
-    /// Absent from the cache key when unset, so that earlier keys stay valid.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<usize>,
-    pub generation: GenerationSettings,
-    pub seed: u64,
 }

@@ -1,33 +1,30 @@
 //! Stage kind `reward_model`: a scalar-head model trained on preference pairs with the
 //! Bradley–Terry loss, for the `model` reward of RLHF.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-use super::InputField;
-use super::{FieldChecks, Input, Need, Output, Sequences, StageConfig, TrainingSettings, Unset};
-use crate::manifest::params::stage_config;
+use super::kind_config::kind_config;
+use super::{FieldChecks, InputField, Need, Output, StageConfig};
 use crate::manifest::Defaults;
 
-stage_config! {
+kind_config! {
     /// `kind: reward_model` — a backbone with a scalar head on the last token's final
     /// hidden state, trained with the Bradley–Terry loss −log σ(score(chosen) −
     /// score(rejected)) (TRL's `RewardTrainer`); reports pair accuracy and mean margin on
     /// the data's test split (`eval_accuracy`, `eval_margin`, also in `metrics.json`).
-    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-    #[serde(deny_unknown_fields)]
     pub struct RewardModelStage {
         /// The backbone: any model (a stage's, a checkpoint, or a preset with fresh
         /// weights).
+        #[input(InputField::From, Need::ModelInit)]
         pub from: String,
         /// Preference pairs (prompt, chosen, rejected): a JSONL `preferences` dataset or a
         /// `rejection_sampling` stage with `emit: preferences`. Trained on the train
         /// split; the test split is held out for `eval_accuracy`.
+        #[input(InputField::Data, Need::Preferences)]
         pub data: String,
         /// Training sequence length in tokens (prompt + completion + EOS); longer texts
         /// lose tokens from their start, so the completion's end is always scored.
         /// Default 1024 (TRL's `max_length`).
         #[serde(default = "RewardModelStage::default_max_seq_length")]
+        #[sequences(window)]
         pub max_seq_length: usize,
         /// Adds `coefficient · mean((score(chosen) + score(rejected))²)` to the loss to keep
         /// scores centred on zero (TRL's `center_rewards_coefficient`; 0.01 is the
@@ -39,9 +36,13 @@ stage_config! {
         pub center_rewards_coefficient: f64,
         /// Seed of the head's initialisation and data order; defaults to the manifest's `seed`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[resolved(required)]
         pub seed: Option<u64>,
     }
     [training, resources]
+
+    /// A checked `reward_model` stage: trains on the data's train pairs, scores its test pairs.
+    resolved pub struct RewardModel;
 }
 
 impl RewardModelStage {
@@ -62,18 +63,6 @@ impl StageConfig for RewardModelStage {
     const KIND: &'static str = "reward_model";
     const IMPLEMENTATION: u32 = 3;
     const TRAINS: bool = true;
-    type Resolved = RewardModel;
-
-    fn sequences(resolved: &RewardModel) -> Option<Sequences<'_>> {
-        Some(Sequences::Window(resolved.max_seq_length))
-    }
-
-    fn inputs(&self) -> Vec<Input<'_>> {
-        vec![
-            Input::new(InputField::From, &self.from, Need::ModelInit),
-            Input::new(InputField::Data, &self.data, Need::Preferences),
-        ]
-    }
 
     fn output(&self, _inputs: &[Output]) -> Output {
         Output::RewardModel
@@ -118,23 +107,4 @@ impl StageConfig for RewardModelStage {
             );
         }
     }
-
-    fn resolve(&self) -> Result<RewardModel, Unset> {
-        Ok(RewardModel {
-            max_seq_length: self.max_seq_length,
-            center_rewards_coefficient: self.center_rewards_coefficient,
-            training: self.shared().training()?,
-            seed: super::required(self.seed, "seed")?,
-        })
-    }
-}
-
-/// A checked `reward_model` stage: trains on the data's train pairs, scores its test pairs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RewardModel {
-    pub max_seq_length: usize,
-    /// 0 trains without the centring term.
-    pub center_rewards_coefficient: f64,
-    pub training: TrainingSettings,
-    pub seed: u64,
 }

@@ -1,25 +1,22 @@
 //! Stage kind `sft`: supervised fine-tuning on (prompt, completion) pairs, the loss on
 //! completion tokens only — R1's cold start and its round-2 SFT.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-use super::InputField;
-use super::{FieldChecks, Input, Need, Output, Sequences, StageConfig, TrainingSettings, Unset};
-use crate::manifest::params::stage_config;
+use super::kind_config::kind_config;
+use super::{FieldChecks, InputField, Need, Output, StageConfig};
 use crate::manifest::Defaults;
 
-stage_config! {
+kind_config! {
     /// `kind: sft` — fine-tune a model on completions.
-    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-    #[serde(deny_unknown_fields)]
     pub struct SftStage {
         /// The model to fine-tune.
+        #[input(InputField::From, Need::Model)]
         pub from: String,
         /// The (prompt, completion) data: a dataset stage or a `rejection_sampling` stage.
+        #[input(InputField::Data, Need::Completions)]
         pub data: String,
         /// Training sequence length in tokens (prompt + completion). Default 1024.
         #[serde(default = "SftStage::default_max_seq_length")]
+        #[sequences(window)]
         pub max_seq_length: usize,
         /// Compute the loss on completion tokens only (TRL `completion_only_loss`).
         /// Default true.
@@ -30,9 +27,14 @@ stage_config! {
         pub packing: bool,
         /// Seed of data order; defaults to the manifest's `seed`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[resolved(required)]
         pub seed: Option<u64>,
     }
     [training, resources]
+
+    /// A checked `sft` stage: fine-tuning on the data's (prompt, completion) pairs, the loss
+    /// on completion tokens only unless `completion_only_loss` is off.
+    resolved pub struct Sft;
 }
 
 impl SftStage {
@@ -57,18 +59,6 @@ impl StageConfig for SftStage {
     const KIND: &'static str = "sft";
     const IMPLEMENTATION: u32 = 2;
     const TRAINS: bool = true;
-    type Resolved = Sft;
-
-    fn sequences(resolved: &Sft) -> Option<Sequences<'_>> {
-        Some(Sequences::Window(resolved.max_seq_length))
-    }
-
-    fn inputs(&self) -> Vec<Input<'_>> {
-        vec![
-            Input::new(InputField::From, &self.from, Need::Model),
-            Input::new(InputField::Data, &self.data, Need::Completions),
-        ]
-    }
 
     fn output(&self, _inputs: &[Output]) -> Output {
         Output::Model
@@ -84,25 +74,4 @@ impl StageConfig for SftStage {
             "a training sequence needs two tokens or more",
         );
     }
-
-    fn resolve(&self) -> Result<Sft, Unset> {
-        Ok(Sft {
-            max_seq_length: self.max_seq_length,
-            completion_only_loss: self.completion_only_loss,
-            packing: self.packing,
-            training: self.shared().training()?,
-            seed: super::required(self.seed, "seed")?,
-        })
-    }
-}
-
-/// A checked `sft` stage: fine-tuning on the data's (prompt, completion) pairs, the loss
-/// on completion tokens only unless `completion_only_loss` is off.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Sft {
-    pub max_seq_length: usize,
-    pub completion_only_loss: bool,
-    pub packing: bool,
-    pub training: TrainingSettings,
-    pub seed: u64,
 }
