@@ -92,7 +92,7 @@ impl DistillStage {
 
 impl StageConfig for DistillStage {
     const KIND: &'static str = "distill";
-    const IMPLEMENTATION: u32 = 2;
+    const IMPLEMENTATION: u32 = 3;
     const TRAINS: bool = true;
 
     fn output(&self, _inputs: &[Output]) -> Output {

@@ -52,7 +52,7 @@ pub(super) fn policy_defaults() -> Defaults {
 
 impl StageConfig for GrpoStage {
     const KIND: &'static str = "grpo";
-    const IMPLEMENTATION: u32 = 2;
+    const IMPLEMENTATION: u32 = 3;
     const TRAINS: bool = true;
 
     fn output(&self, _inputs: &[Output]) -> Output {

@@ -50,7 +50,7 @@ kind_config! {
 
 impl StageConfig for RlhfStage {
     const KIND: &'static str = "rlhf";
-    const IMPLEMENTATION: u32 = 3;
+    const IMPLEMENTATION: u32 = 4;
     const TRAINS: bool = true;
 
     fn output(&self, _inputs: &[Output]) -> Output {

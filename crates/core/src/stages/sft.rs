@@ -57,7 +57,7 @@ pub(super) fn sft_defaults() -> Defaults {
 
 impl StageConfig for SftStage {
     const KIND: &'static str = "sft";
-    const IMPLEMENTATION: u32 = 2;
+    const IMPLEMENTATION: u32 = 3;
     const TRAINS: bool = true;
 
     fn output(&self, _inputs: &[Output]) -> Output {
