@@ -183,40 +183,25 @@ macro_rules! kind_config {
         );
     };
 
-    // The shared groups' resolved settings, after the kind's own.
-    (@groups $head:tt $config:tt $inputs:tt $rewards:tt $own:tt $required:tt
-        [$($settings:tt)*] [training $($rest:ident)*]
-    ) => {
-        $crate::stages::kind_config::kind_config!(@groups $head $config $inputs $rewards $own
-            $required
-            [$($settings)* { [] training: $crate::stages::TrainingSettings = group training }]
-            [$($rest)*]
-        );
-    };
-    (@groups $head:tt $config:tt $inputs:tt $rewards:tt $own:tt $required:tt
-        [$($settings:tt)*] [generation $($rest:ident)*]
-    ) => {
-        $crate::stages::kind_config::kind_config!(@groups $head $config $inputs $rewards $own
-            $required
-            [$($settings)* { [] generation: $crate::stages::GenerationSettings = group generation }]
-            [$($rest)*]
-        );
-    };
-    (@groups $head:tt $config:tt $inputs:tt $rewards:tt $own:tt $required:tt
-        [$($settings:tt)*] [policy $($rest:ident)*]
-    ) => {
-        $crate::stages::kind_config::kind_config!(@groups $head $config $inputs $rewards $own
-            $required
-            [$($settings)* { [] policy: $crate::stages::PolicySettings = group policy }]
-            [$($rest)*]
-        );
-    };
-    // Where a stage runs is not a setting of what it computes.
+    // The shared groups' resolved settings, after the kind's own. Where a stage runs is
+    // not a setting of what it computes.
     (@groups $head:tt $config:tt $inputs:tt $rewards:tt $own:tt $required:tt
         $settings:tt [resources $($rest:ident)*]
     ) => {
         $crate::stages::kind_config::kind_config!(@groups $head $config $inputs $rewards $own
             $required $settings [$($rest)*]
+        );
+    };
+    (@groups $head:tt $config:tt $inputs:tt $rewards:tt $own:tt $required:tt
+        [$($settings:tt)*] [$group:ident $($rest:ident)*]
+    ) => {
+        $crate::stages::kind_config::kind_config!(@groups $head $config $inputs $rewards $own
+            $required
+            [$($settings)* {
+                [] $group: $crate::stages::kind_config::kind_config!(@group_settings $group)
+                    = group $group
+            }]
+            [$($rest)*]
         );
     };
     (@groups $head:tt $config:tt $inputs:tt $rewards:tt [$($own:tt)*] [$($required:tt)*]
@@ -279,6 +264,11 @@ macro_rules! kind_config {
             }
         }
     };
+
+    // The resolved settings of a shared group.
+    (@group_settings training) => { $crate::stages::TrainingSettings };
+    (@group_settings generation) => { $crate::stages::GenerationSettings };
+    (@group_settings policy) => { $crate::stages::PolicySettings };
 
     // How a resolved setting gets its value.
     (@value $config:ident copy $field:ident) => {
