@@ -199,8 +199,8 @@ where
         ));
     }
     let (rows, positions) = (batch.batch, batch.seq - 1);
-    let chunks = position_chunks(rows * positions, model.vocab_size, settings.budget);
-    if chunks.len() == 1 && !settings.checkpointing {
+    let one_chunk = position_chunks(rows * positions, model.vocab_size, settings.budget).len() == 1;
+    if one_chunk && !settings.checkpointing {
         let out = if with_entropy {
             model::token_logprobs_with_entropy(model, batch, device)?
         } else {
@@ -374,6 +374,11 @@ mod tests {
         visitor.out
     }
 
+    /// A tensor's values, in order.
+    fn values<const D: usize>(tensor: Tensor<CpuBackend, D>) -> Vec<f32> {
+        tensor.into_data().to_vec().expect("f32")
+    }
+
     /// Every parameter's gradient within 1e-4 of the reference's largest value.
     fn assert_same_gradients(got: &[Vec<f32>], reference: &[Vec<f32>], context: &str) {
         assert_eq!(got.len(), reference.len());
@@ -413,13 +418,7 @@ mod tests {
                 &model,
                 &GradientsParams::from_grads(reference_loss.backward(), &model),
             );
-            let expected: Vec<f32> = out
-                .entropy
-                .expect("entropy")
-                .inner()
-                .into_data()
-                .to_vec()
-                .expect("f32");
+            let expected = values(out.entropy.expect("entropy").inner());
             // Chunked; chunked and checkpointed; checkpointed in one chunk.
             for (budget, checkpointing) in [(BUDGET, false), (BUDGET, true), (1 << 20, true)] {
                 let settings = Settings {
@@ -430,12 +429,7 @@ mod tests {
                     gradients_in_chunks(&model, &batch, &device, true, None, settings, loss)
                         .expect("gradients");
                 assert!((pass.value - reference_value).abs() < 1e-5);
-                let entropy: Vec<f32> = pass
-                    .entropy
-                    .expect("entropy")
-                    .into_data()
-                    .to_vec()
-                    .expect("f32");
+                let entropy = values(pass.entropy.expect("entropy"));
                 for (a, b) in entropy.iter().zip(&expected) {
                     assert!((a - b).abs() < 1e-4, "entropy {a} vs {b}");
                 }
@@ -470,13 +464,7 @@ mod tests {
             (l.clone(), l.into_scalar())
         };
         let out = model::token_logprobs(&model, &batch, &device).expect("one pass");
-        let expected_logp: Vec<f32> = out
-            .logprobs
-            .clone()
-            .inner()
-            .into_data()
-            .to_vec()
-            .expect("f32");
+        let expected_logp = values(out.logprobs.clone().inner());
         let (reference_loss, reference_value) = loss(out.logprobs);
         let reference = flat(
             &model,
@@ -496,12 +484,7 @@ mod tests {
                 Some(&scored),
                 settings,
                 |logp: Tensor<A, 2>| {
-                    seen = logp
-                        .clone()
-                        .inner()
-                        .into_data()
-                        .to_vec::<f32>()
-                        .expect("f32");
+                    seen = values(logp.clone().inner());
                     loss(logp)
                 },
             )
@@ -511,12 +494,7 @@ mod tests {
                 let want = if scored[i] { *want } else { 0.0 };
                 assert!((got - want).abs() < 1e-5, "logp at {i}: {got} vs {want}");
             }
-            let entropy: Vec<f32> = pass
-                .entropy
-                .expect("entropy")
-                .into_data()
-                .to_vec()
-                .expect("f32");
+            let entropy = values(pass.entropy.expect("entropy"));
             for (i, e) in entropy.iter().enumerate() {
                 assert_eq!(*e == 0.0, !scored[i], "entropy at {i}: {e}");
             }

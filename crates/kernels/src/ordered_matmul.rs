@@ -298,15 +298,15 @@ pub fn product(
             .map(|&col0| {
                 let cols = NC.min(n - col0);
                 let mut block = vec![0.0f32; m * cols];
-                for &(p0, depth) in &chunks {
-                    let columns = Columns::of(b, b_from(p0), col0, cols, depth);
+                for &(p0, len) in &chunks {
+                    let columns = Columns::of(b, b_from(p0), col0, cols, len);
                     vectorized(Block {
                         a: &packed_a,
                         depth: k,
                         p0,
                         b: &columns,
                         rows: m,
-                        k: depth,
+                        k: len,
                         out: &mut block,
                         stride: cols,
                         col0: 0,
@@ -325,8 +325,8 @@ pub fn product(
     }
     for &col0 in &col_blocks {
         let cols = NC.min(n - col0);
-        for &(p0, depth) in &chunks {
-            let columns = Columns::of(b, b_from(p0), col0, cols, depth);
+        for &(p0, len) in &chunks {
+            let columns = Columns::of(b, b_from(p0), col0, cols, len);
             let run = |(rows_out, rows_a): (&mut [f32], &[f32])| {
                 vectorized(Block {
                     a: rows_a,
@@ -334,7 +334,7 @@ pub fn product(
                     p0,
                     b: &columns,
                     rows: rows_out.len() / n,
-                    k: depth,
+                    k: len,
                     out: rows_out,
                     stride: n,
                     col0,
