@@ -5,7 +5,9 @@
 //!
 //! The adapters live in `Option` slots beside the projections they adapt; a model
 //! without adapters has every slot empty, and its weights, its safetensors bytes and its
-//! logits are those of a model that never heard of LoRA.
+//! logits are those of a model that never heard of LoRA. [`LoraAdapters`] is every
+//! adapter of a model on its own: what a training checkpoint keeps (the frozen base is
+//! the stage's input, loaded again on resume).
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::nn::Linear;
@@ -49,6 +51,15 @@ impl<B: Backend> DecoderLayer<B> {
             LoraTarget::DownProj => (&mut m.down_proj, &mut m.down_lora),
         }
     }
+}
+
+/// Every adapter of a model, in [`Transformer::lora_adapters`] order, without the base:
+/// a module of its own, so its record (values and parameter ids, which an optimizer's
+/// state is keyed by) can be written and read back apart from the frozen weights.
+#[derive(Module, Debug)]
+pub struct LoraAdapters<B: Backend> {
+    /// Layer by layer, in [`LoraTarget::ALL`] order within a layer.
+    pub adapters: Vec<Lora<B>>,
 }
 
 /// `[d_in, d_out]` of a projection.
@@ -134,6 +145,50 @@ impl<B: Backend> Transformer<B> {
         targets.sort();
         targets.dedup();
         targets
+    }
+
+    /// The model's adapters on their own (sharing the model's tensors, not copies).
+    pub fn adapter_set(&self) -> LoraAdapters<B> {
+        LoraAdapters {
+            adapters: self.lora_adapters().map(|(_, _, a)| a.clone()).collect(),
+        }
+    }
+
+    /// This model with its adapters replaced, slot for slot, by `set`'s (a set taken from
+    /// this model by [`Self::adapter_set`], then changed: read back from a checkpoint).
+    /// Refuses a set of another length, or an adapter whose shapes differ from the one it
+    /// replaces.
+    pub fn with_adapter_set(mut self, set: LoraAdapters<B>) -> Result<Self, ModelError> {
+        let expected = self.lora_adapters().count();
+        if set.adapters.len() != expected {
+            return Err(ModelError::adapter(format!(
+                "{} saved adapters for a model with {expected}",
+                set.adapters.len()
+            )));
+        }
+        let mut saved = set.adapters.into_iter();
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            for target in LoraTarget::ALL {
+                let slot = layer.lora_slot_mut(target).1;
+                let Some(current) = slot.as_ref() else {
+                    continue;
+                };
+                let Some(adapter) = saved.next() else {
+                    break;
+                };
+                let shapes = |a: &Lora<B>| (a.a.dims(), a.b.dims());
+                if shapes(&adapter) != shapes(current) {
+                    return Err(ModelError::adapter(format!(
+                        "the saved adapter of layer {l}'s {} has shapes {:?}, the model's {:?}",
+                        target.peft_name(),
+                        shapes(&adapter),
+                        shapes(current)
+                    )));
+                }
+                *slot = Some(adapter);
+            }
+        }
+        Ok(self)
     }
 
     /// Trainable numbers in the adapters (0 without adapters).

@@ -51,6 +51,7 @@ pub use logprobs::{
     completion_logprobs, token_logprobs, token_logprobs_with_entropy, TokenLogprobs,
 };
 pub use lora::{Lora, LoraConfig, LoraTarget};
+pub use lora_transformer::LoraAdapters;
 pub use peft_adapter::{
     load_peft_adapter, peft_adapter_files, read_peft_config, save_peft_adapter, PeftAdapter,
     ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE,

@@ -1,6 +1,8 @@
 //! Execute (training): the resumable state of a training stage — weights, optimizer
 //! moments, step, and the stage's own progress — written as checkpoint files and read back
-//! so that a resumed run ends bit-identical to an uninterrupted one on the CPU.
+//! so that a resumed run ends bit-identical to an uninterrupted one on the CPU. A model
+//! with LoRA adapters checkpoints its adapters only: its frozen base is the stage's input,
+//! which the stage's key pins and a resumed run loads again.
 
 use burn::module::{AutodiffModule, Module};
 use burn::optim::Optimizer;
@@ -10,14 +12,16 @@ use serde::{Deserialize, Serialize};
 
 use super::models::failed;
 use crate::exec::{StageContext, StageError};
+use crate::model::{RewardModel, Transformer};
 
 pub(super) const STATE_FILE: &str = "state.json";
 pub(super) const OPTIMIZER_FILE: &str = "optimizer.bin";
 
 /// The layout of a checkpoint's weights and optimizer files. 2 since the model has adapter
 /// slots (LoRA): burn's record writes a byte for each absent adapter, so a file of layout
-/// 1 would be read with its bytes shifted. A checkpoint of another layout is not resumed.
-pub(super) const CHECKPOINT_FORMAT: u32 = 2;
+/// 1 would be read with its bytes shifted. 3 since a model with adapters checkpoints them
+/// alone ([`ADAPTERS_FILE`]). A checkpoint of another layout is not resumed.
+pub(super) const CHECKPOINT_FORMAT: u32 = 3;
 
 /// Progress of a training loop; `extra` holds what a stage kind adds (rollout logs …).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,7 +113,7 @@ pub(super) fn checkpoint_if_due<B, M, O>(
 ) -> Result<(), StageError>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B>,
+    M: AutodiffModule<B> + CheckpointedWeights<B>,
     O: Optimizer<M, B>,
 {
     let cancelled = context.cancelled();
@@ -117,7 +121,7 @@ where
         return Ok(());
     }
     let mut files = vec![
-        (WEIGHTS_FILE.to_string(), module_bytes::<B, _>(model)?),
+        model.checkpoint_weights()?,
         (
             OPTIMIZER_FILE.to_string(),
             optimizer_bytes::<B, M, _>(optimizer)?,
@@ -139,6 +143,62 @@ pub(super) fn state_bytes(state: &LoopState) -> Result<Vec<u8>, StageError> {
 /// Checkpoint file of the weights, as a burn record: it keeps each parameter's id, which
 /// the optimizer's state is keyed by.
 pub(super) const WEIGHTS_FILE: &str = "weights.bin";
+
+/// Checkpoint file of a model with LoRA adapters: the adapters' record alone
+/// ([`LoraAdapters`]), with the parameter ids the optimizer's state is keyed by.
+pub(super) const ADAPTERS_FILE: &str = "adapters.bin";
+
+/// What a checkpoint keeps of the model a loop trains, and how a resumed run puts it back
+/// into the model it built from the stage's inputs: the whole record by default.
+pub(super) trait CheckpointedWeights<B: Backend>: Module<B> {
+    /// The checkpoint file (name, bytes) of this model's trained values.
+    fn checkpoint_weights(&self) -> Result<(String, Vec<u8>), StageError> {
+        Ok((WEIGHTS_FILE.to_string(), module_bytes(self)?))
+    }
+
+    /// This model with the values of the checkpoint the context resumes from.
+    fn restore_weights(
+        self,
+        context: &StageContext<'_>,
+        device: &B::Device,
+    ) -> Result<Self, StageError> {
+        load_module(self, context.read_checkpoint(WEIGHTS_FILE)?, device)
+    }
+}
+
+impl<B: Backend> CheckpointedWeights<B> for RewardModel<B> {}
+
+/// A model with adapters keeps its adapters only: at 0.5B the frozen base is about 2 GB
+/// that the stage's input already holds, against a few MB of adapters. Without adapters,
+/// the whole record.
+impl<B: Backend> CheckpointedWeights<B> for Transformer<B> {
+    fn checkpoint_weights(&self) -> Result<(String, Vec<u8>), StageError> {
+        if !self.has_lora() {
+            return Ok((WEIGHTS_FILE.to_string(), module_bytes(self)?));
+        }
+        Ok((
+            ADAPTERS_FILE.to_string(),
+            module_bytes(&self.adapter_set())?,
+        ))
+    }
+
+    fn restore_weights(
+        self,
+        context: &StageContext<'_>,
+        device: &B::Device,
+    ) -> Result<Self, StageError> {
+        if !self.has_lora() {
+            return load_module(self, context.read_checkpoint(WEIGHTS_FILE)?, device);
+        }
+        let set = load_module(
+            self.adapter_set(),
+            context.read_checkpoint(ADAPTERS_FILE)?,
+            device,
+        )?;
+        self.with_adapter_set(set)
+            .map_err(|e| failed(format!("resuming the adapters: {e}")))
+    }
+}
 
 /// Serialises a module's record (values and parameter ids).
 pub(super) fn module_bytes<B: Backend, M: Module<B>>(module: &M) -> Result<Vec<u8>, StageError> {
@@ -162,6 +222,75 @@ pub(super) fn load_module<B: Backend, M: Module<B>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{CpuBackend, LoraConfig, LoraTarget, ModelConfig, Preset};
+    use burn::backend::Autodiff;
+    use burn::tensor::Tensor;
+
+    type A = Autodiff<CpuBackend>;
+
+    fn values<const D: usize>(tensor: Tensor<A, D>) -> Vec<f32> {
+        tensor.into_data().to_vec().expect("f32 values")
+    }
+
+    /// A LoRA model's checkpoint is its adapters alone — a small file — and reading it
+    /// back into the model a resumed run builds (the same base, fresh adapters) gives the
+    /// checkpointed adapters, with the parameter ids the optimizer's state is keyed by, and
+    /// leaves the base as it was.
+    #[test]
+    fn a_model_with_adapters_checkpoints_them_alone_and_gets_them_back() {
+        let device = Default::default();
+        let config = ModelConfig {
+            num_hidden_layers: 2,
+            ..Preset::Tiny.config()
+        };
+        let base = Transformer::<A>::init(&config, 5, &device).expect("model");
+        let lora = LoraConfig {
+            r: 4,
+            alpha: 8.0,
+            dropout: 0.0,
+        };
+        let targets = [LoraTarget::QProj, LoraTarget::DownProj];
+        let adapted = |seed| {
+            base.clone()
+                .with_lora(&lora, &targets, seed, &device)
+                .expect("adapters")
+        };
+        let (trained, fresh) = (adapted(1), adapted(2));
+
+        let (name, bytes) = trained.checkpoint_weights().expect("checkpoint");
+        assert_eq!(name, ADAPTERS_FILE);
+        let (full_name, full) = base.checkpoint_weights().expect("checkpoint");
+        assert_eq!(full_name, WEIGHTS_FILE);
+        assert!(
+            bytes.len() * 10 < full.len(),
+            "adapters {} bytes against the whole model's {}",
+            bytes.len(),
+            full.len()
+        );
+
+        let set = load_module(fresh.adapter_set(), bytes, &device).expect("read back");
+        let restored = fresh.with_adapter_set(set).expect("same shapes");
+        assert_eq!(restored.lora_adapters().count(), 2 * targets.len());
+        for ((_, _, got), (_, _, want)) in restored.lora_adapters().zip(trained.lora_adapters()) {
+            assert_eq!(got.a.id, want.a.id);
+            assert_eq!(got.b.id, want.b.id);
+            assert_eq!(values(got.a.val()), values(want.a.val()));
+            assert_eq!(values(got.b.val()), values(want.b.val()));
+            assert!(got.a.val().is_require_grad(), "the adapters stay trainable");
+        }
+        let weight = |m: &Transformer<A>| values(m.layers[0].self_attn.q_proj.weight.val());
+        assert_eq!(weight(&restored), weight(&base));
+
+        // A set of the wrong shape is refused, naming the adapter.
+        let other = LoraConfig { r: 2, ..lora };
+        let wrong = base
+            .clone()
+            .with_lora(&other, &targets, 1, &device)
+            .expect("adapters")
+            .adapter_set();
+        let refused = adapted(3).with_adapter_set(wrong).expect_err("other rank");
+        assert!(refused.to_string().contains("q_proj"), "{refused}");
+    }
 
     /// A checkpoint written before the layout was recorded is not read back (its weights
     /// would be read shifted); one of this layout is.

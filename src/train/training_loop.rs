@@ -14,8 +14,8 @@ use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
 
 use super::state::{
-    checkpoint_if_due, load_module, load_optimizer, resumed_state, LoopState, OPTIMIZER_FILE,
-    WEIGHTS_FILE,
+    checkpoint_if_due, load_optimizer, resumed_state, CheckpointedWeights, LoopState,
+    OPTIMIZER_FILE,
 };
 use super::update::{apply_gradients, learning_rate_at};
 use crate::exec::{StageContext, StageError};
@@ -69,8 +69,8 @@ impl StepReport {
 
 /// What a training kind supplies to the loop.
 pub(super) trait Learner<B: TrainBackend> {
-    /// The module trained.
-    type Model: AutodiffModule<B>;
+    /// The module trained (and what its checkpoints keep of it).
+    type Model: AutodiffModule<B> + CheckpointedWeights<B>;
 
     /// Restores what the kind keeps beside the weights and the optimizer, from the
     /// checkpoint the run resumes (its `extra` state and files).
@@ -134,7 +134,7 @@ where
     let mut state = LoopState::default();
     if let Some(resumed) = resumed_state(context)? {
         learner.resume(context, &resumed)?;
-        model = load_module(model, context.read_checkpoint(WEIGHTS_FILE)?, device)?;
+        model = model.restore_weights(context, device)?;
         optimizer = load_optimizer(optimizer, context.read_checkpoint(OPTIMIZER_FILE)?, device)?;
         state = resumed;
     }
