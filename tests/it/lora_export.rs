@@ -302,6 +302,7 @@ models:
   no_base: {preset: tiny, adapter: exports/adapter}
   missing: {path: base, adapter: nowhere}
   prefix: {path: base, adapter: prefix}
+  other_rank: {path: base, adapter: other_rank}
 datasets:
   arith: {kind: arithmetic, num_samples: 20, operations: [add], max_digits: 1}
 stages:
@@ -316,10 +317,56 @@ stages:
         r#"{"peft_type": "PREFIX_TUNING", "num_virtual_tokens": 20}"#,
     );
     let test = test.write("prefix/adapter_model.safetensors", b"");
+    // A rank-4 adapter on q_proj whose second layer's A was saved at rank 2.
+    let test = test
+        .write(
+            "other_rank/adapter_config.json",
+            r#"{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj"]}"#,
+        )
+        .write(
+            "other_rank/adapter_model.safetensors",
+            zero_safetensors(&[
+                (
+                    "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight",
+                    [4, 32],
+                ),
+                (
+                    "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight",
+                    [32, 4],
+                ),
+                (
+                    "base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight",
+                    [2, 32],
+                ),
+                (
+                    "base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight",
+                    [32, 4],
+                ),
+            ]),
+        );
     let outcome = test.clone_args(["validate", "m.yaml"]).run();
     assert!(!outcome.success);
     assert!(!outcome.stderr.contains("panicked"), "{}", outcome.stderr);
     insta::assert_snapshot!(outcome.stderr);
+}
+
+/// A safetensors file of f32 zeros with these tensors.
+fn zero_safetensors(tensors: &[(&str, [usize; 2])]) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    let mut offset = 0;
+    for (name, shape) in tensors {
+        let end = offset + 4 * shape[0] * shape[1];
+        header.insert(
+            (*name).to_string(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    let header = serde_json::to_vec(&header).expect("json");
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header);
+    bytes.resize(bytes.len() + offset, 0);
+    bytes
 }
 
 #[test]

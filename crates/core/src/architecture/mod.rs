@@ -15,8 +15,8 @@ pub use config::{
 };
 pub use hf_config::{ids_of, HfConfig};
 pub use tensors::{
-    check_weight_headers, hf_tensor_specs, weight_files, TensorSpec, WEIGHTS_FILE,
-    WEIGHTS_INDEX_FILE,
+    check_adapter_headers, check_weight_headers, hf_tensor_specs, peft_lora_tensor_specs,
+    weight_files, TensorSpec, WEIGHTS_FILE, WEIGHTS_INDEX_FILE,
 };
 
 use crate::manifest::ModelDecl;

@@ -212,6 +212,80 @@ pub fn check_weight_headers(dir: &Path, config: &ModelConfig) -> Result<(), Stri
     Ok(())
 }
 
+/// The tensors of a PEFT LoRA adapter of rank `r` on `modules` (PEFT's module names:
+/// `q_proj` …) in every layer of a checkpoint of `config`, named and shaped as PEFT's
+/// `save_pretrained` writes them: `base_model.model.<module>.lora_A.weight` `[r, in]` and
+/// `….lora_B.weight` `[out, r]`.
+pub fn peft_lora_tensor_specs(config: &ModelConfig, r: usize, modules: &[&str]) -> Vec<TensorSpec> {
+    let mut specs = Vec::new();
+    for spec in hf_tensor_specs(config) {
+        let Some(module) = spec.name.strip_suffix(".weight") else {
+            continue;
+        };
+        let adapted = module.starts_with("model.layers.")
+            && modules.contains(&module.rsplit('.').next().unwrap_or(module));
+        if let (true, [out, input]) = (adapted, spec.shape.as_slice()) {
+            specs.push(TensorSpec {
+                name: format!("base_model.model.{module}.lora_A.weight"),
+                shape: vec![r, *input],
+            });
+            specs.push(TensorSpec {
+                name: format!("base_model.model.{module}.lora_B.weight"),
+                shape: vec![*out, r],
+            });
+        }
+    }
+    specs
+}
+
+/// Checks, from its header only, that the PEFT adapter weights file `path` holds exactly
+/// the tensors a rank-`r` adapter on `modules` of a checkpoint of `config` has, in their
+/// shapes: an adapter trained on another model (another width, fewer layers) or of
+/// another rank than its configuration says is refused before any stage loads it.
+pub fn check_adapter_headers(
+    path: &Path,
+    config: &ModelConfig,
+    r: usize,
+    modules: &[&str],
+) -> Result<(), String> {
+    let mut found = read_header(path)?;
+    for spec in peft_lora_tensor_specs(config, r, modules) {
+        match found.remove(&spec.name) {
+            None => {
+                return Err(format!(
+                    "{}: tensor `{}` is missing, which a rank-{r} adapter on {} of this \
+                     checkpoint has",
+                    path.display(),
+                    spec.name,
+                    modules.join(", ")
+                ))
+            }
+            Some(entry) if entry.shape != spec.shape => {
+                return Err(format!(
+                    "{}: tensor `{}` has shape {:?}, but a rank-{r} adapter on this \
+                     checkpoint has {:?}: the adapter was trained on another model, or its \
+                     adapter_config.json gives another rank",
+                    path.display(),
+                    spec.name,
+                    entry.shape,
+                    spec.shape
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(name) = found.keys().next() {
+        let shown: String = name.chars().take(96).collect();
+        return Err(format!(
+            "{}: tensor `{shown}` is not an adapter of this checkpoint's {} layers on {}",
+            path.display(),
+            config.num_hidden_layers,
+            modules.join(", ")
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,6 +84,9 @@ pub(crate) fn check_models(
     let mut architectures = IndexMap::new();
     for (name, model) in models {
         let errors_before = diagnostics.iter().filter(|d| d.is_error()).count();
+        // The rank and modules of a well-formed `adapter:`, checked against the weights
+        // once the architecture is known.
+        let mut adapter_shape: Option<(usize, Vec<String>)> = None;
         let mut at = At {
             doc,
             path: YamlPath::root().key("models").key(name.as_str()),
@@ -164,13 +167,16 @@ pub(crate) fn check_models(
                     "`adapter` is merged into a checkpoint: give `path` too",
                     "a PEFT adapter is trained on a checkpoint, e.g. `path: checkpoints/qwen2.5-0.5b` with `adapter: adapters/grpo-lora`",
                 );
-            } else if let Err(problem) = check_adapter_dir(&base_dir.join(adapter)) {
-                at.ensure(
-                    false,
-                    "adapter",
-                    problem,
-                    "name a PEFT LoRA adapter directory (adapter_config.json and adapter_model.safetensors, as `save_pretrained` or an export with `merge: false` writes it), relative to the manifest's directory",
-                );
+            } else {
+                match check_adapter_dir(&base_dir.join(adapter)) {
+                    Ok(shape) => adapter_shape = Some(shape),
+                    Err(problem) => at.ensure(
+                        false,
+                        "adapter",
+                        problem,
+                        "name a PEFT LoRA adapter directory (adapter_config.json and adapter_model.safetensors, as `save_pretrained` or an export with `merge: false` writes it), relative to the manifest's directory",
+                    ),
+                }
             }
         }
         if let Some(tokenizer) = &model.tokenizer {
@@ -198,6 +204,24 @@ pub(crate) fn check_models(
                                 format!("r1flow cannot load this checkpoint: {problem}"),
                                 "a checkpoint's weights must be whole and of the model its config.json describes",
                             );
+                        } else if let (Some(adapter), Some((rank, modules))) =
+                            (&model.adapter, &adapter_shape)
+                        {
+                            // The adapter's tensors against the checkpoint it is merged into.
+                            let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
+                            if let Err(problem) = architecture::check_adapter_headers(
+                                &base_dir.join(adapter).join(ADAPTER_WEIGHTS_FILE),
+                                &config,
+                                *rank,
+                                &modules,
+                            ) {
+                                at.ensure(
+                                    false,
+                                    "adapter",
+                                    problem,
+                                    "an adapter loads onto the checkpoint it was trained on: name that checkpoint in `path`, or the adapter trained on this one",
+                                );
+                            }
                         }
                     }
                     architectures.insert(name.clone(), config);
@@ -230,9 +254,10 @@ pub(crate) fn check_models(
 const MAX_ADAPTER_CONFIG_BYTES: u64 = 1 << 20;
 
 /// What `validate` can tell of a PEFT adapter directory without the model: its two files
-/// are there, and its configuration is a plain LoRA on modules r1flow adapts. Shapes
-/// against the checkpoint are checked when the model loads (the stage names the model).
-fn check_adapter_dir(dir: &Path) -> Result<(), String> {
+/// are there, and its configuration is a plain LoRA on modules r1flow adapts. Returns the
+/// rank and the modules (PEFT's short names, `all-linear` spelt out), against which the
+/// weights' shapes are checked once the checkpoint's architecture is known.
+fn check_adapter_dir(dir: &Path) -> Result<(usize, Vec<String>), String> {
     if !dir.is_dir() {
         return Err(format!(
             "adapter directory `{}` does not exist",
@@ -283,7 +308,16 @@ fn check_adapter_dir(dir: &Path) -> Result<(), String> {
             LORA_TARGET_MODULES.join(", ")
         ));
     }
-    Ok(())
+    let modules: Vec<String> = if names.contains(&LORA_ALL_LINEAR) {
+        LORA_TARGET_MODULES.iter().map(|m| m.to_string()).collect()
+    } else {
+        let mut modules: Vec<String> = names.iter().map(|n| last(n)).collect();
+        modules.sort();
+        modules.dedup();
+        modules
+    };
+    let rank = rank.unwrap_or_default() as usize;
+    Ok((rank, modules))
 }
 
 /// The help under a model dimension above its sanity bound.
