@@ -14,6 +14,7 @@ use safetensors::SafeTensors;
 use super::artifact::CONFIG_METADATA_KEY;
 use super::batch::StepInput;
 use super::kernels::KernelBackend;
+use super::projection::project;
 use super::rng::SeededRng;
 use super::safetensors_io::{build_from_files, serialize_f32, to_f32};
 use super::transformer::TensorSpec;
@@ -77,8 +78,11 @@ impl<B: KernelBackend> RewardModel<B> {
             .flat_map(|&i| std::iter::repeat_n(i as i32, h))
             .collect();
         let index: Tensor<B, 3, Int> = Tensor::from_data(TensorData::new(index, [b, 1, h]), device);
-        let pooled = hidden.gather(1, index).reshape([b, h]); // [batch, hidden]
-        Ok(self.score.forward(pooled).reshape([b]))
+        let pooled = hidden.gather(1, index); // [batch, 1, hidden]
+                                              // Through the backend's own product (burn's `Linear::forward` would take the
+                                              // `gemm` crate's, whose sums follow the CPU's vector width even in the portable
+                                              // profile: reward models trained on AVX-512 and AVX2 machines differed).
+        Ok(project(&self.score, pooled).reshape([b]))
     }
 }
 

@@ -6,6 +6,8 @@
 //! training code must leave them as they are; a change that means to move them bumps
 //! `IMPLEMENTATION` (the keys' version) and says why when it accepts the new snapshot.
 
+use std::process::Command;
+
 use crate::support::{last_run_json, metric_series, output_hashes, repo_root, Test};
 
 const MANIFEST: &str = r#"
@@ -50,15 +52,20 @@ const TRAINED: [&str; 9] = [
     "distil_logits",
 ];
 
-#[test]
-fn every_training_kind_writes_its_recorded_bits() {
+/// A directory holding the manifest and the data it reads.
+fn bitcheck_project() -> Test {
     let data = |name: &str| {
         std::fs::read(repo_root().join("pipelines/data").join(name)).expect("shipped data")
     };
-    let test = Test::new()
+    Test::new()
         .write("bitcheck.yaml", MANIFEST)
         .write("preferences.jsonl", data("preferences.jsonl"))
-        .write("rlhf_prompts.jsonl", data("rlhf_prompts.jsonl"));
+        .write("rlhf_prompts.jsonl", data("rlhf_prompts.jsonl"))
+}
+
+#[test]
+fn every_training_kind_writes_its_recorded_bits() {
+    let test = bitcheck_project();
     let run = test
         .clone_args(["run", "bitcheck.yaml", "--store", "store"])
         .run();
@@ -75,4 +82,89 @@ fn every_training_kind_writes_its_recorded_bits() {
         }
     }
     insta::assert_snapshot!(record.join("\n"));
+}
+
+/// Whether `qemu-x86_64` (Debian's qemu-user) can run a program: the emulated-CPU check is
+/// skipped (with a message) where it cannot, unless R1FLOW_REQUIRE_QEMU=1 makes that a
+/// failure (`.ci/run` installs it).
+fn qemu_available() -> bool {
+    let found = Command::new("qemu-x86_64")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("R1FLOW_REQUIRE_QEMU").as_deref() != Ok("1"),
+            "R1FLOW_REQUIRE_QEMU=1, but `qemu-x86_64 --version` fails: install qemu-user"
+        );
+        eprintln!(
+            "SKIPPED the emulated-CPU bit check: qemu-x86_64 is not installed (apt-get \
+             install qemu-user; R1FLOW_REQUIRE_QEMU=1 makes this a failure)"
+        );
+    }
+    found
+}
+
+/// The CPUs that produced the outputs of a run record (`runs show --json`).
+fn devices(run: &serde_json::Value) -> Vec<String> {
+    let mut devices: Vec<String> = run["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter_map(|s| s["produced"]["device"].as_str().map(str::to_string))
+        .collect();
+    devices.dedup();
+    devices
+}
+
+/// The portable profile's promise on a narrower CPU for real: the same binary, run on an
+/// emulated CPU with AVX2 and FMA but no AVX-512 (`qemu-x86_64 -cpu Haswell`), writes the
+/// bytes the run on this machine writes, for every training kind. `R1FLOW_MAX_SIMD` caps
+/// r1flow's own kernels only; the emulated CPU caps every instruction the process runs,
+/// its dependencies' included. That is how a reward model whose scalar head went through
+/// burn's product (the `gemm` crate's, which follows the CPU) was found to train other
+/// bits on AVX-512 than on AVX2. On a machine without AVX-512 both runs use AVX2: the
+/// check then holds trivially, and says so.
+#[test]
+fn every_training_kind_writes_the_same_bits_on_an_emulated_avx2_cpu() {
+    if !qemu_available() {
+        return;
+    }
+    let test = bitcheck_project();
+    let native = test
+        .clone_args(["run", "bitcheck.yaml", "--store", "store"])
+        .run();
+    native.assert_success();
+    let emulated = Command::new("qemu-x86_64")
+        .args(["-cpu", "Haswell", env!("CARGO_BIN_EXE_r1flow")])
+        .args(["run", "bitcheck.yaml", "--store", "store-avx2"])
+        .current_dir(test.path(""))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("qemu-x86_64 runs");
+    assert!(
+        emulated.status.success(),
+        "the emulated run failed: {}",
+        String::from_utf8_lossy(&emulated.stderr)
+    );
+    let shown = test
+        .clone_args(["runs", "show", "last", "--json", "--store", "store-avx2"])
+        .run();
+    shown.assert_success();
+    let (emulated, native) = (shown.stdout_json(), last_run_json(&test));
+    let (emulated_devices, native_devices) = (devices(&emulated), devices(&native));
+    assert!(
+        emulated_devices
+            .iter()
+            .all(|d| d.contains("avx2") && !d.contains("avx512")),
+        "the emulated CPU must offer AVX2 and no AVX-512: {emulated_devices:?}"
+    );
+    if !native_devices.iter().any(|d| d.contains("avx512")) {
+        eprintln!("this machine has no AVX-512 ({native_devices:?}): both runs used AVX2");
+    }
+    assert_eq!(
+        output_hashes(&emulated),
+        output_hashes(&native),
+        "AVX2 ({emulated_devices:?}) against this machine ({native_devices:?})"
+    );
 }
