@@ -268,6 +268,7 @@ fn step_sentence(a: i128, op: Operation, b: i128, result: i128) -> Sentence {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rewards::answer::extract_answer;
     use crate::rewards::expr::evaluate;
     use crate::rewards::rational::Rational;
 
@@ -322,12 +323,7 @@ mod tests {
             assert_eq!((&c.question, &c.answer), (&w.question, &w.answer));
             // The slip is carried to the end: the stated result is the tagged answer, and
             // it is not the reference.
-            let tagged = w
-                .solution
-                .rsplit("<answer> ")
-                .next()
-                .and_then(|a| a.strip_suffix(" </answer>"))
-                .expect("tagged answer");
+            let tagged = extract_answer(&w.solution).text().expect("tagged answer");
             assert_ne!(tagged, w.answer, "{w:?}");
             assert!(
                 w.solution.contains(&format!("= {tagged}. </think>")),
