@@ -403,21 +403,20 @@ mod tests {
         }))
     }
 
+    /// The numbers of `text` between `separator`s, if each parses.
+    fn numbers<T: std::str::FromStr>(text: &str, separator: &str) -> Option<Vec<T>> {
+        text.split(separator).map(|t| t.parse().ok()).collect()
+    }
+
     /// A column step `A + B: a+b+c=ss cK rR.` read back: (what is left of the operands,
     /// terms, sum, carry out, running).
     #[allow(clippy::type_complexity)]
     fn parse_column(sentence: &str) -> Option<(Vec<u128>, Vec<u32>, u32, u32, String)> {
         let (left, sentence) = sentence.split_once(": ")?;
-        let left: Vec<u128> = left
-            .split(" + ")
-            .map(|t| t.parse().ok())
-            .collect::<Option<_>>()?;
+        let left = numbers(left, " + ")?;
         let (equation, rest) = sentence.split_once(' ')?;
         let (terms, sum) = equation.split_once('=')?;
-        let terms: Vec<u32> = terms
-            .split('+')
-            .map(|t| t.parse().ok())
-            .collect::<Option<_>>()?;
+        let terms = numbers(terms, "+")?;
         let (carry, running) = rest.split_once(' ')?;
         let carry = carry.strip_prefix('c')?.parse().ok()?;
         let running = running.strip_prefix('r')?.strip_suffix('.')?.to_string();
