@@ -28,6 +28,19 @@ pub enum Existing<'a> {
     },
 }
 
+impl<'a> Existing<'a> {
+    /// What a command that rewrites its own output directory may replace (`report`,
+    /// `compare --plots`): with `--force`, any earlier output of r1flow; else only its
+    /// own (`is_ours`), anything else refused with `help`.
+    pub fn own_output(force: bool, is_ours: &'a dyn Fn(&str) -> bool, help: &'a str) -> Self {
+        if force {
+            Self::Replace
+        } else {
+            Self::ReplaceOnly { is_ours, help }
+        }
+    }
+}
+
 /// The file each directory written here holds, so that the next write knows it for an
 /// earlier output.
 pub const MARKER: &str = ".r1flow-output";

@@ -220,14 +220,8 @@ pub(crate) fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
             // r1flow's (see `output_dir`), are replaced, never mixed with these.
             let is_ours =
                 |entry: &str| [".svg", ".png", ".html"].iter().any(|e| entry.ends_with(e));
-            let existing = if args.force {
-                Existing::Replace
-            } else {
-                Existing::ReplaceOnly {
-                    is_ours: &is_ours,
-                    help: "pass --force to replace it, or choose another --plots directory",
-                }
-            };
+            let help = "pass --force to replace it, or choose another --plots directory";
+            let existing = Existing::own_output(args.force, &is_ours, help);
             let mut count = 0;
             replace_dir(dir, existing, |fresh| -> anyhow::Result<()> {
                 count = write_plots(fresh, &plots)?;

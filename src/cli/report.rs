@@ -67,14 +67,8 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     // The directory is written whole: an earlier report there is replaced, never mixed
     // with this one (its plots may have other names).
     let is_ours = |entry: &str| entry == "report.html" || entry == "plots";
-    let existing = if args.force {
-        Existing::Replace
-    } else {
-        Existing::ReplaceOnly {
-            is_ours: &is_ours,
-            help: "pass --force to replace it, or choose another --out",
-        }
-    };
+    let help = "pass --force to replace it, or choose another --out";
+    let existing = Existing::own_output(args.force, &is_ours, help);
     let mut count = 0;
     replace_dir(&out, existing, |dir| -> anyhow::Result<()> {
         write_html(&dir.join("report.html"), &report.html)?;

@@ -122,49 +122,29 @@ pub fn stage_plots(series: &StageSeries) -> Vec<NamedPlot> {
         );
     }
 
-    let lengths: Vec<String> = [
-        names::COMPLETION_LENGTH_MAX,
-        names::COMPLETION_LENGTH,
-        names::COMPLETION_LENGTH_MIN,
-    ]
-    .iter()
-    .filter(|n| names.iter().any(|m| m == *n))
-    .map(|n| n.to_string())
-    .collect();
-    if !lengths.is_empty() {
-        let lines = lengths
-            .iter()
-            .map(|n| {
-                let label = match n.as_str() {
-                    names::COMPLETION_LENGTH => "mean",
-                    names::COMPLETION_LENGTH_MAX => "max",
-                    _ => "min",
-                };
-                Series::new(label, series.values(n))
-            })
-            .collect();
-        add(
-            &mut used,
-            "completion-length",
-            format!("{stage}: completion length"),
-            "tokens",
-            lines,
-            &lengths,
-        );
-    }
-
-    // How answers are reached (crate::metrics::mechanism): the worked mode's share and
-    // each mode's accuracy on one plot, lengths of correct and incorrect completions on
-    // another.
+    // Plots of a few metrics each, drawn with those the stage logs, each line labelled:
+    // completion lengths; how answers are reached (crate::metrics::mechanism), the worked
+    // mode's share and each mode's accuracy on one plot, lengths of correct and incorrect
+    // completions on another.
     for (what, title, y_label, members) in [
+        (
+            "completion-length",
+            "completion length",
+            "tokens",
+            &[
+                (names::COMPLETION_LENGTH_MAX, "max"),
+                (names::COMPLETION_LENGTH, "mean"),
+                (names::COMPLETION_LENGTH_MIN, "min"),
+            ][..],
+        ),
         (
             "worked-mode",
             "worked mode: share, and accuracy of each mode",
             "share",
             &[
-                names::WORKED_SHARE,
-                names::ACCURACY_WORKED,
-                names::ACCURACY_SHORTCUT,
+                (names::WORKED_SHARE, names::WORKED_SHARE),
+                (names::ACCURACY_WORKED, names::ACCURACY_WORKED),
+                (names::ACCURACY_SHORTCUT, names::ACCURACY_SHORTCUT),
             ][..],
         ),
         (
@@ -172,28 +152,32 @@ pub fn stage_plots(series: &StageSeries) -> Vec<NamedPlot> {
             "completion length of correct and incorrect completions",
             "tokens",
             &[
-                names::COMPLETION_LEN_CORRECT,
-                names::COMPLETION_LEN_INCORRECT,
+                (names::COMPLETION_LEN_CORRECT, names::COMPLETION_LEN_CORRECT),
+                (
+                    names::COMPLETION_LEN_INCORRECT,
+                    names::COMPLETION_LEN_INCORRECT,
+                ),
             ][..],
         ),
     ] {
-        let present: Vec<String> = members
+        let present: Vec<(&str, &str)> = members
             .iter()
-            .filter(|n| names.iter().any(|m| m == *n))
-            .map(|n| n.to_string())
+            .copied()
+            .filter(|(n, _)| names.iter().any(|m| m == n))
             .collect();
         if !present.is_empty() {
             let lines = present
                 .iter()
-                .map(|n| Series::new(n.clone(), series.values(n)))
+                .map(|(n, label)| Series::new(*label, series.values(n)))
                 .collect();
+            let metrics: Vec<String> = present.iter().map(|(n, _)| n.to_string()).collect();
             add(
                 &mut used,
                 what,
                 format!("{stage}: {title}"),
                 y_label,
                 lines,
-                &present,
+                &metrics,
             );
         }
     }

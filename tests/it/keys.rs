@@ -105,56 +105,21 @@ const ONLY_RL: &[&str] = &["rl"];
 #[test]
 fn edits_that_change_the_output_change_the_key() {
     let original = keys(BASE);
+    #[rustfmt::skip]
     let edits = [
-        (
-            "its own parameter",
-            BASE.replace("learning_rate: 1.0e-5", "learning_rate: 2.0e-5"),
-            ONLY_RL,
-        ),
-        (
-            "a reward weight",
-            BASE.replace("format: 0.5", "format: 0.25"),
-            ONLY_RL,
-        ),
-        (
-            "an added reward",
-            BASE.replace("format: 0.5}", "format: 0.5, tag_count: 0.1}"),
-            ONLY_RL,
-        ),
-        (
-            "an upstream parameter",
-            BASE.replace("max_steps: 10", "max_steps: 11"),
-            FROM_BASE_ON,
-        ),
-        (
-            "the dataset declaration",
-            BASE.replace("num_samples: 100", "num_samples: 101"),
-            EVERY_STAGE,
-        ),
-        ("the seed", BASE.replace("seed: 1", "seed: 2"), EVERY_STAGE),
-        (
-            "the backend",
-            BASE.replace("seed: 1", "seed: 1\nbackend: wgpu"),
-            EVERY_STAGE,
-        ),
-        (
-            "the dtype",
-            BASE.replace("seed: 1", "seed: 1\ndtype: bf16"),
-            EVERY_STAGE,
-        ),
-        (
-            "the model architecture",
-            BASE.replace("{preset: tiny}", "{preset: tiny, num_hidden_layers: 3}"),
-            FROM_BASE_ON,
-        ),
-        (
-            "a default the stage uses",
-            BASE.replace("seed: 1\n", "seed: 1\ndefaults: {temperature: 0.7}\n"),
-            ONLY_RL,
-        ),
+        ("its own parameter", "learning_rate: 1.0e-5", "learning_rate: 2.0e-5", ONLY_RL),
+        ("a reward weight", "format: 0.5", "format: 0.25", ONLY_RL),
+        ("an added reward", "format: 0.5}", "format: 0.5, tag_count: 0.1}", ONLY_RL),
+        ("an upstream parameter", "max_steps: 10", "max_steps: 11", FROM_BASE_ON),
+        ("the dataset declaration", "num_samples: 100", "num_samples: 101", EVERY_STAGE),
+        ("the seed", "seed: 1", "seed: 2", EVERY_STAGE),
+        ("the backend", "seed: 1", "seed: 1\nbackend: wgpu", EVERY_STAGE),
+        ("the dtype", "seed: 1", "seed: 1\ndtype: bf16", EVERY_STAGE),
+        ("the model architecture", "{preset: tiny}", "{preset: tiny, num_hidden_layers: 3}", FROM_BASE_ON),
+        ("a default the stage uses", "seed: 1\n", "seed: 1\ndefaults: {temperature: 0.7}\n", ONLY_RL),
     ];
-    for (what, edited, changed) in edits {
-        let new = keys(&edited);
+    for (what, from, to, changed) in edits {
+        let new = keys(&BASE.replace(from, to));
         for (stage, key) in &original {
             let should_change = changed.contains(&stage.as_str());
             assert_eq!(
@@ -256,16 +221,18 @@ fn ablation_arms_share_every_equal_upstream_stage() {
     assert_eq!(low_a.key, key_of(BASE, "rl"));
 }
 
+/// `BASE` with `line` added to the `rl` stage.
+fn rl_with(line: &str) -> String {
+    BASE.replace(
+        "    learning_rate: 1.0e-5\n",
+        &format!("    learning_rate: 1.0e-5\n{line}"),
+    )
+}
+
 #[test]
 fn gradient_checkpointing_off_is_the_key_of_a_stage_that_never_set_it() {
-    let off = BASE.replace(
-        "    learning_rate: 1.0e-5\n",
-        "    learning_rate: 1.0e-5\n    gradient_checkpointing: false\n",
-    );
-    let on = BASE.replace(
-        "    learning_rate: 1.0e-5\n",
-        "    learning_rate: 1.0e-5\n    gradient_checkpointing: true\n",
-    );
+    let off = rl_with("    gradient_checkpointing: false\n");
+    let on = rl_with("    gradient_checkpointing: true\n");
     assert_eq!(key_of(BASE, "rl"), key_of(&off, "rl"));
     assert_ne!(key_of(BASE, "rl"), key_of(&on, "rl"));
     assert_eq!(
@@ -277,12 +244,7 @@ fn gradient_checkpointing_off_is_the_key_of_a_stage_that_never_set_it() {
 
 #[test]
 fn token_ratios_are_the_key_of_a_stage_that_never_set_them() {
-    let with = |line: &str| {
-        BASE.replace(
-            "    learning_rate: 1.0e-5\n",
-            &format!("    learning_rate: 1.0e-5\n{line}"),
-        )
-    };
+    let with = rl_with;
     let token = with("    importance_sampling_level: token\n");
     let sequence = with("    importance_sampling_level: sequence\n");
     let filtered = with("    dynamic_sampling: {metric: accuracy, max_rounds: 3}\n");
@@ -297,12 +259,7 @@ fn token_ratios_are_the_key_of_a_stage_that_never_set_them() {
 
 #[test]
 fn lora_changes_its_stages_key_and_pefts_defaults_written_out_do_not() {
-    let with = |stage_line: &str| {
-        BASE.replace(
-            "    learning_rate: 1.0e-5\n",
-            &format!("    learning_rate: 1.0e-5\n{stage_line}"),
-        )
-    };
+    let with = rl_with;
     let lora = with("    lora: {}\n");
     // PEFT's defaults written out are `lora: {}`.
     let written = with(

@@ -130,11 +130,16 @@ fn check_layers(graph: &BTreeMap<String, BTreeSet<String>>, layers: &[&[&str]]) 
     wrong
 }
 
+/// The imports between the top-level modules under `dir` have no cycle and keep to
+/// `layers` (`check_layers`).
+fn assert_imports_run_down(dir: &str, layers: &[&[&str]]) {
+    let graph = import_graph(&repo_root().join(dir));
+    assert_eq!(find_cycle(&graph), None, "{graph:#?}");
+    assert_eq!(check_layers(&graph, layers), Vec::<String>::new());
+}
+
 #[test]
 fn the_front_end_imports_run_down_its_layers() {
-    let root = repo_root().join("crates/core/src");
-    let graph = import_graph(&root);
-    assert_eq!(find_cycle(&graph), None, "{graph:#?}");
     let layers: &[&[&str]] = &[
         &["diag", "user_file", "metric_names"],
         &["syntax"],
@@ -147,14 +152,11 @@ fn the_front_end_imports_run_down_its_layers() {
         &["check"],
         &["plan"],
     ];
-    assert_eq!(check_layers(&graph, layers), Vec::<String>::new());
+    assert_imports_run_down("crates/core/src", layers);
 }
 
 #[test]
 fn execution_and_reports_import_down_their_layers() {
-    let root = repo_root().join("src");
-    let graph = import_graph(&root);
-    assert_eq!(find_cycle(&graph), None, "{graph:#?}");
     // The front end's modules (re-exported from r1flow-core) lie below all of these.
     let layers: &[&[&str]] = &[
         &["store", "output_dir", "chat_isolation"],
@@ -163,7 +165,7 @@ fn execution_and_reports_import_down_their_layers() {
         &["runners", "report"],
         &["cli"],
     ];
-    assert_eq!(check_layers(&graph, layers), Vec::<String>::new());
+    assert_imports_run_down("src", layers);
 }
 
 /// ARCHITECTURE.md: a chat template is rendered in this process only by the renderer

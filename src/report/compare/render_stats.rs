@@ -62,16 +62,30 @@ impl Statistics {
             .collect()
     }
 
-    /// A titled block: the legend, aligned columns, then the notes.
-    pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        if self.is_empty() {
-            return out;
-        }
-        out.push_str("\nIs the difference real?\n");
+    /// How the text and Markdown blocks open: `title`, then the legend a line each.
+    fn opening(&self, title: &str) -> String {
+        let mut out = title.to_string();
         for line in self.legend() {
             let _ = writeln!(out, "{line}");
         }
+        out
+    }
+
+    /// The notes, a line each: what could not be compared.
+    fn not_compared(&self) -> String {
+        let mut out = String::new();
+        for note in &self.notes {
+            let _ = writeln!(out, "not compared: {note}");
+        }
+        out
+    }
+
+    /// A titled block: the legend, aligned columns, then the notes.
+    pub fn to_text(&self) -> String {
+        if self.is_empty() {
+            return String::new();
+        }
+        let mut out = self.opening("\nIs the difference real?\n");
         let headers = Self::headers();
         let cells = self.cells();
         if !cells.is_empty() {
@@ -105,22 +119,16 @@ impl Statistics {
                 let _ = writeln!(out, "{}", line.trim_end());
             }
         }
-        for note in &self.notes {
-            let _ = writeln!(out, "not compared: {note}");
-        }
+        out.push_str(&self.not_compared());
         out
     }
 
     /// A bold title, the legend, a table, the notes.
     pub fn to_markdown(&self) -> String {
-        let mut out = String::new();
         if self.is_empty() {
-            return out;
+            return String::new();
         }
-        out.push_str("\n**Is the difference real?**\n\n");
-        for line in self.legend() {
-            let _ = writeln!(out, "{line}");
-        }
+        let mut out = self.opening("\n**Is the difference real?**\n\n");
         let cells = self.cells();
         if !cells.is_empty() {
             let numeric: Vec<bool> = cells[0]
@@ -132,9 +140,7 @@ impl Statistics {
         }
         if !self.notes.is_empty() {
             out.push('\n');
-            for note in &self.notes {
-                let _ = writeln!(out, "not compared: {note}");
-            }
+            out.push_str(&self.not_compared());
         }
         out
     }

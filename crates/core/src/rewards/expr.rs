@@ -218,6 +218,9 @@ pub(crate) fn parse_decimal(text: &str) -> Option<(Rational, bool)> {
     Some((value, frac.is_some()))
 }
 
+/// The arithmetic of a binary operator.
+type BinaryOperation = fn(Rational, Rational) -> Result<Rational, ArithmeticError>;
+
 struct Parser<'t> {
     tokens: &'t [Token],
     pos: usize,
@@ -236,41 +239,35 @@ impl Parser<'_> {
     }
 
     fn expr(&mut self, depth: usize) -> Result<Rational, ExprError> {
-        let mut value = self.term(depth)?;
-        while let Some(t) = self.peek() {
-            let add = match t.kind {
-                TokenKind::Plus => true,
-                TokenKind::Minus => false,
-                _ => break,
-            };
-            self.pos += 1;
-            self.operators += 1;
-            let rhs = self.term(depth)?;
-            value = if add {
-                value.checked_add(rhs)?
-            } else {
-                value.checked_sub(rhs)?
-            };
-        }
-        Ok(value)
+        self.chain(depth, Self::term, |kind| match kind {
+            TokenKind::Plus => Some(Rational::checked_add),
+            TokenKind::Minus => Some(Rational::checked_sub),
+            _ => None,
+        })
     }
 
     fn term(&mut self, depth: usize) -> Result<Rational, ExprError> {
-        let mut value = self.unary(depth)?;
-        while let Some(t) = self.peek() {
-            let multiply = match t.kind {
-                TokenKind::Star => true,
-                TokenKind::Slash => false,
-                _ => break,
-            };
+        self.chain(depth, Self::unary, |kind| match kind {
+            TokenKind::Star => Some(Rational::checked_mul),
+            TokenKind::Slash => Some(Rational::checked_div),
+            _ => None,
+        })
+    }
+
+    /// One precedence level: `operand`s joined left to right by the operators
+    /// `operation` gives the arithmetic of.
+    fn chain(
+        &mut self,
+        depth: usize,
+        operand: fn(&mut Self, usize) -> Result<Rational, ExprError>,
+        operation: fn(TokenKind) -> Option<BinaryOperation>,
+    ) -> Result<Rational, ExprError> {
+        let mut value = operand(self, depth)?;
+        while let Some(apply) = self.peek().and_then(|t| operation(t.kind)) {
             self.pos += 1;
             self.operators += 1;
-            let rhs = self.unary(depth)?;
-            value = if multiply {
-                value.checked_mul(rhs)?
-            } else {
-                value.checked_div(rhs)?
-            };
+            let rhs = operand(self, depth)?;
+            value = apply(value, rhs)?;
         }
         Ok(value)
     }

@@ -1,11 +1,13 @@
 //! Stage kind `dataset`: materialises an entry of `datasets:` (a task generator or a JSONL
 //! file) into prompts with a fixed train/test split and a prompt template.
 
-use super::kind_config::kind_config;
-use super::{FieldChecks, InputField, Need, Output, StageConfig};
+use super::kind_config::{default_true, kind_config};
+use super::{FieldChecks, InputField, KindChecks, Need, Output};
 use crate::manifest::{PromptTemplate, RecordShape, TemplateName, TestSize};
 
 kind_config! {
+    kind = "dataset", implementation = 1, output_of = Self::shape;
+
     /// `kind: dataset` — the prompts (and answers, solutions or preference pairs) of one
     /// declared dataset, shuffled by seed and split into train and test sets that never overlap.
     pub struct DatasetStage {
@@ -29,13 +31,11 @@ kind_config! {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub limit: Option<usize>,
         /// Shuffle before splitting. Default true.
-        #[serde(default = "DatasetStage::default_shuffle")]
+        #[serde(default = "default_true")]
         pub shuffle: bool,
         /// Seed of generation and shuffling; defaults to the manifest's `seed`. Set it to keep
         /// the data fixed across a seed ablation.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[resolved(required)]
-        pub seed: Option<u64>,
+        seed,
     }
     [resources]
 
@@ -50,22 +50,17 @@ impl DatasetStage {
     fn default_test_size() -> TestSize {
         TestSize::Number(0.1)
     }
-    fn default_shuffle() -> bool {
-        true
-    }
-}
 
-impl StageConfig for DatasetStage {
-    const KIND: &'static str = "dataset";
-    const IMPLEMENTATION: u32 = 1;
-
-    fn output(&self, inputs: &[Output]) -> Output {
+    /// Its records' shape: the source's (a JSONL file's), else prompts (a generator's).
+    fn shape(&self, inputs: &[Output]) -> Output {
         match inputs.first() {
             Some(Output::Dataset(shape)) => Output::Dataset(*shape),
             _ => Output::Dataset(RecordShape::Prompts),
         }
     }
+}
 
+impl KindChecks for DatasetStage {
     fn check(&self, checks: &mut FieldChecks<'_>) {
         let TestSize::Number(size) = self.test_size;
         let valid = (size > 0.0 && size < 1.0) || (size >= 1.0 && size.fract() == 0.0);

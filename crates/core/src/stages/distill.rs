@@ -4,15 +4,16 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::kind_config::kind_config;
-use super::{FieldChecks, InputField, Need, Output, StageConfig};
-use crate::manifest::Defaults;
+use super::kind_config::{default_usize, kind_config};
+use super::sft::sft_defaults;
+use super::{FieldChecks, InputField, KindChecks, Need, Output};
 
 /// How the student learns from the teacher.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DistillMode {
     /// Cross-entropy on the teacher's sampled completions (what R1 did).
+    #[default]
     Sft,
     /// Token-level KL divergence to the teacher's next-token distributions on the
     /// teacher's samples, at the completion tokens only (direction: `kl`). Teacher and
@@ -21,16 +22,20 @@ pub enum DistillMode {
 }
 
 /// Direction of the KL divergence in `logits` mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KlDirection {
     /// KL(teacher ‖ student): mass-covering.
+    #[default]
     Forward,
     /// KL(student ‖ teacher): mode-seeking.
     Reverse,
 }
 
 kind_config! {
+    // As `sft`'s defaults: R1 distilled with plain SFT.
+    kind = "distill", implementation = 3, trains, output = Output::Model, defaults = sft_defaults();
+
     /// `kind: distill` — one student learns from a teacher's samples: by SFT on them, or by
     /// matching the teacher's token distributions on them. Several students are several
     /// stages, or one stage with an ablation axis over `student` (variants share every
@@ -48,21 +53,19 @@ kind_config! {
         #[input(InputField::Teacher, Need::Model)]
         pub teacher: Option<String>,
         /// `sft` (default) or `logits`.
-        #[serde(default = "DistillStage::default_mode")]
+        #[serde(default)]
         #[resolved(objective: DistillObjective = DistillStage::objective)]
         pub mode: DistillMode,
         /// KL direction in `logits` mode. Default `forward`.
-        #[serde(default = "DistillStage::default_kl")]
+        #[serde(default)]
         #[resolved(skip)]
         pub kl: KlDirection,
         /// Training sequence length in tokens. Default 1024.
-        #[serde(default = "DistillStage::default_max_seq_length")]
+        #[serde(default = "default_usize::<1024>")]
         #[sequences(window)]
         pub max_seq_length: usize,
         /// Seed of data order; defaults to the manifest's `seed`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[resolved(required)]
-        pub seed: Option<u64>,
+        seed,
     }
     [training, resources]
 
@@ -71,16 +74,6 @@ kind_config! {
 }
 
 impl DistillStage {
-    fn default_mode() -> DistillMode {
-        DistillMode::Sft
-    }
-    fn default_kl() -> KlDirection {
-        KlDirection::Forward
-    }
-    fn default_max_seq_length() -> usize {
-        1024
-    }
-
     /// What the student learns: `mode`, with `kl` in `logits` mode.
     fn objective(&self) -> DistillObjective {
         match self.mode {
@@ -90,20 +83,7 @@ impl DistillStage {
     }
 }
 
-impl StageConfig for DistillStage {
-    const KIND: &'static str = "distill";
-    const IMPLEMENTATION: u32 = 3;
-    const TRAINS: bool = true;
-
-    fn output(&self, _inputs: &[Output]) -> Output {
-        Output::Model
-    }
-
-    /// As `sft` (R1 distilled with plain SFT).
-    fn builtin_defaults() -> Defaults {
-        super::sft::sft_defaults()
-    }
-
+impl KindChecks for DistillStage {
     fn check(&self, checks: &mut FieldChecks<'_>) {
         checks.ensure(
             self.mode != DistillMode::Logits || self.gradient_checkpointing != Some(true),

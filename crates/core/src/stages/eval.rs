@@ -5,19 +5,22 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::kind_config::kind_config;
-use super::{FieldChecks, InputField, Need, Output, RewardRole, StageConfig};
-use crate::manifest::Defaults;
+use super::kind_config::{default_usize, kind_config};
+use super::rejection_sampling::sampling_defaults;
+use super::{FieldChecks, InputField, KindChecks, Need, Output, RewardRole};
 
 /// Which split of the prompts to evaluate on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EvalSplit {
     Train,
+    #[default]
     Test,
 }
 
 kind_config! {
+    kind = "eval", implementation = 2, runs_model, output = Output::Metrics, defaults = sampling_defaults();
+
     /// `kind: eval` — metrics of a model on prompts.
     pub struct EvalStage {
         /// The model to evaluate.
@@ -27,10 +30,10 @@ kind_config! {
         #[input(InputField::Prompts, Need::Prompts)]
         pub prompts: String,
         /// `test` (default, held out) or `train`.
-        #[serde(default = "EvalStage::default_split")]
+        #[serde(default)]
         pub split: EvalSplit,
         /// Samples per prompt (n): pass@1 is the mean correctness over them. Default 8.
-        #[serde(default = "EvalStage::default_num_samples")]
+        #[serde(default = "default_usize::<8>")]
         pub num_samples: usize,
         /// The k of pass@k and cons@k (each ≤ `num_samples`). Default: `num_samples`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -45,9 +48,7 @@ kind_config! {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub limit: Option<usize>,
         /// Seed of sampling; defaults to the manifest's `seed`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[resolved(required)]
-        pub seed: Option<u64>,
+        seed,
     }
     [generation, resources]
 
@@ -56,12 +57,6 @@ kind_config! {
 }
 
 impl EvalStage {
-    fn default_split() -> EvalSplit {
-        EvalSplit::Test
-    }
-    fn default_num_samples() -> usize {
-        8
-    }
     fn default_rewards() -> IndexMap<String, f64> {
         IndexMap::from([("accuracy".to_string(), 1.0), ("format".to_string(), 1.0)])
     }
@@ -76,19 +71,7 @@ impl EvalStage {
     }
 }
 
-impl StageConfig for EvalStage {
-    const KIND: &'static str = "eval";
-    const IMPLEMENTATION: u32 = 2;
-    const RUNS_MODEL: bool = true;
-
-    fn output(&self, _inputs: &[Output]) -> Output {
-        Output::Metrics
-    }
-
-    fn builtin_defaults() -> Defaults {
-        super::rejection_sampling::sampling_defaults()
-    }
-
+impl KindChecks for EvalStage {
     fn check(&self, checks: &mut FieldChecks<'_>) {
         checks.samples_per_prompt(
             self.num_samples,

@@ -6,9 +6,12 @@
 use std::path::PathBuf;
 
 use super::kind_config::kind_config;
-use super::{FieldChecks, InputField, Need, Output, StageConfig};
+use super::{FieldChecks, InputField, KindChecks, Need, Output};
 
 kind_config! {
+    // Where the directory is also copied to does not change it: `path` is not in the key.
+    kind = "export", implementation = 1, not_in_key = ["path"], output = Output::Export;
+
     /// `kind: export` — a model in HuggingFace layout (or its LoRA adapter in PEFT's),
     /// kept in the store and optionally copied to a directory.
     pub struct ExportStage {
@@ -55,16 +58,7 @@ impl ExportStage {
 /// hundred).
 const MAX_BASE_MODEL_CHARS: usize = 4096;
 
-impl StageConfig for ExportStage {
-    const KIND: &'static str = "export";
-    const IMPLEMENTATION: u32 = 1;
-    /// Where the directory is also copied to does not change it.
-    const NOT_IN_KEY: &'static [&'static str] = &["path"];
-
-    fn output(&self, _inputs: &[Output]) -> Output {
-        Output::Export
-    }
-
+impl KindChecks for ExportStage {
     fn check(&self, checks: &mut FieldChecks<'_>) {
         if let Some(base) = &self.base_model {
             checks.ensure(

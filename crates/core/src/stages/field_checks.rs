@@ -94,6 +94,19 @@ impl<'a> FieldChecks<'a> {
         );
     }
 
+    /// Reports `lora:` on a kind that does not train adapters: `message` says so and `why`
+    /// explains; the hint says how to remove it, a `defaults:` entry included.
+    pub fn refuse_lora(&mut self, lora_set: bool, message: &str, why: &str) {
+        self.ensure(
+            !lora_set,
+            "lora",
+            message,
+            format!(
+                "{why}; remove `lora:` (a `defaults:` entry reaches every training stage: set it on the stages instead)"
+            ),
+        );
+    }
+
     /// Reports `limit: 0`; `help` says what leaving `limit` out does.
     pub fn limit_at_least_one(&mut self, limit: Option<usize>, help: &str) {
         self.ensure(

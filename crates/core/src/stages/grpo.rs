@@ -4,10 +4,12 @@
 use indexmap::IndexMap;
 
 use super::kind_config::kind_config;
-use super::{FieldChecks, InputField, Need, Output, RewardRole, StageConfig};
+use super::{FieldChecks, InputField, KindChecks, Need, Output, RewardRole};
 use crate::manifest::Defaults;
 
 kind_config! {
+    kind = "grpo", implementation = 3, trains, output = Output::Model, defaults = policy_defaults();
+
     /// `kind: grpo` — sample `num_generations` completions per prompt, score them with the
     /// weighted rewards, and push the policy towards the better ones of each group.
     pub struct GrpoStage {
@@ -28,14 +30,23 @@ kind_config! {
         #[input(InputField::Reference, Need::Model)]
         pub reference: Option<String>,
         /// Seed of sampling and data order; defaults to the manifest's `seed`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[resolved(required)]
-        pub seed: Option<u64>,
+        seed,
     }
     [training, generation, policy, resources]
 
     /// A checked `grpo` stage.
     resolved pub struct Grpo;
+}
+
+impl KindChecks for GrpoStage {
+    fn check(&self, checks: &mut FieldChecks<'_>) {
+        checks.ensure(
+            !self.rewards.is_empty(),
+            "rewards",
+            "a grpo stage needs at least one reward",
+            "add e.g. `rewards: {accuracy: 1.0, format: 1.0}`",
+        );
+    }
 }
 
 /// TRL `GRPOConfig`'s training defaults, shared by `grpo` and `rlhf` (its generation and
@@ -47,28 +58,5 @@ pub(super) fn policy_defaults() -> Defaults {
         logging_steps: Some(1),
         save_steps: Some(50),
         ..Defaults::default()
-    }
-}
-
-impl StageConfig for GrpoStage {
-    const KIND: &'static str = "grpo";
-    const IMPLEMENTATION: u32 = 3;
-    const TRAINS: bool = true;
-
-    fn output(&self, _inputs: &[Output]) -> Output {
-        Output::Model
-    }
-
-    fn builtin_defaults() -> Defaults {
-        policy_defaults()
-    }
-
-    fn check(&self, checks: &mut FieldChecks<'_>) {
-        checks.ensure(
-            !self.rewards.is_empty(),
-            "rewards",
-            "a grpo stage needs at least one reward",
-            "add e.g. `rewards: {accuracy: 1.0, format: 1.0}`",
-        );
     }
 }

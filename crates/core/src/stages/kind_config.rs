@@ -7,6 +7,8 @@
 ///
 /// ```text
 /// kind_config! {
+///     kind = "KIND", implementation = 1, trains, output = Output::Model, defaults = …;
+///
 ///     /// `kind: KIND` — the schema's description.
 ///     pub struct KindStage {
 ///         /// Docs of each field (the schema's description).
@@ -14,6 +16,8 @@
 ///         #[input(InputField::X, Need::Y)]        // marker, at most one, last
 ///         pub from: String,
 ///         …
+///         /// Seed of …; defaults to the manifest's `seed`.
+///         seed,
 ///     }
 ///     [training, generation, policy, resources]   // the shared groups (`stage_config!`)
 ///
@@ -21,6 +25,20 @@
 ///     resolved pub struct Kind;
 /// }
 /// ```
+///
+/// The first line is the kind's `StageConfig`, one fact at a time:
+///
+/// - `kind = "KIND"`: what `kind:` says (`KIND`).
+/// - `implementation = N`: its `IMPLEMENTATION` (bumped whenever its output changes for the
+///   same config).
+/// - `trains` (`TRAINS`) or `runs_model` (`RUNS_MODEL`), for a kind that trains a model or
+///   computes with one.
+/// - `not_in_key = ["FIELD", …]`: its own fields left out of its cache key (`NOT_IN_KEY`).
+/// - `output = OUTPUT`: what it produces, or `output_of = FUNCTION` where that depends on
+///   the config or its inputs (`FUNCTION(&config, inputs)`).
+/// - `defaults = DEFAULTS`: its `builtin_defaults()`, where the kind has its own.
+///
+/// Its own rules are its `KindChecks` impl, beside the macro.
 ///
 /// The config struct is `stage_config!`'s (the shared groups spliced in) with the derives
 /// every kind's config has, and unknown keys denied. A field's marker says what it is:
@@ -39,23 +57,79 @@
 /// - `#[resolved(NAME: TYPE = FUNCTION)]`: resolves to `NAME`, computed by
 ///   `FUNCTION(&config)` (e.g. from this field and others marked `skip`).
 /// - `#[resolved(skip)]`: read only by another field's `FUNCTION`.
-/// - `#[resolved(required)]`: an `Option<T>` that check fills (the seed); resolves to `T`,
-///   and is `Unset` if nothing filled it.
+/// - `#[resolved(required)]`: an `Option<T>` that check fills; resolves to `T`, and is
+///   `Unset` if nothing filled it.
+///
+/// `seed,` (with its docs, which say what the seed decides in this kind) is the stage's
+/// seed: `seed: Option<u64>`, left out of the manifest when unset and `required`, as check
+/// fills it from the manifest's `seed`.
 ///
 /// The resolved struct holds the settings in field order, then each shared group's
 /// resolved settings (`training`, `generation`, `policy`), then the `required` fields.
 macro_rules! kind_config {
     (
+        $($fact:ident $(= $value:expr)?),+ ;
         $(#[doc = $doc:literal])*
         pub struct $name:ident { $($fields:tt)* }
         [$($group:ident),* $(,)?]
         $(#[doc = $resolved_doc:literal])*
         resolved pub struct $resolved:ident;
     ) => {
+        impl $crate::stages::StageConfig for $name {
+            $( $crate::stages::kind_config::kind_config!(@fact $fact $(= $value)?); )+
+        }
+
         $crate::stages::kind_config::kind_config!(@field
             { [$(#[doc = $doc])*] $name [$($group)*] [$(#[doc = $resolved_doc])*] $resolved }
             [] [] [] [] []
             $($fields)*
+        );
+    };
+
+    // The kind's `StageConfig`, a fact at a time.
+    (@fact kind = $kind:expr) => {
+        const KIND: &'static str = $kind;
+    };
+    (@fact implementation = $implementation:expr) => {
+        const IMPLEMENTATION: u32 = $implementation;
+    };
+    (@fact trains) => {
+        const TRAINS: bool = true;
+    };
+    (@fact runs_model) => {
+        const RUNS_MODEL: bool = true;
+    };
+    (@fact not_in_key = $fields:expr) => {
+        const NOT_IN_KEY: &'static [&'static str] = &$fields;
+    };
+    (@fact output = $output:expr) => {
+        fn output(&self, _inputs: &[$crate::stages::Output]) -> $crate::stages::Output {
+            $output
+        }
+    };
+    (@fact output_of = $function:expr) => {
+        fn output(&self, inputs: &[$crate::stages::Output]) -> $crate::stages::Output {
+            $function(self, inputs)
+        }
+    };
+    (@fact defaults = $defaults:expr) => {
+        fn builtin_defaults() -> $crate::manifest::Defaults {
+            $defaults
+        }
+    };
+
+    // The stage's seed: an optional field check fills from the manifest's `seed`.
+    (@field $head:tt $config:tt $inputs:tt $rewards:tt $own:tt $required:tt
+        $(#[doc = $doc:literal])*
+        seed, $($rest:tt)*
+    ) => {
+        $crate::stages::kind_config::kind_config!(@field $head $config $inputs $rewards $own
+            $required
+            $(#[doc = $doc])*
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[resolved(required)]
+            pub seed: Option<u64>,
+            $($rest)*
         );
     };
 
@@ -300,3 +374,14 @@ macro_rules! kind_config {
     };
 }
 pub(crate) use kind_config;
+
+/// A field's default of `N` (`#[serde(default = "default_usize::<N>")]`: serde names a
+/// function).
+pub(super) fn default_usize<const N: usize>() -> usize {
+    N
+}
+
+/// A field's default of `true`.
+pub(super) fn default_true() -> bool {
+    true
+}

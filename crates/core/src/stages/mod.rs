@@ -207,8 +207,11 @@ pub trait StageFields {
     fn resolve(&self) -> Result<Self::Resolved, Unset>;
 }
 
-/// The behaviour every stage kind's config provides beyond its fields.
-pub trait StageConfig: StageFields + Serialize + DeserializeOwned + JsonSchema + Clone {
+/// What every stage kind's config says of itself beyond its fields (`kind_config!`'s first
+/// line generates it).
+pub trait StageConfig:
+    StageFields + KindChecks + Serialize + DeserializeOwned + JsonSchema + Clone
+{
     /// The `kind:` a manifest writes.
     const KIND: &'static str;
     /// Bumped whenever the kind's implementation changes its output for the same config;
@@ -231,7 +234,10 @@ pub trait StageConfig: StageFields + Serialize + DeserializeOwned + JsonSchema +
     fn builtin_defaults() -> Defaults {
         Defaults::default()
     }
+}
 
+/// The rules of a kind's own fields, written beside its `kind_config!`.
+pub trait KindChecks {
     /// Checks that concern this kind alone (shared fields are checked elsewhere).
     fn check(&self, checks: &mut FieldChecks<'_>);
 }

@@ -7,8 +7,8 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::kind_config::kind_config;
-use super::{FieldChecks, InputField, Need, Output, RewardRole, StageConfig};
+use super::kind_config::{default_true, default_usize, kind_config};
+use super::{FieldChecks, InputField, KindChecks, Need, Output, RewardRole};
 use crate::manifest::{Defaults, RecordShape};
 
 /// What a rejection-sampling stage writes.
@@ -31,6 +31,8 @@ impl RejectionEmit {
 }
 
 kind_config! {
+    kind = "rejection_sampling", implementation = 2, runs_model, output_of = Self::emitted, defaults = sampling_defaults();
+
     /// `kind: rejection_sampling` — n samples per prompt, filtered by reward thresholds,
     /// format and deduplication; emits the kept samples, or preference pairs of kept and
     /// rejected samples (`emit: preferences`).
@@ -42,7 +44,7 @@ kind_config! {
         #[input(InputField::Prompts, Need::Prompts)]
         pub prompts: String,
         /// Samples drawn per prompt. Default 8.
-        #[serde(default = "RejectionSamplingStage::default_num_samples")]
+        #[serde(default = "default_usize::<8>")]
         pub num_samples: usize,
         /// Minimum score per reward (name → threshold) a sample must reach to be kept,
         /// e.g. `{accuracy: 1.0}`.
@@ -50,13 +52,13 @@ kind_config! {
         #[rewards(RewardRole::Thresholds)]
         pub thresholds: IndexMap<String, f64>,
         /// Keep only samples in the strict R1 format. Default true.
-        #[serde(default = "RejectionSamplingStage::default_true")]
+        #[serde(default = "default_true")]
         pub require_format: bool,
         /// Drop repeated completions of the same prompt. Default true.
-        #[serde(default = "RejectionSamplingStage::default_true")]
+        #[serde(default = "default_true")]
         pub dedup: bool,
         /// Keep at most this many samples (or pairs) per prompt. Default 1.
-        #[serde(default = "RejectionSamplingStage::default_max_per_prompt")]
+        #[serde(default = "default_usize::<1>")]
         pub max_per_prompt: usize,
         /// `completions` (default): an SFT dataset of the samples that pass.
         /// `preferences`: preference pairs, chosen = passes the thresholds and format
@@ -70,9 +72,7 @@ kind_config! {
         #[resolved(serde(default, skip_serializing_if = "Option::is_none"))]
         pub limit: Option<usize>,
         /// Seed of sampling; defaults to the manifest's `seed`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[resolved(required)]
-        pub seed: Option<u64>,
+        seed,
     }
     [generation, resources]
 
@@ -81,43 +81,16 @@ kind_config! {
 }
 
 impl RejectionSamplingStage {
-    fn default_num_samples() -> usize {
-        8
-    }
-    fn default_true() -> bool {
-        true
-    }
-    fn default_max_per_prompt() -> usize {
-        1
-    }
-}
-
-/// The sampling settings R1 and open-r1 use for evaluation and data generation (the
-/// other generation defaults are the declared ones).
-pub(super) fn sampling_defaults() -> Defaults {
-    Defaults {
-        temperature: Some(0.6),
-        top_p: Some(0.95),
-        ..Defaults::default()
-    }
-}
-
-impl StageConfig for RejectionSamplingStage {
-    const KIND: &'static str = "rejection_sampling";
-    const IMPLEMENTATION: u32 = 2;
-    const RUNS_MODEL: bool = true;
-
-    fn output(&self, _inputs: &[Output]) -> Output {
+    /// What it writes: the samples that pass, or preference pairs.
+    fn emitted(&self, _inputs: &[Output]) -> Output {
         Output::Dataset(match self.emit {
             RejectionEmit::Completions => RecordShape::Completions,
             RejectionEmit::Preferences => RecordShape::Preferences,
         })
     }
+}
 
-    fn builtin_defaults() -> Defaults {
-        sampling_defaults()
-    }
-
+impl KindChecks for RejectionSamplingStage {
     fn check(&self, checks: &mut FieldChecks<'_>) {
         checks.samples_per_prompt(
             self.num_samples,
@@ -142,5 +115,15 @@ impl StageConfig for RejectionSamplingStage {
             "this stage keeps every sample: it has no thresholds and does not require the format",
             "add e.g. `thresholds: {accuracy: 1.0}` or `require_format: true`",
         );
+    }
+}
+
+/// The sampling settings R1 and open-r1 use for evaluation and data generation (the
+/// other generation defaults are the declared ones).
+pub(super) fn sampling_defaults() -> Defaults {
+    Defaults {
+        temperature: Some(0.6),
+        top_p: Some(0.95),
+        ..Defaults::default()
     }
 }

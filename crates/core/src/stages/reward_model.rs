@@ -1,11 +1,13 @@
 //! Stage kind `reward_model`: a scalar-head model trained on preference pairs with the
 //! Bradley–Terry loss, for the `model` reward of RLHF.
 
-use super::kind_config::kind_config;
-use super::{FieldChecks, InputField, Need, Output, StageConfig};
+use super::kind_config::{default_usize, kind_config};
+use super::{FieldChecks, InputField, KindChecks, Need, Output};
 use crate::manifest::Defaults;
 
 kind_config! {
+    kind = "reward_model", implementation = 3, trains, output = Output::RewardModel, defaults = reward_defaults();
+
     /// `kind: reward_model` — a backbone with a scalar head on the last token's final
     /// hidden state, trained with the Bradley–Terry loss −log σ(score(chosen) −
     /// score(rejected)) (TRL's `RewardTrainer`); reports pair accuracy and mean margin on
@@ -23,7 +25,7 @@ kind_config! {
         /// Training sequence length in tokens (prompt + completion + EOS); longer texts
         /// lose tokens from their start, so the completion's end is always scored.
         /// Default 1024 (TRL's `max_length`).
-        #[serde(default = "RewardModelStage::default_max_seq_length")]
+        #[serde(default = "default_usize::<1024>")]
         #[sequences(window)]
         pub max_seq_length: usize,
         /// Adds `coefficient · mean((score(chosen) + score(rejected))²)` to the loss to keep
@@ -35,9 +37,7 @@ kind_config! {
         )]
         pub center_rewards_coefficient: f64,
         /// Seed of the head's initialisation and data order; defaults to the manifest's `seed`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[resolved(required)]
-        pub seed: Option<u64>,
+        seed,
     }
     [training, resources]
 
@@ -46,10 +46,6 @@ kind_config! {
 }
 
 impl RewardModelStage {
-    fn default_max_seq_length() -> usize {
-        1024
-    }
-
     fn off() -> f64 {
         0.0
     }
@@ -59,31 +55,12 @@ impl RewardModelStage {
     }
 }
 
-impl StageConfig for RewardModelStage {
-    const KIND: &'static str = "reward_model";
-    const IMPLEMENTATION: u32 = 3;
-    const TRAINS: bool = true;
-
-    fn output(&self, _inputs: &[Output]) -> Output {
-        Output::RewardModel
-    }
-
-    /// TRL `RewardConfig` (transformers `TrainingArguments`) defaults.
-    fn builtin_defaults() -> Defaults {
-        // TRL's RewardConfig: one epoch at transformers' 5e-5.
-        Defaults {
-            learning_rate: Some(5e-5),
-            num_train_epochs: Some(1.0),
-            ..Defaults::default()
-        }
-    }
-
+impl KindChecks for RewardModelStage {
     fn check(&self, checks: &mut FieldChecks<'_>) {
-        checks.ensure(
-            self.lora.is_none(),
-            "lora",
+        checks.refuse_lora(
+            self.lora.is_some(),
             "`lora:` is not implemented for reward models",
-            "the reward model's scalar head is trained from scratch and PEFT would train it beside the adapters (`modules_to_save`), which r1flow does not do yet; remove `lora:` (a `defaults:` entry reaches every training stage: set it on the stages instead)",
+            "the reward model's scalar head is trained from scratch and PEFT would train it beside the adapters (`modules_to_save`), which r1flow does not do yet",
         );
         checks.ensure(
             self.gradient_checkpointing != Some(true),
@@ -106,5 +83,15 @@ impl StageConfig for RewardModelStage {
                 "0.01 is the usual value; leave it out to train without the centring term",
             );
         }
+    }
+}
+
+/// TRL `RewardConfig` (transformers `TrainingArguments`) defaults: one epoch at
+/// transformers' 5e-5.
+fn reward_defaults() -> Defaults {
+    Defaults {
+        learning_rate: Some(5e-5),
+        num_train_epochs: Some(1.0),
+        ..Defaults::default()
     }
 }

@@ -3,11 +3,13 @@
 
 use indexmap::IndexMap;
 
+use super::grpo::policy_defaults;
 use super::kind_config::kind_config;
-use super::{FieldChecks, InputField, Need, Output, RewardRole, StageConfig};
-use crate::manifest::Defaults;
+use super::{FieldChecks, InputField, KindChecks, Need, Output, RewardRole};
 
 kind_config! {
+    kind = "rlhf", implementation = 4, trains, output = Output::Model, defaults = policy_defaults();
+
     /// `kind: rlhf` — GRPO whose reward depends on the prompt's type: a prompt with a
     /// reference answer (reasoning) is scored by `rewards`; one without (general) by the
     /// reward model plus `general_rewards`. Logs `reward/reasoning`, `reward/general` and
@@ -38,9 +40,7 @@ kind_config! {
         #[input(InputField::Reference, Need::Model)]
         pub reference: Option<String>,
         /// Seed of sampling and data order; defaults to the manifest's `seed`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[resolved(required)]
-        pub seed: Option<u64>,
+        seed,
     }
     [training, generation, policy, resources]
 
@@ -48,19 +48,7 @@ kind_config! {
     resolved pub struct Rlhf;
 }
 
-impl StageConfig for RlhfStage {
-    const KIND: &'static str = "rlhf";
-    const IMPLEMENTATION: u32 = 4;
-    const TRAINS: bool = true;
-
-    fn output(&self, _inputs: &[Output]) -> Output {
-        Output::Model
-    }
-
-    fn builtin_defaults() -> Defaults {
-        super::grpo::policy_defaults()
-    }
-
+impl KindChecks for RlhfStage {
     fn check(&self, checks: &mut FieldChecks<'_>) {
         checks.ensure(
             !self.rewards.is_empty(),

@@ -1,11 +1,13 @@
 //! Stage kind `sft`: supervised fine-tuning on (prompt, completion) pairs, the loss on
 //! completion tokens only — R1's cold start and its round-2 SFT.
 
-use super::kind_config::kind_config;
-use super::{FieldChecks, InputField, Need, Output, StageConfig};
+use super::kind_config::{default_true, default_usize, kind_config};
+use super::{FieldChecks, InputField, KindChecks, Need, Output};
 use crate::manifest::Defaults;
 
 kind_config! {
+    kind = "sft", implementation = 3, trains, output = Output::Model, defaults = sft_defaults();
+
     /// `kind: sft` — fine-tune a model on completions.
     pub struct SftStage {
         /// The model to fine-tune.
@@ -15,20 +17,18 @@ kind_config! {
         #[input(InputField::Data, Need::Completions)]
         pub data: String,
         /// Training sequence length in tokens (prompt + completion). Default 1024.
-        #[serde(default = "SftStage::default_max_seq_length")]
+        #[serde(default = "default_usize::<1024>")]
         #[sequences(window)]
         pub max_seq_length: usize,
         /// Compute the loss on completion tokens only (TRL `completion_only_loss`).
         /// Default true.
-        #[serde(default = "SftStage::default_true")]
+        #[serde(default = "default_true")]
         pub completion_only_loss: bool,
         /// Pack several short examples into one sequence. Default false.
         #[serde(default)]
         pub packing: bool,
         /// Seed of data order; defaults to the manifest's `seed`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[resolved(required)]
-        pub seed: Option<u64>,
+        seed,
     }
     [training, resources]
 
@@ -37,12 +37,12 @@ kind_config! {
     resolved pub struct Sft;
 }
 
-impl SftStage {
-    fn default_max_seq_length() -> usize {
-        1024
-    }
-    fn default_true() -> bool {
-        true
+impl KindChecks for SftStage {
+    fn check(&self, checks: &mut FieldChecks<'_>) {
+        checks.sequence_length(
+            self.max_seq_length,
+            "a training sequence needs two tokens or more",
+        );
     }
 }
 
@@ -52,26 +52,5 @@ pub(super) fn sft_defaults() -> Defaults {
     Defaults {
         learning_rate: Some(2e-5),
         ..Defaults::default()
-    }
-}
-
-impl StageConfig for SftStage {
-    const KIND: &'static str = "sft";
-    const IMPLEMENTATION: u32 = 3;
-    const TRAINS: bool = true;
-
-    fn output(&self, _inputs: &[Output]) -> Output {
-        Output::Model
-    }
-
-    fn builtin_defaults() -> Defaults {
-        sft_defaults()
-    }
-
-    fn check(&self, checks: &mut FieldChecks<'_>) {
-        checks.sequence_length(
-            self.max_seq_length,
-            "a training sequence needs two tokens or more",
-        );
     }
 }

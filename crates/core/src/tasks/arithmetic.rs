@@ -268,6 +268,7 @@ fn step_sentence(a: i128, op: Operation, b: i128, result: i128) -> Sentence {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rewards::answer::extract_answer;
     use crate::rewards::expr::evaluate;
     use crate::rewards::rational::Rational;
 
@@ -322,12 +323,7 @@ mod tests {
             assert_eq!((&c.question, &c.answer), (&w.question, &w.answer));
             // The slip is carried to the end: the stated result is the tagged answer, and
             // it is not the reference.
-            let tagged = w
-                .solution
-                .rsplit("<answer> ")
-                .next()
-                .and_then(|a| a.strip_suffix(" </answer>"))
-                .expect("tagged answer");
+            let tagged = extract_answer(&w.solution).text().expect("tagged answer");
             assert_ne!(tagged, w.answer, "{w:?}");
             assert!(
                 w.solution.contains(&format!("= {tagged}. </think>")),
@@ -407,21 +403,20 @@ mod tests {
         }))
     }
 
+    /// The numbers of `text` between `separator`s, if each parses.
+    fn numbers<T: std::str::FromStr>(text: &str, separator: &str) -> Option<Vec<T>> {
+        text.split(separator).map(|t| t.parse().ok()).collect()
+    }
+
     /// A column step `A + B: a+b+c=ss cK rR.` read back: (what is left of the operands,
     /// terms, sum, carry out, running).
     #[allow(clippy::type_complexity)]
     fn parse_column(sentence: &str) -> Option<(Vec<u128>, Vec<u32>, u32, u32, String)> {
         let (left, sentence) = sentence.split_once(": ")?;
-        let left: Vec<u128> = left
-            .split(" + ")
-            .map(|t| t.parse().ok())
-            .collect::<Option<_>>()?;
+        let left = numbers(left, " + ")?;
         let (equation, rest) = sentence.split_once(' ')?;
         let (terms, sum) = equation.split_once('=')?;
-        let terms: Vec<u32> = terms
-            .split('+')
-            .map(|t| t.parse().ok())
-            .collect::<Option<_>>()?;
+        let terms = numbers(terms, "+")?;
         let (carry, running) = rest.split_once(' ')?;
         let carry = carry.strip_prefix('c')?.parse().ok()?;
         let running = running.strip_prefix('r')?.strip_suffix('.')?.to_string();

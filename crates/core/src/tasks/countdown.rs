@@ -246,6 +246,7 @@ fn random_equation(numbers: &[u64], rng: &mut SeededRng) -> Option<(Node, Vec<Se
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rewards::answer::extract_answer;
     use crate::rewards::expr::evaluate;
     use crate::rewards::rational::Rational;
 
@@ -300,12 +301,7 @@ mod tests {
         let mut missed = 0;
         for (c, w) in clean.iter().zip(&wrong) {
             assert_eq!((&c.question, &c.answer), (&w.question, &w.answer));
-            let tagged = w
-                .solution
-                .rsplit("<answer> ")
-                .next()
-                .and_then(|a| a.strip_suffix(" </answer>"))
-                .expect("tagged answer");
+            let tagged = extract_answer(&w.solution).text().expect("tagged answer");
             let value = evaluate(tagged).expect("parses").value;
             let target = w.countdown.as_ref().expect("metadata").target;
             if value != Rational::integer(i128::from(target)) {
