@@ -8,7 +8,7 @@ use super::{FieldChecks, InputField, KindChecks, Need, Output, RewardRole};
 use crate::manifest::Defaults;
 
 kind_config! {
-    kind = "grpo", implementation = 3, trains, output = Output::Model, defaults = policy_defaults();
+    kind = "grpo", implementation = 4, trains, output = Output::Model, defaults = policy_defaults();
 
     /// `kind: grpo` — sample `num_generations` completions per prompt, score them with the
     /// weighted rewards, and push the policy towards the better ones of each group.

@@ -6,7 +6,7 @@ use super::{FieldChecks, InputField, KindChecks, Need, Output};
 use crate::manifest::Defaults;
 
 kind_config! {
-    kind = "reward_model", implementation = 3, trains, output = Output::RewardModel, defaults = reward_defaults();
+    kind = "reward_model", implementation = 4, trains, output = Output::RewardModel, defaults = reward_defaults();
 
     /// `kind: reward_model` — a backbone with a scalar head on the last token's final
     /// hidden state, trained with the Bradley–Terry loss −log σ(score(chosen) −

@@ -8,7 +8,7 @@ use super::kind_config::kind_config;
 use super::{FieldChecks, InputField, KindChecks, Need, Output, RewardRole};
 
 kind_config! {
-    kind = "rlhf", implementation = 4, trains, output = Output::Model, defaults = policy_defaults();
+    kind = "rlhf", implementation = 5, trains, output = Output::Model, defaults = policy_defaults();
 
     /// `kind: rlhf` — GRPO whose reward depends on the prompt's type: a prompt with a
     /// reference answer (reasoning) is scored by `rewards`; one without (general) by the
