@@ -8,7 +8,9 @@
 
 use std::process::Command;
 
-use crate::support::{last_run_json, metric_series, output_hashes, repo_root, Test};
+use crate::support::{
+    last_run_json, metric_series, output_hashes, repo_root, tool_available, Test,
+};
 
 const MANIFEST: &str = r#"
 name: bitcheck
@@ -84,25 +86,19 @@ fn every_training_kind_writes_its_recorded_bits() {
     insta::assert_snapshot!(record.join("\n"));
 }
 
-/// Whether `qemu-x86_64` (Debian's qemu-user) can run a program: the emulated-CPU check is
-/// skipped (with a message) where it cannot, unless R1FLOW_REQUIRE_QEMU=1 makes that a
-/// failure (`.ci/run` installs it).
+/// Whether `qemu-x86_64` (Debian's qemu-user) can run a program; required under
+/// R1FLOW_REQUIRE_QEMU=1 (`.ci/run` installs it).
 fn qemu_available() -> bool {
     let found = Command::new("qemu-x86_64")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("R1FLOW_REQUIRE_QEMU").as_deref() != Ok("1"),
-            "R1FLOW_REQUIRE_QEMU=1, but `qemu-x86_64 --version` fails: install qemu-user"
-        );
-        eprintln!(
-            "SKIPPED the emulated-CPU bit check: qemu-x86_64 is not installed (apt-get \
-             install qemu-user; R1FLOW_REQUIRE_QEMU=1 makes this a failure)"
-        );
-    }
-    found
+    tool_available(
+        found,
+        "the emulated-CPU bit check",
+        "R1FLOW_REQUIRE_QEMU",
+        "`qemu-x86_64 --version` fails: install qemu-user",
+    )
 }
 
 /// The CPUs that produced the outputs of a run record (`runs show --json`).

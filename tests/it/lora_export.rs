@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{last_run_json, output_hashes, repo_root, Test};
+use crate::support::{last_run_json, output_hashes, repo_root, tool_available, Test};
 
 /// The Qwen2 checkpoint transformers wrote (scripts/make_qwen2_fixture.py).
 const FIXTURE: &str = "tests/fixtures/qwen2-tiny/hf";
@@ -89,25 +89,18 @@ fn output(test: &Test, name: &str) -> Vec<u8> {
     std::fs::read(test.path(&format!("store/blobs/{}/{hash}", &hash[..2]))).expect("blob")
 }
 
-/// Whether Python can run the PEFT check: it is skipped (with a message) where it cannot,
-/// unless R1FLOW_REQUIRE_PEFT=1 makes that a failure.
+/// Whether Python can run the PEFT check; required under R1FLOW_REQUIRE_PEFT=1.
 fn peft_available() -> bool {
     let found = Command::new("python3")
         .args(["-c", "import peft, transformers, torch"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("R1FLOW_REQUIRE_PEFT").as_deref() != Ok("1"),
-            "R1FLOW_REQUIRE_PEFT=1, but `python3 -c 'import peft, transformers, torch'` fails: \
-             install them (pip install torch transformers peft)"
-        );
-        eprintln!(
-            "SKIPPED the PEFT round trip: python3 cannot import peft, transformers and torch \
-             (pip install torch transformers peft; R1FLOW_REQUIRE_PEFT=1 makes this a failure)"
-        );
-    }
-    found
+    tool_available(
+        found,
+        "the PEFT round trip",
+        "R1FLOW_REQUIRE_PEFT",
+        "`python3 -c 'import peft, transformers, torch'` fails: install them (pip install torch transformers peft)",
+    )
 }
 
 /// r1flow's greedy completions of `prompts` from the checkpoint directory `model`.

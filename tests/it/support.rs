@@ -384,3 +384,18 @@ impl Test {
         }
     }
 }
+
+/// Whether an optional tool a test needs is there (`found`): where it is not, the test is
+/// skipped with a message naming `what` it checks and how to `install` the tool, unless the
+/// environment variable `require` is `1` (`.ci/run` sets it after installing the tool),
+/// which makes a missing tool a failure.
+pub(crate) fn tool_available(found: bool, what: &str, require: &str, install: &str) -> bool {
+    if !found {
+        assert!(
+            std::env::var(require).as_deref() != Ok("1"),
+            "{require}=1, but {what} cannot run: {install}"
+        );
+        eprintln!("SKIPPED {what}: {install} ({require}=1 makes this a failure)");
+    }
+    found
+}
