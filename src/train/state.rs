@@ -1,5 +1,5 @@
 //! Execute (training): the resumable state of a training stage — weights, optimizer
-//! moments, step, and the stage's own progress — written as checkpoint files and read back
+//! moments, step, the loss scale in f16, and the stage's own progress — written as checkpoint files and read back
 //! so that a resumed run ends bit-identical to an uninterrupted one on the CPU.
 
 use burn::module::{AutodiffModule, Module};
@@ -8,6 +8,7 @@ use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 
+use super::loss_scale::LossScale;
 use super::models::failed;
 use crate::exec::{StageContext, StageError};
 
@@ -30,6 +31,9 @@ pub struct LoopState {
     /// field existed).
     #[serde(default = "first_format")]
     pub format: u32,
+    /// The loss scaler's state, in a stage that trains in f16 (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<LossScale>,
 }
 
 impl Default for LoopState {
@@ -38,6 +42,7 @@ impl Default for LoopState {
             step: 0,
             extra: serde_json::Value::Null,
             format: CHECKPOINT_FORMAT,
+            loss_scale: None,
         }
     }
 }
