@@ -183,4 +183,26 @@ mod tests {
         let current: LoopState = serde_json::from_str(&written).expect("json");
         assert_eq!(resumable(current).map(|s| s.step), Some(40));
     }
+
+    /// An f16 stage's loss scale comes back from its checkpoint as it was saved; an f32
+    /// stage's state is written without the field, as before it existed.
+    #[test]
+    fn the_loss_scale_is_checkpointed_only_where_there_is_one() {
+        let plain =
+            String::from_utf8(state_bytes(&LoopState::default()).expect("json")).expect("utf-8");
+        assert!(!plain.contains("loss_scale"), "{plain}");
+        let scale = LossScale {
+            scale: 4096.0,
+            good_steps: 12,
+            skipped: 4,
+        };
+        let saved = state_bytes(&LoopState {
+            step: 16,
+            loss_scale: Some(scale),
+            ..LoopState::default()
+        })
+        .expect("json");
+        let back: LoopState = serde_json::from_slice(&saved).expect("json");
+        assert_eq!(resumable(back).and_then(|s| s.loss_scale), Some(scale));
+    }
 }
