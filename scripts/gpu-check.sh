@@ -13,8 +13,8 @@
 #   3. pipeline: the every-kind pipeline (tests/it/gpu_pipeline.rs: all stage kinds) on
 #      cuda, every logged metric compared with the CPU backend's, and its wall time;
 #   4. GRPO steps of a checkpoint with SmolLM2-135M's architecture on cuda in f32 and bf16
-#      (bf16 is refused before running by an r1flow that trains in f32 only: recorded as
-#      such): seconds per step (generation, update), completion tokens per second of
+#      (mixed precision: bf16 products, f32 weights; a binary that refuses bf16 is
+#      recorded as such): seconds per step (generation, update), completion tokens per second of
 #      generation and the peak GPU memory in use;
 #   5. the same step in TRL on the same GPU, when torch with CUDA and trl are importable,
 #      and the ratio.
@@ -135,7 +135,7 @@ if [ -f "$CHECKPOINT/config.json" ]; then
       echo "cuda $dtype: $result peak GPU memory ${peak} MiB"
       rows+=("{\"backend\": \"cuda\", \"dtype\": \"$dtype\", \"peak_gpu_mib\": $peak, \"result\": $result}")
     elif [ "$dtype" = bf16 ] && grep -q "cannot train in" "$log"; then
-      echo "cuda $dtype: refused before running (this r1flow trains in f32 only)"
+      echo "cuda $dtype: refused before running"
       rows+=("{\"backend\": \"cuda\", \"dtype\": \"$dtype\", \"refused\": true}")
     else
       fail "grpo: cuda $dtype failed"

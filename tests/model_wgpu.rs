@@ -1,11 +1,17 @@
 //! The model layer on the `wgpu` backend (CI runs it on the CPU through Mesa's lavapipe):
-//! the transformers parity fixture's logits and greedy tokens, and one AdamW step.
+//! the transformers parity fixture's logits and greedy tokens, one AdamW step, the fused
+//! operations against the CPU kernels, and training in f16 (mixed precision, with loss
+//! scaling) against f32.
 #![cfg(feature = "wgpu")]
 
 use std::path::Path;
 
+use r1flow::manifest::Dtype;
 use r1flow::model::burn_prelude::*;
+use r1flow::model::kernels::{self, precision};
 use r1flow::model::{generate, load_hf_dir, token_logprobs, SamplingParams, TokenBatch};
+use r1flow::train::loss_scale::LossScale;
+use r1flow::train::unscale_and_clip;
 
 type W = burn::backend::Wgpu;
 type Ad = burn::backend::Autodiff<W>;
@@ -240,4 +246,134 @@ fn fused_operations_on_wgpu_match_the_cpu_kernels() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The fixture's prompts, right-padded for training.
+fn fixture_batch(dir: &Path) -> TokenBatch {
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).expect("json"))
+            .expect("valid json");
+    let prompts: Vec<Vec<u32>> =
+        serde_json::from_value(expected["prompt_ids"].clone()).expect("ids");
+    TokenBatch::right_padded(&prompts, 0)
+}
+
+/// `steps` AdamW steps of the fixture model on its prompts (mean next-token NLL, learning
+/// rate 1e-3, global norm clipped at 1) with the products in `dtype`, as the training loop takes them: in
+/// f16 the loss scaled by a [`LossScale`] and the gradients divided again before clipping.
+/// Each step's loss and gradient norm (before clipping), and the scaler at the end.
+fn train_steps(dtype: Dtype, steps: usize) -> (Vec<(f32, f64)>, Option<LossScale>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/qwen2-tiny/hf");
+    let device = Default::default();
+    let _precision = precision::scoped(dtype);
+    let mut scaler = (dtype == Dtype::F16).then(LossScale::default);
+    let mut model = load_hf_dir::<Ad>(&dir, &device).expect("loads").model;
+    let batch = fixture_batch(&dir);
+    let mut optim = AdamWConfig::new().init();
+    let mut out = Vec::new();
+    for _ in 0..steps {
+        let lp = token_logprobs(&model, &batch, &device).expect("logprobs");
+        let loss =
+            kernels::sum(lp.logprobs * lp.target_mask.clone()).neg() / kernels::sum(lp.target_mask);
+        let value = loss.clone().into_scalar().elem::<f32>();
+        let scale = scaler.map_or(1.0, |s| s.scale);
+        let mut grads = GradientsParams::from_grads(loss.mul_scalar(scale).backward(), &model);
+        let norm = unscale_and_clip::<Ad, _>(&model, &mut grads, 1.0, scale);
+        out.push((value, norm));
+        if let Some(s) = &mut scaler {
+            if !s.update(norm.is_finite()).expect("a scale of 1 or more") {
+                continue;
+            }
+        }
+        model = optim.step(1e-3, model, grads);
+    }
+    (out, scaler)
+}
+
+/// Largest difference allowed between a step's loss in f16 and in f32 (and the first
+/// step's gradient norm), relative to `max(1, |f32 value|)`. On the first step the weights
+/// are the same, so only the products' precision differs: f16 keeps 11 significant bits,
+/// casting a product's operands rounds each by up to 2^-12 (2.4e-4) relative, and a logit,
+/// a sum of `hidden` such products with errors of both signs, differs by about that much
+/// again; so do a loss averaging log-softmaxes of them and a gradient norm over every
+/// parameter. 2e-3 is eight times that. The later steps' weights differ too: AdamW moves
+/// a weight whose gradient is within f16's noise of 0 by the learning rate either way,
+/// which at 1e-3 over five steps moved the loss by 1.1e-4 on lavapipe (docs/src/gpu.md).
+/// What the test is for shows far above it: a product whose gradient is lost or wrong in
+/// the cast moves a loss by 1e-1 or more within a step or two, and a loss scale not
+/// divided out multiplies the gradient norm by 65536.
+const F16_TOLERANCE: f64 = 2e-3;
+
+/// Five steps of the fixture model with f16 products (f32 master weights, moments and
+/// losses; dynamic loss scaling) against the same steps in f32, on the same device.
+#[test]
+fn f16_training_follows_f32_within_tolerance() {
+    let device = Default::default();
+    assert!(
+        precision::device_supports::<Ad>(&device, Dtype::F16),
+        "this wgpu device has no f16 (lavapipe has: shaderFloat16, 16-bit storage)"
+    );
+    assert!(
+        !precision::device_supports::<Ad>(&device, Dtype::Bf16),
+        "WGSL has no bf16"
+    );
+    let (full, none) = train_steps(Dtype::F32, 5);
+    let (half, scaler) = train_steps(Dtype::F16, 5);
+    assert_eq!(none, None);
+    let relative = |a: f64, b: f64| (a - b).abs() / b.abs().max(1.0);
+    let mut worst_loss = 0.0f64;
+    let mut worst_norm = 0.0f64;
+    for (step, ((loss, norm), (loss16, norm16))) in full.iter().zip(&half).enumerate() {
+        eprintln!(
+            "step {step}: loss f32 {loss:.6} f16 {loss16:.6}, grad norm f32 {norm:.6} f16 {norm16:.6}"
+        );
+        worst_loss = worst_loss.max(relative(f64::from(*loss16), f64::from(*loss)));
+        worst_norm = worst_norm.max(relative(*norm16, *norm));
+    }
+    let first_loss = relative(f64::from(half[0].0), f64::from(full[0].0));
+    let first_norm = relative(half[0].1, full[0].1);
+    eprintln!(
+        "f16 vs f32, relative: first step loss {first_loss:.2e}, grad norm {first_norm:.2e}; \
+         largest over the steps: loss {worst_loss:.2e}, grad norm {worst_norm:.2e}"
+    );
+    assert!(full[4].0 < full[0].0, "f32 trains: {full:?}");
+    assert!(half[4].0 < half[0].0, "f16 trains: {half:?}");
+    assert!(first_loss <= F16_TOLERANCE, "first loss: {first_loss}");
+    assert!(first_norm <= F16_TOLERANCE, "first grad norm: {first_norm}");
+    assert!(worst_loss <= F16_TOLERANCE, "loss: {worst_loss}");
+    // This model's gradients fit f16 at the first scale: no step was skipped.
+    assert_eq!(
+        scaler.map(|s| (s.scale, s.skipped)),
+        Some((LossScale::default().scale, 0))
+    );
+}
+
+/// A real f16 overflow on the device: `Σ x·W` with `x` all 100 over 4 rows gives `W` the
+/// gradient 400 everywhere, which times the scale leaves f16 (65504) until the scale is
+/// 128: from 2^16, nine steps are skipped, each halving the scale, and the tenth gradient,
+/// divided by its scale, is 400 exactly (f16 holds 51200).
+#[test]
+fn an_f16_overflow_halves_the_loss_scale_until_the_gradient_fits() {
+    let device = Default::default();
+    let _precision = precision::scoped(Dtype::F16);
+    let x = Tensor::<Ad, 2>::from_data(TensorData::new(vec![100.0f32; 16], [4, 4]), &device);
+    let w = leaf::<Ad, 2>(&values(16, 7), [4, 4]);
+    let mut scaler = LossScale::default();
+    let mut skipped = 0;
+    let gradient = loop {
+        let loss = kernels::sum(kernels::matmul(x.clone(), w.clone())).mul_scalar(scaler.scale);
+        let grads = loss.backward();
+        let g = host(w.grad(&grads).expect("grad"));
+        let finite = g.iter().all(|v| v.is_finite());
+        if scaler.update(finite).expect("the scale stays at 1 or more") {
+            break g
+                .iter()
+                .map(|v| v / scaler.scale as f32)
+                .collect::<Vec<_>>();
+        }
+        skipped += 1;
+        assert!(skipped < 16, "never fit: {scaler:?}");
+    };
+    assert_eq!((skipped, scaler.skipped, scaler.scale), (9, 9, 128.0));
+    assert_eq!(gradient, vec![400.0; 16]);
 }

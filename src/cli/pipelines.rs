@@ -76,7 +76,10 @@ pub(crate) fn load_plan(
     args: &PipelineArgs,
     executor: ExecutorKind,
 ) -> anyhow::Result<Option<Plan>> {
-    let can = executor.capabilities();
+    let can = Capabilities {
+        backend_override: args.backend,
+        ..executor.capabilities()
+    };
     if let Some(backend) = args.backend {
         if !can.backends.contains(&backend) {
             let name = backend.as_str();

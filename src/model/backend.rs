@@ -70,18 +70,33 @@ impl std::fmt::Display for BackendKind {
     }
 }
 
-/// What this binary can run: the backends compiled into it, and f32 — the only precision
-/// the training code supports yet; and, on this machine, the `code` reward's sandbox
-/// (tried when a manifest declares one) and the memory a model's weights must fit in.
-/// `check` refuses a manifest that asks for more.
+/// The precisions training runs in on `backend`, `f32` first. The low precisions are
+/// those of the matrix products (weights, optimizer moments and losses stay f32:
+/// `kernels::precision`): none on the CPU, whose kernels are f32; `f16` on wgpu, whose
+/// shading language (WGSL) has no bf16 type (and a device without the `shader-f16`
+/// feature is refused when the stage starts); both on CUDA.
+pub fn trains_in(backend: Backend) -> &'static [Dtype] {
+    match backend {
+        Backend::Cpu => &[Dtype::F32],
+        Backend::Wgpu => &[Dtype::F32, Dtype::F16],
+        Backend::Cuda => &[Dtype::F32, Dtype::Bf16, Dtype::F16],
+    }
+}
+
+/// What this binary can run: the backends compiled into it, the precisions each trains in
+/// ([`trains_in`]); and, on this machine, the `code` reward's sandbox (tried when a
+/// manifest declares one) and the memory a model's weights must fit in. `check` refuses a
+/// manifest that asks for more.
 pub fn capabilities() -> Capabilities {
-    let backends = [Backend::Cpu, Backend::Wgpu, Backend::Cuda]
+    let all = [Backend::Cpu, Backend::Wgpu, Backend::Cuda];
+    let backends = all
         .into_iter()
         .filter(|b| BackendKind::from(*b).is_compiled())
         .collect();
     Capabilities {
         backends,
-        dtypes: vec![Dtype::F32],
+        dtypes: all.map(|b| (b, trains_in(b).to_vec())).into(),
+        backend_override: None,
         probe_sandbox: true,
         memory_bytes: crate::check::physical_memory(),
     }

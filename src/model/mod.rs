@@ -41,7 +41,7 @@ pub mod transformer;
 pub use crate::architecture::{ModelConfig, ModelOverrides};
 pub use crate::manifest::Preset;
 pub use artifact::{from_bytes, to_bytes};
-pub use backend::{capabilities, BackendKind, BackendTask, CpuBackend};
+pub use backend::{capabilities, trains_in, BackendKind, BackendTask, CpuBackend};
 pub use batch::{PromptCompletionBatch, TokenBatch};
 pub use error::{ModelError, ModelErrorKind};
 pub use hf_export::save_hf_dir;

@@ -34,6 +34,7 @@ use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 
+use super::loss_scale;
 use crate::model::batch::StepInput;
 use crate::model::kernels::{self, rms_norm};
 use crate::model::logprobs::{
@@ -207,7 +208,7 @@ where
             model::token_logprobs(model, batch, device)?
         };
         let (total, value) = loss(out.logprobs);
-        let grads = GradientsParams::from_grads(total.backward(), model);
+        let grads = GradientsParams::from_grads(loss_scale::backward(total), model);
         let pass = LogprobPass {
             value,
             entropy: out.entropy.map(|e| e.inner()),
@@ -248,7 +249,8 @@ where
     // 2. The loss on the log-probs as a leaf, and its gradient there.
     let leaf = Tensor::<B, 2>::from_inner(logprobs).require_grad();
     let (total, value) = loss(leaf.clone());
-    let mut grads = total.backward();
+    // Scaled here once in f16: every gradient below is `d_logp`'s, and so scaled too.
+    let mut grads = loss_scale::backward(total);
     let d_logp = scored.pick(
         leaf.grad_remove(&mut grads)
             .unwrap_or_else(|| Tensor::zeros([rows, positions], device))

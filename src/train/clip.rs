@@ -1,5 +1,6 @@
 //! Execute (training): global gradient-norm clipping, as PyTorch's `clip_grad_norm_` does
-//! it — one norm over every parameter's gradient, every gradient scaled by the same factor.
+//! it — one norm over every parameter's gradient, every gradient scaled by the same factor
+//! (in f16, the loss scale divided out by that factor too).
 //! burn's built-in clipping works per parameter tensor, which is not the same.
 
 use burn::module::{Module, ModuleVisitor, Param};
@@ -46,13 +47,27 @@ pub fn clip_global_norm<B: TrainBackend, M: Module<B>>(
     grads: &mut GradientsParams,
     max_norm: f64,
 ) -> f64 {
+    unscale_and_clip(model, grads, max_norm, 1.0)
+}
+
+/// [`clip_global_norm`] of gradients computed from a loss multiplied by `loss_scale`
+/// (`dtype: f16`): the scale divided out of the norm, and out of the gradients in the
+/// same multiplication as the clipping factor. A norm that is not finite (an overflow)
+/// is returned without touching the gradients. A scale of 1 changes no bit: dividing by
+/// it is exact.
+pub fn unscale_and_clip<B: TrainBackend, M: Module<B>>(
+    model: &M,
+    grads: &mut GradientsParams,
+    max_norm: f64,
+    loss_scale: f64,
+) -> f64 {
     let mut norms = SquaredNorms::<B> {
         grads,
         sums: Vec::new(),
     };
     Module::<B>::visit(model, &mut norms);
     // Added on the host in f64, in parameter order, as each was read one by one before.
-    let total = if norms.sums.is_empty() {
+    let scaled = if norms.sums.is_empty() {
         0.0
     } else {
         Tensor::cat(norms.sums, 0)
@@ -63,11 +78,18 @@ pub fn clip_global_norm<B: TrainBackend, M: Module<B>>(
             .sum::<f64>()
             .sqrt()
     };
-    if max_norm > 0.0 && total > max_norm {
-        let mut scale = Scale {
-            grads,
-            factor: max_norm / (total + 1e-6),
-        };
+    let total = scaled / loss_scale;
+    if !total.is_finite() {
+        return total;
+    }
+    let clip = if max_norm > 0.0 && total > max_norm {
+        max_norm / (total + 1e-6)
+    } else {
+        1.0
+    };
+    let factor = clip / loss_scale;
+    if factor != 1.0 {
+        let mut scale = Scale { grads, factor };
         Module::<B>::visit(model, &mut scale);
     }
     total

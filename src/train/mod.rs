@@ -15,6 +15,7 @@ mod grpo;
 mod grpo_loss;
 mod lora;
 mod loss_mask;
+pub mod loss_scale;
 mod models;
 mod policy_rewards;
 mod policy_update;
@@ -32,7 +33,7 @@ mod training_loop;
 mod update;
 
 pub use bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
-pub use clip::clip_global_norm;
+pub use clip::{clip_global_norm, unscale_and_clip};
 pub use distill_kl::token_kl;
 pub use eval::EvalJob;
 pub use export::ExportTask;
@@ -58,7 +59,7 @@ pub use supervised::{Objective, SequenceMode, SupervisedJob};
 use crate::check::numerics::native_machine;
 use crate::exec::{StageContext, StageError, StageOutput};
 use crate::manifest::{Backend, Dtype, Numerics};
-use crate::model::kernels::profile;
+use crate::model::kernels::{precision, profile};
 use crate::model::{BackendKind, BackendTask, SamplingParams, TrainBackend};
 use crate::stages::GenerationSettings;
 
@@ -100,7 +101,8 @@ pub fn stage_numerics(context: &StageContext<'_>) -> StageNumerics {
     }
 }
 
-/// Runs `task` on its backend (f32 only for now), in the stage's numeric profile. A native
+/// Runs `task` on its backend, in the stage's numeric profile and compute precision
+/// (`dtype:`, which the backend and its device must support). A native
 /// stage planned for another machine is refused: its bits would not be the ones its key
 /// promises (a Slurm node of another CPU type than the machine that planned the run).
 pub fn run_on_backend<T: BackendTask<Output = Result<StageOutput, StageError>>>(
@@ -113,9 +115,13 @@ pub fn run_on_backend<T: BackendTask<Output = Result<StageOutput, StageError>>>(
         numerics,
         machine,
     } = numerics;
-    if dtype != Dtype::F32 {
+    if !crate::model::trains_in(backend).contains(&dtype) {
+        // `check` refuses it at `dtype:`; this is a spec written otherwise (a job file).
         return Err(StageError::Failed(format!(
-            "training in {dtype:?} is not supported yet; use `dtype: f32`"
+            "backend `{}` cannot train in `{}`; it trains in {}",
+            backend.as_str(),
+            dtype.as_str(),
+            dtype_list(crate::model::trains_in(backend))
         )));
     }
     if let Some(planned) = machine {
@@ -131,21 +137,47 @@ pub fn run_on_backend<T: BackendTask<Output = Result<StageOutput, StageError>>>(
         }
     }
     BackendKind::from(backend)
-        .run(Profiled { numerics, task })
+        .run(Profiled {
+            backend,
+            numerics,
+            dtype,
+            task,
+        })
         .map_err(|e| StageError::Failed(e.to_string()))?
 }
 
-/// A stage's task run inside its numeric profile, on the thread that runs it.
+/// `` `f32` ``, `` `f32` and `f16` ``, ….
+fn dtype_list(dtypes: &[Dtype]) -> String {
+    let ticked: Vec<String> = dtypes.iter().map(|d| format!("`{}`", d.as_str())).collect();
+    match ticked.split_last() {
+        Some((last, init)) if !init.is_empty() => format!("{} and {last}", init.join(", ")),
+        _ => ticked.concat(),
+    }
+}
+
+/// A stage's task run inside its numeric profile and compute precision, on the thread
+/// that runs it.
 struct Profiled<T> {
+    backend: Backend,
     numerics: Numerics,
+    dtype: Dtype,
     task: T,
 }
 
-impl<T: BackendTask> BackendTask for Profiled<T> {
+impl<T: BackendTask<Output = Result<StageOutput, StageError>>> BackendTask for Profiled<T> {
     type Output = T::Output;
 
     fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
+        if !precision::device_supports::<B>(&device, self.dtype) {
+            return Err(StageError::Failed(format!(
+                "this `{}` device cannot compute in `{}` (a wgpu adapter needs the \
+                 `shader-f16` feature for f16); use `dtype: f32`",
+                self.backend.as_str(),
+                self.dtype.as_str()
+            )));
+        }
         let _profile = profile::scoped(self.numerics);
+        let _precision = precision::scoped(self.dtype);
         self.task.run::<B>(device)
     }
 }

@@ -12,6 +12,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
 
 use super::bradley_terry::{bradley_terry_loss, pair_stats, PairStats};
+use super::loss_scale;
 use super::models::{failed, load_input, TOKENIZER_FILE};
 use super::stage_job::{JobResult, StageJob};
 use super::supervised::micro_batch;
@@ -263,7 +264,8 @@ impl<B: TrainBackend> Learner<B> for RewardModelLearner<'_, B> {
                     bradley_terry_loss(chosen, rejected, self.job.center_rewards_coefficient)
                         .div_scalar(hyper.accumulation as f64);
                 let value = f64::from(loss.clone().into_scalar().elem::<f32>());
-                Ok((GradientsParams::from_grads(loss.backward(), model), value))
+                let grads = loss_scale::backward(loss);
+                Ok((GradientsParams::from_grads(grads, model), value))
             })?;
         self.last_loss = loss;
         let stats = pair_stats(&chosen_scores, &rejected_scores);

@@ -1,8 +1,9 @@
 //! Execute (training): the resumable state of a training stage — weights, optimizer
-//! moments, step, and the stage's own progress — written as checkpoint files and read back
-//! so that a resumed run ends bit-identical to an uninterrupted one on the CPU. A model
-//! with LoRA adapters checkpoints its adapters only: its frozen base is the stage's input,
-//! which the stage's key pins and a resumed run loads again.
+//! moments, step, the loss scale in f16, and the stage's own progress — written as
+//! checkpoint files and read back so that a resumed run ends bit-identical to an
+//! uninterrupted one on the CPU. A model with LoRA adapters checkpoints its adapters only:
+//! its frozen base is the stage's input, which the stage's key pins and a resumed run
+//! loads again.
 
 use burn::module::{AutodiffModule, Module};
 use burn::optim::Optimizer;
@@ -10,6 +11,7 @@ use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 
+use super::loss_scale::LossScale;
 use super::models::failed;
 use crate::exec::{StageContext, StageError};
 use crate::model::{RewardModel, Transformer};
@@ -34,6 +36,9 @@ pub struct LoopState {
     /// field existed).
     #[serde(default = "first_format")]
     pub format: u32,
+    /// The loss scaler's state, in a stage that trains in f16 (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<LossScale>,
 }
 
 impl Default for LoopState {
@@ -42,6 +47,7 @@ impl Default for LoopState {
             step: 0,
             extra: serde_json::Value::Null,
             format: CHECKPOINT_FORMAT,
+            loss_scale: None,
         }
     }
 }
@@ -306,5 +312,27 @@ mod tests {
         .expect("json");
         let current: LoopState = serde_json::from_str(&written).expect("json");
         assert_eq!(resumable(current).map(|s| s.step), Some(40));
+    }
+
+    /// An f16 stage's loss scale comes back from its checkpoint as it was saved; an f32
+    /// stage's state is written without the field, as before it existed.
+    #[test]
+    fn the_loss_scale_is_checkpointed_only_where_there_is_one() {
+        let plain =
+            String::from_utf8(state_bytes(&LoopState::default()).expect("json")).expect("utf-8");
+        assert!(!plain.contains("loss_scale"), "{plain}");
+        let scale = LossScale {
+            scale: 4096.0,
+            good_steps: 12,
+            skipped: 4,
+        };
+        let saved = state_bytes(&LoopState {
+            step: 16,
+            loss_scale: Some(scale),
+            ..LoopState::default()
+        })
+        .expect("json");
+        let back: LoopState = serde_json::from_slice(&saved).expect("json");
+        assert_eq!(resumable(back).and_then(|s| s.loss_scale), Some(scale));
     }
 }

@@ -13,6 +13,7 @@ use super::chunked_logprobs::logprob_gradients;
 use super::distill_kl::token_kl;
 use super::lora::{trained_model_files, with_adapters};
 use super::loss_mask::next_token_weights;
+use super::loss_scale;
 use super::models::{failed, load_input, StageModel};
 use super::stage_job::{JobResult, StageJob};
 use super::training_loop::{accumulated_step, train, AdamW, Learner, StepAt, StepReport};
@@ -165,7 +166,8 @@ fn batch_gradients<B: TrainBackend>(
         let loss = token_kl(student, Tensor::from_inner(frozen), mask, teacher.kl)
             .div_scalar(accumulation as f64);
         let value = f64::from(loss.clone().into_scalar().elem::<f32>());
-        return Ok((GradientsParams::from_grads(loss.backward(), model), value));
+        let grads = loss_scale::backward(loss);
+        return Ok((GradientsParams::from_grads(grads, model), value));
     }
     if batch.seq < 2 {
         return Err(failed("a training sequence needs two tokens or more"));

@@ -1,7 +1,7 @@
 //! Execute (training): the one training loop behind every training kind — AdamW from the
 //! stage's settings, resume from the last checkpoint, then for each step the kind's update
 //! at the scheduled learning rate, metrics logged every `logging_steps`, the progress line,
-//! and a checkpoint every `save_steps` and on Ctrl-C. A kind supplies only a [`Learner`]:
+//! and a checkpoint every `save_steps` and on Ctrl-C; in f16, the loss scaler around it. A kind supplies only a [`Learner`]:
 //! how one step trains (its batches and loss, or its rollouts), what it reports, and what
 //! it adds to a checkpoint. Supervised training (`pretrain`, `sft`, `distill`), the reward
 //! model and GRPO (`grpo`, `rlhf`) all run here, so they cannot drift apart in how a step
@@ -13,6 +13,7 @@ use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
 
+use super::loss_scale;
 use super::state::{
     checkpoint_if_due, load_optimizer, resumed_state, CheckpointedWeights, LoopState,
     OPTIMIZER_FILE,
@@ -20,6 +21,7 @@ use super::state::{
 use super::update::{apply_gradients, learning_rate_at};
 use crate::exec::{StageContext, StageError};
 use crate::metric_names as names;
+use crate::model::kernels::precision;
 use crate::model::TrainBackend;
 use crate::stages::TrainingSettings;
 
@@ -138,6 +140,8 @@ where
         optimizer = load_optimizer(optimizer, context.read_checkpoint(OPTIMIZER_FILE)?, device)?;
         state = resumed;
     }
+    // In f16, the loss scaler (a checkpoint's, when resuming): see `loss_scale`.
+    let _scaler = loss_scale::scoped(precision::compute_dtype(), state.loss_scale);
     if state.step == 0 {
         learner.before_training(context, &model)?;
     }
@@ -166,6 +170,10 @@ where
                 .collect();
             window.clear();
             metrics.extend(report.latest);
+            if let Some(scaler) = loss_scale::current() {
+                metrics.insert(names::LOSS_SCALE.to_string(), scaler.scale);
+                metrics.insert(names::SKIPPED_STEPS.to_string(), scaler.skipped as f64);
+            }
             if state.step == total {
                 metrics.extend(learner.final_metrics(&model)?);
             }
@@ -174,6 +182,7 @@ where
             context.log_metrics(state.step, metrics)?;
         }
         context.progress(state.step, total, &report.progress);
+        state.loss_scale = loss_scale::current();
         checkpoint_if_due(
             context,
             &model,

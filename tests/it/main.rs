@@ -14,6 +14,7 @@ mod keys;
 mod layers;
 mod lora_export;
 mod math_grading;
+mod mixed_precision;
 mod numerics;
 mod pipelines;
 mod preferences;

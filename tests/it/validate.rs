@@ -208,3 +208,59 @@ stages:
         .run();
     slurm.assert_success();
 }
+
+/// A precision is checked at `dtype:` against the backend that will train in it: the CPU
+/// in f32 only, wgpu in f32 and f16 (WGSL has no bf16), CUDA in all three; `run
+/// --backend`, when given, is that backend instead of the manifest's.
+#[test]
+fn a_precision_the_backend_cannot_train_in_is_refused_at_dtype() {
+    use r1flow::check::{check_document, Capabilities};
+    use r1flow::diag::{render_all, SourceFile};
+    use r1flow::manifest::Backend;
+
+    let manifest = |backend: &str, dtype: &str| {
+        format!(
+            "name: p\nbackend: {backend}\ndtype: {dtype}\ndatasets:\n  a: {{kind: arithmetic}}\n\
+             stages:\n  t: {{kind: dataset, source: a}}\n"
+        )
+    };
+    // Every backend compiled in, each with the precisions this r1flow trains in there.
+    let every = Capabilities {
+        dtypes: r1flow::model::capabilities().dtypes,
+        ..Capabilities::any()
+    };
+    let check = |backend: &str, dtype: &str, can: &Capabilities| {
+        let doc = r1flow::syntax::parse(SourceFile::new("m.yaml", manifest(backend, dtype)))
+            .expect("parses");
+        render_all(&check_document(&doc, can).diagnostics)
+    };
+    for (backend, dtype) in [
+        ("cpu", "f32"),
+        ("wgpu", "f32"),
+        ("wgpu", "f16"),
+        ("cuda", "bf16"),
+        ("cuda", "f16"),
+    ] {
+        assert_eq!(check(backend, dtype, &every), "", "{backend} {dtype}");
+    }
+    let forced = Capabilities {
+        backend_override: Some(Backend::Cpu),
+        ..every.clone()
+    };
+    let refused = [
+        check("cpu", "f16", &every),
+        check("cpu", "bf16", &every),
+        check("wgpu", "bf16", &every),
+        check("cuda", "f16", &forced),
+    ];
+    insta::assert_snapshot!("precision_per_backend", refused.join("\n"));
+
+    // The binary: `--backend cpu` over a manifest's `backend: cuda`, refused at `dtype:`
+    // before any stage.
+    let outcome = Test::new()
+        .write("m.yaml", manifest("cuda", "bf16"))
+        .args(["run", "m.yaml", "--backend", "cpu", "--store", "store"])
+        .run();
+    outcome.assert_failure_says("backend `cpu` (`--backend`) cannot train in `bf16`");
+    assert!(!outcome.stderr.contains("[1/1]"), "{}", outcome.stderr);
+}

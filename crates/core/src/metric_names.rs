@@ -12,6 +12,10 @@ pub const GRAD_NORM: &str = "grad_norm";
 pub const STEPS: &str = "steps";
 /// The last step's loss (a final metric).
 pub const FINAL_LOSS: &str = "final_loss";
+/// `dtype: f16`: the loss scale at the logged step, and the steps skipped so far for a
+/// gradient that overflowed f16.
+pub const LOSS_SCALE: &str = "loss_scale";
+pub const SKIPPED_STEPS: &str = "skipped_steps";
 
 // GRPO and RLHF.
 pub const KL: &str = "kl";

@@ -16,6 +16,7 @@ mod autodiff;
 pub(crate) mod composed;
 mod flex;
 mod gemm;
+pub mod precision;
 pub mod profile;
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -37,10 +38,17 @@ pub struct TargetLogprobs<B: Backend> {
 /// on row by row. The default methods are the compositions of [`composed`].
 pub trait KernelBackend: Backend {
     /// The matrix product of the last two axes, batched over the leading ones (equal in
-    /// both operands): burn's `matmul`, which is the default; flex writes its output in
-    /// place (see `gemm.rs`).
+    /// both operands): burn's `matmul`, which is the default, in the thread's compute
+    /// precision (the operands cast to it and the output back to f32: [`precision`]);
+    /// flex writes its output in place (see `gemm.rs`), in f32 always.
     fn matmul<const D: usize>(lhs: Tensor<Self, D>, rhs: Tensor<Self, D>) -> Tensor<Self, D> {
-        lhs.matmul(rhs)
+        match precision::low_precision() {
+            None => lhs.matmul(rhs),
+            Some(low) => lhs
+                .cast(low)
+                .matmul(rhs.cast(low))
+                .cast(burn::tensor::FloatDType::F32),
+        }
     }
 
     /// The sum of every element, `[1]`: burn's `sum` by default; flex adds in an order

@@ -1,5 +1,5 @@
 //! Check: what the binary that will run a pipeline can do — the backends compiled into it,
-//! the precisions it trains in, and whether the machine can sandbox a `code` reward's
+//! the precisions each of them trains in, and whether the machine can sandbox a `code` reward's
 //! programs — so that a manifest it cannot run is refused at its `backend:`, `dtype:` or
 //! `sandbox:` line, before any stage starts.
 
@@ -11,8 +11,13 @@ use crate::manifest::{Backend, Dtype};
 pub struct Capabilities {
     /// Backends compiled into the binary.
     pub backends: Vec<Backend>,
-    /// Precisions the training code supports.
-    pub dtypes: Vec<Dtype>,
+    /// The precisions each backend trains in (`f32` first); a backend absent from the
+    /// list trains in none. The CPU trains in f32 only; a GPU backend also in the low
+    /// precisions its shaders have.
+    pub dtypes: Vec<(Backend, Vec<Dtype>)>,
+    /// The backend every pipeline runs on whatever its manifest says (`run --backend`):
+    /// `dtype:` is checked against it instead of the manifest's `backend:`.
+    pub backend_override: Option<Backend>,
     /// Whether check tries the `code` reward's sandbox (`bwrap`) here, once, and refuses a
     /// sandboxed `code` reward where it does not work: true for a binary about to run the
     /// pipeline on this machine, false for one that only reads or plans it.
@@ -29,10 +34,22 @@ impl Capabilities {
     pub fn any() -> Self {
         Self {
             backends: vec![Backend::Cpu, Backend::Wgpu, Backend::Cuda],
-            dtypes: vec![Dtype::F32, Dtype::Bf16, Dtype::F16],
+            dtypes: [Backend::Cpu, Backend::Wgpu, Backend::Cuda]
+                .into_iter()
+                .map(|b| (b, vec![Dtype::F32, Dtype::Bf16, Dtype::F16]))
+                .collect(),
+            backend_override: None,
             probe_sandbox: false,
             memory_bytes: None,
         }
+    }
+
+    /// The precisions `backend` trains in.
+    pub fn dtypes_of(&self, backend: Backend) -> &[Dtype] {
+        self.dtypes
+            .iter()
+            .find(|(b, _)| *b == backend)
+            .map_or(&[], |(_, dtypes)| dtypes.as_slice())
     }
 }
 

@@ -194,7 +194,8 @@ fn check_root(doc: &Document, diagnostics: &mut Vec<Diagnostic>) -> bool {
     }
 }
 
-/// The backend must be compiled in and the precision supported.
+/// The backend must be compiled in, and train in the precision (`--backend`'s, when
+/// given).
 fn check_numerics(
     doc: &Document,
     backend: Backend,
@@ -203,7 +204,8 @@ fn check_numerics(
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     let at = |key: &str| Some(doc.value_location(&YamlPath::root().key(key)));
-    if !can.backends.contains(&backend) {
+    // Under `--backend` the manifest's backend is not used (the flag's was checked).
+    if can.backend_override.is_none() && !can.backends.contains(&backend) {
         let name = backend.as_str();
         diagnostics.push(
             Diagnostic::error(format!("backend `{name}` is not compiled into this r1flow"))
@@ -213,21 +215,51 @@ fn check_numerics(
                 )),
         );
     }
-    if !can.dtypes.contains(&dtype) {
-        let supported: Vec<String> = can
+    let (runs_on, how) = match can.backend_override {
+        Some(forced) => (forced, "--backend "),
+        None => (backend, "backend: "),
+    };
+    let supported = can.dtypes_of(runs_on);
+    if !supported.contains(&dtype) {
+        let ticked = |d: &Dtype| format!("`{}`", d.as_str());
+        let trains_in = match supported {
+            [] => "in no precision".to_string(),
+            [only] => format!("in {} only", ticked(only)),
+            [init @ .., last] => {
+                let init: Vec<String> = init.iter().map(ticked).collect();
+                format!("in {} and {}", init.join(", "), ticked(last))
+            }
+        };
+        let others: Vec<String> = can
             .dtypes
             .iter()
-            .map(|d| format!("`{}`", d.as_str()))
+            .filter(|(b, dtypes)| *b != runs_on && dtypes.contains(&dtype))
+            .map(|(b, _)| format!("`{how}{}`", b.as_str()))
             .collect();
+        let mut help = format!("`{}` trains {trains_in}", runs_on.as_str());
+        if supported == [Dtype::F32] {
+            help.push_str(" (remove `dtype:`)");
+        }
+        if !others.is_empty() {
+            help.push_str(&format!(
+                "; `{}` needs {}",
+                dtype.as_str(),
+                others.join(" or ")
+            ));
+        }
+        let forced = if can.backend_override.is_some() {
+            " (`--backend`)"
+        } else {
+            ""
+        };
         diagnostics.push(
-            Diagnostic::error(format!("this r1flow cannot train in `{}`", dtype.as_str()))
-                .at(at("dtype"))
-                .with_help(match supported.as_slice() {
-                    [only] => format!(
-                    "remove `dtype:` to train in {only}, the only precision this r1flow supports"
-                ),
-                    _ => format!("use one of {}", supported.join(", ")),
-                }),
+            Diagnostic::error(format!(
+                "backend `{}`{forced} cannot train in `{}`",
+                runs_on.as_str(),
+                dtype.as_str()
+            ))
+            .at(at("dtype"))
+            .with_help(help),
         );
     }
 }

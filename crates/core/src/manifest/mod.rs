@@ -78,7 +78,8 @@ impl Numerics {
     }
 }
 
-/// Floating-point type of weights and activations.
+/// The precision training computes its matrix products in (mixed precision: weights,
+/// optimizer moments and losses are f32 in every one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Dtype {

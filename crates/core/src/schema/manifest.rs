@@ -33,7 +33,9 @@ pub struct Manifest {
     /// `cpu` (default), `wgpu` or `cuda`; `r1flow run --backend` overrides it.
     #[serde(default)]
     pub backend: Backend,
-    /// `f32` (default), `bf16` or `f16`.
+    /// `f32` (default), `bf16` or `f16`: the precision of training's matrix products
+    /// (weights, optimizer moments and losses stay f32). The CPU trains in `f32` only;
+    /// `wgpu` also in `f16` (with dynamic loss scaling), `cuda` in `bf16` and `f16`.
     #[serde(default)]
     pub dtype: Dtype,
     /// How the CPU kernels order their arithmetic: `portable` (the default on the CPU:
