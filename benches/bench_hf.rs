@@ -19,7 +19,8 @@
 //! or
 //! `bench_hf generate --model DIR [--batch 16] [--new-tokens 128]` or
 //! `bench_hf parity --model DIR --backend wgpu|cuda`. `grpo` also takes `--dtype` (what a
-//! manifest's `dtype:` says; this r1flow refuses anything but f32 before running). `--lora
+//! manifest's `dtype:` says: f32 on the CPU, f16 on wgpu, bf16 or f16 on cuda; `check`
+//! refuses any other pair before running). `--lora
 //! R` (R ≥ 1) trains rank-R adapters on every linear layer (`lora: {r: R, alpha: 2R,
 //! target_modules: [all-linear]}`) instead of every weight; `--beta B` sets the KL
 //! coefficient (default 0, TRL's default), which adds the reference model's forward pass
