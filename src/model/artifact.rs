@@ -19,13 +19,30 @@ pub fn to_bytes<B: Backend>(
     model: &Transformer<B>,
     config: &ModelConfig,
 ) -> Result<Vec<u8>, ModelError> {
+    serialize_f32(model.hf_tensors()?, metadata(config)?)
+}
+
+/// [`to_bytes`] of a model its caller no longer needs: the weights are let go once their
+/// values are on the host, so the weights, their values and the file's bytes are never
+/// held at once (the end of a training stage: 2 GB less at its peak at 0.5B). The same
+/// bytes as [`to_bytes`].
+pub fn into_bytes<B: Backend>(
+    model: Transformer<B>,
+    config: &ModelConfig,
+) -> Result<Vec<u8>, ModelError> {
+    let tensors = model.hf_tensors()?;
+    drop(model);
+    serialize_f32(tensors, metadata(config)?)
+}
+
+/// The safetensors metadata of a model file: PyTorch's format tag and the architecture.
+fn metadata(config: &ModelConfig) -> Result<HashMap<String, String>, ModelError> {
     let config_json = serde_json::to_string(config)
         .map_err(|e| ModelError::checkpoint(format!("serialising config: {e}")))?;
-    let meta = HashMap::from([
+    Ok(HashMap::from([
         ("format".to_string(), "pt".to_string()),
         (CONFIG_METADATA_KEY.to_string(), config_json),
-    ]);
-    serialize_f32(model.hf_tensors()?, meta)
+    ]))
 }
 
 /// Reads bytes written by [`to_bytes`]; f32 values round-trip bit for bit.

@@ -40,7 +40,7 @@ pub mod transformer;
 
 pub use crate::architecture::{ModelConfig, ModelOverrides};
 pub use crate::manifest::Preset;
-pub use artifact::{from_bytes, to_bytes};
+pub use artifact::{from_bytes, into_bytes, to_bytes};
 pub use backend::{capabilities, trains_in, BackendKind, BackendTask, CpuBackend};
 pub use batch::{PromptCompletionBatch, TokenBatch};
 pub use error::{ModelError, ModelErrorKind};

@@ -120,17 +120,37 @@ pub fn load_input<B: KernelBackend>(
 pub fn model_files<B: Backend>(
     model: &StageModel<B>,
 ) -> Result<Vec<(String, Vec<u8>)>, StageError> {
+    let weights = model::to_bytes(&model.model, &model.config).map_err(failed)?;
+    with_tokenizer_files(weights, &model.tokenizer)
+}
+
+/// [`model_files`] of a model the stage is done with: its weights are let go as soon as
+/// their values are read, before the file is written (the same bytes, a lower peak).
+pub(super) fn into_model_files<B: Backend>(
+    model: StageModel<B>,
+) -> Result<Vec<(String, Vec<u8>)>, StageError> {
+    let StageModel {
+        model,
+        config,
+        tokenizer,
+    } = model;
+    let weights = model::into_bytes(model, &config).map_err(failed)?;
+    with_tokenizer_files(weights, &tokenizer)
+}
+
+/// The model file's `weights` beside the tokenizer's files.
+fn with_tokenizer_files(
+    weights: Vec<u8>,
+    tokenizer: &TextTokenizer,
+) -> Result<Vec<(String, Vec<u8>)>, StageError> {
     let mut files = vec![
-        (
-            MODEL_FILE.to_string(),
-            model::to_bytes(&model.model, &model.config).map_err(failed)?,
-        ),
+        (MODEL_FILE.to_string(), weights),
         (
             TOKENIZER_FILE.to_string(),
-            model.tokenizer.to_json().map_err(failed)?.into_bytes(),
+            tokenizer.to_json().map_err(failed)?.into_bytes(),
         ),
     ];
-    if let Some(settings) = model.tokenizer.settings_json().map_err(failed)? {
+    if let Some(settings) = tokenizer.settings_json().map_err(failed)? {
         files.push((TOKENIZER_SETTINGS_FILE.to_string(), settings.into_bytes()));
     }
     Ok(files)
