@@ -18,6 +18,7 @@ mod flex;
 mod gemm;
 pub mod precision;
 pub mod profile;
+pub mod thread_setting;
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};

@@ -15,6 +15,7 @@ use std::cell::Cell;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, FloatDType};
 
+use super::thread_setting::{scope, SettingGuard};
 use crate::manifest::Dtype;
 
 thread_local! {
@@ -48,22 +49,8 @@ pub fn device_supports<B: Backend>(device: &B::Device, dtype: Dtype) -> bool {
 
 /// The precision of this thread's products until the guard is dropped (the previous one
 /// is restored then), as [`super::profile::scoped`].
-#[must_use = "the precision holds until the guard is dropped"]
-pub fn scoped(dtype: Dtype) -> PrecisionGuard {
-    PrecisionGuard {
-        previous: COMPUTE.with(|c| c.replace(dtype)),
-    }
-}
-
-/// Restores the previous precision of the thread when dropped (see [`scoped`]).
-pub struct PrecisionGuard {
-    previous: Dtype,
-}
-
-impl Drop for PrecisionGuard {
-    fn drop(&mut self) {
-        COMPUTE.with(|c| c.set(self.previous));
-    }
+pub fn scoped(dtype: Dtype) -> SettingGuard<Dtype> {
+    scope(&COMPUTE, dtype)
 }
 
 #[cfg(test)]

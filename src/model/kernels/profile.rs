@@ -12,6 +12,7 @@ use std::cell::Cell;
 
 pub use r1flow_kernels::simd::{set_simd_cap, simd_cap, simd_cap_from_env, SimdCap, MAX_SIMD_VAR};
 
+use super::thread_setting::{scope, SettingGuard};
 use crate::manifest::Numerics;
 
 thread_local! {
@@ -26,22 +27,6 @@ pub fn numerics() -> Numerics {
 
 /// The profile of this thread until the guard is dropped (the previous one is restored
 /// then): a stage's model code runs inside one, on the pool thread that runs the stage.
-/// Scoped rather than set, because a pool thread waiting for its share of a kernel may run
-/// another stage's whole task meanwhile, and must come back to its own profile.
-#[must_use = "the profile holds until the guard is dropped"]
-pub fn scoped(numerics: Numerics) -> NumericsGuard {
-    NumericsGuard {
-        previous: NUMERICS.with(|n| n.replace(numerics)),
-    }
-}
-
-/// Restores the previous profile of the thread when dropped (see [`scoped`]).
-pub struct NumericsGuard {
-    previous: Numerics,
-}
-
-impl Drop for NumericsGuard {
-    fn drop(&mut self) {
-        NUMERICS.with(|n| n.set(self.previous));
-    }
+pub fn scoped(numerics: Numerics) -> SettingGuard<Numerics> {
+    scope(&NUMERICS, numerics)
 }
