@@ -26,7 +26,9 @@
 //! within that noise of a sampling boundary; the pipeline is small enough that none does.
 #![cfg(any(feature = "wgpu", feature = "cuda"))]
 
-use crate::support::{last_run_json, metric_series, output_hashes, repo_root, Test};
+use crate::support::{
+    last_run_json, metric_series, output_hashes, repo_root, run_on_backend, Test,
+};
 
 /// Largest difference allowed between a metric on the two backends, relative to
 /// `max(1, |cpu value|)`.
@@ -79,17 +81,8 @@ fn run_on(backend: &str) -> Test {
     let test = Test::new()
         .write("m.yaml", MANIFEST)
         .write("preferences.jsonl", prefs);
-    let started = std::time::Instant::now();
-    // lavapipe runs CubeCL's autotuning benchmarks on the CPU: the fewest candidates.
-    let run = test
-        .clone_args(["run", "m.yaml", "--store", "store", "--backend", backend])
-        .env("CUBECL_AUTOTUNE_LEVEL", "minimal")
-        .run();
+    let run = run_on_backend(&test, backend);
     assert!(run.success, "--backend {backend}: {}", run.stderr);
-    eprintln!(
-        "every-kind pipeline on {backend}: {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
     test
 }
 

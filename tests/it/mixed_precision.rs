@@ -9,7 +9,7 @@
 //! A stage whose products or loss scale were wired wrong is off by 1e-1 or more.
 #![cfg(feature = "wgpu")]
 
-use crate::support::{metric_series, Test};
+use crate::support::{metric_series, run_on_backend, Test};
 
 const TOLERANCE: f64 = 2e-3;
 
@@ -29,16 +29,8 @@ stages:
 /// The pretraining stage's logged points when the manifest runs in `dtype` on `backend`.
 fn points(dtype: &str, backend: &str) -> Vec<serde_json::Value> {
     let test = Test::new().write("m.yaml", MANIFEST.replace("DTYPE", dtype));
-    let started = std::time::Instant::now();
-    let run = test
-        .clone_args(["run", "m.yaml", "--store", "store", "--backend", backend])
-        .env("CUBECL_AUTOTUNE_LEVEL", "minimal")
-        .run();
+    let run = run_on_backend(&test, backend);
     assert!(run.success, "{dtype} on {backend}: {}", run.stderr);
-    eprintln!(
-        "{dtype} on {backend}: {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
     metric_series(&test, "base")
 }
 

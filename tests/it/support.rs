@@ -399,3 +399,20 @@ pub(crate) fn tool_available(found: bool, what: &str, require: &str, install: &s
     }
     found
 }
+
+/// Runs `m.yaml` of `test` into its `store` with `--backend backend`, printing how long it
+/// took; on a GPU backend with CubeCL's fewest autotuning candidates (lavapipe runs the
+/// autotuning benchmarks on the CPU).
+#[cfg(feature = "wgpu")]
+pub(crate) fn run_on_backend(test: &Test, backend: &str) -> Outcome {
+    let started = std::time::Instant::now();
+    let run = test
+        .clone_args(["run", "m.yaml", "--store", "store", "--backend", backend])
+        .env("CUBECL_AUTOTUNE_LEVEL", "minimal")
+        .run();
+    eprintln!(
+        "m.yaml on {backend}: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    run
+}
