@@ -3,7 +3,7 @@
 //! every later stage, eval and export read a plain model) and the adapter as PEFT's
 //! files beside it.
 
-use super::models::{failed, into_model_files, StageModel};
+use super::models::{failed, model_files, StageModel};
 use crate::exec::StageError;
 use crate::manifest::LoraSpec;
 use crate::model::{self, KernelBackend, LoraConfig, LoraTarget, Transformer};
@@ -44,12 +44,12 @@ pub(super) fn trained_model_files<B: KernelBackend>(
     lora: Option<&LoraSpec>,
 ) -> Result<Vec<(String, Vec<u8>)>, StageError> {
     let Some(spec) = lora else {
-        return into_model_files(trained);
+        return model_files(trained);
     };
     let (config, _) = adapters_of(spec)?;
     let adapter = model::peft_adapter_files(&trained.model, &config, None).map_err(failed)?;
     trained.model = trained.model.merge_lora();
-    let mut files = into_model_files(trained)?;
+    let mut files = model_files(trained)?;
     files.extend(
         adapter
             .into_iter()

@@ -116,35 +116,20 @@ pub fn load_input<B: KernelBackend>(
 }
 
 /// The artifact files of a trained model (and its tokenizer's settings, when
-/// tokenizer.json does not say everything).
-pub fn model_files<B: Backend>(
-    model: &StageModel<B>,
-) -> Result<Vec<(String, Vec<u8>)>, StageError> {
-    let weights = model::to_bytes(&model.model, &model.config).map_err(failed)?;
-    with_tokenizer_files(weights, &model.tokenizer)
-}
-
-/// [`model_files`] of a model the stage is done with: its weights are let go as soon as
-/// their values are read, before the file is written (the same bytes, a lower peak).
-pub(super) fn into_model_files<B: Backend>(
-    model: StageModel<B>,
-) -> Result<Vec<(String, Vec<u8>)>, StageError> {
+/// tokenizer.json does not say everything). It takes the model: the stage is done with it,
+/// and its weights are let go as soon as their values are read, before the file is
+/// written, so the weights and the file's bytes are not held at once.
+pub fn model_files<B: Backend>(model: StageModel<B>) -> Result<Vec<(String, Vec<u8>)>, StageError> {
     let StageModel {
         model,
         config,
         tokenizer,
     } = model;
-    let weights = model::into_bytes(model, &config).map_err(failed)?;
-    with_tokenizer_files(weights, &tokenizer)
-}
-
-/// The model file's `weights` beside the tokenizer's files.
-fn with_tokenizer_files(
-    weights: Vec<u8>,
-    tokenizer: &TextTokenizer,
-) -> Result<Vec<(String, Vec<u8>)>, StageError> {
     let mut files = vec![
-        (MODEL_FILE.to_string(), weights),
+        (
+            MODEL_FILE.to_string(),
+            model::into_bytes(model, &config).map_err(failed)?,
+        ),
         (
             TOKENIZER_FILE.to_string(),
             tokenizer.to_json().map_err(failed)?.into_bytes(),
