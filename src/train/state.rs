@@ -159,7 +159,7 @@ pub(super) const ADAPTERS_FILE: &str = "adapters.bin";
 pub(super) trait CheckpointedWeights<B: Backend>: Module<B> {
     /// The checkpoint file (name, bytes) of this model's trained values.
     fn checkpoint_weights(&self) -> Result<(String, Vec<u8>), StageError> {
-        Ok((WEIGHTS_FILE.to_string(), module_bytes(self)?))
+        whole_record(self)
     }
 
     /// This model with the values of the checkpoint the context resumes from.
@@ -168,8 +168,22 @@ pub(super) trait CheckpointedWeights<B: Backend>: Module<B> {
         context: &StageContext<'_>,
         device: &B::Device,
     ) -> Result<Self, StageError> {
-        load_module(self, context.read_checkpoint(WEIGHTS_FILE)?, device)
+        restore_whole_record(self, context, device)
     }
+}
+
+/// The whole record of `module` as its checkpoint file.
+fn whole_record<B: Backend, M: Module<B>>(module: &M) -> Result<(String, Vec<u8>), StageError> {
+    Ok((WEIGHTS_FILE.to_string(), module_bytes(module)?))
+}
+
+/// `module` with the whole record of the checkpoint the context resumes from.
+fn restore_whole_record<B: Backend, M: Module<B>>(
+    module: M,
+    context: &StageContext<'_>,
+    device: &B::Device,
+) -> Result<M, StageError> {
+    load_module(module, context.read_checkpoint(WEIGHTS_FILE)?, device)
 }
 
 impl<B: Backend> CheckpointedWeights<B> for RewardModel<B> {}
@@ -180,7 +194,7 @@ impl<B: Backend> CheckpointedWeights<B> for RewardModel<B> {}
 impl<B: Backend> CheckpointedWeights<B> for Transformer<B> {
     fn checkpoint_weights(&self) -> Result<(String, Vec<u8>), StageError> {
         if !self.has_lora() {
-            return Ok((WEIGHTS_FILE.to_string(), module_bytes(self)?));
+            return whole_record(self);
         }
         Ok((
             ADAPTERS_FILE.to_string(),
@@ -194,7 +208,7 @@ impl<B: Backend> CheckpointedWeights<B> for Transformer<B> {
         device: &B::Device,
     ) -> Result<Self, StageError> {
         if !self.has_lora() {
-            return load_module(self, context.read_checkpoint(WEIGHTS_FILE)?, device);
+            return restore_whole_record(self, context, device);
         }
         let set = load_module(
             self.adapter_set(),
