@@ -42,7 +42,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
     executor: ExecutorKind,
     /// Most stages in flight at once: default 1 locally, unlimited on Slurm. Locally, more
-    /// than 1 runs each stage as a worker process, so independent stages run side by side.
+    /// than 1 runs each stage as a worker process, so independent stages run side by side,
+    /// and the cores are divided among the workers (unless `RAYON_NUM_THREADS` is set).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
     /// Slurm partition of every job (`sbatch --partition`).

@@ -24,6 +24,9 @@ struct Worker {
 /// Runs stages as worker processes of `exe`.
 pub struct LocalProcesses {
     capacity: usize,
+    /// The CPU threads each worker's kernels may use (`RAYON_NUM_THREADS`), unless the user
+    /// set that variable: the cores divided among the workers that can run at once.
+    threads_per_worker: Option<usize>,
     exe: PathBuf,
     store_dir: PathBuf,
     running: Vec<Worker>,
@@ -35,8 +38,10 @@ pub struct LocalProcesses {
 impl LocalProcesses {
     /// Up to `jobs` workers at once of the r1flow binary `exe`, for the store `store_dir`.
     pub fn new(jobs: usize, exe: PathBuf, store_dir: PathBuf) -> Self {
+        let capacity = jobs.max(1);
         Self {
-            capacity: jobs.max(1),
+            capacity,
+            threads_per_worker: threads_per_worker(capacity),
             exe,
             store_dir,
             running: Vec::new(),
@@ -44,6 +49,19 @@ impl LocalProcesses {
             stopped: None,
         }
     }
+}
+
+/// The CPU threads each of `workers` side-by-side workers gets: the machine's cores
+/// divided among them (at least one each), so that two workers on two cores do not each
+/// start a pool of two threads that fight for them. `None` where the user chose the pool's
+/// size (`RAYON_NUM_THREADS`) or the cores cannot be counted: the worker then sizes its
+/// own pool. The count changes no bits: the kernels' results do not depend on it.
+fn threads_per_worker(workers: usize) -> Option<usize> {
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return None;
+    }
+    let cores = std::thread::available_parallelism().ok()?.get();
+    Some((cores / workers).max(1))
 }
 
 /// Sends `signal` (`TERM`, `KILL`) to process `pid`.
@@ -82,7 +100,11 @@ impl Executor for LocalProcesses {
                 .open(&log)
                 .map_err(|e| ExecError::Job(format!("{}: {e}", log.display())))
         };
-        let child = Command::new(&self.exe)
+        let mut command = Command::new(&self.exe);
+        if let Some(threads) = self.threads_per_worker {
+            command.env("RAYON_NUM_THREADS", threads.to_string());
+        }
+        let child = command
             .arg("exec-stage")
             .arg("--job")
             .arg(dir.path())
