@@ -55,7 +55,7 @@ impl LocalProcesses {
 /// divided among them (at least one each), so that two workers on two cores do not each
 /// start a pool of two threads that fight for them. `None` where the user chose the pool's
 /// size (`RAYON_NUM_THREADS`) or the cores cannot be counted: the worker then sizes its
-/// own pool. The count changes no bits: the kernels' results do not depend on it.
+/// own pool. In the portable profile (the default) the count changes no bits.
 fn threads_per_worker(workers: usize) -> Option<usize> {
     if std::env::var_os("RAYON_NUM_THREADS").is_some() {
         return None;
