@@ -313,42 +313,35 @@ impl CodeReward {
                 ),
             ));
         }
-        if !Self::MEMORY_MB.contains(&self.memory_mb) {
-            problems.push((
-                "memory_mb",
-                format!(
-                    "`memory_mb` must be from {} to {}, not {}",
-                    Self::MEMORY_MB.start(),
-                    Self::MEMORY_MB.end(),
-                    self.memory_mb
-                ),
-            ));
-        }
-        if !Self::MAX_PROCESSES.contains(&self.max_processes) {
-            problems.push((
-                "max_processes",
-                format!(
-                    "`max_processes` must be from {} to {}, not {}",
-                    Self::MAX_PROCESSES.start(),
-                    Self::MAX_PROCESSES.end(),
-                    self.max_processes
-                ),
-            ));
-        }
+        problems.extend(outside("memory_mb", &Self::MEMORY_MB, self.memory_mb));
+        problems.extend(outside(
+            "max_processes",
+            &Self::MAX_PROCESSES,
+            self.max_processes,
+        ));
         if let Some(parallel) = self.max_parallel {
-            if !Self::MAX_PARALLEL.contains(&parallel) {
-                problems.push((
-                    "max_parallel",
-                    format!(
-                        "`max_parallel` must be from {} to {}, not {parallel}",
-                        Self::MAX_PARALLEL.start(),
-                        Self::MAX_PARALLEL.end()
-                    ),
-                ));
-            }
+            problems.extend(outside("max_parallel", &Self::MAX_PARALLEL, parallel));
         }
         problems
     }
+}
+
+/// `field`'s problem when its `value` lies outside `bounds`.
+fn outside<T: PartialOrd + std::fmt::Display>(
+    field: &'static str,
+    bounds: &std::ops::RangeInclusive<T>,
+    value: T,
+) -> Option<(&'static str, String)> {
+    (!bounds.contains(&value)).then(|| {
+        (
+            field,
+            format!(
+                "`{field}` must be from {} to {}, not {value}",
+                bounds.start(),
+                bounds.end()
+            ),
+        )
+    })
 }
 
 /// What a field left out takes.
