@@ -160,6 +160,21 @@ fn is_store(dir: &Path) -> bool {
     dir.join("index").is_dir() && (dir.join("blobs").is_dir() || dir.join("LOCK").is_file())
 }
 
+/// `a/b/../c` as `a/c`, without touching the filesystem.
+pub fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// The store `target` lies inside (strictly: a store itself is `never_replaced`'s), found
 /// through the real path of its nearest existing ancestor, so `..` and links do not hide
 /// it.
@@ -169,16 +184,7 @@ fn enclosing_store(target: &Path) -> Option<PathBuf> {
     } else {
         std::env::current_dir().ok()?.join(target)
     };
-    let mut absolute = PathBuf::new();
-    for component in joined.components() {
-        match component {
-            std::path::Component::ParentDir => {
-                absolute.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => absolute.push(other),
-        }
-    }
+    let absolute = normalise(&joined);
     // The nearest ancestor that exists, resolved; what lies below it is not there yet.
     let mut existing = absolute.as_path();
     let mut below = Vec::new();

@@ -4,27 +4,15 @@
 use r1flow::model::burn_prelude::*;
 use r1flow::model::{
     from_bytes, generate, load_hf_dir, save_hf_dir, to_bytes, token_logprobs, CpuBackend,
-    FinishReason, ModelConfig, SamplingParams, TextTokenizer, TokenBatch, Transformer,
+    FinishReason, SamplingParams, TextTokenizer, TokenBatch, Transformer,
 };
+
+mod common;
+
+use common::config;
 
 type B = CpuBackend;
 type Ad = burn::backend::Autodiff<CpuBackend>;
-
-fn config(tied: bool, bias: bool) -> ModelConfig {
-    ModelConfig {
-        hidden_size: 32,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        num_key_value_heads: 2,
-        intermediate_size: 64,
-        rope_theta: 10_000.0,
-        tie_word_embeddings: tied,
-        vocab_size: 263,
-        rms_norm_eps: 1e-6,
-        max_position_embeddings: 128,
-        attention_bias: bias,
-    }
-}
 
 fn host(t: Tensor<B, 3>) -> Vec<f32> {
     t.into_data()

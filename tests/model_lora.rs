@@ -7,23 +7,14 @@ use r1flow::model::{
     token_logprobs, CpuBackend, LoraConfig, LoraTarget, ModelConfig, TokenBatch, Transformer,
 };
 
+mod common;
+
 type B = CpuBackend;
 type Ad = burn::backend::Autodiff<CpuBackend>;
 
+/// The shared tiny architecture, with biases on the attention projections.
 fn config(tied: bool) -> ModelConfig {
-    ModelConfig {
-        hidden_size: 32,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        num_key_value_heads: 2,
-        intermediate_size: 64,
-        rope_theta: 10_000.0,
-        tie_word_embeddings: tied,
-        vocab_size: 263,
-        rms_norm_eps: 1e-6,
-        max_position_embeddings: 128,
-        attention_bias: true,
-    }
+    common::config(tied, true)
 }
 
 fn lora(r: usize) -> LoraConfig {

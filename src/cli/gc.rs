@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+use r1flow::user_file::binary_size;
+
 use super::store_dir::StoreArgs;
 
 #[derive(Debug, clap::Args)]
@@ -15,21 +17,6 @@ pub(crate) struct GcArgs {
     dry_run: bool,
     #[command(flatten)]
     store: StoreArgs,
-}
-
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 pub(crate) fn run(args: &GcArgs) -> anyhow::Result<ExitCode> {
@@ -46,9 +33,9 @@ pub(crate) fn run(args: &GcArgs) -> anyhow::Result<ExitCode> {
         report.artifacts_removed,
         report.checkpoints_removed,
         report.blobs_removed,
-        human(report.bytes_freed),
+        binary_size(report.bytes_freed.into(), "B"),
         report.blobs_kept,
-        human(report.bytes_kept)
+        binary_size(report.bytes_kept.into(), "B")
     ))?;
     Ok(ExitCode::SUCCESS)
 }

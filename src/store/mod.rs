@@ -30,6 +30,16 @@ pub use records::{
 };
 pub use recover::{Recovery, RecoverySource};
 
+/// `path` opened for reading; `None` where there is no such file, as for the files a store
+/// may not have yet (its seal, its live snapshot).
+fn open_if_exists(path: &Path) -> Result<Option<std::fs::File>, StoreError> {
+    match std::fs::File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io(e, path)),
+    }
+}
+
 /// Bump when the index layout changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
 

@@ -10,7 +10,7 @@
 //! it: a seal that was itself cut short or altered is reported too.
 
 use std::fs::{self, File};
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use super::error::{StoreError, StoreErrorKind};
@@ -36,11 +36,12 @@ fn line(generation: u64) -> String {
 /// made before seals, or a new one).
 pub(super) fn read(dir: &Path) -> Result<Option<u64>, StoreError> {
     let path = path(dir);
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StoreError::io(e, &path)),
+    let Some(mut file) = super::open_if_exists(&path)? else {
+        return Ok(None);
     };
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| StoreError::io(e, &path))?;
     let generation = text
         .strip_prefix(PREFIX)
         .and_then(|rest| rest.split_whitespace().next())

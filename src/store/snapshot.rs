@@ -101,10 +101,8 @@ impl Write for Hashing {
 /// Reads the snapshot of `dir` into a temporary, in-memory index; also when it was written.
 pub(super) fn load(dir: &Path) -> Result<Option<(sled::Db, SystemTime)>, StoreError> {
     let path = path(dir);
-    let file = match File::open(&path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StoreError::io(e, &path)),
+    let Some(file) = super::open_if_exists(&path)? else {
+        return Ok(None);
     };
     let written = file
         .metadata()

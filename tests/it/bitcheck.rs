@@ -9,7 +9,7 @@
 use std::process::Command;
 
 use crate::support::{
-    last_run_json, metric_series, output_hashes, repo_root, tool_available, Test,
+    last_run_json, metric_series, output_hashes, repo_root, tool_available, Outcome, Test,
 };
 
 const MANIFEST: &str = r#"
@@ -131,18 +131,15 @@ fn every_training_kind_writes_the_same_bits_on_an_emulated_avx2_cpu() {
         .clone_args(["run", "bitcheck.yaml", "--store", "store"])
         .run();
     native.assert_success();
-    let emulated = Command::new("qemu-x86_64")
+    let emulated: Outcome = Command::new("qemu-x86_64")
         .args(["-cpu", "Haswell", env!("CARGO_BIN_EXE_r1flow")])
         .args(["run", "bitcheck.yaml", "--store", "store-avx2"])
         .current_dir(test.path(""))
         .env("NO_COLOR", "1")
         .output()
-        .expect("qemu-x86_64 runs");
-    assert!(
-        emulated.status.success(),
-        "the emulated run failed: {}",
-        String::from_utf8_lossy(&emulated.stderr)
-    );
+        .expect("qemu-x86_64 runs")
+        .into();
+    emulated.assert_success();
     let shown = test
         .clone_args(["runs", "show", "last", "--json", "--store", "store-avx2"])
         .run();

@@ -5,22 +5,15 @@
 
 use serde_json::Value;
 
-use crate::support::Test;
+use crate::support::{compare_json, micro_pipeline, Test};
 
 /// Three arms of one eval stage × two sampling seeds, on a micro model: seconds.
-const ARMS: &str = r#"
-name: compare-stats-test
-seed: 1
-defaults:
-  max_prompt_length: 32
-  max_completion_length: 16
-models:
-  micro: {preset: tiny, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}
-datasets:
-  arith: {kind: arithmetic, num_samples: 200, operations: [add], max_digits: 1}
-stages:
-  tasks: {kind: dataset, source: arith, template: {user: "Q: {question}\nA: <think>"}, test_size: 40}
-  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 4, per_device_train_batch_size: 4}
+fn arms() -> String {
+    micro_pipeline("compare-stats-test", 1)
+        .lengths(32, 16)
+        .arith(200, 40)
+        .stages(
+            r#"  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 4, per_device_train_batch_size: 4}
   eval: {kind: eval, from: base, prompts: tasks, num_samples: 4, k: [1, 4], rewards: {accuracy: 1.0, format: 1.0}}
 ablations:
   arm:
@@ -30,14 +23,8 @@ ablations:
   seed:
     s1: {stages.eval.seed: 1}
     s2: {stages.eval.seed: 2}
-"#;
-
-fn compare_json(test: &Test, extra: &[&str]) -> Value {
-    let mut args = vec!["compare", "m.yaml", "--format", "json", "--store", "store"];
-    args.extend_from_slice(extra);
-    let outcome = test.clone_args(args).run();
-    assert!(outcome.success, "{extra:?}: {}", outcome.stderr);
-    serde_json::from_str(&outcome.stdout).expect("--format json prints JSON")
+"#,
+        )
 }
 
 /// The comparison of `arm` with the baseline in a `"paired"` object.
@@ -61,12 +48,12 @@ fn number(value: &Value) -> f64 {
 
 #[test]
 fn compare_prints_paired_intervals_and_verdicts() {
-    let test = Test::new().write("m.yaml", ARMS);
+    let test = Test::new().write("m.yaml", arms());
     let ran = test.run_in_store().run();
     ran.assert_success();
 
     // --- JSON: every arm against the first row -----------------------------------------
-    let json = compare_json(&test, &[]);
+    let json = compare_json(&test, &["m.yaml"]);
     let paired = &json["paired"];
     assert_eq!(paired["resamples"], 10_000);
     assert_eq!(paired["seed"], 0);
@@ -116,8 +103,11 @@ fn compare_prints_paired_intervals_and_verdicts() {
     assert!(length["seeds_needed"].as_u64().is_some_and(|n| n >= 2));
 
     // Deterministic given the seed; another seed moves the interval, not the estimate.
-    assert_eq!(compare_json(&test, &[]), json);
-    let reseeded = compare_json(&test, &["--bootstrap-seed", "5", "--resamples", "2000"]);
+    assert_eq!(compare_json(&test, &["m.yaml"]), json);
+    let reseeded = compare_json(
+        &test,
+        &["m.yaml", "--bootstrap-seed", "5", "--resamples", "2000"],
+    );
     let moved = metric(
         comparison(&reseeded["paired"], "short"),
         "completion_len_mean",
@@ -127,7 +117,7 @@ fn compare_prints_paired_intervals_and_verdicts() {
     assert_eq!(reseeded["paired"]["resamples"], 2000);
 
     // --- another baseline ----------------------------------------------------------------
-    let against_short = compare_json(&test, &["--baseline", "short"]);
+    let against_short = compare_json(&test, &["m.yaml", "--baseline", "short"]);
     let plain = comparison(&against_short["paired"], "plain");
     assert_eq!(plain["baseline"], "short");
     assert!(number(&metric(plain, "completion_len_mean")["difference"]) > 0.0);
@@ -147,12 +137,9 @@ fn compare_prints_paired_intervals_and_verdicts() {
     let text = test
         .clone_args(["compare", "m.yaml", "--store", "store"])
         .run();
-    text.assert_success();
-    assert!(
-        text.stdout.starts_with("variant     seeds  stages.eval."),
-        "the table first: {}",
-        text.stdout
-    );
+    // The table first.
+    text.assert_success()
+        .assert_stdout_starts_with("variant     seeds  stages.eval.");
     assert!(text.stdout.contains("\nIs the difference real?\n"));
     let verdict_of = |arm: &str, metric: &str| -> Option<String> {
         text.stdout
@@ -203,7 +190,7 @@ fn compare_prints_paired_intervals_and_verdicts() {
     assert!(!page.contains("<script"), "still self-contained");
 
     // --- arms built not to differ, alone: the whole block is exact ------------------------
-    let same_only = ARMS
+    let same_only = arms()
         .replace("    short: {stages.eval.max_completion_length: 4}\n", "")
         .replace(
             "  seed:\n    s1: {stages.eval.seed: 1}\n    s2: {stages.eval.seed: 2}\n",

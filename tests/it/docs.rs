@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use r1flow::check::{check_document, Capabilities};
 use r1flow::diag::{render_all, SourceFile};
+use r1flow::output_dir::normalise;
 use r1flow::syntax::parse;
 
 use crate::support::repo_root;
@@ -438,21 +439,6 @@ fn link_problems(root: &Path, file: &Path, text: &str) -> Vec<String> {
         }
     }
     problems
-}
-
-/// `a/b/../c` as `a/c`, without touching the filesystem.
-fn normalise(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 #[test]

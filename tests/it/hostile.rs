@@ -679,12 +679,17 @@ fn manifest_encoding_problems_are_located_with_hints() {
 }
 
 fn stored_project() -> Test {
-    let test = Test::new().write(
-        "m.yaml",
-        manifest("stages:\n  tasks: {kind: dataset, source: arith, test_size: 4}\n"),
-    );
-    let run = test.run_in_store().run_within(60);
-    run.assert_success();
+    stored_run(
+        "stages:\n  tasks: {kind: dataset, source: arith, test_size: 4}\n",
+        60,
+    )
+}
+
+/// A project whose store holds one finished run of `manifest(stages)`, which took less
+/// than `seconds`.
+fn stored_run(stages: &str, seconds: u64) -> Test {
+    let test = Test::new().write("m.yaml", manifest(stages));
+    test.run_in_store().run_within(seconds).assert_success();
     test
 }
 
@@ -739,14 +744,10 @@ fn a_damaged_index_is_reported_with_what_to_do() {
 
 #[test]
 fn a_finished_stage_leaves_no_checkpoint_blobs() {
-    let test = Test::new().write(
-        "m.yaml",
-        manifest(
-            "stages:\n  tasks: {kind: dataset, source: arith, test_size: 4}\n  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 3, per_device_train_batch_size: 4, save_steps: 1}\n",
-        ),
+    let test = stored_run(
+        "stages:\n  tasks: {kind: dataset, source: arith, test_size: 4}\n  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 3, per_device_train_batch_size: 4, save_steps: 1}\n",
+        120,
     );
-    let run = test.run_in_store().run_within(120);
-    run.assert_success();
     let gc = test
         .clone_args(["gc", "--dry-run", "--store", "store"])
         .run_within(30);
@@ -778,14 +779,10 @@ fn report_and_compare_replace_their_own_output_whole() {
     assert!(report(&["--force"]).success);
     assert!(!test.path("rep/notes.txt").exists());
 
-    let test = Test::new().write(
-        "m.yaml",
-        manifest(
-            "stages:\n  tasks: {kind: dataset, source: arith, test_size: 4}\n  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 1, per_device_train_batch_size: 4}\n  eval: {kind: eval, from: base, prompts: tasks, num_samples: 1, limit: 2, max_completion_length: 4}\n",
-        ),
+    let test = stored_run(
+        "stages:\n  tasks: {kind: dataset, source: arith, test_size: 4}\n  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 1, per_device_train_batch_size: 4}\n  eval: {kind: eval, from: base, prompts: tasks, num_samples: 1, limit: 2, max_completion_length: 4}\n",
+        120,
     );
-    let run = test.run_in_store().run_within(120);
-    run.assert_success();
     let compare = |extra: &[&str]| {
         let mut args = vec!["compare", "m.yaml", "--plots", "cmp", "--store", "store"];
         args.extend(extra);

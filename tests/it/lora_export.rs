@@ -10,7 +10,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{last_run_json, output_hashes, repo_root, tool_available, Test};
+use crate::support::{
+    last_run_json, micro_pipeline, output_hashes, repo_root, tool_available, Outcome, Test,
+};
 
 /// The Qwen2 checkpoint transformers wrote (scripts/make_qwen2_fixture.py).
 const FIXTURE: &str = "tests/fixtures/qwen2-tiny/hf";
@@ -211,17 +213,14 @@ fn an_sft_adapter_exported_for_peft_gives_the_merged_models_logits_and_imports_b
         // The other way: an adapter `peft` saved (all-linear, which it writes as full
         // module names) declared on the base, merged by r1flow and exported, against
         // `peft` applying it.
-        let written = Command::new("python3")
+        let written: Outcome = Command::new("python3")
             .arg(&script)
             .args(["--base", "base", "--write-adapter", "peft_adapter"])
             .current_dir(test.path(""))
             .output()
-            .expect("run python3");
-        assert!(
-            written.status.success(),
-            "{}",
-            String::from_utf8_lossy(&written.stderr)
-        );
+            .expect("run python3")
+            .into();
+        written.assert_success();
         let from_peft = MANIFEST.replacen("\ndatasets:", FROM_PEFT, 1).replacen(
             "\n  tasks:",
             FROM_PEFT_STAGE,
@@ -397,21 +396,14 @@ fn the_shipped_lora_pipeline_validates_with_a_checkpoint_in_place() {
 /// `lora:` on the two kinds the sft/grpo test in train.rs does not run: `distill`
 /// (logits mode: adapters on the student, the teacher as it is) and `rlhf` (a KL term
 /// against the frozen base, a reward model's scores), each exported as an adapter.
-const KINDS: &str = r#"
-name: lora-kinds
-seed: 3
-defaults:
-  max_prompt_length: 32
-  max_completion_length: 16
-models:
-  micro: {preset: tiny, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}
-datasets:
-  arith: {kind: arithmetic, num_samples: 80, operations: [add], max_digits: 1}
-  prefs: {kind: jsonl, path: preferences.jsonl, format: preferences}
-  rlhf_prompts: {kind: jsonl, path: rlhf_prompts.jsonl, format: prompts}
-stages:
-  tasks: {kind: dataset, source: arith, template: {user: "Q: {question}\nA: <think>"}, test_size: 10}
-  general: {kind: dataset, source: rlhf_prompts, template: {user: "Q: {question}\nA: <think>"}, test_size: 2}
+fn kinds() -> String {
+    micro_pipeline("lora-kinds", 3)
+        .lengths(32, 16)
+        .arith(80, 10)
+        .dataset("prefs: {kind: jsonl, path: preferences.jsonl, format: preferences}")
+        .dataset("rlhf_prompts: {kind: jsonl, path: rlhf_prompts.jsonl, format: prompts}")
+        .stages(
+            r#"  general: {kind: dataset, source: rlhf_prompts, template: {user: "Q: {question}\nA: <think>"}, test_size: 2}
   pairs: {kind: dataset, source: prefs, test_size: 4}
   base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, learning_rate: 3.0e-3, per_device_train_batch_size: 4, max_steps: 6}
   teacher: {kind: sft, from: base, data: tasks, max_seq_length: 48, learning_rate: 1.0e-3, per_device_train_batch_size: 4, max_steps: 4}
@@ -420,7 +412,9 @@ stages:
   aligned: {kind: rlhf, from: base, prompts: general, rewards: {accuracy: 1.0, format: 0.5}, reward_model: rm, general_rewards: {format: 0.5}, learning_rate: 1.0e-2, num_generations: 4, per_device_train_batch_size: 8, max_steps: 3, save_steps: 2, beta: 0.04, lora: {r: 4, alpha: 16}}
   distilled_adapter: {kind: export, from: distilled, merge: false}
   aligned_adapter: {kind: export, from: aligned, merge: false}
-"#;
+"#,
+        )
+}
 
 #[test]
 fn lora_trains_distill_and_rlhf_stages_and_their_adapters_export() {
@@ -429,7 +423,7 @@ fn lora_trains_distill_and_rlhf_stages_and_their_adapters_export() {
     };
     let project = || {
         Test::new()
-            .write("k.yaml", KINDS)
+            .write("k.yaml", kinds())
             .write("preferences.jsonl", data("preferences.jsonl"))
             .write("rlhf_prompts.jsonl", data("rlhf_prompts.jsonl"))
     };

@@ -3,26 +3,20 @@
 //! type; `distill` in `logits` mode trains a smaller student both ways; rejection
 //! sampling emits preference pairs a reward model trains on.
 
-use crate::support::{last_run_json, metric_series, output_hashes, output_names, run_stage, Test};
+use crate::support::{
+    last_run_json, metric_series, micro_pipeline, output_hashes, output_names, run_stage, Test,
+};
 
-const MANIFEST: &str = r#"
-name: preferences-test
-seed: 4
-defaults:
-  max_prompt_length: 32
-  max_completion_length: 12
-models:
-  micro: {preset: tiny, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}
-  student: {preset: tiny, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 32}
-datasets:
-  arith: {kind: arithmetic, num_samples: 60, operations: [add], max_digits: 1}
-  prefs: {kind: jsonl, path: prefs.jsonl, format: preferences}
-  mixed: {kind: jsonl, path: mixed.jsonl, format: prompts}
-rewards:
-  helpful: {kind: model, model: rm}
-stages:
-  tasks: {kind: dataset, source: arith, template: {user: "Q: {question}\nA: <think>"}, test_size: 10}
-  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 4, per_device_train_batch_size: 4}
+fn pipeline() -> String {
+    micro_pipeline("preferences-test", 4)
+        .lengths(32, 12)
+        .model("student: {preset: tiny, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 32}")
+        .reward("helpful: {kind: model, model: rm}")
+        .arith(60, 10)
+        .dataset("prefs: {kind: jsonl, path: prefs.jsonl, format: preferences}")
+        .dataset("mixed: {kind: jsonl, path: mixed.jsonl, format: prompts}")
+        .stages(
+            r#"  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 4, per_device_train_batch_size: 4}
   pairs: {kind: dataset, source: prefs, template: plain, test_size: 8}
   rm:
     kind: reward_model
@@ -48,7 +42,9 @@ stages:
     per_device_train_batch_size: 32
     max_steps: 2
   scored: {kind: eval, from: tuned, prompts: prompts, split: train, num_samples: 2, k: [1], rewards: {helpful: 1.0, format: 1.0}}
-"#;
+"#,
+        )
+}
 
 /// Chosen completions say "yes" politely; rejected ones shout "NO". Trivially separable.
 fn preference_lines() -> String {
@@ -75,10 +71,8 @@ fn project(manifest: &str) -> Test {
 
 #[test]
 fn a_reward_model_learns_separable_pairs_and_rlhf_routes_rewards_by_prompt_type() {
-    let test = project(MANIFEST);
-    let outcome = test.run_in_store().run();
-    outcome.assert_success();
-    let run = last_run_json(&test);
+    let test = project(&pipeline());
+    let run = test.run_recorded();
 
     // The reward model: held-out pair accuracy well above chance, stored with the model.
     let rm = run_stage(&run, "rm");
@@ -156,7 +150,7 @@ fn a_reward_model_learns_separable_pairs_and_rlhf_routes_rewards_by_prompt_type(
 #[test]
 fn a_reward_model_killed_mid_training_resumes_bit_identical() {
     let until = ["run", "m.yaml", "--store", "store", "--until", "rm"];
-    let test = project(MANIFEST);
+    let test = project(&pipeline());
     let full = test.clone_args(until).run();
     full.assert_success();
     let expected = output_hashes(&last_run_json(&test));
@@ -167,7 +161,7 @@ fn a_reward_model_killed_mid_training_resumes_bit_identical() {
         "{expected:?}"
     );
 
-    let test = project(MANIFEST);
+    let test = project(&pipeline());
     // Dies after the checkpoint at step 10, then after the one at step 20.
     for step in ["", "resuming from step 10"] {
         let killed = test
@@ -186,7 +180,8 @@ fn a_reward_model_killed_mid_training_resumes_bit_identical() {
 #[test]
 fn logit_distillation_trains_a_smaller_student_both_ways() {
     let manifest = format!(
-        "{MANIFEST}  forward: {{kind: distill, student: student, teacher: base, data: tasks, mode: logits, kl: forward, max_seq_length: 48, max_steps: 3, per_device_train_batch_size: 4, learning_rate: 1.0e-2, logging_steps: 1}}\n  reverse: {{kind: distill, student: student, teacher: base, data: tasks, mode: logits, kl: reverse, max_seq_length: 48, max_steps: 3, per_device_train_batch_size: 4, learning_rate: 1.0e-2, logging_steps: 1}}\n"
+        "{}  forward: {{kind: distill, student: student, teacher: base, data: tasks, mode: logits, kl: forward, max_seq_length: 48, max_steps: 3, per_device_train_batch_size: 4, learning_rate: 1.0e-2, logging_steps: 1}}\n  reverse: {{kind: distill, student: student, teacher: base, data: tasks, mode: logits, kl: reverse, max_seq_length: 48, max_steps: 3, per_device_train_batch_size: 4, learning_rate: 1.0e-2, logging_steps: 1}}\n",
+        pipeline()
     );
     let test = project(&manifest);
     for target in ["forward", "reverse"] {
@@ -213,7 +208,7 @@ fn logit_distillation_trains_a_smaller_student_both_ways() {
 
 #[test]
 fn rejection_sampling_emits_preference_pairs_for_a_reward_model() {
-    let manifest = MANIFEST.replace(
+    let manifest = pipeline().replace(
         "  rm:\n    kind: reward_model\n    from: base\n    data: pairs\n",
         "  judged: {kind: rejection_sampling, from: base, prompts: tasks, num_samples: 4, emit: preferences, thresholds: {parity: 1.0}, require_format: false, max_per_prompt: 1, temperature: 1.0, top_p: 1.0}\n  rm:\n    kind: reward_model\n    from: base\n    data: judged\n",
     )
@@ -290,7 +285,7 @@ fn rlhf_on_general_prompts_only_scores_with_the_reward_model_once() {
     // As in pipelines/r1.yaml: every prompt is general, and `general_rewards` names a
     // `model` reward of the stage's own reward model, whose weight then applies instead
     // of the implicit weight-1 term.
-    let manifest = MANIFEST
+    let manifest = pipeline()
         .replace(
             "  prompts: {kind: dataset, source: mixed, template: plain, test_size: 2}",
             "  prompts: {kind: dataset, source: chat, template: plain, test_size: 1}",

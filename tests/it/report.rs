@@ -6,24 +6,15 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::Test;
+use crate::support::{compare_json, micro_pipeline, Test};
 
 /// Two arms of the language-consistency reward's weight × two GRPO seeds, on a micro model: seconds.
-const ABLATION: &str = r#"
-name: report-test
-seed: 1
-defaults:
-  max_prompt_length: 32
-  max_completion_length: 16
-models:
-  micro: {preset: tiny, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}
-rewards:
-  short: {kind: length, max_length: 16, buffer: 14}
-datasets:
-  arith: {kind: arithmetic, num_samples: 200, operations: [add], max_digits: 1}
-stages:
-  tasks: {kind: dataset, source: arith, template: {user: "Q: {question}\nA: <think>"}, test_size: 10}
-  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 4, per_device_train_batch_size: 4, logging_steps: 1}
+fn ablation() -> String {
+    micro_pipeline("report-test", 1)
+        .lengths(32, 16)
+        .reward("short: {kind: length, max_length: 16, buffer: 14}")
+        .stages(
+            r#"  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 4, per_device_train_batch_size: 4, logging_steps: 1}
   zero:
     kind: grpo
     from: base
@@ -41,7 +32,9 @@ ablations:
   seed:
     s1: {stages.zero.seed: 1}
     s2: {stages.zero.seed: 2}
-"#;
+"#,
+        )
+}
 
 /// The id of the store's last run.
 fn from_run_id(test: &Test) -> String {
@@ -66,12 +59,6 @@ fn assert_self_contained_text(html: &str) {
 fn assert_self_contained(html: &str) {
     assert_self_contained_text(html);
     assert!(html.contains("<svg "), "plots are inline SVG");
-}
-
-fn json(test: &Test, args: &[&str]) -> Value {
-    let outcome = test.clone_args(args.iter().copied()).run();
-    assert!(outcome.success, "{args:?}: {}", outcome.stderr);
-    serde_json::from_str(&outcome.stdout).expect("--format json prints JSON")
 }
 
 fn files(dir: &Path) -> Vec<String> {
@@ -108,7 +95,7 @@ fn assert_png(path: &Path) {
 
 /// The ablation, run and reported into `rep/`.
 fn ablation_reported() -> Test {
-    let test = Test::new().write("m.yaml", ABLATION);
+    let test = Test::new().write("m.yaml", ablation());
     test.run_in_store().run().assert_success();
     test.clone_args(["report", "last", "--out", "rep", "--store", "store"])
         .run()
@@ -149,10 +136,7 @@ fn an_ablation_is_reported_and_compared() {
     assert_eq!(html.matches("<td>eval [").count(), 4, "four eval rows");
 
     // --- compare a manifest: seeds grouped -------------------------------------------
-    let grouped = json(
-        &test,
-        &["compare", "m.yaml", "--format", "json", "--store", "store"],
-    );
+    let grouped = compare_json(&test, &["m.yaml"]);
     let rows = grouped["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), 2, "{grouped}");
     assert_eq!(rows[0]["variant"], "plain");
@@ -195,18 +179,7 @@ fn an_ablation_is_reported_and_compared() {
     }
 
     // --- one row per seed: the grouped row is their mean ------------------------------
-    let per_seed = json(
-        &test,
-        &[
-            "compare",
-            "m.yaml",
-            "--per-seed",
-            "--format",
-            "json",
-            "--store",
-            "store",
-        ],
-    );
+    let per_seed = compare_json(&test, &["m.yaml", "--per-seed"]);
     let seeds = per_seed["rows"].as_array().expect("rows");
     assert_eq!(seeds.len(), 4);
     assert_eq!(
@@ -232,26 +205,11 @@ fn an_ablation_is_reported_and_compared() {
     assert!((grouped_sd - sd).abs() < 1e-9, "{grouped_sd} vs {sd}");
 
     // --- compare the run: the same rows as from the manifest ---------------------------
-    let from_run = json(
-        &test,
-        &["compare", "last", "--format", "json", "--store", "store"],
-    );
+    let from_run = compare_json(&test, &["last"]);
     assert_eq!(from_run, grouped, "a run and its manifest compare alike");
 
     // --- a manifest and a run together: rows prefixed, parameters aligned ------------
-    let mixed = json(
-        &test,
-        &[
-            "compare",
-            "m.yaml",
-            "last",
-            "--per-seed",
-            "--format",
-            "json",
-            "--store",
-            "store",
-        ],
-    );
+    let mixed = compare_json(&test, &["m.yaml", "last", "--per-seed"]);
     let mixed = mixed["rows"].as_array().expect("rows");
     assert_eq!(mixed.len(), 8);
     assert_eq!(mixed[0]["variant"], "m.yaml:plain+s1");
@@ -310,12 +268,7 @@ fn an_ablation_is_reported_and_compared() {
     );
     assert!(csv_lines[4].starts_with("lang+s2,1.0,2,"), "{}", csv.stdout);
 
-    let one_stage = json(
-        &test,
-        &[
-            "compare", "last", "--stage", "eval", "--format", "json", "--store", "store",
-        ],
-    );
+    let one_stage = compare_json(&test, &["last", "--stage", "eval"]);
     assert_eq!(one_stage, grouped, "`eval` is the only eval stage");
     let no_stage = test
         .clone_args(["compare", "m.yaml", "--stage", "final", "--store", "store"])
@@ -363,7 +316,7 @@ fn an_ablation_is_reported_and_compared() {
 
 /// A store holding one finished run of the ablation's dataset stage only.
 fn store_with_data_only() -> Test {
-    let test = Test::new().write("m.yaml", ABLATION);
+    let test = Test::new().write("m.yaml", ablation());
     let ran = test
         .clone_args(["run", "m.yaml", "--until", "tasks", "--store", "store"])
         .run();

@@ -129,12 +129,19 @@ fn start_on_slurm(test: &Test, log: &str) -> (std::process::Child, String) {
     (coordinator, job)
 }
 
+/// A run whose `base` trains for long enough (100 000 steps) to be acted on while it
+/// runs, started on Slurm: its project, its coordinator and `base`'s job.
+fn long_run_on_slurm() -> (Test, std::process::Child, String) {
+    let test = Test::new().write("m.yaml", manifest(100_000));
+    let (coordinator, job) = start_on_slurm(&test, "run.log");
+    (test, coordinator, job)
+}
+
 /// The outputs of an uninterrupted local run of `manifest(steps)`: the bits a Slurm run
 /// must have.
 fn local_hashes(steps: u32) -> Vec<String> {
     let local = Test::new().write("m.yaml", manifest(steps));
-    local.run_in_store().run().assert_success();
-    output_hashes(&last_run_json(&local))
+    output_hashes(&local.run_recorded())
 }
 
 /// Waits until `test`'s store says stage `stage` runs as a Slurm job that Slurm lists as
@@ -246,8 +253,7 @@ fn a_cancelled_job_is_reported_as_cancelled() {
     let Some(_cluster) = cluster() else {
         return;
     };
-    let test = Test::new().write("m.yaml", manifest(100_000));
-    let (mut coordinator, job) = start_on_slurm(&test, "run.log");
+    let (test, mut coordinator, job) = long_run_on_slurm();
     let scancel = Command::new("scancel").arg(&job).status().expect("scancel");
     assert!(scancel.success());
     let status = coordinator.wait().expect("the coordinator ends");
@@ -302,8 +308,7 @@ fn ctrl_c_makes_running_jobs_checkpoint_and_the_run_resumable() {
     let Some(_cluster) = cluster() else {
         return;
     };
-    let test = Test::new().write("m.yaml", manifest(100_000));
-    let (mut coordinator, job) = start_on_slurm(&test, "run.log");
+    let (test, mut coordinator, job) = long_run_on_slurm();
     let interrupted = Command::new("kill")
         .args(["-INT", &coordinator.id().to_string()])
         .status()

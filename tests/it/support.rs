@@ -81,17 +81,24 @@ impl Test {
         self.dir.join(relative)
     }
 
+    /// The binary with this test's arguments and environment, in its directory.
+    fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_r1flow"));
+        command
+            .args(&self.args)
+            .current_dir(&self.dir)
+            .env_remove("R1FLOW_STORE")
+            .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        command
+    }
+
     /// Starts the command without waiting for it (its output goes to `log` in the test
     /// directory).
     pub(crate) fn spawn(&self, log: &str) -> std::process::Child {
         let log = std::fs::File::create(self.dir.join(log)).expect("create the log");
         let log_err = log.try_clone().expect("clone the log handle");
-        Command::new(env!("CARGO_BIN_EXE_r1flow"))
-            .args(&self.args)
-            .current_dir(&self.dir)
-            .env_remove("R1FLOW_STORE")
-            .env_remove("RUST_LOG")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        self.command()
             .stdout(log)
             .stderr(log_err)
             .spawn()
@@ -99,14 +106,13 @@ impl Test {
     }
 
     pub(crate) fn run(&self) -> Outcome {
-        let output = Command::new(env!("CARGO_BIN_EXE_r1flow"))
-            .args(&self.args)
-            .current_dir(&self.dir)
-            .env_remove("R1FLOW_STORE")
-            .env_remove("RUST_LOG")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .expect("run r1flow");
+        self.command().output().expect("run r1flow").into()
+    }
+}
+
+/// Any finished command as an `Outcome` (the tools a test runs beside r1flow).
+impl From<std::process::Output> for Outcome {
+    fn from(output: std::process::Output) -> Self {
         Outcome {
             success: output.status.success(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -195,6 +201,13 @@ impl Test {
         self.clone_args(["run", "m.yaml", "--store", "store"])
     }
 
+    /// Runs `m.yaml` into the store `store` (`run_in_store`), asserts that it succeeded
+    /// and returns the run's record (`last_run_json`).
+    pub(crate) fn run_recorded(&self) -> serde_json::Value {
+        self.run_in_store().run().assert_success();
+        last_run_json(self)
+    }
+
     /// `r1flow plan MANIFEST --json` of `manifest` in this test's directory, against a
     /// store that does not exist (the keys, with nothing looked up), asserted to succeed.
     pub(crate) fn plan_json(&self, manifest: &str) -> serde_json::Value {
@@ -280,6 +293,16 @@ pub(crate) fn blob_path(test: &Test, hash: &str) -> PathBuf {
     test.path(&format!("store/blobs/{}/{hash}", &hash[..2]))
 }
 
+/// `compare ARGS --format json --store store` in the test directory, parsed.
+pub(crate) fn compare_json(test: &Test, args: &[&str]) -> serde_json::Value {
+    let mut command = vec!["compare"];
+    command.extend_from_slice(args);
+    command.extend(["--format", "json", "--store", "store"]);
+    let outcome = test.clone_args(command).run();
+    assert!(outcome.success, "{args:?}: {}", outcome.stderr);
+    serde_json::from_str(&outcome.stdout).expect("--format json prints JSON")
+}
+
 /// The metric series of stage `stage` of the last run in the store `store`, a point per
 /// step (`metrics last STAGE --format json`).
 pub(crate) fn metric_series(test: &Test, stage: &str) -> Vec<serde_json::Value> {
@@ -306,6 +329,93 @@ datasets:
 "#
     )
 }
+
+/// A training test's manifest on the micro model (seconds a stage) and `arith`, one-digit
+/// additions, which the `tasks` stage templates into prompts that ask for reasoning: the
+/// head those tests share, written once. A test adds its own entries to the sections,
+/// then writes its stages (`stages`).
+pub(crate) struct MicroPipeline {
+    head: String,
+    models: String,
+    rewards: String,
+    datasets: String,
+    samples: u32,
+    test_size: u32,
+}
+
+/// `micro_pipeline(name, seed)`: the manifest `name` on the micro model, seeded `seed`.
+pub(crate) fn micro_pipeline(name: &str, seed: u32) -> MicroPipeline {
+    MicroPipeline {
+        head: format!("\nname: {name}\nseed: {seed}\n"),
+        models: String::new(),
+        rewards: String::new(),
+        datasets: String::new(),
+        samples: 200,
+        test_size: 10,
+    }
+}
+
+impl MicroPipeline {
+    /// `defaults:` that give every stage these prompt and completion lengths (tokens).
+    pub(crate) fn lengths(mut self, prompt: u32, completion: u32) -> Self {
+        self.head += &format!(
+            "defaults:\n  max_prompt_length: {prompt}\n  max_completion_length: {completion}\n"
+        );
+        self
+    }
+
+    /// How many problems `arith` has (200 unless set) and how many `tasks` holds out as
+    /// its test split (10 unless set).
+    pub(crate) fn arith(mut self, samples: u32, test_size: u32) -> Self {
+        (self.samples, self.test_size) = (samples, test_size);
+        self
+    }
+
+    /// Another `models:` entry, as one line (`name: {…}`).
+    pub(crate) fn model(mut self, entry: &str) -> Self {
+        self.models += &format!("  {entry}\n");
+        self
+    }
+
+    /// A `rewards:` entry, as one line.
+    pub(crate) fn reward(mut self, entry: &str) -> Self {
+        self.rewards += &format!("  {entry}\n");
+        self
+    }
+
+    /// Another `datasets:` entry, as one line.
+    pub(crate) fn dataset(mut self, entry: &str) -> Self {
+        self.datasets += &format!("  {entry}\n");
+        self
+    }
+
+    /// The manifest, `stages` after `tasks` (the test's stages, then any section after
+    /// them, such as `ablations:`).
+    pub(crate) fn stages(self, stages: &str) -> String {
+        let rewards = if self.rewards.is_empty() {
+            String::new()
+        } else {
+            format!("rewards:\n{}", self.rewards)
+        };
+        format!(
+            r#"{head}models:
+  {MICRO}
+{models}{rewards}datasets:
+  arith: {{kind: arithmetic, num_samples: {samples}, operations: [add], max_digits: 1}}
+{datasets}stages:
+  tasks: {{kind: dataset, source: arith, template: {{user: "Q: {{question}}\nA: <think>"}}, test_size: {test_size}}}
+{stages}"#,
+            head = self.head,
+            models = self.models,
+            datasets = self.datasets,
+            samples = self.samples,
+            test_size = self.test_size,
+        )
+    }
+}
+
+/// The micro model's `models:` entry.
+const MICRO: &str = "micro: {preset: tiny, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}";
 
 /// Every output of a run as `stage/output=hash`, sorted: equal lists mean equal bits.
 pub(crate) fn output_hashes(run: &serde_json::Value) -> Vec<String> {
@@ -339,12 +449,8 @@ impl Test {
     pub(crate) fn run_within(&self, seconds: u64) -> Outcome {
         use std::io::Read as _;
         use std::process::Stdio;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_r1flow"))
-            .args(&self.args)
-            .current_dir(&self.dir)
-            .env_remove("R1FLOW_STORE")
-            .env_remove("RUST_LOG")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        let mut child = self
+            .command()
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

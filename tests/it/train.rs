@@ -1,24 +1,19 @@
 //! Training stages through the real binary on a micro model: determinism, resume after a
 //! crash inside a training stage (bit-identical on the CPU), and what GRPO logs.
 
-use crate::support::{blob_path, last_run_json, metric_series, output_hashes, run_stage, Test};
+use crate::support::{
+    blob_path, last_run_json, metric_series, micro_pipeline, output_hashes, run_stage, Test,
+};
 
-const MANIFEST: &str = r#"
-name: train-test
-seed: 1
-defaults:
-  max_prompt_length: 32
-  max_completion_length: 16
-models:
-  micro: {preset: tiny, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64}
-rewards:
-  # Varies with the length of even an untrained model's output, so groups differ.
-  short: {kind: length, max_length: 16, buffer: 14}
-datasets:
-  arith: {kind: arithmetic, num_samples: 200, operations: [add], max_digits: 1}
-stages:
-  tasks: {kind: dataset, source: arith, template: {user: "Q: {question}\nA: <think>"}, test_size: 10}
-  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 8, per_device_train_batch_size: 4, save_steps: 4, logging_steps: 2}
+/// The pipeline the tests here run: a pretraining, GRPO from it (checkpointed every 2
+/// steps, with a KL term) and an eval.
+fn pipeline() -> String {
+    micro_pipeline("train-test", 1)
+        .lengths(32, 16)
+        // Varies with the length of even an untrained model's output, so groups differ.
+        .reward("short: {kind: length, max_length: 16, buffer: 14}")
+        .stages(
+            r#"  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 8, per_device_train_batch_size: 4, save_steps: 4, logging_steps: 2}
   zero:
     kind: grpo
     from: base
@@ -31,13 +26,13 @@ stages:
     save_steps: 2
     beta: 0.05
   eval: {kind: eval, from: zero, prompts: tasks, num_samples: 2, k: [1, 2], limit: 5}
-"#;
+"#,
+        )
+}
 
 fn full_run() -> (Test, Vec<String>) {
-    let test = Test::new().write("m.yaml", MANIFEST);
-    let outcome = test.run_in_store().run();
-    outcome.assert_success();
-    let run = last_run_json(&test);
+    let test = Test::new().write("m.yaml", pipeline());
+    let run = test.run_recorded();
     (test, output_hashes(&run))
 }
 
@@ -91,12 +86,10 @@ fn the_same_seed_gives_the_same_bits() {
             "store",
         ])
         .run();
-    rescored.assert_success();
-    assert!(
-        rescored.stdout.contains("10 completions"),
-        "5 prompts × 2 samples: {}",
-        rescored.stdout
-    );
+    // 5 prompts × 2 samples.
+    rescored
+        .assert_success()
+        .assert_stdout_says("10 completions");
     assert!(
         rescored.stdout.lines().any(|l| l.starts_with("tag_count")),
         "{}",
@@ -143,7 +136,7 @@ fn the_same_seed_gives_the_same_bits() {
 #[test]
 fn a_run_killed_inside_a_training_stage_resumes_bit_identical() {
     let (_, expected) = full_run();
-    let test = Test::new().write("m.yaml", MANIFEST);
+    let test = Test::new().write("m.yaml", pipeline());
     // Dies right after the first checkpoint of `base` (step 4 of 8).
     let killed = test
         .run_in_store()
@@ -170,9 +163,7 @@ fn a_run_killed_inside_a_training_stage_resumes_bit_identical() {
 /// Runs `manifest` to the end in a fresh directory; the output hashes.
 fn hashes_of(manifest: &str) -> Vec<String> {
     let test = Test::new().write("m.yaml", manifest);
-    let outcome = test.run_in_store().run();
-    outcome.assert_success();
-    output_hashes(&last_run_json(&test))
+    output_hashes(&test.run_recorded())
 }
 
 /// Runs `manifest`, killed after every checkpoint until it finishes; the output hashes.
@@ -192,11 +183,11 @@ fn hashes_killed_and_resumed(manifest: &str) -> Vec<String> {
 
 #[test]
 fn a_synced_reference_model_is_checkpointed_and_moves_the_result() {
-    let synced = MANIFEST.replace(
+    let synced = pipeline().replace(
         "    beta: 0.05\n",
         "    beta: 0.05\n    sync_ref_model: 1\n    ref_model_mixup_alpha: 0.5\n",
     );
-    assert_ne!(synced, MANIFEST);
+    assert_ne!(synced, pipeline());
     let uninterrupted = hashes_of(&synced);
     assert_eq!(hashes_killed_and_resumed(&synced), uninterrupted);
     let zero = |hashes: &[String]| {
@@ -207,14 +198,14 @@ fn a_synced_reference_model_is_checkpointed_and_moves_the_result() {
     };
     assert_ne!(
         zero(&uninterrupted),
-        zero(&hashes_of(MANIFEST)),
+        zero(&hashes_of(&pipeline())),
         "syncing the reference changes the KL term, so the trained policy"
     );
 }
 
 #[test]
 fn beta_zero_trains_without_a_reference() {
-    let test = Test::new().write("m.yaml", MANIFEST.replace("beta: 0.05", "beta: 0.0"));
+    let test = Test::new().write("m.yaml", pipeline().replace("beta: 0.05", "beta: 0.0"));
     let outcome = test
         .clone_args(["run", "m.yaml", "--store", "store", "--until", "zero"])
         .run();
@@ -271,14 +262,12 @@ fn export_writes_a_huggingface_directory_that_generate_reads() {
 
 #[test]
 fn rejection_sampling_feeds_distillation_into_a_student() {
-    let manifest = MANIFEST.replace(
+    let manifest = pipeline().replace(
         "  eval: {kind: eval, from: zero, prompts: tasks, num_samples: 2, k: [1, 2], limit: 5}\n",
         "  samples: {kind: rejection_sampling, from: zero, prompts: tasks, num_samples: 2, thresholds: {short: -0.5}, require_format: false, max_per_prompt: 1, limit: 60}\n  student: {kind: distill, student: micro, data: samples, max_seq_length: 48, max_steps: 2, per_device_train_batch_size: 4}\n",
     );
     let test = Test::new().write("m.yaml", manifest);
-    let outcome = test.run_in_store().run();
-    outcome.assert_success();
-    let run = last_run_json(&test);
+    let run = test.run_recorded();
     let samples = run_stage(&run, "samples");
     let rate = samples["metrics"]["acceptance_rate"]
         .as_f64()
@@ -308,10 +297,10 @@ for line in sys.stdin:
     print(int(json.loads(line)["completion"].count("<") > 1))
 "#;
 
-/// `MANIFEST`'s GRPO stage as GSPO (sequence ratios with the paper's clip range, two updates
+/// `pipeline()`'s GRPO stage as GSPO (sequence ratios with the paper's clip range, two updates
 /// per batch so the ratio moves) with DAPO's dynamic sampling on the verifier's raw score.
 fn gspo_with_dynamic_sampling() -> String {
-    let manifest = MANIFEST
+    let manifest = pipeline()
         .replace(
             "  short: {kind: length, max_length: 16, buffer: 14}\n",
             "  short: {kind: length, max_length: 16, buffer: 14}\n  tag: {kind: command, command: [python3, judge.py]}\n",
@@ -324,7 +313,7 @@ fn gspo_with_dynamic_sampling() -> String {
             "    beta: 0.05\n",
             "    beta: 0.05\n    num_iterations: 2\n    importance_sampling_level: sequence\n    epsilon: 3.0e-4\n    epsilon_high: 4.0e-4\n    dynamic_sampling: {metric: tag, max_rounds: 2}\n",
         );
-    assert_ne!(manifest, MANIFEST);
+    assert_ne!(manifest, pipeline());
     manifest
 }
 
@@ -393,17 +382,17 @@ fn gspo_with_dynamic_sampling_logs_what_it_drew_and_resumes_bit_identical() {
     assert_eq!(output_hashes(&last_run_json(&test)), uninterrupted);
 }
 
-/// `MANIFEST` with LoRA: an `sft` stage training rank-4 adapters on every projection of
+/// `pipeline()` with LoRA: an `sft` stage training rank-4 adapters on every projection of
 /// `base`, then `zero` (GRPO with a KL term against the frozen base) with PEFT's default
 /// adapters on the merged result.
 fn with_lora() -> String {
-    let manifest = MANIFEST
+    let manifest = pipeline()
         .replace(
             "  zero:\n    kind: grpo\n    from: base\n",
             "  tuned: {kind: sft, from: base, data: tasks, max_seq_length: 48, max_steps: 4, per_device_train_batch_size: 4, save_steps: 2, learning_rate: 1.0e-2, lora: {r: 4, alpha: 8, target_modules: [all-linear]}}\n  zero:\n    kind: grpo\n    from: tuned\n",
         )
         .replace("    beta: 0.05\n", "    beta: 0.05\n    lora: {}\n");
-    assert_ne!(manifest, MANIFEST);
+    assert_ne!(manifest, pipeline());
     manifest
 }
 

@@ -55,6 +55,23 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{bytes} bytes")
 }
 
+/// `bytes` in binary units, to one decimal: `1.8 GiB`, `25.0 TiB`; under 1 KiB the count
+/// itself, followed by `byte_unit` (`bytes`, or `B` in a table).
+pub fn binary_size(bytes: u128, byte_unit: &str) -> String {
+    let units = [byte_unit, "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut x = bytes as f64;
+    let mut unit = 0;
+    while x >= 1024.0 && unit + 1 < units.len() {
+        x /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} {byte_unit}")
+    } else {
+        format!("{x:.1} {}", units[unit])
+    }
+}
+
 /// What a non-regular file is, for messages; `None` for a regular file.
 fn irregular(metadata: &Metadata) -> Option<&'static str> {
     let kind = metadata.file_type();

@@ -101,60 +101,16 @@ impl Comparison {
                 all.iter()
                     .any(|s| s.points.iter().any(|p| p.values.contains_key(metric)))
             };
-            let mut wanted: Vec<(&str, String, &str, Curve)> = Vec::new();
-            if logs(names::REWARD) {
-                wanted.push((
-                    "reward",
-                    format!("{stage}: total reward"),
-                    "reward",
-                    Curve::Metric(names::REWARD),
-                ));
-                wanted.push((
-                    "accuracy",
-                    format!("{stage}: accuracy reward"),
-                    "reward",
-                    Curve::RewardOfKind("accuracy"),
-                ));
-                wanted.push((
-                    "language-consistency",
-                    format!("{stage}: language-consistency reward"),
-                    "reward",
-                    Curve::RewardOfKind("language"),
-                ));
-            }
-            if logs(names::COMPLETION_LENGTH) {
-                wanted.push((
-                    "completion-length",
-                    format!("{stage}: mean completion length"),
-                    "tokens",
-                    Curve::Metric(names::COMPLETION_LENGTH),
-                ));
-            }
-            if logs(names::WORKED_SHARE) {
-                wanted.push((
-                    "worked-share",
-                    format!("{stage}: share of completions in the worked mode"),
-                    "share",
-                    Curve::Metric(names::WORKED_SHARE),
-                ));
-            }
-            if logs(names::COMPLETION_LEN_CORRECT) {
-                wanted.push((
-                    "length-correct",
-                    format!("{stage}: mean length of correct completions"),
-                    "tokens",
-                    Curve::Metric(names::COMPLETION_LEN_CORRECT),
-                ));
-            }
-            if logs(names::LOSS) && !logs(names::REWARD) {
-                wanted.push((
-                    "loss",
-                    format!("{stage}: loss"),
-                    "loss",
-                    Curve::Metric(names::LOSS),
-                ));
-            }
-            for (what, title, y_label, curve) in wanted {
+            for (what, title, y_label, curve) in &CURVES {
+                let drawn = match curve {
+                    Curve::Metric(names::LOSS) => logs(names::LOSS) && !logs(names::REWARD),
+                    Curve::Metric(metric) => logs(metric),
+                    Curve::RewardOfKind(_) => logs(names::REWARD),
+                };
+                if !drawn {
+                    continue;
+                }
+                let title = format!("{stage}: {title}");
                 let plot = variant_plot(title.clone(), y_label, &lines, |s| curve.metric_of(s));
                 if plot.is_empty() {
                     notes.push(format!("{title}: not logged by this stage"));
@@ -169,6 +125,21 @@ impl Comparison {
         (plots, notes)
     }
 }
+
+/// The curves a comparison draws of a training stage, in order: the file name's end, the
+/// title after the stage's name, the y axis and what it plots. A metric's curve is drawn
+/// when the stage logs it, a reward kind's when the stage logs a total reward, and the
+/// loss only when it logs none (a GRPO loss says little).
+#[rustfmt::skip]
+const CURVES: [(&str, &str, &str, Curve); 7] = [
+    ("reward", "total reward", "reward", Curve::Metric(names::REWARD)),
+    ("accuracy", "accuracy reward", "reward", Curve::RewardOfKind("accuracy")),
+    ("language-consistency", "language-consistency reward", "reward", Curve::RewardOfKind("language")),
+    ("completion-length", "mean completion length", "tokens", Curve::Metric(names::COMPLETION_LENGTH)),
+    ("worked-share", "share of completions in the worked mode", "share", Curve::Metric(names::WORKED_SHARE)),
+    ("length-correct", "mean length of correct completions", "tokens", Curve::Metric(names::COMPLETION_LEN_CORRECT)),
+    ("loss", "loss", "loss", Curve::Metric(names::LOSS)),
+];
 
 /// What a comparison curve plots.
 enum Curve {

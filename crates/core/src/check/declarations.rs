@@ -392,18 +392,7 @@ pub(crate) fn count(params: u128) -> String {
 
 /// A byte count in binary units: `1.8 GiB`, `25.0 TiB`.
 pub(crate) fn size(bytes: u128) -> String {
-    let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut x = bytes as f64;
-    let mut unit = 0;
-    while x >= 1024.0 && unit + 1 < units.len() {
-        x /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{x:.1} {}", units[unit])
-    }
+    user_file::binary_size(bytes, "bytes")
 }
 
 /// The project a manifest belongs to: the git work tree that holds `base_dir` (the

@@ -88,38 +88,27 @@ impl AnswerIn {
 /// invalid one, `correct_score` for a right one. A sample whose reference answer cannot be
 /// parsed is skipped, not rewarded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct AccuracyReward {
     /// How answers are compared. Default `auto`.
-    #[serde(default)]
     pub mode: AccuracyMode,
     /// Where the answer is: `tags` (default), `boxed` or `anywhere`.
-    #[serde(default, skip_serializing_if = "AnswerIn::is_tags")]
+    #[serde(skip_serializing_if = "AnswerIn::is_tags")]
     pub answer_in: AnswerIn,
     /// Score of a right answer. Default 1.0.
-    #[serde(default = "AccuracyReward::default_correct_score")]
     pub correct_score: f64,
     /// Score of an answer that is present but wrong or invalid. Default 0.1.
-    #[serde(default = "AccuracyReward::default_format_score")]
     pub format_score: f64,
 }
 
-impl AccuracyReward {
-    fn default_correct_score() -> f64 {
-        1.0
-    }
-    fn default_format_score() -> f64 {
-        0.1
-    }
-}
-
+/// What a field left out takes.
 impl Default for AccuracyReward {
     fn default() -> Self {
         Self {
             mode: AccuracyMode::default(),
             answer_in: AnswerIn::default(),
-            correct_score: Self::default_correct_score(),
-            format_score: Self::default_format_score(),
+            correct_score: 1.0,
+            format_score: 0.1,
         }
     }
 }
@@ -159,32 +148,25 @@ pub enum LanguageDetection {
 /// Language consistency: the share of the words inside `<think>` that belong to the target
 /// language (the reward R1 added against language mixing).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LanguageReward {
     /// Target language: `en` or `zh` with script detection, any name with a word list.
-    #[serde(default = "LanguageReward::default_language")]
     pub language: String,
     /// `script` or `word_list`. Default `script`.
-    #[serde(default)]
     pub detection: LanguageDetection,
     /// Words of the target language, inline (word_list detection).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub words: Vec<String>,
     /// A file of target-language words, one per line, relative to the manifest.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub word_list: Option<PathBuf>,
 }
 
-impl LanguageReward {
-    fn default_language() -> String {
-        "en".to_string()
-    }
-}
-
+/// What a field left out takes.
 impl Default for LanguageReward {
     fn default() -> Self {
         Self {
-            language: Self::default_language(),
+            language: "en".to_string(),
             detection: LanguageDetection::default(),
             words: Vec::new(),
             word_list: None,
@@ -195,37 +177,23 @@ impl Default for LanguageReward {
 /// Soft overlong punishment (DAPO): 0 up to `max_length − buffer` tokens, falling linearly
 /// to `−penalty` at `max_length` and beyond.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LengthReward {
     /// Completion length (tokens) at which the full penalty applies. Default 512.
-    #[serde(default = "LengthReward::default_max_length")]
     pub max_length: usize,
     /// Tokens before `max_length` where the penalty starts. Default 128.
-    #[serde(default = "LengthReward::default_buffer")]
     pub buffer: usize,
     /// Size of the full penalty. Default 1.0.
-    #[serde(default = "LengthReward::default_penalty")]
     pub penalty: f64,
 }
 
-impl LengthReward {
-    fn default_max_length() -> usize {
-        512
-    }
-    fn default_buffer() -> usize {
-        128
-    }
-    fn default_penalty() -> f64 {
-        1.0
-    }
-}
-
+/// What a field left out takes.
 impl Default for LengthReward {
     fn default() -> Self {
         Self {
-            max_length: Self::default_max_length(),
-            buffer: Self::default_buffer(),
-            penalty: Self::default_penalty(),
+            max_length: 512,
+            buffer: 128,
+            penalty: 1.0,
         }
     }
 }
@@ -294,30 +262,24 @@ pub enum CodeSandbox {
 /// Runs the program in a completion (its last fenced code block, else its `<answer>`
 /// block) against the prompt record's `tests`, in a sandbox, and scores the tests passed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct CodeReward {
     /// The programs' language. Default (and only) `python`.
-    #[serde(default)]
     pub language: CodeLanguage,
     /// `fraction` (default) or `all`.
-    #[serde(default)]
     pub scoring: CodeScoring,
     /// `bwrap` (default) or `none`.
-    #[serde(default)]
     pub sandbox: CodeSandbox,
     /// Wall-clock seconds one completion's program and tests may run; its CPU time is
     /// limited to the same, rounded up. At most 3600. Default 10.
-    #[serde(default = "CodeReward::default_timeout_s")]
     pub timeout_s: f64,
     /// Address space of each of the program's processes, in MiB (64 to 65536).
     /// Default 512.
-    #[serde(default = "CodeReward::default_memory_mb")]
     pub memory_mb: u64,
     /// Processes and threads the program may run at once (1 to 4096). Default 8.
-    #[serde(default = "CodeReward::default_max_processes")]
     pub max_processes: u64,
     /// Completions run at once (1 to 1024). Default: the number of CPUs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_parallel: Option<usize>,
 }
 
@@ -330,16 +292,6 @@ impl CodeReward {
     pub const MAX_PROCESSES: std::ops::RangeInclusive<u64> = 1..=4096;
     /// The bounds of `max_parallel`.
     pub const MAX_PARALLEL: std::ops::RangeInclusive<usize> = 1..=1024;
-
-    fn default_timeout_s() -> f64 {
-        10.0
-    }
-    fn default_memory_mb() -> u64 {
-        512
-    }
-    fn default_max_processes() -> u64 {
-        8
-    }
 
     /// Every field out of its bounds, as `(field, message)`.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
@@ -361,53 +313,47 @@ impl CodeReward {
                 ),
             ));
         }
-        if !Self::MEMORY_MB.contains(&self.memory_mb) {
-            problems.push((
-                "memory_mb",
-                format!(
-                    "`memory_mb` must be from {} to {}, not {}",
-                    Self::MEMORY_MB.start(),
-                    Self::MEMORY_MB.end(),
-                    self.memory_mb
-                ),
-            ));
-        }
-        if !Self::MAX_PROCESSES.contains(&self.max_processes) {
-            problems.push((
-                "max_processes",
-                format!(
-                    "`max_processes` must be from {} to {}, not {}",
-                    Self::MAX_PROCESSES.start(),
-                    Self::MAX_PROCESSES.end(),
-                    self.max_processes
-                ),
-            ));
-        }
+        problems.extend(outside("memory_mb", &Self::MEMORY_MB, self.memory_mb));
+        problems.extend(outside(
+            "max_processes",
+            &Self::MAX_PROCESSES,
+            self.max_processes,
+        ));
         if let Some(parallel) = self.max_parallel {
-            if !Self::MAX_PARALLEL.contains(&parallel) {
-                problems.push((
-                    "max_parallel",
-                    format!(
-                        "`max_parallel` must be from {} to {}, not {parallel}",
-                        Self::MAX_PARALLEL.start(),
-                        Self::MAX_PARALLEL.end()
-                    ),
-                ));
-            }
+            problems.extend(outside("max_parallel", &Self::MAX_PARALLEL, parallel));
         }
         problems
     }
 }
 
+/// `field`'s problem when its `value` lies outside `bounds`.
+fn outside<T: PartialOrd + std::fmt::Display>(
+    field: &'static str,
+    bounds: &std::ops::RangeInclusive<T>,
+    value: T,
+) -> Option<(&'static str, String)> {
+    (!bounds.contains(&value)).then(|| {
+        (
+            field,
+            format!(
+                "`{field}` must be from {} to {}, not {value}",
+                bounds.start(),
+                bounds.end()
+            ),
+        )
+    })
+}
+
+/// What a field left out takes.
 impl Default for CodeReward {
     fn default() -> Self {
         Self {
             language: CodeLanguage::default(),
             scoring: CodeScoring::default(),
             sandbox: CodeSandbox::default(),
-            timeout_s: Self::default_timeout_s(),
-            memory_mb: Self::default_memory_mb(),
-            max_processes: Self::default_max_processes(),
+            timeout_s: 10.0,
+            memory_mb: 512,
+            max_processes: 8,
             max_parallel: None,
         }
     }

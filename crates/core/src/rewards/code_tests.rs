@@ -50,6 +50,11 @@ fn grade_one(verifier: &CodeVerifier, completion: &str, tests: &Tests) -> CodeOu
     outcomes.remove(0)
 }
 
+/// `program` graded against a test that always passes: what it does on its own is graded.
+fn run_program(verifier: &CodeVerifier, program: &str) -> CodeOutcome {
+    grade_one(verifier, &fenced(program), &statements(&["assert True"]))
+}
+
 fn score_of(outcome: &CodeOutcome) -> f64 {
     outcome
         .score(CodeScoring::Fraction)
@@ -136,51 +141,22 @@ fn extracts_the_last_python_block_else_the_answer() {
     assert_eq!(extract_code("<answer>a</answer><answer>b</answer>"), None);
 }
 
+/// The default declaration with one `edit`.
+fn default_but(edit: impl FnOnce(&mut CodeReward)) -> CodeReward {
+    let mut decl = CodeReward::default();
+    edit(&mut decl);
+    decl
+}
+
 #[test]
 fn out_of_bounds_limits_are_refused() {
     for (field, decl) in [
-        (
-            "timeout_s",
-            CodeReward {
-                timeout_s: 1e300,
-                ..CodeReward::default()
-            },
-        ),
-        (
-            "timeout_s",
-            CodeReward {
-                timeout_s: f64::NAN,
-                ..CodeReward::default()
-            },
-        ),
-        (
-            "timeout_s",
-            CodeReward {
-                timeout_s: 0.0,
-                ..CodeReward::default()
-            },
-        ),
-        (
-            "memory_mb",
-            CodeReward {
-                memory_mb: u64::MAX,
-                ..CodeReward::default()
-            },
-        ),
-        (
-            "max_processes",
-            CodeReward {
-                max_processes: 0,
-                ..CodeReward::default()
-            },
-        ),
-        (
-            "max_parallel",
-            CodeReward {
-                max_parallel: Some(0),
-                ..CodeReward::default()
-            },
-        ),
+        ("timeout_s", default_but(|d| d.timeout_s = 1e300)),
+        ("timeout_s", default_but(|d| d.timeout_s = f64::NAN)),
+        ("timeout_s", default_but(|d| d.timeout_s = 0.0)),
+        ("memory_mb", default_but(|d| d.memory_mb = u64::MAX)),
+        ("max_processes", default_but(|d| d.max_processes = 0)),
+        ("max_parallel", default_but(|d| d.max_parallel = Some(0))),
     ] {
         let problems = decl.problems();
         assert_eq!(problems.len(), 1, "{problems:?}");
@@ -296,11 +272,7 @@ fn a_fork_bomb_scores_zero_and_leaves_nothing() {
     let marker = marker("forkbomb");
     let bomb =
         "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n";
-    let outcome = grade_one(
-        &verifier,
-        &fenced(&reexec_as(bomb, &marker)),
-        &statements(&["assert True"]),
-    );
+    let outcome = run_program(&verifier, &reexec_as(bomb, &marker));
     assert_hostile_scores_zero(&outcome, &["timed out", "killed", "ended the run"]);
     assert_no_process_with(&marker);
 }
@@ -310,11 +282,7 @@ fn a_fork_bomb_inside_the_harness_scores_zero() {
     let Some(verifier) = sandboxed(3.0) else {
         return;
     };
-    let outcome = grade_one(
-        &verifier,
-        &fenced("import os\nwhile True:\n    os.fork()"),
-        &statements(&["assert True"]),
-    );
+    let outcome = run_program(&verifier, "import os\nwhile True:\n    os.fork()");
     assert_eq!(score_of(&outcome), 0.0, "{outcome:?}");
     assert!(outcome.reason().is_some(), "{outcome:?}");
 }
@@ -326,20 +294,12 @@ fn an_infinite_loop_scores_zero_and_is_killed() {
     };
     let marker = marker("loop");
     let started = Instant::now();
-    let outcome = grade_one(
-        &verifier,
-        &fenced(&reexec_as("while True:\n    pass\n", &marker)),
-        &statements(&["assert True"]),
-    );
+    let outcome = run_program(&verifier, &reexec_as("while True:\n    pass\n", &marker));
     assert_hostile_scores_zero(&outcome, &["timed out", "CPU"]);
     assert!(started.elapsed() < Duration::from_secs(15));
     assert_no_process_with(&marker);
     // In the harness itself: the wall clock.
-    let outcome = grade_one(
-        &verifier,
-        &fenced("while True:\n    pass"),
-        &statements(&["assert True"]),
-    );
+    let outcome = run_program(&verifier, "while True:\n    pass");
     assert_hostile_scores_zero(&outcome, &["timed out", "CPU"]);
 }
 
@@ -349,13 +309,9 @@ fn a_memory_hog_scores_zero() {
         return;
     };
     let hog = "chunks = []\nwhile True:\n    chunks.append(bytearray(64 << 20))";
-    let outcome = grade_one(&verifier, &fenced(hog), &statements(&["assert True"]));
+    let outcome = run_program(&verifier, hog);
     assert_hostile_scores_zero(&outcome, &["MemoryError"]);
-    let outcome = grade_one(
-        &verifier,
-        &fenced("x = bytearray(1 << 40)"),
-        &statements(&["assert True"]),
-    );
+    let outcome = run_program(&verifier, "x = bytearray(1 << 40)");
     assert_hostile_scores_zero(&outcome, &["MemoryError"]);
 }
 
@@ -437,18 +393,10 @@ fn huge_output_is_cut_and_scores_zero() {
         return;
     };
     let started = Instant::now();
-    let outcome = grade_one(
-        &verifier,
-        &fenced("while True:\n    print('y' * 4096)"),
-        &statements(&["assert True"]),
-    );
+    let outcome = run_program(&verifier, "while True:\n    print('y' * 4096)");
     assert_hostile_scores_zero(&outcome, &["of output"]);
     assert!(started.elapsed() < Duration::from_secs(15));
-    let outcome = grade_one(
-        &verifier,
-        &fenced("import sys\nsys.stderr.write('z' * (8 << 20))"),
-        &statements(&["assert True"]),
-    );
+    let outcome = run_program(&verifier, "import sys\nsys.stderr.write('z' * (8 << 20))");
     assert_hostile_scores_zero(&outcome, &["of output"]);
 }
 

@@ -486,22 +486,23 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn scores_one_number_per_sample() {
+    /// The example verifier's scores of the three samples of `batch(&answers())`, run
+    /// with `fail` under `timeout_s`.
+    fn scores(fail: Option<&str>, timeout_s: f64) -> Result<Vec<f64>, RewardErrorKind> {
         let answers = answers();
         let items = batch(&answers);
-        let scores = verifier(None, 30.0).score_batch(&samples(&items));
-        assert_eq!(scores, Ok(vec![1.0, 0.0, 1.0]));
+        verifier(fail, timeout_s).score_batch(&samples(&items))
+    }
+
+    #[test]
+    fn scores_one_number_per_sample() {
+        assert_eq!(scores(None, 30.0), Ok(vec![1.0, 0.0, 1.0]));
         assert_eq!(verifier(None, 30.0).score_batch(&[]), Ok(vec![]));
     }
 
     #[test]
     fn a_crash_names_the_first_unscored_sample() {
-        let answers = answers();
-        let items = batch(&answers);
-        let error = verifier(Some("crash"), 30.0)
-            .score_batch(&samples(&items))
-            .expect_err("crashes");
+        let error = scores(Some("crash"), 30.0).expect_err("crashes");
         let RewardErrorKind::Crashed {
             stderr,
             first_unscored,
@@ -516,10 +517,8 @@ mod tests {
 
     #[test]
     fn a_hang_times_out_and_is_killed() {
-        let answers = answers();
-        let items = batch(&answers);
         let started = Instant::now();
-        let error = verifier(Some("hang"), 3.0).score_batch(&samples(&items));
+        let error = scores(Some("hang"), 3.0);
         // The verifier prints one score before hanging; on a loaded machine it may not
         // have got that far when the timeout strikes.
         assert!(
@@ -537,17 +536,15 @@ mod tests {
 
     #[test]
     fn a_short_or_long_answer_count_is_an_error() {
-        let answers = answers();
-        let items = batch(&answers);
         assert_eq!(
-            verifier(Some("short"), 30.0).score_batch(&samples(&items)),
+            scores(Some("short"), 30.0),
             Err(RewardErrorKind::WrongCount {
                 expected: 3,
                 got: 2
             })
         );
         assert_eq!(
-            verifier(Some("extra"), 30.0).score_batch(&samples(&items)),
+            scores(Some("extra"), 30.0),
             Err(RewardErrorKind::WrongCount {
                 expected: 3,
                 got: 4
@@ -557,17 +554,15 @@ mod tests {
 
     #[test]
     fn a_non_number_names_its_sample() {
-        let answers = answers();
-        let items = batch(&answers);
         assert_eq!(
-            verifier(Some("garbage"), 30.0).score_batch(&samples(&items)),
+            scores(Some("garbage"), 30.0),
             Err(RewardErrorKind::NotANumber {
                 sample: 1,
                 line: "oops".into()
             })
         );
         assert_eq!(
-            verifier(Some("nan"), 30.0).score_batch(&samples(&items)),
+            scores(Some("nan"), 30.0),
             Err(RewardErrorKind::NotANumber {
                 sample: 1,
                 line: "nan".into()

@@ -29,6 +29,17 @@ pub enum TaskError {
     ChatTemplateLimit { message: String },
 }
 
+#[cfg(test)]
+impl TaskError {
+    /// The setting a `check` refused, if it refused one: what the generators' tests ask.
+    pub(crate) fn refused_setting(checked: Result<(), Self>) -> Option<&'static str> {
+        match checked {
+            Err(Self::Setting { field, .. }) => Some(field),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

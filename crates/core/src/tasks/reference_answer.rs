@@ -199,37 +199,36 @@ fn simple_fraction(text: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// Asserts that `extractor` reads each solution's reference as the one beside it.
+    fn assert_reads(extractor: AnswerExtractor, cases: &[(&str, &str)]) {
+        for (solution, expected) in cases {
+            assert_eq!(
+                extract_reference(extractor, solution),
+                Ok((*expected).into()),
+                "{solution}"
+            );
+        }
+    }
+
     #[test]
     fn gsm8k_takes_the_number_after_the_last_marker() {
         let solution = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n\
                         Natalia sold 48+24 = <<48+24=72>>72 clips altogether.\n#### 72";
-        assert_eq!(
-            extract_reference(AnswerExtractor::Gsm8k, solution),
-            Ok("72".into())
-        );
-        assert_eq!(
-            extract_reference(AnswerExtractor::Gsm8k, "so 1,000 #### 1,250,000 "),
-            Ok("1250000".into())
-        );
-        assert_eq!(
-            extract_reference(AnswerExtractor::Gsm8k, "#### -3.5"),
-            Ok("-3.5".into())
-        );
         assert!(extract_reference(AnswerExtractor::Gsm8k, "72").is_err());
-        for (solution, expected) in [
-            ("#### 72 dollars", "72"),
-            ("#### $18", "18"),
-            ("#### \\$18.50", "18.5"),
-            ("#### 42.", "42"),
-            ("#### 1 000", "1000"),
-            ("#### -7 apples", "-7"),
-        ] {
-            assert_eq!(
-                extract_reference(AnswerExtractor::Gsm8k, solution),
-                Ok(expected.into()),
-                "{solution}"
-            );
-        }
+        assert_reads(
+            AnswerExtractor::Gsm8k,
+            &[
+                (solution, "72"),
+                ("so 1,000 #### 1,250,000 ", "1250000"),
+                ("#### -3.5", "-3.5"),
+                ("#### 72 dollars", "72"),
+                ("#### $18", "18"),
+                ("#### \\$18.50", "18.5"),
+                ("#### 42.", "42"),
+                ("#### 1 000", "1000"),
+                ("#### -7 apples", "-7"),
+            ],
+        );
         for refused in [
             "#### x",
             "#### 5 apples and 3 pears",
@@ -247,37 +246,22 @@ mod tests {
     #[test]
     fn boxed_takes_the_last_balanced_box() {
         let solution = "First $\\boxed{3}$ is wrong; the area is $\\boxed{\\frac{\\sqrt{3}}{4}}$.";
-        assert_eq!(
-            extract_reference(AnswerExtractor::Boxed, solution),
-            Ok("\\frac{\\sqrt{3}}{4}".into())
+        assert_reads(
+            AnswerExtractor::Boxed,
+            &[
+                (solution, "\\frac{\\sqrt{3}}{4}"),
+                ("so $\\boxed{\\dfrac{1}{2}}$", "1/2"),
+                ("\\boxed{-\\frac{3}{4}}", "-3/4"),
+                ("\\fbox{10,\\!000}", "10000"),
+                ("the cost is $\\boxed{\\$18.90}$", "18.90"),
+                ("\\boxed{\\frac12}", "1/2"),
+                ("\\boxed{-\\frac1{4}}", "-1/4"),
+                ("\\boxed {5}", "5"),
+                ("\\boxed{\\frac{10}{4}}", "10/4"),
+                ("\\boxed{\\text{(C)}}", "\\text{(C)}"),
+                ("\\boxed{[0, 1)}", "[0, 1)"),
+            ],
         );
-        assert_eq!(
-            extract_reference(AnswerExtractor::Boxed, "so $\\boxed{\\dfrac{1}{2}}$"),
-            Ok("1/2".into())
-        );
-        assert_eq!(
-            extract_reference(AnswerExtractor::Boxed, "\\boxed{-\\frac{3}{4}}"),
-            Ok("-3/4".into())
-        );
-        assert_eq!(
-            extract_reference(AnswerExtractor::Boxed, "\\fbox{10,\\!000}"),
-            Ok("10000".into())
-        );
-        for (solution, expected) in [
-            ("the cost is $\\boxed{\\$18.90}$", "18.90"),
-            ("\\boxed{\\frac12}", "1/2"),
-            ("\\boxed{-\\frac1{4}}", "-1/4"),
-            ("\\boxed {5}", "5"),
-            ("\\boxed{\\frac{10}{4}}", "10/4"),
-            ("\\boxed{\\text{(C)}}", "\\text{(C)}"),
-            ("\\boxed{[0, 1)}", "[0, 1)"),
-        ] {
-            assert_eq!(
-                extract_reference(AnswerExtractor::Boxed, solution),
-                Ok(expected.into()),
-                "{solution}"
-            );
-        }
         let unreadable = extract_reference(AnswerExtractor::Boxed, "\\boxed{\\overline{AB}}");
         assert!(
             unreadable

@@ -109,6 +109,17 @@ impl Parser {
         self.depth -= 1;
     }
 
+    /// Runs `parse` one level deeper (refused past `MAX_DEPTH`), and comes back up.
+    fn nested<T>(
+        &mut self,
+        parse: impl FnOnce(&mut Self) -> Result<T, MathError>,
+    ) -> Result<T, MathError> {
+        self.enter()?;
+        let parsed = parse(self);
+        self.leave();
+        parsed
+    }
+
     /// Items separated by commas (or `;`, `or`, `and`) up to `end` (not consumed), each
     /// `a \pm b` counted as its two answers.
     fn items(&mut self, end: Option<&Tok>) -> Result<Vec<MathAnswer>, MathError> {
@@ -197,10 +208,7 @@ impl Parser {
     }
 
     fn part(&mut self) -> Result<Vec<MathAnswer>, MathError> {
-        self.enter()?;
-        let parsed = self.part_inner();
-        self.leave();
-        parsed
+        self.nested(Self::part_inner)
     }
 
     fn part_inner(&mut self) -> Result<Vec<MathAnswer>, MathError> {
@@ -429,20 +437,17 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, MathError> {
-        self.enter()?;
-        let parsed = match self.peek() {
+        self.nested(|p| match p.peek() {
             Some(Tok::Minus) => {
-                self.pos += 1;
-                self.unary().map(|e| Expr::Neg(Box::new(e)))
+                p.pos += 1;
+                p.unary().map(|e| Expr::Neg(Box::new(e)))
             }
             Some(Tok::Plus) => {
-                self.pos += 1;
-                self.unary()
+                p.pos += 1;
+                p.unary()
             }
-            _ => self.power(),
-        };
-        self.leave();
-        parsed
+            _ => p.power(),
+        })
     }
 
     fn power(&mut self) -> Result<Expr, MathError> {
@@ -455,14 +460,13 @@ impl Parser {
     }
 
     fn exponent(&mut self) -> Result<Expr, MathError> {
-        self.enter()?;
-        let parsed = if self.peek() == Some(&Tok::Open(Bracket::Brace)) {
-            self.atom()
-        } else {
-            self.unary()
-        };
-        self.leave();
-        parsed
+        self.nested(|p| {
+            if p.peek() == Some(&Tok::Open(Bracket::Brace)) {
+                p.atom()
+            } else {
+                p.unary()
+            }
+        })
     }
 
     fn postfix(&mut self) -> Result<Expr, MathError> {
@@ -512,10 +516,7 @@ impl Parser {
     }
 
     fn atom(&mut self) -> Result<Expr, MathError> {
-        self.enter()?;
-        let parsed = self.atom_inner();
-        self.leave();
-        parsed
+        self.nested(Self::atom_inner)
     }
 
     fn atom_inner(&mut self) -> Result<Expr, MathError> {
@@ -605,10 +606,7 @@ impl Parser {
 
     /// A function's argument: a parenthesised group, or a power (`\sin x`, `\ln 2`).
     fn function_argument(&mut self) -> Result<Expr, MathError> {
-        self.enter()?;
-        let parsed = self.power();
-        self.leave();
-        parsed
+        self.nested(Self::power)
     }
 
     fn subscript(&mut self) -> Result<String, MathError> {
