@@ -67,6 +67,24 @@ fn backward_one<B: KernelBackend, S, const G: usize, const D: usize>(
     }
 }
 
+/// The backward of a node with two parents whose gradients `d` computes together, from the
+/// node's gradient and state: each is registered when its parent is tracked.
+fn backward_two<B: KernelBackend, S, const G: usize, const D1: usize, const D2: usize>(
+    ops: Ops<S, 2>,
+    grads: &mut Gradients,
+    d: impl FnOnce(Tensor<B, G>, S) -> (Tensor<B, D1>, Tensor<B, D2>),
+) {
+    let [first, second] = ops.parents;
+    let grad = grads.consume::<B>(&ops.node);
+    let (d_first, d_second) = d(inner(&grad), ops.state);
+    if let Some(node) = first {
+        grads.register::<B>(node.id, primitive(d_first));
+    }
+    if let Some(node) = second {
+        grads.register::<B>(node.id, primitive(d_second));
+    }
+}
+
 #[derive(Debug)]
 struct Matmul<const D: usize>;
 
@@ -152,16 +170,9 @@ impl<B: KernelBackend> Backward<B, 2> for Swiglu {
     type State = (FloatPrimitive<B>, FloatPrimitive<B>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [gate_node, up_node] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (gate, up) = ops.state;
-        let (d_gate, d_up) = B::swiglu_backward(inner(&gate), inner(&up), inner(&grad));
-        if let Some(node) = gate_node {
-            grads.register::<B>(node.id, primitive(d_gate));
-        }
-        if let Some(node) = up_node {
-            grads.register::<B>(node.id, primitive(d_up));
-        }
+        backward_two(ops, grads, |grad, (gate, up)| {
+            B::swiglu_backward(inner(&gate), inner(&up), grad)
+        });
     }
 }
 
@@ -173,16 +184,9 @@ impl<B: KernelBackend> Backward<B, 2> for RmsNorm {
     type State = (FloatPrimitive<B>, FloatPrimitive<B>, f32);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [x_node, gamma_node] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (x, gamma, eps) = ops.state;
-        let (d_x, d_gamma) = B::rms_norm_backward(inner(&x), inner(&gamma), inner(&grad), eps);
-        if let Some(node) = x_node {
-            grads.register::<B>(node.id, primitive(d_x));
-        }
-        if let Some(node) = gamma_node {
-            grads.register::<B>(node.id, primitive(d_gamma));
-        }
+        backward_two(ops, grads, |grad, (x, gamma, eps)| {
+            B::rms_norm_backward(inner(&x), inner(&gamma), grad, eps)
+        });
     }
 }
 
