@@ -72,6 +72,18 @@ fn parse_args() -> Args {
     args
 }
 
+/// `batch` rows of `len` token ids, token t of row r `(r·a + t·b) mod (vocab − 8) + 7`, as
+/// scripts/bench_torch.py builds them.
+fn token_rows(batch: usize, len: usize, (a, b): (usize, usize), vocab: u32) -> Vec<Vec<u32>> {
+    (0..batch)
+        .map(|r| {
+            (0..len)
+                .map(|t| ((r * a + t * b) as u32) % (vocab - 8) + 7)
+                .collect()
+        })
+        .collect()
+}
+
 fn report(json: bool, backend: &str, preset: &str, what: &str, tokens_per_s: f64) {
     if json {
         println!(
@@ -101,13 +113,7 @@ fn bench<B: TrainBackend>(name: &str, preset: &str, args: &Args) {
         }
     };
     // Training: next-token loss, backward, AdamW.
-    let rows: Vec<Vec<u32>> = (0..TRAIN_BATCH)
-        .map(|r| {
-            (0..TRAIN_SEQ)
-                .map(|t| ((r * 31 + t * 7) as u32) % (vocab - 8) + 7)
-                .collect()
-        })
-        .collect();
+    let rows = token_rows(TRAIN_BATCH, TRAIN_SEQ, (31, 7), vocab);
     let batch = TokenBatch::right_padded(&rows, 0);
     let mut optim = AdamWConfig::new().init();
     let mut step = |model: Transformer<B>| {
@@ -142,13 +148,7 @@ fn bench<B: TrainBackend>(name: &str, preset: &str, args: &Args) {
     let mut tok = TextTokenizer::builtin();
     tok.set_special_ids(vec![u32::MAX], None, None); // never stop early
     for gen_batch in [8usize, 32] {
-        let prompts: Vec<Vec<u32>> = (0..gen_batch)
-            .map(|r| {
-                (0..PROMPT_LEN)
-                    .map(|t| ((r * 13 + t * 5) as u32) % (vocab - 8) + 7)
-                    .collect()
-            })
-            .collect();
+        let prompts = token_rows(gen_batch, PROMPT_LEN, (13, 5), vocab);
         let params = SamplingParams {
             max_new_tokens: NEW_TOKENS,
             temperature: 1.0,

@@ -193,18 +193,16 @@ mod tests {
         let model = RewardModel::new(backbone, config.hidden_size, 2, &device);
         let alone = TokenBatch::right_padded(&[vec![5, 6, 7]], 0);
         let padded = TokenBatch::right_padded(&[vec![5, 6, 7], vec![5, 6, 7, 8, 9]], 0);
-        let one: Vec<f32> = model
-            .scores(&alone, &device)
-            .expect("scores")
-            .into_data()
-            .into_vec()
-            .expect("f32");
-        let two: Vec<f32> = model
-            .scores(&padded, &device)
-            .expect("scores")
-            .into_data()
-            .into_vec()
-            .expect("f32");
+        let scores = |model: &RewardModel<CpuBackend>, batch: &TokenBatch| -> Vec<f32> {
+            model
+                .scores(batch, &device)
+                .expect("scores")
+                .into_data()
+                .into_vec()
+                .expect("f32")
+        };
+        let one = scores(&model, &alone);
+        let two = scores(&model, &padded);
         assert!(
             (one[0] - two[0]).abs() < 1e-6,
             "padding does not change a score: {one:?} {two:?}"
@@ -215,12 +213,7 @@ mod tests {
         let (read_config, read, max_length) =
             reward_model_from_bytes::<CpuBackend>(&bytes, &device).expect("read back");
         assert_eq!((read_config, max_length), (config.clone(), 64));
-        let again: Vec<f32> = read
-            .scores(&padded, &device)
-            .expect("scores")
-            .into_data()
-            .into_vec()
-            .expect("f32");
+        let again = scores(&read, &padded);
         assert_eq!(again, two, "bit-identical after a round trip");
         assert_eq!(
             reward_model_to_bytes(&read, &config, 64).expect("bytes"),

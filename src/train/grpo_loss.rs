@@ -269,6 +269,11 @@ mod sequence_level_tests {
         }
     }
 
+    /// [`settings`] with the default clip range, `epsilon` 0.2 on both sides (TRL's).
+    fn default_clip(level: ImportanceSamplingLevel, loss_type: LossType) -> LossSettings {
+        settings(level, loss_type, (0.2, 0.2))
+    }
+
     /// The loss, clip ratio and d loss / d logp of 2 completions of 2 tokens (the second
     /// row's last token masked), advantages +1 and −1.
     fn run(
@@ -319,30 +324,18 @@ mod sequence_level_tests {
     /// 0.0051709, 0, 0.0048374) add 0.1 × (0.0051709/2 + 0.0048374)/2 = 0.0003628.
     #[test]
     fn sequence_ratios_match_the_hand_computed_loss() {
-        let grpo = settings(
-            ImportanceSamplingLevel::Sequence,
-            LossType::Grpo,
-            (0.2, 0.2),
-        );
+        let grpo = default_clip(ImportanceSamplingLevel::Sequence, LossType::Grpo);
         let (loss, clip, _) = run(LOGP, OLD, 0.0, grpo);
         close(loss, -0.025635548188011947);
         close(clip, 0.0);
         close(run(LOGP, OLD, 0.1, grpo).0, -0.025272741835315027);
-        let dapo = settings(
-            ImportanceSamplingLevel::Sequence,
-            LossType::Dapo,
-            (0.2, 0.2),
-        );
+        let dapo = default_clip(ImportanceSamplingLevel::Sequence, LossType::Dapo);
         close(run(LOGP, OLD, 0.1, dapo).0, -0.367191569714952);
-        let dr = settings(
-            ImportanceSamplingLevel::Sequence,
-            LossType::DrGrpo,
-            (0.2, 0.2),
-        );
+        let dr = default_clip(ImportanceSamplingLevel::Sequence, LossType::DrGrpo);
         close(run(LOGP, OLD, 0.1, dr).0, -0.137696838643107);
         // Token ratios on the same batch clip row 0's first token (exp(0.2) = 1.2214 >
         // 1.2): the two levels differ here.
-        let token = settings(ImportanceSamplingLevel::Token, LossType::Grpo, (0.2, 0.2));
+        let token = default_clip(ImportanceSamplingLevel::Token, LossType::Grpo);
         close(run(LOGP, OLD, 0.1, token).0, -0.025846548156292948);
     }
 
@@ -353,14 +346,10 @@ mod sequence_level_tests {
     /// its second gets −½ · exp(−0.1) · ½ = −0.2262093.
     #[test]
     fn sequence_ratios_move_every_token_of_a_completion_together() {
-        let sequence = settings(
-            ImportanceSamplingLevel::Sequence,
-            LossType::Grpo,
-            (0.2, 0.2),
-        );
+        let sequence = default_clip(ImportanceSamplingLevel::Sequence, LossType::Grpo);
         let (_, _, grad) = run(LOGP, OLD, 0.0, sequence);
         close_all(&grad, &[-0.262817774094006, -0.262817774094006, 0.5, 0.0]);
-        let token = settings(ImportanceSamplingLevel::Token, LossType::Grpo, (0.2, 0.2));
+        let token = default_clip(ImportanceSamplingLevel::Token, LossType::Grpo);
         let (_, _, grad) = run(LOGP, OLD, 0.0, token);
         close_all(&grad, &[0.0, -0.22620935450898987, 0.5, 0.0]);
     }

@@ -166,28 +166,23 @@ impl StepRollouts {
         let scores: Vec<&RoutedScores> = rounds.iter().map(|r| &r.scores).collect();
         let scores = RoutedScores::gather(&scores, &rows);
         let advantages = group_advantages(&scores.batch.total, group, scale);
+        // Item i of round `round`'s `field`, for each (round, i) of `at`.
+        fn pick<T: Clone>(
+            rounds: &[StepRollouts],
+            at: &[(usize, usize)],
+            field: impl Fn(&StepRollouts) -> &[T],
+        ) -> Vec<T> {
+            at.iter()
+                .map(|&(round, i)| field(&rounds[round])[i].clone())
+                .collect()
+        }
         Some(StepRollouts {
-            picks: kept
-                .iter()
-                .map(|&(round, g)| rounds[round].picks[g])
-                .collect(),
+            picks: pick(rounds, kept, |r| &r.picks),
             group,
-            rows: rows
-                .iter()
-                .map(|&(round, r)| rounds[round].rows[r].clone())
-                .collect(),
-            completions: rows
-                .iter()
-                .map(|&(round, r)| rounds[round].completions[r].clone())
-                .collect(),
-            responses: rows
-                .iter()
-                .map(|&(round, r)| rounds[round].responses[r].clone())
-                .collect(),
-            answers: kept
-                .iter()
-                .map(|&(round, g)| rounds[round].answers[g].clone())
-                .collect(),
+            rows: pick(rounds, &rows, |r| &r.rows),
+            completions: pick(rounds, &rows, |r| &r.completions),
+            responses: pick(rounds, &rows, |r| &r.responses),
+            answers: pick(rounds, kept, |r| &r.answers),
             scores,
             advantages,
             generation_s: rounds.iter().map(|r| r.generation_s).sum(),

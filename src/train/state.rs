@@ -7,7 +7,7 @@
 
 use burn::module::{AutodiffModule, Module};
 use burn::optim::Optimizer;
-use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Record, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 
@@ -60,9 +60,7 @@ fn first_format() -> u32 {
 pub(super) fn optimizer_bytes<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     optimizer: &O,
 ) -> Result<Vec<u8>, StageError> {
-    BinBytesRecorder::<FullPrecisionSettings>::default()
-        .record(optimizer.to_record(), ())
-        .map_err(|e| failed(format!("saving optimizer state: {e}")))
+    record_bytes::<B, _>(optimizer.to_record(), "optimizer state")
 }
 
 /// Restores an optimizer's state.
@@ -71,10 +69,7 @@ pub(super) fn load_optimizer<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimi
     bytes: Vec<u8>,
     device: &B::Device,
 ) -> Result<O, StageError> {
-    let record = BinBytesRecorder::<FullPrecisionSettings>::default()
-        .load(bytes, device)
-        .map_err(|e| failed(format!("loading optimizer state: {e}")))?;
-    Ok(optimizer.load_record(record))
+    Ok(optimizer.load_record(read_record::<B, _>(bytes, device, "optimizer state")?))
 }
 
 /// The loop state of the checkpoint the context resumes from, if any.
@@ -222,9 +217,7 @@ impl<B: Backend> CheckpointedWeights<B> for Transformer<B> {
 
 /// Serialises a module's record (values and parameter ids).
 pub(super) fn module_bytes<B: Backend, M: Module<B>>(module: &M) -> Result<Vec<u8>, StageError> {
-    BinBytesRecorder::<FullPrecisionSettings>::default()
-        .record(module.clone().into_record(), ())
-        .map_err(|e| failed(format!("saving weights: {e}")))
+    record_bytes::<B, _>(module.clone().into_record(), "weights")
 }
 
 /// Loads a record written by [`module_bytes`] into `module` (same architecture).
@@ -233,10 +226,29 @@ pub(super) fn load_module<B: Backend, M: Module<B>>(
     bytes: Vec<u8>,
     device: &B::Device,
 ) -> Result<M, StageError> {
-    let record = BinBytesRecorder::<FullPrecisionSettings>::default()
+    Ok(module.load_record(read_record::<B, _>(bytes, device, "weights")?))
+}
+
+/// How a checkpoint's records (weights, optimizer state) are written: burn's binary
+/// records at full precision, the one encoding [`record_bytes`] and [`read_record`] share.
+type CheckpointRecorder = BinBytesRecorder<FullPrecisionSettings>;
+
+/// `record` as checkpoint bytes; `what` names it in the error.
+fn record_bytes<B: Backend, R: Record<B>>(record: R, what: &str) -> Result<Vec<u8>, StageError> {
+    CheckpointRecorder::default()
+        .record(record, ())
+        .map_err(|e| failed(format!("saving {what}: {e}")))
+}
+
+/// A record written by [`record_bytes`]; `what` names it in the error.
+fn read_record<B: Backend, R: Record<B>>(
+    bytes: Vec<u8>,
+    device: &B::Device,
+    what: &str,
+) -> Result<R, StageError> {
+    CheckpointRecorder::default()
         .load(bytes, device)
-        .map_err(|e| failed(format!("loading weights: {e}")))?;
-    Ok(module.load_record(record))
+        .map_err(|e| failed(format!("loading {what}: {e}")))
 }
 
 #[cfg(test)]

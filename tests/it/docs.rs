@@ -266,21 +266,32 @@ fn snippet_problems(shown: &str, text: &str) -> (Vec<String>, usize) {
     (problems, checked)
 }
 
+/// `check` run on each document (its path and text): the problems of them all, and the sum
+/// of the counts (snippets checked, links found) that show the check saw something.
+fn check_documents(check: impl Fn(&Path, &str) -> (Vec<String>, usize)) -> (Vec<String>, usize) {
+    let mut problems = Vec::new();
+    let mut count = 0;
+    for (file, text) in documents_with_text() {
+        let (found, seen) = check(&file, &text);
+        problems.extend(found);
+        count += seen;
+    }
+    (problems, count)
+}
+
+/// `file` as messages name it: relative to `root`.
+fn shown(root: &Path, file: &Path) -> String {
+    file.strip_prefix(root)
+        .unwrap_or(file)
+        .display()
+        .to_string()
+}
+
 #[test]
 fn docs_manifest_snippets_pass_the_checker() {
     let root = repo_root();
-    let mut problems = Vec::new();
-    let mut checked = 0;
-    for (file, text) in documents_with_text() {
-        let shown = file
-            .strip_prefix(&root)
-            .unwrap_or(&file)
-            .display()
-            .to_string();
-        let (found, count) = snippet_problems(&shown, &text);
-        problems.extend(found);
-        checked += count;
-    }
+    let (problems, checked) =
+        check_documents(|file, text| snippet_problems(&shown(&root, file), text));
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
     // The README's walkthrough, the guide's copy of it, grading's and the code reward's.
     assert!(checked >= 4, "only {checked} yaml snippets were found");
@@ -407,11 +418,7 @@ fn anchors(text: &str) -> Vec<String> {
 
 /// Every broken relative link of one Markdown file (`file` is where it lies).
 fn link_problems(root: &Path, file: &Path, text: &str) -> Vec<String> {
-    let shown = file
-        .strip_prefix(root)
-        .unwrap_or(file)
-        .display()
-        .to_string();
+    let shown = shown(root, file);
     let dir = file.parent().expect("a directory");
     let mut problems = Vec::new();
     for (line, target) in relative_links(text) {
@@ -444,12 +451,9 @@ fn link_problems(root: &Path, file: &Path, text: &str) -> Vec<String> {
 #[test]
 fn docs_relative_links_point_at_files() {
     let root = repo_root();
-    let mut problems = Vec::new();
-    let mut links = 0;
-    for (file, text) in documents_with_text() {
-        links += relative_links(&text).len();
-        problems.extend(link_problems(&root, &file, &text));
-    }
+    let (problems, links) = check_documents(|file, text| {
+        (link_problems(&root, file, text), relative_links(text).len())
+    });
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(links >= 20, "only {links} relative links were found");
 }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{last_run_json, micro_manifest, Test};
+use crate::support::{last_run_json, micro_manifest, Outcome, Test};
 
 /// A micro model and a small generated dataset, then `rest` (the case's stages).
 fn manifest(rest: &str) -> String {
@@ -755,6 +755,28 @@ fn a_finished_stage_leaves_no_checkpoint_blobs() {
         .assert_stdout_says("0 blob(s): 0 B freed");
 }
 
+/// What a command that writes the folder `out` whole (run by `run` with extra arguments,
+/// after a first run wrote `out`) does to what it finds there: `stale`, a file an earlier
+/// run left inside `out`, is gone after the next run; someone else's file is kept, the
+/// command refusing, until `--force`.
+fn replaces_its_own_output_whole(
+    test: &Test,
+    out: &str,
+    stale: &str,
+    run: impl Fn(&[&str]) -> Outcome,
+) {
+    let stale = test.path(&format!("{out}/{stale}"));
+    std::fs::write(&stale, "stale").expect("write");
+    assert!(run(&[]).success);
+    assert!(!stale.exists(), "{out}: mixed with an earlier output");
+    let notes = test.path(&format!("{out}/notes.txt"));
+    std::fs::write(&notes, "mine").expect("write");
+    run(&[]).assert_failure_says("--force");
+    assert!(notes.is_file());
+    assert!(run(&["--force"]).success);
+    assert!(!notes.exists());
+}
+
 #[test]
 fn report_and_compare_replace_their_own_output_whole() {
     let test = stored_project();
@@ -765,19 +787,7 @@ fn report_and_compare_replace_their_own_output_whole() {
     };
     assert!(report(&[]).success);
     // An earlier report's plot that this one does not draw is not left behind.
-    std::fs::write(test.path("rep/plots/stale.svg"), "<svg/>").expect("write");
-    assert!(report(&[]).success);
-    assert!(
-        !test.path("rep/plots/stale.svg").exists(),
-        "mixed with an earlier report"
-    );
-    // Someone else's file is not removed without --force.
-    std::fs::write(test.path("rep/notes.txt"), "mine").expect("write");
-    let refused = report(&[]);
-    refused.assert_failure_says("--force");
-    assert!(test.path("rep/notes.txt").is_file());
-    assert!(report(&["--force"]).success);
-    assert!(!test.path("rep/notes.txt").exists());
+    replaces_its_own_output_whole(&test, "rep", "plots/stale.svg", report);
 
     let test = stored_run(
         "stages:\n  tasks: {kind: dataset, source: arith, test_size: 4}\n  base: {kind: pretrain, from: micro, data: tasks, max_seq_length: 48, max_steps: 1, per_device_train_batch_size: 4}\n  eval: {kind: eval, from: base, prompts: tasks, num_samples: 1, limit: 2, max_completion_length: 4}\n",
@@ -791,15 +801,7 @@ fn report_and_compare_replace_their_own_output_whole() {
     let first = compare(&[]);
     first.assert_success();
     std::fs::create_dir_all(test.path("cmp")).expect("mkdir");
-    std::fs::write(test.path("cmp/stale.png"), "png").expect("write");
-    assert!(compare(&[]).success);
-    assert!(
-        !test.path("cmp/stale.png").exists(),
-        "mixed with earlier plots"
-    );
-    std::fs::write(test.path("cmp/notes.txt"), "mine").expect("write");
-    assert!(!compare(&[]).success);
-    assert!(test.path("cmp/notes.txt").is_file());
+    replaces_its_own_output_whole(&test, "cmp", "stale.png", compare);
     // A folder of pictures is not earlier plots: it was not written by r1flow.
     let test = test.write("pics/cat.png", "a cat");
     let outcome = test

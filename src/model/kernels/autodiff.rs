@@ -29,6 +29,62 @@ fn wrap<B: KernelBackend, C: CheckpointStrategy, const D: usize>(
     Tensor::from_primitive(TensorPrimitive::Float(p))
 }
 
+/// `out`, the inner backend's result of `op` on `parents`, as a node of the graph. When a
+/// parent is tracked, the node keeps for its backward the state `state` builds from the
+/// parents' values and `out`.
+fn record<B, C, O, const N: usize, const D: usize>(
+    op: O,
+    parents: [FloatPrimitive<Autodiff<B, C>>; N],
+    state: impl FnOnce([FloatPrimitive<B>; N], &FloatPrimitive<B>) -> O::State,
+    out: FloatPrimitive<B>,
+) -> Tensor<Autodiff<B, C>, D>
+where
+    B: KernelBackend,
+    C: CheckpointStrategy,
+    O: Backward<B, N>,
+{
+    let nodes = parents.each_ref().map(|p| p.node.clone());
+    wrap(match op.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let state = state(parents.map(|p| p.primitive), &out);
+            prep.finish(state, out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    })
+}
+
+/// The backward of a node with one parent: the node's gradient is consumed, and `d` of it
+/// and the node's state is the parent's gradient when the parent is tracked.
+fn backward_one<B: KernelBackend, S, const G: usize, const D: usize>(
+    ops: Ops<S, 1>,
+    grads: &mut Gradients,
+    d: impl FnOnce(Tensor<B, G>, S) -> Tensor<B, D>,
+) {
+    let [parent] = ops.parents;
+    let grad = grads.consume::<B>(&ops.node);
+    if let Some(node) = parent {
+        grads.register::<B>(node.id, primitive(d(inner(&grad), ops.state)));
+    }
+}
+
+/// The backward of a node with two parents whose gradients `d` computes together, from the
+/// node's gradient and state: each is registered when its parent is tracked.
+fn backward_two<B: KernelBackend, S, const G: usize, const D1: usize, const D2: usize>(
+    ops: Ops<S, 2>,
+    grads: &mut Gradients,
+    d: impl FnOnce(Tensor<B, G>, S) -> (Tensor<B, D1>, Tensor<B, D2>),
+) {
+    let [first, second] = ops.parents;
+    let grad = grads.consume::<B>(&ops.node);
+    let (d_first, d_second) = d(inner(&grad), ops.state);
+    if let Some(node) = first {
+        grads.register::<B>(node.id, primitive(d_first));
+    }
+    if let Some(node) = second {
+        grads.register::<B>(node.id, primitive(d_second));
+    }
+}
+
 #[derive(Debug)]
 struct Matmul<const D: usize>;
 
@@ -62,14 +118,9 @@ impl<B: KernelBackend, const D: usize> Backward<B, 1> for Sum<D> {
 
     /// The gradient of a sum is its own, at every element (a copy: no arithmetic).
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        if let Some(node) = parent {
-            let dims = ops.state;
-            let ones = [1usize; D];
-            let g = inner::<B, 1>(&grad).reshape(ones).expand(dims);
-            grads.register::<B>(node.id, primitive(g));
-        }
+        backward_one(ops, grads, |grad: Tensor<B, 1>, dims| {
+            grad.reshape([1usize; D]).expand(dims)
+        });
     }
 }
 
@@ -81,12 +132,7 @@ impl<B: KernelBackend> Backward<B, 1> for SumRows {
     type State = usize;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        if let Some(node) = parent {
-            let g = B::expand_rows(inner(&grad), ops.state);
-            grads.register::<B>(node.id, primitive(g));
-        }
+        backward_one(ops, grads, B::expand_rows);
     }
 }
 
@@ -98,11 +144,7 @@ impl<B: KernelBackend> Backward<B, 1> for ExpandRows {
 
     /// Each row's gradient summed by the backend's ordered row sum.
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        if let Some(node) = parent {
-            grads.register::<B>(node.id, primitive(B::sum_rows(inner(&grad))));
-        }
+        backward_one(ops, grads, |grad, ()| B::sum_rows(grad));
     }
 }
 
@@ -114,13 +156,9 @@ impl<B: KernelBackend> Backward<B, 1> for MaskedSoftmax {
     type State = (FloatPrimitive<B>, f32);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        if let Some(node) = parent {
-            let (probs, scale) = ops.state;
-            let d = B::masked_softmax_backward(inner(&probs), inner(&grad), scale);
-            grads.register::<B>(node.id, primitive(d));
-        }
+        backward_one(ops, grads, |grad, (probs, scale)| {
+            B::masked_softmax_backward(inner(&probs), grad, scale)
+        });
     }
 }
 
@@ -132,16 +170,9 @@ impl<B: KernelBackend> Backward<B, 2> for Swiglu {
     type State = (FloatPrimitive<B>, FloatPrimitive<B>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [gate_node, up_node] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (gate, up) = ops.state;
-        let (d_gate, d_up) = B::swiglu_backward(inner(&gate), inner(&up), inner(&grad));
-        if let Some(node) = gate_node {
-            grads.register::<B>(node.id, primitive(d_gate));
-        }
-        if let Some(node) = up_node {
-            grads.register::<B>(node.id, primitive(d_up));
-        }
+        backward_two(ops, grads, |grad, (gate, up)| {
+            B::swiglu_backward(inner(&gate), inner(&up), grad)
+        });
     }
 }
 
@@ -153,16 +184,9 @@ impl<B: KernelBackend> Backward<B, 2> for RmsNorm {
     type State = (FloatPrimitive<B>, FloatPrimitive<B>, f32);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [x_node, gamma_node] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (x, gamma, eps) = ops.state;
-        let (d_x, d_gamma) = B::rms_norm_backward(inner(&x), inner(&gamma), inner(&grad), eps);
-        if let Some(node) = x_node {
-            grads.register::<B>(node.id, primitive(d_x));
-        }
-        if let Some(node) = gamma_node {
-            grads.register::<B>(node.id, primitive(d_gamma));
-        }
+        backward_two(ops, grads, |grad, (x, gamma, eps)| {
+            B::rms_norm_backward(inner(&x), inner(&gamma), grad, eps)
+        });
     }
 }
 
@@ -174,13 +198,9 @@ impl<B: KernelBackend> Backward<B, 1> for Rotary {
     type State = (FloatPrimitive<B>, FloatPrimitive<B>);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        if let Some(node) = parent {
-            let (cos, sin) = ops.state;
-            let d = B::rotary_backward(inner(&grad), inner(&cos), inner(&sin));
-            grads.register::<B>(node.id, primitive(d));
-        }
+        backward_one(ops, grads, |grad, (cos, sin)| {
+            B::rotary_backward(grad, inner(&cos), inner(&sin))
+        });
     }
 }
 
@@ -191,11 +211,7 @@ impl<B: KernelBackend> Backward<B, 1> for SwapMiddle {
     type State = ();
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        if let Some(node) = parent {
-            grads.register::<B>(node.id, primitive(B::swap_middle(inner(&grad))));
-        }
+        backward_one(ops, grads, |grad, ()| B::swap_middle(grad));
     }
 }
 
@@ -207,18 +223,14 @@ impl<B: KernelBackend> Backward<B, 1> for TargetLogprob {
     type State = (FloatPrimitive<B>, IntPrimitive<B>, FloatPrimitive<B>);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        if let Some(node) = parent {
-            let (logits, targets, lse) = ops.state;
-            let d = B::target_logprobs_backward(
+        backward_one(ops, grads, |grad, (logits, targets, lse)| {
+            B::target_logprobs_backward(
                 inner(&logits),
                 Tensor::<B, 1, Int>::from_primitive(targets),
                 inner(&lse),
-                inner(&grad),
-            );
-            grads.register::<B>(node.id, primitive(d));
-        }
+                grad,
+            )
+        });
     }
 }
 
@@ -244,60 +256,27 @@ impl<B: KernelBackend, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
             inner::<B, D>(&lhs.primitive),
             inner::<B, D>(&rhs.primitive),
         ));
-        let nodes = [lhs.node.clone(), rhs.node.clone()];
-        wrap(
-            match Matmul::<D>.prepare::<C>(nodes).compute_bound().stateful() {
-                OpsKind::Tracked(prep) => prep.finish((lhs.primitive, rhs.primitive), out),
-                OpsKind::UnTracked(prep) => prep.finish(out),
-            },
-        )
+        record(Matmul::<D>, [lhs, rhs], |[l, r], _| (l, r), out)
     }
 
     fn sum<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, 1> {
         let dims = x.dims();
         let x = x.into_primitive().tensor();
         let out = primitive(B::sum(inner::<B, D>(&x.primitive)));
-        wrap(
-            match Sum::<D>
-                .prepare::<C>([x.node.clone()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(dims, out),
-                OpsKind::UnTracked(prep) => prep.finish(out),
-            },
-        )
+        record(Sum::<D>, [x], |_, _| dims, out)
     }
 
     fn sum_rows(x: Tensor<Self, 2>) -> Tensor<Self, 1> {
         let [_, cols] = x.dims();
         let x = x.into_primitive().tensor();
         let out = primitive(B::sum_rows(inner(&x.primitive)));
-        wrap(
-            match SumRows
-                .prepare::<C>([x.node.clone()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(cols, out),
-                OpsKind::UnTracked(prep) => prep.finish(out),
-            },
-        )
+        record(SumRows, [x], |_, _| cols, out)
     }
 
     fn expand_rows(x: Tensor<Self, 1>, cols: usize) -> Tensor<Self, 2> {
         let x = x.into_primitive().tensor();
         let out = primitive(B::expand_rows(inner(&x.primitive), cols));
-        wrap(
-            match ExpandRows
-                .prepare::<C>([x.node.clone()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish((), out),
-                OpsKind::UnTracked(prep) => prep.finish(out),
-            },
-        )
+        record(ExpandRows, [x], |_, _| (), out)
     }
 
     fn masked_softmax(
@@ -312,15 +291,11 @@ impl<B: KernelBackend, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
             inner(&mask.primitive),
             scale,
         ));
-        wrap(
-            match MaskedSoftmax
-                .prepare::<C>([scores.node.clone()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish((probs.clone(), scale), probs),
-                OpsKind::UnTracked(prep) => prep.finish(probs),
-            },
+        record(
+            MaskedSoftmax,
+            [scores],
+            |_, probs| (probs.clone(), scale),
+            probs,
         )
     }
 
@@ -328,13 +303,7 @@ impl<B: KernelBackend, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
         let gate = gate.into_primitive().tensor();
         let up = up.into_primitive().tensor();
         let out = primitive(B::swiglu(inner(&gate.primitive), inner(&up.primitive)));
-        let nodes = [gate.node.clone(), up.node.clone()];
-        wrap(
-            match Swiglu.prepare::<C>(nodes).compute_bound().stateful() {
-                OpsKind::Tracked(prep) => prep.finish((gate.primitive, up.primitive), out),
-                OpsKind::UnTracked(prep) => prep.finish(out),
-            },
-        )
+        record(Swiglu, [gate, up], |[gate, up], _| (gate, up), out)
     }
 
     fn rms_norm(x: Tensor<Self, 2>, gamma: Tensor<Self, 1>, eps: f32) -> Tensor<Self, 2> {
@@ -345,13 +314,7 @@ impl<B: KernelBackend, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
             inner(&gamma.primitive),
             eps,
         ));
-        let nodes = [x.node.clone(), gamma.node.clone()];
-        wrap(
-            match RmsNorm.prepare::<C>(nodes).compute_bound().stateful() {
-                OpsKind::Tracked(prep) => prep.finish((x.primitive, gamma.primitive, eps), out),
-                OpsKind::UnTracked(prep) => prep.finish(out),
-            },
-        )
+        record(RmsNorm, [x, gamma], |[x, gamma], _| (x, gamma, eps), out)
     }
 
     fn rotary(x: Tensor<Self, 2>, cos: Tensor<Self, 2>, sin: Tensor<Self, 2>) -> Tensor<Self, 2> {
@@ -359,31 +322,13 @@ impl<B: KernelBackend, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
         let cos = cos.into_primitive().tensor().primitive;
         let sin = sin.into_primitive().tensor().primitive;
         let out = primitive(B::rotary(inner(&x.primitive), inner(&cos), inner(&sin)));
-        wrap(
-            match Rotary
-                .prepare::<C>([x.node.clone()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish((cos, sin), out),
-                OpsKind::UnTracked(prep) => prep.finish(out),
-            },
-        )
+        record(Rotary, [x], |_, _| (cos, sin), out)
     }
 
     fn swap_middle(x: Tensor<Self, 4>) -> Tensor<Self, 4> {
         let x = x.into_primitive().tensor();
         let out = primitive(B::swap_middle(inner(&x.primitive)));
-        wrap(
-            match SwapMiddle
-                .prepare::<C>([x.node.clone()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish((), out),
-                OpsKind::UnTracked(prep) => prep.finish(out),
-            },
-        )
+        record(SwapMiddle, [x], |_, _| (), out)
     }
 
     fn target_logprobs(
@@ -400,18 +345,13 @@ impl<B: KernelBackend, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
         );
         let lse = primitive(out.log_sum_exp);
         let logprobs = primitive(out.logprobs);
-        let logprobs = match TargetLogprob
-            .prepare::<C>([logits.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                prep.finish((logits.primitive, targets, lse.clone()), logprobs)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(logprobs),
-        };
         TargetLogprobs {
-            logprobs: wrap(logprobs),
+            logprobs: record(
+                TargetLogprob,
+                [logits],
+                |[logits], _| (logits, targets, lse.clone()),
+                logprobs,
+            ),
             log_sum_exp: Tensor::from_inner(inner(&lse)),
             entropy: out.entropy.map(Tensor::from_inner),
         }

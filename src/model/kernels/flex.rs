@@ -57,6 +57,43 @@ fn rotary(
     }
 }
 
+/// `kernel` on the `f32` buffers of `a` and `b` and the width of `a`'s rows, as a tensor
+/// of `a`'s shape; `None` when either is in another dtype.
+fn on_f32_rows<const D: usize>(
+    a: &Tensor<Flex, 2>,
+    b: &Tensor<Flex, D>,
+    kernel: impl FnOnce(&[f32], &[f32], usize) -> Vec<f32>,
+) -> Option<Tensor<Flex, 2>> {
+    match (f32_buffer(a.clone()), f32_buffer(b.clone())) {
+        (Some((a, dims)), Some((b, _))) => {
+            Some(tensor(kernel(a.storage(), b.storage(), dims[1]), dims))
+        }
+        _ => None,
+    }
+}
+
+/// The gradients with respect to `a` and `b`, in their shapes, that `kernel` computes from
+/// the `f32` buffers of `a`, `b` and `grad`; `None` when any is in another dtype.
+fn gradients_on_f32<const D: usize>(
+    a: &Tensor<Flex, 2>,
+    b: &Tensor<Flex, D>,
+    grad: &Tensor<Flex, 2>,
+    kernel: impl FnOnce(&[f32], &[f32], &[f32]) -> (Vec<f32>, Vec<f32>),
+) -> Option<(Tensor<Flex, 2>, Tensor<Flex, D>)> {
+    let buffers = (
+        f32_buffer(a.clone()),
+        f32_buffer(b.clone()),
+        f32_buffer(grad.clone()),
+    );
+    match buffers {
+        (Some((a, a_dims)), Some((b, b_dims)), Some((g, _))) => {
+            let (d_a, d_b) = kernel(a.storage(), b.storage(), g.storage());
+            Some((tensor(d_a, a_dims), tensor(d_b, b_dims)))
+        }
+        _ => None,
+    }
+}
+
 fn tensor<const D: usize>(values: Vec<f32>, dims: [usize; D]) -> Tensor<Flex, D> {
     Tensor::from_primitive(TensorPrimitive::Float(FlexTensor::from_data(
         TensorData::new(values, dims),
@@ -103,13 +140,10 @@ impl KernelBackend for Flex {
         mask: Tensor<Self, 2>,
         scale: f32,
     ) -> Tensor<Self, 2> {
-        match (f32_buffer(scores.clone()), f32_buffer(mask.clone())) {
-            (Some((s, dims)), Some((m, _))) => tensor(
-                cpu::masked_softmax(s.storage(), m.storage(), scale, dims[1]),
-                dims,
-            ),
-            _ => composed::masked_softmax(scores, mask, scale),
-        }
+        on_f32_rows(&scores, &mask, |s, m, cols| {
+            cpu::masked_softmax(s, m, scale, cols)
+        })
+        .unwrap_or_else(|| composed::masked_softmax(scores, mask, scale))
     }
 
     fn masked_softmax_backward(
@@ -117,20 +151,15 @@ impl KernelBackend for Flex {
         grad: Tensor<Self, 2>,
         scale: f32,
     ) -> Tensor<Self, 2> {
-        match (f32_buffer(probs.clone()), f32_buffer(grad.clone())) {
-            (Some((p, dims)), Some((g, _))) => tensor(
-                cpu::masked_softmax_backward(p.storage(), g.storage(), scale, dims[1]),
-                dims,
-            ),
-            _ => composed::masked_softmax_backward(probs, grad, scale),
-        }
+        on_f32_rows(&probs, &grad, |p, g, cols| {
+            cpu::masked_softmax_backward(p, g, scale, cols)
+        })
+        .unwrap_or_else(|| composed::masked_softmax_backward(probs, grad, scale))
     }
 
     fn swiglu(gate: Tensor<Self, 2>, up: Tensor<Self, 2>) -> Tensor<Self, 2> {
-        match (f32_buffer(gate.clone()), f32_buffer(up.clone())) {
-            (Some((g, dims)), Some((u, _))) => tensor(cpu::swiglu(g.storage(), u.storage()), dims),
-            _ => composed::swiglu(gate, up),
-        }
+        on_f32_rows(&gate, &up, |g, u, _| cpu::swiglu(g, u))
+            .unwrap_or_else(|| composed::swiglu(gate, up))
     }
 
     fn swiglu_backward(
@@ -138,27 +167,13 @@ impl KernelBackend for Flex {
         up: Tensor<Self, 2>,
         grad: Tensor<Self, 2>,
     ) -> (Tensor<Self, 2>, Tensor<Self, 2>) {
-        let buffers = (
-            f32_buffer(gate.clone()),
-            f32_buffer(up.clone()),
-            f32_buffer(grad.clone()),
-        );
-        match buffers {
-            (Some((x, dims)), Some((u, _)), Some((g, _))) => {
-                let (d_gate, d_up) = cpu::swiglu_backward(x.storage(), u.storage(), g.storage());
-                (tensor(d_gate, dims), tensor(d_up, dims))
-            }
-            _ => composed::swiglu_backward(gate, up, grad),
-        }
+        gradients_on_f32(&gate, &up, &grad, cpu::swiglu_backward)
+            .unwrap_or_else(|| composed::swiglu_backward(gate, up, grad))
     }
 
     fn rms_norm(x: Tensor<Self, 2>, gamma: Tensor<Self, 1>, eps: f32) -> Tensor<Self, 2> {
-        match (f32_buffer(x.clone()), f32_buffer(gamma.clone())) {
-            (Some((x, dims)), Some((w, _))) => {
-                tensor(cpu::rms_norm(x.storage(), w.storage(), eps), dims)
-            }
-            _ => composed::rms_norm(x, gamma, eps),
-        }
+        on_f32_rows(&x, &gamma, |x, w, _| cpu::rms_norm(x, w, eps))
+            .unwrap_or_else(|| composed::rms_norm(x, gamma, eps))
     }
 
     fn rms_norm_backward(
@@ -167,19 +182,10 @@ impl KernelBackend for Flex {
         grad: Tensor<Self, 2>,
         eps: f32,
     ) -> (Tensor<Self, 2>, Tensor<Self, 1>) {
-        let buffers = (
-            f32_buffer(x.clone()),
-            f32_buffer(gamma.clone()),
-            f32_buffer(grad.clone()),
-        );
-        match buffers {
-            (Some((xs, dims)), Some((w, wd)), Some((g, _))) => {
-                let (d_x, d_gamma) =
-                    cpu::rms_norm_backward(xs.storage(), w.storage(), g.storage(), eps);
-                (tensor(d_x, dims), tensor(d_gamma, wd))
-            }
-            _ => composed::rms_norm_backward(x, gamma, grad, eps),
-        }
+        gradients_on_f32(&x, &gamma, &grad, |x, w, g| {
+            cpu::rms_norm_backward(x, w, g, eps)
+        })
+        .unwrap_or_else(|| composed::rms_norm_backward(x, gamma, grad, eps))
     }
 
     fn rotary(x: Tensor<Self, 2>, cos: Tensor<Self, 2>, sin: Tensor<Self, 2>) -> Tensor<Self, 2> {

@@ -375,6 +375,34 @@ mod tests {
         Tensor::from_inner(t).require_grad()
     }
 
+    type Grads = <A as burn::tensor::backend::AutodiffBackend>::Gradients;
+
+    /// Asserts that a fused operation's output equals its composition's, and returns the
+    /// gradients of `loss` of each (fused first).
+    fn forward_close<const D: usize>(
+        what: &str,
+        fused: Tensor<A, D>,
+        reference: Tensor<A, D>,
+        loss: impl Fn(Tensor<A, D>) -> Tensor<A, 1>,
+    ) -> (Grads, Grads) {
+        assert_close(what, fused.clone().inner(), reference.clone().inner());
+        (loss(fused).backward(), loss(reference).backward())
+    }
+
+    /// Asserts that the leaf of the fused graph got from its gradients the gradient the
+    /// leaf of the composition's got from its own.
+    fn grad_close<const D: usize>(
+        what: &str,
+        (fused, reference): (&Tensor<A, D>, &Tensor<A, D>),
+        (fused_grads, reference_grads): &(Grads, Grads),
+    ) {
+        assert_close(
+            what,
+            fused.grad(fused_grads).expect("grad"),
+            reference.grad(reference_grads).expect("grad"),
+        );
+    }
+
     /// Each fused operation's output and gradients on the CPU backend equal those of its
     /// composition of burn ops, differentiated by burn's autodiff.
     #[test]
@@ -395,13 +423,8 @@ mod tests {
         let (a, b) = (leaf(scores.clone()), leaf(scores));
         let fused = A::masked_softmax(a.clone(), Tensor::from_inner(mask.clone()), 0.3);
         let reference = composed::masked_softmax(b.clone(), Tensor::from_inner(mask), 0.3);
-        assert_close("softmax", fused.clone().inner(), reference.clone().inner());
-        let (ga, gb) = (loss(fused).backward(), loss(reference).backward());
-        assert_close(
-            "softmax grad",
-            a.grad(&ga).expect("grad"),
-            b.grad(&gb).expect("grad"),
-        );
+        let grads = forward_close("softmax", fused, reference, loss);
+        grad_close("softmax grad", (&a, &b), &grads);
 
         let (gate, up) = (
             random::<CpuBackend, 2>([rows, cols], 3),
@@ -410,18 +433,9 @@ mod tests {
         let (g1, u1, g2, u2) = (leaf(gate.clone()), leaf(up.clone()), leaf(gate), leaf(up));
         let fused = A::swiglu(g1.clone(), u1.clone());
         let reference = composed::swiglu(g2.clone(), u2.clone());
-        assert_close("swiglu", fused.clone().inner(), reference.clone().inner());
-        let (ga, gb) = (loss(fused).backward(), loss(reference).backward());
-        assert_close(
-            "swiglu d gate",
-            g1.grad(&ga).expect("grad"),
-            g2.grad(&gb).expect("grad"),
-        );
-        assert_close(
-            "swiglu d up",
-            u1.grad(&ga).expect("grad"),
-            u2.grad(&gb).expect("grad"),
-        );
+        let grads = forward_close("swiglu", fused, reference, loss);
+        grad_close("swiglu d gate", (&g1, &g2), &grads);
+        grad_close("swiglu d up", (&u1, &u2), &grads);
 
         let (x, gamma) = (
             random::<CpuBackend, 2>([rows, cols], 5),
@@ -430,18 +444,9 @@ mod tests {
         let (x1, w1, x2, w2) = (leaf(x.clone()), leaf(gamma.clone()), leaf(x), leaf(gamma));
         let fused = A::rms_norm(x1.clone(), w1.clone(), 1e-6);
         let reference = composed::rms_norm(x2.clone(), w2.clone(), 1e-6);
-        assert_close("rms_norm", fused.clone().inner(), reference.clone().inner());
-        let (ga, gb) = (loss(fused).backward(), loss(reference).backward());
-        assert_close(
-            "rms_norm d x",
-            x1.grad(&ga).expect("grad"),
-            x2.grad(&gb).expect("grad"),
-        );
-        assert_close(
-            "rms_norm d gamma",
-            w1.grad(&ga).expect("grad"),
-            w2.grad(&gb).expect("grad"),
-        );
+        let grads = forward_close("rms_norm", fused, reference, loss);
+        grad_close("rms_norm d x", (&x1, &x2), &grads);
+        grad_close("rms_norm d gamma", (&w1, &w2), &grads);
 
         let (x, angles) = (
             random::<CpuBackend, 2>([rows, 8], 9),
@@ -454,29 +459,19 @@ mod tests {
         let (x1, x2) = (leaf(x.clone()), leaf(x));
         let fused = A::rotary(x1.clone(), cos.clone(), sin.clone());
         let reference = composed::rotary(x2.clone(), cos, sin);
-        assert_close("rotary", fused.clone().inner(), reference.clone().inner());
         let w8 = random::<CpuBackend, 2>([rows, 8], 11);
         let loss8 = |y: Tensor<A, 2>| (y * Tensor::from_inner(w8.clone())).sum();
-        let (ga, gb) = (loss8(fused).backward(), loss8(reference).backward());
-        assert_close(
-            "rotary grad",
-            x1.grad(&ga).expect("grad"),
-            x2.grad(&gb).expect("grad"),
-        );
+        let grads = forward_close("rotary", fused, reference, loss8);
+        grad_close("rotary grad", (&x1, &x2), &grads);
 
         let x = random::<CpuBackend, 4>([2, 3, 4, 5], 12);
         let (x1, x2) = (leaf(x.clone()), leaf(x));
         let fused = A::swap_middle(x1.clone());
         let reference = composed::swap_middle(x2.clone());
-        assert_close("swap", fused.clone().inner(), reference.clone().inner());
         let w4 = random::<CpuBackend, 4>([2, 4, 3, 5], 13);
         let loss4 = |y: Tensor<A, 4>| (y * Tensor::from_inner(w4.clone())).sum();
-        let (ga, gb) = (loss4(fused).backward(), loss4(reference).backward());
-        assert_close(
-            "swap grad",
-            x1.grad(&ga).expect("grad"),
-            x2.grad(&gb).expect("grad"),
-        );
+        let grads = forward_close("swap", fused, reference, loss4);
+        grad_close("swap grad", (&x1, &x2), &grads);
 
         let logits = random::<CpuBackend, 2>([rows, cols], 7);
         let targets: Vec<i32> = vec![0, 36, 5, 17, 3, 36];
@@ -506,15 +501,11 @@ mod tests {
             fused.entropy.expect("asked").inner(),
             reference.entropy.expect("asked").inner(),
         );
-        let (ga, gb) = (
+        let grads = (
             row_loss(fused.logprobs).backward(),
             row_loss(reference.logprobs).backward(),
         );
-        assert_close(
-            "log-probs grad",
-            l1.grad(&ga).expect("grad"),
-            l2.grad(&gb).expect("grad"),
-        );
+        grad_close("log-probs grad", (&l1, &l2), &grads);
     }
 
     fn bits<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<u32> {

@@ -38,6 +38,10 @@ pub fn check(task: &CountdownTask) -> Result<(), TaskError> {
             message,
         })
     };
+    // The low end of a range set above its high end.
+    let inverted = |field, low: u64, high_field: &str, high: u64| {
+        setting(field, format!("{low} is more than `{high_field}` ({high})"))
+    };
     if task.min_numbers < 2 {
         return setting(
             "min_numbers",
@@ -51,22 +55,11 @@ pub fn check(task: &CountdownTask) -> Result<(), TaskError> {
         );
     }
     if task.min_numbers > task.max_numbers {
-        return setting(
-            "min_numbers",
-            format!(
-                "{} is more than `max_numbers` ({})",
-                task.min_numbers, task.max_numbers
-            ),
-        );
+        let (low, high) = (task.min_numbers as u64, task.max_numbers as u64);
+        return inverted("min_numbers", low, "max_numbers", high);
     }
     if task.min_value > task.max_value {
-        return setting(
-            "min_value",
-            format!(
-                "{} is more than `max_value` ({})",
-                task.min_value, task.max_value
-            ),
-        );
+        return inverted("min_value", task.min_value, "max_value", task.max_value);
     }
     if task.max_value > 1_000_000 {
         return setting(
