@@ -10,17 +10,21 @@
 #   2. parity: each GPU backend's logits and greedy tokens against the CPU backend's on the
 #      committed fixtures (a Qwen2 and a Llama checkpoint); logits must agree to 1e-3 of
 #      the largest logit;
-#   3. pipeline: the every-kind pipeline (tests/it/gpu_pipeline.rs: all stage kinds) on
+#   3. launches: how many kernels each fused operation, and a training step, launch on cuda
+#      with burn's fusion (benches/bench_launches.rs; docs/src/gpu.md compares them with
+#      wgpu's and with dedicated kernels);
+#   4. pipeline: the every-kind pipeline (tests/it/gpu_pipeline.rs: all stage kinds) on
 #      cuda, every logged metric compared with the CPU backend's, and its wall time;
-#   4. GRPO steps of a checkpoint with SmolLM2-135M's architecture on cuda in f32 and bf16
+#   5. GRPO steps of a checkpoint with SmolLM2-135M's architecture on cuda in f32 and bf16
 #      (mixed precision: bf16 products, f32 weights; a binary that refuses bf16 is
 #      recorded as such): seconds per step (generation, update), completion tokens per second of
 #      generation and the peak GPU memory in use;
-#   5. the same step in TRL on the same GPU, when torch with CUDA and trl are importable,
+#   6. the same step in TRL on the same GPU, when torch with CUDA and trl are importable,
 #      and the ratio.
 #
 # Everything measured lands in one JSON file (its keys: device, build_s, parity,
-# pipeline, grpo, trl, ratios, failed). Exit status 0 when every check that ran passed.
+# launches, pipeline, grpo, trl, ratios, failed). Exit status 0 when every check that ran
+# passed.
 #
 # The 135M checkpoint is made by scripts/make_hf_checkpoint.py (torch and transformers),
 # or taken from $R1FLOW_GPU_CHECKPOINT when that directory exists (a GPU machine without
@@ -58,6 +62,7 @@ part device "$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$de
 echo "== build (release, features cuda,wgpu,bench)"
 start=$SECONDS
 if ! cargo build --release --locked --features cuda,wgpu,bench --bin r1flow --bin bench_hf \
+  --bin bench_launches \
   || ! cargo test --release --locked --features cuda,wgpu --test it --no-run; then
   fail "build failed"
   exit 1
@@ -92,6 +97,14 @@ for backend in cuda wgpu; do
 done
 part parity "[$(IFS=,; echo "${rows[*]}")]"
 
+echo "== launches: kernels per fused operation on cuda (burn's fusion)"
+if out=$(timeout 120 target/release/bench_launches --backend cuda --json); then
+  echo "$out"
+  part launches "[$(echo "$out" | paste -sd,)]"
+else
+  fail "launches: bench_launches did not run on cuda"
+fi
+
 echo "== pipeline: every stage kind on cuda against the CPU"
 start=$SECONDS
 log=$(mktemp)
@@ -103,11 +116,11 @@ else
   fail "pipeline: the every-kind pipeline on cuda failed (log below)"
   tail -40 "$log" >&2
 fi
-grep -E "^(every-kind pipeline on|max relative difference)" "$log" || true
+grep -E "^(pipeline on|max relative difference)" "$log" || true
 part pipeline "$(python3 - "$log" "$status" "$((SECONDS - start))" <<'PY'
 import json, re, sys
 text = open(sys.argv[1]).read()
-walls = {b: float(s) for b, s in re.findall(r"every-kind pipeline on (\w+): ([\d.]+) s", text)}
+walls = {b: float(s) for b, s in re.findall(r"pipeline on (\w+): ([\d.]+) s", text)}
 worst = {m: float(d) for m, d in re.findall(r"max relative difference (.+): ([\d.e+-]+)", text)}
 print(json.dumps({"status": sys.argv[2], "wall_s": int(sys.argv[3]), "run_s": walls,
                   "max_relative_difference": worst}))

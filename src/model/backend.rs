@@ -22,6 +22,11 @@ pub type CpuBackend = FlexBackend;
 /// The CPU backend a `cpu` run uses: flex when compiled in, else ndarray.
 #[cfg(all(not(feature = "flex"), feature = "ndarray"))]
 pub type CpuBackend = NdArrayBackend;
+/// wgpu without burn's fusion: every burn op its own kernel. No stage runs on it; the
+/// `bench_launches` benchmark counts what fusion saves against it.
+#[cfg(feature = "wgpu")]
+pub type WgpuUnfused =
+    burn::backend::wgpu::CubeBackend<burn::backend::wgpu::WgpuRuntime, f32, i32, u32>;
 
 /// Where tensors live. Parsed from `cpu`, `wgpu` or `cuda`.
 #[derive(

@@ -517,7 +517,7 @@ pub(crate) fn run_on_backend(test: &Test, backend: &str) -> Outcome {
         .env("CUBECL_AUTOTUNE_LEVEL", "minimal")
         .run();
     eprintln!(
-        "m.yaml on {backend}: {:.1} s",
+        "pipeline on {backend}: {:.1} s",
         started.elapsed().as_secs_f64()
     );
     run

@@ -182,6 +182,8 @@ where
 impl KernelBackend for burn::backend::NdArray {}
 #[cfg(feature = "wgpu")]
 impl KernelBackend for burn::backend::Wgpu {}
+#[cfg(feature = "wgpu")]
+impl KernelBackend for super::backend::WgpuUnfused {}
 #[cfg(feature = "cuda")]
 impl KernelBackend for burn::backend::Cuda {}
 
