@@ -1,8 +1,9 @@
 //! Every stage kind on a GPU backend, checked against the CPU backend: `wgpu` by default
 //! (on a machine without a GPU, through Mesa's lavapipe, a real Vulkan driver: the same
 //! shaders a GPU gets), or the backend `R1FLOW_GPU_BACKEND` names (`cuda`:
-//! scripts/gpu-check.sh). Ignored by default: on lavapipe each stage's new shaders are
-//! compiled by LLVM on the CPU, minutes per stage, too slow for CI's budget.
+//! scripts/gpu-check.sh). Ignored by a plain `cargo test`: on lavapipe each stage's new
+//! shaders are compiled by LLVM on the CPU. `.ci/run` runs it with `--include-ignored`:
+//! about 6 minutes on two cores with cold shader caches.
 //!
 //! One micro pipeline with every kind — dataset, pretrain, SFT, GRPO (with a KL term and
 //! the language reward, whose value differs between completions of one prompt even for a
@@ -155,8 +156,8 @@ fn gpu_backend() -> String {
 }
 
 #[test]
-#[ignore = "minutes per stage on lavapipe (its LLVM compiles each stage's shaders): run with \
-            --include-ignored, as scripts/gpu-check.sh does"]
+#[ignore = "minutes on lavapipe (its LLVM compiles each stage's shaders): run with \
+            --include-ignored, as .ci/run and scripts/gpu-check.sh do"]
 fn every_stage_kind_runs_on_a_gpu_backend_and_agrees_with_the_cpu() {
     let backend = gpu_backend();
     let cpu = run_on("cpu");
