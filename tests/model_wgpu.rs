@@ -218,30 +218,34 @@ where
     out
 }
 
-/// The fused operations on wgpu (burn's compositions, compiled by CubeCL and fused by
-/// burn's fusion) against the CPU backend's kernels, forward and backward. Prints the
-/// largest difference of each; they must stay within 1e-4 relative (f32 sums in other
-/// orders differ by about 1e-6 here).
+/// The fused operations on wgpu (r1flow's CubeCL kernels where `kernels/cube.rs` has one,
+/// burn's compositions fused by burn's fusion elsewhere) against the CPU backend's
+/// kernels, forward and backward. Prints the largest difference of each; they must stay
+/// within 1e-4 relative (f32 sums in other orders differ by about 1e-6 here). Two shapes:
+/// rows shorter than a row kernel's cube of units, and longer (600 columns, which 256
+/// units cover in strides, the last one partial).
 #[test]
 fn fused_operations_on_wgpu_match_the_cpu_kernels() {
-    let shape = (12, 96);
     let mut failures = Vec::new();
-    for op in [
-        "masked_softmax",
-        "swiglu",
-        "rms_norm",
-        "rotary",
-        "swap_middle",
-        "target_logprobs",
-        "matmul",
-    ] {
+    for (shape, op) in [(12, 96), (6, 600)].into_iter().flat_map(|shape| {
+        [
+            "masked_softmax",
+            "swiglu",
+            "rms_norm",
+            "rotary",
+            "swap_middle",
+            "target_logprobs",
+            "matmul",
+        ]
+        .map(|op| (shape, op))
+    }) {
         let gpu = forward_and_gradients::<Ad>(op, shape);
         let cpu = forward_and_gradients::<CpuAd>(op, shape);
         for ((what, got), (_, want)) in gpu.iter().zip(&cpu) {
             let difference = worst(got, want);
-            eprintln!("{op} {what}: max relative difference {difference:.2e}");
+            eprintln!("{op} {shape:?} {what}: max relative difference {difference:.2e}");
             if difference > 1e-4 || got.iter().any(|v| !v.is_finite()) {
-                failures.push(format!("{op} {what}: {difference}"));
+                failures.push(format!("{op} {shape:?} {what}: {difference}"));
             }
         }
     }

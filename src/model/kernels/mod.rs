@@ -4,9 +4,9 @@
 //! instead of a chain of element-wise burn ops.
 //!
 //! [`KernelBackend`] extends burn's `Backend` with them. Its default methods compose burn
-//! ops (what every GPU backend runs, where burn's fusion does the rest); burn's flex CPU
-//! backend runs the kernels of [`cpu`]; `Autodiff<B>` records each as one node whose
-//! backward calls `B`'s backward kernel. Profiles of a training step on the CPU showed
+//! ops (what the GPU backends run where `cube` has no CubeCL kernel yet, and burn's fusion
+//! does the rest); burn's flex CPU backend runs the kernels of [`cpu`]; `Autodiff<B>`
+//! records each as one node whose backward calls `B`'s backward kernel. Profiles of a training step on the CPU showed
 //! the composed forms spending more time in scalar `expf`, strided copies and autodiff
 //! bookkeeping than in anything but the matrix products.
 //!
@@ -14,6 +14,8 @@
 
 mod autodiff;
 pub(crate) mod composed;
+#[cfg(feature = "gpu-kernels")]
+mod cube;
 mod flex;
 mod gemm;
 pub mod precision;
@@ -43,13 +45,7 @@ pub trait KernelBackend: Backend {
     /// precision (the operands cast to it and the output back to f32: [`precision`]);
     /// flex writes its output in place (see `gemm.rs`), in f32 always.
     fn matmul<const D: usize>(lhs: Tensor<Self, D>, rhs: Tensor<Self, D>) -> Tensor<Self, D> {
-        match precision::low_precision() {
-            None => lhs.matmul(rhs),
-            Some(low) => lhs
-                .cast(low)
-                .matmul(rhs.cast(low))
-                .cast(burn::tensor::FloatDType::F32),
-        }
+        matmul_in_precision(lhs, rhs)
     }
 
     /// The sum of every element, `[1]`: burn's `sum` by default; flex adds in an order
@@ -167,6 +163,21 @@ pub trait KernelBackend: Backend {
     }
 }
 
+/// burn's `matmul` in the thread's compute precision: the operands cast to it and the
+/// output back to f32 ([`precision`]); [`KernelBackend::matmul`]'s default.
+fn matmul_in_precision<B: Backend, const D: usize>(
+    lhs: Tensor<B, D>,
+    rhs: Tensor<B, D>,
+) -> Tensor<B, D> {
+    match precision::low_precision() {
+        None => lhs.matmul(rhs),
+        Some(low) => lhs
+            .cast(low)
+            .matmul(rhs.cast(low))
+            .cast(burn::tensor::FloatDType::F32),
+    }
+}
+
 /// A backend training runs on: autodiff over an inner backend, both with the fused
 /// operations (generation runs on the inner one).
 pub trait TrainBackend: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend {}
@@ -180,12 +191,7 @@ where
 
 #[cfg(feature = "ndarray")]
 impl KernelBackend for burn::backend::NdArray {}
-#[cfg(feature = "wgpu")]
-impl KernelBackend for burn::backend::Wgpu {}
-#[cfg(feature = "wgpu")]
-impl KernelBackend for super::backend::WgpuUnfused {}
-#[cfg(feature = "cuda")]
-impl KernelBackend for burn::backend::Cuda {}
+// wgpu and cuda (`Fusion<CubeBackend<…>>`, and `CubeBackend` alone): in `cube`.
 
 /// `[d0, …, cols]` → `[rows, cols]` and the dims to restore.
 fn as_rows<B: Backend, const D: usize>(x: Tensor<B, D>) -> (Tensor<B, 2>, [usize; D]) {

@@ -49,13 +49,25 @@ pub fn refuse_portable(backend: Backend) -> Diagnostic {
     .with_help("remove `numerics:` (a GPU backend is native), or use `backend: cpu`")
 }
 
+/// The version of the GPU backends' own kernels (`src/model/kernels/cube.rs`), bumped
+/// whenever they change the bits a stage writes on wgpu or cuda: it enters the keys of
+/// stages that run there, so that a store's earlier GPU results are recomputed rather
+/// than served as if the new kernels had made them. (The CPU's kernels change bits only
+/// with a kind's `IMPLEMENTATION`.)
+/// 1: rotary embedding and RMSNorm as CubeCL kernels; matrix products whose inner
+/// dimension CubeCL's product gets wrong computed padded.
+pub const GPU_KERNELS: u32 = 1;
+
 /// What a stage that computes with a model depends on besides its inputs, as its key
-/// writes it: `portable`, or `native` and (on the CPU) the machine.
+/// writes it: `portable`, or `native` and the machine (on the CPU) or the GPU kernels'
+/// version (on wgpu and cuda).
 pub fn key_numerics(numerics: Numerics, backend: Backend) -> String {
     match (numerics, backend) {
         (Numerics::Portable, _) => "portable".to_string(),
         (Numerics::Native, Backend::Cpu) => format!("native {}", native_machine()),
-        (Numerics::Native, _) => "native".to_string(),
+        (Numerics::Native, Backend::Wgpu | Backend::Cuda) => {
+            format!("native gpu-kernels {GPU_KERNELS}")
+        }
     }
 }
 
@@ -156,9 +168,12 @@ mod tests {
     }
 
     #[test]
-    fn a_key_names_the_profile_and_a_native_one_the_machine() {
+    fn a_key_names_the_profile_and_a_native_one_the_machine_or_the_gpu_kernels() {
         assert_eq!(key_numerics(Numerics::Portable, Backend::Cpu), "portable");
-        assert_eq!(key_numerics(Numerics::Native, Backend::Cuda), "native");
+        assert_eq!(
+            key_numerics(Numerics::Native, Backend::Cuda),
+            format!("native gpu-kernels {GPU_KERNELS}")
+        );
         let native = key_numerics(Numerics::Native, Backend::Cpu);
         assert!(native.starts_with("native "), "{native}");
         assert!(native.ends_with(&native_machine()), "{native}");

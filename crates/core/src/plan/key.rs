@@ -19,6 +19,7 @@
 //! | `backend`,`dtype`| numerics differ across backends and precisions                 |
 //! | `numerics`       | for a kind that computes with a model: `portable`, or `native` |
 //! |                  | and the machine (`check::numerics`), whose bits it depends on  |
+//! |                  | (on wgpu and cuda: the version of the GPU kernels instead)     |
 //!
 //! Not in the key: stage names, manifest name, formatting, comments, key order, other
 //! stages' parameters, a kind's own `StageConfig::NOT_IN_KEY` fields (export's copy-to
