@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""PyTorch (eager, float32, CPU) version of one GRPO step at the quickstart's sizes, next
-to benches/bench_grpo.rs: 4 prompts x 8 completions sampled with a KV cache, rewards,
-then log-probs of the completions, the clipped surrogate loss (num_iterations 1, so the
+"""PyTorch (eager mode, float32, CPU; transformers' default `sdpa` attention, as users
+run it) version of one GRPO step at the quickstart's sizes, next to
+benches/bench_grpo.rs: 4 prompts x 8 completions sampled with a KV cache, rewards, then
+log-probs of the completions, the clipped surrogate loss (num_iterations 1, so the
 old policy is the current one detached, as in TRL), backward, global-norm clipping and
 AdamW. The same Qwen2 `tiny` architecture, prompt length and completion lengths as the
 Rust run measured: a batch is generated, and trained on, at the length of its longest
@@ -77,7 +78,7 @@ def main():
     new_tokens = max(1, round(rust["completion_length_max"]))
 
     cfg = Qwen2Config(vocab_size=VOCAB, rope_theta=10000.0, rms_norm_eps=1e-6,
-                      tie_word_embeddings=True, attn_implementation="eager", **PRESETS["tiny"])
+                      tie_word_embeddings=True, **PRESETS["tiny"])
     torch.manual_seed(0)
     model = Qwen2ForCausalLM(cfg).float()
     opt = torch.optim.AdamW(model.parameters(), lr=5e-5)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""PyTorch (eager, float32, CPU) baseline for benches/bench_model.rs: the same
-architecture (Qwen2 via transformers), presets, batch and sequence lengths. Runs the
-Rust benchmark too and prints r1flow/PyTorch ratios side by side.
+"""PyTorch (eager mode, float32, CPU) baseline for benches/bench_model.rs: the same
+architecture (Qwen2 via transformers, with its default `sdpa` attention, as users run
+it), presets, batch and sequence lengths. Runs the Rust benchmark too and prints
+r1flow/PyTorch ratios side by side.
 
     cargo build --release --features bench --bin bench_model
     python scripts/bench_torch.py [--rust target/release/bench_model] [--preset tiny]
@@ -31,7 +32,7 @@ REPEATS = 3
 
 def model_for(preset):
     cfg = Qwen2Config(vocab_size=VOCAB, rope_theta=10000.0, rms_norm_eps=1e-6,
-                      tie_word_embeddings=True, attn_implementation="eager", **PRESETS[preset])
+                      tie_word_embeddings=True, **PRESETS[preset])
     torch.manual_seed(0)
     return Qwen2ForCausalLM(cfg).float()
 
