@@ -45,17 +45,11 @@ const DIMS: Dims = Dims {
 };
 const TOKENS: usize = DIMS.tokens;
 
-/// The operations measured, in the order they are reported.
-const OPERATIONS: [&str; 8] = [
-    "identity",
-    "masked_softmax",
-    "swiglu",
-    "rms_norm",
-    "rotary",
-    "swap_middle",
-    "target_logprobs",
-    "matmul",
-];
+/// The operations measured, in the order they are reported: `identity` (the final sum
+/// alone, subtracted from the others), then [`kernels::OPERATIONS`].
+fn operations() -> impl Iterator<Item = &'static str> {
+    std::iter::once("identity").chain(kernels::OPERATIONS)
+}
 
 struct Args {
     backends: Vec<String>,
@@ -284,7 +278,7 @@ where
 {
     let device = B::Device::default();
     let mut rows = Vec::new();
-    for op in OPERATIONS {
+    for op in operations() {
         let inner = inputs::<B::InnerBackend>(op, &device);
         let forward_names =
             launches::<B::InnerBackend, _>(log, &device, || forward::<B::InnerBackend>(op, &inner));
@@ -364,12 +358,11 @@ fn report(rows: &[Row], args: &Args) {
     for row in rows {
         // The operations' rows count the final sum and its backward as well: shown net of
         // `identity`, which is that sum alone. The training step is shown whole.
-        let (sum_forward, sum_backward) =
-            if OPERATIONS.contains(&row.what.as_str()) && row.what != "identity" {
-                identity(&row.backend)
-            } else {
-                (0, 0)
-            };
+        let (sum_forward, sum_backward) = if kernels::OPERATIONS.contains(&row.what.as_str()) {
+            identity(&row.backend)
+        } else {
+            (0, 0)
+        };
         let forward = row.forward.saturating_sub(sum_forward);
         let backward = row.backward.saturating_sub(sum_backward);
         if args.json {

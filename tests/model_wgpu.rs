@@ -227,18 +227,10 @@ where
 #[test]
 fn fused_operations_on_wgpu_match_the_cpu_kernels() {
     let mut failures = Vec::new();
-    for (shape, op) in [(12, 96), (6, 600)].into_iter().flat_map(|shape| {
-        [
-            "masked_softmax",
-            "swiglu",
-            "rms_norm",
-            "rotary",
-            "swap_middle",
-            "target_logprobs",
-            "matmul",
-        ]
-        .map(|op| (shape, op))
-    }) {
+    for (shape, op) in [(12, 96), (6, 600)]
+        .into_iter()
+        .flat_map(|shape| kernels::OPERATIONS.map(|op| (shape, op)))
+    {
         let gpu = forward_and_gradients::<Ad>(op, shape);
         let cpu = forward_and_gradients::<CpuAd>(op, shape);
         for ((what, got), (_, want)) in gpu.iter().zip(&cpu) {

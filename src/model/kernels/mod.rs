@@ -178,6 +178,18 @@ fn matmul_in_precision<B: Backend, const D: usize>(
     }
 }
 
+/// The operations of [`KernelBackend`] by name, as `tests/model_wgpu.rs` checks each on
+/// wgpu against the CPU kernels and `bench_launches` counts the GPU kernels each launches.
+pub const OPERATIONS: [&str; 7] = [
+    "masked_softmax",
+    "swiglu",
+    "rms_norm",
+    "rotary",
+    "swap_middle",
+    "target_logprobs",
+    "matmul",
+];
+
 /// A backend training runs on: autodiff over an inner backend, both with the fused
 /// operations (generation runs on the inner one).
 pub trait TrainBackend: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend {}
