@@ -212,7 +212,7 @@ mod device {
         grad: &Tensor<F>,
         r_rows: &Tensor<F>,
         d_gamma: &mut Tensor<F>,
-        #[comptime] rows: u32,
+        rows: u32,
         #[define(F)] _dtype: StorageType,
     ) {
         let col = ABSOLUTE_POS;
@@ -228,7 +228,10 @@ mod device {
     }
 }
 
-/// Units per cube of the row kernels: a power of two, at most 256, at most the row.
+/// Units per cube of the row kernels: the row's length rounded up to a power of two,
+/// within 32..=256. (The row's length is a compile-time constant of those kernels: a
+/// model's width, so one kernel per model; the row count, which changes with every batch,
+/// is a run-time argument, so that a new batch size compiles nothing.)
 fn row_block(cols: usize) -> u32 {
     cols.next_power_of_two().clamp(32, 256) as u32
 }
