@@ -490,19 +490,18 @@ impl<B: FusionBackend> Operation<B::FusionRuntime> for Custom<B> {
 }
 
 /// Enters `body` into the fusion stream as one operation named `name`, of `inputs`, with
-/// outputs of the given shapes in the first input's float type.
+/// outputs of the given shapes and types (each output has an input's).
 fn custom_op<B: FusionBackend>(
     name: &'static str,
     inputs: Vec<FusionTensor<B::FusionRuntime>>,
-    outputs: Vec<Shape>,
+    outputs: Vec<(Shape, DType)>,
     body: Body<B>,
 ) -> Vec<FusionTensor<B::FusionRuntime>> {
     let client = inputs[0].client.clone();
-    let dtype = inputs[0].dtype;
     let streams = OperationStreams::with_inputs(inputs.iter());
     let outputs: Vec<TensorIr> = outputs
         .into_iter()
-        .map(|shape| TensorIr::uninit(client.create_empty_handle(), shape, dtype))
+        .map(|(shape, dtype)| TensorIr::uninit(client.create_empty_handle(), shape, dtype))
         .collect();
     let inputs: Vec<TensorIr> = inputs.into_iter().map(FusionTensor::into_ir).collect();
     let desc = CustomOpIr::new(name, &inputs, &outputs);
@@ -541,7 +540,7 @@ fn rotary_op<B: FusionBackend + KernelBackend>(
     operands: [Tensor<Fusion<B>, 2>; 3],
     op: fn(Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 2>) -> Tensor<B, 2>,
 ) -> Tensor<Fusion<B>, 2> {
-    let shape = operands[0].shape();
+    let like = (operands[0].shape(), operands[0].dtype());
     let inputs = operands.into_iter().map(fusion_tensor).collect();
     let body: Body<B> = Box::new(move |inputs: Vec<FloatOf<B>>| {
         let [x, cos, sin]: [FloatOf<B>; 3] = match inputs.try_into() {
@@ -550,7 +549,7 @@ fn rotary_op<B: FusionBackend + KernelBackend>(
         };
         vec![primitive(op(tensor(x), tensor(cos), tensor(sin)))]
     });
-    let mut out = custom_op::<B>(name, inputs, vec![shape], body);
+    let mut out = custom_op::<B>(name, inputs, vec![like], body);
     from_fusion(out.remove(0))
 }
 
@@ -576,7 +575,7 @@ impl<B: FusionBackend + KernelBackend> KernelBackend for Fusion<B> {
     }
 
     fn rms_norm(x: Tensor<Self, 2>, gamma: Tensor<Self, 1>, eps: f32) -> Tensor<Self, 2> {
-        let shape = x.shape();
+        let like = (x.shape(), x.dtype());
         let inputs = vec![fusion_tensor(x), fusion_tensor(gamma)];
         let body: Body<B> = Box::new(move |inputs: Vec<FloatOf<B>>| {
             let [x, gamma]: [FloatOf<B>; 2] = match inputs.try_into() {
@@ -585,7 +584,7 @@ impl<B: FusionBackend + KernelBackend> KernelBackend for Fusion<B> {
             };
             vec![primitive(B::rms_norm(tensor(x), tensor(gamma), eps))]
         });
-        let mut out = custom_op::<B>("r1flow_rms_norm", inputs, vec![shape], body);
+        let mut out = custom_op::<B>("r1flow_rms_norm", inputs, vec![like], body);
         from_fusion(out.remove(0))
     }
 
@@ -595,7 +594,7 @@ impl<B: FusionBackend + KernelBackend> KernelBackend for Fusion<B> {
         grad: Tensor<Self, 2>,
         eps: f32,
     ) -> (Tensor<Self, 2>, Tensor<Self, 1>) {
-        let (x_shape, gamma_shape) = (x.shape(), gamma.shape());
+        let outputs = vec![(x.shape(), x.dtype()), (gamma.shape(), gamma.dtype())];
         let inputs = vec![fusion_tensor(x), fusion_tensor(gamma), fusion_tensor(grad)];
         let body: Body<B> = Box::new(move |inputs: Vec<FloatOf<B>>| {
             let [x, gamma, grad]: [FloatOf<B>; 3] = match inputs.try_into() {
@@ -605,12 +604,7 @@ impl<B: FusionBackend + KernelBackend> KernelBackend for Fusion<B> {
             let (d_x, d_gamma) = B::rms_norm_backward(tensor(x), tensor(gamma), tensor(grad), eps);
             vec![primitive(d_x), primitive(d_gamma)]
         });
-        let mut out = custom_op::<B>(
-            "r1flow_rms_norm_backward",
-            inputs,
-            vec![x_shape, gamma_shape],
-            body,
-        );
+        let mut out = custom_op::<B>("r1flow_rms_norm_backward", inputs, outputs, body);
         let d_gamma = from_fusion(out.remove(1));
         (from_fusion(out.remove(0)), d_gamma)
     }
