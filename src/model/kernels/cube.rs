@@ -123,6 +123,20 @@ mod device {
         block_sum::<F>(acc, block)
     }
 
+    /// `1 / sqrt(mean(x²) + eps)` of the row of `cols` elements starting at `base`; every
+    /// unit of the cube gets it.
+    #[cube]
+    fn row_inv_rms<F: Float>(
+        x: &Tensor<F>,
+        base: usize,
+        cols: usize,
+        eps: f32,
+        #[comptime] block: u32,
+    ) -> F {
+        let squares = row_dot::<F>(x, x, base, cols, block);
+        F::new(1.0) / F::sqrt(squares / F::cast_from(cols as u32) + F::cast_from(eps))
+    }
+
     /// RMSNorm of one row per cube: `x / sqrt(mean(x²) + eps) ⊙ γ`.
     #[cube(launch)]
     pub(super) fn rms_norm_kernel<F: Float>(
@@ -136,8 +150,7 @@ mod device {
     ) {
         let cols = cols as usize;
         let base = CUBE_POS_X as usize * cols;
-        let squares = row_dot::<F>(x, x, base, cols, block);
-        let r = F::new(1.0) / F::sqrt(squares / F::cast_from(cols as u32) + F::cast_from(eps));
+        let r = row_inv_rms::<F>(x, base, cols, eps, block);
         let mut c = UNIT_POS_X as usize;
         while c < cols {
             out[base + c] = x[base + c] * r * gamma[c];
@@ -162,8 +175,7 @@ mod device {
         let cols = cols as usize;
         let row = CUBE_POS_X as usize;
         let base = row * cols;
-        let n = F::cast_from(cols as u32);
-        let squares = row_dot::<F>(x, x, base, cols, block);
+        let r = row_inv_rms::<F>(x, base, cols, eps, block);
         let mut acc = F::new(0.0);
         let mut c = UNIT_POS_X as usize;
         while c < cols {
@@ -171,8 +183,7 @@ mod device {
             c += block as usize;
         }
         let weighted = block_sum::<F>(acc, block);
-        let r = F::new(1.0) / F::sqrt(squares / n + F::cast_from(eps));
-        let mean = weighted * r * r / n;
+        let mean = weighted * r * r / F::cast_from(cols as u32);
         let mut c = UNIT_POS_X as usize;
         while c < cols {
             d_x[base + c] = (grad[base + c] * gamma[c] - x[base + c] * mean) * r;
@@ -512,6 +523,14 @@ fn custom_op<B: FusionBackend>(
     )
 }
 
+/// Exactly the `N` operands a body was entered with (`custom_op` hands it exactly its inputs).
+fn exactly<T, const N: usize>(inputs: Vec<T>, name: &str) -> [T; N] {
+    match inputs.try_into() {
+        Ok(operands) => operands,
+        Err(inputs) => unreachable!("{name} is entered with {N} inputs, got {}", inputs.len()),
+    }
+}
+
 /// A fusion tensor of `Fusion<B>`, and back.
 fn fusion_tensor<B: FusionBackend, const D: usize>(
     t: Tensor<Fusion<B>, D>,
@@ -543,10 +562,7 @@ fn rotary_op<B: FusionBackend + KernelBackend>(
     let like = (operands[0].shape(), operands[0].dtype());
     let inputs = operands.into_iter().map(fusion_tensor).collect();
     let body: Body<B> = Box::new(move |inputs: Vec<FloatOf<B>>| {
-        let [x, cos, sin]: [FloatOf<B>; 3] = match inputs.try_into() {
-            Ok(three) => three,
-            Err(_) => unreachable!("rotary is entered with three inputs"),
-        };
+        let [x, cos, sin] = exactly(inputs, name);
         vec![primitive(op(tensor(x), tensor(cos), tensor(sin)))]
     });
     let mut out = custom_op::<B>(name, inputs, vec![like], body);
@@ -578,10 +594,7 @@ impl<B: FusionBackend + KernelBackend> KernelBackend for Fusion<B> {
         let like = (x.shape(), x.dtype());
         let inputs = vec![fusion_tensor(x), fusion_tensor(gamma)];
         let body: Body<B> = Box::new(move |inputs: Vec<FloatOf<B>>| {
-            let [x, gamma]: [FloatOf<B>; 2] = match inputs.try_into() {
-                Ok(two) => two,
-                Err(_) => unreachable!("rms_norm is entered with two inputs"),
-            };
+            let [x, gamma] = exactly(inputs, "r1flow_rms_norm");
             vec![primitive(B::rms_norm(tensor(x), tensor(gamma), eps))]
         });
         let mut out = custom_op::<B>("r1flow_rms_norm", inputs, vec![like], body);
@@ -597,10 +610,7 @@ impl<B: FusionBackend + KernelBackend> KernelBackend for Fusion<B> {
         let outputs = vec![(x.shape(), x.dtype()), (gamma.shape(), gamma.dtype())];
         let inputs = vec![fusion_tensor(x), fusion_tensor(gamma), fusion_tensor(grad)];
         let body: Body<B> = Box::new(move |inputs: Vec<FloatOf<B>>| {
-            let [x, gamma, grad]: [FloatOf<B>; 3] = match inputs.try_into() {
-                Ok(three) => three,
-                Err(_) => unreachable!("rms_norm_backward is entered with three inputs"),
-            };
+            let [x, gamma, grad] = exactly(inputs, "r1flow_rms_norm_backward");
             let (d_x, d_gamma) = B::rms_norm_backward(tensor(x), tensor(gamma), tensor(grad), eps);
             vec![primitive(d_x), primitive(d_gamma)]
         });
