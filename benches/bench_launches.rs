@@ -85,9 +85,18 @@ fn parse_args() -> Args {
     args
 }
 
-/// CubeCL's execution log: one `Executing NAME` line per kernel launched.
+/// CubeCL's execution log: one `Executing NAME` line per kernel launched. Its scratch
+/// directory goes when the log does.
 struct LaunchLog {
     path: PathBuf,
+}
+
+impl Drop for LaunchLog {
+    fn drop(&mut self) {
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl LaunchLog {
